@@ -1,0 +1,71 @@
+// Every setting of the daemon, with its type, default and meaning, in one place.
+// `ntls config show` and docs/operations.md are derived from the descriptions here.
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const seconds = z.number().int().min(0).max(86400);
+
+export const ConfigSchema = z.object({
+  server: z.object({
+    bind: z.string().min(1).default('0.0.0.0')
+      .describe('Address the data path listens on (0.0.0.0 or :: for all interfaces).'),
+    port: port.default(1792).describe('TCP port of the data path (NTLS uses 1792).'),
+    keyType: z.enum(['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']).default('ecdsa-p256')
+      .describe('Algorithm of the server key made on first start.'),
+    certificateFile: z.string().default('server/server.pem').describe('Server certificate, relative to the home.'),
+    keyFile: z.string().default('server/server.key').describe('Server private key, relative to the home.'),
+    cipherList: z.string().min(1).default('AES256-GCM-SHA384:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384')
+      .describe('OpenSSL cipher list for TLS 1.2.'),
+    tls13CipherSuites: z.string().min(1).default('TLS_AES_256_GCM_SHA384')
+      .describe('TLS 1.3 cipher suites.'),
+    minTlsVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Lowest TLS version accepted.'),
+  }).strict().default({}),
+  clients: z.object({
+    verifyLocation: z.string().default('clients').describe('Folder of registered client certificates, relative to the home.'),
+    ipCheck: z.boolean().default(false)
+      .describe('Refuse a client whose source address does not match its registered host.'),
+  }).strict().default({}),
+  datapath: z.object({
+    inboundWorkers: z.number().int().min(1).max(256).default(5).describe('Inbound worker count reported at start.'),
+    outboundWorkers: z.number().int().min(1).max(256).default(5).describe('Outbound worker count reported at start.'),
+    receiveTimeout: seconds.default(1200)
+      .describe('Seconds a connected client may stay silent before the receive timer disconnects it (0: never).'),
+    handshakeTimeout: z.number().int().min(100).max(120000).default(10000)
+      .describe('Milliseconds allowed for TLS handshake and identity exchange together.'),
+    maxPendingConnections: z.number().int().min(1).max(100000).default(256)
+      .describe('Connections allowed at once that have not finished the identity exchange.'),
+    maxConnections: z.number().int().min(1).max(100000).default(1024)
+      .describe('Connections allowed at once in all.'),
+    maxFrameBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024)
+      .describe('Largest request (options plus body) a client may send.'),
+  }).strict().default({}),
+  tcpKeepalive: z.object({
+    idle: z.number().int().min(1).max(32767).default(10).describe('TCP_KEEPIDLE, seconds.'),
+    interval: z.number().int().min(1).max(32767).default(10).describe('TCP_KEEPINTVL, seconds.'),
+    count: z.number().int().min(1).max(127).default(2).describe('TCP_KEEPCNT, probes.'),
+  }).strict().default({}),
+  processor: z.object({
+    module: z.string().nullable().default(null)
+      .describe('Path of a command processor module; null uses the built-in one.'),
+    workers: z.number().int().min(1).max(1024).default(50).describe('Command processor worker count.'),
+  }).strict().default({}),
+  log: z.object({
+    debug: z.boolean().default(false).describe('Write debug messages.'),
+    maxBytes: z.number().int().min(4096).default(10 * 1024 * 1024).describe('Rotate lunalogs beyond this size.'),
+    keep: z.number().int().min(0).max(100).default(5).describe('Rotated log files kept.'),
+    syslog: z.object({
+      transport: z.enum(['udp', 'tcp', 'unix']).default('udp'),
+      format: z.enum(['rfc3164', 'rfc5424']).default('rfc3164'),
+      host: z.string().default('127.0.0.1'),
+      port: port.default(514),
+      path: z.string().optional(),
+    }).strict().nullable().default(null).describe('Also send every line to this syslog receiver.'),
+  }).strict().default({}),
+}).strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+export function defaultConfig(): Config {
+  return ConfigSchema.parse({});
+}

@@ -1,0 +1,62 @@
+import { hostname } from 'node:os';
+import type { Message, TemplateParams } from './message.js';
+import { renderBody } from './message.js';
+import { formatLine, type LineOrigin } from './format.js';
+import { FileSink } from './file-sink.js';
+import { SyslogSink, type SyslogFormat, type SyslogTransport } from './syslog-sink.js';
+
+export interface LoggerOptions {
+  /** Path of lunalogs; omitted, nothing is written to a file (tests of other modules). */
+  file?: string;
+  maxBytes?: number;
+  keep?: number;
+  debug?: boolean;
+  syslog?: { transport: SyslogTransport; format: SyslogFormat; host: string; port: number; path?: string } | null;
+  /** Also mirror lines on stderr (foreground `ntls start`). */
+  echo?: boolean;
+  host?: string;
+}
+
+export type LineListener = (line: string, message: Message) => void;
+
+/** Writes catalogue messages, and only those, in the guide's shape. */
+export class Logger {
+  readonly origin: LineOrigin;
+  private readonly file?: FileSink;
+  private readonly syslog?: SyslogSink;
+  private readonly listeners = new Set<LineListener>();
+  debugEnabled: boolean;
+
+  constructor(private readonly options: LoggerOptions = {}) {
+    this.origin = { host: options.host ?? hostname().split('.')[0]!, pid: process.pid };
+    this.debugEnabled = options.debug ?? false;
+    if (options.file) {
+      this.file = new FileSink({ path: options.file, maxBytes: options.maxBytes ?? 10 * 1024 * 1024, keep: options.keep ?? 5 });
+    }
+    if (options.syslog) {
+      this.syslog = new SyslogSink({ ...options.syslog, hostname: this.origin.host, pid: this.origin.pid });
+    }
+  }
+
+  log<T extends string>(message: Message<T>, ...params: keyof TemplateParams<T> extends never ? [] : [TemplateParams<T>]): void {
+    if (message.severity === 'debug' && !this.debugEnabled) return;
+    const values = (params[0] ?? {}) as Record<string, string | number>;
+    const at = new Date();
+    const body = renderBody(message, values);
+    const line = formatLine(at, this.origin, message.severity, body);
+    this.file?.write(line);
+    this.syslog?.write(at, message.severity, body);
+    if (this.options.echo) process.stderr.write(line + '\n');
+    for (const listener of this.listeners) listener(line, message);
+  }
+
+  onLine(listener: LineListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.file?.close();
+    this.syslog?.close();
+  }
+}
