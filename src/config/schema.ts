@@ -34,6 +34,8 @@ export const ConfigSchema = z.object({
       .describe('Milliseconds allowed for TLS handshake and identity exchange together.'),
     maxPendingConnections: z.number().int().min(1).max(100000).default(256)
       .describe('Connections allowed at once that have not finished the identity exchange.'),
+    maxPendingPerAddress: z.number().int().min(1).max(100000).default(16)
+      .describe('Connections from one source address allowed at once before the identity exchange.'),
     maxConnections: z.number().int().min(1).max(100000).default(1024)
       .describe('Connections allowed at once in all.'),
     maxFrameBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024)

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// `ntls`: the daemon and, later, the operator's admin commands.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import { homeLayout, resolveHome } from '../daemon/home.js';
+import { defaultConfig } from '../config/schema.js';
+import { runForeground } from '../daemon/run.js';
+
+function portNumber(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) throw new InvalidArgumentError('a port is an integer from 0 to 65535.');
+  return port;
+}
+
+function runningPid(home: string): number | null {
+  const { pidFile } = homeLayout(home, defaultConfig());
+  if (!existsSync(pidFile)) return null;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    rmSync(pidFile, { force: true });
+    return null;
+  }
+}
+
+const program = new Command('ntls')
+  .description('Network HSM service: PKCS#11 partitions over mutually-authenticated TLS')
+  .showHelpAfterError('(run `ntls --help` for usage)');
+
+program.command('start')
+  .description('start the daemon in the foreground')
+  .option('--home <dir>', 'service home (default: $NTLS_HOME or ./ntls-home)')
+  .option('--port <n>', 'TCP port, overriding the configuration', portNumber)
+  .option('--bind <addr>', 'bind address, overriding the configuration')
+  .option('--quiet', 'do not echo log lines on stderr')
+  .action(async (options: { home?: string; port?: number; bind?: string; quiet?: boolean }) => {
+    const home = resolveHome(options.home);
+    const pid = runningPid(home);
+    if (pid !== null) {
+      process.stderr.write(`ntls: a daemon (pid ${pid}) already runs for ${home}; stop it with \`ntls stop --home ${home}\`.\n`);
+      process.exit(1);
+    }
+    await runForeground({ home, port: options.port, bind: options.bind, echo: !options.quiet });
+  });
+
+program.command('stop')
+  .description('stop the daemon of a home (SIGTERM) and wait for it to end')
+  .option('--home <dir>', 'service home')
+  .action(async (options: { home?: string }) => {
+    const home = resolveHome(options.home);
+    const pid = runningPid(home);
+    if (pid === null) {
+      process.stderr.write(`ntls: no daemon runs for ${home}.\n`);
+      process.exit(1);
+    }
+    process.kill(pid, 'SIGTERM');
+    for (let waited = 0; waited < 15000; waited += 100) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        process.stdout.write(`ntls: stopped (pid ${pid}).\n`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    process.stderr.write(`ntls: pid ${pid} did not stop within 15 s.\n`);
+    process.exit(1);
+  });
+
+program.command('status')
+  .description('say whether a daemon runs for a home')
+  .option('--home <dir>', 'service home')
+  .action((options: { home?: string }) => {
+    const home = resolveHome(options.home);
+    const pid = runningPid(home);
+    if (pid === null) {
+      process.stdout.write(`ntls: not running (home ${home}).\n`);
+      process.exit(3);
+    }
+    process.stdout.write(`ntls: running, pid ${pid} (home ${home}).\n`);
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,143 @@
+// The client end of an NTLS link: mutual TLS to the server, the identity exchange, the command
+// protocol's version byte, then request/response frames. The relay and the client library build
+// on it.
+import { X509Certificate } from 'node:crypto';
+import { connect, type TLSSocket } from 'node:tls';
+import { FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
+import { encodeIdentity, scanIdentity, type Identity } from '../protocol/identity.js';
+
+export interface LinkOptions {
+  host: string;
+  port: number;
+  /** Client certificate and key, PEM. */
+  certificatePem: string;
+  keyPem: string;
+  /** The server's registered certificate, PEM: the only one accepted. */
+  serverCertificatePem: string;
+  /** Name sent in the identity exchange. */
+  clientName: string;
+  /** Command protocol version offered (p11-kit: 0 for 0.24.1). */
+  protocolVersion?: number;
+  timeoutMs?: number;
+  maxFrameBytes?: number;
+  /** Extra TLS options, for tests of refused offers (weak ciphers and the like). */
+  ciphers?: string;
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+}
+
+export class LinkError extends Error {
+  constructor(readonly code: 'NTLS_ERR_SERVER_CERT_MISMATCH' | 'NTLS_ERR_LINK_CLOSED' | 'NTLS_ERR_TIMEOUT' | 'NTLS_ERR_NOT_NTLS' | 'NTLS_ERR_TLS', detail: string) {
+    super(detail);
+    this.name = 'LinkError';
+  }
+}
+
+export class Link {
+  private readonly frames: FrameReader;
+  private readonly waiting: Array<{ resolve(frame: Frame): void; reject(error: Error): void }> = [];
+  private nextCallCode = 1;
+  private closedError: LinkError | null = null;
+
+  constructor(readonly socket: TLSSocket, readonly server: Identity, readonly protocolVersion: number, initial: Buffer, maxFrameBytes: number) {
+    this.frames = new FrameReader(maxFrameBytes);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('close', () => this.fail(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link')));
+    socket.on('error', () => { /* close follows */ });
+    if (initial.length) this.onData(initial);
+  }
+
+  /** Sends one request body; requests may be pipelined, answers come back in order. */
+  request(body: Buffer, options: Buffer = Buffer.alloc(0)): Promise<Frame> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const callCode = this.nextCallCode++;
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.socket.write(serializeFrame({ callCode, options, body }));
+    });
+  }
+
+  /** Raw bytes, for tests that send what a well-behaved client would not. */
+  writeRaw(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      this.socket.once('close', () => resolve());
+      this.socket.end();
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    this.frames.push(chunk);
+    let frame: Frame | null;
+    while ((frame = this.frames.next())) this.waiting.shift()?.resolve(frame);
+  }
+
+  private fail(error: LinkError): void {
+    this.closedError ??= error;
+    for (const waiter of this.waiting.splice(0)) waiter.reject(error);
+  }
+}
+
+export function openLink(options: LinkOptions): Promise<Link> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const expected = new X509Certificate(options.serverCertificatePem);
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (error: Error | null, link?: Link) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error) {
+        socket.destroy();
+        reject(error);
+      } else resolve(link!);
+    };
+    const socket = connect({
+      host: options.host,
+      port: options.port,
+      cert: options.certificatePem,
+      key: options.keyPem,
+      ca: [options.serverCertificatePem],
+      ciphers: options.ciphers,
+      maxVersion: options.maxVersion,
+      // The server is identified by its registered certificate, not by a host name.
+      checkServerIdentity: (_host, certificate) => {
+        if (certificate.fingerprint256 !== expected.fingerprint256) {
+          return new LinkError('NTLS_ERR_SERVER_CERT_MISMATCH', 'the server presented a certificate other than the registered one');
+        }
+        return undefined;
+      },
+    });
+    const timer = setTimeout(() => done(new LinkError('NTLS_ERR_TIMEOUT', `no answer from ${options.host}:${options.port} within ${timeoutMs} ms`)), timeoutMs);
+    let received: Buffer = Buffer.alloc(0);
+    let identity: Identity | null = null;
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      try {
+        if (!identity) {
+          const scan = scanIdentity(received, 'server');
+          if (!scan.done) return;
+          identity = scan.identity;
+          received = scan.rest;
+        }
+        if (received.length < 1) return;
+        socket.off('data', onData);
+        done(null, new Link(socket, identity, received[0]!, received.subarray(1), options.maxFrameBytes ?? 64 * 1024 * 1024));
+      } catch {
+        done(new LinkError('NTLS_ERR_NOT_NTLS', `${options.host}:${options.port} is not an NTLS server`));
+      }
+    };
+    socket.once('secureConnect', () => {
+      socket.on('data', onData);
+      socket.write(encodeIdentity('client', options.clientName));
+      socket.write(Buffer.from([options.protocolVersion ?? 0]));
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      done(error instanceof LinkError ? error : new LinkError('NTLS_ERR_TLS', error.message));
+    });
+    socket.on('close', () => done(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link during set-up (is this client registered?)')));
+  });
+}

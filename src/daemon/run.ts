@@ -1,0 +1,164 @@
+// The daemon's composition root: configuration, log, server credentials, command processor,
+// datapath engine, verify-location monitor, signals. Start-up writes the guide's sequence;
+// any failure writes the guide's lines for it and the daemon exits non-zero, never half started.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { applyOverrides, ConfigError, loadConfig, type ConfigOverrides } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { Catalogue } from '../log/catalogue.js';
+import { Logger } from '../log/logger.js';
+import { installCrashHandler } from '../datapath/crash-handler.js';
+import { BindError, DatapathEngine } from '../datapath/engine.js';
+import { buildServerContext, checkCipherSettings, cipherString, loadServerCredentials, TlsContextError } from '../datapath/tls-context.js';
+import { VerifyLocationMonitor } from '../datapath/verify-location-monitor.js';
+import { DATAPATH_CONTRACT_VERSION } from '../processor/contract.js';
+import { loadProcessor, ProcessorLoadError, type LoadedProcessor } from '../processor/loader.js';
+import { ClientRegistry } from '../registry/client-registry.js';
+import { homeLayout, resolveHome, type HomeLayout } from './home.js';
+import { ensureServerCredentials, ServerCredentialsError } from './server-credentials.js';
+
+export interface DaemonOptions extends ConfigOverrides {
+  home?: string;
+  /** Mirror log lines on stderr. */
+  echo?: boolean;
+}
+
+export const ExitStatus = { Ok: 0, StartFailed: 1, BadConfiguration: 2 } as const;
+
+/** A start-up failure: the guide's lines are written; `hint` tells the operator what to do. */
+class StartError extends Error {
+  constructor(readonly status: number, message: string, readonly hint: string) {
+    super(message);
+  }
+}
+
+function fail(line: string): never {
+  process.stderr.write(`ntls: ${line}\n`);
+  process.exit(ExitStatus.StartFailed);
+}
+
+export interface RunningDaemon {
+  home: HomeLayout;
+  config: Config;
+  engine: DatapathEngine;
+  stop(): Promise<void>;
+}
+
+export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> {
+  const root = resolveHome(options.home);
+  mkdirSync(root, { recursive: true, mode: 0o750 });
+  let config: Config;
+  try {
+    config = applyOverrides(loadConfig(root), options);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`ntls: configuration error: ${error.file}: "${error.key}": ${error.problem}. Correct the file or run \`ntls config show\`.\n`);
+      process.exit(ExitStatus.BadConfiguration);
+    }
+    throw error;
+  }
+  const home = homeLayout(root, config);
+  mkdirSync(home.logDirectory, { recursive: true, mode: 0o750 });
+  const logger = new Logger({
+    file: home.logFile, maxBytes: config.log.maxBytes, keep: config.log.keep, debug: config.log.debug,
+    syslog: config.log.syslog, echo: options.echo,
+  });
+  installCrashHandler(home.logDirectory, logger);
+  logger.log(Catalogue.startingUp);
+  logger.log(Catalogue.opensslVersion, { version: `${process.versions.openssl} (node ${process.version})` });
+
+  let processor: LoadedProcessor | undefined;
+  try {
+    await ensureServerCredentials(home.serverCertificate, home.serverKey, config.server.keyType, logger);
+    checkCipherSettings(config.server, logger);
+    const credentials = loadServerCredentials(home.serverCertificate, home.serverKey, logger);
+    const registry = new ClientRegistry(home.verifyLocation);
+    const invalid = registry.reload();
+    if (invalid.length) {
+      for (const bad of invalid) logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
+      throw new StartError(ExitStatus.StartFailed, `${invalid[0]!.file} in the verify location is not a certificate`, 'remove or replace it, then start again');
+    }
+    let context = buildServerContext(credentials, registry.list(), config.server, logger);
+    // No TLS key lives in the HSM yet: say so, as the guide's footnote allows.
+    logger.log(Catalogue.hsmCryptoSupport, { state: 'disabled' });
+    processor = await loadProcessor(config.processor.module, { home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION });
+    logger.log(Catalogue.workersConfigured, { inbound: config.datapath.inboundWorkers, outbound: config.datapath.outboundWorkers });
+
+    const engine = new DatapathEngine({
+      config, logger, registry, processor: processor.module, serverName: hostname(), secureContext: context,
+    });
+    const address = await engine.listen();
+    const monitor = new VerifyLocationMonitor(registry, logger, (change) => {
+      try {
+        context = buildServerContext(credentials, registry.list(), config.server, logger);
+        engine.replaceSecureContext(context);
+      } catch {
+        logger.log(Catalogue.contextUpdateFailed);
+      }
+      for (const client of change.added) processor!.module.cp_client_registration_observer({ operation: 'registered', client: client.name });
+      for (const client of change.removed) processor!.module.cp_client_registration_observer({ operation: 'removed', client: client.name });
+      for (const client of change.changed) processor!.module.cp_client_registration_observer({ operation: 'assignments-changed', client: client.name });
+    });
+    monitor.start();
+    logger.log(Catalogue.onlineAndOperational);
+    const { idle, interval, count } = config.tcpKeepalive;
+    logger.log(Catalogue.tcpKeepAliveConfigured, { idle, interval, count });
+    logger.log(Catalogue.cipherListSet, { idle, ciphers: cipherString(config.server) });
+    writeFileSync(home.pidFile, `${process.pid}\n`, { mode: 0o644 });
+    process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`);
+
+    let stopping: Promise<void> | null = null;
+    const stop = () => {
+      stopping ??= (async () => {
+        logger.log(Catalogue.shuttingDown);
+        logger.log(Catalogue.initiatingDispatchTermination);
+        await engine.close();
+        logger.log(Catalogue.dispatchingTerminated);
+        monitor.stop();
+        await processor!.module.cp_shutdown();
+        logger.log(Catalogue.processorShutDown, { module: processor!.name.name });
+        logger.log(Catalogue.processorModuleUnloaded);
+        logger.log(Catalogue.terminating);
+        logger.log(Catalogue.terminated);
+        rmSync(home.pidFile, { force: true });
+        logger.close();
+      })();
+      return stopping;
+    };
+    return { home, config, engine, stop };
+  } catch (error) {
+    if (error instanceof BindError) {
+      logger.log(Catalogue.applicationInitFailed);
+      const reason = error.cause.code === 'EADDRINUSE' ? 'the port is in use by another program'
+        : error.cause.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s' : (error.cause.code ?? error.cause.message);
+      fail(`cannot listen on ${error.address}:${error.port}: ${reason}. Choose another with --port/--bind or \`ntls config set\`.`);
+    }
+    if (error instanceof TlsContextError || error instanceof ServerCredentialsError) {
+      logger.log(Catalogue.serverCreateFailed);
+      fail(`${error.message} (${error.code}). Fix the file or remove both server files to have new ones made.`);
+    }
+    if (error instanceof ProcessorLoadError) {
+      logger.log(Catalogue.applicationSpecificInitFailed);
+      fail(`${error.message} (${error.code}). Fix processor.module in ${home.configFile}.`);
+    }
+    if (error instanceof StartError) {
+      logger.log(Catalogue.applicationInitFailed);
+      fail(`${error.message}: ${error.hint}.`);
+    }
+    throw error;
+  }
+}
+
+/** Runs in the foreground until SIGTERM or SIGINT, then shuts down in the guide's order. */
+export async function runForeground(options: DaemonOptions): Promise<void> {
+  const daemon = await runDaemon(options);
+  const onSignal = () => {
+    void daemon.stop().then(() => process.exit(ExitStatus.Ok));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  if (process.env.NTLS_FAULT_INJECTION === 'uncaught-on-connection') {
+    // Test hook for the crash handler: the first accepted connection throws outside any handler.
+    daemon.engine.onNextConnection(() => { throw new Error('fault injected by NTLS_FAULT_INJECTION'); });
+  }
+}

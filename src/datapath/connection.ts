@@ -1,0 +1,359 @@
+// One client connection through its states: TLS handshake, certificate identity, the NTLS
+// identity exchange, the command processor's instance, then request frames until it ends.
+// Every step writes the guide's line; unexpected events write a debug line naming the state.
+import { createHash } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP, type Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Config } from '../config/schema.js';
+import { Catalogue } from '../log/catalogue.js';
+import type { Logger } from '../log/logger.js';
+import { FrameError, FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
+import { encodeIdentity, scanIdentity } from '../protocol/identity.js';
+import type { CommandProcessorModule, ProcessorInstance } from '../processor/contract.js';
+import type { RegisteredClient } from '../registry/client-registry.js';
+import { ConnectionState } from './connection-state.js';
+import { peerOf, plainAddress } from './peer.js';
+import type { DatapathStatistics } from './statistics.js';
+import { classifyHandshakeFailure } from './tls-failure.js';
+
+export interface ConnectionDependencies {
+  logger: Logger;
+  settings: Config['datapath'];
+  ipCheck: boolean;
+  serverName: string;
+  secureContext(): SecureContext;
+  clientByFingerprint(fingerprint: string): RegisteredClient | undefined;
+  processor: CommandProcessorModule;
+  statistics: DatapathStatistics;
+  /** Called once when the connection leaves the pending phase (identified, or closed before). */
+  onSettled(connection: Connection): void;
+  onClosed(connection: Connection): void;
+}
+
+export class Connection {
+  state = ConnectionState.Handshake;
+  readonly peer: string;
+  readonly address: string;
+  /** The registered client's name once known; the address until then, as the guide prints it. */
+  clientName: string;
+  private readonly tls: TLSSocket;
+  private instance: ProcessorInstance | null = null;
+  private frames: FrameReader;
+  private received: Buffer = Buffer.alloc(0);
+  private handshakeTimer: NodeJS.Timeout | null = null;
+  private receiveTimer: NodeJS.Timeout | null = null;
+  private fingerprint = '';
+  private versionNegotiated = false;
+  private settled = false;
+  private closing = false;
+  private closed = false;
+  private processing = false;
+
+  constructor(readonly id: number, readonly raw: Socket, private readonly deps: ConnectionDependencies) {
+    this.peer = peerOf(raw);
+    this.address = plainAddress(raw.remoteAddress);
+    this.clientName = this.address;
+    this.frames = new FrameReader(deps.settings.maxFrameBytes);
+    this.tls = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: deps.secureContext(),
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
+  }
+
+  get authenticated(): boolean {
+    return this.instance !== null;
+  }
+
+  start(): void {
+    const { logger } = this.deps;
+    logger.log(Catalogue.connectionAccepted, { peer: this.peer });
+    this.handshakeTimer = setTimeout(() => this.onHandshakeTimeout(), this.deps.settings.handshakeTimeout);
+    this.tls.once('secure', () => this.onSecure());
+    this.tls.on('error', (error) => this.onError(error));
+    this.tls.on('end', () => this.onEnd());
+    this.tls.on('close', () => this.onClose());
+    this.tls.on('data', (chunk: Buffer) => this.onData(chunk));
+  }
+
+  /** Ends the connection from our side (shutdown, receive timer, protocol error). */
+  terminate(): void {
+    if (this.closing || this.closed) return;
+    this.closing = true;
+    this.deps.logger.log(Catalogue.connectionTerminating, { peer: this.peer });
+    this.state = ConnectionState.OutOfService;
+    this.tls.end();
+    // A peer that does not answer close_notify is not waited for long.
+    setTimeout(() => this.tls.destroy(), 2000).unref();
+  }
+
+  private onHandshakeTimeout(): void {
+    this.handshakeTimer = null;
+    if (this.closing || this.closed) return;
+    this.deps.statistics.handshakesFailed++;
+    this.deps.logger.log(Catalogue.nonLunaClient, { peer: this.peer });
+    this.settle();
+    this.terminate();
+  }
+
+  private onError(error: NodeJS.ErrnoException): void {
+    const { logger, statistics } = this.deps;
+    if (this.state === ConnectionState.Handshake) {
+      statistics.handshakesFailed++;
+      const kind = classifyHandshakeFailure(error);
+      if (kind === 'non-ntls') logger.log(Catalogue.nonLunaClient, { peer: this.peer });
+      else if (kind === 'refused') {
+        logger.log(Catalogue.secureChannelFailed, { peer: this.peer });
+      } else logger.log(Catalogue.handshakeFailed);
+    } else if (!this.closing) {
+      logger.log(Catalogue.unexpectedReadResponse, { state: this.state });
+    }
+    this.tls.destroy();
+  }
+
+  private onSecure(): void {
+    const { logger } = this.deps;
+    logger.log(Catalogue.handshakeResult, { peer: this.peer, result: 'Success' });
+    this.state = ConnectionState.Identity;
+    void this.checkIdentity();
+  }
+
+  private async checkIdentity(): Promise<void> {
+    const { logger } = this.deps;
+    const certificate = this.tls.getPeerCertificate();
+    if (!certificate || !certificate.raw) {
+      logger.log(Catalogue.clientCertExpected);
+      logger.log(Catalogue.clientCredentialsMissing, { peer: this.peer });
+      return this.refuse();
+    }
+    const fingerprint = createHash('sha256').update(certificate.raw).digest('hex');
+    const client = this.deps.clientByFingerprint(fingerprint);
+    // authorized is false for an expired certificate or one no registered certificate vouches for.
+    if (!this.tls.authorized || !client) {
+      logger.log(Catalogue.clientCredentialsRejected, { peer: this.peer });
+      return this.refuse();
+    }
+    if (this.deps.ipCheck && client.host && !(await this.hostMatches(client.host))) {
+      logger.log(Catalogue.clientCredentialsUnverified, { peer: this.peer });
+      return this.refuse();
+    }
+    if (this.closed) return;
+    this.clientName = client.name;
+    this.fingerprint = fingerprint;
+    logger.log(Catalogue.clientAuthenticated, { client: client.name, peer: this.peer });
+    this.state = ConnectionState.Identifying;
+    if (this.received.length) this.readIdentity();
+  }
+
+  private async hostMatches(host: string): Promise<boolean> {
+    if (isIP(host)) return plainAddress(host) === this.address;
+    try {
+      const addresses = await lookup(host, { all: true });
+      return addresses.some((a) => plainAddress(a.address) === this.address);
+    } catch {
+      return false;
+    }
+  }
+
+  private refuse(): void {
+    this.deps.statistics.authenticationsRefused++;
+    this.settle();
+    this.terminate();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.deps.statistics.bytesIn += chunk.length;
+    switch (this.state) {
+      case ConnectionState.Identity:
+        // Bytes sent before the certificate check finished wait for it.
+        this.received = Buffer.concat([this.received, chunk]);
+        if (this.received.length > 4096) this.tls.destroy();
+        return;
+      case ConnectionState.Identifying:
+        this.received = Buffer.concat([this.received, chunk]);
+        this.readIdentity();
+        return;
+      case ConnectionState.Connecting:
+        this.received = Buffer.concat([this.received, chunk]);
+        return;
+      case ConnectionState.Header:
+      case ConnectionState.Command:
+      case ConnectionState.Processing:
+      case ConnectionState.Reinitializing:
+        this.restartReceiveTimer();
+        this.frames.push(chunk);
+        this.drainFrames();
+        return;
+      default:
+        this.deps.logger.log(Catalogue.unexpectedReadResponse, { state: this.state });
+    }
+  }
+
+  private readIdentity(): void {
+    const { logger } = this.deps;
+    let scan;
+    try {
+      scan = scanIdentity(this.received, 'client');
+    } catch {
+      logger.log(Catalogue.identityReadFailed);
+      logger.log(Catalogue.nonLunaClient, { peer: this.peer });
+      this.deps.statistics.handshakesFailed++;
+      this.settle();
+      return this.terminate();
+    }
+    if (!scan.done) return;
+    this.received = Buffer.alloc(0);
+    this.state = ConnectionState.Connecting;
+    if (!this.write(encodeIdentity('server', this.deps.serverName))) {
+      logger.log(Catalogue.identityWriteFailed);
+      return this.terminate();
+    }
+    this.connectProcessor(scan.rest);
+  }
+
+  private connectProcessor(rest: Buffer): void {
+    const { logger, processor } = this.deps;
+    try {
+      this.instance = processor.cp_server_connected({
+        id: this.id, client: this.clientName, peer: this.peer, fingerprint: this.fingerprint,
+      });
+    } catch {
+      logger.log(Catalogue.serverConnectedFailed, { peer: this.peer });
+      this.settle();
+      return this.terminate();
+    }
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+    this.settle();
+    this.deps.statistics.clientsConnected++;
+    logger.log(Catalogue.connectionInstanceAdded, { client: this.clientName, peer: this.peer });
+    this.state = ConnectionState.Header;
+    this.restartReceiveTimer();
+    const pending = Buffer.concat([this.received, rest]);
+    this.received = Buffer.alloc(0);
+    if (pending.length) this.onData(pending);
+  }
+
+  private drainFrames(): void {
+    if (this.processing || this.closing) return;
+    if (!this.versionNegotiated) {
+      const head = this.frames.takeByte();
+      if (head === null) return;
+      const answer = this.instance!.negotiateVersion(head);
+      this.write(Buffer.from([answer]));
+      this.versionNegotiated = true;
+    }
+    let frame: Frame | null;
+    try {
+      frame = this.frames.next();
+    } catch (error) {
+      if (error instanceof FrameError) {
+        this.deps.statistics.malformedRequests++;
+        this.deps.logger.log(Catalogue.requestHeaderMalformed, { peer: this.peer });
+        return this.terminate();
+      }
+      throw error;
+    }
+    this.state = this.frames.inCommand ? ConnectionState.Command : ConnectionState.Header;
+    if (frame) void this.process(frame);
+  }
+
+  private async process(frame: Frame): Promise<void> {
+    const { logger, statistics } = this.deps;
+    this.processing = true;
+    this.state = ConnectionState.Processing;
+    this.tls.pause();
+    statistics.requests++;
+    let response: Frame;
+    try {
+      response = await this.instance!.process(frame);
+    } catch {
+      statistics.errors++;
+      logger.log(frame.body.length === 0 ? Catalogue.forwardDatalessFailed : Catalogue.forwardToProcessorFailed, { peer: this.peer });
+      this.processing = false;
+      return this.terminate();
+    }
+    this.processing = false;
+    if (this.closing || this.closed) return;
+    this.state = ConnectionState.Reinitializing;
+    const bytes = serializeFrame({ ...response, callCode: frame.callCode });
+    const flushed = this.write(bytes);
+    if (!flushed) await new Promise<void>((resolve) => {
+      const done = () => { this.tls.off('drain', done); this.tls.off('close', done); resolve(); };
+      this.tls.on('drain', done);
+      this.tls.on('close', done);
+    });
+    if (this.closed) return;
+    this.state = ConnectionState.Header;
+    this.tls.resume();
+    this.drainFrames();
+  }
+
+  private write(bytes: Buffer): boolean {
+    if (this.tls.destroyed) {
+      this.deps.logger.log(Catalogue.clientWriteFailed);
+      return false;
+    }
+    this.deps.statistics.bytesOut += bytes.length;
+    return this.tls.write(bytes);
+  }
+
+  private restartReceiveTimer(): void {
+    const seconds = this.deps.settings.receiveTimeout;
+    if (seconds <= 0) return;
+    if (this.receiveTimer) {
+      this.receiveTimer.refresh();
+      return;
+    }
+    this.receiveTimer = setTimeout(() => this.onReceiveTimer(), seconds * 1000);
+  }
+
+  private onReceiveTimer(): void {
+    if (this.closing || this.closed) return;
+    if (this.processing) {
+      // Time spent by the HSM is not client silence.
+      this.receiveTimer?.refresh();
+      return;
+    }
+    this.deps.statistics.receiveTimeouts++;
+    this.deps.logger.log(Catalogue.receiveTimerTerminate, { client: this.clientName, peer: this.peer });
+    this.terminate();
+  }
+
+  private onEnd(): void {
+    if (this.instance && !this.closing) {
+      this.deps.logger.log(Catalogue.clientRequestedTermination, { client: this.clientName, peer: this.peer });
+    }
+    if (!this.closing) {
+      this.closing = true;
+      this.deps.logger.log(Catalogue.connectionTerminating, { peer: this.peer });
+      this.tls.end();
+    }
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.deps.onSettled(this);
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.state = ConnectionState.OutOfService;
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (this.receiveTimer) clearTimeout(this.receiveTimer);
+    this.settle();
+    const { logger } = this.deps;
+    logger.log(Catalogue.clientDisconnected, { client: this.clientName, peer: this.peer });
+    if (this.instance) {
+      this.instance.close();
+      this.instance = null;
+      this.deps.statistics.clientsConnected--;
+      logger.log(Catalogue.connectionInstanceRemoved, { client: this.clientName, peer: this.peer });
+    }
+    this.deps.onClosed(this);
+  }
+}

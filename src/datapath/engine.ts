@@ -1,0 +1,169 @@
+// The datapath engine: the listening socket, admission limits, the TLS context in force, and
+// the set of live connections. It frames and delivers; the command processor decides.
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
+import type { Config } from '../config/schema.js';
+import { Catalogue } from '../log/catalogue.js';
+import type { Logger } from '../log/logger.js';
+import type { CommandProcessorModule } from '../processor/contract.js';
+import type { ClientRegistry } from '../registry/client-registry.js';
+import { Connection } from './connection.js';
+import { plainAddress } from './peer.js';
+import { DatapathStatistics } from './statistics.js';
+import { applyTcpKeepalive } from './tcp-keepalive.js';
+
+export class BindError extends Error {
+  readonly code = 'RC_SOCKET_ERROR';
+  constructor(readonly address: string, readonly port: number, override readonly cause: NodeJS.ErrnoException) {
+    super(`cannot listen on ${address}:${port}: ${cause.code ?? cause.message}`);
+    this.name = 'BindError';
+  }
+}
+
+export interface EngineOptions {
+  config: Config;
+  logger: Logger;
+  registry: ClientRegistry;
+  processor: CommandProcessorModule;
+  serverName: string;
+  secureContext: SecureContext;
+}
+
+/** Writes a line at most once a second, so a flood cannot flood the log. */
+class RateLimitedLine {
+  private last = 0;
+  constructor(private readonly write: () => void) {}
+  hit(): void {
+    const now = Date.now();
+    if (now - this.last < 1000) return;
+    this.last = now;
+    this.write();
+  }
+}
+
+export class DatapathEngine {
+  readonly statistics = new DatapathStatistics();
+  private readonly server: Server;
+  private readonly connections = new Set<Connection>();
+  private readonly pendingByAddress = new Map<string, number>();
+  private pending = 0;
+  private nextId = 1;
+  private context: SecureContext;
+  private readonly tooManyConnections: RateLimitedLine;
+  private readonly tooManyPending: RateLimitedLine;
+
+  constructor(private readonly options: EngineOptions) {
+    this.context = options.secureContext;
+    this.server = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.accept(socket));
+    this.server.on('error', () => this.options.logger.log(Catalogue.acceptFailed));
+    this.tooManyConnections = new RateLimitedLine(() => options.logger.log(Catalogue.newConnectionFailed));
+    this.tooManyPending = new RateLimitedLine(() => options.logger.log(Catalogue.tcpAcceptFailed));
+  }
+
+  /** Binds and listens; rejects with BindError after writing the guide's three lines. */
+  listen(): Promise<AddressInfo> {
+    const { bind, port } = this.options.config.server;
+    const { logger } = this.options;
+    return new Promise((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        logger.log(Catalogue.listeningPortBindFailed);
+        logger.log(Catalogue.serverSocketInitFailed);
+        logger.log(Catalogue.initializationFailed);
+        reject(new BindError(bind, port, error));
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host: bind, port, backlog: 511, exclusive: true }, () => {
+        this.server.off('error', onError);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** New connections use this context; live ones keep theirs. */
+  replaceSecureContext(context: SecureContext): void {
+    this.context = context;
+  }
+
+  liveConnections(): readonly Connection[] {
+    return [...this.connections];
+  }
+
+  /** Stops accepting, ends every connection, and waits (bounded) for them to close. */
+  async close(graceMs = 3000): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const connection of this.connections) connection.terminate();
+    const deadline = Date.now() + graceMs;
+    while (this.connections.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    for (const connection of this.connections) connection.raw.destroy();
+  }
+
+  private connectionHook: (() => void) | null = null;
+
+  /** Runs `hook` outside any handler when the next connection arrives (crash-handler tests). */
+  onNextConnection(hook: () => void): void {
+    this.connectionHook = hook;
+  }
+
+  private accept(socket: Socket): void {
+    const { logger, config } = this.options;
+    if (this.connectionHook) {
+      const hook = this.connectionHook;
+      this.connectionHook = null;
+      setImmediate(hook);
+    }
+    const settings = config.datapath;
+    const address = plainAddress(socket.remoteAddress);
+    logger.log(Catalogue.incomingConnection, { peer: `${address}/${socket.remotePort ?? 0}` });
+    this.statistics.connectionsTotal++;
+    if (this.connections.size >= settings.maxConnections) {
+      this.statistics.connectionsRejected++;
+      this.tooManyConnections.hit();
+      socket.destroy();
+      return;
+    }
+    const fromAddress = this.pendingByAddress.get(address) ?? 0;
+    if (this.pending >= settings.maxPendingConnections || fromAddress >= settings.maxPendingPerAddress) {
+      this.statistics.connectionsRejected++;
+      this.tooManyPending.hit();
+      socket.destroy();
+      return;
+    }
+    this.pending++;
+    this.pendingByAddress.set(address, fromAddress + 1);
+    try {
+      applyTcpKeepalive(socket, config.tcpKeepalive);
+    } catch {
+      // The connection works without probes; the start line reported what is configured.
+    }
+    socket.on('error', () => { /* reported through the TLS socket */ });
+    let connection: Connection;
+    try {
+      connection = new Connection(this.nextId++, socket, {
+        logger,
+        settings,
+        ipCheck: config.clients.ipCheck,
+        serverName: this.options.serverName,
+        secureContext: () => this.context,
+        clientByFingerprint: (fingerprint) => this.options.registry.byFingerprint(fingerprint),
+        processor: this.options.processor,
+        statistics: this.statistics,
+        onSettled: () => this.release(address),
+        onClosed: (c) => this.connections.delete(c),
+      });
+    } catch {
+      logger.log(Catalogue.connectionInstanceCreateFailed, { peer: `${address}/${socket.remotePort ?? 0}` });
+      this.release(address);
+      socket.destroy();
+      return;
+    }
+    this.connections.add(connection);
+    connection.start();
+  }
+
+  private release(address: string): void {
+    this.pending--;
+    const left = (this.pendingByAddress.get(address) ?? 1) - 1;
+    if (left <= 0) this.pendingByAddress.delete(address);
+    else this.pendingByAddress.set(address, left);
+  }
+}

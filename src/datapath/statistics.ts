@@ -1,0 +1,14 @@
+/** Counters of the data path, read by `ntls info show`. */
+export class DatapathStatistics {
+  connectionsTotal = 0;
+  connectionsRejected = 0;
+  clientsConnected = 0;
+  handshakesFailed = 0;
+  authenticationsRefused = 0;
+  malformedRequests = 0;
+  receiveTimeouts = 0;
+  requests = 0;
+  errors = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+}

@@ -1,0 +1,88 @@
+// The data path's TLS context: server certificate and key, the registered client certificates
+// as the only trust anchors, cipher list and TLS versions. Each way it can fail has its own
+// guide line; the caller refuses to start.
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { Config } from '../config/schema.js';
+import { Catalogue } from '../log/catalogue.js';
+import type { Logger } from '../log/logger.js';
+import type { RegisteredClient } from '../registry/client-registry.js';
+
+export class TlsContextError extends Error {
+  constructor(readonly code: string, detail: string) {
+    super(detail);
+    this.name = 'TlsContextError';
+  }
+}
+
+export interface ServerCredentials {
+  certificatePem: string;
+  key: KeyObject;
+  certificate: X509Certificate;
+}
+
+export function loadServerCredentials(certificateFile: string, keyFile: string, logger: Logger): ServerCredentials {
+  if (!existsSync(certificateFile)) {
+    logger.log(Catalogue.configServerCertFileInvalid);
+    throw new TlsContextError('RC_FILE_NAME_INVALID', `server certificate file ${certificateFile} does not exist`);
+  }
+  let certificatePem: string;
+  let certificate: X509Certificate;
+  try {
+    certificatePem = readFileSync(certificateFile, 'utf8');
+    certificate = new X509Certificate(certificatePem);
+  } catch (error) {
+    logger.log(Catalogue.serverCertLoadFailed, { file: certificateFile });
+    throw new TlsContextError('RC_SSL_LOAD_SERVER_CERT_ERROR', `server certificate ${certificateFile} cannot be read as a certificate: ${(error as Error).message}`);
+  }
+  if (!existsSync(keyFile)) {
+    logger.log(Catalogue.configServerKeyFileInvalid);
+    throw new TlsContextError('RC_FILE_NAME_INVALID', `server key file ${keyFile} does not exist`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(readFileSync(keyFile));
+  } catch (error) {
+    logger.log(Catalogue.serverKeyLoadFailed);
+    throw new TlsContextError('RC_SSL_LOAD_SERVER_PRIVATE_KEY_ERROR', `server key ${keyFile} cannot be read as a private key: ${(error as Error).message}`);
+  }
+  if (!certificate.checkPrivateKey(key)) {
+    logger.log(Catalogue.serverKeyCheckFailed);
+    throw new TlsContextError('RC_SSL_VALIDATE_SERVER_PRIVATE_KEY_ERROR', `server key ${keyFile} does not belong to certificate ${certificateFile}`);
+  }
+  return { certificatePem, key, certificate };
+}
+
+/** Node takes TLS 1.3 suites (TLS_...) and TLS 1.2 ciphers in one colon-separated string. */
+export function cipherString(server: Config['server']): string {
+  return `${server.tls13CipherSuites}:${server.cipherList}`;
+}
+
+/** Checks the cipher settings alone, so a bad list is named as such before anything else. */
+export function checkCipherSettings(server: Config['server'], logger: Logger): void {
+  try {
+    createSecureContext({ ciphers: cipherString(server), minVersion: server.minTlsVersion });
+  } catch (error) {
+    logger.log(Catalogue.cipherListError);
+    throw new TlsContextError('RC_SSL_CIPHER_LIST_ERROR', `cipher settings rejected by OpenSSL: ${(error as Error).message}`);
+  }
+}
+
+export function buildServerContext(credentials: ServerCredentials, clients: readonly RegisteredClient[], server: Config['server'], logger: Logger): SecureContext {
+  try {
+    return createSecureContext({
+      cert: credentials.certificatePem,
+      key: credentials.key.export({ type: 'pkcs8', format: 'pem' }),
+      // An explicit (possibly empty) list: never fall back to the public root CAs.
+      ca: clients.map((c) => c.certificatePem),
+      ciphers: cipherString(server),
+      minVersion: server.minTlsVersion,
+      maxVersion: 'TLSv1.3',
+      honorCipherOrder: true,
+    });
+  } catch (error) {
+    logger.log(Catalogue.opensslServerContextFailed);
+    throw new TlsContextError('RC_SOCKET_ERROR', `TLS context could not be built: ${(error as Error).message}`);
+  }
+}

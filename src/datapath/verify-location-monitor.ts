@@ -1,0 +1,79 @@
+// Watches the verify location (the folder of registered client certificates). A certificate
+// added registers a client from its next connection on; a certificate removed flushes the
+// cache, so that client is refused from its next connection on.
+import { watch, type FSWatcher } from 'node:fs';
+import { Catalogue } from '../log/catalogue.js';
+import type { Logger } from '../log/logger.js';
+import type { ClientRegistry, RegisteredClient } from '../registry/client-registry.js';
+
+export interface RegistryChange {
+  added: RegisteredClient[];
+  removed: RegisteredClient[];
+  changed: RegisteredClient[];
+}
+
+export class VerifyLocationMonitor {
+  private watcher: FSWatcher | null = null;
+  private poll: NodeJS.Timeout | null = null;
+  private debounce: NodeJS.Timeout | null = null;
+  private reportedInvalid = new Set<string>();
+
+  constructor(
+    private readonly registry: ClientRegistry,
+    private readonly logger: Logger,
+    private readonly onChange: (change: RegistryChange) => void,
+    private readonly pollMs = 5000,
+  ) {}
+
+  start(): void {
+    try {
+      this.watcher = watch(this.registry.folder, () => this.schedule());
+      this.watcher.on('error', () => this.schedule());
+    } catch {
+      this.logger.log(Catalogue.cacheMonitorInitFailed);
+    }
+    // inotify can miss events on some file systems; a slow rescan catches up.
+    this.poll = setInterval(() => this.rescan(), this.pollMs);
+    this.poll.unref();
+    for (const bad of this.registry.invalidFiles()) this.reportedInvalid.add(bad.file);
+    this.logger.log(Catalogue.verifyLocationMonitorStarted);
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    if (this.poll) clearInterval(this.poll);
+    if (this.debounce) clearTimeout(this.debounce);
+    this.watcher = null;
+    this.logger.log(Catalogue.verifyLocationMonitorTerminated);
+  }
+
+  /** Re-reads the folder now; used by the watcher and by admin commands that change it. */
+  rescan(): void {
+    const before = new Map(this.registry.list().map((c) => [c.name, c]));
+    const invalid = this.registry.reload();
+    for (const bad of invalid) {
+      if (this.reportedInvalid.has(bad.file)) continue;
+      this.reportedInvalid.add(bad.file);
+      this.logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
+    }
+    this.reportedInvalid = new Set([...this.reportedInvalid].filter((f) => invalid.some((b) => b.file === f)));
+    const after = new Map(this.registry.list().map((c) => [c.name, c]));
+    const change: RegistryChange = { added: [], removed: [], changed: [] };
+    for (const [name, client] of after) {
+      const old = before.get(name);
+      if (!old) change.added.push(client);
+      else if (old.fingerprint !== client.fingerprint || old.host !== client.host || old.partitions.join() !== client.partitions.join()) change.changed.push(client);
+    }
+    for (const [name, client] of before) if (!after.has(name)) change.removed.push(client);
+    if (change.removed.length) this.logger.log(Catalogue.verifyLocationCertRemoved);
+    if (change.added.length || change.removed.length || change.changed.length) this.onChange(change);
+  }
+
+  private schedule(): void {
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = null;
+      this.rescan();
+    }, 100);
+  }
+}

@@ -1,0 +1,81 @@
+// The contract between the datapath and a command processor module. The datapath loads the
+// module at start (built-in default, or a path from configuration) and checks that it exports
+// every entry point below — the names are the guide's, so its failure lines can name them —
+// and that it supports the datapath's contract version.
+
+import type { Frame } from '../protocol/frame.js';
+import type { Logger } from '../log/logger.js';
+import type { Config } from '../config/schema.js';
+
+/** Version of this contract, as the datapath speaks it. */
+export const DATAPATH_CONTRACT_VERSION = '1.0';
+
+export const ENTRY_POINTS = [
+  'cp_get_supported_versions',
+  'cp_initialize_p',
+  'cp_get_processor_name_p',
+  'cp_shutdown',
+  'cp_client_registration_observer',
+  'cp_configure',
+  'cp_server_connected',
+] as const;
+export type EntryPoint = (typeof ENTRY_POINTS)[number];
+
+export interface ProcessorContext {
+  home: string;
+  config: Config;
+  logger: Logger;
+  datapathVersion: string;
+}
+
+export interface ProcessorName {
+  name: string;
+  version: string;
+}
+
+export interface ProcessorConfiguration {
+  workers: number;
+}
+
+/** What the datapath knows of an authenticated connection. */
+export interface ConnectionInfo {
+  /** Connection id, unique for the daemon's life. */
+  id: number;
+  /** Registered client name. */
+  client: string;
+  /** "address/port" as the guide prints peers. */
+  peer: string;
+  /** SHA-256 fingerprint of the client certificate, hex. */
+  fingerprint: string;
+}
+
+export type RegistrationEvent =
+  | { operation: 'registered'; client: string }
+  | { operation: 'removed'; client: string }
+  | { operation: 'assignments-changed'; client: string };
+
+/** One client's processor instance, made by cp_server_connected. */
+export interface ProcessorInstance {
+  /** Answers the command protocol's version byte (p11-kit: the lower of the two). */
+  negotiateVersion(clientVersion: number): number;
+  /** Handles one request frame; the response frame echoes its call code. */
+  process(request: Frame): Promise<Frame>;
+  /** The connection is gone; release everything it held. */
+  close(): void;
+}
+
+export interface CommandProcessorModule {
+  cp_get_supported_versions(): readonly string[];
+  cp_initialize_p(context: ProcessorContext): Promise<void>;
+  cp_get_processor_name_p(): ProcessorName;
+  cp_shutdown(): Promise<void>;
+  cp_client_registration_observer(event: RegistrationEvent): void;
+  cp_configure(): ProcessorConfiguration;
+  cp_server_connected(connection: ConnectionInfo): ProcessorInstance;
+}
+
+/** Call ids of NTLS's own requests, in a private range of the p11-kit call id space ("NT"). */
+export const NtlsCall = {
+  Keepalive: 0x4e540001,
+  Echo: 0x4e540002,
+} as const;

@@ -1,0 +1,121 @@
+// Registered clients. The verify location folder of the home is the registry's store: each
+// client is `<name>.pem` (its certificate) with an optional `<name>.json` beside it holding its
+// host name or IP and its assigned partitions. Dropping a certificate file in registers a
+// client; removing it unregisters the client.
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+export interface RegisteredClient {
+  name: string;
+  /** Host name or IP the client connects from, if registered. */
+  host: string | null;
+  partitions: string[];
+  certificatePem: string;
+  /** SHA-256 of the certificate's DER, lowercase hex without separators. */
+  fingerprint: string;
+  notAfter: Date;
+  file: string;
+}
+
+export interface InvalidRegistration {
+  file: string;
+  problem: string;
+}
+
+export class RegistryError extends Error {
+  constructor(readonly code: 'NTLS_ERR_NOT_A_CERTIFICATE' | 'NTLS_ERR_CLIENT_EXISTS' | 'NTLS_ERR_UNKNOWN_CLIENT' | 'NTLS_ERR_CLIENT_NAME', detail: string) {
+    super(detail);
+    this.name = 'RegistryError';
+  }
+}
+
+const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function fingerprintOf(certificate: X509Certificate): string {
+  return certificate.fingerprint256.replaceAll(':', '').toLowerCase();
+}
+
+export class ClientRegistry {
+  private clients = new Map<string, RegisteredClient>();
+  private byPrint = new Map<string, RegisteredClient>();
+  private invalid: InvalidRegistration[] = [];
+
+  constructor(readonly folder: string) {
+    mkdirSync(folder, { recursive: true, mode: 0o750 });
+  }
+
+  /** Reads the folder anew; returns files that are not usable certificates. */
+  reload(): InvalidRegistration[] {
+    const clients = new Map<string, RegisteredClient>();
+    const invalid: InvalidRegistration[] = [];
+    for (const entry of readdirSync(this.folder).sort()) {
+      if (!entry.endsWith('.pem')) continue;
+      const file = join(this.folder, entry);
+      const name = basename(entry, '.pem');
+      try {
+        const pem = readFileSync(file, 'utf8');
+        const certificate = new X509Certificate(pem);
+        const meta = this.readMeta(name);
+        clients.set(name, {
+          name, host: meta.host ?? null, partitions: meta.partitions ?? [], certificatePem: pem,
+          fingerprint: fingerprintOf(certificate), notAfter: new Date(certificate.validTo), file,
+        });
+      } catch (error) {
+        invalid.push({ file, problem: (error as Error).message });
+      }
+    }
+    this.clients = clients;
+    this.byPrint = new Map([...clients.values()].map((c) => [c.fingerprint, c]));
+    this.invalid = invalid;
+    return invalid;
+  }
+
+  list(): RegisteredClient[] {
+    return [...this.clients.values()];
+  }
+
+  invalidFiles(): InvalidRegistration[] {
+    return this.invalid;
+  }
+
+  byName(name: string): RegisteredClient | undefined {
+    return this.clients.get(name);
+  }
+
+  byFingerprint(fingerprint: string): RegisteredClient | undefined {
+    return this.byPrint.get(fingerprint);
+  }
+
+  /** Writes the client's files (certificate last, atomically, so a watcher never sees half a file). */
+  register(name: string, certificatePem: string, host: string | null): RegisteredClient {
+    if (!CLIENT_NAME.test(name)) throw new RegistryError('NTLS_ERR_CLIENT_NAME', `client name "${name}" must be 1-64 letters, digits, '.', '_' or '-'`);
+    if (this.clients.has(name)) throw new RegistryError('NTLS_ERR_CLIENT_EXISTS', `client "${name}" is already registered`);
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(certificatePem);
+    } catch {
+      throw new RegistryError('NTLS_ERR_NOT_A_CERTIFICATE', 'the file is not a PEM or DER X.509 certificate');
+    }
+    const pem = certificate.toString();
+    writeFileSync(join(this.folder, `${name}.json`), JSON.stringify({ host, partitions: [] }, null, 2) + '\n', { mode: 0o640 });
+    const temp = join(this.folder, `.${name}.pem.tmp`);
+    writeFileSync(temp, pem, { mode: 0o640 });
+    renameSync(temp, join(this.folder, `${name}.pem`));
+    this.reload();
+    return this.clients.get(name)!;
+  }
+
+  remove(name: string): void {
+    if (!this.clients.has(name)) throw new RegistryError('NTLS_ERR_UNKNOWN_CLIENT', `no client named "${name}" is registered`);
+    rmSync(join(this.folder, `${name}.pem`), { force: true });
+    rmSync(join(this.folder, `${name}.json`), { force: true });
+    this.reload();
+  }
+
+  private readMeta(name: string): { host?: string | null; partitions?: string[] } {
+    const file = join(this.folder, `${name}.json`);
+    if (!existsSync(file)) return {};
+    return JSON.parse(readFileSync(file, 'utf8')) as { host?: string | null; partitions?: string[] };
+  }
+}
