@@ -130,8 +130,11 @@ export class Connection {
     }
     const fingerprint = createHash('sha256').update(certificate.raw).digest('hex');
     const client = this.deps.clientByFingerprint(fingerprint);
-    // authorized is false for an expired certificate or one no registered certificate vouches for.
-    if (!this.tls.authorized || !client) {
+    // Registered certificates are pinned by fingerprint, so chain verification reduces to
+    // "registered and within its validity"; the handshake itself proved the key is held.
+    const now = Date.now();
+    const valid = Date.parse(certificate.valid_from) <= now && now <= Date.parse(certificate.valid_to);
+    if (!client || !valid) {
       logger.log(Catalogue.clientCredentialsRejected, { peer: this.peer });
       return this.refuse();
     }

@@ -90,11 +90,13 @@ export class DatapathEngine {
 
   /** Stops accepting, ends every connection, and waits (bounded) for them to close. */
   async close(graceMs = 3000): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // server.close() calls back only once every connection has ended, so end them meanwhile.
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const connection of this.connections) connection.terminate();
     const deadline = Date.now() + graceMs;
     while (this.connections.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const connection of this.connections) connection.raw.destroy();
+    await closed;
   }
 
   private connectionHook: (() => void) | null = null;

@@ -1,0 +1,116 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Daemon, link, linkWhenRegistered, keepaliveBody, makeClient, makeHome, registerClient, removeHome, startDaemon } from '../support/daemon.js';
+
+const homes: string[] = [];
+const daemons: Daemon[] = [];
+afterEach(async () => {
+  for (const d of daemons.splice(0)) await d.stop('SIGKILL');
+  for (const h of homes.splice(0)) removeHome(h);
+});
+
+function home(config: Record<string, unknown> = {}): string {
+  const h = makeHome(config);
+  homes.push(h);
+  return h;
+}
+
+const LINE = /^\d{4} [A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} \S+  local5 (crit|err|warn|info|debug)  NTLS \[\d+\]: /;
+
+describe('daemon start and shutdown', () => {
+  it('writes the start-up sequence in order once listening, and the shutdown sequence on SIGTERM', async () => {
+    const h = home();
+    const daemon = await startDaemon(h);
+    daemons.push(daemon);
+    const startup = daemon.bodies();
+    expect(startup).toEqual([
+      'info : 0 : Starting up NTLS........',
+      'info : 0 : HSM crypto support for data path SSL operations disabled',
+      'info : 0 : Data path is not configured with a command processor module.  Use default command processor setting',
+      'info : 0 : "NTLS Default Command Processor" module version 1.0 loaded',
+      'info : 0 : SA command processor configured with 50 worker threads',
+      'info : 0 : NTLS data path configured with 5 inbound worker threads and 5 outbound worker threads',
+      'info : 0 : Client certificate verify location monitor started',
+      'info : 0 : NTLS is online and operational.',
+      'info : 0 : Data path TCP keep alive is configured as : TCP_KEEPIDLE = 10 sec : TCP_KEEPINTVL = 10 sec : TCP_KEEPCNT = 2 retries',
+      'info : 0 : Data path TCP keep alive is configured as : TCP_KEEPIDLE = 10 sec : SSL cipher list set to TLS_AES_256_GCM_SHA384:AES256-GCM-SHA384:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384',
+    ]);
+    for (const line of daemon.log()) expect(line).toMatch(LINE);
+    // First start made the server key (owner-only) and certificate.
+    const key = readFileSync(join(h, 'server', 'server.key'), 'utf8');
+    expect(key).toContain('BEGIN PRIVATE KEY');
+
+    const client = await makeClient('appclient');
+    registerClient(h, client);
+    const l = await linkWhenRegistered(daemon, client);
+    const before = daemon.log().length;
+    const result = await daemon.stop('SIGTERM');
+    expect(result.status).toBe(0);
+    const shutdown = daemon.bodies().slice(before);
+    const order = [
+      'info : 0 : Shutting down NTLS....',
+      'info : 0 : Intiating dispatch termination.',
+      'info : 0 : Dispatching has been terminated.',
+      'info : 0 : Client certificate verify location monitor terminated',
+      'info : 0 : "NTLS Default Command Processor" shut downed',
+      'info : 0 : Command Processor module unloaded',
+      'info : 0 : Terminating.',
+      'info : 0 : NTLS terminated',
+    ];
+    const positions = order.map((text) => shutdown.indexOf(text));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    // The open connection was closed cleanly before dispatching ended.
+    const terminating = shutdown.findIndex((b) => b.startsWith('info : 0xc0000002 : Connection terminating:  127.0.0.1/'));
+    expect(terminating).toBeGreaterThan(positions[1]!);
+    expect(terminating).toBeLessThan(positions[2]!);
+    await l.close();
+  });
+
+  it('appends to lunalogs across restarts, never truncating', async () => {
+    const h = home();
+    const first = await startDaemon(h);
+    await first.stop();
+    const lines = first.log().length;
+    const second = await startDaemon(h);
+    daemons.push(second);
+    expect(second.log().length).toBeGreaterThan(lines);
+    expect(second.log().filter((l) => l.endsWith('Starting up NTLS........'))).toHaveLength(2);
+  });
+
+  it('--port and --bind override the home configuration for one run', async () => {
+    const h = home({ server: { bind: '0.0.0.0', port: 1 } });
+    const daemon = await startDaemon(h, {}, ['--port', '0', '--bind', '127.0.0.1']);
+    daemons.push(daemon);
+    expect(daemon.stdout).toMatch(/online on 127\.0\.0\.1:\d+/);
+  });
+
+  it('a fault nothing catches writes ntls_bt_<date>_<time> and the CRASH AND BURN line', async () => {
+    const h = home();
+    const daemon = await startDaemon(h, { NTLS_FAULT_INJECTION: 'uncaught-on-connection' });
+    daemons.push(daemon);
+    const client = await makeClient('crasher');
+    registerClient(h, client);
+    await link(daemon, client).catch(() => undefined);
+    const result = await daemon.exited;
+    expect(result.status).toBe(70);
+    const dumps = readdirSync(join(h, 'logs')).filter((f) => /^ntls_bt_\d{4}-\d{2}-\d{2}_\d{2}:\d{2}:\d{2}$/.test(f));
+    expect(dumps).toHaveLength(1);
+    expect(readFileSync(join(h, 'logs', dumps[0]!), 'utf8')).toContain('fault injected by NTLS_FAULT_INJECTION');
+    const crash = daemon.log().find((l) => l.includes('CRASH AND BURN'))!;
+    expect(crash).toMatch(/ local5 crit  NTLS \[\d+\]: info : 0 : NTLS CRASH AND BURN! Stack dump saved to .*ntls_bt_/);
+  });
+
+  it('serves a keepalive to a registered client', async () => {
+    const h = home();
+    const daemon = await startDaemon(h);
+    daemons.push(daemon);
+    const client = await makeClient('pinger');
+    registerClient(h, client);
+    const l = await linkWhenRegistered(daemon, client);
+    const answer = await l.request(keepaliveBody());
+    expect(answer.body.equals(keepaliveBody())).toBe(true);
+    await l.close();
+  });
+});
