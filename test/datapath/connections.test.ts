@@ -1,0 +1,255 @@
+// Client connections against the real daemon over real TLS: the guide's lines for each outcome.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { LinkError } from '../../src/client/link.js';
+import { serializeFrame } from '../../src/protocol/frame.js';
+import {
+  Daemon, keepaliveBody, link, linkWhenRegistered, makeClient, makeHome, registerClient, removeHome,
+  serverCertificate, sleep, startDaemon, unregisterClient, type TestClient,
+} from '../support/daemon.js';
+
+let home: string;
+let daemon: Daemon;
+let alice: TestClient;
+let expired: TestClient;
+
+const PEER = /127\.0\.0\.1\/\d+/;
+
+beforeAll(async () => {
+  home = makeHome({ datapath: { handshakeTimeout: 1500, receiveTimeout: 0 } });
+  alice = await makeClient('alice');
+  expired = await makeClient('expired', { notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
+  registerClient(home, alice);
+  registerClient(home, expired);
+  daemon = await startDaemon(home);
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  removeHome(home);
+});
+
+/** Log bodies (after "NTLS [pid]: ") written from `from` on that mention `peer`, or all if no peer. */
+function bodiesSince(from: number): string[] {
+  return daemon.bodies().slice(from);
+}
+
+/** Waits until the connection from local port `port` has written its disconnect line. */
+async function settled(port: number, from: number): Promise<string[]> {
+  await daemon.waitForLog(new RegExp(`has disconnected: 127\\.0\\.0\\.1/${port}$`), 10_000, from);
+  await sleep(50);
+  return bodiesSince(from).filter((b) => b.includes(`127.0.0.1/${port}`) || !/127\.0\.0\.1\/\d+/.test(b));
+}
+
+function rawConnect(send: Buffer | string | null): Promise<{ port: number; closedWithinMs: number }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const socket = netConnect({ host: '127.0.0.1', port: daemon.port }, () => {
+      if (send !== null) socket.write(send);
+    });
+    let port = 0;
+    socket.on('connect', () => (port = socket.localPort!));
+    socket.on('data', () => {});
+    socket.on('error', () => {});
+    socket.on('close', () => resolve({ port, closedWithinMs: Date.now() - started }));
+    setTimeout(() => reject(new Error('raw connection not closed by the daemon within 10 s')), 10_000);
+  });
+}
+
+describe('connections', () => {
+  it('a registered client connects, is served and disconnects with the guide\'s lines in order', async () => {
+    const from = daemon.log().length;
+    const l = await link(daemon, alice);
+    const port = l.socket.localPort!;
+    const answer = await l.request(keepaliveBody());
+    expect(answer.body.equals(keepaliveBody())).toBe(true);
+    await l.close();
+    const lines = await settled(port, from);
+    const peer = `127.0.0.1/${port}`;
+    expect(lines).toEqual([
+      `info : 0 : Incoming connection request... : ${peer}`,
+      `info : 0xc0000002 : Connection accepted from: ${peer}`,
+      `info : 0xc0000002 : Handshake result from: ${peer}, result: Success`,
+      `info : 0xc0000002 : NTLS Client "alice" connected and authenticated : ${peer}.`,
+      `info : 0 : NTLA Client "alice" connected and authenticated : ${peer}`,
+      `info : 0 : Client alice requested termination : ${peer}`,
+      `info : 0xc0000002 : Connection terminating:  ${peer}`,
+      `info : 0 : NTLA client "alice" has disconnected: ${peer}`,
+      `info : 0 : NTLA Client "alice" Connection instance removed : ${peer}`,
+    ]);
+  });
+
+  it('an unregistered certificate is refused: "Client credentials cannot be verified"', async () => {
+    const stranger = await makeClient('stranger');
+    const from = daemon.log().length;
+    const error = await link(daemon, stranger).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LinkError);
+    const line = await daemon.waitForLog('Client credentials cannot be verified', 5000, from);
+    expect(line).toMatch(/info  NTLS \[\d+\]: info : 0xc0000002 : Client credentials cannot be verified\. Connection terminated : 127\.0\.0\.1\/\d+$/);
+  });
+
+  it('an expired registered certificate is refused', async () => {
+    const from = daemon.log().length;
+    const error = await link(daemon, expired).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LinkError);
+    await daemon.waitForLog(/0xc0000002 : Client credentials cannot be verified\. Connection terminated/, 5000, from);
+    expect(bodiesSince(from).some((b) => b.includes('connected and authenticated'))).toBe(false);
+  });
+
+  it('a TLS client without a certificate: "Expecting client certificate. None received."', async () => {
+    const from = daemon.log().length;
+    await new Promise<void>((resolve) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: daemon.port, ca: [serverCertificate(home)], checkServerIdentity: () => undefined });
+      socket.on('error', () => resolve());
+      socket.on('close', () => resolve());
+      socket.on('data', () => {});
+    });
+    await daemon.waitForLog(/error : 0xc0000002 : Expecting client certificate\. None received\.$/, 5000, from);
+    await daemon.waitForLog(/info : 0 : Client credentials cannot be verified\. Connection terminated : 127\.0\.0\.1\/\d+$/, 5000, from);
+  });
+
+  it('a weak cipher offer fails the handshake: RC_SSL_FAILED_HANDSHAKE', async () => {
+    const from = daemon.log().length;
+    const error = await link(daemon, alice, { ciphers: 'AES128-SHA', maxVersion: 'TLSv1.2' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LinkError);
+    const line = await daemon.waitForLog('Fail to establish a secure channel', 5000, from);
+    expect(line).toMatch(/info : 0xc0000711 : Fail to establish a secure channel with client : 127\.0\.0\.1\/\d+ : RC_SSL_FAILED_HANDSHAKE$/);
+  });
+
+  it('plain TCP bytes: "Connection attempt from non-Luna client", closed promptly', async () => {
+    const from = daemon.log().length;
+    const { port, closedWithinMs } = await rawConnect('hello ntls\r\n');
+    expect(closedWithinMs).toBeLessThan(5000);
+    const lines = await settled(port, from);
+    expect(lines).toContain(`info : 0xc0000004 : Connection attempt from non-Luna client : 127.0.0.1/${port} : RC_UNEXPECTED`);
+  });
+
+  it('an HTTP request: non-Luna client', async () => {
+    const from = daemon.log().length;
+    const { port } = await rawConnect('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    const lines = await settled(port, from);
+    expect(lines).toContain(`info : 0xc0000004 : Connection attempt from non-Luna client : 127.0.0.1/${port} : RC_UNEXPECTED`);
+  });
+
+  it('a silent TCP peer is closed by the handshake timeout as a non-Luna client', async () => {
+    const from = daemon.log().length;
+    const { port, closedWithinMs } = await rawConnect(null);
+    expect(closedWithinMs).toBeGreaterThanOrEqual(1000);
+    const lines = await settled(port, from);
+    expect(lines).toContain(`info : 0xc0000004 : Connection attempt from non-Luna client : 127.0.0.1/${port} : RC_UNEXPECTED`);
+  });
+
+  it('a registered TLS client that never sends its identity is a non-Luna client after the timeout', async () => {
+    const from = daemon.log().length;
+    const port = await new Promise<number>((resolve) => {
+      const socket = tlsConnect({
+        host: '127.0.0.1', port: daemon.port, cert: alice.certificatePem, key: alice.keyPem,
+        ca: [serverCertificate(home)], checkServerIdentity: () => undefined,
+      });
+      let local = 0;
+      socket.on('secureConnect', () => (local = socket.localPort!));
+      socket.on('data', () => {});
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(local));
+    });
+    const lines = await settled(port, from);
+    expect(lines).toContain(`info : 0xc0000004 : Connection attempt from non-Luna client : 127.0.0.1/${port} : RC_UNEXPECTED`);
+  });
+
+  it('a TLS client sending something other than an identity line: "Failed reading identity string"', async () => {
+    const from = daemon.log().length;
+    const port = await new Promise<number>((resolve) => {
+      const socket = tlsConnect({
+        host: '127.0.0.1', port: daemon.port, cert: alice.certificatePem, key: alice.keyPem,
+        ca: [serverCertificate(home)], checkServerIdentity: () => undefined,
+      });
+      let local = 0;
+      socket.on('secureConnect', () => {
+        local = socket.localPort!;
+        socket.write('GET / HTTP/1.1\r\n\r\n');
+      });
+      socket.on('data', () => {});
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(local));
+    });
+    const lines = await settled(port, from);
+    expect(lines).toContain('info : 0xc0000002 : Failed reading identity string. Reason: RC_GENERAL_ERROR');
+    expect(lines).toContain(`info : 0xc0000004 : Connection attempt from non-Luna client : 127.0.0.1/${port} : RC_UNEXPECTED`);
+  });
+
+  it('an oversized request header: "Client request header malformed", that connection only is closed', async () => {
+    const bystander = await link(daemon, alice);
+    const from = daemon.log().length;
+    const l = await link(daemon, alice);
+    const port = l.socket.localPort!;
+    const header = Buffer.alloc(12);
+    header.writeUInt32BE(1, 0);
+    header.writeUInt32BE(0, 4);
+    header.writeUInt32BE(0xfffffff0, 8);
+    l.writeRaw(header);
+    const lines = await settled(port, from);
+    expect(lines).toContain(`critical : 0xc0000102 : Client request header malformed : 127.0.0.1/${port} : RC_DATA_INVALID`);
+    expect(daemon.log().find((x) => x.includes('Client request header malformed'))).toMatch(/ local5 crit  NTLS/);
+    // The other connection is still served.
+    const answer = await bystander.request(keepaliveBody());
+    expect(answer.body.equals(keepaliveBody())).toBe(true);
+    await bystander.close();
+  });
+
+  it('frames split across many TCP segments and pipelined requests are answered in order', async () => {
+    const l = await link(daemon, alice);
+    const bodies = Array.from({ length: 20 }, (_, i) => {
+      const b = Buffer.alloc(12);
+      b.writeUInt32BE(0x4e540002, 0);
+      b.writeUInt32BE(i, 8);
+      return b;
+    });
+    const answers = Promise.all(bodies.map((b) => l.request(b)));
+    const answered = await answers;
+    answered.forEach((frame, i) => expect(frame.body.readUInt32BE(8)).toBe(i));
+    // One frame written a byte at a time.
+    const frame = serializeFrame({ callCode: 99, options: Buffer.alloc(0), body: keepaliveBody() });
+    const reply = new Promise<Buffer>((resolve) => l.socket.once('data', (d: Buffer) => resolve(d)));
+    for (const byte of frame) {
+      l.writeRaw(Buffer.from([byte]));
+      await sleep(1);
+    }
+    const raw = await reply;
+    expect(raw.readUInt32BE(0)).toBe(99);
+    await l.close();
+  });
+
+  it('a certificate removed from the verify location flushes the cache; the client is refused from then on', async () => {
+    const bob = await makeClient('bob');
+    registerClient(home, bob);
+    const first = await linkWhenRegistered(daemon, bob);
+    await first.close();
+    const from = daemon.log().length;
+    unregisterClient(home, bob);
+    await daemon.waitForLog(/info : 0 : Detected client certificate removed from verify location\.  Flush verify location cache$/, 10_000, from);
+    const error = await link(daemon, bob).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LinkError);
+    await daemon.waitForLog(/Client credentials cannot be verified\. Connection terminated/, 5000, from);
+  });
+
+  it('a certificate added while running is accepted without a restart', async () => {
+    const carol = await makeClient('carol');
+    registerClient(home, carol);
+    const l = await linkWhenRegistered(daemon, carol);
+    expect((await l.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
+    await l.close();
+  });
+
+  it('an unknown call is answered CKR_FUNCTION_NOT_SUPPORTED and logged as an unsupported command', async () => {
+    const from = daemon.log().length;
+    const l = await link(daemon, alice);
+    const body = Buffer.alloc(8);
+    body.writeUInt32BE(0x41, 0);
+    const answer = await l.request(body);
+    expect(answer.body.readUInt32BE(0)).toBe(0);
+    expect(answer.body.readBigUInt64BE(9)).toBe(0x54n);
+    await daemon.waitForLog(/info  NTLS \[\d+\]: Client attempted unsupported command 0x00000041\.$/, 5000, from);
+    await l.close();
+  });
+});
