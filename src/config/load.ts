@@ -5,10 +5,16 @@ import { ConfigSchema, type Config } from './schema.js';
 
 export const CONFIG_FILE = 'ntls.json';
 
-/** A configuration the daemon cannot run with; `key` names the offending setting. */
+/** Why a configuration was refused, for callers and tests that must not parse the text. */
+export type ConfigProblem = 'unreadable' | 'invalid-json' | 'unknown-key' | 'wrong-type' | 'out-of-range' | 'invalid-value';
+
+/**
+ * A configuration the daemon cannot run with; `key` names the offending setting by its full
+ * path ("server.port", "log.syslog.transport"), or "(file)" / "(root)" for the file as a whole.
+ */
 export class ConfigError extends Error {
   readonly code = 'NTLS_ERR_CONFIG';
-  constructor(readonly file: string, readonly key: string, readonly problem: string) {
+  constructor(readonly file: string, readonly key: string, readonly problem: string, readonly reason: ConfigProblem = 'invalid-value') {
     super(`${file}: ${key}: ${problem}`);
     this.name = 'ConfigError';
   }
@@ -16,11 +22,20 @@ export class ConfigError extends Error {
 
 function firstIssue(file: string, error: ZodError): ConfigError {
   const issue = error.issues[0]!;
-  if (issue.code === 'unrecognized_keys') {
-    const prefix = issue.path.length ? issue.path.join('.') + '.' : '';
-    return new ConfigError(file, prefix + issue.keys[0], 'unknown setting; see `ntls config show` for the known ones');
+  const path = issue.path.join('.');
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return new ConfigError(file, (path ? path + '.' : '') + issue.keys[0],
+        'unknown setting; see `ntls config show` for the known ones', 'unknown-key');
+    case 'invalid_type':
+      return new ConfigError(file, path || '(root)', issue.message, 'wrong-type');
+    case 'too_big':
+    case 'too_small':
+      // Numbers out of their range; a string too short (an empty address) is just invalid.
+      return new ConfigError(file, path || '(root)', issue.message, issue.type === 'number' ? 'out-of-range' : 'invalid-value');
+    default:
+      return new ConfigError(file, path || '(root)', issue.message, 'invalid-value');
   }
-  return new ConfigError(file, issue.path.join('.') || '(root)', issue.message);
 }
 
 /** Reads `<home>/ntls.json` (absent: all defaults) and validates it against the schema. */
@@ -28,10 +43,18 @@ export function loadConfig(home: string): Config {
   const file = join(home, CONFIG_FILE);
   let raw: unknown = {};
   if (existsSync(file)) {
+    let text: string;
     try {
-      raw = JSON.parse(readFileSync(file, 'utf8'));
+      text = readFileSync(file, 'utf8');
     } catch (error) {
-      throw new ConfigError(file, '(file)', `not valid JSON: ${(error as Error).message}`);
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new ConfigError(file, '(file)', `cannot be read (${code})`, 'unreadable');
+    }
+    try {
+      // A byte order mark, as some editors write, is not part of the JSON.
+      raw = JSON.parse(text.replace(/^\uFEFF/, ''));
+    } catch (error) {
+      throw new ConfigError(file, '(file)', `not valid JSON: ${(error as Error).message}`, 'invalid-json');
     }
   }
   const parsed = ConfigSchema.safeParse(raw);
@@ -44,9 +67,12 @@ export interface ConfigOverrides {
   bind?: string;
 }
 
+/** Flags of `ntls start` over the file's values; they obey the same schema (file "(command line)"). */
 export function applyOverrides(config: Config, overrides: ConfigOverrides): Config {
   const server = { ...config.server };
   if (overrides.port !== undefined) server.port = overrides.port;
   if (overrides.bind !== undefined) server.bind = overrides.bind;
-  return { ...config, server };
+  const parsed = ConfigSchema.safeParse({ ...config, server });
+  if (!parsed.success) throw firstIssue('(command line)', parsed.error);
+  return parsed.data;
 }

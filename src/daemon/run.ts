@@ -52,7 +52,8 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     config = applyOverrides(loadConfig(root), options);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`ntls: configuration error: ${error.file}: "${error.key}": ${error.problem}. Correct the file or run \`ntls config show\`.\n`);
+      const fix = error.file === '(command line)' ? 'Correct the option' : 'Correct the file';
+      process.stderr.write(`ntls: configuration error: ${error.file}: "${error.key}": ${error.problem}. ${fix}; \`ntls config show\` lists every setting.\n`);
       process.exit(ExitStatus.BadConfiguration);
     }
     throw error;
@@ -121,7 +122,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
         logger.log(Catalogue.terminating);
         logger.log(Catalogue.terminated);
         rmSync(home.pidFile, { force: true });
-        logger.close();
+        await logger.close();
       })();
       return stopping;
     };

@@ -1,7 +1,9 @@
 // Every message of the NTLS log-message guide (shared/seed/ntls-log-reference.txt), to the
 // letter: spelling slips are kept ("Intiating", "incompatable", "shut downed", "NTLA") because
 // operators grep for them. The guide's editorial marks are not text: "[sic]" is dropped and a
-// trailing "*" / "**" points to a footnote variant, which is an entry of its own here.
+// trailing "*" / "**" points to a footnote variant, which is an entry of its own here (or a
+// declared value of a placeholder: `values`). Where the guide shows a doubled space it writes a
+// no-break space and a space (it was converted from HTML); the lines here use plain spaces.
 // test/log/catalogue.test.ts holds this table against the guide line by line.
 
 import type { Label, Message, MessageDefinition, Section, Severity, Shape, TemplateParams } from './message.js';
@@ -9,6 +11,21 @@ import type { Label, Message, MessageDefinition, Section, Severity, Shape, Templ
 const PEER = '192.168.0.100/40847';
 const CLIENT = '192.168.0.100';
 const MODULE = 'Luna SA 5.0 Command Processor';
+
+/** "HSM crypto support ... {state}": the guide's word and its footnote's two others. */
+export const hsmCryptoStates = ['enabled', 'disabled', 'NOT enabled'] as const;
+
+/** Entry points of a command processor module, as the guide names them. */
+export const processorEntryPoints = [
+  'cp_get_supported_versions', 'cp_initialize_p', 'cp_get_processor_name_p', 'cp_shutdown',
+  'cp_client_registration_observer', 'cp_configure',
+] as const;
+
+/** The `<state string>` of the datapath's "Unexpected ... response in" debug lines. */
+export const connectionStateStrings = [
+  'IDENTITY STATE', 'HANDSHAKE STATE', 'PROCESSING STATE', 'HEADER STATE', 'COMMAND STATE',
+  'CONNECTING STATE', 'IDENTIFYING STATE', 'OUT OF SERVICE STATE', 'REINITIALIZING STATE',
+] as const;
 
 interface Def<T extends string> {
   sev: Severity;
@@ -18,6 +35,7 @@ interface Def<T extends string> {
   text: T;
   shape?: Shape;
   example?: TemplateParams<T>;
+  values?: { [K in keyof TemplateParams<T>]?: readonly string[] };
 }
 
 const labelOf: Record<Severity, Label> = {
@@ -37,6 +55,7 @@ function section(sectionName: Section) {
     section: sectionName,
     heading,
     example: (d.example ?? {}) as TemplateParams<T>,
+    values: d.values ?? {},
   });
   return { under, def };
 }
@@ -54,11 +73,11 @@ const datapathExpected = {
   engineEnabledAllOps: dx.def({ sev: 'info', code: 0, text: 'luna_engine_load: SUCCESSFULLY  enabled for ALL ops' }),
   hsmCryptoSupport: dx.def({
     sev: 'info', code: 0, text: 'HSM crypto support for data path SSL operations {state}',
-    example: { state: 'enabled' },
+    example: { state: 'enabled' }, values: { state: hsmCryptoStates },
   }),
   hsmCryptoSupportOlder: dx.def({
     sev: 'info', code: 0, text: 'HSM crypto support for NTLS SSL operations {state}',
-    example: { state: 'enabled' },
+    example: { state: 'enabled' }, values: { state: hsmCryptoStates },
   }),
   processorModuleLoaded: dx.def({
     sev: 'info', code: 0, text: '"{module}" module version {version} loaded',
@@ -214,7 +233,7 @@ const datapathInit = {
   processorEntryPointMissing: du.def({
     sev: 'crit', code: 0xc0000105, rc: 'RC_FUNCTION_NOT_SUPPORTED',
     text: '{entryPoint} function not found in command processor "{module}" : RC_FUNCTION_NOT_SUPPORTED',
-    example: { entryPoint: 'cp_get_supported_versions', module: MODULE },
+    example: { entryPoint: 'cp_get_supported_versions', module: MODULE }, values: { entryPoint: processorEntryPoints },
   }),
   processorInitFailedForDatapath: du.def({
     sev: 'err', code: 0xc0000002, rc: 'RC_GENERAL_ERROR',
@@ -263,8 +282,7 @@ du.under('Fail to Accept Connections');
 const datapathAccept = {
   newConnectionFailed: du.def({ sev: 'err', code: 0xc0000002, text: 'Unable to create a new connection.' }),
   acceptFailed: du.def({
-    sev: 'err', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Accept failed. Reason: {reason}',
-    example: { reason: 'RC_GENERAL_ERROR' },
+    sev: 'err', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Accept failed. Reason: RC_GENERAL_ERROR',
   }),
 };
 du.under('Fail to Create Client Connection');
@@ -390,15 +408,16 @@ const datapathSsl = {
 du.under('Client Authentication Failures');
 const datapathAuth = {
   identityWriteFailed: du.def({
-    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed writing identity string. Reason: {reason}', example: { reason: 'RC_GENERAL_ERROR' },
+    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed writing identity string. Reason: RC_GENERAL_ERROR',
   }),
-  connectFailed: du.def({ sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed connect. Reason: {reason}', example: { reason: 'RC_GENERAL_ERROR' } }),
-  handshakeFailed: du.def({ sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed handshake. Reason: {reason}', example: { reason: 'RC_GENERAL_ERROR' } }),
+  connectFailed: du.def({ sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed connect. Reason: RC_GENERAL_ERROR' }),
+  handshakeFailed: du.def({ sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed handshake. Reason: RC_GENERAL_ERROR' }),
   identifyResult: du.def({
-    sev: 'info', code: 0xc0000002, text: 'Identify result from: {peer}, result: {result}', example: { peer: PEER, result: 'RC_GENERAL_ERROR' },
+    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR',
+    text: 'Identify result from: {peer}, result: RC_GENERAL_ERROR', example: { peer: PEER },
   }),
   identityReadFailed: du.def({
-    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed reading identity string. Reason: {reason}', example: { reason: 'RC_GENERAL_ERROR' },
+    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed reading identity string. Reason: RC_GENERAL_ERROR',
   }),
   forwardDatalessFailed: du.def({
     sev: 'err', code: 0xc0000002, rc: 'RC_GENERAL_ERROR',
@@ -409,16 +428,16 @@ const datapathAuth = {
     text: 'Fail to allocate command buffer : {peer} : RC_MEMORY_ALLOCATION', example: { peer: PEER },
   }),
   commandBufferReadFailed: du.def({
-    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed reading command buffer. Reason: {reason}', example: { reason: 'RC_GENERAL_ERROR' },
+    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed reading command buffer. Reason: RC_GENERAL_ERROR',
   }),
   clientWriteFailed: du.def({
-    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed writing to client Reason: {reason}', example: { reason: 'RC_GENERAL_ERROR' },
+    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Failed writing to client Reason: RC_GENERAL_ERROR',
   }),
   lastWriteBeforeReinitFailed: du.def({
-    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Last write before reinitializing failed. Reason: {reason}', example: { reason: 'RC_GENERAL_ERROR' },
+    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Last write before reinitializing failed. Reason: RC_GENERAL_ERROR',
   }),
   expectedCancelledOperation: du.def({
-    sev: 'info', code: 0xc0000002, text: 'Expected cancelled operation, actual: {actual}', example: { actual: 'RC_GENERAL_ERROR' },
+    sev: 'info', code: 0xc0000002, rc: 'RC_GENERAL_ERROR', text: 'Expected cancelled operation, actual: RC_GENERAL_ERROR',
   }),
   reinitializingConnection: du.def({ sev: 'info', code: 0xc0000002, text: 'Reinitializing connection for: {peer}', example: { peer: PEER } }),
   responseBufferUnavailable: du.def({
@@ -452,11 +471,26 @@ const dd = section('datapath-debug');
 dd.under('Datapath Debug Messages');
 const datapathDebug = {
   opensslVersion: dd.def({ sev: 'debug', code: 0, text: 'Data path is using OpenSSL {version}', example: { version: '0.9.5a 1 Apr 2000' } }),
-  unexpectedConnectResponse: dd.def({ sev: 'debug', code: 0xc0000002, shape: 'debug', text: 'Unexpected connect response in {state}', example: { state: '<state string>' } }),
-  unexpectedClientResponse: dd.def({ sev: 'debug', code: 0xc0000002, shape: 'debug', text: 'Unexpected client response in {state}', example: { state: '<state string>' } }),
-  unexpectedHandshakeResponse: dd.def({ sev: 'debug', code: 0xc0000002, shape: 'debug', text: 'Unexpected handshake response in {state}', example: { state: '<state string>' } }),
-  unexpectedReadResponse: dd.def({ sev: 'debug', code: 0xc0000002, shape: 'debug', text: 'Unexpected read response in {state}', example: { state: '<state string>' } }),
-  unexpectedWriteResponse: dd.def({ sev: 'debug', code: 0xc0000002, shape: 'debug', text: 'Unexpected write response in {state}', example: { state: '<state string>' } }),
+  unexpectedConnectResponse: dd.def({
+    sev: 'debug', code: 0xc0000002, shape: 'debug', text: 'Unexpected connect response in {state}',
+    example: { state: '<state string>' }, values: { state: connectionStateStrings },
+  }),
+  unexpectedClientResponse: dd.def({
+    sev: 'debug', code: 0xc0000002, shape: 'debug', text: 'Unexpected client response in {state}',
+    example: { state: '<state string>' }, values: { state: connectionStateStrings },
+  }),
+  unexpectedHandshakeResponse: dd.def({
+    sev: 'debug', code: 0xc0000002, shape: 'debug', text: 'Unexpected handshake response in {state}',
+    example: { state: '<state string>' }, values: { state: connectionStateStrings },
+  }),
+  unexpectedReadResponse: dd.def({
+    sev: 'debug', code: 0xc0000002, shape: 'debug', text: 'Unexpected read response in {state}',
+    example: { state: '<state string>' }, values: { state: connectionStateStrings },
+  }),
+  unexpectedWriteResponse: dd.def({
+    sev: 'debug', code: 0xc0000002, shape: 'debug', text: 'Unexpected write response in {state}',
+    example: { state: '<state string>' }, values: { state: connectionStateStrings },
+  }),
 };
 du.under('NTLS Crash and Burn');
 const datapathCrash = {

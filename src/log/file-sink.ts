@@ -15,29 +15,41 @@ export interface FileSinkOptions {
  * appends; when full it renames lunalogs to lunalogs.1 (shifting older ones) and starts anew.
  */
 export class FileSink {
-  private fd: number;
-  private size: number;
+  private fd: number | null = null;
+  private size = 0;
+  private closed = false;
 
   constructor(private readonly options: FileSinkOptions) {
-    mkdirSync(dirname(options.path), { recursive: true, mode: 0o750 });
-    this.fd = openSync(options.path, 'a', 0o640);
-    this.size = fstatSync(this.fd).size;
+    this.open();
   }
 
   write(line: string): void {
+    if (this.closed) return;
+    // After a failed write or rotation the file is opened again on the next line.
+    if (this.fd === null) this.open();
     const bytes = Buffer.from(line + '\n', 'utf8');
     if (this.size > 0 && this.size + bytes.length > this.options.maxBytes) this.rotate();
-    writeSync(this.fd, bytes);
+    writeSync(this.fd!, bytes);
     this.size += bytes.length;
   }
 
   close(): void {
-    closeSync(this.fd);
+    this.closed = true;
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+
+  private open(): void {
+    mkdirSync(dirname(this.options.path), { recursive: true, mode: 0o750 });
+    this.fd = openSync(this.options.path, 'a', 0o640);
+    this.size = fstatSync(this.fd).size;
   }
 
   private rotate(): void {
-    closeSync(this.fd);
+    closeSync(this.fd!);
+    this.fd = null;
     const { path, keep } = this.options;
+    // The current file may be gone already (an operator or logrotate moved it): rotate what is there.
     if (keep <= 0) {
       rmSync(path, { force: true });
     } else {
@@ -45,9 +57,8 @@ export class FileSink {
       for (let n = keep - 1; n >= 1; n--) {
         if (existsSync(`${path}.${n}`)) renameSync(`${path}.${n}`, `${path}.${n + 1}`);
       }
-      renameSync(path, `${path}.1`);
+      if (existsSync(path)) renameSync(path, `${path}.1`);
     }
-    this.fd = openSync(path, 'a', 0o640);
-    this.size = 0;
+    this.open();
   }
 }

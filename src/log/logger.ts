@@ -25,6 +25,8 @@ export class Logger {
   private readonly file?: FileSink;
   private readonly syslog?: SyslogSink;
   private readonly listeners = new Set<LineListener>();
+  private closed = false;
+  private fileFailure: string | null = null;
   debugEnabled: boolean;
 
   constructor(private readonly options: LoggerOptions = {}) {
@@ -39,12 +41,12 @@ export class Logger {
   }
 
   log<T extends string>(message: Message<T>, ...params: keyof TemplateParams<T> extends never ? [] : [TemplateParams<T>]): void {
-    if (message.severity === 'debug' && !this.debugEnabled) return;
+    if (this.closed || (message.severity === 'debug' && !this.debugEnabled)) return;
     const values = (params[0] ?? {}) as Record<string, string | number>;
     const at = new Date();
     const body = renderBody(message, values);
     const line = formatLine(at, this.origin, message.severity, body);
-    this.file?.write(line);
+    this.writeFile(line);
     this.syslog?.write(at, message.severity, body);
     if (this.options.echo) process.stderr.write(line + '\n');
     for (const listener of this.listeners) listener(line, message);
@@ -55,8 +57,29 @@ export class Logger {
     return () => this.listeners.delete(listener);
   }
 
-  close(): void {
+  /** Lines logged after close are dropped; resolves when the syslog receiver has what was sent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     this.file?.close();
-    this.syslog?.close();
+    await this.syslog?.close();
+  }
+
+  /**
+   * A log file that cannot be written (disk full, folder removed) must not take the daemon down
+   * with it: the failure is said once on stderr, and writing resumes when the file works again.
+   */
+  private writeFile(line: string): void {
+    if (!this.file) return;
+    try {
+      this.file.write(line);
+      this.fileFailure = null;
+    } catch (error) {
+      const problem = (error as NodeJS.ErrnoException).code ?? String(error);
+      if (this.fileFailure !== problem) {
+        process.stderr.write(`ntls: cannot write ${this.options.file}: ${problem}; lines are not being logged to the file\n`);
+      }
+      this.fileFailure = problem;
+    }
   }
 }

@@ -46,6 +46,11 @@ export interface MessageDefinition<T extends string = string> {
   readonly heading: string;
   /** Example values reproducing the guide's own example line. */
   readonly example: TemplateParams<T>;
+  /**
+   * Placeholders that take one of a closed set the guide names: the command processor entry
+   * points, "enabled" / "disabled" / "NOT enabled", the connection state strings.
+   */
+  readonly values: { readonly [K in keyof TemplateParams<T>]?: readonly string[] };
 }
 
 export interface Message<T extends string = string> extends MessageDefinition<T> {

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "tcp_keepalive",
+      "sources": ["tcp_keepalive.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}

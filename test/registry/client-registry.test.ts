@@ -1,0 +1,63 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSelfSignedCertificate } from '../../src/certificates/self-signed.js';
+import { ClientRegistry, RegistryError } from '../../src/registry/client-registry.js';
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+function folder(): string {
+  const d = mkdtempSync(join(tmpdir(), 'ntls-registry-'));
+  dirs.push(d);
+  return d;
+}
+function errorCode(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    return (error as RegistryError).code;
+  }
+  return 'no error';
+}
+
+describe('ClientRegistry', () => {
+  it('registers, finds by name and fingerprint, and removes', async () => {
+    const registry = new ClientRegistry(folder());
+    registry.reload();
+    const made = await createSelfSignedCertificate({ commonName: 'c1', keyType: 'ecdsa-p256', usage: 'client' });
+    const client = registry.register('c1', made.certificatePem, '10.0.0.5');
+    const expected = new X509Certificate(made.certificatePem).fingerprint256.replaceAll(':', '').toLowerCase();
+    expect(client.fingerprint).toBe(expected);
+    expect(registry.byFingerprint(expected)?.name).toBe('c1');
+    expect(registry.byName('c1')?.host).toBe('10.0.0.5');
+    // A fresh registry over the same folder sees the same clients: the folder is the store.
+    const again = new ClientRegistry(registry.folder);
+    again.reload();
+    expect(again.byName('c1')?.fingerprint).toBe(expected);
+    registry.remove('c1');
+    expect(registry.byName('c1')).toBeUndefined();
+    expect(existsSync(join(registry.folder, 'c1.pem'))).toBe(false);
+  });
+
+  it('refuses a duplicate name, a bad name, a file that is not a certificate, an unknown client', async () => {
+    const registry = new ClientRegistry(folder());
+    registry.reload();
+    const made = await createSelfSignedCertificate({ commonName: 'c1', keyType: 'ecdsa-p256', usage: 'client' });
+    registry.register('c1', made.certificatePem, null);
+    expect(errorCode(() => registry.register('c1', made.certificatePem, null))).toBe('NTLS_ERR_CLIENT_EXISTS');
+    expect(errorCode(() => registry.register('../evil', made.certificatePem, null))).toBe('NTLS_ERR_CLIENT_NAME');
+    expect(errorCode(() => registry.register('c2', 'hello', null))).toBe('NTLS_ERR_NOT_A_CERTIFICATE');
+    expect(errorCode(() => registry.remove('nobody'))).toBe('NTLS_ERR_UNKNOWN_CLIENT');
+    expect(registry.list().map((c) => c.name)).toEqual(['c1']);
+  });
+
+  it('reports files in the folder that are not certificates', () => {
+    const registry = new ClientRegistry(folder());
+    writeFileSync(join(registry.folder, 'junk.pem'), 'junk');
+    const invalid = registry.reload();
+    expect(invalid.map((i) => i.file)).toEqual([join(registry.folder, 'junk.pem')]);
+    expect(registry.list()).toEqual([]);
+  });
+});
