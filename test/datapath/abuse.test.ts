@@ -3,6 +3,7 @@
 // and the ip check.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { LinkError } from '../../src/client/link.js';
 import {
   Daemon, keepaliveBody, link, makeClient, makeHome, registerClient, removeHome, sleep, startDaemon, type TestClient,
@@ -157,16 +158,12 @@ describe('ip check', () => {
       const from = daemon.log().length;
       const error = await new Promise<unknown>((resolve) => {
         // Same certificate, from 127.0.0.9.
-        import('node:tls').then(({ connect }) => {
-          const socket = connect({
-            host: '127.0.0.1', port: daemon.port, localAddress: '127.0.0.9', cert: pinned.certificatePem, key: pinned.keyPem,
-            rejectUnauthorized: false,
-          });
-          socket.on('secureConnect', () => socket.write('NTLS-IDENTITY/1 client pinned\n'));
-          socket.on('data', () => {});
-          socket.on('error', (e) => resolve(e));
-          socket.on('close', () => resolve('closed'));
-        });
+        const raw = netConnect({ host: '127.0.0.1', port: daemon.port, localAddress: '127.0.0.9' });
+        const socket = tlsConnect({ socket: raw, cert: pinned.certificatePem, key: pinned.keyPem, rejectUnauthorized: false });
+        socket.on('secureConnect', () => socket.write('NTLS-IDENTITY/1 client pinned\n'));
+        socket.on('data', () => {});
+        socket.on('error', (e) => resolve(e));
+        socket.on('close', () => resolve('closed'));
       });
       expect(error).toBeDefined();
       const line = await daemon.waitForLog('Client credentials cannot be verified :', 5000, from);
