@@ -2,6 +2,7 @@
 // protocol's version byte, then request/response frames. The relay and the client library build
 // on it.
 import { X509Certificate } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
 import { encodeIdentity, scanIdentity, type Identity } from '../protocol/identity.js';
@@ -22,6 +23,8 @@ export interface LinkOptions {
   maxFrameBytes?: number;
   /** Extra TLS options, for tests of refused offers (weak ciphers and the like). */
   ciphers?: string;
+  /** An already connected transport to run TLS over (a proxy, a chosen source address). */
+  socket?: Socket;
   maxVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
@@ -102,6 +105,7 @@ export function openLink(options: LinkOptions): Promise<Link> {
       key: options.keyPem,
       ca: [options.serverCertificatePem],
       ciphers: options.ciphers,
+      socket: options.socket,
       maxVersion: options.maxVersion,
       // The server is identified by its registered certificate, not by a host name.
       checkServerIdentity: (_host, certificate) => {

@@ -17,7 +17,7 @@ let expired: TestClient;
 const PEER = /127\.0\.0\.1\/\d+/;
 
 beforeAll(async () => {
-  home = makeHome({ datapath: { handshakeTimeout: 1500, receiveTimeout: 0 } });
+  home = makeHome({ datapath: { handshakeTimeout: 1500, receiveTimeout: 0 }, log: { debug: true } });
   alice = await makeClient('alice');
   expired = await makeClient('expired', { notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
   registerClient(home, alice);
@@ -239,6 +239,18 @@ describe('connections', () => {
     const l = await linkWhenRegistered(daemon, carol);
     expect((await l.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
     await l.close();
+  });
+
+  it('an unexpected event in a state is a debug line naming the state (debug logging on)', async () => {
+    const from = daemon.log().length;
+    const raw = netConnect({ host: '127.0.0.1', port: daemon.port });
+    const authenticated = await link(daemon, alice, { socket: raw });
+    const port = authenticated.socket.localPort!;
+    await daemon.waitForLog(`NTLA Client "alice" connected and authenticated : 127.0.0.1/${port}`, 5000, from);
+    // A TCP reset under the TLS link: the read fails in HEADER STATE.
+    raw.resetAndDestroy();
+    const lines = await settled(port, from);
+    expect(lines).toContain('debug : 0xc0000002     Unexpected read response in HEADER STATE');
   });
 
   it('an unknown call is answered CKR_FUNCTION_NOT_SUPPORTED and logged as an unsupported command', async () => {
