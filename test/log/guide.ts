@@ -9,20 +9,29 @@ import { fileURLToPath } from 'node:url';
 export const GUIDE_NAME = join('shared', 'seed', 'ntls-log-reference.txt');
 
 /**
- * The guide sits in `shared/` beside the repository (`<parent>/main` and `<parent>/shared`,
- * here and in CI); NTLS_GUIDE overrides. Searched upward from this file.
+ * The guide is the project's specification; a copy is kept in docs/reference/ so a clone
+ * alone can hold the catalogue against it. When the original (`shared/` beside the repository)
+ * is found above this file, the copy must be identical to it. NTLS_GUIDE overrides both.
  */
 export function locateGuide(): string {
   if (process.env.NTLS_GUIDE) return process.env.NTLS_GUIDE;
-  let dir = dirname(fileURLToPath(import.meta.url));
+  const here = dirname(fileURLToPath(import.meta.url));
+  const copy = join(here, '..', '..', 'docs', 'reference', 'ntls-log-reference.txt');
+  let dir = here;
   for (let up = 0; up < 8; up++) {
     const candidate = join(dir, GUIDE_NAME);
-    if (existsSync(candidate)) return candidate;
+    if (existsSync(candidate)) {
+      if (existsSync(copy) && !readFileSync(candidate).equals(readFileSync(copy))) {
+        throw new Error(`${copy} differs from ${candidate}: copy the guide again`);
+      }
+      return candidate;
+    }
     const parent = dirname(dir);
     if (parent === dir) break;
     dir = parent;
   }
-  throw new Error(`${GUIDE_NAME} not found above ${fileURLToPath(import.meta.url)}; set NTLS_GUIDE`);
+  if (existsSync(copy)) return copy;
+  throw new Error(`${GUIDE_NAME} not found above ${here} and no copy at ${copy}; set NTLS_GUIDE`);
 }
 
 export type GuideShape = 'coded' | 'spaced' | 'debug' | 'bare';
