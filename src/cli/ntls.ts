@@ -5,6 +5,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { homeLayout, resolveHome } from '../daemon/home.js';
 import { defaultConfig } from '../config/schema.js';
 import { runForeground } from '../daemon/run.js';
+import { registerAdminCommands } from './admin-commands.js';
+import { registerLogCommands } from '../admin/logs/commands.js';
 
 function portNumber(value: string): number {
   const port = Number(value);
@@ -82,4 +84,7 @@ program.command('status')
     process.stdout.write(`ntls: running, pid ${pid} (home ${home}).\n`);
   });
 
+registerLogCommands(program);
+
+registerAdminCommands(program);
 await program.parseAsync(process.argv);

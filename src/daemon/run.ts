@@ -15,7 +15,11 @@ import { DATAPATH_CONTRACT_VERSION } from '../processor/contract.js';
 import { loadProcessor, ProcessorLoadError, type LoadedProcessor } from '../processor/loader.js';
 import { ClientRegistry } from '../registry/client-registry.js';
 import { homeLayout, resolveHome, type HomeLayout } from './home.js';
-import { ensureServerCredentials, ServerCredentialsError } from './server-credentials.js';
+import { ensureServerCredentials, replaceServerCredentials, ServerCredentialsError } from './server-credentials.js';
+import { AdminServer } from '../admin/server.js';
+import { adminHandlers } from '../admin/handlers.js';
+import { ADMIN_SOCKET } from '../admin/protocol.js';
+import { join } from 'node:path';
 
 export interface DaemonOptions extends ConfigOverrides {
   home?: string;
@@ -72,7 +76,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   try {
     await ensureServerCredentials(home.serverCertificate, home.serverKey, config.server.keyType, logger);
     checkCipherSettings(config.server, logger);
-    const credentials = loadServerCredentials(home.serverCertificate, home.serverKey, logger);
+    let credentials = loadServerCredentials(home.serverCertificate, home.serverKey, logger);
     const registry = new ClientRegistry(home.verifyLocation);
     const invalid = registry.reload();
     if (invalid.length) {
@@ -89,22 +93,39 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       config, logger, registry, processor: processor.module, serverName: hostname(), secureContext: context,
     });
     const address = await engine.listen();
-    const monitor = new VerifyLocationMonitor(registry, logger, (change) => {
+    const rebuildContext = () => {
       try {
         context = buildServerContext(credentials, registry.list(), config.server, logger);
         engine.replaceSecureContext(context);
       } catch {
         logger.log(Catalogue.contextUpdateFailed);
       }
-      for (const client of change.added) processor!.module.cp_client_registration_observer({ operation: 'registered', client: client.name });
-      for (const client of change.removed) processor!.module.cp_client_registration_observer({ operation: 'removed', client: client.name });
-      for (const client of change.changed) processor!.module.cp_client_registration_observer({ operation: 'assignments-changed', client: client.name });
+    };
+    const monitor = new VerifyLocationMonitor(registry, logger, (change) => {
+      rebuildContext();
+      const observer = processor!.module.cp_client_registration_observer;
+      for (const client of change.added) observer({ operation: 'registered', client: client.name });
+      for (const client of change.removed) observer({ operation: 'removed', client: client.name });
+      for (const client of change.changed) observer({ operation: 'assignments-changed', client: client.name });
     });
     monitor.start();
     logger.log(Catalogue.onlineAndOperational);
     const { idle, interval, count } = config.tcpKeepalive;
     logger.log(Catalogue.tcpKeepAliveConfigured, { idle, interval, count });
     logger.log(Catalogue.cipherListSet, { idle, ciphers: cipherString(config.server) });
+    const admin = new AdminServer(join(root, ADMIN_SOCKET), adminHandlers({
+      home, config, startedAt: new Date(), processor: processor.name, registry, engine, address,
+      rescanClients: () => monitor.rescan(),
+      serverCertificate: () => credentials.certificate,
+      regenerateServerCertificate: async (keyType) => {
+        await replaceServerCredentials(home.serverCertificate, home.serverKey, keyType, logger);
+        credentials = loadServerCredentials(home.serverCertificate, home.serverKey, logger);
+        rebuildContext();
+        return credentials.certificate;
+      },
+      setDebugLogging: (enabled) => { logger.debugEnabled = enabled; },
+    }));
+    await admin.listen();
     writeFileSync(home.pidFile, `${process.pid}\n`, { mode: 0o644 });
     process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`);
 
@@ -113,6 +134,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       stopping ??= (async () => {
         logger.log(Catalogue.shuttingDown);
         logger.log(Catalogue.initiatingDispatchTermination);
+        await admin.close();
         await engine.close();
         logger.log(Catalogue.dispatchingTerminated);
         monitor.stop();

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createSelfSignedCertificate, type KeyType } from '../certificates/self-signed.js';
@@ -9,17 +9,39 @@ export class ServerCredentialsError extends Error {
   readonly code = 'RC_GENERAL_ERROR';
 }
 
+async function makeCredentials(keyType: KeyType) {
+  const host = hostname();
+  return createSelfSignedCertificate({
+    commonName: host, keyType, usage: 'server', dnsNames: [host, 'localhost'], ipAddresses: ['127.0.0.1', '::1'],
+  });
+}
+
+/**
+ * Replaces the server key and certificate with new ones (`ntls cert regen`). Each file is
+ * written beside its target and renamed over it, so neither is ever half written.
+ */
+export async function replaceServerCredentials(certificateFile: string, keyFile: string, keyType: KeyType, logger: Logger): Promise<void> {
+  let made;
+  try {
+    made = await makeCredentials(keyType);
+  } catch (error) {
+    logger.log(Catalogue.serverKeyCertCreateFailed, { error: -1 });
+    throw new ServerCredentialsError(`server key and certificate could not be created: ${(error as Error).message}`);
+  }
+  writeFileSync(`${keyFile}.new`, made.keyPem, { mode: 0o600 });
+  writeFileSync(`${certificateFile}.new`, made.certificatePem, { mode: 0o644 });
+  renameSync(`${keyFile}.new`, keyFile);
+  renameSync(`${certificateFile}.new`, certificateFile);
+}
+
 /**
  * On first start (neither file present) makes the server key and self-signed certificate.
  * If one of the two exists the operator's files are left alone; loading reports what is wrong.
  */
 export async function ensureServerCredentials(certificateFile: string, keyFile: string, keyType: KeyType, logger: Logger): Promise<boolean> {
   if (existsSync(certificateFile) || existsSync(keyFile)) return false;
-  const host = hostname();
   try {
-    const made = await createSelfSignedCertificate({
-      commonName: host, keyType, usage: 'server', dnsNames: [host, 'localhost'], ipAddresses: ['127.0.0.1', '::1'],
-    });
+    const made = await makeCredentials(keyType);
     mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
     mkdirSync(dirname(certificateFile), { recursive: true, mode: 0o755 });
     writeFileSync(keyFile, made.keyPem, { mode: 0o600 });

@@ -84,6 +84,18 @@ export class DatapathEngine {
     this.context = context;
   }
 
+  /** Ends every authenticated connection of a client at once; returns how many. */
+  terminateClient(name: string): number {
+    let ended = 0;
+    for (const connection of this.connections) {
+      if (connection.authenticated && connection.clientName === name) {
+        connection.terminate();
+        ended++;
+      }
+    }
+    return ended;
+  }
+
   liveConnections(): readonly Connection[] {
     return [...this.connections];
   }

@@ -11,4 +11,11 @@ export class DatapathStatistics {
   errors = 0;
   bytesIn = 0;
   bytesOut = 0;
+
+  /** Zeroes the counters; connections now are not a counter and stay. */
+  reset(): void {
+    const connected = this.clientsConnected;
+    Object.assign(this, new DatapathStatistics());
+    this.clientsConnected = connected;
+  }
 }

@@ -50,7 +50,7 @@ export class ClientRegistry {
     const clients = new Map<string, RegisteredClient>();
     const invalid: InvalidRegistration[] = [];
     for (const entry of readdirSync(this.folder).sort()) {
-      if (!entry.endsWith('.pem')) continue;
+      if (!entry.endsWith('.pem') || entry.startsWith('.')) continue;
       const file = join(this.folder, entry);
       const name = basename(entry, '.pem');
       try {
@@ -102,6 +102,27 @@ export class ClientRegistry {
     const temp = join(this.folder, `.${name}.pem.tmp`);
     writeFileSync(temp, pem, { mode: 0o640 });
     renameSync(temp, join(this.folder, `${name}.pem`));
+    this.reload();
+    return this.clients.get(name)!;
+  }
+
+  /** Changes the registered host name or IP (null: none). */
+  setHost(name: string, host: string | null): RegisteredClient {
+    return this.updateMeta(name, (meta) => ({ ...meta, host }));
+  }
+
+  setPartitions(name: string, partitions: string[]): RegisteredClient {
+    return this.updateMeta(name, (meta) => ({ ...meta, partitions }));
+  }
+
+  private updateMeta(name: string, change: (meta: { host: string | null; partitions: string[] }) => { host: string | null; partitions: string[] }): RegisteredClient {
+    const client = this.clients.get(name);
+    if (!client) throw new RegistryError('NTLS_ERR_UNKNOWN_CLIENT', `no client named "${name}" is registered`);
+    const next = change({ host: client.host, partitions: client.partitions });
+    const file = join(this.folder, `${name}.json`);
+    const temp = join(this.folder, `.${name}.json.tmp`);
+    writeFileSync(temp, JSON.stringify(next, null, 2) + '\n', { mode: 0o640 });
+    renameSync(temp, file);
     this.reload();
     return this.clients.get(name)!;
   }

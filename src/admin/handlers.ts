@@ -1,0 +1,149 @@
+// What the admin channel can ask of the running daemon. Each handler validates its arguments
+// and refuses with an AdminError naming the problem and the fix; nothing is changed then.
+import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/schema.js';
+import type { DatapathEngine } from '../datapath/engine.js';
+import type { HomeLayout } from '../daemon/home.js';
+import type { ProcessorName } from '../processor/contract.js';
+import { RegistryError, type ClientRegistry, type RegisteredClient } from '../registry/client-registry.js';
+import type { AdminHandler } from './server.js';
+import { AdminError } from './protocol.js';
+
+export interface ServiceControl {
+  home: HomeLayout;
+  config: Config;
+  startedAt: Date;
+  processor: ProcessorName;
+  registry: ClientRegistry;
+  engine: DatapathEngine;
+  address: AddressInfo;
+  /** Re-reads the verify location now, applying changes to the TLS context and the processor. */
+  rescanClients(): void;
+  serverCertificate(): X509Certificate;
+  regenerateServerCertificate(keyType: Config['server']['keyType']): Promise<X509Certificate>;
+  setDebugLogging(enabled: boolean): void;
+}
+
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+function text(args: Record<string, unknown>, key: string, what: string): string {
+  const value = args[key];
+  if (typeof value !== 'string' || value.length === 0) throw new AdminError('NTLS_ERR_ADMIN_ARGUMENT', `${what} is missing`, `give ${what}`);
+  return value;
+}
+
+export function checkHost(host: string): string {
+  if (isIP(host) || HOST_NAME.test(host)) return host;
+  throw new AdminError('NTLS_ERR_BAD_HOST', `"${host}" is neither an IP address nor a host name`, 'give an IPv4/IPv6 address or a DNS name');
+}
+
+function describeClient(client: RegisteredClient, engine: DatapathEngine) {
+  return {
+    name: client.name,
+    host: client.host,
+    fingerprint: client.fingerprint,
+    partitions: client.partitions,
+    notAfter: client.notAfter.toISOString(),
+    connections: engine.liveConnections().filter((c) => c.authenticated && c.clientName === client.name).length,
+  };
+}
+
+function registryCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof RegistryError) {
+      const hints: Record<RegistryError['code'], string> = {
+        NTLS_ERR_NOT_A_CERTIFICATE: 'give the client\'s certificate file (PEM), made with `ntls-client create-cert`',
+        NTLS_ERR_CLIENT_EXISTS: 'choose another name, or delete the client first',
+        NTLS_ERR_UNKNOWN_CLIENT: 'see `ntls client list`',
+        NTLS_ERR_CLIENT_NAME: 'use letters, digits, ".", "_" and "-"',
+      };
+      throw new AdminError(error.code, error.message, hints[error.code]);
+    }
+    throw error;
+  }
+}
+
+export function adminHandlers(service: ServiceControl): Map<string, AdminHandler> {
+  const { registry, engine } = service;
+  const known = (name: string) => registryCall(() => {
+    const client = registry.byName(name);
+    if (!client) throw new RegistryError('NTLS_ERR_UNKNOWN_CLIENT', `no client named "${name}" is registered`);
+    return client;
+  });
+  const handlers: Record<string, AdminHandler> = {
+    'client.register': (args) => {
+      const name = text(args, 'name', 'a client name');
+      const certificate = text(args, 'certificate', 'the client certificate');
+      const host = typeof args.host === 'string' ? checkHost(args.host) : null;
+      const client = registryCall(() => registry.register(name, certificate, host));
+      service.rescanClients();
+      return describeClient(client, engine);
+    },
+    'client.list': () => registry.list().map((c) => describeClient(c, engine)),
+    'client.show': (args) => describeClient(known(text(args, 'name', 'a client name')), engine),
+    'client.fingerprint': (args) => ({ fingerprint: known(text(args, 'name', 'a client name')).fingerprint }),
+    'client.hostip': (args) => {
+      const client = known(text(args, 'name', 'a client name'));
+      const host = args.host === null ? null : checkHost(text(args, 'host', 'a host name or IP'));
+      const updated = registryCall(() => registry.setHost(client.name, host));
+      service.rescanClients();
+      return describeClient(updated, engine);
+    },
+    'client.delete': (args) => {
+      const client = known(text(args, 'name', 'a client name'));
+      registryCall(() => registry.remove(client.name));
+      service.rescanClients();
+      const ended = engine.terminateClient(client.name);
+      return { name: client.name, connectionsEnded: ended };
+    },
+    'cert.show': () => describeCertificate(service.serverCertificate(), service.home.serverCertificate),
+    'cert.regen': async (args) => {
+      const keyType = (typeof args.keyType === 'string' ? args.keyType : service.config.server.keyType) as Config['server']['keyType'];
+      if (!['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'].includes(keyType)) {
+        throw new AdminError('NTLS_ERR_ADMIN_ARGUMENT', `unknown key type ${keyType}`, 'use ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096');
+      }
+      return describeCertificate(await service.regenerateServerCertificate(keyType), service.home.serverCertificate);
+    },
+    'log.debug': (args) => {
+      if (typeof args.enabled !== 'boolean') throw new AdminError('NTLS_ERR_ADMIN_ARGUMENT', 'enabled must be true or false');
+      service.setDebugLogging(args.enabled);
+      return { debug: args.enabled };
+    },
+    'info.show': () => ({
+      ...engine.statistics,
+      connectionsNow: engine.liveConnections().length,
+      uptimeSeconds: Math.round((Date.now() - service.startedAt.getTime()) / 1000),
+    }),
+    'info.reset': () => {
+      engine.statistics.reset();
+      return { reset: true };
+    },
+    'service.status': () => ({
+      pid: process.pid,
+      home: service.home.root,
+      startedAt: service.startedAt.toISOString(),
+      listening: `${service.address.address}:${service.address.port}`,
+      processor: service.processor,
+      connections: engine.liveConnections().length,
+      clients: registry.list().length,
+    }),
+  };
+  return new Map(Object.entries(handlers));
+}
+
+function describeCertificate(certificate: X509Certificate, file: string) {
+  return {
+    file,
+    subject: certificate.subject,
+    fingerprint: certificate.fingerprint256,
+    notBefore: new Date(certificate.validFrom).toISOString(),
+    notAfter: new Date(certificate.validTo).toISOString(),
+    keyType: certificate.publicKey.asymmetricKeyType === 'ec'
+      ? `ecdsa ${certificate.publicKey.asymmetricKeyDetails?.namedCurve ?? ''}`.trim()
+      : `${certificate.publicKey.asymmetricKeyType} ${certificate.publicKey.asymmetricKeyDetails?.modulusLength ?? ''}`.trim(),
+  };
+}

@@ -1,0 +1,104 @@
+import { chmodSync, existsSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { ADMIN_MAX_LINE, AdminError, type AdminRequest, type AdminResponse } from './protocol.js';
+
+export type AdminHandler = (args: Record<string, unknown>) => unknown | Promise<unknown>;
+
+function isRequest(value: unknown): value is AdminRequest {
+  const v = value as AdminRequest;
+  return typeof v === 'object' && v !== null && typeof v.id === 'number' && typeof v.command === 'string'
+    && (v.args === undefined || (typeof v.args === 'object' && v.args !== null));
+}
+
+/** Is something already answering on this socket path? */
+function answering(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Serves admin requests on a unix socket readable and writable by the daemon's user only
+ * (mode 0600): the file permission is the access check.
+ */
+export class AdminServer {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(readonly path: string, private readonly handlers: ReadonlyMap<string, AdminHandler>) {
+    this.server = createServer((socket) => this.serve(socket));
+  }
+
+  async listen(): Promise<void> {
+    if (existsSync(this.path)) {
+      if (await answering(this.path)) throw new AdminError('NTLS_ERR_ADMIN_IN_USE', `${this.path} is served by another process`);
+      rmSync(this.path, { force: true });
+    }
+    const oldMask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(this.path, () => resolve());
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+    chmodSync(this.path, 0o600);
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    rmSync(this.path, { force: true });
+  }
+
+  private serve(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      if (buffered.length > ADMIN_MAX_LINE) {
+        socket.end(JSON.stringify({ id: 0, ok: false, error: { code: 'NTLS_ERR_ADMIN_REQUEST', message: 'request too large' } }) + '\n');
+        return;
+      }
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        void this.answer(line).then((response) => socket.write(JSON.stringify(response) + '\n'));
+      }
+    });
+  }
+
+  private async answer(line: string): Promise<AdminResponse> {
+    let request: unknown;
+    try {
+      request = JSON.parse(line);
+    } catch {
+      return { id: 0, ok: false, error: { code: 'NTLS_ERR_ADMIN_REQUEST', message: 'request is not JSON' } };
+    }
+    if (!isRequest(request)) return { id: 0, ok: false, error: { code: 'NTLS_ERR_ADMIN_REQUEST', message: 'request lacks id or command' } };
+    const handler = this.handlers.get(request.command);
+    if (!handler) {
+      return { id: request.id, ok: false, error: { code: 'NTLS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown admin command ${request.command}` } };
+    }
+    try {
+      return { id: request.id, ok: true, result: await handler(request.args ?? {}) };
+    } catch (error) {
+      if (error instanceof AdminError) return { id: request.id, ok: false, error: error.toFailure() };
+      const code = (error as { code?: unknown }).code;
+      return {
+        id: request.id, ok: false,
+        error: { code: typeof code === 'string' ? code : 'NTLS_ERR_ADMIN_FAILED', message: (error as Error).message },
+      };
+    }
+  }
+}

@@ -1,0 +1,188 @@
+// `ntls client|cert|config|info|service ...`: the operator's commands. Those that change the
+// running service go through the daemon's admin channel so they apply live.
+import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { Command } from 'commander';
+import { callAdmin } from '../admin/client.js';
+import { AdminError } from '../admin/protocol.js';
+import { CONFIG_FILE, ConfigError, loadConfig } from '../config/load.js';
+import { ConfigSchema } from '../config/schema.js';
+import { resolveHome } from '../daemon/home.js';
+import { fields, print, table, type OutputOptions } from './output.js';
+import { join } from 'node:path';
+
+type Common = OutputOptions & { home?: string };
+
+function fail(problem: string, hint?: string, status = 1): never {
+  process.stderr.write(`ntls: ${problem}${hint ? `; ${hint}` : ''}.\n`);
+  process.exit(status);
+}
+
+async function admin<T>(options: Common, command: string, args: Record<string, unknown> = {}): Promise<T> {
+  try {
+    return await callAdmin<T>(resolveHome(options.home), command, args);
+  } catch (error) {
+    if (error instanceof AdminError) fail(error.message, error.hint);
+    throw error;
+  }
+}
+
+async function confirm(question: string, force?: boolean): Promise<void> {
+  if (force) return;
+  if (!process.stdin.isTTY) fail('confirmation needed and no terminal to ask on', 'add --force to confirm from a script');
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const answer = await rl.question(`${question} [y/N] `);
+  rl.close();
+  if (!/^y(es)?$/i.test(answer.trim())) fail('cancelled; nothing changed');
+}
+
+const withCommon = (command: Command) => command
+  .option('--home <dir>', 'service home (default: $NTLS_HOME or ./ntls-home)')
+  .option('--json', 'output for scripts');
+
+interface ClientRow { name: string; host: string | null; fingerprint: string; partitions: string[]; notAfter: string; connections: number }
+
+export function registerAdminCommands(program: Command): void {
+  const client = program.command('client').description('registered clients');
+  withCommon(client.command('register').description('register a client by its certificate'))
+    .requiredOption('-c, --client <name>', 'client name')
+    .requiredOption('--cert <file>', 'the client\'s certificate (PEM)')
+    .option('-n, --hostname <host>', 'host name or IP the client connects from')
+    .action(async (o: Common & { client: string; cert: string; hostname?: string }) => {
+      if (!existsSync(o.cert)) fail(`certificate file ${o.cert} does not exist`, 'give the file made by `ntls-client create-cert`', 2);
+      const result = await admin<ClientRow>(o, 'client.register', { name: o.client, certificate: readFileSync(o.cert, 'utf8'), host: o.hostname });
+      print(result, o, (r: ClientRow) => `client ${r.name} registered (fingerprint ${r.fingerprint})\n`);
+    });
+  withCommon(client.command('list').description('list registered clients'))
+    .action(async (o: Common) => {
+      const rows = await admin<ClientRow[]>(o, 'client.list');
+      print(rows, o, (r: ClientRow[]) => table(r as never, ['name', 'host', 'partitions', 'connections', 'notAfter']));
+    });
+  withCommon(client.command('show').description('show one client'))
+    .requiredOption('-c, --client <name>', 'client name')
+    .action(async (o: Common & { client: string }) => {
+      print(await admin(o, 'client.show', { name: o.client }), o, (r: never) => fields(r));
+    });
+  withCommon(client.command('fingerprint').description('show a client\'s certificate fingerprint (SHA-256)'))
+    .requiredOption('-c, --client <name>', 'client name')
+    .action(async (o: Common & { client: string }) => {
+      print(await admin(o, 'client.fingerprint', { name: o.client }), o, (r: { fingerprint: string }) => `${r.fingerprint}\n`);
+    });
+  withCommon(client.command('hostip').description('set the host name or IP a client connects from'))
+    .requiredOption('-c, --client <name>', 'client name')
+    .requiredOption('-n, --hostname <host>', 'host name or IP')
+    .action(async (o: Common & { client: string; hostname: string }) => {
+      print(await admin(o, 'client.hostip', { name: o.client, host: o.hostname }), o, (r: ClientRow) => `client ${r.name} host set to ${r.host}\n`);
+    });
+  withCommon(client.command('delete').description('unregister a client; its live connections end at once'))
+    .requiredOption('-c, --client <name>', 'client name')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (o: Common & { client: string; force?: boolean }) => {
+      await confirm(`Unregister client ${o.client} and end its connections?`, o.force);
+      print(await admin(o, 'client.delete', { name: o.client }), o,
+        (r: { name: string; connectionsEnded: number }) => `client ${r.name} deleted; ${r.connectionsEnded} connection(s) ended\n`);
+    });
+
+  const cert = program.command('cert').description('the server certificate');
+  withCommon(cert.command('show').description('show the server certificate'))
+    .action(async (o: Common) => print(await admin(o, 'cert.show'), o, (r: never) => fields(r)));
+  withCommon(cert.command('regen').description('make a new server key and certificate'))
+    .option('--key-type <type>', 'ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (o: Common & { keyType?: string; force?: boolean }) => {
+      process.stderr.write('ntls: WARNING: every client must add the new server certificate before it can link again.\n');
+      await confirm('Regenerate the server certificate?', o.force);
+      print(await admin(o, 'cert.regen', { keyType: o.keyType }), o,
+        (r: { fingerprint: string; file: string }) => `new server certificate ${r.file}\nfingerprint ${r.fingerprint}\nnew connections use it now; give clients this file\n`);
+    });
+
+  const info = program.command('info').description('statistics of the running service');
+  withCommon(info.command('show').description('show statistics')).action(async (o: Common) => print(await admin(o, 'info.show'), o, (r: never) => fields(r)));
+  withCommon(info.command('reset').description('zero the counters')).action(async (o: Common) => print(await admin(o, 'info.reset'), o, () => 'statistics reset\n'));
+
+  const service = program.command('service').description('the running service');
+  withCommon(service.command('status').description('pid, address, connections')).action(async (o: Common) => print(await admin(o, 'service.status'), o, (r: never) => fields(r)));
+
+  const config = program.command('config').description('the configuration of a home');
+  withCommon(config.command('show').description('every setting: its value, default and meaning'))
+    .action((o: Common) => {
+      const home = resolveHome(o.home);
+      let effective;
+      try {
+        effective = loadConfig(home);
+      } catch (error) {
+        if (error instanceof ConfigError) fail(`${error.file}: "${error.key}": ${error.problem}`, 'correct the file', 2);
+        throw error;
+      }
+      const rows = settings().map((s) => ({ key: s.key, value: getPath(effective, s.key), default: s.defaultValue, meaning: s.description }));
+      print(rows, o, (r: typeof rows) => table(r as never, ['key', 'value', 'default', 'meaning']));
+    });
+  withCommon(config.command('set').description('change one setting (validated; applied at next start, log.debug at once)'))
+    .argument('<key>', 'setting, e.g. datapath.receiveTimeout')
+    .argument('<value>', 'new value (JSON: 30, true, "text", null)')
+    .action(async (key: string, raw: string, o: Common) => {
+      const home = resolveHome(o.home);
+      const known = settings().find((s) => s.key === key);
+      if (!known) fail(`unknown setting "${key}"`, 'see `ntls config show`', 2);
+      let value: unknown;
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        value = raw;
+      }
+      const file = join(home, CONFIG_FILE);
+      const current = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> : {};
+      const next = setPath(structuredClone(current), key, value);
+      const parsed = ConfigSchema.safeParse(next);
+      if (!parsed.success) fail(`"${key}": ${parsed.error.issues[0]!.message}`, 'nothing changed', 2);
+      writeFileSync(`${file}.new`, JSON.stringify(next, null, 2) + '\n', { mode: 0o640 });
+      renameSync(`${file}.new`, file);
+      let live = false;
+      if (key === 'log.debug') {
+        live = await callAdmin(home, 'log.debug', { enabled: value }).then(() => true, () => false);
+      }
+      print({ key, value, appliedNow: live }, o, () => `${key} = ${JSON.stringify(value)}${live ? ' (applied now)' : ' (takes effect at the next start)'}\n`);
+    });
+}
+
+interface Setting { key: string; defaultValue: unknown; description: string }
+
+/** Every leaf setting of the schema with its default and description. */
+function settings(): Setting[] {
+  const defaults = ConfigSchema.parse({}) as Record<string, unknown>;
+  const out: Setting[] = [];
+  const shape = ConfigSchema.shape as Record<string, unknown>;
+  for (const [section, sectionSchema] of Object.entries(shape)) {
+    const inner = unwrap(sectionSchema) as { shape?: Record<string, unknown> };
+    if (!inner.shape) continue;
+    for (const [name, field] of Object.entries(inner.shape)) {
+      out.push({
+        key: `${section}.${name}`,
+        defaultValue: (defaults[section] as Record<string, unknown>)[name],
+        description: (field as { description?: string }).description ?? '',
+      });
+    }
+  }
+  return out;
+}
+
+function unwrap(schema: unknown): unknown {
+  let current = schema as { _def?: { innerType?: unknown } };
+  while (current?._def?.innerType) current = current._def.innerType as typeof current;
+  return current;
+}
+
+function getPath(object: unknown, key: string): unknown {
+  return key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], object);
+}
+
+function setPath(object: Record<string, unknown>, key: string, value: unknown): Record<string, unknown> {
+  const parts = key.split('.');
+  let cursor = object;
+  for (const part of parts.slice(0, -1)) {
+    if (typeof cursor[part] !== 'object' || cursor[part] === null) cursor[part] = {};
+    cursor = cursor[part] as Record<string, unknown>;
+  }
+  cursor[parts.at(-1)!] = value;
+  return object;
+}
