@@ -1,0 +1,140 @@
+// The operator's CLI driven as a user would, against a running daemon, checking output and
+// the effect on live clients.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LinkError } from '../../src/client/link.js';
+import { Daemon, keepaliveBody, link, makeClient, makeHome, removeHome, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
+
+let home: string;
+let daemon: Daemon;
+let dave: TestClient;
+let certFile: string;
+
+beforeAll(async () => {
+  home = makeHome({ datapath: { receiveTimeout: 0 } });
+  daemon = await startDaemon(home);
+  dave = await makeClient('dave');
+  certFile = join(home, 'dave-upload.pem');
+  writeFileSync(certFile, dave.certificatePem);
+});
+afterAll(async () => {
+  await daemon?.stop();
+  removeHome(home);
+});
+
+const ntls = (...args: string[]) => runNtls([...args, '--home', home]);
+
+function expectOneLineFailure(result: { status: number | null; stderr: string }) {
+  expect(result.status).not.toBe(0);
+  expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  expect(result.stderr).toMatch(/^ntls: /);
+}
+
+describe('ntls client', () => {
+  it('the admin socket is owner-only', () => {
+    expect(statSync(join(home, 'admin.sock')).mode & 0o777).toBe(0o600);
+  });
+
+  it('register: the client connects at once, without a restart', async () => {
+    const result = await ntls('client', 'register', '--client', 'dave', '--cert', certFile, '--hostname', '127.0.0.1');
+    expect(result.status).toBe(0);
+    const l = await link(daemon, dave);
+    expect((await l.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
+    await l.close();
+  });
+
+  it('list and show, for people and as JSON', async () => {
+    const human = await ntls('client', 'list');
+    expect(human.stdout.split('\n')[0]).toMatch(/^NAME\s+HOST\s+PARTITIONS\s+CONNECTIONS\s+NOTAFTER$/);
+    expect(human.stdout).toMatch(/^dave\s+127\.0\.0\.1\s/m);
+    const json = JSON.parse((await ntls('client', 'show', '--client', 'dave', '--json')).stdout);
+    expect(json).toMatchObject({ name: 'dave', host: '127.0.0.1', partitions: [] });
+    const fp = (await ntls('client', 'fingerprint', '--client', 'dave')).stdout.trim();
+    expect(fp).toBe(json.fingerprint);
+  });
+
+  it('bad input changes nothing and says what to do in one line', async () => {
+    const notCert = join(home, 'not-a-cert.pem');
+    writeFileSync(notCert, 'hello');
+    expectOneLineFailure(await ntls('client', 'register', '--client', 'eve', '--cert', notCert));
+    expectOneLineFailure(await ntls('client', 'register', '--client', 'dave', '--cert', certFile));
+    expectOneLineFailure(await ntls('client', 'register', '--client', 'eve', '--cert', join(home, 'missing.pem')));
+    expectOneLineFailure(await ntls('client', 'hostip', '--client', 'dave', '--hostname', '300.1.2.3.4!'));
+    expectOneLineFailure(await ntls('client', 'show', '--client', 'nobody'));
+    const list = JSON.parse((await ntls('client', 'list', '--json')).stdout);
+    expect(list.map((c: { name: string }) => c.name)).toEqual(['dave']);
+    expect(list[0].host).toBe('127.0.0.1');
+  });
+
+  it('delete ends the client\'s live connection at once and refuses it from then on', async () => {
+    const l = await link(daemon, dave);
+    const closed = new Promise<void>((r) => l.socket.once('close', () => r()));
+    const result = await ntls('client', 'delete', '--client', 'dave', '--force');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('1 connection(s) ended');
+    await closed;
+    const error = await link(daemon, dave).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LinkError);
+  });
+
+  it('delete without --force and without a terminal asks for --force and changes nothing', async () => {
+    await ntls('client', 'register', '--client', 'dave', '--cert', certFile);
+    expectOneLineFailure(await ntls('client', 'delete', '--client', 'dave'));
+    expect(JSON.parse((await ntls('client', 'list', '--json')).stdout)).toHaveLength(1);
+  });
+});
+
+describe('ntls cert, info, service, config', () => {
+  it('cert regen: new connections get the new certificate; a client holding the old one refuses the server', async () => {
+    const before = JSON.parse((await ntls('cert', 'show', '--json')).stdout);
+    const oldCert = readFileSync(join(home, 'server', 'server.pem'), 'utf8');
+    const result = await ntls('cert', 'regen', '--force');
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain('every client must add the new server certificate');
+    const after = JSON.parse((await ntls('cert', 'show', '--json')).stdout);
+    expect(after.fingerprint).not.toBe(before.fingerprint);
+    const error = await link(daemon, dave, { serverCertificatePem: oldCert }).catch((e: unknown) => e);
+    expect((error as LinkError).code).toBe('NTLS_ERR_SERVER_CERT_MISMATCH');
+    const fresh = await link(daemon, dave);
+    await fresh.close();
+  });
+
+  it('info show counts connections; info reset zeroes the counters', async () => {
+    const info = JSON.parse((await ntls('info', 'show', '--json')).stdout);
+    expect(info.connectionsTotal).toBeGreaterThan(0);
+    expect(info.requests).toBeGreaterThan(0);
+    await ntls('info', 'reset');
+    const zero = JSON.parse((await ntls('info', 'show', '--json')).stdout);
+    expect(zero.connectionsTotal).toBe(0);
+  });
+
+  it('service status names the pid and the address', async () => {
+    const status = JSON.parse((await ntls('service', 'status', '--json')).stdout);
+    expect(status.pid).toBe(daemon.child.pid);
+    expect(status.listening).toBe(`127.0.0.1:${daemon.port}`);
+  });
+
+  it('config set validates, writes, and applies log.debug at once', async () => {
+    expectOneLineFailure(await ntls('config', 'set', 'datapath.receiveTimeout', '-5'));
+    expectOneLineFailure(await ntls('config', 'set', 'datapath.nonsense', '5'));
+    const ok = await ntls('config', 'set', 'log.debug', 'true', '--json');
+    expect(JSON.parse(ok.stdout)).toEqual({ key: 'log.debug', value: true, appliedNow: true });
+    const shown = JSON.parse((await ntls('config', 'show', '--json')).stdout) as Array<{ key: string; value: unknown }>;
+    expect(shown.find((s) => s.key === 'log.debug')!.value).toBe(true);
+    expect(shown.find((s) => s.key === 'server.port')!.value).toBe(0);
+  });
+});
+
+describe('no daemon', () => {
+  it('admin commands say clearly that no daemon runs for that home', async () => {
+    const empty = makeHome();
+    try {
+      const result = await runNtls(['client', 'list', '--home', empty]);
+      expectOneLineFailure(result);
+      expect(result.stderr).toContain('no daemon runs for');
+    } finally {
+      removeHome(empty);
+    }
+  });
+});
