@@ -6,12 +6,14 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
 import type { DatapathEngine } from '../datapath/engine.js';
 import type { HomeLayout } from '../daemon/home.js';
-import type { ProcessorName } from '../processor/contract.js';
+import type { ProcessorAdminCommand, ProcessorName } from '../processor/contract.js';
 import { RegistryError, type ClientRegistry, type RegisteredClient } from '../registry/client-registry.js';
 import type { AdminHandler } from './server.js';
 import { AdminError } from './protocol.js';
 
 export interface ServiceControl {
+  /** Admin commands the command processor serves (partition.*). */
+  processorCommands: ReadonlyMap<string, ProcessorAdminCommand>;
   home: HomeLayout;
   config: Config;
   startedAt: Date;
@@ -74,6 +76,11 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
     if (!client) throw new RegistryError('NTLS_ERR_UNKNOWN_CLIENT', `no client named "${name}" is registered`);
     return client;
   });
+  const resolvePartition = async (partition: string) => {
+    const resolve = service.processorCommands.get('partition.resolve');
+    if (!resolve) throw new AdminError('NTLS_ERR_NO_PARTITIONS', 'the command processor in use has no partitions', 'use the built-in processor');
+    return (await resolve({ partition })) as { serial: string; label: string };
+  };
   const handlers: Record<string, AdminHandler> = {
     'client.register': (args) => {
       const name = text(args, 'name', 'a client name');
@@ -90,6 +97,26 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       const client = known(text(args, 'name', 'a client name'));
       const host = args.host === null ? null : checkHost(text(args, 'host', 'a host name or IP'));
       const updated = registryCall(() => registry.setHost(client.name, host));
+      service.rescanClients();
+      return describeClient(updated, engine);
+    },
+    'client.assign-partition': async (args) => {
+      const client = known(text(args, 'name', 'a client name'));
+      const partition = await resolvePartition(text(args, 'partition', 'a partition'));
+      if (client.partitions.includes(partition.serial)) {
+        throw new AdminError('NTLS_ERR_ALREADY_ASSIGNED', `partition ${partition.label} is already assigned to ${client.name}`, 'see `ntls client show`');
+      }
+      const updated = registryCall(() => registry.setPartitions(client.name, [...client.partitions, partition.serial]));
+      service.rescanClients();
+      return describeClient(updated, engine);
+    },
+    'client.revoke-partition': async (args) => {
+      const client = known(text(args, 'name', 'a client name'));
+      const partition = await resolvePartition(text(args, 'partition', 'a partition'));
+      if (!client.partitions.includes(partition.serial)) {
+        throw new AdminError('NTLS_ERR_NOT_ASSIGNED', `partition ${partition.label} is not assigned to ${client.name}`, 'see `ntls client show`');
+      }
+      const updated = registryCall(() => registry.setPartitions(client.name, client.partitions.filter((p) => p !== partition.serial)));
       service.rescanClients();
       return describeClient(updated, engine);
     },
@@ -132,7 +159,7 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       clients: registry.list().length,
     }),
   };
-  return new Map(Object.entries(handlers));
+  return new Map([...service.processorCommands, ...Object.entries(handlers)]);
 }
 
 function describeCertificate(certificate: X509Certificate, file: string) {

@@ -94,10 +94,14 @@ export class AdminServer {
       return { id: request.id, ok: true, result: await handler(request.args ?? {}) };
     } catch (error) {
       if (error instanceof AdminError) return { id: request.id, ok: false, error: error.toFailure() };
-      const code = (error as { code?: unknown }).code;
+      const { code, hint } = error as { code?: unknown; hint?: unknown };
       return {
         id: request.id, ok: false,
-        error: { code: typeof code === 'string' ? code : 'NTLS_ERR_ADMIN_FAILED', message: (error as Error).message },
+        error: {
+          code: typeof code === 'string' ? code : 'NTLS_ERR_ADMIN_FAILED',
+          message: (error as Error).message,
+          hint: typeof hint === 'string' ? hint : undefined,
+        },
       };
     }
   }

@@ -83,6 +83,46 @@ export function registerAdminCommands(program: Command): void {
         (r: { name: string; connectionsEnded: number }) => `client ${r.name} deleted; ${r.connectionsEnded} connection(s) ended\n`);
     });
 
+  withCommon(client.command('assign-partition').description('give a client a partition (it appears as its next slot)'))
+    .requiredOption('-c, --client <name>', 'client name')
+    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .action(async (o: Common & { client: string; partition: string }) => {
+      print(await admin(o, 'client.assign-partition', { name: o.client, partition: o.partition }), o,
+        (r: ClientRow) => `partition ${o.partition} assigned to ${r.name}; its slots: ${r.partitions.join(', ')}\n`);
+    });
+  withCommon(client.command('revoke-partition').description('take a partition from a client; its sessions there end at once'))
+    .requiredOption('-c, --client <name>', 'client name')
+    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .action(async (o: Common & { client: string; partition: string }) => {
+      print(await admin(o, 'client.revoke-partition', { name: o.client, partition: o.partition }), o,
+        (r: ClientRow) => `partition ${o.partition} revoked from ${r.name}\n`);
+    });
+
+  const partition = program.command('partition').description('HSM partitions');
+  withCommon(partition.command('create').description('create a partition'))
+    .requiredOption('-l, --label <label>', 'partition label (1-32 bytes)')
+    .option('--so-pin <pin>', 'initialise it at once with this SO PIN (else its SO runs C_InitToken)')
+    .action(async (o: Common & { label: string; soPin?: string }) => {
+      print(await admin(o, 'partition.create', { label: o.label, soPin: o.soPin }), o,
+        (r: { label: string; serial: string }) => `partition ${r.label} created, serial ${r.serial}\n`);
+    });
+  withCommon(partition.command('list').description('list partitions'))
+    .action(async (o: Common) => {
+      const rows = await admin<Array<Record<string, unknown>>>(o, 'partition.list');
+      print(rows, o, (r: never[]) => table(r, ['label', 'serial', 'initialized', 'tokenObjects', 'sessions', 'connectedClients']));
+    });
+  withCommon(partition.command('show').description('show one partition and its use'))
+    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .action(async (o: Common & { partition: string }) => print(await admin(o, 'partition.show', { partition: o.partition }), o, (r: never) => fields(r)));
+  withCommon(partition.command('delete').description('delete a partition and every object in it'))
+    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (o: Common & { partition: string; force?: boolean }) => {
+      await confirm(`Delete partition ${o.partition} and every object in it?`, o.force);
+      print(await admin(o, 'partition.delete', { partition: o.partition }), o,
+        (r: { deleted: string; objects: number }) => `partition ${r.deleted} deleted with ${r.objects} object(s)\n`);
+    });
+
   const cert = program.command('cert').description('the server certificate');
   withCommon(cert.command('show').description('show the server certificate'))
     .action(async (o: Common) => print(await admin(o, 'cert.show'), o, (r: never) => fields(r)));

@@ -41,6 +41,11 @@ export const ConfigSchema = z.object({
     maxFrameBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024)
       .describe('Largest request (options plus body) a client may send.'),
   }).strict().default({}),
+  localSocket: z.object({
+    enabled: z.boolean().default(false)
+      .describe('Also serve the p11-kit protocol on a unix socket in the home (owner-only), for PKCS#11 programs on this host.'),
+    path: z.string().default('p11kit.sock').describe('The socket, relative to the home; point P11_KIT_SERVER_ADDRESS=unix:path=... at it.'),
+  }).strict().default({}),
   tcpKeepalive: z.object({
     idle: z.number().int().min(1).max(32767).default(10).describe('TCP_KEEPIDLE, seconds.'),
     interval: z.number().int().min(1).max(32767).default(10).describe('TCP_KEEPINTVL, seconds.'),
@@ -50,6 +55,14 @@ export const ConfigSchema = z.object({
     module: z.string().nullable().default(null)
       .describe('Path of a command processor module; null uses the built-in one.'),
     workers: z.number().int().min(1).max(1024).default(50).describe('Command processor worker count.'),
+  }).strict().default({}),
+  hsm: z.object({
+    maxPartitions: z.number().int().min(1).max(1000).default(100).describe('Most partitions the HSM holds.'),
+    pinMinLength: z.number().int().min(1).max(255).default(7).describe('Shortest PIN accepted.'),
+    pinMaxLength: z.number().int().min(1).max(255).default(255).describe('Longest PIN accepted.'),
+    maxFailedLogins: z.number().int().min(1).max(100).default(10).describe('Consecutive bad logins that lock a role.'),
+    kdfCost: z.number().int().min(1024).max(1 << 22).default(1 << 15)
+      .describe('scrypt N of the keys derived from PINs (a power of two; lower only for tests).'),
   }).strict().default({}),
   log: z.object({
     debug: z.boolean().default(false).describe('Write debug messages.'),

@@ -19,7 +19,7 @@ import { ensureServerCredentials, replaceServerCredentials, ServerCredentialsErr
 import { AdminServer } from '../admin/server.js';
 import { adminHandlers } from '../admin/handlers.js';
 import { ADMIN_SOCKET } from '../admin/protocol.js';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export interface DaemonOptions extends ConfigOverrides {
   home?: string;
@@ -86,13 +86,17 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     let context = buildServerContext(credentials, registry.list(), config.server, logger);
     // No TLS key lives in the HSM yet: say so, as the guide's footnote allows.
     logger.log(Catalogue.hsmCryptoSupport, { state: 'disabled' });
-    processor = await loadProcessor(config.processor.module, { home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION });
+    processor = await loadProcessor(config.processor.module, {
+      home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION,
+      assignedPartitions: (client) => registry.byName(client)?.partitions ?? [],
+    });
     logger.log(Catalogue.workersConfigured, { inbound: config.datapath.inboundWorkers, outbound: config.datapath.outboundWorkers });
 
     const engine = new DatapathEngine({
       config, logger, registry, processor: processor.module, serverName: hostname(), secureContext: context,
     });
     const address = await engine.listen();
+    if (config.localSocket.enabled) await engine.listenLocal(resolve(root, config.localSocket.path));
     const rebuildContext = () => {
       try {
         context = buildServerContext(credentials, registry.list(), config.server, logger);
@@ -114,6 +118,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     logger.log(Catalogue.tcpKeepAliveConfigured, { idle, interval, count });
     logger.log(Catalogue.cipherListSet, { idle, ciphers: cipherString(config.server) });
     const admin = new AdminServer(join(root, ADMIN_SOCKET), adminHandlers({
+      processorCommands: processor.module.cp_admin_commands?.() ?? new Map(),
       home, config, startedAt: new Date(), processor: processor.name, registry, engine, address,
       rescanClients: () => monitor.rescan(),
       serverCertificate: () => credentials.certificate,

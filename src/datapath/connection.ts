@@ -37,7 +37,8 @@ export class Connection {
   readonly address: string;
   /** The registered client's name once known; the address until then, as the guide prints it. */
   clientName: string;
-  private readonly tls: TLSSocket;
+  /** The TLS socket, or the raw socket of a local (unix socket) connection. */
+  private readonly stream: Socket;
   private instance: ProcessorInstance | null = null;
   private frames: FrameReader;
   private received: Buffer = Buffer.alloc(0);
@@ -50,12 +51,16 @@ export class Connection {
   private closed = false;
   private processing = false;
 
-  constructor(readonly id: number, readonly raw: Socket, private readonly deps: ConnectionDependencies) {
-    this.peer = peerOf(raw);
-    this.address = plainAddress(raw.remoteAddress);
+  /**
+   * `local`: a connection on the home's unix socket, from this host. The socket file's
+   * permissions are its authentication, so it skips TLS and the identity exchange.
+   */
+  constructor(readonly id: number, readonly raw: Socket, private readonly deps: ConnectionDependencies, readonly local = false) {
+    this.peer = local ? `local/${id}` : peerOf(raw);
+    this.address = local ? 'local' : plainAddress(raw.remoteAddress);
     this.clientName = this.address;
     this.frames = new FrameReader(deps.settings.maxFrameBytes);
-    this.tls = new TLSSocket(raw, {
+    this.stream = local ? raw : new TLSSocket(raw, {
       isServer: true,
       secureContext: deps.secureContext(),
       requestCert: true,
@@ -70,12 +75,21 @@ export class Connection {
   start(): void {
     const { logger } = this.deps;
     logger.log(Catalogue.connectionAccepted, { peer: this.peer });
+    if (this.local) {
+      this.stream.on('error', (error) => this.onError(error));
+      this.stream.on('end', () => this.onEnd());
+      this.stream.on('close', () => this.onClose());
+      this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
+      this.state = ConnectionState.Connecting;
+      this.connectProcessor(Buffer.alloc(0));
+      return;
+    }
     this.handshakeTimer = setTimeout(() => this.onHandshakeTimeout(), this.deps.settings.handshakeTimeout);
-    this.tls.once('secure', () => this.onSecure());
-    this.tls.on('error', (error) => this.onError(error));
-    this.tls.on('end', () => this.onEnd());
-    this.tls.on('close', () => this.onClose());
-    this.tls.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.stream.once('secure', () => this.onSecure());
+    this.stream.on('error', (error) => this.onError(error));
+    this.stream.on('end', () => this.onEnd());
+    this.stream.on('close', () => this.onClose());
+    this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
   }
 
   /** Ends the connection from our side (shutdown, receive timer, protocol error). */
@@ -84,9 +98,9 @@ export class Connection {
     this.closing = true;
     this.deps.logger.log(Catalogue.connectionTerminating, { peer: this.peer });
     this.state = ConnectionState.OutOfService;
-    this.tls.end();
+    this.stream.end();
     // A peer that does not answer close_notify is not waited for long.
-    setTimeout(() => this.tls.destroy(), 2000).unref();
+    setTimeout(() => this.stream.destroy(), 2000).unref();
   }
 
   private onHandshakeTimeout(): void {
@@ -110,7 +124,7 @@ export class Connection {
     } else if (!this.closing) {
       logger.log(Catalogue.unexpectedReadResponse, { state: this.state });
     }
-    this.tls.destroy();
+    this.stream.destroy();
   }
 
   private onSecure(): void {
@@ -122,7 +136,7 @@ export class Connection {
 
   private async checkIdentity(): Promise<void> {
     const { logger } = this.deps;
-    const certificate = this.tls.getPeerCertificate();
+    const certificate = (this.stream as TLSSocket).getPeerCertificate();
     if (!certificate || !certificate.raw) {
       logger.log(Catalogue.clientCertExpected);
       logger.log(Catalogue.clientCredentialsMissing, { peer: this.peer });
@@ -172,7 +186,7 @@ export class Connection {
       case ConnectionState.Identity:
         // Bytes sent before the certificate check finished wait for it.
         this.received = Buffer.concat([this.received, chunk]);
-        if (this.received.length > 4096) this.tls.destroy();
+        if (this.received.length > 4096) this.stream.destroy();
         return;
       case ConnectionState.Identifying:
         this.received = Buffer.concat([this.received, chunk]);
@@ -220,7 +234,7 @@ export class Connection {
     const { logger, processor } = this.deps;
     try {
       this.instance = processor.cp_server_connected({
-        id: this.id, client: this.clientName, peer: this.peer, fingerprint: this.fingerprint,
+        id: this.id, client: this.clientName, peer: this.peer, fingerprint: this.fingerprint, local: this.local,
       });
     } catch {
       logger.log(Catalogue.serverConnectedFailed, { peer: this.peer });
@@ -267,7 +281,7 @@ export class Connection {
     const { logger, statistics } = this.deps;
     this.processing = true;
     this.state = ConnectionState.Processing;
-    this.tls.pause();
+    this.stream.pause();
     statistics.requests++;
     let response: Frame;
     try {
@@ -284,23 +298,23 @@ export class Connection {
     const bytes = serializeFrame({ ...response, callCode: frame.callCode });
     const flushed = this.write(bytes);
     if (!flushed) await new Promise<void>((resolve) => {
-      const done = () => { this.tls.off('drain', done); this.tls.off('close', done); resolve(); };
-      this.tls.on('drain', done);
-      this.tls.on('close', done);
+      const done = () => { this.stream.off('drain', done); this.stream.off('close', done); resolve(); };
+      this.stream.on('drain', done);
+      this.stream.on('close', done);
     });
     if (this.closed) return;
     this.state = ConnectionState.Header;
-    this.tls.resume();
+    this.stream.resume();
     this.drainFrames();
   }
 
   private write(bytes: Buffer): boolean {
-    if (this.tls.destroyed) {
+    if (this.stream.destroyed) {
       this.deps.logger.log(Catalogue.clientWriteFailed);
       return false;
     }
     this.deps.statistics.bytesOut += bytes.length;
-    return this.tls.write(bytes);
+    return this.stream.write(bytes);
   }
 
   private restartReceiveTimer(): void {
@@ -332,7 +346,7 @@ export class Connection {
     if (!this.closing) {
       this.closing = true;
       this.deps.logger.log(Catalogue.connectionTerminating, { peer: this.peer });
-      this.tls.end();
+      this.stream.end();
     }
   }
 

@@ -7,7 +7,8 @@ import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandProcessorModule } from '../processor/contract.js';
 import type { ClientRegistry } from '../registry/client-registry.js';
-import { Connection } from './connection.js';
+import { chmodSync, existsSync, rmSync } from 'node:fs';
+import { Connection, type ConnectionDependencies } from './connection.js';
 import { plainAddress } from './peer.js';
 import { DatapathStatistics } from './statistics.js';
 import { applyTcpKeepalive } from './tcp-keepalive.js';
@@ -79,6 +80,27 @@ export class DatapathEngine {
     });
   }
 
+  /**
+   * Serves the same protocol on a unix socket (owner-only) for programs on this host. Its
+   * connections skip TLS and the identity exchange: the socket's permissions authenticate them.
+   */
+  async listenLocal(path: string): Promise<void> {
+    if (existsSync(path)) rmSync(path, { force: true });
+    const server = createServer((socket) => this.acceptLocal(socket));
+    const oldMask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(path, () => resolve());
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+    chmodSync(path, 0o600);
+    this.localServer = server;
+    this.localPath = path;
+  }
+
   /** New connections use this context; live ones keep theirs. */
   replaceSecureContext(context: SecureContext): void {
     this.context = context;
@@ -104,14 +126,50 @@ export class DatapathEngine {
   async close(graceMs = 3000): Promise<void> {
     // server.close() calls back only once every connection has ended, so end them meanwhile.
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const localClosed = this.localServer ? new Promise<void>((resolve) => this.localServer!.close(() => resolve())) : Promise.resolve();
     for (const connection of this.connections) connection.terminate();
     const deadline = Date.now() + graceMs;
     while (this.connections.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const connection of this.connections) connection.raw.destroy();
     await closed;
+    await localClosed;
+    if (this.localPath) rmSync(this.localPath, { force: true });
   }
 
   private connectionHook: (() => void) | null = null;
+  private localServer: Server | null = null;
+  private localPath: string | null = null;
+
+  private acceptLocal(socket: Socket): void {
+    const { logger, config } = this.options;
+    if (this.connections.size >= config.datapath.maxConnections) {
+      this.statistics.connectionsRejected++;
+      this.tooManyConnections.hit();
+      socket.destroy();
+      return;
+    }
+    this.statistics.connectionsTotal++;
+    const connection = new Connection(this.nextId++, socket, this.connectionDependencies(() => undefined), true);
+    logger.log(Catalogue.incomingConnection, { peer: connection.peer });
+    this.connections.add(connection);
+    connection.start();
+  }
+
+  private connectionDependencies(onSettled: () => void): ConnectionDependencies {
+    const { logger, config } = this.options;
+    return {
+      logger,
+      settings: config.datapath,
+      ipCheck: config.clients.ipCheck,
+      serverName: this.options.serverName,
+      secureContext: () => this.context,
+      clientByFingerprint: (fingerprint) => this.options.registry.byFingerprint(fingerprint),
+      processor: this.options.processor,
+      statistics: this.statistics,
+      onSettled,
+      onClosed: (c) => this.connections.delete(c),
+    };
+  }
 
   /** Runs `hook` outside any handler when the next connection arrives (crash-handler tests). */
   onNextConnection(hook: () => void): void {
@@ -152,18 +210,7 @@ export class DatapathEngine {
     socket.on('error', () => { /* reported through the TLS socket */ });
     let connection: Connection;
     try {
-      connection = new Connection(this.nextId++, socket, {
-        logger,
-        settings,
-        ipCheck: config.clients.ipCheck,
-        serverName: this.options.serverName,
-        secureContext: () => this.context,
-        clientByFingerprint: (fingerprint) => this.options.registry.byFingerprint(fingerprint),
-        processor: this.options.processor,
-        statistics: this.statistics,
-        onSettled: () => this.release(address),
-        onClosed: (c) => this.connections.delete(c),
-      });
+      connection = new Connection(this.nextId++, socket, this.connectionDependencies(() => this.release(address)));
     } catch {
       logger.log(Catalogue.connectionInstanceCreateFailed, { peer: `${address}/${socket.remotePort ?? 0}` });
       this.release(address);

@@ -26,7 +26,12 @@ export interface ProcessorContext {
   config: Config;
   logger: Logger;
   datapathVersion: string;
+  /** The partitions assigned to a registered client, in assignment order (labels or serials). */
+  assignedPartitions(client: string): readonly string[];
 }
+
+/** An admin request a processor serves beside the datapath's own (`ntls partition ...`). */
+export type ProcessorAdminCommand = (args: Record<string, unknown>) => unknown | Promise<unknown>;
 
 export interface ProcessorName {
   name: string;
@@ -45,8 +50,10 @@ export interface ConnectionInfo {
   client: string;
   /** "address/port" as the guide prints peers. */
   peer: string;
-  /** SHA-256 fingerprint of the client certificate, hex. */
+  /** SHA-256 fingerprint of the client certificate, hex ('' for a local connection). */
   fingerprint: string;
+  /** A connection on the home's unix socket, from this host: it sees every partition. */
+  local: boolean;
 }
 
 export type RegistrationEvent =
@@ -72,6 +79,8 @@ export interface CommandProcessorModule {
   cp_client_registration_observer(event: RegistrationEvent): void;
   cp_configure(): ProcessorConfiguration;
   cp_server_connected(connection: ConnectionInfo): ProcessorInstance;
+  /** Optional: admin commands of the processor, by name ("partition.list" ...). */
+  cp_admin_commands?(): ReadonlyMap<string, ProcessorAdminCommand>;
 }
 
 /** Call ids of NTLS's own requests, in a private range of the p11-kit call id space ("NT"). */

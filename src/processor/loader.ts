@@ -5,7 +5,7 @@ import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandProcessorModule, ProcessorContext, ProcessorName } from './contract.js';
 import { DATAPATH_CONTRACT_VERSION, ENTRY_POINTS } from './contract.js';
-import { createDefaultProcessor } from './default-processor.js';
+import { createPkcs11Processor } from './pkcs11/processor.js';
 
 /** The processor could not be loaded; the guide's lines have been written already. */
 export class ProcessorLoadError extends Error {
@@ -54,7 +54,7 @@ export async function loadProcessor(modulePath: string | null, context: Processo
   let module: CommandProcessorModule;
   if (modulePath === null) {
     logger.log(Catalogue.defaultProcessorUsed);
-    module = createDefaultProcessor();
+    module = createPkcs11Processor();
   } else {
     module = await importModule(modulePath, logger);
   }

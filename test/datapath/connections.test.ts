@@ -76,6 +76,7 @@ describe('connections', () => {
       `info : 0 : Client alice requested termination : ${peer}`,
       `info : 0xc0000002 : Connection terminating:  ${peer}`,
       `info : 0 : NTLA client "alice" has disconnected: ${peer}`,
+      `Command processor instance for client alice removed : ${peer}`,
       `info : 0 : NTLA Client "alice" Connection instance removed : ${peer}`,
     ]);
   });
@@ -257,11 +258,11 @@ describe('connections', () => {
     const from = daemon.log().length;
     const l = await link(daemon, alice);
     const body = Buffer.alloc(8);
-    body.writeUInt32BE(0x41, 0);
+    body.writeUInt32BE(200, 0);
     const answer = await l.request(body);
     expect(answer.body.readUInt32BE(0)).toBe(0);
     expect(answer.body.readBigUInt64BE(9)).toBe(0x54n);
-    await daemon.waitForLog(/info  NTLS \[\d+\]: Client attempted unsupported command 0x00000041\.$/, 5000, from);
+    await daemon.waitForLog(/info  NTLS \[\d+\]: Client attempted unsupported command 0x000000c8\.$/, 5000, from);
     await l.close();
   });
 });

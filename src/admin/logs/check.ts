@@ -1,0 +1,277 @@
+// `ntls logs check`: a summary of a log an operator can act on — the unexpected messages by
+// kind, connections accepted without their disconnect, receive-timer expiries per client,
+// crash dumps, and lines the guide does not know.
+import { readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Section } from '../../log/message.js';
+import type { ExplainedLine } from './explain.js';
+
+export interface Where {
+  line: number;
+  timestamp: string | null;
+}
+
+export interface KindCount {
+  id: string;
+  heading: string;
+  section: Section;
+  count: number;
+  first: Where;
+  last: Where;
+  /** The first line of this kind, as written. */
+  example: string;
+}
+
+export interface OpenConnection {
+  peer: string;
+  pid: number | null;
+  client: string | null;
+  accepted: Where;
+  /**
+   * open: the log ends with the connection still up (it may be live);
+   * lost: no disconnect although the service restarted, terminated or crashed afterwards, or the
+   * same peer address was accepted again.
+   */
+  state: 'open' | 'lost';
+  reason: 'log ended' | 'service restarted' | 'service terminated' | 'service crashed' | 'peer accepted again';
+  closedBy: Where | null;
+}
+
+export interface ReceiveTimerSummary {
+  client: string;
+  count: number;
+  peers: string[];
+  first: Where;
+  last: Where;
+}
+
+export interface CrashLine extends Where {
+  /** The stack dump file the line names, or null ("unable to dump the stack"). */
+  file: string | null;
+  /** Whether that file is in the log folder now; null when there is no file or no folder. */
+  fileFound: boolean | null;
+}
+
+export interface DumpFile {
+  file: string;
+  bytes: number;
+  modified: string;
+  /** Whether a CRASH AND BURN line of this log names it. */
+  named: boolean;
+}
+
+export interface CheckSummary {
+  file: string;
+  lines: number;
+  recognised: number;
+  unexpected: KindCount[];
+  /** Unexpected kinds left out of the verdict with --ignore. */
+  ignored: KindCount[];
+  mismatches: (KindCount & { expected: { severity: string; label: string | null; code: string }; found: { severity: string | null; label: string | null; code: string | null } })[];
+  connections: {
+    accepted: number;
+    disconnected: number;
+    paired: number;
+    withoutDisconnect: OpenConnection[];
+    /** Disconnects of peers this log never accepted (the log began during the connection). */
+    disconnectWithoutAccept: { peer: string; at: Where }[];
+  };
+  receiveTimerExpiries: ReceiveTimerSummary[];
+  crashes: { lines: CrashLine[]; dumpFiles: DumpFile[] };
+  unknown: { count: number; lines: { line: number; raw: string; reason: string | null }[] };
+  /** What makes the verdict: each a short phrase. */
+  findings: string[];
+  exitStatus: 0 | 1;
+}
+
+const ACCEPT = 'connectionAccepted';
+const DISCONNECT = new Set(['clientDisconnected', 'connectionInstanceDisconnected']);
+const RECEIVE_TIMER = new Set(['receiveTimerTerminate', 'receiveTimerExpired']);
+const CRASH = new Set(['crashStackDumped', 'crashNoStackDump']);
+const STARTING = 'startingUp';
+const TERMINATED = 'terminated';
+const DUMP_NAME = /^ntls_bt_\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d/;
+const UNKNOWN_SHOWN = 20;
+
+interface Tracked {
+  connection: OpenConnection;
+}
+
+export interface CheckOptions {
+  /** Catalogue ids or headings whose unexpected messages do not count. */
+  ignore?: string[];
+  /** Folder to look for ntls_bt_* files in; null for none (standard input). */
+  logDirectory: string | null;
+}
+
+/** Reads explained lines in order and summarises them. */
+export class LogCheck {
+  private lines = 0;
+  private recognised = 0;
+  private readonly unexpected = new Map<string, KindCount>();
+  private readonly mismatches = new Map<string, CheckSummary['mismatches'][number]>();
+  private readonly open = new Map<string, Tracked>();
+  /** Peers this log has accepted at least once. */
+  private readonly seenPeers = new Set<string>();
+  private readonly withoutDisconnect: OpenConnection[] = [];
+  private readonly disconnectWithoutAccept: { peer: string; at: Where }[] = [];
+  private accepted = 0;
+  private disconnected = 0;
+  private paired = 0;
+  private readonly timers = new Map<string, ReceiveTimerSummary>();
+  private readonly crashLines: CrashLine[] = [];
+  private unknownCount = 0;
+  private readonly unknownLines: CheckSummary['unknown']['lines'] = [];
+
+  constructor(private readonly file: string, private readonly options: CheckOptions) {}
+
+  add(line: ExplainedLine): void {
+    this.lines++;
+    const at: Where = { line: line.line, timestamp: line.parsed?.timestamp ?? null };
+    if (line.status === 'unknown') {
+      if (line.raw.trim() === '') { this.lines--; return; }
+      this.unknownCount++;
+      if (this.unknownLines.length < UNKNOWN_SHOWN) this.unknownLines.push({ line: line.line, raw: line.raw, reason: line.reason });
+      return;
+    }
+    const id = line.id!;
+    if (line.status === 'recognised') this.recognised++;
+    else {
+      const entry = this.mismatches.get(id);
+      if (entry) { entry.count++; entry.last = at; }
+      else {
+        this.mismatches.set(id, {
+          id, heading: line.heading!, section: line.section!, count: 1, first: at, last: at, example: line.raw,
+          expected: line.mismatch!.expected, found: line.mismatch!.found,
+        });
+      }
+    }
+    if (line.kind === 'unexpected') {
+      const entry = this.unexpected.get(id);
+      if (entry) { entry.count++; entry.last = at; }
+      else this.unexpected.set(id, { id, heading: line.heading!, section: line.section!, count: 1, first: at, last: at, example: line.raw });
+    }
+    this.followConnections(line, id, at);
+    if (RECEIVE_TIMER.has(id)) this.receiveTimer(line, at);
+    if (CRASH.has(id)) {
+      const file = line.params.file ?? null;
+      this.crashLines.push({ ...at, file, fileFound: file === null || this.options.logDirectory === null ? null : dumpExists(this.options.logDirectory, file) });
+    }
+  }
+
+  private followConnections(line: ExplainedLine, id: string, at: Where): void {
+    const pid = line.parsed?.pid ?? null;
+    const peer = line.params.peer;
+    if (id === STARTING) this.closeAll(() => true, 'service restarted', at);
+    if (id === TERMINATED) this.closeAll((c) => c.pid === pid, 'service terminated', at);
+    if (CRASH.has(id)) this.closeAll((c) => c.pid === pid, 'service crashed', at);
+    if (peer === undefined) return;
+    const tracked = this.open.get(peer);
+    if (tracked && line.params.client !== undefined && tracked.connection.client === null) tracked.connection.client = line.params.client;
+    if (id === ACCEPT) {
+      this.accepted++;
+      // The same address cannot be connected twice at once: an earlier one lost its disconnect.
+      if (tracked) this.lose(peer, tracked, 'peer accepted again', at);
+      this.seenPeers.add(peer);
+      this.open.set(peer, {
+        connection: { peer, pid, client: line.params.client ?? null, accepted: at, state: 'open', reason: 'log ended', closedBy: null },
+      });
+    } else if (DISCONNECT.has(id)) {
+      this.disconnected++;
+      if (tracked) {
+        this.paired++;
+        this.open.delete(peer);
+      } else if (!this.seenPeers.has(peer)) {
+        this.disconnectWithoutAccept.push({ peer, at });
+      }
+      // Otherwise a second disconnect line of a connection already paired.
+    }
+  }
+
+  private lose(peer: string, tracked: Tracked, reason: OpenConnection['reason'], at: Where): void {
+    this.open.delete(peer);
+    this.withoutDisconnect.push({ ...tracked.connection, state: 'lost', reason, closedBy: at });
+  }
+
+  private closeAll(which: (c: OpenConnection) => boolean, reason: OpenConnection['reason'], at: Where): void {
+    for (const [peer, tracked] of [...this.open]) if (which(tracked.connection)) this.lose(peer, tracked, reason, at);
+  }
+
+  private receiveTimer(line: ExplainedLine, at: Where): void {
+    const client = line.params.client ?? '?';
+    const entry = this.timers.get(client);
+    const peer = line.params.peer;
+    if (entry) {
+      entry.count++;
+      entry.last = at;
+      if (peer && !entry.peers.includes(peer)) entry.peers.push(peer);
+    } else {
+      this.timers.set(client, { client, count: 1, peers: peer ? [peer] : [], first: at, last: at });
+    }
+  }
+
+  finish(): CheckSummary {
+    const stillOpen = [...this.open.values()].map((t) => t.connection);
+    const withoutDisconnect = [...this.withoutDisconnect, ...stillOpen].sort((a, b) => a.accepted.line - b.accepted.line);
+    const ignore = new Set(this.options.ignore ?? []);
+    const kinds = [...this.unexpected.values()].sort((a, b) => a.first.line - b.first.line);
+    const unexpected = kinds.filter((k) => !ignore.has(k.id) && !ignore.has(k.heading));
+    const ignored = kinds.filter((k) => !unexpected.includes(k));
+    const dumpFiles = this.options.logDirectory === null ? [] : listDumps(this.options.logDirectory, this.crashLines);
+    const lost = withoutDisconnect.filter((c) => c.state === 'lost');
+    const mismatches = [...this.mismatches.values()];
+    const findings: string[] = [];
+    const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+    const unexpectedTotal = unexpected.reduce((n, k) => n + k.count, 0);
+    if (unexpectedTotal) findings.push(count(unexpectedTotal, 'unexpected message', 'unexpected messages') + ` (${count(unexpected.length, 'kind', 'kinds')})`);
+    if (mismatches.length) findings.push(count(mismatches.reduce((n, k) => n + k.count, 0), 'line', 'lines') + ' with the text of a guide message but another level or code');
+    if (lost.length) findings.push(count(lost.length, 'connection', 'connections') + ' accepted and never disconnected');
+    if (this.crashLines.length) findings.push(count(this.crashLines.length, 'crash', 'crashes'));
+    if (dumpFiles.length) findings.push(count(dumpFiles.length, 'stack dump file', 'stack dump files'));
+    if (this.unknownCount) findings.push(count(this.unknownCount, 'line', 'lines') + ' the guide does not know');
+    return {
+      file: this.file,
+      lines: this.lines,
+      recognised: this.recognised,
+      unexpected,
+      ignored,
+      mismatches,
+      connections: {
+        accepted: this.accepted, disconnected: this.disconnected, paired: this.paired,
+        withoutDisconnect, disconnectWithoutAccept: this.disconnectWithoutAccept,
+      },
+      receiveTimerExpiries: [...this.timers.values()].sort((a, b) => b.count - a.count || a.client.localeCompare(b.client)),
+      crashes: { lines: this.crashLines, dumpFiles },
+      unknown: { count: this.unknownCount, lines: this.unknownLines },
+      findings,
+      exitStatus: findings.length ? 1 : 0,
+    };
+  }
+}
+
+function dumpExists(folder: string, file: string): boolean {
+  try {
+    return statSync(join(folder, basename(file))).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function listDumps(folder: string, crashLines: CrashLine[]): DumpFile[] {
+  let names: string[];
+  try {
+    names = readdirSync(folder);
+  } catch {
+    return [];
+  }
+  const named = new Set(crashLines.map((c) => (c.file ? basename(c.file) : '')));
+  return names.filter((n) => DUMP_NAME.test(n)).sort().flatMap((name) => {
+    try {
+      const stat = statSync(join(folder, name));
+      if (!stat.isFile()) return [];
+      return [{ file: join(folder, name), bytes: stat.size, modified: stat.mtime.toISOString(), named: named.has(name) }];
+    } catch {
+      return [];
+    }
+  });
+}

@@ -1,0 +1,97 @@
+// One connected client's command processor instance: p11-kit RPC requests in, HSM calls on the
+// client's own application (its sessions, handles and login state) and slot view, answers out.
+import type { Hsm, HsmApplication } from '../../hsm/index.js';
+import { Catalogue } from '../../log/catalogue.js';
+import type { Logger } from '../../log/logger.js';
+import { Pkcs11Error, CKR } from '../../pkcs11/constants.js';
+import type { Frame } from '../../protocol/frame.js';
+import {
+  decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId,
+  type P11KitRequest, type P11KitResponse,
+} from '../../protocol/p11kit/index.js';
+import type { ConnectionInfo, ProcessorInstance } from '../contract.js';
+import { NtlsCall } from '../contract.js';
+import { callTable, type CallContext } from './calls.js';
+import type { SlotView } from './slot-view.js';
+
+const EMPTY = Buffer.alloc(0);
+
+export interface InstanceOptions {
+  hsm: Hsm;
+  logger: Logger;
+  connection: ConnectionInfo;
+  view: () => SlotView;
+  maxOutputBytes: number;
+  onClose(): void;
+}
+
+export class ClientInstance implements ProcessorInstance {
+  private version = 0;
+  private readonly app: HsmApplication;
+  private readonly appId: string;
+
+  constructor(private readonly options: InstanceOptions) {
+    this.appId = `connection:${options.connection.id}`;
+    this.app = options.hsm.application(this.appId);
+  }
+
+  negotiateVersion(clientVersion: number): number {
+    this.version = negotiateVersion(clientVersion);
+    return this.version;
+  }
+
+  async process(request: Frame): Promise<Frame> {
+    return { callCode: request.callCode, options: EMPTY, body: await this.answer(request.body) };
+  }
+
+  close(): void {
+    this.app.finalize();
+    const { client, peer } = this.options.connection;
+    this.options.logger.log(Catalogue.processorInstanceRemoved, { client, peer });
+    this.options.onClose();
+  }
+
+  /** The client lost these HSM slots: its sessions there end and it is logged out of them. */
+  revokeSlots(hsmSlots: readonly number[]): void {
+    for (const slot of hsmSlots) {
+      try {
+        this.app.C_CloseAllSessions(slot);
+      } catch {
+        // A partition deleted meanwhile has no sessions left to close.
+      }
+    }
+  }
+
+  private async answer(body: Buffer): Promise<Buffer> {
+    const callId = body.length >= 4 ? peekCallId(body) : -1;
+    if (callId === NtlsCall.Keepalive || callId === NtlsCall.Echo) return body;
+    const decoded = decodeRequest(body, { version: this.version });
+    if (!decoded.ok) {
+      if (decoded.error.code === 'P11KIT_ERR_BAD_CALL_ID') this.unsupported(callId);
+      return encodeErrorResponse(decoded.error.rv);
+    }
+    const request = decoded.value;
+    const handler = callTable[request.call] as ((args: unknown, ctx: CallContext) => unknown) | undefined;
+    if (!handler) {
+      this.unsupported(callId);
+      return encodeErrorResponse(CKR.FUNCTION_NOT_SUPPORTED);
+    }
+    let args: unknown;
+    try {
+      args = await handler(request.args, { hsm: this.options.hsm, app: this.app, view: this.options.view(), maxOutputBytes: this.options.maxOutputBytes });
+    } catch (error) {
+      if (error instanceof Pkcs11Error) return encodeErrorResponse(error.rv);
+      throw error;
+    }
+    const encoded = encodeResponse({ call: request.call, args } as P11KitResponse);
+    if (!encoded.ok) return encodeErrorResponse(CKR.GENERAL_ERROR);
+    return encoded.value;
+  }
+
+  private unsupported(callId: number): void {
+    const shown = callId < 0 ? 0 : callId;
+    this.options.logger.log(Catalogue.unsupportedCommand, { command: `0x${shown.toString(16).padStart(8, '0')}` });
+  }
+}
+
+export type { P11KitRequest };

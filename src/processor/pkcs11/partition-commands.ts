@@ -1,0 +1,82 @@
+// `ntls partition ...`: the HSM administrator's requests, served by the processor that owns the
+// HSM. Failures carry a stable code and a hint, which the admin channel passes on.
+import { Hsm, HsmAdminError, type PartitionSummary } from '../../hsm/index.js';
+import { Pkcs11Error } from '../../pkcs11/constants.js';
+import type { ProcessorAdminCommand } from '../contract.js';
+import type { SlotView } from './slot-view.js';
+
+export class PartitionCommandError extends Error {
+  constructor(readonly code: string, message: string, readonly hint?: string) {
+    super(message);
+    this.name = 'PartitionCommandError';
+  }
+}
+
+export interface PartitionCommandContext {
+  hsm(): Hsm;
+  liveClients(): Array<{ client: string; view: SlotView }>;
+  revokeEverywhere(hsmSlot: number): void;
+}
+
+function name(args: Record<string, unknown>): string {
+  const value = args.partition;
+  if (typeof value !== 'string' || !value) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a partition (label or serial number) is missing', 'give --partition');
+  return value;
+}
+
+function find(hsm: Hsm, partition: string): PartitionSummary {
+  const all = hsm.listPartitions();
+  const found = all.find((p) => p.serial === partition) ?? all.find((p) => p.label === partition);
+  if (!found) throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition labelled or numbered "${partition}"`, 'see `ntls partition list`');
+  return found;
+}
+
+function adminFailure(error: unknown): never {
+  if (error instanceof HsmAdminError) {
+    const hints: Record<string, string> = {
+      PARTITION_LIMIT: 'delete a partition or raise hsm.maxPartitions',
+      LABEL_INVALID: 'a label is 1-32 bytes of printable text',
+    };
+    throw new PartitionCommandError(`NTLS_ERR_${error.code}`, error.message, hints[error.code]);
+  }
+  if (error instanceof Pkcs11Error) throw new PartitionCommandError(error.code, error.message, 'check the SO PIN against the PIN policy (hsm.pinMinLength ...)');
+  throw error;
+}
+
+export function partitionCommands(context: PartitionCommandContext): ReadonlyMap<string, ProcessorAdminCommand> {
+  const describe = (p: PartitionSummary) => {
+    const hsm = context.hsm();
+    const clients = context.liveClients().filter((c) => c.view.includes(p.slotId)).map((c) => c.client);
+    return { ...p, sessions: hsm.sessionsOn(hsm.partition(p.slotId)), connectedClients: [...new Set(clients)] };
+  };
+  const commands: Record<string, ProcessorAdminCommand> = {
+    'partition.list': () => context.hsm().listPartitions().map(describe),
+    'partition.show': (args) => describe(find(context.hsm(), name(args))),
+    'partition.resolve': (args) => find(context.hsm(), name(args)),
+    'partition.create': async (args) => {
+      const label = typeof args.label === 'string' ? args.label : '';
+      if (!label) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a label is missing', 'give --label');
+      const hsm = context.hsm();
+      if (hsm.listPartitions().some((p) => p.label === label)) {
+        throw new PartitionCommandError('NTLS_ERR_PARTITION_EXISTS', `a partition labelled "${label}" exists`, 'choose another label');
+      }
+      try {
+        return describe(await hsm.createPartition({ label, soPin: typeof args.soPin === 'string' ? args.soPin : undefined }));
+      } catch (error) {
+        adminFailure(error);
+      }
+    },
+    'partition.delete': (args) => {
+      const hsm = context.hsm();
+      const partition = find(hsm, name(args));
+      context.revokeEverywhere(partition.slotId);
+      try {
+        hsm.deletePartition(partition.slotId);
+      } catch (error) {
+        adminFailure(error);
+      }
+      return { deleted: partition.label, serial: partition.serial, objects: partition.tokenObjects };
+    },
+  };
+  return new Map(Object.entries(commands));
+}

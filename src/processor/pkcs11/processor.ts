@@ -1,0 +1,110 @@
+// The built-in command processor: PKCS#11 over the p11-kit RPC protocol, served from the
+// software HSM in the service home. Each client sees only its assigned partitions.
+import { Hsm, HsmAdminError, type PartitionSummary } from '../../hsm/index.js';
+import { singlePartMechanisms, softwareMechanisms } from '../../hsm/mechanisms/index.js';
+import type { Logger } from '../../log/logger.js';
+import type {
+  CommandProcessorModule, ConnectionInfo, ProcessorAdminCommand, ProcessorContext, ProcessorInstance, RegistrationEvent,
+} from '../contract.js';
+import { DATAPATH_CONTRACT_VERSION } from '../contract.js';
+import { ClientInstance } from './client-instance.js';
+import { SlotView } from './slot-view.js';
+import { partitionCommands } from './partition-commands.js';
+
+export const PROCESSOR_NAME = 'NTLS PKCS#11 Command Processor';
+export const PROCESSOR_VERSION = '1.0';
+
+interface Live {
+  connection: ConnectionInfo;
+  view: SlotView;
+  instance: ClientInstance;
+}
+
+/** Finds a partition by label or serial number. */
+export function findPartition(partitions: readonly PartitionSummary[], name: string): PartitionSummary | undefined {
+  return partitions.find((p) => p.serial === name) ?? partitions.find((p) => p.label === name);
+}
+
+export function createPkcs11Processor(): CommandProcessorModule {
+  let hsm: Hsm | undefined;
+  let context: ProcessorContext | undefined;
+  let logger: Logger | undefined;
+  const live = new Map<number, Live>();
+
+  const viewFor = (client: string, local = false): SlotView => {
+    const partitions = hsm!.listPartitions();
+    if (local) return new SlotView(partitions.map((p) => p.slotId));
+    const slots = context!.assignedPartitions(client)
+      .map((name) => findPartition(partitions, name)?.slotId)
+      .filter((slot): slot is number => slot !== undefined);
+    return new SlotView(slots);
+  };
+
+  /** Applies a client's new assignments to its live connections: revoked partitions' sessions end. */
+  const reassign = (client: string) => {
+    for (const entry of live.values()) {
+      if (entry.connection.client !== client) continue;
+      const next = viewFor(client, entry.connection.local);
+      entry.instance.revokeSlots(entry.view.hsmSlots().filter((slot) => !next.includes(slot)));
+      entry.view = next;
+    }
+  };
+
+  return {
+    cp_get_supported_versions: () => [DATAPATH_CONTRACT_VERSION],
+    cp_get_processor_name_p: () => ({ name: PROCESSOR_NAME, version: PROCESSOR_VERSION }),
+    async cp_initialize_p(ctx: ProcessorContext) {
+      context = ctx;
+      logger = ctx.logger;
+      const settings = ctx.config.hsm;
+      hsm = await Hsm.open({
+        home: ctx.home,
+        mechanisms: softwareMechanisms,
+        singlePartMechanisms,
+        logger,
+        maxPartitions: settings.maxPartitions,
+        pinPolicy: { minLength: settings.pinMinLength, maxLength: settings.pinMaxLength, maxFailedLogins: settings.maxFailedLogins },
+        kdf: { cost: settings.kdfCost },
+      });
+      // First start: one partition, uninitialised, for its SO to initialise (C_InitToken).
+      if (hsm.listPartitions().length === 0) await hsm.createPartition({ label: 'default' });
+    },
+    cp_configure: () => ({ workers: context!.config.processor.workers }),
+    cp_client_registration_observer(event: RegistrationEvent) {
+      if (event.operation === 'assignments-changed' || event.operation === 'registered') reassign(event.client);
+    },
+    cp_server_connected(connection: ConnectionInfo): ProcessorInstance {
+      if (!hsm || !logger) throw new Error('command processor used before cp_initialize_p');
+      const entry: Live = {
+        connection,
+        view: viewFor(connection.client, connection.local),
+        instance: undefined as never,
+      };
+      entry.instance = new ClientInstance({
+        hsm, logger, connection,
+        view: () => entry.view,
+        maxOutputBytes: context!.config.datapath.maxFrameBytes,
+        onClose: () => live.delete(connection.id),
+      });
+      live.set(connection.id, entry);
+      return entry.instance;
+    },
+    cp_admin_commands(): ReadonlyMap<string, ProcessorAdminCommand> {
+      return partitionCommands({
+        hsm: () => {
+          if (!hsm) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
+          return hsm;
+        },
+        liveClients: () => [...live.values()].map((l) => ({ client: l.connection.client, view: l.view })),
+        revokeEverywhere: (slot: number) => {
+          for (const entry of live.values()) if (entry.view.includes(slot)) entry.instance.revokeSlots([slot]);
+        },
+      });
+    },
+    async cp_shutdown() {
+      for (const entry of [...live.values()]) entry.instance.close();
+      hsm?.close();
+      hsm = undefined;
+    },
+  };
+}
