@@ -5,7 +5,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { createSelfSignedCertificate, type KeyType } from '../certificates/self-signed.js';
-import { LinkError, openLink } from '../client/link.js';
+import { LinkError, openLink, type LinkOptions } from '../client/link.js';
+import { relayStreams, serveRelay } from '../client/relay.js';
 import { NtlsCall } from '../processor/contract.js';
 
 function readPem(file: string, what: string): string {
@@ -65,6 +66,40 @@ program.command('ping')
     } catch (error) {
       const code = error instanceof LinkError ? error.code : 'NTLS_ERR_TLS';
       process.stderr.write(`ntls-client: cannot link to ${options.server.host}:${options.server.port}: ${(error as Error).message} (${code}).\n`);
+      process.exit(1);
+    }
+  });
+
+program.command('p11-relay')
+  .description('bridge p11-kit\'s client module to ntls: on stdin/stdout (remote: |ntls-client p11-relay ...), or on a unix socket with --listen')
+  .requiredOption('--server <host[:port]>', 'server address', endpoint)
+  .requiredOption('--server-cert <file>', 'the server\'s certificate')
+  .requiredOption('--cert <file>', 'this client\'s certificate')
+  .requiredOption('--key <file>', 'this client\'s private key')
+  .option('--name <name>', 'name sent in the identity exchange', hostname())
+  .option('--listen <path>', 'serve a unix socket for P11_KIT_SERVER_ADDRESS=unix:path=<path>')
+  .action(async (options: { server: { host: string; port: number }; serverCert: string; cert: string; key: string; name: string; listen?: string }) => {
+    const link: LinkOptions = {
+      host: options.server.host, port: options.server.port, clientName: options.name,
+      certificatePem: readPem(options.cert, 'client certificate'), keyPem: readPem(options.key, 'client key'),
+      serverCertificatePem: readPem(options.serverCert, 'server certificate'),
+    };
+    const report = (error: Error) => {
+      const code = error instanceof LinkError ? error.code : 'NTLS_ERR_TLS';
+      process.stderr.write(`ntls-client: cannot link to ${options.server.host}:${options.server.port}: ${error.message} (${code}).\n`);
+    };
+    if (options.listen) {
+      const server = await serveRelay(options.listen, link, report);
+      process.stderr.write(`ntls-client: relaying ${options.listen} to ${options.server.host}:${options.server.port}\n`);
+      const stop = () => server.close(() => process.exit(0));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      return;
+    }
+    try {
+      await relayStreams(process.stdin, process.stdout, link);
+    } catch (error) {
+      report(error as Error);
       process.exit(1);
     }
   });

@@ -84,15 +84,25 @@ export class Link {
   }
 }
 
-export function openLink(options: LinkOptions): Promise<Link> {
+/** A link after the identity exchange, before the command protocol: what the relay passes on. */
+export interface IdentifiedLink {
+  socket: TLSSocket;
+  server: Identity;
+  /** Bytes the server sent after its identity line, already read. */
+  initial: Buffer;
+}
+
+/** Mutual TLS and the identity exchange; the command protocol is the caller's. */
+export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const expected = new X509Certificate(options.serverCertificatePem);
   return new Promise((resolve, reject) => {
     let settled = false;
-    const done = (error: Error | null, link?: Link) => {
+    const done = (error: Error | null, link?: IdentifiedLink) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      socket.off('data', onData);
       if (error) {
         socket.destroy();
         reject(error);
@@ -112,19 +122,14 @@ export function openLink(options: LinkOptions): Promise<Link> {
     });
     const timer = setTimeout(() => done(new LinkError('NTLS_ERR_TIMEOUT', `no answer from ${options.host}:${options.port} within ${timeoutMs} ms`)), timeoutMs);
     let received: Buffer = Buffer.alloc(0);
-    let identity: Identity | null = null;
     const onData = (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
       try {
-        if (!identity) {
-          const scan = scanIdentity(received, 'server');
-          if (!scan.done) return;
-          identity = scan.identity;
-          received = scan.rest;
-        }
-        if (received.length < 1) return;
-        socket.off('data', onData);
-        done(null, new Link(socket, identity, received[0]!, received.subarray(1), options.maxFrameBytes ?? 64 * 1024 * 1024));
+        const scan = scanIdentity(received, 'server');
+        if (!scan.done) return;
+        // Hold further bytes until the caller attaches its own reader.
+        socket.pause();
+        done(null, { socket, server: scan.identity, initial: scan.rest });
       } catch {
         done(new LinkError('NTLS_ERR_NOT_NTLS', `${options.host}:${options.port} is not an NTLS server`));
       }
@@ -136,11 +141,42 @@ export function openLink(options: LinkOptions): Promise<Link> {
       }
       socket.on('data', onData);
       socket.write(encodeIdentity('client', options.clientName));
-      socket.write(Buffer.from([options.protocolVersion ?? 0]));
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
       done(error instanceof LinkError ? error : new LinkError('NTLS_ERR_TLS', error.message));
     });
     socket.on('close', () => done(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link during set-up (is this client registered?)')));
+  });
+}
+
+/** A link ready for frames: identity exchange, then the command protocol's version byte. */
+export async function openLink(options: LinkOptions): Promise<Link> {
+  const { socket, server, initial } = await openIdentifiedLink(options);
+  return new Promise((resolve, reject) => {
+    let received = initial;
+    const timer = setTimeout(() => fail(new LinkError('NTLS_ERR_TIMEOUT', 'the server did not answer the protocol version')), options.timeoutMs ?? 10_000);
+    const fail = (error: LinkError) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    const take = () => {
+      if (received.length < 1) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      resolve(new Link(socket, server, received[0]!, received.subarray(1), options.maxFrameBytes ?? 64 * 1024 * 1024));
+      socket.resume();
+    };
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      take();
+    };
+    const onClose = () => fail(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link during set-up'));
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    socket.write(Buffer.from([options.protocolVersion ?? 0]));
+    socket.resume();
+    take();
   });
 }
