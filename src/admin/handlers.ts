@@ -140,13 +140,19 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       service.setDebugLogging(args.enabled);
       return { debug: args.enabled };
     },
-    'info.show': () => ({
-      ...engine.statistics,
-      connectionsNow: engine.liveConnections().length,
-      uptimeSeconds: Math.round((Date.now() - service.startedAt.getTime()) / 1000),
-    }),
-    'info.reset': () => {
+    'info.show': async () => {
+      const { reset: _reset, ...datapath } = engine.statistics;
+      const calls = service.processorCommands.get('processor.statistics');
+      return {
+        ...datapath,
+        connectionsNow: engine.liveConnections().length,
+        uptimeSeconds: Math.round((Date.now() - service.startedAt.getTime()) / 1000),
+        calls: calls ? await calls({}) : [],
+      };
+    },
+    'info.reset': async () => {
       engine.statistics.reset();
+      await service.processorCommands.get('processor.statistics.reset')?.({});
       return { reset: true };
     },
     'service.status': () => ({

@@ -64,6 +64,11 @@ export const ConfigSchema = z.object({
     kdfCost: z.number().int().min(1024).max(1 << 22).default(1 << 15)
       .describe('scrypt N of the keys derived from PINs (a power of two; lower only for tests).'),
   }).strict().default({}),
+  metrics: z.object({
+    enabled: z.boolean().default(false).describe('Serve Prometheus metrics over HTTP.'),
+    bind: z.string().default('127.0.0.1').describe('Address of the metrics endpoint (keep it local).'),
+    port: port.default(9792).describe('Port of the metrics endpoint (GET /metrics).'),
+  }).strict().default({}),
   log: z.object({
     debug: z.boolean().default(false).describe('Write debug messages.'),
     maxBytes: z.number().int().min(4096).default(10 * 1024 * 1024).describe('Rotate lunalogs beyond this size.'),

@@ -20,6 +20,9 @@ import { AdminServer } from '../admin/server.js';
 import { adminHandlers } from '../admin/handlers.js';
 import { ADMIN_SOCKET } from '../admin/protocol.js';
 import { join, resolve } from 'node:path';
+import { Registry } from 'prom-client';
+import { serveMetrics } from '../metrics/http-exporter.js';
+import { registerDatapathMetrics } from '../metrics/datapath-metrics.js';
 
 export interface DaemonOptions extends ConfigOverrides {
   home?: string;
@@ -73,6 +76,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   logger.log(Catalogue.opensslVersion, { version: `${process.versions.openssl} (node ${process.version})` });
 
   let processor: LoadedProcessor | undefined;
+  const metrics = new Registry();
   try {
     await ensureServerCredentials(home.serverCertificate, home.serverKey, config.server.keyType, logger);
     checkCipherSettings(config.server, logger);
@@ -87,7 +91,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     // No TLS key lives in the HSM yet: say so, as the guide's footnote allows.
     logger.log(Catalogue.hsmCryptoSupport, { state: 'disabled' });
     processor = await loadProcessor(config.processor.module, {
-      home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION,
+      home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION, metrics,
       assignedPartitions: (client) => registry.byName(client)?.partitions ?? [],
     });
     logger.log(Catalogue.workersConfigured, { inbound: config.datapath.inboundWorkers, outbound: config.datapath.outboundWorkers });
@@ -95,6 +99,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     const engine = new DatapathEngine({
       config, logger, registry, processor: processor.module, serverName: hostname(), secureContext: context,
     });
+    registerDatapathMetrics(metrics, engine);
     const address = await engine.listen();
     if (config.localSocket.enabled) await engine.listenLocal(resolve(root, config.localSocket.path));
     const rebuildContext = () => {
@@ -131,6 +136,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       setDebugLogging: (enabled) => { logger.debugEnabled = enabled; },
     }));
     await admin.listen();
+    const metricsServer = config.metrics.enabled ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port) : null;
     writeFileSync(home.pidFile, `${process.pid}\n`, { mode: 0o644 });
     process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`);
 
@@ -140,6 +146,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
         logger.log(Catalogue.shuttingDown);
         logger.log(Catalogue.initiatingDispatchTermination);
         await admin.close();
+        metricsServer?.close();
         await engine.close();
         logger.log(Catalogue.dispatchingTerminated);
         monitor.stop();

@@ -6,6 +6,7 @@
 import type { Frame } from '../protocol/frame.js';
 import type { Logger } from '../log/logger.js';
 import type { Config } from '../config/schema.js';
+import type { Registry } from 'prom-client';
 
 /** Version of this contract, as the datapath speaks it. */
 export const DATAPATH_CONTRACT_VERSION = '1.0';
@@ -26,6 +27,8 @@ export interface ProcessorContext {
   config: Config;
   logger: Logger;
   datapathVersion: string;
+  /** Where the processor registers its Prometheus metrics. */
+  metrics: Registry;
   /** The partitions assigned to a registered client, in assignment order (labels or serials). */
   assignedPartitions(client: string): readonly string[];
 }

@@ -12,12 +12,14 @@ import {
 import type { ConnectionInfo, ProcessorInstance } from '../contract.js';
 import { NtlsCall } from '../contract.js';
 import { callTable, type CallContext } from './calls.js';
+import type { CallStatistics } from './call-statistics.js';
 import type { SlotView } from './slot-view.js';
 
 const EMPTY = Buffer.alloc(0);
 
 export interface InstanceOptions {
   hsm: Hsm;
+  statistics: CallStatistics;
   logger: Logger;
   connection: ConnectionInfo;
   view: () => SlotView;
@@ -63,29 +65,46 @@ export class ClientInstance implements ProcessorInstance {
   }
 
   private async answer(body: Buffer): Promise<Buffer> {
+    const started = performance.now();
     const callId = body.length >= 4 ? peekCallId(body) : -1;
-    if (callId === NtlsCall.Keepalive || callId === NtlsCall.Echo) return body;
+    if (callId === NtlsCall.Keepalive || callId === NtlsCall.Echo) {
+      this.done(callId === NtlsCall.Keepalive ? 'NTLS_Keepalive' : 'NTLS_Echo', CKR.OK, started);
+      return body;
+    }
     const decoded = decodeRequest(body, { version: this.version });
     if (!decoded.ok) {
       if (decoded.error.code === 'P11KIT_ERR_BAD_CALL_ID') this.unsupported(callId);
+      this.done('malformed', decoded.error.rv, started);
       return encodeErrorResponse(decoded.error.rv);
     }
     const request = decoded.value;
     const handler = callTable[request.call] as ((args: unknown, ctx: CallContext) => unknown) | undefined;
     if (!handler) {
       this.unsupported(callId);
+      this.done(request.call, CKR.FUNCTION_NOT_SUPPORTED, started);
       return encodeErrorResponse(CKR.FUNCTION_NOT_SUPPORTED);
     }
     let args: unknown;
     try {
       args = await handler(request.args, { hsm: this.options.hsm, app: this.app, view: this.options.view(), maxOutputBytes: this.options.maxOutputBytes });
     } catch (error) {
-      if (error instanceof Pkcs11Error) return encodeErrorResponse(error.rv);
+      if (error instanceof Pkcs11Error) {
+        this.done(request.call, error.rv, started);
+        return encodeErrorResponse(error.rv);
+      }
       throw error;
     }
     const encoded = encodeResponse({ call: request.call, args } as P11KitResponse);
-    if (!encoded.ok) return encodeErrorResponse(CKR.GENERAL_ERROR);
+    if (!encoded.ok) {
+      this.done(request.call, CKR.GENERAL_ERROR, started);
+      return encodeErrorResponse(CKR.GENERAL_ERROR);
+    }
+    this.done(request.call, request.call === 'C_GetAttributeValue' ? (args as { result: number }).result : CKR.OK, started);
     return encoded.value;
+  }
+
+  private done(call: string, rv: number, started: number): void {
+    this.options.statistics.record(call, rv, (performance.now() - started) / 1000);
   }
 
   private unsupported(callId: number): void {

@@ -10,6 +10,7 @@ import { DATAPATH_CONTRACT_VERSION } from '../contract.js';
 import { ClientInstance } from './client-instance.js';
 import { SlotView } from './slot-view.js';
 import { partitionCommands } from './partition-commands.js';
+import { CallStatistics } from './call-statistics.js';
 
 export const PROCESSOR_NAME = 'NTLS PKCS#11 Command Processor';
 export const PROCESSOR_VERSION = '1.0';
@@ -29,6 +30,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
   let hsm: Hsm | undefined;
   let context: ProcessorContext | undefined;
   let logger: Logger | undefined;
+  let statistics: CallStatistics | undefined;
   const live = new Map<number, Live>();
 
   const viewFor = (client: string, local = false): SlotView => {
@@ -56,6 +58,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
     async cp_initialize_p(ctx: ProcessorContext) {
       context = ctx;
       logger = ctx.logger;
+      statistics = new CallStatistics(ctx.metrics);
       const settings = ctx.config.hsm;
       hsm = await Hsm.open({
         home: ctx.home,
@@ -81,7 +84,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
         instance: undefined as never,
       };
       entry.instance = new ClientInstance({
-        hsm, logger, connection,
+        hsm, logger, connection, statistics: statistics!,
         view: () => entry.view,
         maxOutputBytes: context!.config.datapath.maxFrameBytes,
         onClose: () => live.delete(connection.id),
@@ -90,7 +93,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
       return entry.instance;
     },
     cp_admin_commands(): ReadonlyMap<string, ProcessorAdminCommand> {
-      return partitionCommands({
+      const commands = new Map(partitionCommands({
         hsm: () => {
           if (!hsm) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
           return hsm;
@@ -99,7 +102,13 @@ export function createPkcs11Processor(): CommandProcessorModule {
         revokeEverywhere: (slot: number) => {
           for (const entry of live.values()) if (entry.view.includes(slot)) entry.instance.revokeSlots([slot]);
         },
+      }));
+      commands.set('processor.statistics', () => statistics!.snapshot());
+      commands.set('processor.statistics.reset', () => {
+        statistics!.reset();
+        return { reset: true };
       });
+      return commands;
     },
     async cp_shutdown() {
       for (const entry of [...live.values()]) entry.instance.close();
