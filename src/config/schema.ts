@@ -38,6 +38,10 @@ export const ConfigSchema = z.object({
       .describe('Connections from one source address allowed at once before the identity exchange.'),
     maxConnections: z.number().int().min(1).max(100000).default(1024)
       .describe('Connections allowed at once in all.'),
+    memoryBudget: z.number().int().min(1024 * 1024).max(16 * 1024 * 1024 * 1024).default(256 * 1024 * 1024)
+      .describe('Bytes all connections together may hold in request buffers; a request beyond it is refused (RC_MEMORY_ALLOCATION).'),
+    connectionMemoryBudget: z.number().int().min(1024).max(1024 * 1024 * 1024).default(8 * 1024 * 1024)
+      .describe('Bytes one connection may hold in request buffers at once.'),
     maxFrameBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024)
       .describe('Largest request (options plus body) a client may send.'),
   }).strict().default({}),

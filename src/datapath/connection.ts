@@ -13,12 +13,15 @@ import { encodeIdentity, scanIdentity } from '../protocol/identity.js';
 import type { CommandProcessorModule, ProcessorInstance } from '../processor/contract.js';
 import type { RegisteredClient } from '../registry/client-registry.js';
 import { ConnectionState } from './connection-state.js';
+import { ConnectionBudget, type MemoryBudget } from './memory-budget.js';
 import { peerOf, plainAddress } from './peer.js';
 import type { DatapathStatistics } from './statistics.js';
 import { classifyHandshakeFailure } from './tls-failure.js';
 
 export interface ConnectionDependencies {
   logger: Logger;
+  /** The daemon-wide budget for request buffers. */
+  memory: MemoryBudget;
   settings: Config['datapath'];
   ipCheck: boolean;
   serverName: string;
@@ -45,6 +48,7 @@ export class Connection {
   private handshakeTimer: NodeJS.Timeout | null = null;
   private receiveTimer: NodeJS.Timeout | null = null;
   private fingerprint = '';
+  private readonly budget: ConnectionBudget;
   private versionNegotiated = false;
   private settled = false;
   private closing = false;
@@ -59,7 +63,8 @@ export class Connection {
     this.peer = local ? `local/${id}` : peerOf(raw);
     this.address = local ? 'local' : plainAddress(raw.remoteAddress);
     this.clientName = this.address;
-    this.frames = new FrameReader(deps.settings.maxFrameBytes);
+    this.budget = new ConnectionBudget(deps.memory, deps.settings.connectionMemoryBudget);
+    this.frames = new FrameReader(deps.settings.maxFrameBytes, (length) => this.budget.reserve(length));
     this.stream = local ? raw : new TLSSocket(raw, {
       isServer: true,
       secureContext: deps.secureContext(),
@@ -285,7 +290,14 @@ export class Connection {
     statistics.requests++;
     let response: Frame;
     try {
-      response = await this.instance!.process(frame);
+      if (frame.refused) {
+        statistics.errors++;
+        logger.log(Catalogue.commandBufferAllocFailed, { peer: this.peer });
+        response = this.instance!.refuse(frame);
+      } else {
+        response = await this.instance!.process(frame);
+        this.budget.release(frame.options.length + frame.body.length);
+      }
     } catch {
       statistics.errors++;
       logger.log(frame.body.length === 0 ? Catalogue.forwardDatalessFailed : Catalogue.forwardToProcessorFailed, { peer: this.peer });
@@ -362,6 +374,7 @@ export class Connection {
     this.state = ConnectionState.OutOfService;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.receiveTimer) clearTimeout(this.receiveTimer);
+    this.budget.releaseAll();
     this.settle();
     const { logger } = this.deps;
     logger.log(Catalogue.clientDisconnected, { client: this.clientName, peer: this.peer });

@@ -11,6 +11,7 @@ import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { Connection, type ConnectionDependencies } from './connection.js';
 import { plainAddress } from './peer.js';
 import { DatapathStatistics } from './statistics.js';
+import { MemoryBudget } from './memory-budget.js';
 import { applyTcpKeepalive } from './tcp-keepalive.js';
 
 export class BindError extends Error {
@@ -47,6 +48,7 @@ export class DatapathEngine {
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
   private readonly pendingByAddress = new Map<string, number>();
+  private readonly memory: MemoryBudget;
   private pending = 0;
   private nextId = 1;
   private context: SecureContext;
@@ -55,6 +57,7 @@ export class DatapathEngine {
 
   constructor(private readonly options: EngineOptions) {
     this.context = options.secureContext;
+    this.memory = new MemoryBudget(options.config.datapath.memoryBudget);
     this.server = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', () => this.options.logger.log(Catalogue.acceptFailed));
     this.tooManyConnections = new RateLimitedLine(() => options.logger.log(Catalogue.newConnectionFailed));
@@ -159,6 +162,7 @@ export class DatapathEngine {
     const { logger, config } = this.options;
     return {
       logger,
+      memory: this.memory,
       settings: config.datapath,
       ipCheck: config.clients.ipCheck,
       serverName: this.options.serverName,

@@ -70,6 +70,8 @@ export interface ProcessorInstance {
   negotiateVersion(clientVersion: number): number;
   /** Handles one request frame; the response frame echoes its call code. */
   process(request: Frame): Promise<Frame>;
+  /** The answer to a request the datapath could not hold (memory budget exhausted). */
+  refuse(request: Frame): Frame;
   /** The connection is gone; release everything it held. */
   close(): void;
 }

@@ -9,6 +9,8 @@ export interface Frame {
   callCode: number;
   options: Buffer;
   body: Buffer;
+  /** Set on a request whose payload was not kept (no memory for it): its bytes were skipped. */
+  refused?: { declaredBytes: number };
 }
 
 export class FrameError extends Error {
@@ -33,9 +35,15 @@ export function serializeFrame(frame: Frame): Buffer {
 export class FrameReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private header: { callCode: number; optionsLength: number; bodyLength: number } | null = null;
+  private header: { callCode: number; optionsLength: number; bodyLength: number; skip: boolean } | null = null;
+  private skipped = 0;
 
-  constructor(private readonly maxFrameBytes: number) {}
+  /**
+   * `admit(length)` is asked, once a header has arrived, whether the payload may be kept; when
+   * it says no, the payload's bytes are skipped as they come and the frame is delivered empty
+   * with `refused` set, so the caller can answer it without ever holding it.
+   */
+  constructor(private readonly maxFrameBytes: number, private readonly admit: (length: number) => boolean = () => true) {}
 
   /** Bytes held waiting for the rest of a frame. */
   get pendingBytes(): number {
@@ -49,6 +57,13 @@ export class FrameReader {
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
+    if (this.header?.skip) {
+      const wanted = this.header.optionsLength + this.header.bodyLength - this.skipped;
+      const dropped = Math.min(wanted, chunk.length);
+      this.skipped += dropped;
+      chunk = chunk.subarray(dropped);
+      if (chunk.length === 0) return;
+    }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
   }
@@ -69,9 +84,22 @@ export class FrameReader {
       if (optionsLength + bodyLength > this.maxFrameBytes) {
         throw new FrameError('NTLS_ERR_FRAME_TOO_LARGE', `frame of ${optionsLength + bodyLength} bytes exceeds ${this.maxFrameBytes}`);
       }
-      this.header = { callCode: head.readUInt32BE(0), optionsLength, bodyLength };
+      const skip = !this.admit(optionsLength + bodyLength);
+      this.header = { callCode: head.readUInt32BE(0), optionsLength, bodyLength, skip };
+      if (skip) {
+        this.skipped = 0;
+        // Bytes already buffered beyond the header count against the skip.
+        const buffered = this.chunks.splice(0);
+        this.buffered = 0;
+        for (const chunk of buffered) this.push(chunk);
+      }
     }
-    const { callCode, optionsLength, bodyLength } = this.header;
+    const { callCode, optionsLength, bodyLength, skip } = this.header;
+    if (skip) {
+      if (this.skipped < optionsLength + bodyLength) return null;
+      this.header = null;
+      return { callCode, options: Buffer.alloc(0), body: Buffer.alloc(0), refused: { declaredBytes: optionsLength + bodyLength } };
+    }
     if (this.buffered < optionsLength + bodyLength) return null;
     const options = this.take(optionsLength);
     const body = this.take(bodyLength);

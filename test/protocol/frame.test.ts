@@ -66,3 +66,27 @@ describe('FrameReader', () => {
     expect(serializeFrame({ callCode: 7, options: Buffer.from([1, 2]), body: Buffer.from([9, 8, 7, 6, 5]) })).toEqual(bytes);
   });
 });
+
+describe('FrameReader with an admission check', () => {
+  it('skips the payload of a refused frame without keeping it, then reads the next frame', () => {
+    const admitted: number[] = [];
+    const reader = new FrameReader(1 << 20, (length) => {
+      admitted.push(length);
+      return length < 100;
+    });
+    const big = frameBytes(5, [], Array.from({ length: 500 }, () => 7));
+    const small = frameBytes(6, [], [1, 2, 3]);
+    const stream = Buffer.concat([big, small]);
+    const out = [];
+    for (let i = 0; i < stream.length; i += 37) {
+      reader.push(stream.subarray(i, i + 37));
+      expect(reader.pendingBytes).toBeLessThan(100);
+      for (let f = reader.next(); f; f = reader.next()) out.push(f);
+    }
+    expect(out).toEqual([
+      { callCode: 5, options: Buffer.alloc(0), body: Buffer.alloc(0), refused: { declaredBytes: 500 } },
+      { callCode: 6, options: Buffer.alloc(0), body: Buffer.from([1, 2, 3]) },
+    ]);
+    expect(admitted).toEqual([500, 3]);
+  });
+});

@@ -46,6 +46,11 @@ export class ClientInstance implements ProcessorInstance {
     return { callCode: request.callCode, options: EMPTY, body: await this.answer(request.body) };
   }
 
+  refuse(request: Frame): Frame {
+    this.done('refused', CKR.HOST_MEMORY, performance.now());
+    return { callCode: request.callCode, options: EMPTY, body: encodeErrorResponse(CKR.HOST_MEMORY) };
+  }
+
   close(): void {
     this.app.finalize();
     const { client, peer } = this.options.connection;

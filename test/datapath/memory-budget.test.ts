@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConnectionBudget, MemoryBudget } from '../../src/datapath/memory-budget.js';
+import { Daemon, keepaliveBody, link, makeClient, makeHome, registerClient, removeHome, startDaemon, type TestClient } from '../support/daemon.js';
+
+describe('MemoryBudget', () => {
+  it('admits within both the connection and the global budget, and gives back on release', () => {
+    const global = new MemoryBudget(100);
+    const a = new ConnectionBudget(global, 60);
+    const b = new ConnectionBudget(global, 60);
+    expect(a.reserve(60)).toBe(true);
+    expect(a.reserve(1)).toBe(false);
+    expect(b.reserve(50)).toBe(false);
+    expect(b.reserve(40)).toBe(true);
+    expect(global.inUse).toBe(100);
+    a.releaseAll();
+    expect(global.inUse).toBe(40);
+    expect(b.reserve(20)).toBe(true);
+  });
+});
+
+describe('a request beyond the connection budget', () => {
+  let home: string;
+  let daemon: Daemon;
+  let client: TestClient;
+  beforeAll(async () => {
+    home = makeHome({ datapath: { connectionMemoryBudget: 64 * 1024, maxFrameBytes: 1024 * 1024, receiveTimeout: 0 } });
+    client = await makeClient('hungry');
+    registerClient(home, client);
+    daemon = await startDaemon(home);
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+    removeHome(home);
+  });
+
+  it('is answered CKR_HOST_MEMORY with "Fail to allocate command buffer", and the connection goes on', async () => {
+    const l = await link(daemon, client);
+    const body = Buffer.alloc(200 * 1024);
+    body.writeUInt32BE(0x4e540002, 0);
+    const answer = await l.request(body);
+    expect(answer.body.readUInt32BE(0)).toBe(0);
+    expect(answer.body.readBigUInt64BE(9)).toBe(0x2n);
+    const line = await daemon.waitForLog('Fail to allocate command buffer');
+    expect(line).toMatch(/ local5 crit  NTLS \[\d+\]: critical : 0xc0000001 : Fail to allocate command buffer : 127\.0\.0\.1\/\d+ : RC_MEMORY_ALLOCATION$/);
+    expect((await l.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
+    await l.close();
+  });
+});
