@@ -7,8 +7,11 @@ import type { Section } from '../../log/message.js';
 import type { ExplainedLine } from './explain.js';
 
 export interface Where {
+  /** Line number in its file. */
   line: number;
   timestamp: string | null;
+  /** The file, when several are read (--rotated). */
+  file?: string;
 }
 
 export interface KindCount {
@@ -47,9 +50,9 @@ export interface ReceiveTimerSummary {
 
 export interface CrashLine extends Where {
   /** The stack dump file the line names, or null ("unable to dump the stack"). */
-  file: string | null;
+  dumpFile: string | null;
   /** Whether that file is in the log folder now; null when there is no file or no folder. */
-  fileFound: boolean | null;
+  dumpFound: boolean | null;
 }
 
 export interface DumpFile {
@@ -62,6 +65,8 @@ export interface DumpFile {
 
 export interface CheckSummary {
   file: string;
+  /** The files read, oldest first (more than one with --rotated). */
+  files: string[];
   lines: number;
   recognised: number;
   unexpected: KindCount[];
@@ -78,7 +83,7 @@ export interface CheckSummary {
   };
   receiveTimerExpiries: ReceiveTimerSummary[];
   crashes: { lines: CrashLine[]; dumpFiles: DumpFile[] };
-  unknown: { count: number; lines: { line: number; raw: string; reason: string | null }[] };
+  unknown: { count: number; lines: (Where & { raw: string; reason: string | null })[] };
   /** What makes the verdict: each a short phrase. */
   findings: string[];
   exitStatus: 0 | 1;
@@ -123,15 +128,16 @@ export class LogCheck {
   private unknownCount = 0;
   private readonly unknownLines: CheckSummary['unknown']['lines'] = [];
 
-  constructor(private readonly file: string, private readonly options: CheckOptions) {}
+  constructor(private readonly files: string[], private readonly options: CheckOptions) {}
 
-  add(line: ExplainedLine): void {
+  /** The next line; `file` names its file when several files are read one after the other. */
+  add(line: ExplainedLine, file?: string): void {
     this.lines++;
-    const at: Where = { line: line.line, timestamp: line.parsed?.timestamp ?? null };
+    const at: Where = { line: line.line, timestamp: line.parsed?.timestamp ?? null, ...(file === undefined ? {} : { file }) };
     if (line.status === 'unknown') {
       if (line.raw.trim() === '') { this.lines--; return; }
       this.unknownCount++;
-      if (this.unknownLines.length < UNKNOWN_SHOWN) this.unknownLines.push({ line: line.line, raw: line.raw, reason: line.reason });
+      if (this.unknownLines.length < UNKNOWN_SHOWN) this.unknownLines.push({ ...at, raw: line.raw, reason: line.reason });
       return;
     }
     const id = line.id!;
@@ -155,7 +161,7 @@ export class LogCheck {
     if (RECEIVE_TIMER.has(id)) this.receiveTimer(line, at);
     if (CRASH.has(id)) {
       const file = line.params.file ?? null;
-      this.crashLines.push({ ...at, file, fileFound: file === null || this.options.logDirectory === null ? null : dumpExists(this.options.logDirectory, file) });
+      this.crashLines.push({ ...at, dumpFile: file, dumpFound: file === null || this.options.logDirectory === null ? null : dumpExists(this.options.logDirectory, file) });
     }
   }
 
@@ -212,12 +218,16 @@ export class LogCheck {
 
   finish(): CheckSummary {
     const stillOpen = [...this.open.values()].map((t) => t.connection);
-    const withoutDisconnect = [...this.withoutDisconnect, ...stillOpen].sort((a, b) => a.accepted.line - b.accepted.line);
+    const order = (w: Where) => [w.file === undefined ? 0 : this.files.indexOf(w.file), w.line];
+    const withoutDisconnect = [...this.withoutDisconnect, ...stillOpen]
+      .sort((a, b) => order(a.accepted)[0]! - order(b.accepted)[0]! || a.accepted.line - b.accepted.line);
     const ignore = new Set(this.options.ignore ?? []);
-    const kinds = [...this.unexpected.values()].sort((a, b) => a.first.line - b.first.line);
+    const kinds = [...this.unexpected.values()]
+      .sort((a, b) => order(a.first)[0]! - order(b.first)[0]! || a.first.line - b.first.line);
     const unexpected = kinds.filter((k) => !ignore.has(k.id) && !ignore.has(k.heading));
     const ignored = kinds.filter((k) => !unexpected.includes(k));
     const dumpFiles = this.options.logDirectory === null ? [] : listDumps(this.options.logDirectory, this.crashLines);
+    // With several files, timestamps order the lines; the sort below keeps file order then line.
     const lost = withoutDisconnect.filter((c) => c.state === 'lost');
     const mismatches = [...this.mismatches.values()];
     const findings: string[] = [];
@@ -230,7 +240,8 @@ export class LogCheck {
     if (dumpFiles.length) findings.push(count(dumpFiles.length, 'stack dump file', 'stack dump files'));
     if (this.unknownCount) findings.push(count(this.unknownCount, 'line', 'lines') + ' the guide does not know');
     return {
-      file: this.file,
+      file: this.files.at(-1)!,
+      files: this.files,
       lines: this.lines,
       recognised: this.recognised,
       unexpected,
@@ -264,7 +275,7 @@ function listDumps(folder: string, crashLines: CrashLine[]): DumpFile[] {
   } catch {
     return [];
   }
-  const named = new Set(crashLines.map((c) => (c.file ? basename(c.file) : '')));
+  const named = new Set(crashLines.map((c) => (c.dumpFile ? basename(c.dumpFile) : '')));
   return names.filter((n) => DUMP_NAME.test(n)).sort().flatMap((name) => {
     try {
       const stat = statSync(join(folder, name));

@@ -1,7 +1,7 @@
 // `ntls logs tail|explain|check`: the commander registration. Exit statuses: 0 done (check:
 // nothing unexpected), 1 check found something unexpected, 2 bad input (missing file, a folder
 // given as a file, a bad option value, a usage error).
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { once } from 'node:events';
@@ -80,6 +80,13 @@ function parseIgnore(values: string[]): string[] {
   return names;
 }
 
+/** lunalogs.N ... lunalogs.1 beside `file` that exist, oldest first. */
+function rotatedFiles(file: string): string[] {
+  const found: string[] = [];
+  for (let n = 1; n <= 100 && existsSync(`${file}.${n}`); n++) found.push(`${file}.${n}`);
+  return found.reverse();
+}
+
 /** Offset just past the last complete line in the first `size` bytes of the file. */
 async function completeLinesEnd(file: string, size: number): Promise<number> {
   if (size === 0) return 0;
@@ -135,17 +142,22 @@ export function registerLogCommands(program: Command): void {
     .argument('[file]', 'a lunalogs file, or - for standard input (default: the home\'s logs/lunalogs)')
     .option('--home <dir>', HOME_HELP)
     .option('--json', 'the summary as one JSON object')
+    .option('--rotated', 'read the rotated files first (lunalogs.N ... lunalogs.1, then lunalogs), as one log')
     .option('--ignore <ids>', 'catalogue ids or guide headings whose messages do not count as unexpected (comma-separated, repeatable)',
       (value: string, previous: string[]) => [...previous, value], [] as string[])
-    .action(guarded('check', async (file: string | undefined, options: { home?: string; json?: boolean; ignore: string[] }) => {
+    .action(guarded('check', async (file: string | undefined, options: { home?: string; json?: boolean; rotated?: boolean; ignore: string[] }) => {
       const ignore = parseIgnore(options.ignore);
       const target = file ? { file, hint: '' } : homeLog(options.home);
       const source = openSource(target.file, target.hint);
+      if (options.rotated && source.name === '-') throw new LogToolError('ERR_LOG_BAD_USAGE', '--rotated reads files beside a log file; give its path instead of -.');
+      const sources = options.rotated ? [...rotatedFiles(source.name).map((f) => openSource(f)), source] : [source];
       const logDirectory = source.name === '-' ? (options.home ? join(resolveHome(options.home), 'logs') : null) : dirname(source.name);
-      const check = new LogCheck(source.name, { ignore, logDirectory });
+      const check = new LogCheck(sources.map((s) => s.name), { ignore, logDirectory });
       const matcher = catalogueMatcher();
-      let lineNo = 0;
-      for await (const raw of readLines(source)) check.add(explainLine(raw, ++lineNo, matcher));
+      for (const each of sources) {
+        let lineNo = 0;
+        for await (const raw of readLines(each)) check.add(explainLine(raw, ++lineNo, matcher), sources.length > 1 ? each.name : undefined);
+      }
       const summary = check.finish();
       await write(options.json ? JSON.stringify(summary, null, 2) : formatCheck(summary, paintFor(process.stdout)));
       return summary.exitStatus;
@@ -179,9 +191,10 @@ export function registerLogCommands(program: Command): void {
       const print = (line: Parameters<typeof formatTailLine>[0]) => write(options.json ? JSON.stringify(line) : formatTailLine(line, paint));
       const filter = new LineFilter(filterOptions);
 
-      // What is there now is shown from a fixed size, and following goes on from that size.
+      // What is there now is shown from a fixed size, and following goes on from that size (cut
+      // back to the last complete line, whose rest following will read).
       const { size } = await stat(source.name);
-      const end = await completeLinesEnd(source.name, size);
+      const end = options.follow ? await completeLinesEnd(source.name, size) : size;
       const bounded = { name: source.name, stream: () => openRange(source.name, end) };
       const { lines, total } = await lastLines(bounded, filter, count);
       for (const line of lines) await print(line);

@@ -1,4 +1,5 @@
 // How explain, check and tail print for people; --json prints the records themselves.
+import { basename } from 'node:path';
 import { allMessages } from '../../log/catalogue.js';
 import type { CheckSummary, Where } from './check.js';
 import type { ExplainedLine } from './explain.js';
@@ -58,11 +59,11 @@ export function formatBrief(line: ExplainedLine, paint: Paint, numberWidth = 5):
   return `${row}  ${paint.dim(`(${line.heading})`)}${line.status === 'mismatch' ? paint.magenta(' level/code mismatch') : ''}`;
 }
 
-const where = (w: Where) => `${w.timestamp ?? '-'} (line ${w.line})`;
+const where = (w: Where) => `${w.timestamp ?? '-'} (${w.file === undefined ? '' : `${basename(w.file)} `}line ${w.line})`;
 
 export function formatCheck(summary: CheckSummary, paint: Paint): string {
   const out: string[] = [];
-  out.push(`${paint.bold(summary.file)}: ${summary.lines} lines, ${summary.recognised} recognised`);
+  out.push(`${paint.bold(summary.files.join(', '))}: ${summary.lines} lines, ${summary.recognised} recognised`);
 
   const unexpectedLines = summary.unexpected.reduce((n, k) => n + k.count, 0);
   out.push('', paint.bold(`Unexpected messages: ${unexpectedLines} in ${summary.unexpected.length} kinds`));
@@ -99,7 +100,7 @@ export function formatCheck(summary: CheckSummary, paint: Paint): string {
     ], '  '));
   }
   if (c.disconnectWithoutAccept.length) {
-    out.push(`  disconnects of peers accepted before this log began: ${c.disconnectWithoutAccept.map((d) => `${d.peer} (line ${d.at.line})`).join(', ')}`);
+    out.push(`  disconnects of peers accepted before this log began: ${c.disconnectWithoutAccept.map((d) => `${d.peer} (${where(d.at)})`).join(', ')}`);
   }
 
   out.push('', paint.bold(`Receive-timer expiries: ${summary.receiveTimerExpiries.reduce((n, r) => n + r.count, 0)}`));
@@ -113,7 +114,7 @@ export function formatCheck(summary: CheckSummary, paint: Paint): string {
   const crashes = summary.crashes;
   out.push('', paint.bold(`Crashes: ${crashes.lines.length} CRASH AND BURN lines, ${crashes.dumpFiles.length} stack dump files`));
   for (const line of crashes.lines) {
-    const file = line.file === null ? 'no stack dump' : `${line.file}${line.fileFound === null ? '' : line.fileFound ? ' (in the log folder)' : ' (not in the log folder)'}`;
+    const file = line.dumpFile === null ? 'no stack dump' : `${line.dumpFile}${line.dumpFound === null ? '' : line.dumpFound ? ' (in the log folder)' : ' (not in the log folder)'}`;
     out.push(`  ${paint.red('crash')} ${where(line)}: ${file}`);
   }
   for (const dump of crashes.dumpFiles) {
@@ -121,7 +122,7 @@ export function formatCheck(summary: CheckSummary, paint: Paint): string {
   }
 
   out.push('', paint.bold(`Unknown lines: ${summary.unknown.count}`));
-  for (const u of summary.unknown.lines) out.push(`  line ${u.line}: ${u.raw}`);
+  for (const u of summary.unknown.lines) out.push(`  ${u.file === undefined ? '' : `${basename(u.file)} `}line ${u.line}: ${u.raw}`);
   if (summary.unknown.count > summary.unknown.lines.length) out.push(`  ... and ${summary.unknown.count - summary.unknown.lines.length} more (ntls logs explain shows them all)`);
 
   out.push('');

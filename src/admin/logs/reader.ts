@@ -27,13 +27,7 @@ export function openSource(file: string, hint = ''): LogSource {
   if (stat.isDirectory()) {
     throw new LogToolError('ERR_LOG_IS_DIRECTORY', `${file} is a directory; give a log file inside it, e.g. ${file.replace(/\/$/, '')}/lunalogs.`);
   }
-  return {
-    name: file,
-    stream: () => {
-      const stream = createReadStream(file);
-      return stream;
-    },
-  };
+  return { name: file, stream: () => createReadStream(file) };
 }
 
 /** The lines of a source, without their line ends; a read error becomes a LogToolError. */
