@@ -13,12 +13,15 @@ import type { ConnectionInfo, ProcessorInstance } from '../contract.js';
 import { NtlsCall } from '../contract.js';
 import { callTable, type CallContext } from './calls.js';
 import type { CallStatistics } from './call-statistics.js';
+import { ApplicationIds } from './application-ids.js';
+import { emptyAnswer, NTLS_CALL_NAMES, NtlsAppCall, readApplicationId } from './ntls-calls.js';
 import type { SlotView } from './slot-view.js';
 
 const EMPTY = Buffer.alloc(0);
 
 export interface InstanceOptions {
   hsm: Hsm;
+  applicationIds: ApplicationIds;
   statistics: CallStatistics;
   logger: Logger;
   connection: ConnectionInfo;
@@ -29,12 +32,12 @@ export interface InstanceOptions {
 
 export class ClientInstance implements ProcessorInstance {
   private version = 0;
-  private readonly app: HsmApplication;
-  private readonly appId: string;
+  private app: HsmApplication;
+  /** The application-id mapping this connection uses, if it named one. */
+  private appIdKey: string | null = null;
 
   constructor(private readonly options: InstanceOptions) {
-    this.appId = `connection:${options.connection.id}`;
-    this.app = options.hsm.application(this.appId);
+    this.app = options.hsm.application(`connection:${options.connection.id}`);
   }
 
   negotiateVersion(clientVersion: number): number {
@@ -52,7 +55,7 @@ export class ClientInstance implements ProcessorInstance {
   }
 
   close(): void {
-    this.app.finalize();
+    this.leaveApplication();
     const { client, peer } = this.options.connection;
     this.options.logger.log(Catalogue.processorInstanceRemoved, { client, peer });
     this.options.onClose();
@@ -72,9 +75,17 @@ export class ClientInstance implements ProcessorInstance {
   private async answer(body: Buffer): Promise<Buffer> {
     const started = performance.now();
     const callId = body.length >= 4 ? peekCallId(body) : -1;
-    if (callId === NtlsCall.Keepalive || callId === NtlsCall.Echo) {
-      this.done(callId === NtlsCall.Keepalive ? 'NTLS_Keepalive' : 'NTLS_Echo', CKR.OK, started);
-      return body;
+    const ntlsCall = NTLS_CALL_NAMES.get(callId);
+    if (ntlsCall) {
+      try {
+        const answer = this.ntlsCall(callId, body);
+        this.done(ntlsCall, CKR.OK, started);
+        return answer;
+      } catch (error) {
+        if (!(error instanceof Pkcs11Error)) throw error;
+        this.done(ntlsCall, error.rv, started);
+        return encodeErrorResponse(error.rv);
+      }
     }
     const decoded = decodeRequest(body, { version: this.version });
     if (!decoded.ok) {
@@ -106,6 +117,42 @@ export class ClientInstance implements ProcessorInstance {
     }
     this.done(request.call, request.call === 'C_GetAttributeValue' ? (args as { result: number }).result : CKR.OK, started);
     return encoded.value;
+  }
+
+  private ntlsCall(callId: number, body: Buffer): Buffer {
+    if (callId === NtlsCall.Keepalive || callId === NtlsCall.Echo) return body;
+    const id = readApplicationId(body);
+    const { applicationIds, connection } = this.options;
+    switch (callId) {
+      case NtlsAppCall.SetApplicationId:
+        this.leaveApplication();
+        this.app = applicationIds.attach(connection.client, id, connection.id, connection.peer);
+        this.appIdKey = ApplicationIds.keyOf(connection.client, id);
+        break;
+      case NtlsAppCall.OpenAccess:
+        this.leaveApplication();
+        this.app = applicationIds.openAccess(connection.client, id, connection.id, connection.peer);
+        this.appIdKey = ApplicationIds.keyOf(connection.client, id);
+        break;
+      case NtlsAppCall.CloseAccess: {
+        const closingOwn = this.appIdKey === ApplicationIds.keyOf(connection.client, id);
+        applicationIds.closeAccess(connection.client, id, connection.id, connection.peer);
+        if (closingOwn) {
+          this.appIdKey = null;
+          this.app = this.options.hsm.application(`connection:${connection.id}`);
+        }
+        break;
+      }
+    }
+    return emptyAnswer(callId);
+  }
+
+  /** Leaves the current application: a connection's own ends; an application id is detached. */
+  private leaveApplication(): void {
+    const { applicationIds, connection } = this.options;
+    if (this.appIdKey) applicationIds.detach(this.appIdKey, connection.id, connection.peer);
+    else this.app.finalize();
+    this.appIdKey = null;
   }
 
   private done(call: string, rv: number, started: number): void {

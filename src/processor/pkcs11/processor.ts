@@ -11,6 +11,7 @@ import { ClientInstance } from './client-instance.js';
 import { SlotView } from './slot-view.js';
 import { partitionCommands } from './partition-commands.js';
 import { CallStatistics } from './call-statistics.js';
+import { ApplicationIds } from './application-ids.js';
 
 export const PROCESSOR_NAME = 'NTLS PKCS#11 Command Processor';
 export const PROCESSOR_VERSION = '1.0';
@@ -31,6 +32,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
   let context: ProcessorContext | undefined;
   let logger: Logger | undefined;
   let statistics: CallStatistics | undefined;
+  let applicationIds: ApplicationIds | undefined;
   const live = new Map<number, Live>();
 
   const viewFor = (client: string, local = false): SlotView => {
@@ -69,6 +71,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
         pinPolicy: { minLength: settings.pinMinLength, maxLength: settings.pinMaxLength, maxFailedLogins: settings.maxFailedLogins },
         kdf: { cost: settings.kdfCost },
       });
+      applicationIds = new ApplicationIds(hsm, logger);
       // First start: one partition, uninitialised, for its SO to initialise (C_InitToken).
       if (hsm.listPartitions().length === 0) await hsm.createPartition({ label: 'default' });
     },
@@ -84,7 +87,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
         instance: undefined as never,
       };
       entry.instance = new ClientInstance({
-        hsm, logger, connection, statistics: statistics!,
+        hsm, logger, connection, statistics: statistics!, applicationIds: applicationIds!,
         view: () => entry.view,
         maxOutputBytes: context!.config.datapath.maxFrameBytes,
         onClose: () => live.delete(connection.id),
@@ -104,6 +107,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
         },
       }));
       commands.set('processor.statistics', () => statistics!.snapshot());
+      commands.set('processor.application-ids', () => applicationIds!.list());
       commands.set('processor.statistics.reset', () => {
         statistics!.reset();
         return { reset: true };

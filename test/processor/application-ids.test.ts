@@ -1,0 +1,119 @@
+// Application IDs over a real link: a persistent mapping keeps sessions and login across a
+// reconnect; a transient one ends with its last connection; CloseAccess ends a persistent one.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CKF, CKR, CKS, CKU } from '../../src/pkcs11/constants.js';
+import { applicationIdRequest, NtlsAppCall } from '../../src/processor/pkcs11/ntls-calls.js';
+import {
+  decodeResponse, encodeRequest, outputRequest, request, responseRv, P11KIT_HANDSHAKE,
+  type P11KitRequest, type RequestCallName,
+} from '../../src/protocol/p11kit/index.js';
+import type { Link } from '../../src/client/link.js';
+import { Daemon, link, makeClient, makeHome, removeHome, runNtls, startDaemon, registerClient, type TestClient } from '../support/daemon.js';
+
+let home: string;
+let daemon: Daemon;
+let client: TestClient;
+
+async function call(l: Link, req: P11KitRequest): Promise<{ rv: number; args: Record<string, unknown> }> {
+  const body = encodeRequest(req);
+  if (!body.ok) throw body.error;
+  const answer = await l.request(body.value);
+  const decoded = decodeResponse(answer.body, req.call as RequestCallName);
+  if (!decoded.ok) throw decoded.error;
+  return { rv: responseRv(decoded.value), args: decoded.value.args as Record<string, unknown> };
+}
+
+async function ntls(l: Link, callId: number, major: number, minor: number): Promise<void> {
+  const answer = await l.request(applicationIdRequest(callId, { major, minor }));
+  expect(answer.body.readUInt32BE(0)).toBe(callId);
+}
+
+async function connect(): Promise<Link> {
+  const l = await link(daemon, client);
+  const init = await call(l, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }));
+  expect(init.rv).toBe(CKR.OK);
+  return l;
+}
+
+beforeAll(async () => {
+  home = makeHome({ hsm: { kdfCost: 1024, pinMinLength: 4 }, datapath: { receiveTimeout: 0 }, log: { debug: true } });
+  client = await makeClient('appclient');
+  registerClient(home, client);
+  daemon = await startDaemon(home);
+  expect((await runNtls(['client', 'assign-partition', '-c', 'appclient', '-p', 'default', '--home', home])).status).toBe(0);
+  const l = await connect();
+  expect((await call(l, request('C_InitToken', { slotId: 0, pin: Buffer.from('so-secret'), label: 'apps' }))).rv).toBe(CKR.OK);
+  const s = await call(l, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION | CKF.RW_SESSION }));
+  expect((await call(l, request('C_Login', { session: s.args.session as number, userType: CKU.SO, pin: Buffer.from('so-secret') }))).rv).toBe(CKR.OK);
+  expect((await call(l, request('C_InitPIN', { session: s.args.session as number, pin: Buffer.from('user-pin') }))).rv).toBe(CKR.OK);
+  await l.close();
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  removeHome(home);
+});
+
+describe('application IDs', () => {
+  it('a persistent mapping (OpenAccess) keeps the session and its login across a reconnect', async () => {
+    const first = await connect();
+    await ntls(first, NtlsAppCall.OpenAccess, 0xb43, 1);
+    const opened = await call(first, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION | CKF.RW_SESSION }));
+    const session = opened.args.session as number;
+    expect((await call(first, request('C_Login', { session, userType: CKU.USER, pin: Buffer.from('user-pin') }))).rv).toBe(CKR.OK);
+    await first.close();
+
+    const second = await connect();
+    await ntls(second, NtlsAppCall.SetApplicationId, 0xb43, 1);
+    const info = await call(second, request('C_GetSessionInfo', { session }));
+    expect(info.rv).toBe(CKR.OK);
+    expect(info.args.state).toBe(CKS.RW_USER_FUNCTIONS);
+    const list = JSON.parse((await runNtls(['info', 'show', '--json', '--home', home])).stdout);
+    expect(list.connectionsNow).toBeGreaterThan(0);
+
+    // CloseAccess ends it: the session is gone.
+    await ntls(second, NtlsAppCall.CloseAccess, 0xb43, 1);
+    expect((await call(second, request('C_GetSessionInfo', { session }))).rv).toBe(CKR.SESSION_HANDLE_INVALID);
+    await second.close();
+    expect(daemon.bodies().some((b) => b.includes('Change existing APP ID mapping for'))).toBe(true);
+    expect(daemon.bodies().some((b) => b.includes('Closing Access for [b43 : 1 :'))).toBe(true);
+  });
+
+  it('a transient mapping ends with its last connection', async () => {
+    const first = await connect();
+    await ntls(first, NtlsAppCall.SetApplicationId, 7, 7);
+    const session = (await call(first, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION }))).args.session as number;
+    const sharing = await connect();
+    await ntls(sharing, NtlsAppCall.SetApplicationId, 7, 7);
+    // Two connections of one application id share its sessions.
+    expect((await call(sharing, request('C_GetSessionInfo', { session }))).rv).toBe(CKR.OK);
+    await first.close();
+    expect((await call(sharing, request('C_GetSessionInfo', { session }))).rv).toBe(CKR.OK);
+    await sharing.close();
+    await daemon.waitForLog('Transient APP ID Mapping');
+    const again = await connect();
+    await ntls(again, NtlsAppCall.SetApplicationId, 7, 7);
+    expect((await call(again, request('C_GetSessionInfo', { session }))).rv).toBe(CKR.SESSION_HANDLE_INVALID);
+    await again.close();
+  });
+
+  it('connections without an application id share nothing: sessions belong to their connection', async () => {
+    const l = await connect();
+    const session = (await call(l, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION }))).args.session as number;
+    const other = await connect();
+    expect((await call(other, request('C_GetSessionInfo', { session }))).rv).toBe(CKR.SESSION_HANDLE_INVALID);
+    expect((await call(other, request('C_GetSlotList', { tokenPresent: 1, slotList: outputRequest(8) }))).args.slotList).toEqual([0]);
+    await l.close();
+    await other.close();
+  });
+
+  it('a malformed application-id call is answered CKR_ARGUMENTS_BAD', async () => {
+    const l = await connect();
+    const body = Buffer.alloc(8);
+    body.writeUInt32BE(NtlsAppCall.OpenAccess, 0);
+    const answer = await l.request(body);
+    expect(answer.body.readUInt32BE(0)).toBe(0);
+    expect(Number(answer.body.readBigUInt64BE(9))).toBe(CKR.ARGUMENTS_BAD);
+    await l.close();
+  });
+});
