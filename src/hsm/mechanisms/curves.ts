@@ -1,0 +1,140 @@
+// The curves the software HSM offers, named as PKCS#11 sees them (CKA_EC_PARAMS bytes) and as
+// node:crypto does. Short Weierstrass constants serve the prehashed ECDSA in ecdsa-prehash.ts.
+
+import { createECDH } from 'node:crypto';
+import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
+import { readElement } from './der.js';
+
+export interface WeierstrassCurve {
+  family: 'weierstrass';
+  name: 'P-256' | 'P-384' | 'P-521';
+  /** node:crypto / OpenSSL name */
+  nodeName: string;
+  bits: number;
+  /** Field element and scalar width in bytes (66 for P-521). */
+  byteLength: number;
+  /** CKA_EC_PARAMS: DER OBJECT IDENTIFIER of the named curve */
+  params: Buffer;
+  p: bigint;
+  n: bigint;
+  b: bigint;
+  /** OpenSSL multiplies on this curve much faster than BigInt can (P-256's ecp_nistz256). */
+  fastNativeMultiply: boolean;
+}
+
+export interface EdwardsCurve {
+  family: 'edwards';
+  name: 'Ed25519';
+  nodeName: 'ed25519';
+  bits: 255;
+  /** CKA_EC_PARAMS we report: PrintableString "edwards25519" (PKCS#11 3.0) */
+  params: Buffer;
+}
+
+export type Curve = WeierstrassCurve | EdwardsCurve;
+
+const hex = (value: string): Buffer => Buffer.from(value, 'hex');
+const big = (value: string): bigint => BigInt(`0x${value}`);
+
+export const P256: WeierstrassCurve = {
+  family: 'weierstrass', name: 'P-256', nodeName: 'prime256v1', bits: 256, byteLength: 32,
+  params: hex('06082a8648ce3d030107'),
+  p: big('ffffffff00000001000000000000000000000000ffffffffffffffffffffffff'),
+  n: big('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551'),
+  b: big('5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b'),
+  fastNativeMultiply: true,
+};
+
+export const P384: WeierstrassCurve = {
+  family: 'weierstrass', name: 'P-384', nodeName: 'secp384r1', bits: 384, byteLength: 48,
+  params: hex('06052b81040022'),
+  p: big('fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffff'),
+  n: big('ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973'),
+  b: big('b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aef'),
+  fastNativeMultiply: false,
+};
+
+export const P521: WeierstrassCurve = {
+  family: 'weierstrass', name: 'P-521', nodeName: 'secp521r1', bits: 521, byteLength: 66,
+  params: hex('06052b81040023'),
+  p: (1n << 521n) - 1n,
+  n: big('01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409'),
+  b: big('0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00'),
+  fastNativeMultiply: false,
+};
+
+export const ED25519: EdwardsCurve = {
+  family: 'edwards', name: 'Ed25519', nodeName: 'ed25519', bits: 255,
+  params: Buffer.concat([hex('130c'), Buffer.from('edwards25519', 'ascii')]),
+};
+
+/** Every accepted spelling of CKA_EC_PARAMS, hex-keyed. */
+const byParams = new Map<string, Curve>([
+  [P256.params.toString('hex'), P256],
+  [P384.params.toString('hex'), P384],
+  [P521.params.toString('hex'), P521],
+  [ED25519.params.toString('hex'), ED25519],
+  ['06032b6570', ED25519], // id-Ed25519, RFC 8410
+  ['06092b06010401da470f01', ED25519], // 1.3.6.1.4.1.11591.15.1, the GnuPG OID some tools send
+]);
+
+const byNodeName = new Map<string, WeierstrassCurve>([
+  ['prime256v1', P256], ['P-256', P256], ['secp384r1', P384], ['P-384', P384],
+  ['secp521r1', P521], ['P-521', P521],
+]);
+
+const TAG_OID = 0x06;
+const TAG_PRINTABLE_STRING = 0x13;
+
+/**
+ * CKA_EC_PARAMS to a curve. Malformed bytes are CKR_DOMAIN_PARAMS_INVALID; a well-formed
+ * curve name or OID we do not offer (brainpool, secp256k1, explicit parameters) is
+ * CKR_CURVE_NOT_SUPPORTED.
+ */
+export function curveFromParams(params: Buffer): Curve {
+  const curve = byParams.get(params.toString('hex'));
+  if (curve) return curve;
+  const element = readElement(params);
+  if (!element || element.value.length === 0) throw new Pkcs11Error(CKR.DOMAIN_PARAMS_INVALID);
+  if (element.tag === TAG_OID || element.tag === TAG_PRINTABLE_STRING || element.tag === 0x30) {
+    throw new Pkcs11Error(CKR.CURVE_NOT_SUPPORTED);
+  }
+  throw new Pkcs11Error(CKR.DOMAIN_PARAMS_INVALID);
+}
+
+/** The curve of a node KeyObject's asymmetricKeyDetails.namedCurve. */
+export function curveFromNodeName(name: string | undefined): WeierstrassCurve {
+  const curve = name === undefined ? undefined : byNodeName.get(name);
+  if (!curve) throw new Pkcs11Error(CKR.CURVE_NOT_SUPPORTED);
+  return curve;
+}
+
+const generators = new Map<WeierstrassCurve, { x: bigint; y: bigint }>();
+
+/** The base point, taken from OpenSSL (1·G) rather than typed in. */
+export function generator(curve: WeierstrassCurve): { x: bigint; y: bigint } {
+  let g = generators.get(curve);
+  if (!g) {
+    const one = Buffer.alloc(curve.byteLength);
+    one[one.length - 1] = 1;
+    const ecdh = createECDH(curve.nodeName);
+    ecdh.setPrivateKey(one);
+    const point = ecdh.getPublicKey();
+    g = {
+      x: bytesToBigInt(point.subarray(1, 1 + curve.byteLength)),
+      y: bytesToBigInt(point.subarray(1 + curve.byteLength)),
+    };
+    generators.set(curve, g);
+  }
+  return g;
+}
+
+export function bytesToBigInt(bytes: Buffer): bigint {
+  return bytes.length === 0 ? 0n : BigInt(`0x${bytes.toString('hex')}`);
+}
+
+export function bigIntToBytes(value: bigint, length: number): Buffer {
+  const hexValue = value.toString(16);
+  if (hexValue.length > length * 2) throw new RangeError('integer too large');
+  return Buffer.from(hexValue.padStart(length * 2, '0'), 'hex');
+}

@@ -1,0 +1,43 @@
+// The little DER PKCS#11 needs around EC keys: CKA_EC_PARAMS (an OID or a PrintableString)
+// and CKA_EC_POINT (an OCTET STRING). Anything larger goes through node:crypto's own parsers.
+
+const TAG_OCTET_STRING = 0x04;
+
+function encodeLength(length: number): Buffer {
+  if (length < 0x80) return Buffer.from([length]);
+  const bytes: number[] = [];
+  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+/** One TLV; returns null unless `der` is exactly one well-formed element (definite length). */
+export function readElement(der: Buffer): { tag: number; value: Buffer } | null {
+  if (der.length < 2) return null;
+  const tag = der[0]!;
+  let length = der[1]!;
+  let offset = 2;
+  if (length & 0x80) {
+    const count = length & 0x7f;
+    if (count === 0 || count > 4 || der.length < 2 + count) return null;
+    length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + der[2 + i]!;
+    if (length < 0x80) return null; // not minimal: DER forbids it
+    offset += count;
+  }
+  if (offset + length !== der.length) return null;
+  return { tag, value: der.subarray(offset) };
+}
+
+export function encodeElement(tag: number, value: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([tag]), encodeLength(value.length), value]);
+}
+
+export function octetString(value: Buffer): Buffer {
+  return encodeElement(TAG_OCTET_STRING, value);
+}
+
+/** The content of a DER OCTET STRING, or null when `der` is not one. */
+export function readOctetString(der: Buffer): Buffer | null {
+  const element = readElement(der);
+  return element && element.tag === TAG_OCTET_STRING ? element.value : null;
+}

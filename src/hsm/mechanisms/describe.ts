@@ -1,0 +1,37 @@
+// describeKey: the attributes PKCS#11 derives from a key's value (C_CreateObject, C_UnwrapKey).
+
+import { CKA, CKK, CKO, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
+import type { DerivedAttributes, KeyMaterial } from './contract.js';
+import { ecPrivateAttributes, ecPublicAttributes } from './ec.js';
+import { edwardsPrivateAttributes, edwardsPublicAttributes } from './eddsa.js';
+import { keyTypeOfObject, parseAsymmetric } from './keys.js';
+import { rsaPrivateAttributes, rsaPublicAttributes } from './rsa.js';
+import { curveFromNodeName } from './curves.js';
+
+export function describeKey(key: KeyMaterial): DerivedAttributes {
+  if (key.objectClass === CKO.SECRET_KEY) {
+    const length = key.der.length;
+    if (key.keyType === CKK.AES) {
+      if (length !== 16 && length !== 24 && length !== 32) throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
+    } else if (key.keyType === CKK.GENERIC_SECRET) {
+      if (length === 0) throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
+    } else {
+      throw new Pkcs11Error(CKR.TEMPLATE_INCONSISTENT);
+    }
+    return new Map([[CKA.VALUE_LEN, length]]);
+  }
+  if (key.objectClass !== CKO.PUBLIC_KEY && key.objectClass !== CKO.PRIVATE_KEY) return new Map();
+  const object = parseAsymmetric(key.der, key.objectClass);
+  if (!object) throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
+  if (keyTypeOfObject(object) !== key.keyType) throw new Pkcs11Error(CKR.TEMPLATE_INCONSISTENT);
+  const isPublic = key.objectClass === CKO.PUBLIC_KEY;
+  switch (key.keyType) {
+    case CKK.RSA:
+      return isPublic ? rsaPublicAttributes(object) : rsaPrivateAttributes(object);
+    case CKK.EC:
+      curveFromNodeName(object.asymmetricKeyDetails?.namedCurve);
+      return isPublic ? ecPublicAttributes(object) : ecPrivateAttributes(object);
+    default:
+      return isPublic ? edwardsPublicAttributes(object) : edwardsPrivateAttributes();
+  }
+}

@@ -1,0 +1,97 @@
+// C_WrapKey / C_UnwrapKey on top of the wrapping mechanisms' encrypt and decrypt: secret keys
+// travel as their raw value, private keys as PKCS#8 DER. The CKR_ codes of the cipher are
+// translated into the wrapping vocabulary (a bad tag is a WRAPPED_KEY_INVALID, not an
+// ENCRYPTED_DATA_INVALID).
+
+import { CKK, CKO, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
+import type { Mechanism } from '../../pkcs11/mechanism.js';
+import type { KeyMaterial, StreamingOperation } from './contract.js';
+import { curveFromNodeName } from './curves.js';
+import { keyTypeOfObject, parseAsymmetric } from './keys.js';
+import { entryFor } from './registry.js';
+
+function translate(error: unknown, codes: ReadonlyMap<number, number>): unknown {
+  if (error instanceof Pkcs11Error) {
+    const code = codes.get(error.rv);
+    if (code !== undefined) return new Pkcs11Error(code);
+  }
+  return error;
+}
+
+const wrapInitCodes = new Map([
+  [CKR.KEY_TYPE_INCONSISTENT, CKR.WRAPPING_KEY_TYPE_INCONSISTENT],
+  [CKR.KEY_SIZE_RANGE, CKR.WRAPPING_KEY_SIZE_RANGE],
+]);
+const wrapDataCodes = new Map([[CKR.DATA_LEN_RANGE, CKR.KEY_SIZE_RANGE]]);
+const unwrapInitCodes = new Map([
+  [CKR.KEY_TYPE_INCONSISTENT, CKR.UNWRAPPING_KEY_TYPE_INCONSISTENT],
+  [CKR.KEY_SIZE_RANGE, CKR.UNWRAPPING_KEY_SIZE_RANGE],
+]);
+const unwrapDataCodes = new Map([
+  [CKR.ENCRYPTED_DATA_LEN_RANGE, CKR.WRAPPED_KEY_LEN_RANGE],
+  [CKR.ENCRYPTED_DATA_INVALID, CKR.WRAPPED_KEY_INVALID],
+]);
+
+async function runOnce(operation: StreamingOperation<void, Buffer>, data: Buffer): Promise<Buffer> {
+  const head = await operation.update(data);
+  const tail = await operation.final();
+  return head ? Buffer.concat([head, tail]) : tail;
+}
+
+export async function wrapKey(mechanism: Mechanism, wrappingKey: KeyMaterial, key: KeyMaterial): Promise<Buffer> {
+  const entry = entryFor(mechanism.type);
+  if (!entry.wraps || !entry.encrypt) throw new Pkcs11Error(CKR.MECHANISM_INVALID);
+  if (key.objectClass !== CKO.SECRET_KEY && key.objectClass !== CKO.PRIVATE_KEY) {
+    throw new Pkcs11Error(CKR.KEY_NOT_WRAPPABLE);
+  }
+  let operation: StreamingOperation<void, Buffer>;
+  try {
+    operation = entry.encrypt(mechanism, wrappingKey);
+  } catch (error) {
+    throw translate(error, wrapInitCodes);
+  }
+  try {
+    return await runOnce(operation, key.der);
+  } catch (error) {
+    throw translate(error, wrapDataCodes);
+  }
+}
+
+/** Checks that the unwrapped bytes are a key of the class and type the template names. */
+function unwrappedKey(value: Buffer, objectClass: number, keyType: number): KeyMaterial {
+  if (objectClass === CKO.SECRET_KEY) {
+    if (keyType === CKK.AES) {
+      if (value.length !== 16 && value.length !== 24 && value.length !== 32) throw new Pkcs11Error(CKR.WRAPPED_KEY_INVALID);
+    } else if (keyType === CKK.GENERIC_SECRET) {
+      if (value.length === 0) throw new Pkcs11Error(CKR.WRAPPED_KEY_INVALID);
+    } else {
+      throw new Pkcs11Error(CKR.TEMPLATE_INCONSISTENT);
+    }
+    return { objectClass, keyType, der: value };
+  }
+  if (objectClass !== CKO.PRIVATE_KEY) throw new Pkcs11Error(CKR.TEMPLATE_INCONSISTENT);
+  if (keyType !== CKK.RSA && keyType !== CKK.EC && keyType !== CKK.EC_EDWARDS) throw new Pkcs11Error(CKR.TEMPLATE_INCONSISTENT);
+  const object = parseAsymmetric(value, CKO.PRIVATE_KEY);
+  if (!object || keyTypeOfObject(object) !== keyType) throw new Pkcs11Error(CKR.WRAPPED_KEY_INVALID);
+  if (keyType === CKK.EC) curveFromNodeName(object.asymmetricKeyDetails?.namedCurve);
+  value.fill(0);
+  return { objectClass, keyType, der: object.export({ format: 'der', type: 'pkcs8' }) };
+}
+
+export async function unwrapKey(mechanism: Mechanism, unwrappingKey: KeyMaterial, wrapped: Buffer, objectClass: number, keyType: number): Promise<KeyMaterial> {
+  const entry = entryFor(mechanism.type);
+  if (!entry.wraps || !entry.decrypt) throw new Pkcs11Error(CKR.MECHANISM_INVALID);
+  let operation: StreamingOperation<void, Buffer>;
+  try {
+    operation = entry.decrypt(mechanism, unwrappingKey);
+  } catch (error) {
+    throw translate(error, unwrapInitCodes);
+  }
+  let value: Buffer;
+  try {
+    value = await runOnce(operation, wrapped);
+  } catch (error) {
+    throw translate(error, unwrapDataCodes);
+  }
+  return unwrappedKey(value, objectClass, keyType);
+}

@@ -1,0 +1,78 @@
+// A partition: one token in one slot. It holds the token's objects (token objects loaded from
+// the store, session objects of every application), its open sessions, and while some
+// application is logged in, the partition key that opens sealed secrets.
+
+import type { PartitionRow, Role } from '../store/hsm-store.js';
+import type { HsmObject } from './object.js';
+import type { Session } from './session.js';
+
+export class Partition {
+  readonly objects = new Map<number, HsmObject>();
+  readonly sessions = new Set<Session>();
+  private key: Buffer | null = null;
+  /** Applications whose login keeps the partition key in memory. */
+  private readonly holders = new Set<string>();
+  /**
+   * Secret parts already unsealed while the key is held, by handle, with the sealed blob they
+   * came from: each call does not decrypt again, and the mechanisms keep their parsed key for
+   * the same Buffer.
+   */
+  private readonly unsealed = new Map<number, { sealed: Buffer; clear: Buffer }>();
+
+  constructor(public row: PartitionRow) {}
+
+  get id(): number { return this.row.id; }
+  get slotId(): number { return this.row.slotId; }
+  get initialized(): boolean { return this.row.initialized; }
+
+  /** The partition key, or null while nobody is logged in. */
+  get partitionKey(): Buffer | null { return this.key; }
+
+  /** Keeps the key for an application that has just logged in. */
+  hold(app: string, key: Buffer): void {
+    if (this.key === null) this.key = key;
+    else key.fill(0);
+    this.holders.add(app);
+  }
+
+  /** An application logged out: the key (and what it opened) is wiped from memory when the last one goes. */
+  release(app: string): void {
+    this.holders.delete(app);
+    if (this.holders.size === 0) this.forget();
+  }
+
+  /** Nobody holds the key any more (last logout, C_InitToken, partition deleted). */
+  forget(): void {
+    this.holders.clear();
+    this.key?.fill(0);
+    this.key = null;
+    for (const entry of this.unsealed.values()) entry.clear.fill(0);
+    this.unsealed.clear();
+  }
+
+  unsealedSecret(object: HsmObject): Buffer | undefined {
+    const entry = this.unsealed.get(object.handle);
+    return entry !== undefined && entry.sealed === object.sealed ? entry.clear : undefined;
+  }
+
+  keepUnsealed(object: HsmObject, clear: Buffer): void {
+    if (this.key === null || object.sealed === null) return;
+    this.dropUnsealed(object.handle);
+    this.unsealed.set(object.handle, { sealed: object.sealed, clear });
+  }
+
+  /** The object is gone or its secret changed: the unsealed copy goes (not wiped: an operation may still use it). */
+  dropUnsealed(handle: number): void {
+    this.unsealed.delete(handle);
+  }
+
+  sessionCount(readWriteOnly: boolean): number {
+    let n = 0;
+    for (const s of this.sessions) if (!readWriteOnly || s.readWrite) n++;
+    return n;
+  }
+
+  hasCredential(role: Role): boolean {
+    return this.row.credentials[role] !== null;
+  }
+}

@@ -1,0 +1,193 @@
+// The HSM's durable store: one SQLite file (WAL, synchronous=FULL), so a write that returned
+// has reached the disk. The store keeps rows and opaque blobs; it knows nothing of PKCS#11.
+// A file that is not ours, or not readable, is reported and left untouched: never recreated.
+
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync, openSync, fsyncSync, closeSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { APPLICATION_ID, CREATE_SCHEMA, MAGIC, SCHEMA_VERSION } from './schema.js';
+import { StoreOpenError } from './errors.js';
+import { decodeCredential, encodeCredential, type Credential } from './credential.js';
+
+export type Role = 'so' | 'co' | 'cu';
+
+export interface PartitionRow {
+  id: number;
+  slotId: number;
+  serial: string;
+  label: string;
+  initialized: boolean;
+  credentials: Record<Role, Credential | null>;
+  failures: Record<Role, number>;
+}
+
+export interface ObjectRow {
+  id: number;
+  partitionId: number;
+  /** Clear attributes, encoded by the token model. */
+  attributes: Buffer;
+  /** Secret part sealed under the partition key, or null. */
+  sealed: Buffer | null;
+}
+
+/** `<home>/hsm/hsm.db` */
+export function storePath(home: string): string {
+  return join(home, 'hsm', 'hsm.db');
+}
+
+interface PartitionRecord {
+  id: number; slot_id: number; serial: string; label: string; initialized: number;
+  so_credential: string | null; co_credential: string | null; cu_credential: string | null;
+  so_failures: number; co_failures: number; cu_failures: number;
+}
+
+function fsyncDirectory(path: string): void {
+  const fd = openSync(path, 'r');
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+/** Makes a new, empty store at `path` atomically: built beside it, then renamed into place. */
+function createStoreFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const building = `${path}.creating`;
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(building + suffix, { force: true });
+  const db = new Database(building);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.transaction(() => {
+      db.exec(CREATE_SCHEMA);
+      const meta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+      meta.run('magic', MAGIC);
+      meta.run('schema_version', String(SCHEMA_VERSION));
+      meta.run('created_at', new Date().toISOString());
+    })();
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    db.close();
+  }
+  renameSync(building, path);
+  fsyncDirectory(dirname(path));
+}
+
+export class HsmStore {
+  private constructor(private readonly db: Database.Database, readonly path: string) {}
+
+  /** Opens (creating when absent) the store file. Throws StoreOpenError for anything not ours. */
+  static open(path: string): HsmStore {
+    if (!existsSync(path)) {
+      try {
+        createStoreFile(path);
+      } catch (error) {
+        throw new StoreOpenError(path, `cannot create: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    let db: Database.Database | undefined;
+    try {
+      // No busy wait: a store held by another process is refused at once (see below).
+      db = new Database(path, { fileMustExist: true, timeout: 0 });
+      // Read-only checks first: nothing is written to a file before it is known to be ours.
+      const applicationId = db.pragma('application_id', { simple: true });
+      if (applicationId !== APPLICATION_ID) throw new Error('not an NTLS HSM store (application_id)');
+      const hasMeta = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table' AND name = 'meta'").get() as { n: number };
+      if (hasMeta.n !== 1) throw new Error('not an NTLS HSM store (no meta table)');
+      const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
+      if (meta.get('magic') !== MAGIC) throw new Error('not an NTLS HSM store (magic)');
+      if (meta.get('schema_version') !== String(SCHEMA_VERSION)) throw new Error(`unsupported schema version ${meta.get('schema_version')}`);
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new Error(`integrity check: ${String(check)}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      // One HSM per store: the token model keeps the objects in memory, so a second process
+      // writing the same file would be overwritten or ignored. Hold the file's lock until close.
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('BEGIN EXCLUSIVE; COMMIT;');
+      return new HsmStore(db, path);
+    } catch (error) {
+      try { db?.close(); } catch { /* already failing */ }
+      if (error instanceof StoreOpenError) throw error;
+      const busy = (error as { code?: string }).code?.startsWith('SQLITE_BUSY') === true;
+      throw new StoreOpenError(path, busy ? 'in use by another HSM (process) on this machine' : (error as Error).message, { cause: error });
+    }
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  partitions(): PartitionRow[] {
+    const rows = this.db.prepare('SELECT * FROM partitions ORDER BY slot_id').all() as PartitionRecord[];
+    return rows.map((r) => ({
+      id: r.id, slotId: r.slot_id, serial: r.serial, label: r.label, initialized: r.initialized === 1,
+      credentials: {
+        so: r.so_credential === null ? null : decodeCredential(r.so_credential),
+        co: r.co_credential === null ? null : decodeCredential(r.co_credential),
+        cu: r.cu_credential === null ? null : decodeCredential(r.cu_credential),
+      },
+      failures: { so: r.so_failures, co: r.co_failures, cu: r.cu_failures },
+    }));
+  }
+
+  objects(): ObjectRow[] {
+    const rows = this.db.prepare('SELECT id, partition_id, attributes, sealed FROM objects ORDER BY id').all() as
+      { id: number; partition_id: number; attributes: Buffer; sealed: Buffer | null }[];
+    return rows.map((r) => ({ id: r.id, partitionId: r.partition_id, attributes: r.attributes, sealed: r.sealed }));
+  }
+
+  maxObjectId(): number {
+    const row = this.db.prepare('SELECT max(id) AS m FROM objects').get() as { m: number | null };
+    return row.m ?? 0;
+  }
+
+  private partitionValues(p: PartitionRow) {
+    const c = (role: Role) => (p.credentials[role] === null ? null : encodeCredential(p.credentials[role]!));
+    return {
+      id: p.id, slot_id: p.slotId, serial: p.serial, label: p.label, initialized: p.initialized ? 1 : 0,
+      so_credential: c('so'), co_credential: c('co'), cu_credential: c('cu'),
+      so_failures: p.failures.so, co_failures: p.failures.co, cu_failures: p.failures.cu,
+    };
+  }
+
+  insertPartition(p: PartitionRow): void {
+    this.db.prepare(`INSERT INTO partitions (id, slot_id, serial, label, initialized, so_credential, co_credential,
+      cu_credential, so_failures, co_failures, cu_failures, created_at) VALUES (@id, @slot_id, @serial, @label,
+      @initialized, @so_credential, @co_credential, @cu_credential, @so_failures, @co_failures, @cu_failures, @created_at)`)
+      .run({ ...this.partitionValues(p), created_at: new Date().toISOString() });
+  }
+
+  /** Writes the whole partition row; with `dropObjects`, deletes its objects in the same transaction (C_InitToken). */
+  updatePartition(p: PartitionRow, dropObjects = false): void {
+    this.db.transaction(() => {
+      if (dropObjects) this.db.prepare('DELETE FROM objects WHERE partition_id = ?').run(p.id);
+      this.db.prepare(`UPDATE partitions SET slot_id = @slot_id, serial = @serial, label = @label,
+        initialized = @initialized, so_credential = @so_credential, co_credential = @co_credential,
+        cu_credential = @cu_credential, so_failures = @so_failures, co_failures = @co_failures,
+        cu_failures = @cu_failures WHERE id = @id`).run(this.partitionValues(p));
+    })();
+  }
+
+  setFailures(partitionId: number, role: Role, failures: number): void {
+    this.db.prepare(`UPDATE partitions SET ${role}_failures = ? WHERE id = ?`).run(failures, partitionId);
+  }
+
+  deletePartition(id: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM objects WHERE partition_id = ?').run(id);
+      this.db.prepare('DELETE FROM partitions WHERE id = ?').run(id);
+    })();
+  }
+
+  /** Inserts or replaces objects, all in one transaction (a key pair is two rows, written together). */
+  putObjects(rows: readonly ObjectRow[]): void {
+    const put = this.db.prepare('INSERT OR REPLACE INTO objects (id, partition_id, attributes, sealed) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const r of rows) put.run(r.id, r.partitionId, r.attributes, r.sealed);
+    })();
+  }
+
+  deleteObject(id: number): void {
+    this.db.prepare('DELETE FROM objects WHERE id = ?').run(id);
+  }
+}

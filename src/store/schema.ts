@@ -1,0 +1,35 @@
+// The store's own file format. A file is ours when the SQLite header carries our application_id
+// and the meta table says the magic and a schema version we read; anything else is foreign.
+
+/** "NTLS" in the SQLite header (PRAGMA application_id). */
+export const APPLICATION_ID = 0x4e544c53;
+export const MAGIC = 'ntls-hsm-store';
+export const SCHEMA_VERSION = 1;
+
+export const CREATE_SCHEMA = `
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+CREATE TABLE partitions (
+  id          INTEGER PRIMARY KEY,
+  slot_id     INTEGER NOT NULL UNIQUE,
+  serial      TEXT NOT NULL UNIQUE,
+  label       TEXT NOT NULL,
+  initialized INTEGER NOT NULL,
+  so_credential TEXT,
+  co_credential TEXT,
+  cu_credential TEXT,
+  so_failures INTEGER NOT NULL DEFAULT 0,
+  co_failures INTEGER NOT NULL DEFAULT 0,
+  cu_failures INTEGER NOT NULL DEFAULT 0,
+  created_at  TEXT NOT NULL
+) STRICT;
+CREATE TABLE objects (
+  id           INTEGER PRIMARY KEY,
+  partition_id INTEGER NOT NULL REFERENCES partitions(id) ON DELETE CASCADE,
+  attributes   BLOB NOT NULL,
+  sealed       BLOB
+) STRICT;
+CREATE INDEX objects_by_partition ON objects(partition_id);
+`;
