@@ -17,6 +17,8 @@ export class VerifyLocationMonitor {
   private poll: NodeJS.Timeout | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private reportedInvalid = new Set<string>();
+  /** The registrations as last reported; changes are measured against it, not against the registry, which others may reload. */
+  private known = new Map<string, RegisteredClient>();
 
   constructor(
     private readonly registry: ClientRegistry,
@@ -36,6 +38,7 @@ export class VerifyLocationMonitor {
     this.poll = setInterval(() => this.rescan(), this.pollMs);
     this.poll.unref();
     for (const bad of this.registry.invalidFiles()) this.reportedInvalid.add(bad.file);
+    this.known = new Map(this.registry.list().map((c) => [c.name, c]));
     this.logger.log(Catalogue.verifyLocationMonitorStarted);
   }
 
@@ -49,7 +52,7 @@ export class VerifyLocationMonitor {
 
   /** Re-reads the folder now; used by the watcher and by admin commands that change it. */
   rescan(): void {
-    const before = new Map(this.registry.list().map((c) => [c.name, c]));
+    const before = this.known;
     const invalid = this.registry.reload();
     for (const bad of invalid) {
       if (this.reportedInvalid.has(bad.file)) continue;
@@ -58,6 +61,7 @@ export class VerifyLocationMonitor {
     }
     this.reportedInvalid = new Set([...this.reportedInvalid].filter((f) => invalid.some((b) => b.file === f)));
     const after = new Map(this.registry.list().map((c) => [c.name, c]));
+    this.known = after;
     const change: RegistryChange = { added: [], removed: [], changed: [] };
     for (const [name, client] of after) {
       const old = before.get(name);
