@@ -26,6 +26,8 @@ export interface ServiceControl {
   serverCertificate(): X509Certificate;
   regenerateServerCertificate(keyType: Config['server']['keyType']): Promise<X509Certificate>;
   setDebugLogging(enabled: boolean): void;
+  /** Shut down and start again with the configuration file as it now is. */
+  restart(): void;
 }
 
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -154,6 +156,10 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       engine.statistics.reset();
       await service.processorCommands.get('processor.statistics.reset')?.({});
       return { reset: true };
+    },
+    'service.restart': () => {
+      service.restart();
+      return { restarting: true, pid: process.pid };
     },
     'service.status': () => ({
       pid: process.pid,

@@ -147,6 +147,29 @@ export function registerAdminCommands(program: Command): void {
   const service = program.command('service').description('the running service');
   withCommon(service.command('status').description('pid, address, connections')).action(async (o: Common) => print(await admin(o, 'service.status'), o, (r: never) => fields(r)));
 
+  withCommon(service.command('restart').description('shut down and start again with the current configuration (connections end)'))
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (o: Common & { force?: boolean }) => {
+      await confirm('Restart the service? Every connection ends.', o.force);
+      const before = await admin<{ startedAt: string }>(o, 'service.status');
+      await admin(o, 'service.restart');
+      const home = resolveHome(o.home);
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 200));
+        try {
+          const status = await callAdmin<Record<string, unknown>>(home, 'service.status');
+          if (status.startedAt !== before.startedAt) {
+            print(status, o, (r: never) => `restarted\n${fields(r)}`);
+            return;
+          }
+        } catch {
+          // Not answering yet: it is between its shutdown and its start.
+        }
+        if (Date.now() > deadline) fail('the service did not come back within 30 s', `read ${join(home, 'logs', 'lunalogs')}`);
+      }
+    });
+
   const config = program.command('config').description('the configuration of a home');
   withCommon(config.command('show').description('every setting: its value, default and meaning'))
     .action((o: Common) => {

@@ -49,6 +49,8 @@ export interface RunningDaemon {
   config: Config;
   engine: DatapathEngine;
   stop(): Promise<void>;
+  /** Resolves when an operator asked for a restart (`ntls service restart`). */
+  restartRequested: Promise<void>;
 }
 
 export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> {
@@ -77,6 +79,8 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
 
   let processor: LoadedProcessor | undefined;
   const metrics = new Registry();
+  let requestRestart!: () => void;
+  const restartRequested = new Promise<void>((resolve) => { requestRestart = resolve; });
   try {
     await ensureServerCredentials(home.serverCertificate, home.serverKey, config.server.keyType, logger);
     checkCipherSettings(config.server, logger);
@@ -134,6 +138,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
         return credentials.certificate;
       },
       setDebugLogging: (enabled) => { logger.debugEnabled = enabled; },
+      restart: () => setImmediate(requestRestart),
     }));
     await admin.listen();
     const metricsServer = config.metrics.enabled ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port) : null;
@@ -160,7 +165,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       })();
       return stopping;
     };
-    return { home, config, engine, stop };
+    return { home, config, engine, stop, restartRequested };
   } catch (error) {
     if (error instanceof BindError) {
       logger.log(Catalogue.applicationInitFailed);
@@ -186,7 +191,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
 
 /** Runs in the foreground until SIGTERM or SIGINT, then shuts down in the guide's order. */
 export async function runForeground(options: DaemonOptions): Promise<void> {
-  const daemon = await runDaemon(options);
+  let daemon = await runDaemon(options);
   const onSignal = () => {
     void daemon.stop().then(() => process.exit(ExitStatus.Ok));
   };
@@ -195,5 +200,12 @@ export async function runForeground(options: DaemonOptions): Promise<void> {
   if (process.env.NTLS_FAULT_INJECTION === 'uncaught-on-connection') {
     // Test hook for the crash handler: the first accepted connection throws outside any handler.
     daemon.engine.onNextConnection(() => { throw new Error('fault injected by NTLS_FAULT_INJECTION'); });
+  }
+  // `ntls service restart`: the whole shutdown sequence, then the start-up sequence with the
+  // configuration as it now is, in the same process (the pid and the terminal stay).
+  for (;;) {
+    await daemon.restartRequested;
+    await daemon.stop();
+    daemon = await runDaemon(options);
   }
 }

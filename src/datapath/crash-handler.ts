@@ -16,10 +16,20 @@ export function stackDumpName(at: Date): string {
 
 export const CRASH_EXIT_STATUS = 70;
 
+let installed: { logDirectory: string; logger: Logger } | null = null;
+
+/** Installs the handler once; a restart in the same process points it at the new log. */
 export function installCrashHandler(logDirectory: string, logger: Logger): void {
+  if (installed) {
+    installed.logDirectory = logDirectory;
+    installed.logger = logger;
+    return;
+  }
+  installed = { logDirectory, logger };
+  const target = installed;
   const crash = (fault: unknown, origin: string) => {
     const at = new Date();
-    const file = join(logDirectory, stackDumpName(at));
+    const file = join(target.logDirectory, stackDumpName(at));
     const error = fault instanceof Error ? fault : new Error(String(fault));
     const dump = [
       `NTLS stack dump, ${at.toISOString()}`,
@@ -32,9 +42,9 @@ export function installCrashHandler(logDirectory: string, logger: Logger): void 
     ].join('\n');
     try {
       writeFileSync(file, dump, { mode: 0o640 });
-      logger.log(Catalogue.crashStackDumped, { file });
+      target.logger.log(Catalogue.crashStackDumped, { file });
     } catch {
-      logger.log(Catalogue.crashNoStackDump);
+      target.logger.log(Catalogue.crashNoStackDump);
     }
     process.exit(CRASH_EXIT_STATUS);
   };

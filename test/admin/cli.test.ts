@@ -138,3 +138,25 @@ describe('no daemon', () => {
     }
   });
 });
+
+describe('ntls service restart', () => {
+  it('applies a changed setting: the whole shutdown and start-up sequences, same pid', async () => {
+    const home2 = makeHome({ datapath: { receiveTimeout: 0 } });
+    const d = await startDaemon(home2);
+    try {
+      const set = await runNtls(['config', 'set', 'datapath.inboundWorkers', '7', '--home', home2]);
+      expect(set.status).toBe(0);
+      const before = d.log().length;
+      const result = await runNtls(['service', 'restart', '--force', '--json', '--home', home2]);
+      expect(result.status).toBe(0);
+      expect(JSON.parse(result.stdout.slice(result.stdout.indexOf('{'))).pid).toBe(d.child.pid);
+      const bodies = d.bodies().slice(before);
+      expect(bodies.indexOf('info : 0 : NTLS terminated')).toBeGreaterThanOrEqual(0);
+      expect(bodies.indexOf('info : 0 : Starting up NTLS........')).toBeGreaterThan(bodies.indexOf('info : 0 : NTLS terminated'));
+      expect(bodies).toContain('info : 0 : NTLS data path configured with 7 inbound worker threads and 5 outbound worker threads');
+    } finally {
+      await d.stop();
+      removeHome(home2);
+    }
+  });
+});
