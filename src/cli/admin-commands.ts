@@ -123,6 +123,26 @@ export function registerAdminCommands(program: Command): void {
         (r: { deleted: string; objects: number }) => `partition ${r.deleted} deleted with ${r.objects} object(s)\n`);
     });
 
+  withCommon(partition.command('policy').description('the PIN policy of the partitions (hsm.* settings; set with ntls config set, applies at restart)'))
+    .action((o: Common) => {
+      const home = resolveHome(o.home);
+      let config;
+      try {
+        config = loadConfig(home);
+      } catch (error) {
+        if (error instanceof ConfigError) fail(`${error.file}: "${error.key}": ${error.problem}`, 'correct the file', 2);
+        throw error;
+      }
+      const policy = {
+        pinMinLength: config.hsm.pinMinLength,
+        pinMaxLength: config.hsm.pinMaxLength,
+        maxFailedLogins: config.hsm.maxFailedLogins,
+        kdf: `scrypt N=${config.hsm.kdfCost} r=8 p=1`,
+        maxPartitions: config.hsm.maxPartitions,
+      };
+      print(policy, o, (r: never) => fields(r));
+    });
+
   const cert = program.command('cert').description('the server certificate');
   withCommon(cert.command('show').description('show the server certificate'))
     .action(async (o: Common) => print(await admin(o, 'cert.show'), o, (r: never) => fields(r)));

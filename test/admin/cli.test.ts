@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LinkError } from '../../src/client/link.js';
-import { Daemon, keepaliveBody, link, makeClient, makeHome, removeHome, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
+import { createServer } from 'node:net';
+import { Daemon, keepaliveBody, link, makeClient, makeHome, registerClient, removeHome, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
 
 let home: string;
 let daemon: Daemon;
@@ -157,6 +158,59 @@ describe('ntls service restart', () => {
     } finally {
       await d.stop();
       removeHome(home2);
+    }
+  });
+});
+
+describe('ntls partition', () => {
+  it('create, list, show, policy, delete (with --force), and bad input', async () => {
+    const home3 = makeHome({ hsm: { kdfCost: 1024, pinMinLength: 6 } });
+    const d = await startDaemon(home3);
+    const run = (...args: string[]) => runNtls([...args, '--home', home3]);
+    try {
+      expect((await run('partition', 'create', '--label', 'payments', '--so-pin', 'so-pin-99')).status).toBe(0);
+      expectOneLineFailure(await run('partition', 'create', '--label', 'payments'));
+      expectOneLineFailure(await run('partition', 'create', '--label', 'x', '--so-pin', '123'));
+      const list = JSON.parse((await run('partition', 'list', '--json')).stdout) as Array<{ label: string; initialized: boolean }>;
+      expect(list.map((p) => [p.label, p.initialized])).toEqual([['default', false], ['payments', true]]);
+      const shown = JSON.parse((await run('partition', 'show', '--partition', 'payments', '--json')).stdout);
+      expect(shown).toMatchObject({ label: 'payments', tokenObjects: 0, sessions: 0, connectedClients: [] });
+      expect(JSON.parse((await run('partition', 'policy', '--json')).stdout)).toMatchObject({ pinMinLength: 6, maxFailedLogins: 10 });
+      expectOneLineFailure(await run('partition', 'show', '--partition', 'nope'));
+      expectOneLineFailure(await run('partition', 'delete', '--partition', 'payments'));
+      expect((await run('partition', 'delete', '--partition', 'payments', '--force')).status).toBe(0);
+      expect(JSON.parse((await run('partition', 'list', '--json')).stdout)).toHaveLength(1);
+      expectOneLineFailure(await run('client', 'assign-partition', '--client', 'nobody', '--partition', 'default'));
+    } finally {
+      await d.stop();
+      removeHome(home3);
+    }
+  });
+});
+
+describe('metrics', () => {
+  it('serves Prometheus metrics with per-call counts when enabled', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const home4 = makeHome({ metrics: { enabled: true, port }, datapath: { receiveTimeout: 0 } });
+    const client = await makeClient('metered');
+    registerClient(home4, client);
+    const d = await startDaemon(home4);
+    try {
+      const l = await link(d, client);
+      await l.request(keepaliveBody());
+      await l.close();
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(text).toMatch(/^ntls_requests_total\{call="NTLS_Keepalive"\} 1$/m);
+      expect(text).toMatch(/^ntls_connections_total \d+$/m);
+      expect(text).toMatch(/^ntls_request_duration_seconds\{quantile="0.5",call="NTLS_Keepalive"\} /m);
+    } finally {
+      await d.stop();
+      removeHome(home4);
     }
   });
 });
