@@ -21,11 +21,13 @@ export class FrameError extends Error {
 }
 
 export function serializeFrame(frame: Frame): Buffer {
-  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-  header.writeUInt32BE(frame.callCode >>> 0, 0);
-  header.writeUInt32BE(frame.options.length, 4);
-  header.writeUInt32BE(frame.body.length, 8);
-  return Buffer.concat([header, frame.options, frame.body]);
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + frame.options.length + frame.body.length);
+  out.writeUInt32BE(frame.callCode >>> 0, 0);
+  out.writeUInt32BE(frame.options.length, 4);
+  out.writeUInt32BE(frame.body.length, 8);
+  frame.options.copy(out, FRAME_HEADER_BYTES);
+  frame.body.copy(out, FRAME_HEADER_BYTES + frame.options.length);
+  return out;
 }
 
 /**
@@ -43,7 +45,12 @@ export class FrameReader {
    * it says no, the payload's bytes are skipped as they come and the frame is delivered empty
    * with `refused` set, so the caller can answer it without ever holding it.
    */
-  constructor(private readonly maxFrameBytes: number, private readonly admit: (length: number) => boolean = () => true) {}
+  constructor(
+    private readonly maxFrameBytes: number,
+    private readonly admit: (length: number) => boolean = () => true,
+    /** Optional separate bounds on the options and the body. */
+    private readonly parts: { maxOptions?: number; maxBody?: number } = {},
+  ) {}
 
   /** Bytes held waiting for the rest of a frame. */
   get pendingBytes(): number {
@@ -81,7 +88,8 @@ export class FrameReader {
       const head = this.take(FRAME_HEADER_BYTES);
       const optionsLength = head.readUInt32BE(4);
       const bodyLength = head.readUInt32BE(8);
-      if (optionsLength + bodyLength > this.maxFrameBytes) {
+      if (optionsLength + bodyLength > this.maxFrameBytes
+        || optionsLength > (this.parts.maxOptions ?? Infinity) || bodyLength > (this.parts.maxBody ?? Infinity)) {
         throw new FrameError('NTLS_ERR_FRAME_TOO_LARGE', `frame of ${optionsLength + bodyLength} bytes exceeds ${this.maxFrameBytes}`);
       }
       const skip = !this.admit(optionsLength + bodyLength);
