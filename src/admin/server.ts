@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { ADMIN_MAX_LINE, AdminError, type AdminRequest, type AdminResponse } from './protocol.js';
 
@@ -39,16 +40,7 @@ export class AdminServer {
       if (await answering(this.path)) throw new AdminError('NTLS_ERR_ADMIN_IN_USE', `${this.path} is served by another process`);
       rmSync(this.path, { force: true });
     }
-    const oldMask = process.umask(0o177);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.server.once('error', reject);
-        this.server.listen(this.path, () => resolve());
-      });
-    } finally {
-      process.umask(oldMask);
-    }
-    chmodSync(this.path, 0o600);
+    await listenOwnerOnly(this.server, this.path);
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,8 @@ import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandProcessorModule } from '../processor/contract.js';
 import type { ClientRegistry } from '../registry/client-registry.js';
-import { chmodSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
 import { Connection, type ConnectionDependencies } from './connection.js';
 import { plainAddress } from './peer.js';
 import { DatapathStatistics } from './statistics.js';
@@ -90,16 +91,7 @@ export class DatapathEngine {
   async listenLocal(path: string): Promise<void> {
     if (existsSync(path)) rmSync(path, { force: true });
     const server = createServer((socket) => this.acceptLocal(socket));
-    const oldMask = process.umask(0o177);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(path, () => resolve());
-      });
-    } finally {
-      process.umask(oldMask);
-    }
-    chmodSync(path, 0o600);
+    await listenOwnerOnly(server, path);
     this.localServer = server;
     this.localPath = path;
   }

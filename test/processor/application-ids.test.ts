@@ -3,25 +3,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKF, CKR, CKS, CKU } from '../../src/pkcs11/constants.js';
 import { applicationIdRequest, NtlsAppCall } from '../../src/processor/pkcs11/ntls-calls.js';
-import {
-  decodeResponse, encodeRequest, outputRequest, request, responseRv, P11KIT_HANDSHAKE,
-  type P11KitRequest, type RequestCallName,
-} from '../../src/protocol/p11kit/index.js';
+import { outputRequest, request, P11KIT_HANDSHAKE } from '../../src/protocol/p11kit/index.js';
 import type { Link } from '../../src/client/link.js';
+import { call } from '../support/p11kit.js';
 import { Daemon, link, makeClient, makeHome, removeHome, runNtls, startDaemon, registerClient, type TestClient } from '../support/daemon.js';
 
 let home: string;
 let daemon: Daemon;
 let client: TestClient;
 
-async function call(l: Link, req: P11KitRequest): Promise<{ rv: number; args: Record<string, unknown> }> {
-  const body = encodeRequest(req);
-  if (!body.ok) throw body.error;
-  const answer = await l.request(body.value);
-  const decoded = decodeResponse(answer.body, req.call as RequestCallName);
-  if (!decoded.ok) throw decoded.error;
-  return { rv: responseRv(decoded.value), args: decoded.value.args as Record<string, unknown> };
-}
 
 async function ntls(l: Link, callId: number, major: number, minor: number): Promise<void> {
   const answer = await l.request(applicationIdRequest(callId, { major, minor }));

@@ -2,24 +2,14 @@
 // with the other client's values, and never touches them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKF, CKM, CKO, CKR, CKU } from '../../src/pkcs11/constants.js';
-import {
-  attr, decodeResponse, encodeRequest, outputRequest, request, responseRv, P11KIT_HANDSHAKE,
-  type P11KitRequest, type RequestCallName,
-} from '../../src/protocol/p11kit/index.js';
+import { attr, outputRequest, request, P11KIT_HANDSHAKE, type P11KitRequest } from '../../src/protocol/p11kit/index.js';
 import type { Link } from '../../src/client/link.js';
+import { call } from '../support/p11kit.js';
 import { Daemon, link, makeClient, makeHome, registerClient, removeHome, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
 
 let home: string;
 let daemon: Daemon;
 
-async function call(l: Link, req: P11KitRequest): Promise<{ rv: number; args: Record<string, unknown> }> {
-  const body = encodeRequest(req);
-  if (!body.ok) throw body.error;
-  const answer = await l.request(body.value);
-  const decoded = decodeResponse(answer.body, req.call as RequestCallName);
-  if (!decoded.ok) throw decoded.error;
-  return { rv: responseRv(decoded.value), args: decoded.value.args as Record<string, unknown> };
-}
 
 interface Party {
   client: TestClient;

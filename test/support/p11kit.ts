@@ -1,0 +1,22 @@
+// One PKCS#11 call over a link with the project's codec: for tests that speak p11-kit RPC.
+import type { Link } from '../../src/client/link.js';
+import { CKR } from '../../src/pkcs11/constants.js';
+import {
+  decodeResponse, encodeRequest, request, responseRv, P11KIT_HANDSHAKE,
+  type P11KitRequest, type RequestCallName,
+} from '../../src/protocol/p11kit/index.js';
+
+export async function call(l: Link, req: P11KitRequest): Promise<{ rv: number; args: Record<string, unknown> }> {
+  const body = encodeRequest(req);
+  if (!body.ok) throw body.error;
+  const answer = await l.request(body.value);
+  const decoded = decodeResponse(answer.body, req.call as RequestCallName);
+  if (!decoded.ok) throw decoded.error;
+  return { rv: responseRv(decoded.value), args: decoded.value.args as Record<string, unknown> };
+}
+
+/** C_Initialize with p11-kit's handshake, as p11-kit-client.so begins. */
+export async function initialize(l: Link): Promise<void> {
+  const { rv } = await call(l, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }));
+  if (rv !== CKR.OK) throw new Error(`C_Initialize: ${rv}`);
+}
