@@ -9,6 +9,7 @@ import { CONFIG_FILE, ConfigError, loadConfig } from '../config/load.js';
 import { ConfigSchema } from '../config/schema.js';
 import { resolveHome } from '../daemon/home.js';
 import { fields, print, table, type OutputOptions } from './output.js';
+import { withProgress } from './progress.js';
 import { join } from 'node:path';
 
 type Common = OutputOptions & { home?: string };
@@ -103,7 +104,7 @@ export function registerAdminCommands(program: Command): void {
     .requiredOption('-l, --label <label>', 'partition label (1-32 bytes)')
     .option('--so-pin <pin>', 'initialise it at once with this SO PIN (else its SO runs C_InitToken)')
     .action(async (o: Common & { label: string; soPin?: string }) => {
-      print(await admin(o, 'partition.create', { label: o.label, soPin: o.soPin }), o,
+      print(await withProgress(`creating partition ${o.label}`, admin(o, 'partition.create', { label: o.label, soPin: o.soPin })), o,
         (r: { label: string; serial: string }) => `partition ${r.label} created, serial ${r.serial}\n`);
     });
   withCommon(partition.command('list').description('list partitions'))
@@ -152,7 +153,7 @@ export function registerAdminCommands(program: Command): void {
     .action(async (o: Common & { keyType?: string; force?: boolean }) => {
       process.stderr.write('ntls: WARNING: every client must add the new server certificate before it can link again.\n');
       await confirm('Regenerate the server certificate?', o.force);
-      print(await admin(o, 'cert.regen', { keyType: o.keyType }), o,
+      print(await withProgress('generating the server key and certificate', admin(o, 'cert.regen', { keyType: o.keyType })), o,
         (r: { fingerprint: string; file: string }) => `new server certificate ${r.file}\nfingerprint ${r.fingerprint}\nnew connections use it now; give clients this file\n`);
     });
 
@@ -173,21 +174,8 @@ export function registerAdminCommands(program: Command): void {
       await confirm('Restart the service? Every connection ends.', o.force);
       const before = await admin<{ startedAt: string }>(o, 'service.status');
       await admin(o, 'service.restart');
-      const home = resolveHome(o.home);
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        await new Promise((r) => setTimeout(r, 200));
-        try {
-          const status = await callAdmin<Record<string, unknown>>(home, 'service.status');
-          if (status.startedAt !== before.startedAt) {
-            print(status, o, (r: never) => `restarted\n${fields(r)}`);
-            return;
-          }
-        } catch {
-          // Not answering yet: it is between its shutdown and its start.
-        }
-        if (Date.now() > deadline) fail('the service did not come back within 30 s', `read ${join(home, 'logs', 'lunalogs')}`);
-      }
+      const status = await withProgress('restarting', waitForRestart(resolveHome(o.home), before.startedAt));
+      print(status, o, (r: never) => `restarted\n${fields(r)}`);
     });
 
   const config = program.command('config').description('the configuration of a home');
@@ -230,6 +218,21 @@ export function registerAdminCommands(program: Command): void {
       }
       print({ key, value, appliedNow: live }, o, () => `${key} = ${JSON.stringify(value)}${live ? ' (applied now)' : ' (takes effect at the next start)'}\n`);
     });
+}
+
+/** Polls the admin channel until a daemon started after `previousStart` answers (30 s at most). */
+async function waitForRestart(home: string, previousStart: string): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 200));
+    try {
+      const status = await callAdmin<Record<string, unknown>>(home, 'service.status');
+      if (status.startedAt !== previousStart) return status;
+    } catch {
+      // Not answering yet: it is between its shutdown and its start.
+    }
+    if (Date.now() > deadline) fail('the service did not come back within 30 s', `read ${join(home, 'logs', 'lunalogs')}`);
+  }
 }
 
 interface Setting { key: string; defaultValue: unknown; description: string }

@@ -1,107 +1,499 @@
 #!/usr/bin/env node
-// `ntls-client`: the client host's tools.
-import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+// `ntls-client`: the client host's tools. Configuration in client.json of the client's config
+// folder (docs/client.md); every failure is one line on stderr and a non-zero exit status.
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { createSelfSignedCertificate, type KeyType } from '../certificates/self-signed.js';
-import { LinkError, openLink, type LinkOptions } from '../client/link.js';
+import { createSelfSignedCertificate, type KeyType as CertificateKeyType } from '../certificates/self-signed.js';
+import { writeFileAtomic } from '../client/atomic-file.js';
+import { isCipherName, CIPHERS, type CipherName } from '../client/cipher.js';
+import { pinFrom, readInput, runCommand, writeOutput, type CommandContext, type CommonOptions } from '../client/cli-support.js';
+import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
+import { loadClientCredentials, loadServerCertificate, loadServerEndpoint, readableByOthers } from '../client/credentials.js';
+import { ClientError } from '../client/errors.js';
+import { explainFailure } from '../client/failure.js';
+import { KEY_TYPES, isKeyType } from '../client/key-specs.js';
+import { openLink, type LinkOptions } from '../client/link.js';
+import { signingMechanism } from '../client/mechanism-names.js';
+import { NtlsClient, type SlotSummary } from '../client/ntls-client.js';
 import { relayStreams, serveRelay } from '../client/relay.js';
+import type { TokenSession } from '../client/token-session.js';
+import { CKA, CKO, CKR, CKU, Pkcs11Error } from '../pkcs11/constants.js';
 import { NtlsCall } from '../processor/contract.js';
+import { table } from './output.js';
 
-function readPem(file: string, what: string): string {
-  if (!existsSync(file)) {
-    process.stderr.write(`ntls-client: the ${what} file ${file} does not exist.\n`);
-    process.exit(2);
+/** A PEM file named by a flag (the relay and ping without client.json). */
+function readPem(file: string, what: 'client certificate' | 'client key' | 'server certificate'): string {
+  const code = what === 'client key' ? 'NTLS_ERR_CLIENT_KEY_FILE' : what === 'client certificate' ? 'NTLS_ERR_CLIENT_CERT_FILE' : 'NTLS_ERR_SERVER_CERT_FILE';
+  if (!existsSync(file)) throw new ClientError(code, `the ${what} file ${file} does not exist`, 'check the path');
+  if (what === 'client key' && readableByOthers(file)) {
+    throw new ClientError('NTLS_ERR_KEY_PERMISSIONS', `the client key file ${file} can be read by group or others, so it is refused`, `run \`chmod 600 ${file}\``);
   }
   return readFileSync(file, 'utf8');
 }
 
 function endpoint(value: string): { host: string; port: number } {
   const match = /^(.+):(\d+)$/.exec(value);
-  if (!match) return { host: value, port: 1792 };
+  if (!match) return { host: value, port: DEFAULT_NTLS_PORT };
   const port = Number(match[2]);
   if (port < 1 || port > 65535) throw new InvalidArgumentError('the port must be 1-65535.');
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('the port must be 1-65535.');
+  return n;
+}
+
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number of 0 or more is expected.');
+  return n;
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of 1 or more is expected.');
+  return n;
+}
+
+function fingerprint(file: string): string {
+  try {
+    return loadServerCertificate(file).certificate.fingerprint256;
+  } catch {
+    return '(unreadable)';
+  }
+}
+
+/** The config folder's own path for a file, relative when inside it (the folder can move). */
+function recordedPath(folder: string, file: string): string {
+  const rel = relative(folder, file);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+}
+
 const program = new Command('ntls-client').description('ntls client tools').showHelpAfterError();
 
-program.command('create-cert')
-  .description('make this client\'s key and self-signed certificate')
-  .option('--cn <name>', 'common name (default: this host name)', hostname())
-  .option('--out <dir>', 'folder to write <cn>.pem and <cn>Key.pem into', '.')
-  .option('--key-type <type>', 'ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096', 'ecdsa-p256')
-  .action(async (options: { cn: string; out: string; keyType: KeyType }) => {
-    mkdirSync(options.out, { recursive: true });
-    const made = await createSelfSignedCertificate({ commonName: options.cn, keyType: options.keyType, usage: 'client', dnsNames: [options.cn] });
-    const certificateFile = join(options.out, `${options.cn}.pem`);
-    const keyFile = join(options.out, `${options.cn}Key.pem`);
-    writeFileSync(keyFile, made.keyPem, { mode: 0o600 });
-    writeFileSync(certificateFile, made.certificatePem, { mode: 0o644 });
-    process.stdout.write(`certificate ${certificateFile}\nkey         ${keyFile}\n`);
-  });
+function common(command: Command): Command {
+  return command
+    .option('--config-dir <dir>', 'client config folder (default: $NTLS_CLIENT_HOME, $XDG_CONFIG_HOME/ntls-client, ~/.config/ntls-client)')
+    .option('--json', 'output for scripts')
+    .option('--timeout <seconds>', 'seconds to wait for a server (overrides receiveTimeout)', nonNegative);
+}
 
-program.command('ping')
-  .description('open a link to a server and exchange a keepalive')
-  .requiredOption('--server <host[:port]>', 'server address', endpoint)
-  .requiredOption('--server-cert <file>', 'the server\'s certificate (from its home: server/server.pem)')
-  .requiredOption('--cert <file>', 'this client\'s certificate')
-  .requiredOption('--key <file>', 'this client\'s private key')
-  .option('--name <name>', 'name sent in the identity exchange', hostname())
-  .action(async (options: { server: { host: string; port: number }; serverCert: string; cert: string; key: string; name: string }) => {
-    try {
-      const started = process.hrtime.bigint();
-      const link = await openLink({
-        host: options.server.host, port: options.server.port, clientName: options.name,
-        certificatePem: readPem(options.cert, 'client certificate'), keyPem: readPem(options.key, 'client key'),
-        serverCertificatePem: readPem(options.serverCert, 'server certificate'),
-      });
-      const body = Buffer.alloc(8);
-      body.writeUInt32BE(NtlsCall.Keepalive, 0);
-      await link.request(body);
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      process.stdout.write(`linked to ${link.server.name} at ${options.server.host}:${options.server.port}: keepalive answered in ${ms.toFixed(1)} ms\n`);
-      await link.close();
-    } catch (error) {
-      const code = error instanceof LinkError ? error.code : 'NTLS_ERR_TLS';
-      process.stderr.write(`ntls-client: cannot link to ${options.server.host}:${options.server.port}: ${(error as Error).message} (${code}).\n`);
+interface SlotOptions extends CommonOptions {
+  server?: string;
+  slot: number;
+  pin?: string;
+}
+
+function slotCommand(command: Command): Command {
+  return common(command)
+    .option('-s, --server <name>', 'server name from client.json (default: the first)')
+    .option('--slot <n>', 'slot number, as `verify` lists them', nonNegative, 0)
+    .option('--pin <pin>', 'Crypto Officer PIN (default: $NTLS_PIN)');
+}
+
+function clientFor(context: CommandContext, serverName: string | undefined): NtlsClient {
+  const config = context.config();
+  const entry = findServer(config, serverName);
+  context.failure.server = entry;
+  const credentials = loadClientCredentials(context.folder, config, context.logger);
+  context.failure.clientName = credentials.clientName;
+  const server = loadServerEndpoint(context.folder, config, entry.name, context.logger);
+  return new NtlsClient({
+    ...credentials, servers: [server], timeoutMs: config.receiveTimeout * 1000,
+    tcpKeepalive: { enabled: config.tcpKeepalive.enabled, idleSeconds: config.tcpKeepalive.idle },
+  });
+}
+
+/** Opens a session on the slot (logged in when a PIN is there), runs `body`, closes. */
+async function withToken(context: CommandContext, options: SlotOptions, pinRequired: boolean, body: (token: TokenSession, server: string) => Promise<void>): Promise<void> {
+  const pin = pinFrom(options.pin, pinRequired);
+  const client = clientFor(context, options.server);
+  try {
+    const token = await client.openToken({ slot: options.slot, pin });
+    await body(token, client.serverNames[0]!);
+    await token.close().catch(() => undefined);
+  } finally {
+    await client.close();
+  }
+}
+
+function say(context: CommandContext, json: unknown, human: string): void {
+  process.stdout.write(context.json ? JSON.stringify(json, null, 2) + '\n' : human);
+}
+
+// --- certificates and servers ---------------------------------------------------------------
+
+common(program.command('create-cert'))
+  .description('make this client\'s key and self-signed certificate, and record them in client.json')
+  .option('--cn <name>', 'common name (default: this host name)', hostname())
+  .option('--out <dir>', 'folder to write <cn>.pem and <cn>Key.pem into (default: the config folder)')
+  .option('--key-type <type>', 'ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096', 'ecdsa-p256')
+  .option('-f, --force', 'replace an existing certificate and key')
+  .action((options: CommonOptions & { cn: string; out?: string; keyType: CertificateKeyType; force?: boolean }) => runCommand(options, async (context) => {
+    if (!['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'].includes(options.keyType)) {
+      throw new ClientError('NTLS_ERR_ARGUMENT', `unknown key type ${options.keyType}`, 'use ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096');
+    }
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(options.cn)) {
+      throw new ClientError('NTLS_ERR_ARGUMENT', `"${options.cn}" cannot name a client`, 'a common name is 1-64 letters, digits, dots, dashes or underscores');
+    }
+    const config = context.config();
+    const folder = options.out ? resolve(options.out) : context.folder;
+    const certificateFile = join(folder, `${options.cn}.pem`);
+    const keyFile = join(folder, `${options.cn}Key.pem`);
+    if (!options.force && (existsSync(certificateFile) || existsSync(keyFile))) {
+      throw new ClientError('NTLS_ERR_EXISTS', `${existsSync(keyFile) ? keyFile : certificateFile} exists already`, 'keep using it, or give --force to make a new pair (the server must then register the new certificate)');
+    }
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    const made = await createSelfSignedCertificate({ commonName: options.cn, keyType: options.keyType, usage: 'client', dnsNames: [options.cn] });
+    writeFileAtomic(keyFile, made.keyPem, 0o600);
+    writeFileAtomic(certificateFile, made.certificatePem, 0o644);
+    saveClientConfig(context.folder, {
+      ...config, client: { ...config.client, name: options.cn, certificate: recordedPath(context.folder, certificateFile), key: recordedPath(context.folder, keyFile) },
+    });
+    say(context, { certificate: certificateFile, key: keyFile, name: options.cn },
+      `certificate ${certificateFile}\nkey         ${keyFile}\nhave it registered on the server: ntls client register --client ${options.cn} --cert ${certificateFile}\n`);
+  }));
+
+common(program.command('add-server'))
+  .description('add a server and the certificate it must present (copied into the config folder)')
+  .requiredOption('--host <host>', 'server host name or IP address')
+  .option('--port <n>', 'server port', port, DEFAULT_NTLS_PORT)
+  .requiredOption('--cert <file>', 'the server\'s certificate (server/server.pem of its home, or `ntls cert show`)')
+  .option('--name <name>', 'name to use for it (default: the host)')
+  .option('--replace', 'replace a server of that name: accept its new certificate or address')
+  .action((options: CommonOptions & { host: string; port: number; cert: string; name?: string; replace?: boolean }) => runCommand(options, async (context) => {
+    const config = context.config();
+    const name = options.name ?? options.host;
+    const entryCheck = ServerEntrySchema.safeParse({ name, host: options.host, port: options.port, certificate: 'x' });
+    if (!entryCheck.success) {
+      throw new ClientError('NTLS_ERR_ARGUMENT', `cannot add "${name}": ${entryCheck.error.issues[0]!.message}`, 'give --name with letters, digits, dots, dashes or underscores');
+    }
+    const { pem, certificate } = loadServerCertificate(resolve(options.cert), context.logger);
+    const existing = config.servers.find((s) => s.name === name);
+    if (existing && !options.replace) {
+      throw new ClientError('NTLS_ERR_SERVER_EXISTS', `server ${name} is already added (${existing.host}:${existing.port}, certificate ${fingerprint(configPath(context.folder, existing.certificate))})`,
+        'to accept a new certificate or address, add it again with --replace');
+    }
+    const certificateFile = join(context.folder, 'servers', `${name}.pem`);
+    mkdirSync(dirname(certificateFile), { recursive: true, mode: 0o700 });
+    writeFileAtomic(certificateFile, pem, 0o644);
+    const entry: ServerEntry = { name, host: options.host, port: options.port, certificate: recordedPath(context.folder, certificateFile) };
+    const servers = existing ? config.servers.map((s) => (s.name === name ? entry : s)) : [...config.servers, entry];
+    saveClientConfig(context.folder, { ...config, servers });
+    say(context, { ...entry, fingerprint: certificate.fingerprint256, replaced: Boolean(existing) },
+      `server ${name} ${existing ? 'replaced' : 'added'}: ${options.host}:${options.port}, certificate SHA-256 ${certificate.fingerprint256}\n`);
+  }));
+
+common(program.command('delete-server'))
+  .description('forget a server and its certificate')
+  .requiredOption('--name <name>', 'server name (see list-servers)')
+  .action((options: CommonOptions & { name: string }) => runCommand(options, async (context) => {
+    const config = context.config();
+    const entry = findServer(config, options.name);
+    saveClientConfig(context.folder, { ...config, servers: config.servers.filter((s) => s.name !== entry.name) });
+    const file = configPath(context.folder, entry.certificate);
+    if (!relative(context.folder, file).startsWith('..')) rmSync(file, { force: true });
+    say(context, { deleted: entry.name }, `server ${entry.name} deleted\n`);
+  }));
+
+common(program.command('list-servers'))
+  .description('list the servers this client knows')
+  .action((options: CommonOptions) => runCommand(options, async (context) => {
+    const rows = context.config().servers.map((s) => ({ ...s, fingerprint: fingerprint(configPath(context.folder, s.certificate)) }));
+    say(context, rows, rows.length ? table(rows, ['name', 'host', 'port', 'fingerprint']) : 'no server added yet: ntls-client add-server --host H --cert server.pem\n');
+  }));
+
+common(program.command('verify'))
+  .description('link to each server and list the slots (partitions) this client sees')
+  .option('-s, --server <name>', 'only this server')
+  .action((options: CommonOptions & { server?: string }) => runCommand(options, async (context) => {
+    const config = context.config();
+    const names = options.server !== undefined ? [findServer(config, options.server).name] : config.servers.map((s) => s.name);
+    if (names.length === 0) findServer(config, undefined);
+    const results: Array<{ server: string; host: string; port: number; ok: boolean; slots?: SlotSummary[]; code?: string; error?: string }> = [];
+    for (const name of names) {
+      const entry = findServer(config, name);
+      try {
+        const client = clientFor(context, name);
+        try {
+          results.push({ server: name, host: entry.host, port: entry.port, ok: true, slots: await client.listSlots() });
+        } finally {
+          await client.close();
+        }
+      } catch (error) {
+        if (error instanceof ClientError && error.code !== 'NTLS_ERR_SERVER_CERT_FILE') throw error;
+        const failure = explainFailure(error, { ...context.failure, server: entry });
+        results.push({ server: name, host: entry.host, port: entry.port, ok: false, code: failure.code, error: failure.line });
+      }
+    }
+    if (context.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+    else {
+      for (const r of results.filter((r) => r.ok)) {
+        process.stdout.write(`server ${r.server} (${r.host}:${r.port}): ${r.slots!.length} slot(s)\n`);
+        if (r.slots!.length) process.stdout.write(table(r.slots!.map((s) => ({ slot: s.slot, label: s.label, serial: s.serial, initialized: s.tokenInitialized ? 'yes' : 'no' })), ['slot', 'label', 'serial', 'initialized']));
+      }
+    }
+    const failed = results.filter((r) => !r.ok);
+    for (const r of failed) process.stderr.write(`ntls-client: ${r.error} [${r.code}]\n`);
+    if (failed.length) {
+      await context.logger.close();
       process.exit(1);
     }
-  });
+  }));
 
-program.command('p11-relay')
-  .description('bridge p11-kit\'s client module to ntls: on stdin/stdout (remote: |ntls-client p11-relay ...), or on a unix socket with --listen')
-  .requiredOption('--server <host[:port]>', 'server address', endpoint)
-  .requiredOption('--server-cert <file>', 'the server\'s certificate')
-  .requiredOption('--cert <file>', 'this client\'s certificate')
-  .requiredOption('--key <file>', 'this client\'s private key')
-  .option('--name <name>', 'name sent in the identity exchange', hostname())
-  .option('--listen <path>', 'serve a unix socket for P11_KIT_SERVER_ADDRESS=unix:path=<path>')
-  .action(async (options: { server: { host: string; port: number }; serverCert: string; cert: string; key: string; name: string; listen?: string }) => {
-    const link: LinkOptions = {
-      host: options.server.host, port: options.server.port, clientName: options.name,
+// --- operations on a slot -------------------------------------------------------------------
+
+slotCommand(program.command('list-objects'))
+  .description('list the objects of a slot (private ones only with the PIN)')
+  .action((options: SlotOptions) => runCommand(options, (context) => withToken(context, options, false, async (token, server) => {
+    const objects = await token.listObjects();
+    say(context, objects.map(({ handle, className, label, id, token: onToken, private: priv }) => ({ handle, class: className, label, id, token: onToken, private: priv })),
+      objects.length
+        ? table(objects.map((o) => ({ handle: o.handle, class: o.className, label: o.label, id: o.id, token: o.token ? 'yes' : 'no', private: o.private ? 'yes' : 'no' })), ['handle', 'class', 'label', 'id', 'token', 'private'])
+        : `no objects visible in slot ${options.slot} of ${server}${options.pin ?? process.env.NTLS_PIN ? '' : ' (without a PIN only public ones show)'}\n`);
+  })));
+
+slotCommand(program.command('generate-key'))
+  .description(`generate a key on the token: ${KEY_TYPES.join(', ')}`)
+  .requiredOption('-t, --type <type>', 'key type')
+  .requiredOption('-l, --label <label>', 'label of the new key (of both keys of a pair)')
+  .option('--id <hex>', 'CKA_ID, in hex')
+  .option('--session-only', 'a session key, gone when the command ends (default: kept on the token)')
+  .option('--extractable', 'the key may be wrapped out of the token')
+  .option('--public-out <file>', 'also write the public key (PEM) of a pair')
+  .action((options: SlotOptions & { type: string; label: string; id?: string; sessionOnly?: boolean; extractable?: boolean; publicOut?: string }) => runCommand(options, (context) => {
+    if (!isKeyType(options.type)) throw new ClientError('NTLS_ERR_ARGUMENT', `unknown key type ${options.type}`, `use one of ${KEY_TYPES.join(', ')}`);
+    if (options.id !== undefined && !/^([0-9a-fA-F]{2})+$/.test(options.id)) throw new ClientError('NTLS_ERR_ARGUMENT', `--id ${options.id} is not hex`, 'give an even number of hex digits');
+    const type = options.type;
+    return withToken(context, options, true, async (token, server) => {
+      for (const objectClass of [CKO.PRIVATE_KEY, CKO.PUBLIC_KEY, CKO.SECRET_KEY]) {
+        const same = await token.remote.findObjects(token.session, [{ type: CKA.CLASS, value: objectClass }, { type: CKA.LABEL, value: options.label }], 1);
+        if (same.length) throw new ClientError('NTLS_ERR_EXISTS', `a key labelled "${options.label}" exists in slot ${options.slot} of ${server}`, 'choose another label (keys are found by label)');
+      }
+      const made = await token.generateKey(type, {
+        label: options.label, id: options.id ? Buffer.from(options.id, 'hex') : undefined, token: !options.sessionOnly, extractable: options.extractable,
+      });
+      if (options.publicOut && made.publicKey !== undefined) {
+        const pem = (await token.publicKey(made.publicKey)).export({ type: 'spki', format: 'pem' });
+        writeOutput(options.publicOut, Buffer.from(pem));
+      }
+      const handles = made.secretKey !== undefined ? `secret key handle ${made.secretKey}` : `public key handle ${made.publicKey}, private key handle ${made.privateKey}`;
+      say(context, { server, slot: options.slot, ...made }, `generated ${type} "${options.label}" in slot ${options.slot} of ${server}: ${handles}\n`);
+    });
+  }));
+
+slotCommand(program.command('sign'))
+  .description('sign a file with a private (or HMAC) key named by its label')
+  .requiredOption('-l, --label <label>', 'the key\'s label')
+  .requiredOption('--in <file>', 'data to sign (- for stdin)')
+  .requiredOption('--out <file>', 'where to write the signature')
+  .option('-m, --mechanism <name>', 'signing mechanism (default: from the key: sha256-rsa-pkcs, ecdsa-sha256, eddsa ...)')
+  .action((options: SlotOptions & { label: string; in: string; out: string; mechanism?: string }) => runCommand(options, (context) => {
+    const mechanism = options.mechanism ? signingMechanism(options.mechanism) : undefined;
+    const data = readInput(options.in, 'input');
+    return withToken(context, options, true, async (token) => {
+      const signature = await token.sign(options.label, data, mechanism);
+      writeOutput(options.out, signature);
+      say(context, { label: options.label, bytes: data.length, signature: options.out, signatureBytes: signature.length },
+        `signed ${data.length} bytes with "${options.label}": ${signature.length}-byte signature in ${options.out}\n`);
+    });
+  }));
+
+slotCommand(program.command('verify-signature'))
+  .description('check a signature with the public (or HMAC) key named by its label')
+  .requiredOption('-l, --label <label>', 'the key\'s label')
+  .requiredOption('--in <file>', 'the data that was signed (- for stdin)')
+  .requiredOption('--signature <file>', 'the signature')
+  .option('-m, --mechanism <name>', 'signing mechanism (default: from the key)')
+  .action((options: SlotOptions & { label: string; in: string; signature: string; mechanism?: string }) => runCommand(options, (context) => {
+    const mechanism = options.mechanism ? signingMechanism(options.mechanism) : undefined;
+    const data = readInput(options.in, 'input');
+    const signature = readInput(options.signature, 'signature');
+    return withToken(context, options, false, async (token) => {
+      const good = await token.verify(options.label, data, signature, mechanism);
+      if (!good) throw new Pkcs11Error(CKR.SIGNATURE_INVALID, `${options.signature} is not a signature of ${options.in} by "${options.label}"`);
+      say(context, { valid: true, label: options.label }, `signature valid: ${options.signature} signs ${options.in} with "${options.label}"\n`);
+    });
+  }));
+
+function cipherOption(value: string | undefined): CipherName | undefined {
+  if (value === undefined) return undefined;
+  if (!isCipherName(value)) throw new ClientError('NTLS_ERR_ARGUMENT', `unknown cipher ${value}`, `use one of ${CIPHERS.join(', ')}`);
+  return value;
+}
+
+slotCommand(program.command('encrypt'))
+  .description('encrypt a file with an AES key or an RSA public key named by its label (the IV is written first)')
+  .requiredOption('-l, --label <label>', 'the key\'s label')
+  .requiredOption('--in <file>', 'plaintext (- for stdin)')
+  .requiredOption('--out <file>', 'where to write the ciphertext')
+  .option('-c, --cipher <name>', `${CIPHERS.join(', ')} (default: aes-gcm for AES keys, rsa-oaep for RSA)`)
+  .action((options: SlotOptions & { label: string; in: string; out: string; cipher?: string }) => runCommand(options, (context) => {
+    const cipher = cipherOption(options.cipher);
+    const data = readInput(options.in, 'input');
+    return withToken(context, options, true, async (token) => {
+      const message = await token.encrypt(options.label, data, { cipher });
+      writeOutput(options.out, message);
+      say(context, { label: options.label, bytes: data.length, out: options.out, outBytes: message.length }, `encrypted ${data.length} bytes with "${options.label}" into ${options.out}\n`);
+    });
+  }));
+
+slotCommand(program.command('decrypt'))
+  .description('decrypt a file made by `encrypt` with the key named by its label')
+  .requiredOption('-l, --label <label>', 'the key\'s label')
+  .requiredOption('--in <file>', 'ciphertext (- for stdin)')
+  .requiredOption('--out <file>', 'where to write the plaintext (owner-only)')
+  .option('-c, --cipher <name>', `${CIPHERS.join(', ')} (default: from the key)`)
+  .action((options: SlotOptions & { label: string; in: string; out: string; cipher?: string }) => runCommand(options, (context) => {
+    const cipher = cipherOption(options.cipher);
+    const message = readInput(options.in, 'input');
+    return withToken(context, options, true, async (token) => {
+      const data = await token.decrypt(options.label, message, { cipher });
+      writeOutput(options.out, data, 0o600);
+      say(context, { label: options.label, bytes: data.length, out: options.out }, `decrypted ${message.length} bytes with "${options.label}" into ${options.out}\n`);
+    });
+  }));
+
+slotCommand(program.command('random'))
+  .description('random bytes from the HSM')
+  .requiredOption('-n, --bytes <n>', 'how many (1-65536)', positive)
+  .option('--out <file>', 'write them to a file (default: hex on stdout)')
+  .action((options: SlotOptions & { bytes: number; out?: string }) => runCommand(options, (context) => {
+    if (options.bytes > 65536) throw new ClientError('NTLS_ERR_ARGUMENT', `${options.bytes} bytes asked`, 'ask at most 65536 at a time');
+    return withToken(context, options, false, async (token) => {
+      const bytes = await token.random(options.bytes);
+      if (options.out) writeOutput(options.out, bytes, 0o600);
+      say(context, options.out ? { bytes: bytes.length, out: options.out } : { bytes: bytes.length, hex: bytes.toString('hex') },
+        options.out ? `${bytes.length} random bytes in ${options.out}\n` : bytes.toString('hex') + '\n');
+    });
+  }));
+
+slotCommand(program.command('init-token'))
+  .description('initialise (or re-initialise, erasing every object of) the partition of a slot, as its SO')
+  .requiredOption('--so-pin <pin>', 'the partition SO\'s PIN (set by this call on a blank partition)')
+  .requiredOption('-l, --label <label>', 'token label (up to 32 bytes)')
+  .action((options: SlotOptions & { soPin: string; label: string }) => runCommand(options, async (context) => {
+    if (Buffer.byteLength(options.label) > 32) throw new ClientError('NTLS_ERR_ARGUMENT', `the label "${options.label}" is longer than 32 bytes`, 'give a shorter --label');
+    const client = clientFor(context, options.server);
+    try {
+      await client.server().initToken(options.slot, options.soPin, options.label);
+    } finally {
+      await client.close();
+    }
+    say(context, { slot: options.slot, label: options.label, initialized: true }, `slot ${options.slot} initialised as "${options.label}"; set the Crypto Officer PIN with \`ntls-client init-pin\`\n`);
+  }));
+
+slotCommand(program.command('init-pin'))
+  .description('as the partition SO, set (or reset and unlock) the Crypto Officer PIN')
+  .requiredOption('--so-pin <pin>', 'the partition SO\'s PIN')
+  .action((options: SlotOptions & { soPin: string }) => runCommand(options, async (context) => {
+    const pin = pinFrom(options.pin, true)!;
+    await withToken(context, { ...options, pin: undefined }, false, async (token) => {
+      await token.remote.login(token.session, CKU.SO, options.soPin);
+      try {
+        await token.remote.initPin(token.session, pin);
+      } finally {
+        await token.remote.logout(token.session).catch(() => undefined);
+      }
+    });
+    say(context, { slot: options.slot, userPinInitialized: true }, `Crypto Officer PIN of slot ${options.slot} set\n`);
+  }));
+
+// --- links ----------------------------------------------------------------------------------
+
+interface RelayOptions extends CommonOptions {
+  server?: string;
+  serverCert?: string;
+  cert?: string;
+  key?: string;
+  name?: string;
+  listen?: string;
+}
+
+/** Link options from the flags (all of --server host[:port], --server-cert, --cert, --key), else from client.json. */
+function relayLink(context: CommandContext, options: RelayOptions): LinkOptions {
+  if (options.serverCert || options.cert || options.key) {
+    if (!options.server || !options.serverCert || !options.cert || !options.key) {
+      throw new ClientError('NTLS_ERR_ARGUMENT', 'without client.json the relay needs --server host[:port], --server-cert, --cert and --key', 'give all four, or none and use client.json (--server NAME)');
+    }
+    const address = endpoint(options.server);
+    context.failure.server = { name: options.server, ...address };
+    return {
+      ...address, clientName: options.name ?? hostname(),
       certificatePem: readPem(options.cert, 'client certificate'), keyPem: readPem(options.key, 'client key'),
       serverCertificatePem: readPem(options.serverCert, 'server certificate'),
     };
+  }
+  const config = context.config();
+  const entry = findServer(config, options.server);
+  context.failure.server = entry;
+  const credentials = loadClientCredentials(context.folder, config, context.logger);
+  const server = loadServerEndpoint(context.folder, config, entry.name, context.logger);
+  return {
+    host: server.host, port: server.port, serverCertificatePem: server.certificatePem,
+    certificatePem: credentials.certificatePem, keyPem: credentials.keyPem, clientName: options.name ?? credentials.clientName,
+    timeoutMs: config.receiveTimeout > 0 ? config.receiveTimeout * 1000 : undefined,
+  };
+}
+
+common(program.command('ping'))
+  .description('open a link to a server and exchange a keepalive')
+  .option('--server <name|host[:port]>', 'server name from client.json (default: the first); host[:port] with --server-cert, --cert and --key')
+  .option('--server-cert <file>', 'the server\'s certificate (instead of client.json)')
+  .option('--cert <file>', 'this client\'s certificate (instead of client.json)')
+  .option('--key <file>', 'this client\'s private key (instead of client.json)')
+  .option('--name <name>', 'name sent in the identity exchange')
+  .action((options: RelayOptions) => runCommand(options, async (context) => {
+    const options_ = relayLink(context, options);
+    const started = process.hrtime.bigint();
+    const link = await openLink(options_);
+    try {
+      const body = Buffer.alloc(8);
+      body.writeUInt32BE(NtlsCall.Keepalive, 0);
+      await link.request(body);
+    } finally {
+      await link.close();
+    }
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    say(context, { server: link.server.name, host: options_.host, port: options_.port, ms },
+      `linked to ${link.server.name} at ${options_.host}:${options_.port}: keepalive answered in ${ms.toFixed(1)} ms\n`);
+  }));
+
+common(program.command('p11-relay'))
+  .description('bridge p11-kit\'s client module to ntls: on stdin/stdout (remote: |ntls-client p11-relay ...), or on a unix socket with --listen')
+  .option('--server <name|host[:port]>', 'server name from client.json (default: the first); host[:port] with --server-cert, --cert and --key')
+  .option('--server-cert <file>', 'the server\'s certificate (instead of client.json)')
+  .option('--cert <file>', 'this client\'s certificate (instead of client.json)')
+  .option('--key <file>', 'this client\'s private key (instead of client.json)')
+  .option('--name <name>', 'name sent in the identity exchange (default: from client.json, else this host name)')
+  .option('--listen <path>', 'serve a unix socket for P11_KIT_SERVER_ADDRESS=unix:path=<path>')
+  .action((options: RelayOptions) => runCommand(options, async (context) => {
+    const link = relayLink(context, options);
+    const where = `${link.host}:${link.port}`;
     const report = (error: Error) => {
-      const code = error instanceof LinkError ? error.code : 'NTLS_ERR_TLS';
-      process.stderr.write(`ntls-client: cannot link to ${options.server.host}:${options.server.port}: ${error.message} (${code}).\n`);
+      const failure = explainFailure(error, context.failure);
+      process.stderr.write(`ntls-client: cannot link to ${where}: ${failure.line} [${failure.code}]\n`);
     };
     if (options.listen) {
       const server = await serveRelay(options.listen, link, report);
-      process.stderr.write(`ntls-client: relaying ${options.listen} to ${options.server.host}:${options.server.port}\n`);
-      const stop = () => server.close(() => process.exit(0));
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-      return;
+      process.stderr.write(`ntls-client: relaying ${options.listen} to ${where}\n`);
+      await new Promise<void>((done) => {
+        const stop = () => {
+          server.close(() => done());
+          // Links still open end with the process: programs using them see the server go away.
+          setTimeout(() => done(), 2000).unref();
+        };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      await context.logger.close();
+      process.exit(0);
     }
-    try {
-      await relayStreams(process.stdin, process.stdout, link);
-    } catch (error) {
-      report(error as Error);
-      process.exit(1);
-    }
-  });
+    await relayStreams(process.stdin, process.stdout, link);
+  }));
 
 await program.parseAsync(process.argv);

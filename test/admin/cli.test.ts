@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LinkError } from '../../src/client/link.js';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import { Daemon, keepaliveBody, link, makeClient, makeHome, registerClient, removeHome, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
+import { Daemon, keepaliveBody, link, makeClient, makeHome, ntlsBin, registerClient, removeHome, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
 
 let home: string;
 let daemon: Daemon;
@@ -211,6 +212,25 @@ describe('metrics', () => {
     } finally {
       await d.stop();
       removeHome(home4);
+    }
+  });
+});
+
+describe('progress on a terminal', () => {
+  it('a long operation shows its progress on a terminal (script(1) gives it one), and nothing when piped', async () => {
+    const home5 = makeHome();
+    const d = await startDaemon(home5);
+    try {
+      const onTerminal = await new Promise<string>((resolve, reject) => {
+        execFile('script', ['-qec', `${process.execPath} ${ntlsBin} cert regen --force --home ${home5}`, '/dev/null'], { timeout: 30_000 },
+          (error, stdout) => (error ? reject(error) : resolve(stdout)));
+      });
+      expect(onTerminal).toMatch(/✓ generating the server key and certificate \d+\.\d s/);
+      const piped = await runNtls(['cert', 'regen', '--force', '--home', home5]);
+      expect(piped.stderr).not.toContain('generating the server key');
+    } finally {
+      await d.stop();
+      removeHome(home5);
     }
   });
 });
