@@ -471,7 +471,8 @@ common(program.command('p11-relay'))
   .option('--key <file>', 'this client\'s private key (instead of client.json)')
   .option('--name <name>', 'name sent in the identity exchange (default: from client.json, else this host name)')
   .option('--listen <path>', 'serve a unix socket for P11_KIT_SERVER_ADDRESS=unix:path=<path>')
-  .action((options: RelayOptions) => runCommand(options, async (context) => {
+  // stdout carries p11-kit's protocol here: nothing else may be written to it, not even --json.
+  .action((options: RelayOptions) => runCommand({ ...options, json: false }, async (context) => {
     const link = relayLink(context, options);
     const where = `${link.host}:${link.port}`;
     const report = (error: Error) => {

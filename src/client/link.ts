@@ -28,10 +28,26 @@ export interface LinkOptions {
   maxVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
+export type LinkErrorCode = 'NTLS_ERR_SERVER_CERT_MISMATCH' | 'NTLS_ERR_LINK_CLOSED' | 'NTLS_ERR_TIMEOUT' | 'NTLS_ERR_NOT_NTLS' | 'NTLS_ERR_TLS';
+
+/**
+ * How far set-up got when a link failed: 'connect' (TCP and the TLS handshake as the client
+ * sees it), 'identity' (the client's handshake is done and the server may still refuse its
+ * certificate: TLS 1.3 servers judge it after the client's last flight), 'version', or
+ * 'open' (an established link).
+ */
+export type LinkStage = 'connect' | 'identity' | 'version' | 'open';
+
 export class LinkError extends Error {
-  constructor(readonly code: 'NTLS_ERR_SERVER_CERT_MISMATCH' | 'NTLS_ERR_LINK_CLOSED' | 'NTLS_ERR_TIMEOUT' | 'NTLS_ERR_NOT_NTLS' | 'NTLS_ERR_TLS', detail: string) {
+  /** The socket error's own code (ECONNREFUSED, ERR_SSL_...), when one caused this. */
+  readonly errno: string | undefined;
+  readonly stage: LinkStage | undefined;
+
+  constructor(readonly code: LinkErrorCode, detail: string, extra: { errno?: string; stage?: LinkStage } = {}) {
     super(detail);
     this.name = 'LinkError';
+    this.errno = extra.errno;
+    this.stage = extra.stage;
   }
 }
 
@@ -44,7 +60,7 @@ export class Link {
   constructor(readonly socket: TLSSocket, readonly server: Identity, readonly protocolVersion: number, initial: Buffer, maxFrameBytes: number) {
     this.frames = new FrameReader(maxFrameBytes);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('close', () => this.fail(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link')));
+    socket.on('close', () => this.fail(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link', { stage: 'open' })));
     socket.on('error', () => { /* close follows */ });
     if (initial.length) this.onData(initial);
   }
@@ -57,6 +73,17 @@ export class Link {
       this.waiting.push({ resolve, reject });
       this.socket.write(serializeFrame({ callCode, options, body }));
     });
+  }
+
+  /** Ends the link at once, failing every request in flight with `error` (a timeout, say). */
+  abort(error: LinkError): void {
+    this.fail(error);
+    this.socket.destroy();
+  }
+
+  /** Requests sent and not answered yet. */
+  get inFlight(): number {
+    return this.waiting.length;
   }
 
   /** Raw bytes, for tests that send what a well-behaved client would not. */
@@ -75,7 +102,12 @@ export class Link {
   private onData(chunk: Buffer): void {
     this.frames.push(chunk);
     let frame: Frame | null;
-    while ((frame = this.frames.next())) this.waiting.shift()?.resolve(frame);
+    try {
+      while ((frame = this.frames.next())) this.waiting.shift()?.resolve(frame);
+    } catch (error) {
+      // An answer larger than maxFrameBytes: the stream cannot be followed any further.
+      this.abort(new LinkError('NTLS_ERR_LINK_CLOSED', `the server sent an unreadable answer: ${(error as Error).message}`, { stage: 'open' }));
+    }
   }
 
   private fail(error: LinkError): void {
@@ -98,6 +130,7 @@ export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink
   const expected = new X509Certificate(options.serverCertificatePem);
   return new Promise((resolve, reject) => {
     let settled = false;
+    let stage: LinkStage = 'connect';
     const done = (error: Error | null, link?: IdentifiedLink) => {
       if (settled) return;
       settled = true;
@@ -120,7 +153,7 @@ export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink
       // not by a CA or a host name.
       rejectUnauthorized: false,
     });
-    const timer = setTimeout(() => done(new LinkError('NTLS_ERR_TIMEOUT', `no answer from ${options.host}:${options.port} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => done(new LinkError('NTLS_ERR_TIMEOUT', `no answer from ${options.host}:${options.port} within ${timeoutMs} ms`, { stage })), timeoutMs);
     let received: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
@@ -131,21 +164,22 @@ export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink
         socket.pause();
         done(null, { socket, server: scan.identity, initial: scan.rest });
       } catch {
-        done(new LinkError('NTLS_ERR_NOT_NTLS', `${options.host}:${options.port} is not an NTLS server`));
+        done(new LinkError('NTLS_ERR_NOT_NTLS', `${options.host}:${options.port} is not an NTLS server`, { stage }));
       }
     };
     socket.once('secureConnect', () => {
       const presented = socket.getPeerCertificate();
       if (!presented?.fingerprint256 || presented.fingerprint256 !== expected.fingerprint256) {
-        return done(new LinkError('NTLS_ERR_SERVER_CERT_MISMATCH', `${options.host}:${options.port} presented a certificate other than the registered one (it may have been regenerated; add the new one)`));
+        return done(new LinkError('NTLS_ERR_SERVER_CERT_MISMATCH', `${options.host}:${options.port} presented a certificate other than the registered one (it may have been regenerated; add the new one)`, { stage }));
       }
+      stage = 'identity';
       socket.on('data', onData);
       socket.write(encodeIdentity('client', options.clientName));
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      done(error instanceof LinkError ? error : new LinkError('NTLS_ERR_TLS', error.message));
+      done(error instanceof LinkError ? error : new LinkError('NTLS_ERR_TLS', error.message, { errno: error.code, stage }));
     });
-    socket.on('close', () => done(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link during set-up (is this client registered?)')));
+    socket.on('close', () => done(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link during set-up (is this client registered?)', { stage })));
   });
 }
 
@@ -154,7 +188,7 @@ export async function openLink(options: LinkOptions): Promise<Link> {
   const { socket, server, initial } = await openIdentifiedLink(options);
   return new Promise((resolve, reject) => {
     let received = initial;
-    const timer = setTimeout(() => fail(new LinkError('NTLS_ERR_TIMEOUT', 'the server did not answer the protocol version')), options.timeoutMs ?? 10_000);
+    const timer = setTimeout(() => fail(new LinkError('NTLS_ERR_TIMEOUT', 'the server did not answer the protocol version', { stage: 'version' })), options.timeoutMs ?? 10_000);
     const fail = (error: LinkError) => {
       clearTimeout(timer);
       socket.destroy();
@@ -172,7 +206,7 @@ export async function openLink(options: LinkOptions): Promise<Link> {
       received = Buffer.concat([received, chunk]);
       take();
     };
-    const onClose = () => fail(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link during set-up'));
+    const onClose = () => fail(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link during set-up', { stage: 'version' }));
     socket.on('data', onData);
     socket.on('close', onClose);
     socket.write(Buffer.from([options.protocolVersion ?? 0]));

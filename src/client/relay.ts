@@ -1,7 +1,8 @@
 // The bridge for stock PKCS#11 programs: p11-kit's client module speaks the p11-kit RPC
 // protocol to its "remote" (a command on stdin/stdout, or a unix socket); the relay opens the
 // mutual-TLS link to ntls, performs the identity exchange, then passes bytes both ways.
-import { chmodSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { openIdentifiedLink, type LinkOptions } from './link.js';
@@ -37,16 +38,7 @@ export async function serveRelay(path: string, options: LinkOptions, onError: (e
       local.destroy();
     });
   });
-  const oldMask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-  } finally {
-    process.umask(oldMask);
-  }
-  chmodSync(path, 0o600);
+  await listenOwnerOnly(server, path);
   return server;
 }
 

@@ -1,0 +1,92 @@
+// The client's configuration: client.json in the client's config folder ($NTLS_CLIENT_HOME, else
+// $XDG_CONFIG_HOME/ntls-client, else ~/.config/ntls-client). One schema names every setting;
+// file names in it are relative to the folder unless absolute.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from './atomic-file.js';
+import { ClientError } from './errors.js';
+
+export const CLIENT_CONFIG_FILE = 'client.json';
+export const DEFAULT_NTLS_PORT = 1792;
+
+const serverName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a server name is 1-64 letters, digits, dots, dashes or underscores');
+
+export const ServerEntrySchema = z.object({
+  name: serverName.describe('name commands use for this server (--server)'),
+  host: z.string().min(1).describe('host name or IP address of the ntls server'),
+  port: z.number().int().min(1).max(65535).default(DEFAULT_NTLS_PORT).describe('TCP port of the ntls server'),
+  certificate: z.string().min(1).describe('file holding the server\'s certificate (PEM), as added; the only certificate accepted from it'),
+}).strict();
+
+export const ClientConfigSchema = z.object({
+  client: z.object({
+    name: z.string().regex(/^[\x21-\x7e]{1,200}$/).optional().describe('name sent in the identity exchange (default: the certificate\'s CN)'),
+    certificate: z.string().min(1).optional().describe('this client\'s certificate file (PEM)'),
+    key: z.string().min(1).optional().describe('this client\'s private key file (PEM, readable by its owner only)'),
+  }).strict().default({}),
+  servers: z.array(ServerEntrySchema).default([]),
+  receiveTimeout: z.number().int().min(0).max(3600).default(30).describe('seconds to wait for a server\'s answer before giving the link up (0: wait for ever)'),
+  tcpKeepalive: z.object({
+    enabled: z.boolean().default(true).describe('TCP keepalive probes on links'),
+    idle: z.number().int().min(1).max(7200).default(60).describe('seconds of silence before the first probe'),
+  }).strict().default({}),
+}).strict();
+
+export type ClientConfig = z.infer<typeof ClientConfigSchema>;
+export type ServerEntry = z.infer<typeof ServerEntrySchema>;
+
+/** The client's config folder, from the environment. */
+export function clientHome(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.NTLS_CLIENT_HOME) return resolve(env.NTLS_CLIENT_HOME);
+  if (env.XDG_CONFIG_HOME) return join(resolve(env.XDG_CONFIG_HOME), 'ntls-client');
+  return join(homedir(), '.config', 'ntls-client');
+}
+
+/** A file name from client.json, made absolute against the config folder. */
+export function configPath(folder: string, file: string): string {
+  return isAbsolute(file) ? file : join(folder, file);
+}
+
+export function emptyConfig(): ClientConfig {
+  return ClientConfigSchema.parse({});
+}
+
+/** Reads client.json; a folder without one has the defaults (no servers, no certificate). */
+export function loadClientConfig(folder: string): ClientConfig {
+  const file = join(folder, CLIENT_CONFIG_FILE);
+  if (!existsSync(file)) return emptyConfig();
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ClientError('NTLS_ERR_CLIENT_CONFIG', `${file} is not readable JSON (${(error as Error).message})`, 'fix the file or move it away to start afresh');
+  }
+  const parsed = ClientConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.join('.') || '(file)';
+    const what = issue.code === 'unrecognized_keys' ? `unknown setting ${issue.keys.join(', ')}` : issue.message;
+    throw new ClientError('NTLS_ERR_CLIENT_CONFIG', `${file}: ${where}: ${what}`, 'fix the setting (see docs/client.md for the known ones)');
+  }
+  return parsed.data;
+}
+
+/** Writes client.json whole (owner-only: it names the key file). */
+export function saveClientConfig(folder: string, config: ClientConfig): void {
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  writeFileAtomic(join(folder, CLIENT_CONFIG_FILE), JSON.stringify(ClientConfigSchema.parse(config), null, 2) + '\n', 0o600);
+}
+
+export function findServer(config: ClientConfig, name: string | undefined): ServerEntry {
+  if (config.servers.length === 0) {
+    throw new ClientError('NTLS_ERR_UNKNOWN_SERVER', 'no server is configured', 'add one with `ntls-client add-server --host H --cert server.pem`');
+  }
+  if (name === undefined) return config.servers[0]!;
+  const found = config.servers.find((s) => s.name === name);
+  if (!found) {
+    throw new ClientError('NTLS_ERR_UNKNOWN_SERVER', `no server named "${name}" (known: ${config.servers.map((s) => s.name).join(', ')})`, 'see `ntls-client list-servers`, or add it with `ntls-client add-server`');
+  }
+  return found;
+}

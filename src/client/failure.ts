@@ -1,0 +1,95 @@
+// One readable line for anything that went wrong on the client side: what happened, and what to
+// do about it. The code is the error's own (NTLS_ERR_..., CKR_...), so scripts can test it.
+import { CKR, Pkcs11Error, ckrName } from '../pkcs11/constants.js';
+import { ClientError } from './errors.js';
+import { LinkError } from './link.js';
+
+export interface FailureContext {
+  /** The server involved, as configured. */
+  server?: { name: string; host: string; port: number };
+  /** This client's certificate file and name, for the registration hint. */
+  clientCertificateFile?: string;
+  clientName?: string;
+}
+
+export interface Failure {
+  code: string;
+  /** One line, no newline. */
+  line: string;
+}
+
+// TLS alerts a server sends when it does not accept the client's certificate.
+const REFUSED_ALERT = /ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|ACCESS_DENIED|UNSUPPORTED_CERTIFICATE)/;
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+
+/** Whether a link failure means the server refused this client's certificate. */
+export function isClientRefusal(error: LinkError): boolean {
+  if (error.errno && REFUSED_ALERT.test(error.errno)) return true;
+  // After the client's side of the handshake, a TLS 1.3 server that does not know the
+  // certificate ends the link before the identity exchange.
+  return error.stage === 'identity' && (error.code === 'NTLS_ERR_LINK_CLOSED' || error.errno === 'ECONNRESET');
+}
+
+export function isServerDown(error: LinkError): boolean {
+  return error.stage === 'connect' && error.errno !== undefined && UNREACHABLE.has(error.errno);
+}
+
+function serverText(context: FailureContext): string {
+  const s = context.server;
+  return s ? `server ${s.name} (${s.host}:${s.port})` : 'the server';
+}
+
+export function explainFailure(error: unknown, context: FailureContext = {}): Failure {
+  const server = serverText(context);
+  if (error instanceof ClientError) {
+    return { code: error.code, line: `${error.message}${error.hint ? `; ${error.hint}` : ''}` };
+  }
+  if (error instanceof LinkError) {
+    if (error.code === 'NTLS_ERR_SERVER_CERT_MISMATCH') {
+      const s = context.server;
+      const replace = s ? `ntls-client add-server --name ${s.name} --host ${s.host} --port ${s.port} --cert NEW.pem --replace` : 'ntls-client add-server ... --replace';
+      return { code: error.code, line: `${server} presented a certificate other than the one added for it, so it is refused; if its administrator regenerated it, get the new server.pem and accept it with \`${replace}\`` };
+    }
+    if (isServerDown(error)) {
+      return { code: 'NTLS_ERR_SERVER_DOWN', line: `${server} cannot be reached (${error.errno}); check that ntls runs there and that host and port are right (\`ntls-client list-servers\`)` };
+    }
+    if (isClientRefusal(error)) {
+      const file = context.clientCertificateFile ?? 'this client\'s certificate';
+      const name = context.clientName ?? 'NAME';
+      return { code: 'NTLS_ERR_CLIENT_REFUSED', line: `${server} refused this client's certificate (not registered there, or expired); ask its administrator to run \`ntls client register --client ${name} --cert ${file}\`` };
+    }
+    if (error.code === 'NTLS_ERR_TIMEOUT') {
+      return { code: error.code, line: `${server} did not answer in time (${error.message}); check the server and the network, or raise receiveTimeout in client.json` };
+    }
+    if (error.code === 'NTLS_ERR_NOT_NTLS') {
+      return { code: error.code, line: `${server} does not speak NTLS; check the host and port (\`ntls-client list-servers\`)` };
+    }
+    if (error.code === 'NTLS_ERR_LINK_CLOSED') {
+      return { code: error.code, line: `${server} closed the link (${error.message}); try again, and if it persists see the server's log` };
+    }
+    return { code: error.code, line: `the TLS link to ${server} failed: ${error.message}; check the host, port and certificates` };
+  }
+  if (error instanceof Pkcs11Error) {
+    return { code: ckrName(error.rv), line: pkcs11Line(error) };
+  }
+  const e = error as NodeJS.ErrnoException;
+  return { code: e?.code ?? 'NTLS_ERR_INTERNAL', line: `unexpected failure: ${e?.message ?? String(error)}` };
+}
+
+function pkcs11Line(error: Pkcs11Error): string {
+  const name = ckrName(error.rv);
+  switch (error.rv) {
+    case CKR.PIN_INCORRECT: return `the PIN is wrong (${name}); try again with the right one, as repeated failures lock the role`;
+    case CKR.PIN_LOCKED: return `the PIN is locked after too many failures (${name}); the partition SO must reset it`;
+    case CKR.PIN_LEN_RANGE: return `the PIN has a length the partition does not accept (${name})`;
+    case CKR.USER_PIN_NOT_INITIALIZED: return `the partition has no Crypto Officer PIN yet (${name}); its SO must set one first`;
+    case CKR.USER_NOT_LOGGED_IN: return `this needs a login (${name}); give the PIN with --pin or NTLS_PIN`;
+    case CKR.SLOT_ID_INVALID: return `this client has no such slot (${name}); \`ntls-client verify\` lists its slots`;
+    case CKR.TOKEN_NOT_RECOGNIZED:
+    case CKR.TOKEN_NOT_PRESENT: return `the partition is not usable (${name}); its SO must initialise it`;
+    case CKR.SIGNATURE_INVALID: return `the signature does not verify (${name})`;
+    case CKR.MECHANISM_INVALID: return `the key or the partition does not offer this mechanism (${name})`;
+    case CKR.KEY_FUNCTION_NOT_PERMITTED: return `the key may not be used this way (${name}); use a key made for it`;
+    default: return `the HSM refused: ${error.message}`;
+  }
+}

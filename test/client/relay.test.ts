@@ -1,0 +1,93 @@
+// `ntls-client p11-relay` on stdin/stdout, set up from client.json (server by name) or from
+// flags: what p11-kit's client module writes goes to ntls and back.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FrameReader } from '../../src/protocol/frame.js';
+import { decodeResponse, encodeRequest, outputRequest, request, serializeFrame } from '../../src/protocol/p11kit/index.js';
+import { removeHome } from '../support/daemon.js';
+import { CO_PIN, clientBin, initialiseSlot, setUp, type Setup } from './support.js';
+
+let s: Setup;
+
+beforeAll(async () => {
+  s = await setUp();
+});
+afterAll(async () => {
+  await s?.daemon.stop();
+  if (s) removeHome(s.home);
+  s?.alice.remove();
+});
+
+/** Speaks p11-kit's side through a relay process: version byte, then C_GetSlotList. */
+async function slotsThroughRelay(args: string[]): Promise<number[]> {
+  const child = spawn(process.execPath, [clientBin, 'p11-relay', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  try {
+    const reader = new FrameReader(1 << 20);
+    let version: number | null = null;
+    const answer = new Promise<Buffer>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        reader.push(chunk);
+        version ??= reader.takeByte();
+        const frame = reader.next();
+        if (frame) resolve(frame.body);
+      });
+      child.once('exit', (code) => reject(new Error(`relay exited ${code}: ${stderr}`)));
+    });
+    child.stdin.write(Buffer.from([0]));
+    const body = encodeRequest(request('C_GetSlotList', { tokenPresent: 1, slotList: outputRequest(16) }), { version: 0 });
+    if (!body.ok) throw body.error;
+    child.stdin.write(serializeFrame(16, body.value, Buffer.from('client')));
+    const decoded = decodeResponse(await answer, 'C_GetSlotList', { version: 0 });
+    expect(version).toBe(0);
+    if (!decoded.ok || decoded.value.call !== 'C_GetSlotList') throw new Error('bad answer');
+    return decoded.value.args.slotList as number[];
+  } finally {
+    child.stdin.end();
+    child.kill();
+  }
+}
+
+describe('p11-relay', () => {
+  it('from client.json, the server named', async () => {
+    expect(await slotsThroughRelay(['--server', 'local', '--config-dir', s.alice.folder])).toEqual([0]);
+  });
+
+  it('from flags, as before', async () => {
+    expect(await slotsThroughRelay([
+      '--server', `127.0.0.1:${s.daemon.port}`, '--server-cert', join(s.home, 'server', 'server.pem'),
+      '--cert', join(s.alice.folder, 'alice.pem'), '--key', join(s.alice.folder, 'aliceKey.pem'), '--name', 'alice',
+    ])).toEqual([0]);
+  });
+});
+
+const P11KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
+const haveTools = existsSync(P11KIT_CLIENT) && spawnSync('pkcs11-tool', ['--help']).error === undefined;
+
+describe.skipIf(!haveTools)('p11-relay --listen from client.json, with stock pkcs11-tool', () => {
+  it('lists the slot and logs in through p11-kit-client.so', async () => {
+    await initialiseSlot(s.alice);
+    const socket = join(s.alice.folder, 'relay.sock');
+    const relay = spawn(process.execPath, [clientBin, 'p11-relay', '--listen', socket, '--config-dir', s.alice.folder], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let said = '';
+        relay.stderr.on('data', (d) => {
+          said += d;
+          if (said.includes('relaying')) resolve();
+        });
+        relay.once('exit', (code) => reject(new Error(`relay exited ${code}: ${said}`)));
+      });
+      const env = { ...process.env, P11_KIT_SERVER_ADDRESS: `unix:path=${socket}` };
+      const list = spawnSync('pkcs11-tool', ['--module', P11KIT_CLIENT, '-L'], { env, encoding: 'utf8', timeout: 20_000 });
+      expect(list.stdout).toMatch(/token label\s*:\s*default/);
+      const login = spawnSync('pkcs11-tool', ['--module', P11KIT_CLIENT, '--login', '--pin', CO_PIN, '-O'], { env, encoding: 'utf8', timeout: 20_000 });
+      expect(login.status, login.stderr).toBe(0);
+    } finally {
+      relay.kill('SIGTERM');
+    }
+  });
+});

@@ -1,0 +1,115 @@
+// The client's pure parts, without a daemon: configuration, templates, ciphers, mechanism
+// names, failure lines, atomic writes.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeFileAtomic } from '../../src/client/atomic-file.js';
+import { decryptionFor, encryptionFor } from '../../src/client/cipher.js';
+import { clientHome, findServer, loadClientConfig, saveClientConfig } from '../../src/client/config.js';
+import { ClientError } from '../../src/client/errors.js';
+import { explainFailure, isClientRefusal } from '../../src/client/failure.js';
+import { LinkError } from '../../src/client/link.js';
+import { signingMechanism } from '../../src/client/mechanism-names.js';
+import { fromWireAttribute, toWireAttribute } from '../../src/client/template.js';
+import { CKA, CKM, CKR, Pkcs11Error } from '../../src/pkcs11/constants.js';
+
+const folder = mkdtempSync(join(tmpdir(), 'ntls-client-units-'));
+afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('configuration', () => {
+  it('the folder: NTLS_CLIENT_HOME, then XDG_CONFIG_HOME, then ~/.config', () => {
+    expect(clientHome({ NTLS_CLIENT_HOME: '/a/b', XDG_CONFIG_HOME: '/x' })).toBe('/a/b');
+    expect(clientHome({ XDG_CONFIG_HOME: '/x' })).toBe('/x/ntls-client');
+    expect(clientHome({})).toBe(join(homedir(), '.config', 'ntls-client'));
+  });
+
+  it('defaults without a file; saved owner-only and read back; bad files refused with a code', () => {
+    const empty = loadClientConfig(folder);
+    expect(empty).toEqual({ client: {}, servers: [], receiveTimeout: 30, tcpKeepalive: { enabled: true, idle: 60 } });
+    saveClientConfig(folder, { ...empty, servers: [{ name: 'a', host: 'h', port: 1792, certificate: 'servers/a.pem' }] });
+    expect(statSync(join(folder, 'client.json')).mode & 0o777).toBe(0o600);
+    expect(findServer(loadClientConfig(folder), undefined).name).toBe('a');
+    expect(codeOf(() => findServer(loadClientConfig(folder), 'b'))).toBe('NTLS_ERR_UNKNOWN_SERVER');
+    for (const bad of ['{', '{"servers":[{"name":"a b","host":"h","certificate":"c"}]}', '{"colour":"red"}', '{"servers":[{"name":"a","host":"h","port":70000,"certificate":"c"}]}']) {
+      writeFileSync(join(folder, 'client.json'), bad);
+      expect(codeOf(() => loadClientConfig(folder))).toBe('NTLS_ERR_CLIENT_CONFIG');
+    }
+  });
+});
+
+describe('templates', () => {
+  it('plain values become the kinds p11-kit gives each attribute, and back', () => {
+    expect(toWireAttribute({ type: CKA.TOKEN, value: true }).value).toEqual({ kind: 'byte', value: 1 });
+    expect(toWireAttribute({ type: CKA.VALUE_LEN, value: 32 }).value).toEqual({ kind: 'ulong', value: 32 });
+    expect(toWireAttribute({ type: CKA.LABEL, value: 'k' }).value).toEqual({ kind: 'bytes', value: Buffer.from('k') });
+    expect(toWireAttribute({ type: CKA.ALLOWED_MECHANISMS, value: [CKM.AES_GCM] }).value).toEqual({ kind: 'mechanisms', value: [CKM.AES_GCM] });
+    expect(fromWireAttribute({ type: CKA.SIGN, value: { kind: 'byte', value: 1 } })).toEqual({ type: CKA.SIGN, value: true });
+    expect(fromWireAttribute({ type: CKA.VALUE, value: null, length: -1 })).toEqual({ type: CKA.VALUE, value: null });
+    expect(() => toWireAttribute({ type: CKA.TOKEN, value: 'yes' })).toThrow(Pkcs11Error);
+    expect((() => { try { toWireAttribute({ type: CKA.VALUE_LEN, value: true }); } catch (e) { return (e as Pkcs11Error).rv; } return 0; })()).toBe(CKR.ATTRIBUTE_VALUE_INVALID);
+  });
+});
+
+describe('ciphers and mechanisms', () => {
+  it('the IV travels in front and is read back; fresh per message', () => {
+    for (const cipher of ['aes-gcm', 'aes-cbc-pad', 'aes-ctr'] as const) {
+      const a = encryptionFor(cipher);
+      const b = encryptionFor(cipher);
+      expect(a.prefix.equals(b.prefix)).toBe(false);
+      const back = decryptionFor(cipher, Buffer.concat([a.prefix, Buffer.from('ct')]));
+      expect(back.mechanism).toEqual(a.mechanism);
+      expect(back.ciphertext.toString()).toBe('ct');
+    }
+    expect(codeOf(() => decryptionFor('aes-gcm', Buffer.alloc(5)))).toBe('NTLS_ERR_ARGUMENT');
+  });
+
+  it('signing mechanisms by name, PSS with its parameters', () => {
+    expect(signingMechanism('ecdsa-sha256')).toEqual({ type: CKM.ECDSA_SHA256, parameter: null });
+    expect(signingMechanism('CKM_SHA256_RSA_PKCS_PSS').parameter).toEqual({ kind: 'pss', hashAlg: CKM.SHA256, mgf: 2, saltLength: 32 });
+    expect(codeOf(() => signingMechanism('AES_GCM'))).toBe('NTLS_ERR_ARGUMENT');
+  });
+});
+
+describe('failure lines', () => {
+  const server = { name: 'hsm1', host: '10.0.0.1', port: 1792 };
+  it('each cause has its code and one line naming the fix', () => {
+    const cases: Array<[unknown, string, RegExp]> = [
+      [new LinkError('NTLS_ERR_SERVER_CERT_MISMATCH', 'x'), 'NTLS_ERR_SERVER_CERT_MISMATCH', /--replace/],
+      [new LinkError('NTLS_ERR_TLS', 'connect ECONNREFUSED', { errno: 'ECONNREFUSED', stage: 'connect' }), 'NTLS_ERR_SERVER_DOWN', /ntls runs there/],
+      [new LinkError('NTLS_ERR_LINK_CLOSED', 'x', { stage: 'identity' }), 'NTLS_ERR_CLIENT_REFUSED', /ntls client register/],
+      [new LinkError('NTLS_ERR_TLS', 'alert', { errno: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', stage: 'connect' }), 'NTLS_ERR_CLIENT_REFUSED', /register/],
+      [new LinkError('NTLS_ERR_TIMEOUT', 'x', { stage: 'connect' }), 'NTLS_ERR_TIMEOUT', /receiveTimeout/],
+      [new LinkError('NTLS_ERR_NOT_NTLS', 'x'), 'NTLS_ERR_NOT_NTLS', /host and port/],
+      [new Pkcs11Error(CKR.PIN_INCORRECT), 'CKR_PIN_INCORRECT', /PIN is wrong/],
+      [new ClientError('NTLS_ERR_NO_PIN', 'no pin', 'give --pin'), 'NTLS_ERR_NO_PIN', /give --pin/],
+    ];
+    for (const [error, code, fix] of cases) {
+      const failure = explainFailure(error, { server });
+      expect(failure.code).toBe(code);
+      expect(failure.line).toMatch(fix);
+      expect(failure.line).not.toContain('\n');
+    }
+    expect(isClientRefusal(new LinkError('NTLS_ERR_LINK_CLOSED', 'x', { stage: 'open' }))).toBe(false);
+  });
+});
+
+describe('atomic writes', () => {
+  it('a write that fails leaves the old file and no temporary', () => {
+    const target = join(folder, 'out.bin');
+    writeFileAtomic(target, 'first');
+    writeFileAtomic(target, 'second');
+    expect(readFileSync(target, 'utf8')).toBe('second');
+    expect(() => writeFileAtomic(join(folder, 'missing', 'x'), 'y')).toThrow();
+    expect(readdirSync(folder).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});
