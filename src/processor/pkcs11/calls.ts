@@ -49,6 +49,15 @@ async function output(request: OutputRequest, produce: (capacity: number | null)
 
 const NO_ANSWER = {} as never;
 
+/**
+ * C_InitToken's pLabel is 32 blank-padded bytes without a NUL; p11-kit 0.24's client sends it
+ * as a C string, so what follows in the caller's memory up to the next NUL can travel too
+ * (GnuTLS passes a char[32]). A token reads 32 bytes: so do we, then drop the padding.
+ */
+function tokenLabel(received: string): string {
+  return Buffer.from(received, 'utf8').subarray(0, 32).toString('utf8').replace(/ +$/, '');
+}
+
 export const callTable: CallTable = {
   C_Initialize: () => NO_ANSWER,
   C_Finalize: (_args, { app }) => {
@@ -87,11 +96,11 @@ export const callTable: CallTable = {
     return { minKeySize: info.minKeySize, maxKeySize: info.maxKeySize, flags: info.flags };
   },
   C_InitToken: async (args, { app, view }) => {
-    await app.C_InitToken(view.hsmSlot(args.slotId), bytes(args.pin), args.label);
+    await app.C_InitToken(view.hsmSlot(args.slotId), bytes(args.pin), tokenLabel(args.label));
     return NO_ANSWER;
   },
   C_InitToken2: async (args, { app, view }) => {
-    await app.C_InitToken(view.hsmSlot(args.slotId), bytes(args.pin), args.label.replace(/ +$/, ''));
+    await app.C_InitToken(view.hsmSlot(args.slotId), bytes(args.pin), tokenLabel(args.label));
     return NO_ANSWER;
   },
   C_OpenSession: (args, { app, view }) => ({ session: app.C_OpenSession(view.hsmSlot(args.slotId), args.flags) }),
