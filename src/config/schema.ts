@@ -59,6 +59,8 @@ export const ConfigSchema = z.object({
     module: z.string().nullable().default(null)
       .describe('Path of a command processor module; null uses the built-in one.'),
     workers: z.number().int().min(1).max(1024).default(50).describe('Command processor worker count.'),
+    commandKeepalive: z.number().int().min(0).max(86400).default(0)
+      .describe('Seconds a client may go without sending a command (a keepalive counts) before the processor ends it; 0: off.'),
   }).strict().default({}),
   hsm: z.object({
     maxPartitions: z.number().int().min(1).max(1000).default(100).describe('Most partitions the HSM holds.'),

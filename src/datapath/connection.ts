@@ -240,6 +240,7 @@ export class Connection {
     try {
       this.instance = processor.cp_server_connected({
         id: this.id, client: this.clientName, peer: this.peer, fingerprint: this.fingerprint, local: this.local,
+        terminate: () => this.terminate(),
       });
     } catch {
       logger.log(Catalogue.serverConnectedFailed, { peer: this.peer });

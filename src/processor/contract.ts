@@ -57,6 +57,8 @@ export interface ConnectionInfo {
   fingerprint: string;
   /** A connection on the home's unix socket, from this host: it sees every partition. */
   local: boolean;
+  /** Ends the connection from the processor's side (the datapath writes its closing lines). */
+  terminate(): void;
 }
 
 export type RegistrationEvent =

@@ -174,3 +174,29 @@ describe('ip check', () => {
     }
   });
 });
+
+describe('client command keepalive (processor)', () => {
+  it('a client that sends no command within processor.commandKeepalive is ended with the guide\'s line; keepalives keep it', async () => {
+    const home = makeHome({ processor: { commandKeepalive: 1 }, datapath: { receiveTimeout: 0 } });
+    const client = await makeClient('quiet');
+    registerClient(home, client);
+    const daemon = await startDaemon(home);
+    try {
+      const lively = await link(daemon, client);
+      const quiet = await link(daemon, client);
+      const port = quiet.socket.localPort!;
+      const closed = new Promise<void>((r) => quiet.socket.once('close', () => r()));
+      for (let i = 0; i < 6; i++) {
+        await sleep(300);
+        expect((await lively.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
+      }
+      await closed;
+      const line = await daemon.waitForLog(`Receive timer expired for client "quiet" : 127.0.0.1/${port}`);
+      expect(line).toMatch(/info : 0 : Receive timer expired for client "quiet" : 127\.0\.0\.1\/\d+$/);
+      await lively.close();
+    } finally {
+      await daemon.stop();
+      removeHome(home);
+    }
+  });
+});

@@ -27,6 +27,8 @@ export interface InstanceOptions {
   connection: ConnectionInfo;
   view: () => SlotView;
   maxOutputBytes: number;
+  /** Seconds without a command before the client is ended (0: no keepalive timer). */
+  commandKeepalive: number;
   onClose(): void;
 }
 
@@ -36,8 +38,29 @@ export class ClientInstance implements ProcessorInstance {
   /** The application-id mapping this connection uses, if it named one. */
   private appIdKey: string | null = null;
 
+  private keepalive: NodeJS.Timeout | null = null;
+
   constructor(private readonly options: InstanceOptions) {
     this.app = options.hsm.application(`connection:${options.connection.id}`);
+    if (options.commandKeepalive > 0) this.startKeepalive(options.commandKeepalive);
+  }
+
+  /**
+   * The client command keepalive: a client that sends no command (a keepalive counts) for the
+   * configured time is ended. The datapath's receive timer watches the socket; this watches
+   * the commands, so a peer that trickles bytes without completing a request is ended too.
+   */
+  private startKeepalive(seconds: number): void {
+    const { logger, connection } = this.options;
+    try {
+      this.keepalive = setTimeout(() => {
+        logger.log(Catalogue.receiveTimerExpired, { client: connection.client, peer: connection.peer });
+        connection.terminate();
+      }, seconds * 1000);
+    } catch {
+      logger.log(Catalogue.keepaliveTimerCreateFailed, { peer: connection.peer });
+      logger.log(Catalogue.keepaliveDisabled, { peer: connection.peer });
+    }
   }
 
   negotiateVersion(clientVersion: number): number {
@@ -46,6 +69,7 @@ export class ClientInstance implements ProcessorInstance {
   }
 
   async process(request: Frame): Promise<Frame> {
+    this.keepalive?.refresh();
     return { callCode: request.callCode, options: EMPTY, body: await this.answer(request.body) };
   }
 
@@ -55,6 +79,7 @@ export class ClientInstance implements ProcessorInstance {
   }
 
   close(): void {
+    if (this.keepalive) clearTimeout(this.keepalive);
     this.leaveApplication();
     const { client, peer } = this.options.connection;
     this.options.logger.log(Catalogue.processorInstanceRemoved, { client, peer });

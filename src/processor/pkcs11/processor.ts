@@ -90,6 +90,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
         hsm, logger, connection, statistics: statistics!, applicationIds: applicationIds!,
         view: () => entry.view,
         maxOutputBytes: context!.config.datapath.maxFrameBytes,
+        commandKeepalive: context!.config.processor.commandKeepalive,
         onClose: () => live.delete(connection.id),
       });
       live.set(connection.id, entry);
