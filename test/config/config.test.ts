@@ -52,7 +52,7 @@ describe('defaults', () => {
     expect(config.server.cipherList.split(':')[0]).toBe('AES256-GCM-SHA384');
     expect(config.tcpKeepalive).toEqual({ idle: 10, interval: 10, count: 2 });
     expect(config.datapath).toMatchObject({ inboundWorkers: 5, outboundWorkers: 5 });
-    expect(config.processor).toEqual({ module: null, workers: 50 });
+    expect(config.processor).toEqual({ module: null, workers: 50, commandKeepalive: 0 });
     expect(config.log).toMatchObject({ debug: false, syslog: null });
     expect(config.clients.ipCheck).toBe(false);
   });
