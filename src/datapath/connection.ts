@@ -228,7 +228,7 @@ export class Connection {
     if (!scan.done) return;
     this.received = Buffer.alloc(0);
     this.state = ConnectionState.Connecting;
-    if (!this.write(encodeIdentity('server', this.deps.serverName))) {
+    if (this.write(encodeIdentity('server', this.deps.serverName)) === 'failed') {
       logger.log(Catalogue.identityWriteFailed);
       return this.terminate();
     }
@@ -309,8 +309,9 @@ export class Connection {
     if (this.closing || this.closed) return;
     this.state = ConnectionState.Reinitializing;
     const bytes = serializeFrame({ ...response, callCode: frame.callCode });
-    const flushed = this.write(bytes);
-    if (!flushed) await new Promise<void>((resolve) => {
+    const written = this.write(bytes);
+    if (written === 'failed') return this.terminate();
+    if (written === 'queued') await new Promise<void>((resolve) => {
       const done = () => { this.stream.off('drain', done); this.stream.off('close', done); resolve(); };
       this.stream.on('drain', done);
       this.stream.on('close', done);
@@ -321,13 +322,14 @@ export class Connection {
     this.drainFrames();
   }
 
-  private write(bytes: Buffer): boolean {
-    if (this.stream.destroyed) {
+  /** 'queued': accepted, but wait for 'drain' before writing more (back-pressure). */
+  private write(bytes: Buffer): 'flushed' | 'queued' | 'failed' {
+    if (this.stream.destroyed || this.stream.writableEnded) {
       this.deps.logger.log(Catalogue.clientWriteFailed);
-      return false;
+      return 'failed';
     }
     this.deps.statistics.bytesOut += bytes.length;
-    return this.stream.write(bytes);
+    return this.stream.write(bytes) ? 'flushed' : 'queued';
   }
 
   private restartReceiveTimer(): void {
