@@ -1,6 +1,8 @@
 // Per-call statistics of the command processor: counts, failures and latency, kept as
 // Prometheus metrics (served by src/metrics when enabled) and read by `ntls info show`.
-import { Counter, Registry, Summary } from 'prom-client';
+// On the request path: a few increments and one histogram observation, on metric children
+// looked up once per call name; percentiles are computed only when asked for.
+import { Counter, Histogram, Registry } from 'prom-client';
 import { ckrName } from '../../pkcs11/constants.js';
 
 export interface CallFigures {
@@ -12,30 +14,46 @@ export interface CallFigures {
   p99ms: number;
 }
 
+/** The latest RESERVOIR latencies of one call, for percentiles. */
+const RESERVOIR = 1024;
+
+interface PerCall {
+  count: number;
+  errors: number;
+  latencies: Float64Array;
+  requests: { inc(): void };
+  duration: { observe(value: number): void };
+}
+
 export class CallStatistics {
   private readonly requests: Counter<'call'>;
   private readonly failures: Counter<'call' | 'rv'>;
-  private readonly latency: Summary<'call'>;
-  private readonly byCall = new Map<string, { count: number; errors: number }>();
+  private readonly duration: Histogram<'call'>;
+  private readonly byCall = new Map<string, PerCall>();
 
   constructor(readonly registry: Registry) {
     this.requests = new Counter({ name: 'ntls_requests_total', help: 'PKCS#11 requests served, by call', labelNames: ['call'], registers: [registry] });
     this.failures = new Counter({ name: 'ntls_request_errors_total', help: 'Requests answered with a CKR_ other than CKR_OK', labelNames: ['call', 'rv'], registers: [registry] });
-    this.latency = new Summary({
+    this.duration = new Histogram({
       name: 'ntls_request_duration_seconds', help: 'Time to serve a request, by call', labelNames: ['call'],
-      percentiles: [0.5, 0.9, 0.99], maxAgeSeconds: 600, ageBuckets: 5, registers: [registry],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
     });
   }
 
   record(call: string, rv: number, seconds: number): void {
     let figures = this.byCall.get(call);
     if (!figures) {
-      figures = { count: 0, errors: 0 };
+      figures = {
+        count: 0, errors: 0, latencies: new Float64Array(RESERVOIR),
+        requests: this.requests.labels(call), duration: this.duration.labels(call),
+      };
       this.byCall.set(call, figures);
     }
+    figures.latencies[figures.count % RESERVOIR] = seconds;
     figures.count++;
-    this.requests.inc({ call });
-    this.latency.observe({ call }, seconds);
+    figures.requests.inc();
+    figures.duration.observe(seconds);
     if (rv !== 0) {
       figures.errors++;
       this.failures.inc({ call, rv: ckrName(rv) });
@@ -43,20 +61,17 @@ export class CallStatistics {
   }
 
   async snapshot(): Promise<CallFigures[]> {
-    const summary = await this.latency.get();
-    const quantile = (call: string, q: number) => {
-      const value = summary.values.find((v) => (v.labels as Record<string, unknown>).call === call && (v.labels as Record<string, unknown>).quantile === q)?.value ?? 0;
-      return Number.isFinite(value) ? Math.round(value * 1e6) / 1e3 : 0;
-    };
-    return [...this.byCall.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([call, f]) => ({
-      call, count: f.count, errors: f.errors, p50ms: quantile(call, 0.5), p90ms: quantile(call, 0.9), p99ms: quantile(call, 0.99),
-    }));
+    return [...this.byCall.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([call, f]) => {
+      const sorted = f.latencies.slice(0, Math.min(f.count, RESERVOIR)).sort();
+      const at = (q: number) => Math.round((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0) * 1e6) / 1e3;
+      return { call, count: f.count, errors: f.errors, p50ms: at(0.5), p90ms: at(0.9), p99ms: at(0.99) };
+    });
   }
 
   reset(): void {
     this.byCall.clear();
     this.requests.reset();
     this.failures.reset();
-    this.latency.reset();
+    this.duration.reset();
   }
 }
