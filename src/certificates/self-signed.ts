@@ -1,7 +1,7 @@
 // Self-signed certificates for the server and for clients, made with @peculiar/x509 on
 // Node's WebCrypto. Keys are written as PKCS#8 PEM, certificates as PEM.
 import 'reflect-metadata';
-import { webcrypto, randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, webcrypto, randomBytes } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -48,6 +48,26 @@ function toPem(label: string, der: ArrayBuffer): string {
 export async function createSelfSignedCertificate(request: CertificateRequest): Promise<CertificateAndKey> {
   const { generate, sign } = algorithmOf(request.keyType);
   const keys = (await webcrypto.subtle.generateKey(generate, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const certificatePem = await certify(request, keys, sign);
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  return { certificatePem, keyPem: toPem('PRIVATE KEY', pkcs8) };
+}
+
+/** A self-signed certificate for an existing EC P-256 key (the server key kept in the HSM). */
+export async function createSelfSignedCertificateForKey(request: Omit<CertificateRequest, 'keyType'>, privateKeyPem: string): Promise<string> {
+  const { generate, sign } = algorithmOf('ecdsa-p256');
+  const privateKey = createPrivateKey(privateKeyPem);
+  const spki = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+  const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
+  const keys = {
+    privateKey: await webcrypto.subtle.importKey('pkcs8', pkcs8, generate, false, ['sign']),
+    publicKey: await webcrypto.subtle.importKey('spki', spki, generate, true, ['verify']),
+  } as CryptoKeyPair;
+  pkcs8.fill(0);
+  return certify({ ...request, keyType: 'ecdsa-p256' }, keys, sign);
+}
+
+async function certify(request: CertificateRequest, keys: CryptoKeyPair, sign: Algorithm | EcdsaParams): Promise<string> {
   const notBefore = request.notBefore ?? new Date(Date.now() - 60_000);
   const notAfter = request.notAfter ?? new Date(notBefore.getTime() + 10 * 365 * 24 * 3600 * 1000);
   const altNames: x509.JsonGeneralName[] = [
@@ -70,6 +90,5 @@ export async function createSelfSignedCertificate(request: CertificateRequest): 
     keys,
     extensions,
   });
-  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  return { certificatePem: certificate.toString('pem') + '\n', keyPem: toPem('PRIVATE KEY', pkcs8) };
+  return certificate.toString('pem') + '\n';
 }

@@ -19,6 +19,10 @@ export const ConfigSchema = z.object({
     tls13CipherSuites: z.string().min(1).default('TLS_AES_256_GCM_SHA384')
       .describe('TLS 1.3 cipher suites.'),
     minTlsVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Lowest TLS version accepted.'),
+    keysInHardware: z.boolean().default(false)
+      .describe('Keep the server TLS key as an object of the HSM administrative partition instead of a key file.'),
+    adminPartition: z.string().min(1).max(32).default('ntls-admin')
+      .describe('Label of the administrative partition holding the server key (not assignable to clients).'),
   }).strict().default({}),
   clients: z.object({
     verifyLocation: z.string().default('clients').describe('Folder of registered client certificates, relative to the home.'),

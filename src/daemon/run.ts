@@ -9,13 +9,14 @@ import { Catalogue } from '../log/catalogue.js';
 import { Logger } from '../log/logger.js';
 import { installCrashHandler } from '../datapath/crash-handler.js';
 import { BindError, DatapathEngine } from '../datapath/engine.js';
-import { buildServerContext, checkCipherSettings, cipherString, loadServerCredentials, TlsContextError } from '../datapath/tls-context.js';
+import { buildServerContext, checkCipherSettings, cipherString, TlsContextError } from '../datapath/tls-context.js';
 import { VerifyLocationMonitor } from '../datapath/verify-location-monitor.js';
 import { DATAPATH_CONTRACT_VERSION } from '../processor/contract.js';
 import { loadProcessor, ProcessorLoadError, type LoadedProcessor } from '../processor/loader.js';
 import { ClientRegistry } from '../registry/client-registry.js';
 import { homeLayout, resolveHome, type HomeLayout } from './home.js';
-import { ensureServerCredentials, replaceServerCredentials, ServerCredentialsError } from './server-credentials.js';
+import { ServerCredentialsError } from './server-credentials.js';
+import { fileKeySource, hsmKeySource } from './server-key-source.js';
 import { AdminServer } from '../admin/server.js';
 import { adminHandlers } from '../admin/handlers.js';
 import { ADMIN_SOCKET } from '../admin/protocol.js';
@@ -82,22 +83,25 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   let requestRestart!: () => void;
   const restartRequested = new Promise<void>((resolve) => { requestRestart = resolve; });
   try {
-    await ensureServerCredentials(home.serverCertificate, home.serverKey, config.server.keyType, logger);
     checkCipherSettings(config.server, logger);
-    let credentials = loadServerCredentials(home.serverCertificate, home.serverKey, logger);
     const registry = new ClientRegistry(home.verifyLocation);
     const invalid = registry.reload();
     if (invalid.length) {
       for (const bad of invalid) logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
       throw new StartError(ExitStatus.StartFailed, `${invalid[0]!.file} in the verify location is not a certificate`, 'remove or replace it, then start again');
     }
-    let context = buildServerContext(credentials, registry.list(), config.server, logger);
-    // No TLS key lives in the HSM yet: say so, as the guide's footnote allows.
-    logger.log(Catalogue.hsmCryptoSupport, { state: 'disabled' });
     processor = await loadProcessor(config.processor.module, {
       home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION, metrics,
       assignedPartitions: (client) => registry.byName(client)?.partitions ?? [],
     });
+    const keySource = config.server.keysInHardware
+      ? hsmKeySource(home, config, logger, processor.module)
+      : fileKeySource(home, config, logger);
+    let credentials = await keySource.load();
+    // Node's TLS signs with the key itself (it has no hook for an external signer, and cannot
+    // use OpenSSL engines), so the HSM never performs SSL operations: the line says so.
+    logger.log(Catalogue.hsmCryptoSupport, { state: config.server.keysInHardware ? 'NOT enabled' : 'disabled' });
+    let context = buildServerContext(credentials, registry.list(), config.server, logger);
     logger.log(Catalogue.workersConfigured, { inbound: config.datapath.inboundWorkers, outbound: config.datapath.outboundWorkers });
 
     const engine = new DatapathEngine({
@@ -132,8 +136,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       rescanClients: () => monitor.rescan(),
       serverCertificate: () => credentials.certificate,
       regenerateServerCertificate: async (keyType) => {
-        await replaceServerCredentials(home.serverCertificate, home.serverKey, keyType, logger);
-        credentials = loadServerCredentials(home.serverCertificate, home.serverKey, logger);
+        credentials = await keySource.regenerate(keyType);
         rebuildContext();
         return credentials.certificate;
       },

@@ -22,36 +22,48 @@ export interface ServerCredentials {
   certificate: X509Certificate;
 }
 
-export function loadServerCredentials(certificateFile: string, keyFile: string, logger: Logger): ServerCredentials {
+function readServerCertificate(certificateFile: string, logger: Logger): { certificatePem: string; certificate: X509Certificate } {
   if (!existsSync(certificateFile)) {
     logger.log(Catalogue.configServerCertFileInvalid);
     throw new TlsContextError('RC_FILE_NAME_INVALID', `server certificate file ${certificateFile} does not exist`);
   }
-  let certificatePem: string;
-  let certificate: X509Certificate;
   try {
-    certificatePem = readFileSync(certificateFile, 'utf8');
-    certificate = new X509Certificate(certificatePem);
+    const certificatePem = readFileSync(certificateFile, 'utf8');
+    return { certificatePem, certificate: new X509Certificate(certificatePem) };
   } catch (error) {
     logger.log(Catalogue.serverCertLoadFailed, { file: certificateFile });
     throw new TlsContextError('RC_SSL_LOAD_SERVER_CERT_ERROR', `server certificate ${certificateFile} cannot be read as a certificate: ${(error as Error).message}`);
   }
+}
+
+function pairUp(certificateFile: string, certificatePem: string, certificate: X509Certificate, keySource: string, keyData: string | Buffer, logger: Logger): ServerCredentials {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyData);
+  } catch (error) {
+    logger.log(Catalogue.serverKeyLoadFailed);
+    throw new TlsContextError('RC_SSL_LOAD_SERVER_PRIVATE_KEY_ERROR', `server key ${keySource} cannot be read as a private key: ${(error as Error).message}`);
+  }
+  if (!certificate.checkPrivateKey(key)) {
+    logger.log(Catalogue.serverKeyCheckFailed);
+    throw new TlsContextError('RC_SSL_VALIDATE_SERVER_PRIVATE_KEY_ERROR', `server key ${keySource} does not belong to certificate ${certificateFile}`);
+  }
+  return { certificatePem, key, certificate };
+}
+
+export function loadServerCredentials(certificateFile: string, keyFile: string, logger: Logger): ServerCredentials {
+  const { certificatePem, certificate } = readServerCertificate(certificateFile, logger);
   if (!existsSync(keyFile)) {
     logger.log(Catalogue.configServerKeyFileInvalid);
     throw new TlsContextError('RC_FILE_NAME_INVALID', `server key file ${keyFile} does not exist`);
   }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(readFileSync(keyFile));
-  } catch (error) {
-    logger.log(Catalogue.serverKeyLoadFailed);
-    throw new TlsContextError('RC_SSL_LOAD_SERVER_PRIVATE_KEY_ERROR', `server key ${keyFile} cannot be read as a private key: ${(error as Error).message}`);
-  }
-  if (!certificate.checkPrivateKey(key)) {
-    logger.log(Catalogue.serverKeyCheckFailed);
-    throw new TlsContextError('RC_SSL_VALIDATE_SERVER_PRIVATE_KEY_ERROR', `server key ${keyFile} does not belong to certificate ${certificateFile}`);
-  }
-  return { certificatePem, key, certificate };
+  return pairUp(certificateFile, certificatePem, certificate, keyFile, readFileSync(keyFile), logger);
+}
+
+/** The certificate from its file, the key given (keys in hardware: from the HSM). */
+export function loadServerCredentialsWithKey(certificateFile: string, keyPem: string, logger: Logger): ServerCredentials {
+  const { certificatePem, certificate } = readServerCertificate(certificateFile, logger);
+  return pairUp(certificateFile, certificatePem, certificate, 'from the HSM', keyPem, logger);
 }
 
 /** Node takes TLS 1.3 suites (TLS_...) and TLS 1.2 ciphers in one colon-separated string. */

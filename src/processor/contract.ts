@@ -33,6 +33,21 @@ export interface ProcessorContext {
   assignedPartitions(client: string): readonly string[];
 }
 
+export interface ServerKeyRequest {
+  /** Label of the administrative partition. */
+  partition: string;
+  /** Its SO and Crypto Officer PIN. */
+  pin: string;
+  regenerate?: boolean;
+}
+
+export interface ServerKey {
+  /** PKCS#8 PEM, for the TLS stack of this process only. */
+  privateKeyPem: string;
+  /** True when the key was made by this call. */
+  created: boolean;
+}
+
 /** An admin request a processor serves beside the datapath's own (`ntls partition ...`). */
 export type ProcessorAdminCommand = (args: Record<string, unknown>) => unknown | Promise<unknown>;
 
@@ -86,6 +101,11 @@ export interface CommandProcessorModule {
   cp_client_registration_observer(event: RegistrationEvent): void;
   cp_configure(): ProcessorConfiguration;
   cp_server_connected(connection: ConnectionInfo): ProcessorInstance;
+  /**
+   * Optional: the server's TLS private key held in the HSM's administrative partition (keys in
+   * hardware), made there on first use, or anew with `regenerate`.
+   */
+  cp_server_key?(request: ServerKeyRequest): Promise<ServerKey>;
   /** Optional: admin commands of the processor, by name ("partition.list" ...). */
   cp_admin_commands?(): ReadonlyMap<string, ProcessorAdminCommand>;
 }

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Daemon, link, linkWhenRegistered, keepaliveBody, makeClient, makeHome, registerClient, removeHome, startDaemon } from '../support/daemon.js';
+import { Daemon, link, linkWhenRegistered, keepaliveBody, runNtls, makeClient, makeHome, registerClient, removeHome, startDaemon } from '../support/daemon.js';
 
 const homes: string[] = [];
 const daemons: Daemon[] = [];
@@ -26,10 +26,10 @@ describe('daemon start and shutdown', () => {
     const startup = daemon.bodies();
     expect(startup).toEqual([
       'info : 0 : Starting up NTLS........',
-      'info : 0 : HSM crypto support for data path SSL operations disabled',
       'info : 0 : Data path is not configured with a command processor module.  Use default command processor setting',
       'info : 0 : "NTLS PKCS#11 Command Processor" module version 1.0 loaded',
       'info : 0 : SA command processor configured with 50 worker threads',
+      'info : 0 : HSM crypto support for data path SSL operations disabled',
       'info : 0 : NTLS data path configured with 5 inbound worker threads and 5 outbound worker threads',
       'info : 0 : Client certificate verify location monitor started',
       'info : 0 : NTLS is online and operational.',
@@ -100,6 +100,36 @@ describe('daemon start and shutdown', () => {
     expect(readFileSync(join(h, 'logs', dumps[0]!), 'utf8')).toContain('fault injected by NTLS_FAULT_INJECTION');
     const crash = daemon.log().find((l) => l.includes('CRASH AND BURN'))!;
     expect(crash).toMatch(/ local5 crit  NTLS \[\d+\]: info : 0 : NTLS CRASH AND BURN! Stack dump saved to .*ntls_bt_/);
+  });
+
+  it('keys in hardware: the server key is an object of the administrative partition, not a file', async () => {
+    const h = home({ server: { bind: '127.0.0.1', port: 0, keysInHardware: true }, hsm: { kdfCost: 1024 } });
+    const first = await startDaemon(h);
+    daemons.push(first);
+    expect(first.bodies()).toContain('info : 0 : HSM crypto support for data path SSL operations NOT enabled');
+    expect(existsSync(join(h, 'server', 'server.key'))).toBe(false);
+    const client = await makeClient('kih');
+    registerClient(h, client);
+    const l = await linkWhenRegistered(first, client);
+    const fingerprint = (l.socket.getPeerCertificate() as { fingerprint256: string }).fingerprint256;
+    await l.close();
+    const partitions = JSON.parse((await runNtls(['partition', 'list', '--json', '--home', h])).stdout) as Array<{ label: string; tokenObjects: number }>;
+    expect(partitions.find((p) => p.label === 'ntls-admin')).toMatchObject({ tokenObjects: 2 });
+    const assign = await runNtls(['client', 'assign-partition', '-c', 'kih', '-p', 'ntls-admin', '--home', h]);
+    expect(assign.status).not.toBe(0);
+    expect(assign.stderr).toContain('holds the server key');
+    // The key outlives a restart: same certificate, same key.
+    await first.stop();
+    const second = await startDaemon(h);
+    daemons.push(second);
+    const again = await link(second, client);
+    expect((again.socket.getPeerCertificate() as { fingerprint256: string }).fingerprint256).toBe(fingerprint);
+    await again.close();
+    // cert regen makes a new key in the partition.
+    expect((await runNtls(['cert', 'regen', '--force', '--home', h])).status).toBe(0);
+    const fresh = await link(second, client);
+    expect((fresh.socket.getPeerCertificate() as { fingerprint256: string }).fingerprint256).not.toBe(fingerprint);
+    await fresh.close();
   });
 
   it('serves a keepalive to a registered client', async () => {

@@ -14,6 +14,8 @@ export class PartitionCommandError extends Error {
 
 export interface PartitionCommandContext {
   hsm(): Hsm;
+  /** The administrative partition holding the server key (keys in hardware), if any. */
+  adminPartition: string | null;
   liveClients(): Array<{ client: string; view: SlotView }>;
   revokeEverywhere(hsmSlot: number): void;
 }
@@ -52,7 +54,13 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
   const commands: Record<string, ProcessorAdminCommand> = {
     'partition.list': () => context.hsm().listPartitions().map(describe),
     'partition.show': (args) => describe(find(context.hsm(), name(args))),
-    'partition.resolve': (args) => find(context.hsm(), name(args)),
+    'partition.resolve': (args) => {
+      const found = find(context.hsm(), name(args));
+      if (found.label === context.adminPartition) {
+        throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${found.label} holds the server key and is not for clients`, 'assign another partition');
+      }
+      return found;
+    },
     'partition.create': async (args) => {
       const label = typeof args.label === 'string' ? args.label : '';
       if (!label) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a label is missing', 'give --label');
@@ -69,6 +77,9 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
     'partition.delete': (args) => {
       const hsm = context.hsm();
       const partition = find(hsm, name(args));
+      if (partition.label === context.adminPartition) {
+        throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${partition.label} holds the server key`, 'turn server.keysInHardware off and restart first');
+      }
       context.revokeEverywhere(partition.slotId);
       try {
         hsm.deletePartition(partition.slotId);

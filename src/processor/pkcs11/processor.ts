@@ -5,6 +5,7 @@ import { singlePartMechanisms, softwareMechanisms } from '../../hsm/mechanisms/i
 import type { Logger } from '../../log/logger.js';
 import type {
   CommandProcessorModule, ConnectionInfo, ProcessorAdminCommand, ProcessorContext, ProcessorInstance, RegistrationEvent,
+  ServerKey, ServerKeyRequest,
 } from '../contract.js';
 import { DATAPATH_CONTRACT_VERSION } from '../contract.js';
 import { ClientInstance } from './client-instance.js';
@@ -12,6 +13,7 @@ import { SlotView } from './slot-view.js';
 import { partitionCommands } from './partition-commands.js';
 import { CallStatistics } from './call-statistics.js';
 import { ApplicationIds } from './application-ids.js';
+import { serverKeyFromPartition } from './server-key.js';
 
 export const PROCESSOR_NAME = 'NTLS PKCS#11 Command Processor';
 export const PROCESSOR_VERSION = '1.0';
@@ -96,6 +98,10 @@ export function createPkcs11Processor(): CommandProcessorModule {
       live.set(connection.id, entry);
       return entry.instance;
     },
+    async cp_server_key(request: ServerKeyRequest): Promise<ServerKey> {
+      if (!hsm) throw new Error('command processor used before cp_initialize_p');
+      return serverKeyFromPartition(hsm, request);
+    },
     cp_admin_commands(): ReadonlyMap<string, ProcessorAdminCommand> {
       const commands = new Map(partitionCommands({
         hsm: () => {
@@ -103,6 +109,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
           return hsm;
         },
         liveClients: () => [...live.values()].map((l) => ({ client: l.connection.client, view: l.view })),
+        adminPartition: context!.config.server.keysInHardware ? context!.config.server.adminPartition : null,
         revokeEverywhere: (slot: number) => {
           for (const entry of live.values()) if (entry.view.includes(slot)) entry.instance.revokeSlots([slot]);
         },

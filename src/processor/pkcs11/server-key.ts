@@ -1,0 +1,62 @@
+// Keys in hardware: the server's TLS private key as an object of the HSM's administrative
+// partition. The partition is made and initialised on first use with the administrative PIN;
+// the key is a P-256 pair, sensitive and not extractable, so no client can read it, and stored
+// encrypted under the partition's key like every key. The datapath of this same process gets
+// the key's PKCS#8 to give to its TLS stack (Node's TLS cannot call out to a signer).
+import { createPrivateKey } from 'node:crypto';
+import { CKA, CKF, CKM, CKO, CKU, Pkcs11Error, CKR } from '../../pkcs11/constants.js';
+import type { Hsm } from '../../hsm/index.js';
+import type { ServerKey, ServerKeyRequest } from '../contract.js';
+
+const KEY_LABEL = Buffer.from('ntls-server-key');
+const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
+const RW = CKF.SERIAL_SESSION | CKF.RW_SESSION;
+
+export async function serverKeyFromPartition(hsm: Hsm, request: ServerKeyRequest): Promise<ServerKey> {
+  const pin = Buffer.from(request.pin);
+  let partition = hsm.listPartitions().find((p) => p.label === request.partition);
+  if (!partition) partition = await hsm.createPartition({ label: request.partition, soPin: pin });
+  const slot = partition.slotId;
+  const app = hsm.application(`ntls:server-key:${slot}`);
+  try {
+    if (!partition.initialized) await app.C_InitToken(slot, pin, request.partition);
+    if (!(app.C_GetTokenInfo(slot).flags & CKF.USER_PIN_INITIALIZED)) {
+      const so = app.C_OpenSession(slot, RW);
+      await app.C_Login(so, CKU.SO, pin);
+      await app.C_InitPIN(so, pin);
+      await app.C_Logout(so);
+      app.C_CloseSession(so);
+    }
+    const session = app.C_OpenSession(slot, RW);
+    await app.C_Login(session, CKU.USER, pin);
+    await app.C_FindObjectsInit(session, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, { type: CKA.LABEL, value: KEY_LABEL }]);
+    const found = await app.C_FindObjects(session, 2);
+    await app.C_FindObjectsFinal(session);
+    let created = false;
+    if (request.regenerate) {
+      for (const handle of found) await app.C_DestroyObject(session, handle);
+      await app.C_FindObjectsInit(session, [{ type: CKA.CLASS, value: CKO.PUBLIC_KEY }, { type: CKA.LABEL, value: KEY_LABEL }]);
+      for (const handle of await app.C_FindObjects(session, 10)) await app.C_DestroyObject(session, handle);
+      await app.C_FindObjectsFinal(session);
+    }
+    let privateHandle = request.regenerate ? undefined : found[0];
+    if (privateHandle === undefined) {
+      const pair = await app.C_GenerateKeyPair(session, { type: CKM.EC_KEY_PAIR_GEN, parameter: null },
+        [{ type: CKA.EC_PARAMS, value: P256 }, { type: CKA.TOKEN, value: true }, { type: CKA.LABEL, value: KEY_LABEL }, { type: CKA.VERIFY, value: true }],
+        [{ type: CKA.TOKEN, value: true }, { type: CKA.LABEL, value: KEY_LABEL }, { type: CKA.SIGN, value: true },
+          { type: CKA.SENSITIVE, value: true }, { type: CKA.EXTRACTABLE, value: false }, { type: CKA.PRIVATE, value: true }]);
+      privateHandle = pair.privateKey;
+      created = true;
+    }
+    // The HSM's own server reads its key past the PKCS#11 rules that keep it from clients.
+    const owner = hsm.partition(slot);
+    const object = owner.objects.get(privateHandle);
+    if (!object) throw new Pkcs11Error(CKR.OBJECT_HANDLE_INVALID, 'server key vanished');
+    const der = Buffer.from(hsm.secretOf(owner, object));
+    const privateKeyPem = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }) as string;
+    der.fill(0);
+    return { privateKeyPem, created };
+  } finally {
+    app.finalize();
+  }
+}
