@@ -12,7 +12,7 @@ import { octetString, readOctetString } from './der.js';
 import { hashNamed, hashOfKdf, requireNoParameter, type HashAlgorithm } from './digest.js';
 import { signPrehashed, verifyPrehashed } from './ecdsa-prehash.js';
 import type { MechanismEntry } from './entry.js';
-import { asymmetricKey, base64url } from './keys.js';
+import { asymmetricKey, base64url, generatedKeyPair } from './keys.js';
 import { HashedMessage, WholeMessage } from './message.js';
 
 interface EcKey {
@@ -68,19 +68,10 @@ async function generateEcKeyPair(mechanism: Mechanism, request: KeyPairRequest):
   if (!request.ecParams) throw new Pkcs11Error(CKR.TEMPLATE_INCOMPLETE);
   const curve = curveFromParams(request.ecParams);
   if (curve.family !== 'weierstrass') throw new Pkcs11Error(CKR.CURVE_NOT_SUPPORTED);
-  const { publicKey, privateKey } = await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) => {
-    generateKeyPair('ec', { namedCurve: curve.nodeName }, (error, publicKey, privateKey) => {
-      if (error) reject(new Pkcs11Error(CKR.FUNCTION_FAILED, error.message));
-      else resolve({ publicKey, privateKey });
-    });
-  });
-  return {
-    keyType: CKK.EC,
-    publicKey: { objectClass: CKO.PUBLIC_KEY, keyType: CKK.EC, der: publicKey.export({ format: 'der', type: 'spki' }) },
-    privateKey: { objectClass: CKO.PRIVATE_KEY, keyType: CKK.EC, der: privateKey.export({ format: 'der', type: 'pkcs8' }) },
+  return generatedKeyPair(CKK.EC, (done) => generateKeyPair('ec', { namedCurve: curve.nodeName }, done), (publicKey, privateKey) => ({
     publicAttributes: ecPublicAttributes(publicKey),
     privateAttributes: ecPrivateAttributes(privateKey),
-  };
+  }));
 }
 
 // --- ECDSA ----------------------------------------------------------------------------------

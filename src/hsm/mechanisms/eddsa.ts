@@ -11,7 +11,7 @@ import { curveFromParams, ED25519 } from './curves.js';
 import { octetString } from './der.js';
 import { requireNoParameter } from './digest.js';
 import type { MechanismEntry } from './entry.js';
-import { asymmetricKey, base64url } from './keys.js';
+import { asymmetricKey, base64url, generatedKeyPair } from './keys.js';
 import { WholeMessage } from './message.js';
 
 const SIGNATURE_LENGTH = 64;
@@ -30,19 +30,10 @@ async function generateEdwardsKeyPair(mechanism: Mechanism, request: KeyPairRequ
   if (!request.ecParams) throw new Pkcs11Error(CKR.TEMPLATE_INCOMPLETE);
   if (curveFromParams(request.ecParams) !== ED25519) throw new Pkcs11Error(CKR.CURVE_NOT_SUPPORTED);
   const params = Buffer.from(request.ecParams); // reported back as the caller spelled it
-  const { publicKey, privateKey } = await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) => {
-    generateKeyPair('ed25519', {}, (error, publicKey, privateKey) => {
-      if (error) reject(new Pkcs11Error(CKR.FUNCTION_FAILED, error.message));
-      else resolve({ publicKey, privateKey });
-    });
-  });
-  return {
-    keyType: CKK.EC_EDWARDS,
-    publicKey: { objectClass: CKO.PUBLIC_KEY, keyType: CKK.EC_EDWARDS, der: publicKey.export({ format: 'der', type: 'spki' }) },
-    privateKey: { objectClass: CKO.PRIVATE_KEY, keyType: CKK.EC_EDWARDS, der: privateKey.export({ format: 'der', type: 'pkcs8' }) },
+  return generatedKeyPair(CKK.EC_EDWARDS, (done) => generateKeyPair('ed25519', {}, done), (publicKey) => ({
     publicAttributes: edwardsPublicAttributes(publicKey, params),
     privateAttributes: edwardsPrivateAttributes(params),
-  };
+  }));
 }
 
 function eddsaSigner(mechanism: Mechanism, material: KeyMaterial): StreamingOperation<void, Buffer> {

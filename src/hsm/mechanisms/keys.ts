@@ -5,7 +5,7 @@
 
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { CKK, CKO, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
-import type { KeyMaterial } from './contract.js';
+import type { GeneratedKeyPair, KeyMaterial } from './contract.js';
 
 const keyObjects = new WeakMap<Buffer, KeyObject>();
 
@@ -76,4 +76,27 @@ export function aesKey(key: KeyMaterial): Buffer {
 
 export function base64url(value: string | undefined): Buffer {
   return Buffer.from(value ?? '', 'base64url');
+}
+
+/**
+ * A key pair from node:crypto, off the event loop, as the contract returns it: SPKI and PKCS#8
+ * DER with the attributes the caller derives from the KeyObjects.
+ */
+export async function generatedKeyPair(
+  keyType: number,
+  generate: (done: (error: Error | null, publicKey: KeyObject, privateKey: KeyObject) => void) => void,
+  attributes: (publicKey: KeyObject, privateKey: KeyObject) => Pick<GeneratedKeyPair, 'publicAttributes' | 'privateAttributes'>,
+): Promise<GeneratedKeyPair> {
+  const { publicKey, privateKey } = await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) => {
+    generate((error, publicKey, privateKey) => {
+      if (error) reject(new Pkcs11Error(CKR.FUNCTION_FAILED, error.message));
+      else resolve({ publicKey, privateKey });
+    });
+  });
+  return {
+    keyType,
+    publicKey: { objectClass: CKO.PUBLIC_KEY, keyType, der: publicKey.export({ format: 'der', type: 'spki' }) },
+    privateKey: { objectClass: CKO.PRIVATE_KEY, keyType, der: privateKey.export({ format: 'der', type: 'pkcs8' }) },
+    ...attributes(publicKey, privateKey),
+  };
 }

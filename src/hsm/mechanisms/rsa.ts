@@ -12,7 +12,7 @@ import type {
 } from './contract.js';
 import { hashNamed, hashOfMgf, hashOfParameter, requireNoParameter, type HashAlgorithm } from './digest.js';
 import type { MechanismEntry } from './entry.js';
-import { asymmetricKey, base64url } from './keys.js';
+import { asymmetricKey, base64url, generatedKeyPair } from './keys.js';
 import { HashedMessage, WholeMessage } from './message.js';
 import { maxPssSalt, pkcs1v15Unpad, pssEncode, pssVerify } from './rsa-padding.js';
 import { rsaPrivate, RsaWorkerFailure } from './rsa-private.js';
@@ -77,19 +77,10 @@ async function generateRsaKeyPair(mechanism: Mechanism, request: KeyPairRequest)
     throw new Pkcs11Error(CKR.KEY_SIZE_RANGE);
   }
   const publicExponent = publicExponentOf(request.publicExponent);
-  const { publicKey, privateKey } = await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) => {
-    generateKeyPair('rsa', { modulusLength: bits, publicExponent }, (error, publicKey, privateKey) => {
-      if (error) reject(new Pkcs11Error(CKR.FUNCTION_FAILED, error.message));
-      else resolve({ publicKey, privateKey });
-    });
-  });
-  return {
-    keyType: CKK.RSA,
-    publicKey: { objectClass: CKO.PUBLIC_KEY, keyType: CKK.RSA, der: publicKey.export({ format: 'der', type: 'spki' }) },
-    privateKey: { objectClass: CKO.PRIVATE_KEY, keyType: CKK.RSA, der: privateKey.export({ format: 'der', type: 'pkcs8' }) },
+  return generatedKeyPair(CKK.RSA, (done) => generateKeyPair('rsa', { modulusLength: bits, publicExponent }, done), (publicKey, privateKey) => ({
     publicAttributes: rsaPublicAttributes(publicKey),
     privateAttributes: rsaPrivateAttributes(privateKey),
-  };
+  }));
 }
 
 // --- primitives -----------------------------------------------------------------------------
