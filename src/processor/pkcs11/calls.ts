@@ -47,6 +47,7 @@ async function output(request: OutputRequest, produce: (capacity: number | null)
   }
 }
 
+/** The answer of a call whose response has no arguments. */
 const NO_ANSWER = {} as never;
 
 /**

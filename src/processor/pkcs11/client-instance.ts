@@ -7,7 +7,7 @@ import { Pkcs11Error, CKR } from '../../pkcs11/constants.js';
 import type { Frame } from '../../protocol/frame.js';
 import {
   decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId,
-  type P11KitRequest, type P11KitResponse,
+  type P11KitResponse,
 } from '../../protocol/p11kit/index.js';
 import type { ConnectionInfo, ProcessorInstance } from '../contract.js';
 import { NtlsCall } from '../contract.js';
@@ -190,4 +190,3 @@ export class ClientInstance implements ProcessorInstance {
   }
 }
 
-export type { P11KitRequest };
