@@ -14,7 +14,6 @@ let daemon: Daemon;
 let alice: TestClient;
 let expired: TestClient;
 
-const PEER = /127\.0\.0\.1\/\d+/;
 
 beforeAll(async () => {
   home = makeHome({ datapath: { handshakeTimeout: 1500, receiveTimeout: 0 }, log: { debug: true } });

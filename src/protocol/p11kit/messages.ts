@@ -30,7 +30,7 @@ import {
 } from './calls.js';
 import { P11KitCodecError, P11KitErrorCode, fail, ok, type Result } from './errors.js';
 import {
-  mechanismFraming, readMechanism, readParameterUpdate, writeMechanism, writeParameterUpdate,
+  mechanismFraming, readMechanism, readParameterUpdate, writeMechanism,
   mechanismHasNoParameter, type MechanismFraming, type MechanismParameterUpdate,
 } from './mechanisms.js';
 import { WireReader, WireWriter } from './wire.js';
