@@ -6,11 +6,12 @@ import {
   type P11KitRequest, type RequestCallName,
 } from '../../src/protocol/p11kit/index.js';
 
-export async function call(l: Link, req: P11KitRequest): Promise<{ rv: number; args: Record<string, unknown> }> {
-  const body = encodeRequest(req);
+export async function call(l: Link, req: P11KitRequest, version = 0): Promise<{ rv: number; args: Record<string, unknown> }> {
+  const body = encodeRequest(req, { version });
   if (!body.ok) throw body.error;
   const answer = await l.request(body.value);
-  const decoded = decodeResponse(answer.body, req.call as RequestCallName);
+  const mechanismType = (req.args as { mechanism?: { type: number } | null }).mechanism?.type;
+  const decoded = decodeResponse(answer.body, req.call as RequestCallName, { version, mechanismType });
   if (!decoded.ok) throw decoded.error;
   return { rv: responseRv(decoded.value), args: decoded.value.args as Record<string, unknown> };
 }

@@ -6,7 +6,7 @@ import { BufferTooSmallError } from '../../hsm/index.js';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
 import {
-  answerOutput, lengthOnly, ULONG_MINUS_ONE,
+  answerOutput, lengthOnly, parameterUpdateFor, ULONG_MINUS_ONE,
   type LengthOnly, type OutputRequest, type RequestArgs, type RequestCallName, type ResponseArgs,
 } from '../../protocol/p11kit/index.js';
 import { toHsmTemplate, toWireResults } from './attribute-bridge.js';
@@ -175,6 +175,18 @@ export const callTable: CallTable = {
     key: await app.C_UnwrapKey(args.session, mechanism(args.mechanism), args.unwrappingKey, bytes(args.wrappedKey), toHsmTemplate(args.template)),
   }),
   C_DeriveKey: async (args, { app }) => ({ key: await app.C_DeriveKey(args.session, mechanism(args.mechanism), args.baseKey, toHsmTemplate(args.template)) }),
+  // Protocol version 2: the call's result travels inside the answer, with the mechanism
+  // parameter back (ECDH parameters have no output fields to update).
+  C_DeriveKey2: async (args, { app }) => {
+    const derivation = mechanism(args.mechanism);
+    const parameterUpdate = parameterUpdateFor(derivation);
+    try {
+      return { result: CKR.OK, parameterUpdate, key: await app.C_DeriveKey(args.session, derivation, args.baseKey, toHsmTemplate(args.template)) };
+    } catch (error) {
+      if (!(error instanceof Pkcs11Error)) throw error;
+      return { result: error.rv, parameterUpdate, key: 0 };
+    }
+  },
   C_SeedRandom: async (args, { app }) => { await app.C_SeedRandom(args.session, bytes(args.seed)); return NO_ANSWER; },
   C_GenerateRandom: async (args, { app, maxOutputBytes }) => {
     if (args.randomData.query) return { randomData: lengthOnly(0) };
