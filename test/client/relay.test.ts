@@ -67,7 +67,11 @@ describe('p11-relay', () => {
 const P11KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
 const haveTools = existsSync(P11KIT_CLIENT) && spawnSync('pkcs11-tool', ['--help']).error === undefined;
 
-describe.skipIf(!haveTools)('p11-relay --listen from client.json, with stock pkcs11-tool', () => {
+it('the stock tools are installed (CI installs p11-kit-modules and opensc)', () => {
+  expect(haveTools).toBe(true);
+});
+
+describe('p11-relay --listen from client.json, with stock pkcs11-tool', () => {
   it('lists the slot and logs in through p11-kit-client.so', async () => {
     await initialiseSlot(s.alice);
     const socket = join(s.alice.folder, 'relay.sock');
