@@ -56,6 +56,24 @@ function rawConnect(send: Buffer | string | null): Promise<{ port: number; close
   });
 }
 
+/** Alice's certificate over raw TLS, sending `first` instead of an identity line (or nothing); resolves with its port once closed. */
+function registeredTlsPeer(first: string | null): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const socket = tlsConnect({
+      host: '127.0.0.1', port: daemon.port, cert: alice.certificatePem, key: alice.keyPem,
+      ca: [serverCertificate(home)], checkServerIdentity: () => undefined,
+    });
+    let local = 0;
+    socket.on('secureConnect', () => {
+      local = socket.localPort!;
+      if (first !== null) socket.write(first);
+    });
+    socket.on('data', () => {});
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(local));
+  });
+}
+
 describe('connections', () => {
   it('a registered client connects, is served and disconnects with the guide\'s lines in order', async () => {
     const from = daemon.log().length;
@@ -142,37 +160,14 @@ describe('connections', () => {
 
   it('a registered TLS client that never sends its identity is a non-Luna client after the timeout', async () => {
     const from = daemon.log().length;
-    const port = await new Promise<number>((resolve) => {
-      const socket = tlsConnect({
-        host: '127.0.0.1', port: daemon.port, cert: alice.certificatePem, key: alice.keyPem,
-        ca: [serverCertificate(home)], checkServerIdentity: () => undefined,
-      });
-      let local = 0;
-      socket.on('secureConnect', () => (local = socket.localPort!));
-      socket.on('data', () => {});
-      socket.on('error', () => {});
-      socket.on('close', () => resolve(local));
-    });
+    const port = await registeredTlsPeer(null);
     const lines = await settled(port, from);
     expect(lines).toContain(`info : 0xc0000004 : Connection attempt from non-Luna client : 127.0.0.1/${port} : RC_UNEXPECTED`);
   });
 
   it('a TLS client sending something other than an identity line: "Failed reading identity string"', async () => {
     const from = daemon.log().length;
-    const port = await new Promise<number>((resolve) => {
-      const socket = tlsConnect({
-        host: '127.0.0.1', port: daemon.port, cert: alice.certificatePem, key: alice.keyPem,
-        ca: [serverCertificate(home)], checkServerIdentity: () => undefined,
-      });
-      let local = 0;
-      socket.on('secureConnect', () => {
-        local = socket.localPort!;
-        socket.write('GET / HTTP/1.1\r\n\r\n');
-      });
-      socket.on('data', () => {});
-      socket.on('error', () => {});
-      socket.on('close', () => resolve(local));
-    });
+    const port = await registeredTlsPeer('GET / HTTP/1.1\r\n\r\n');
     const lines = await settled(port, from);
     expect(lines).toContain('info : 0xc0000002 : Failed reading identity string. Reason: RC_GENERAL_ERROR');
     expect(lines).toContain(`info : 0xc0000004 : Connection attempt from non-Luna client : 127.0.0.1/${port} : RC_UNEXPECTED`);
