@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
 import { AdminError } from '../admin/protocol.js';
 import { CONFIG_FILE, ConfigError, loadConfig } from '../config/load.js';
-import { ConfigSchema } from '../config/schema.js';
+import { ConfigSchema, ConfigShape } from '../config/schema.js';
 import { resolveHome } from '../daemon/home.js';
 import { fields, print, table, type OutputOptions } from './output.js';
 import { withProgress } from './progress.js';
@@ -241,7 +241,7 @@ interface Setting { key: string; defaultValue: unknown; description: string }
 function settings(): Setting[] {
   const defaults = ConfigSchema.parse({}) as Record<string, unknown>;
   const out: Setting[] = [];
-  const shape = ConfigSchema.shape as Record<string, unknown>;
+  const shape = ConfigShape.shape as Record<string, unknown>;
   for (const [section, sectionSchema] of Object.entries(shape)) {
     const inner = unwrap(sectionSchema) as { shape?: Record<string, unknown> };
     if (!inner.shape) continue;

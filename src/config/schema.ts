@@ -5,7 +5,8 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().int().min(0).max(86400);
 
-export const ConfigSchema = z.object({
+/** The settings, section by section (without the checks across sections). */
+export const ConfigShape = z.object({
   server: z.object({
     bind: z.string().min(1).default('0.0.0.0')
       .describe('Address the data path listens on (0.0.0.0 or :: for all interfaces).'),
@@ -73,6 +74,21 @@ export const ConfigSchema = z.object({
     maxFailedLogins: z.number().int().min(1).max(100).default(10).describe('Consecutive bad logins that lock a role.'),
     kdfCost: z.number().int().min(1024).max(1 << 22).default(1 << 15)
       .describe('scrypt N of the keys derived from PINs (a power of two; lower only for tests).'),
+    backend: z.enum(['software', 'pkcs11']).default('software')
+      .describe('Where keys live: the built-in software HSM, or the PKCS#11 module of hsm.pkcs11 (docs/passthrough.md).'),
+    pkcs11: z.object({
+      module: z.string().min(1).nullable().default(null).describe('Path of the PKCS#11 module (.so) ntls fronts.'),
+      callTimeout: z.number().int().min(1).max(3600).default(30)
+        .describe('Seconds a module call may take before the module is taken for hung (device error, host restarted).'),
+      tokens: z.array(z.object({
+        partition: z.string().min(1).max(32).describe('The ntls partition name clients are assigned.'),
+        label: z.string().min(1).max(32).optional().describe("The module token's label."),
+        serial: z.string().min(1).max(16).optional().describe("The module token's serial number (preferred: labels can repeat)."),
+        pin: z.string().min(1).optional().describe('A user PIN ntls logs the token in with and keeps it logged in; clients still log in with it.'),
+      }).strict().refine((t) => (t.label === undefined) !== (t.serial === undefined), {
+        message: 'give the token by label or by serial, one of the two',
+      })).default([]).describe('ntls partitions and the module tokens they are, in slot order.'),
+    }).strict().default({}),
   }).strict().default({}),
   metrics: z.object({
     enabled: z.boolean().default(false).describe('Serve Prometheus metrics over HTTP.'),
@@ -92,6 +108,19 @@ export const ConfigSchema = z.object({
     }).strict().nullable().default(null).describe('Also send every line to this syslog receiver.'),
   }).strict().default({}),
 }).strict();
+
+export const ConfigSchema = ConfigShape.superRefine((config, context) => {
+  const { backend, pkcs11 } = config.hsm;
+  if (backend !== 'pkcs11') return;
+  if (pkcs11.module === null) context.addIssue({ code: 'custom', path: ['hsm', 'pkcs11', 'module'], message: 'hsm.backend is pkcs11: give the module path' });
+  if (pkcs11.tokens.length === 0) context.addIssue({ code: 'custom', path: ['hsm', 'pkcs11', 'tokens'], message: 'hsm.backend is pkcs11: map at least one partition to a token' });
+  const names = pkcs11.tokens.map((t) => t.partition);
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  if (twice !== undefined) context.addIssue({ code: 'custom', path: ['hsm', 'pkcs11', 'tokens'], message: `partition ${twice} is mapped twice` });
+  if (config.server.keysInHardware) {
+    context.addIssue({ code: 'custom', path: ['server', 'keysInHardware'], message: 'keys in hardware need the built-in HSM (hsm.backend software)' });
+  }
+});
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;

@@ -7,6 +7,7 @@
 // Pkcs11Error with the CKR_ code in `.rv`. Calls returning bytes take an optional capacity:
 // omitted = any length, null = length query, a number = the caller's buffer size (see output.ts).
 
+import type { TokenApplication } from './backend.js';
 import { CKF, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import type { Template } from './attributes.js';
@@ -37,7 +38,7 @@ export interface SessionInfo {
   deviceError: number;
 }
 
-export class HsmApplication {
+export class HsmApplication implements TokenApplication {
   private readonly sessions = new Map<number, Session>();
   private readonly roles = new Map<Partition, Role>();
   private finalized = false;

@@ -3,6 +3,7 @@
 // PKCS#11 calls are made through an HsmApplication, one per client application, which owns
 // its sessions and login state.
 
+import type { HsmBackend } from './backend.js';
 import { randomBytes, randomInt } from 'node:crypto';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
@@ -81,7 +82,8 @@ export interface PartitionSummary {
   serial: string;
   label: string;
   initialized: boolean;
-  tokenObjects: number;
+  /** null when the backend cannot count them (a PKCS#11 module's token). */
+  tokenObjects: number | null;
 }
 
 export type HsmAdminErrorCode = 'PARTITION_LIMIT' | 'PARTITION_NOT_FOUND' | 'LABEL_INVALID' | 'HSM_CLOSED';
@@ -98,7 +100,8 @@ const MANUFACTURER = 'NTLS';
 const VERSION: Version = { major: 0, minor: 1 };
 const LABEL_BYTES = 32;
 
-export class Hsm {
+export class Hsm implements HsmBackend {
+  readonly kind = 'software' as const;
   readonly partitions = new Map<number, Partition>();
   readonly policy: PinPolicy;
   readonly kdf: KdfParameters;
@@ -410,6 +413,10 @@ export class Hsm {
   /** All sessions of all applications on a partition (C_InitToken refuses while any is open). */
   sessionsOn(partition: Partition): number {
     return partition.sessions.size;
+  }
+
+  sessionCount(slotId: number): number {
+    return this.sessionsOn(this.partition(slotId));
   }
 }
 

@@ -11,3 +11,5 @@ export type { PinPolicy } from './pin-policy.js';
 export { DEFAULT_PIN_POLICY } from './pin-policy.js';
 export { StoreOpenError } from '../store/errors.js';
 export { DEFAULT_KDF, type KdfParameters } from '../store/credential.js';
+export type { HsmBackend, TokenApplication, MaybePromise } from './backend.js';
+export { PassthroughHsm, PassthroughStartError, type PassthroughOptions } from './passthrough/passthrough-hsm.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyOverrides, CONFIG_FILE, ConfigError, loadConfig, type ConfigProblem } from '../../src/config/load.js';
-import { ConfigSchema, defaultConfig } from '../../src/config/schema.js';
+import { ConfigSchema, ConfigShape, defaultConfig } from '../../src/config/schema.js';
 
 let home: string;
 beforeEach(() => {
@@ -73,7 +73,7 @@ describe('defaults', () => {
   });
 
   it('every setting has a description (ntls config show and docs are derived from them)', () => {
-    const shape = ConfigSchema.shape;
+    const shape = ConfigShape.shape;
     for (const [group, schema] of Object.entries(shape)) {
       const inner = (schema as unknown as { _def: { innerType: { shape: Record<string, { description?: string }> } } })._def.innerType.shape;
       for (const [key, setting] of Object.entries(inner)) expect(setting.description, `${group}.${key}`).toBeTruthy();

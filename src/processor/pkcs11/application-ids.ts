@@ -3,7 +3,7 @@
 // connections of the same client with the same id share them. A mapping is transient (removed,
 // with its sessions, when its last connection ends) until OpenAccess makes it persistent: then
 // it survives disconnects, so a login survives a reconnecting process, until CloseAccess.
-import type { Hsm, HsmApplication } from '../../hsm/index.js';
+import type { HsmBackend, TokenApplication } from '../../hsm/index.js';
 import { Catalogue } from '../../log/catalogue.js';
 import type { Logger } from '../../log/logger.js';
 import type { ApplicationId } from './ntls-calls.js';
@@ -11,7 +11,7 @@ import type { ApplicationId } from './ntls-calls.js';
 interface Mapping {
   key: string;
   id: ApplicationId;
-  app: HsmApplication;
+  app: TokenApplication;
   persistent: boolean;
   connections: Set<number>;
 }
@@ -29,7 +29,7 @@ export interface AppIdSummary {
 export class ApplicationIds {
   private readonly mappings = new Map<string, Mapping>();
 
-  constructor(private readonly hsm: Hsm, private readonly logger: Logger) {}
+  constructor(private readonly hsm: HsmBackend, private readonly logger: Logger) {}
 
   private static key(client: string, id: ApplicationId): string {
     return `appid:${client}:${id.major}:${id.minor}`;
@@ -40,7 +40,7 @@ export class ApplicationIds {
   }
 
   /** The application a connection uses once it names its id; counts the connection. */
-  attach(client: string, id: ApplicationId, connection: number, peer: string): HsmApplication {
+  attach(client: string, id: ApplicationId, connection: number, peer: string): TokenApplication {
     const key = ApplicationIds.key(client, id);
     let mapping = this.mappings.get(key);
     if (mapping) {
@@ -56,7 +56,7 @@ export class ApplicationIds {
   }
 
   /** OpenAccess: the mapping outlives its connections. */
-  openAccess(client: string, id: ApplicationId, connection: number, peer: string): HsmApplication {
+  openAccess(client: string, id: ApplicationId, connection: number, peer: string): TokenApplication {
     const app = this.attach(client, id, connection, peer);
     const mapping = this.mappings.get(ApplicationIds.key(client, id))!;
     this.logger.log(Catalogue.openAccess, { appId: ApplicationIds.shown(id, mapping.connections.size), minor: id.minor, peer });

@@ -1,7 +1,7 @@
 // The PKCS#11 calls served over p11-kit RPC: each decoded request becomes a call on the
 // client's HSM application, through the client's slot view, and its answer the response
 // p11-kit's own server would give. A call without a handler here is not supported.
-import type { Hsm, HsmApplication } from '../../hsm/index.js';
+import type { HsmBackend, TokenApplication } from '../../hsm/index.js';
 import { BufferTooSmallError } from '../../hsm/index.js';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
@@ -13,8 +13,8 @@ import { toHsmTemplate, toWireResults } from './attribute-bridge.js';
 import type { SlotView } from './slot-view.js';
 
 export interface CallContext {
-  hsm: Hsm;
-  app: HsmApplication;
+  hsm: HsmBackend;
+  app: TokenApplication;
   view: SlotView;
   /** Largest output a single call may ask for (the memory budget of one answer). */
   maxOutputBytes: number;
@@ -73,15 +73,15 @@ export const callTable: CallTable = {
     };
   },
   C_GetSlotList: (args, { view }) => ({ slotList: answerOutput(args.slotList, view.clientSlots()) }),
-  C_GetSlotInfo: (args, { app, view }) => {
-    const info = app.C_GetSlotInfo(view.hsmSlot(args.slotId));
+  C_GetSlotInfo: async (args, { app, view }) => {
+    const info = await app.C_GetSlotInfo(view.hsmSlot(args.slotId));
     return {
       slotDescription: info.slotDescription, manufacturerId: info.manufacturerID, flags: info.flags,
       hardwareVersion: info.hardwareVersion, firmwareVersion: info.firmwareVersion,
     };
   },
-  C_GetTokenInfo: (args, { app, view }) => {
-    const t = app.C_GetTokenInfo(view.hsmSlot(args.slotId));
+  C_GetTokenInfo: async (args, { app, view }) => {
+    const t = await app.C_GetTokenInfo(view.hsmSlot(args.slotId));
     return {
       label: t.label, manufacturerId: t.manufacturerID, model: t.model, serialNumber: t.serialNumber, flags: t.flags,
       maxSessionCount: t.maxSessionCount, sessionCount: t.sessionCount, maxRwSessionCount: t.maxRwSessionCount,
@@ -91,9 +91,9 @@ export const callTable: CallTable = {
       hardwareVersion: t.hardwareVersion, firmwareVersion: t.firmwareVersion, utcTime: t.utcTime,
     };
   },
-  C_GetMechanismList: (args, { app, view }) => ({ mechanismList: answerOutput(args.mechanismList, app.C_GetMechanismList(view.hsmSlot(args.slotId))) }),
-  C_GetMechanismInfo: (args, { app, view }) => {
-    const info = app.C_GetMechanismInfo(view.hsmSlot(args.slotId), args.type);
+  C_GetMechanismList: async (args, { app, view }) => ({ mechanismList: answerOutput(args.mechanismList, await app.C_GetMechanismList(view.hsmSlot(args.slotId))) }),
+  C_GetMechanismInfo: async (args, { app, view }) => {
+    const info = await app.C_GetMechanismInfo(view.hsmSlot(args.slotId), args.type);
     return { minKeySize: info.minKeySize, maxKeySize: info.maxKeySize, flags: info.flags };
   },
   C_InitToken: async (args, { app, view }) => {
@@ -104,17 +104,17 @@ export const callTable: CallTable = {
     await app.C_InitToken(view.hsmSlot(args.slotId), bytes(args.pin), tokenLabel(args.label));
     return NO_ANSWER;
   },
-  C_OpenSession: (args, { app, view }) => ({ session: app.C_OpenSession(view.hsmSlot(args.slotId), args.flags) }),
-  C_CloseSession: (args, { app }) => {
-    app.C_CloseSession(args.session);
+  C_OpenSession: async (args, { app, view }) => ({ session: await app.C_OpenSession(view.hsmSlot(args.slotId), args.flags) }),
+  C_CloseSession: async (args, { app }) => {
+    await app.C_CloseSession(args.session);
     return NO_ANSWER;
   },
-  C_CloseAllSessions: (args, { app, view }) => {
-    app.C_CloseAllSessions(view.hsmSlot(args.slotId));
+  C_CloseAllSessions: async (args, { app, view }) => {
+    await app.C_CloseAllSessions(view.hsmSlot(args.slotId));
     return NO_ANSWER;
   },
-  C_GetSessionInfo: (args, { app, view }) => {
-    const info = app.C_GetSessionInfo(args.session);
+  C_GetSessionInfo: async (args, { app, view }) => {
+    const info = await app.C_GetSessionInfo(args.session);
     return { slotId: view.clientSlot(info.slotID), state: info.state, flags: info.flags, deviceError: info.deviceError };
   },
   C_InitPIN: async (args, { app }) => { await app.C_InitPIN(args.session, bytes(args.pin)); return NO_ANSWER; },

@@ -1,6 +1,6 @@
 // One connected client's command processor instance: p11-kit RPC requests in, HSM calls on the
 // client's own application (its sessions, handles and login state) and slot view, answers out.
-import type { Hsm, HsmApplication } from '../../hsm/index.js';
+import type { HsmBackend, TokenApplication } from '../../hsm/index.js';
 import { Catalogue } from '../../log/catalogue.js';
 import type { Logger } from '../../log/logger.js';
 import { Pkcs11Error, CKR } from '../../pkcs11/constants.js';
@@ -20,7 +20,7 @@ import type { SlotView } from './slot-view.js';
 const EMPTY = Buffer.alloc(0);
 
 export interface InstanceOptions {
-  hsm: Hsm;
+  hsm: HsmBackend;
   applicationIds: ApplicationIds;
   statistics: CallStatistics;
   logger: Logger;
@@ -34,7 +34,7 @@ export interface InstanceOptions {
 
 export class ClientInstance implements ProcessorInstance {
   private version = 0;
-  private app: HsmApplication;
+  private app: TokenApplication;
   /** The application-id mapping this connection uses, if it named one. */
   private appIdKey: string | null = null;
 
@@ -89,11 +89,8 @@ export class ClientInstance implements ProcessorInstance {
   /** The client lost these HSM slots: its sessions there end and it is logged out of them. */
   revokeSlots(hsmSlots: readonly number[]): void {
     for (const slot of hsmSlots) {
-      try {
-        this.app.C_CloseAllSessions(slot);
-      } catch {
-        // A partition deleted meanwhile has no sessions left to close.
-      }
+      // A partition deleted meanwhile has no sessions left to close.
+      void Promise.resolve().then(() => this.app.C_CloseAllSessions(slot)).catch(() => undefined);
     }
   }
 

@@ -1,6 +1,6 @@
 // `ntls partition ...`: the HSM administrator's requests, served by the processor that owns the
 // HSM. Failures carry a stable code and a hint, which the admin channel passes on.
-import { Hsm, HsmAdminError, type PartitionSummary } from '../../hsm/index.js';
+import { Hsm, HsmAdminError, type HsmBackend, type PartitionSummary } from '../../hsm/index.js';
 import { Pkcs11Error } from '../../pkcs11/constants.js';
 import type { ProcessorAdminCommand } from '../contract.js';
 import type { SlotView } from './slot-view.js';
@@ -13,6 +13,8 @@ export class PartitionCommandError extends Error {
 }
 
 export interface PartitionCommandContext {
+  backend(): HsmBackend;
+  /** The built-in HSM, for what only it can do (create and delete partitions). */
   hsm(): Hsm;
   /** The administrative partition holding the server key (keys in hardware), if any. */
   adminPartition: string | null;
@@ -26,7 +28,7 @@ function name(args: Record<string, unknown>): string {
   return value;
 }
 
-function find(hsm: Hsm, partition: string): PartitionSummary {
+function find(hsm: HsmBackend, partition: string): PartitionSummary {
   const all = hsm.listPartitions();
   const found = all.find((p) => p.serial === partition) ?? all.find((p) => p.label === partition);
   if (!found) throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition labelled or numbered "${partition}"`, 'see `ntls partition list`');
@@ -47,15 +49,14 @@ function adminFailure(error: unknown): never {
 
 export function partitionCommands(context: PartitionCommandContext): ReadonlyMap<string, ProcessorAdminCommand> {
   const describe = (p: PartitionSummary) => {
-    const hsm = context.hsm();
     const clients = context.liveClients().filter((c) => c.view.includes(p.slotId)).map((c) => c.client);
-    return { ...p, sessions: hsm.sessionsOn(hsm.partition(p.slotId)), connectedClients: [...new Set(clients)] };
+    return { ...p, sessions: context.backend().sessionCount(p.slotId), connectedClients: [...new Set(clients)] };
   };
   const commands: Record<string, ProcessorAdminCommand> = {
-    'partition.list': () => context.hsm().listPartitions().map(describe),
-    'partition.show': (args) => describe(find(context.hsm(), name(args))),
+    'partition.list': () => context.backend().listPartitions().map(describe),
+    'partition.show': (args) => describe(find(context.backend(), name(args))),
     'partition.resolve': (args) => {
-      const found = find(context.hsm(), name(args));
+      const found = find(context.backend(), name(args));
       if (found.label === context.adminPartition) {
         throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${found.label} holds the server key and is not for clients`, 'assign another partition');
       }

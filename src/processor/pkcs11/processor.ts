@@ -1,6 +1,6 @@
 // The built-in command processor: PKCS#11 over the p11-kit RPC protocol, served from the
 // software HSM in the service home. Each client sees only its assigned partitions.
-import { Hsm, HsmAdminError, type PartitionSummary } from '../../hsm/index.js';
+import { Hsm, HsmAdminError, PassthroughHsm, type HsmBackend, type PartitionSummary } from '../../hsm/index.js';
 import { singlePartMechanisms, softwareMechanisms } from '../../hsm/mechanisms/index.js';
 import type { Logger } from '../../log/logger.js';
 import type {
@@ -10,7 +10,7 @@ import type {
 import { DATAPATH_CONTRACT_VERSION } from '../contract.js';
 import { ClientInstance } from './client-instance.js';
 import { SlotView } from './slot-view.js';
-import { partitionCommands } from './partition-commands.js';
+import { PartitionCommandError, partitionCommands } from './partition-commands.js';
 import { CallStatistics } from './call-statistics.js';
 import { ApplicationIds } from './application-ids.js';
 import { serverKeyFromPartition } from './server-key.js';
@@ -30,7 +30,10 @@ export function findPartition(partitions: readonly PartitionSummary[], name: str
 }
 
 export function createPkcs11Processor(): CommandProcessorModule {
+  /** Whichever holds the keys; `hsm` too when it is the built-in one. */
+  let backend: HsmBackend | undefined;
   let hsm: Hsm | undefined;
+  let passthrough: PassthroughHsm | undefined;
   let context: ProcessorContext | undefined;
   let logger: Logger | undefined;
   let statistics: CallStatistics | undefined;
@@ -38,7 +41,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
   const live = new Map<number, Live>();
 
   const viewFor = (client: string, local = false): SlotView => {
-    const partitions = hsm!.listPartitions();
+    const partitions = backend!.listPartitions();
     if (local) return new SlotView(partitions.map((p) => p.slotId));
     const slots = context!.assignedPartitions(client)
       .map((name) => findPartition(partitions, name)?.slotId)
@@ -64,6 +67,17 @@ export function createPkcs11Processor(): CommandProcessorModule {
       logger = ctx.logger;
       statistics = new CallStatistics(ctx.metrics);
       const settings = ctx.config.hsm;
+      if (settings.backend === 'pkcs11') {
+        passthrough = await PassthroughHsm.open({
+          module: settings.pkcs11.module!,
+          tokens: settings.pkcs11.tokens.map((t) => ({ partition: t.partition, label: t.label ?? null, serial: t.serial ?? null, pin: t.pin ?? null })),
+          callTimeoutMs: settings.pkcs11.callTimeout * 1000,
+          logger,
+        });
+        backend = passthrough;
+        applicationIds = new ApplicationIds(backend, logger);
+        return;
+      }
       hsm = await Hsm.open({
         home: ctx.home,
         mechanisms: softwareMechanisms,
@@ -73,6 +87,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
         pinPolicy: { minLength: settings.pinMinLength, maxLength: settings.pinMaxLength, maxFailedLogins: settings.maxFailedLogins },
         kdf: { cost: settings.kdfCost },
       });
+      backend = hsm;
       applicationIds = new ApplicationIds(hsm, logger);
       // First start: one partition, uninitialised, for its SO to initialise (C_InitToken).
       if (hsm.listPartitions().length === 0) await hsm.createPartition({ label: 'default' });
@@ -82,14 +97,14 @@ export function createPkcs11Processor(): CommandProcessorModule {
       if (event.operation === 'assignments-changed' || event.operation === 'registered') reassign(event.client);
     },
     cp_server_connected(connection: ConnectionInfo): ProcessorInstance {
-      if (!hsm || !logger) throw new Error('command processor used before cp_initialize_p');
+      if (!backend || !logger) throw new Error('command processor used before cp_initialize_p');
       const entry: Live = {
         connection,
         view: viewFor(connection.client, connection.local),
         instance: undefined as never,
       };
       entry.instance = new ClientInstance({
-        hsm, logger, connection, statistics: statistics!, applicationIds: applicationIds!,
+        hsm: backend, logger, connection, statistics: statistics!, applicationIds: applicationIds!,
         view: () => entry.view,
         maxOutputBytes: context!.config.datapath.maxFrameBytes,
         commandKeepalive: context!.config.processor.commandKeepalive,
@@ -104,7 +119,15 @@ export function createPkcs11Processor(): CommandProcessorModule {
     },
     cp_admin_commands(): ReadonlyMap<string, ProcessorAdminCommand> {
       const commands = new Map(partitionCommands({
+        backend: () => {
+          if (!backend) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
+          return backend;
+        },
         hsm: () => {
+          if (passthrough) {
+            throw new PartitionCommandError('NTLS_ERR_PKCS11_BACKEND', 'the partitions are the tokens of the PKCS#11 module (hsm.backend pkcs11)',
+              'map partitions in hsm.pkcs11.tokens and restart; create tokens with the module\'s own tools');
+          }
           if (!hsm) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
           return hsm;
         },
@@ -125,7 +148,10 @@ export function createPkcs11Processor(): CommandProcessorModule {
     async cp_shutdown() {
       for (const entry of [...live.values()]) entry.instance.close();
       hsm?.close();
+      await passthrough?.close();
       hsm = undefined;
+      passthrough = undefined;
+      backend = undefined;
     },
   };
 }
