@@ -203,10 +203,17 @@ export class PassthroughApplication implements TokenApplication {
     await this.logout(this.session(handle).token);
   }
 
+  /** Private token objects stay known (usable after the next login); private session objects go, as on the built-in HSM. */
   private async logout(token: TokenLink): Promise<void> {
     await token.logoutClient(this.id);
     const known = this.known.get(token);
-    if (known) for (const [handle, object] of known) if (object.private) known.delete(handle);
+    if (!known) return;
+    for (const [handle, object] of known) {
+      if (!object.private || object.session === null) continue;
+      known.delete(handle);
+      const session = this.sessions.get(object.session);
+      if (session) await token.host.request('destroyObject', session.module, handle).catch(() => undefined);
+    }
   }
 
   async C_InitPIN(handle: number, pin: Pin): Promise<void> {

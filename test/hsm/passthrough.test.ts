@@ -1,0 +1,254 @@
+// The PKCS#11 passthrough backend on a real module: SoftHSM2 (Debian softhsm2) in module host
+// processes, and a faulty module built here from test/fixtures/faulty-pkcs11 (SoftHSM2 whose
+// C_Sign aborts on "crash..." and never returns on "hang..."). Isolation between applications
+// is checked call by call, as the module itself sees a single application.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PassthroughHsm, PassthroughStartError } from '../../src/hsm/index.js';
+import { Catalogue } from '../../src/log/catalogue.js';
+import { Logger } from '../../src/log/logger.js';
+import { CKA, CKF, CKK, CKM, CKO, CKR, CKS, CKU } from '../../src/pkcs11/constants.js';
+import { repoRoot, sleep } from '../support/daemon.js';
+import { SOFTHSM_MODULE, SoftHsm, type SoftHsmToken } from '../support/softhsm.js';
+import { rv } from './support.js';
+
+const RW = CKF.SERIAL_SESSION | CKF.RW_SESSION;
+const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
+const ECDSA = { type: CKM.ECDSA, parameter: null };
+const digest = Buffer.alloc(32, 7);
+
+let softhsm: SoftHsm;
+let alpha: SoftHsmToken;
+let beta: SoftHsmToken;
+let faultyModule: string;
+const messages: string[] = [];
+const logger = new Logger({ debug: true });
+logger.onLine((_line, message) => messages.push(message.id));
+
+beforeAll(() => {
+  softhsm = new SoftHsm();
+  // Module hosts inherit the environment: this is where SoftHSM2 finds its tokens.
+  process.env.SOFTHSM2_CONF = softhsm.conf;
+  alpha = softhsm.initToken('alpha', 'alpha-so', 'alpha-user');
+  beta = softhsm.initToken('beta', 'beta-so', 'beta-user');
+  faultyModule = join(softhsm.dir, 'faulty.so');
+  const fixture = join(repoRoot, 'test/fixtures/faulty-pkcs11');
+  execFileSync('cc', ['-shared', '-fPIC', '-Wall', '-Werror', '-I', join(repoRoot, 'node_modules/pkcs11js/includes/pkcs11'),
+    '-o', faultyModule, join(fixture, 'faulty.c'), '-ldl']);
+});
+
+afterAll(() => {
+  softhsm?.remove();
+});
+
+const open = (module = SOFTHSM_MODULE, callTimeoutMs = 10_000) => PassthroughHsm.open({
+  module, callTimeoutMs, logger,
+  tokens: [
+    { partition: 'alpha-partition', label: null, serial: alpha.serial, pin: null },
+    { partition: 'beta-partition', label: 'beta', serial: null, pin: null },
+  ],
+});
+
+async function ecKeyPair(app: ReturnType<PassthroughHsm['application']>, session: number, label: string, token = true) {
+  return app.C_GenerateKeyPair(session, { type: CKM.EC_KEY_PAIR_GEN, parameter: null },
+    [{ type: CKA.EC_PARAMS, value: P256 }, { type: CKA.TOKEN, value: token }, { type: CKA.VERIFY, value: true }, { type: CKA.LABEL, value: Buffer.from(label) }],
+    [{ type: CKA.TOKEN, value: token }, { type: CKA.SIGN, value: true }, { type: CKA.PRIVATE, value: true }, { type: CKA.LABEL, value: Buffer.from(label) }]);
+}
+
+async function find(app: ReturnType<PassthroughHsm['application']>, session: number, template: { type: number; value: Buffer | number | boolean }[] = []) {
+  await app.C_FindObjectsInit(session, template);
+  const found = await app.C_FindObjects(session, 1000);
+  await app.C_FindObjectsFinal(session);
+  return found;
+}
+
+describe('passthrough on SoftHSM2', () => {
+  let hsm: PassthroughHsm;
+  beforeAll(async () => { hsm = await open(); });
+  afterAll(async () => { await hsm?.close(); });
+
+  it('serves the mapped tokens as partitions in configuration order, found by serial or label', () => {
+    const partitions = hsm.listPartitions();
+    expect(partitions.map((p) => [p.slotId, p.label, p.serial])).toEqual([[0, 'alpha-partition', alpha.serial], [1, 'beta-partition', beta.serial]]);
+    expect(partitions.every((p) => p.initialized)).toBe(true);
+  });
+
+  it("lists the module's mechanisms only: CKM_ECDSA yes, CKM_ECDSA_SHA256 (not in SoftHSM2 2.6) no", async () => {
+    const app = hsm.application('mechanisms');
+    const list = await app.C_GetMechanismList(0);
+    expect(list).toContain(CKM.ECDSA);
+    expect(list).not.toContain(CKM.ECDSA_SHA256);
+    expect(await rv(() => app.C_GetMechanismInfo(0, CKM.ECDSA_SHA256))).toBe(CKR.MECHANISM_INVALID);
+    expect(await rv(() => app.C_GetTokenInfo(2))).toBe(CKR.SLOT_ID_INVALID);
+  });
+
+  it('keeps login state per client although the module has one', async () => {
+    const a = hsm.application('a');
+    const b = hsm.application('b');
+    const sa = await a.C_OpenSession(0, RW);
+    const sb = await b.C_OpenSession(0, RW);
+    await a.C_Login(sa, CKU.USER, 'alpha-user');
+    expect((await a.C_GetSessionInfo(sa)).state).toBe(CKS.RW_USER_FUNCTIONS);
+    expect((await b.C_GetSessionInfo(sb)).state).toBe(CKS.RW_PUBLIC_SESSION);
+
+    const pair = await ecKeyPair(a, sa, 'a-key');
+    // The module is logged in (for a), yet b sees no private object and cannot use a's key.
+    const seenByB = await find(b, sb, [{ type: CKA.LABEL, value: Buffer.from('a-key') }]);
+    expect(seenByB).toEqual([pair.publicKey]);
+    expect(await rv(() => b.C_SignInit(sb, ECDSA, pair.privateKey))).toBe(CKR.KEY_HANDLE_INVALID);
+    expect(await rv(() => b.C_GetAttributeValue(sb, pair.privateKey, [{ type: CKA.LABEL }]))).toBe(CKR.OBJECT_HANDLE_INVALID);
+    // Nor may b make a private object while not logged in: the module would have taken it.
+    expect(await rv(() => b.C_CreateObject(sb, [
+      { type: CKA.CLASS, value: CKO.DATA }, { type: CKA.TOKEN, value: true }, { type: CKA.PRIVATE, value: true }, { type: CKA.LABEL, value: Buffer.from('b-private') },
+    ]))).toBe(CKR.USER_NOT_LOGGED_IN);
+    expect(await find(a, sa, [{ type: CKA.LABEL, value: Buffer.from('b-private') }])).toEqual([]);
+
+    // b's login is checked against the PIN the module took.
+    expect(await rv(() => b.C_Login(sb, CKU.USER, 'wrong-pin'))).toBe(CKR.PIN_INCORRECT);
+    expect(await rv(() => b.C_Login(sb, CKU.SO, 'alpha-so'))).toBe(CKR.USER_ANOTHER_ALREADY_LOGGED_IN);
+    await b.C_Login(sb, CKU.USER, 'alpha-user');
+    expect(await rv(() => b.C_Login(sb, CKU.USER, 'alpha-user'))).toBe(CKR.USER_ALREADY_LOGGED_IN);
+    const seenNow = await find(b, sb, [{ type: CKA.LABEL, value: Buffer.from('a-key') }]);
+    expect(seenNow.sort()).toEqual([pair.publicKey, pair.privateKey].sort());
+
+    // a logs out: b stays logged in and signs; a's view loses the private key.
+    await a.C_Logout(sa);
+    expect((await a.C_GetSessionInfo(sa)).state).toBe(CKS.RW_PUBLIC_SESSION);
+    expect(await rv(() => a.C_SignInit(sa, ECDSA, pair.privateKey))).toBe(CKR.KEY_HANDLE_INVALID);
+    await b.C_SignInit(sb, ECDSA, pair.privateKey);
+    expect((await b.C_Sign(sb, digest)).length).toBe(64);
+
+    // Session handles are per client.
+    expect(await rv(() => a.C_GetSessionInfo(sb))).toBe(CKR.SESSION_HANDLE_INVALID);
+    expect(await rv(() => b.C_CloseSession(sa))).toBe(CKR.SESSION_HANDLE_INVALID);
+
+    // b closes its last session: logged out; nobody is, so the module logs out and a wrong PIN is the module's to refuse.
+    await b.C_CloseSession(sb);
+    expect(await rv(() => a.C_Login(sa, CKU.USER, 'wrong-pin'))).toBe(CKR.PIN_INCORRECT);
+    await a.C_Login(sa, CKU.USER, 'alpha-user');
+    // SoftHSM2 renumbers private objects after its logout: its own semantics, passed through.
+    for (const handle of await find(a, sa, [{ type: CKA.LABEL, value: Buffer.from('a-key') }])) await a.C_DestroyObject(sa, handle);
+    expect(await find(a, sa, [{ type: CKA.LABEL, value: Buffer.from('a-key') }])).toEqual([]);
+    a.finalize();
+    b.finalize();
+  });
+
+  it("hides one client's session objects from the other, and they go with the session", async () => {
+    const a = hsm.application('a2');
+    const b = hsm.application('b2');
+    const sa = await a.C_OpenSession(1, RW);
+    const sb = await b.C_OpenSession(1, RW);
+    await a.C_Login(sa, CKU.USER, 'beta-user');
+    await b.C_Login(sb, CKU.USER, 'beta-user');
+    const secret = await a.C_GenerateKey(sa, { type: CKM.AES_KEY_GEN, parameter: null },
+      [{ type: CKA.VALUE_LEN, value: 32 }, { type: CKA.TOKEN, value: false }, { type: CKA.ENCRYPT, value: true }, { type: CKA.LABEL, value: Buffer.from('session-secret') }]);
+    expect(await find(a, sa, [{ type: CKA.LABEL, value: Buffer.from('session-secret') }])).toEqual([secret]);
+    expect(await find(b, sb, [{ type: CKA.LABEL, value: Buffer.from('session-secret') }])).toEqual([]);
+    expect(await rv(() => b.C_EncryptInit(sb, { type: CKM.AES_ECB, parameter: null }, secret))).toBe(CKR.KEY_HANDLE_INVALID);
+    const attributes = await a.C_GetAttributeValue(sa, secret, [{ type: CKA.KEY_TYPE }, { type: CKA.VALUE }, { type: CKA.TOKEN, length: null }]);
+    expect(attributes.rv).toBe(CKR.ATTRIBUTE_SENSITIVE);
+    expect(attributes.attributes[0]).toMatchObject({ value: CKK.AES, length: 8 });
+    expect(attributes.attributes[1]).toMatchObject({ value: null, length: null });
+    expect(attributes.attributes[2]).toMatchObject({ value: null, length: 1 });
+    a.finalize();
+    b.finalize();
+  });
+
+  it('answers a length query without spending the operation: one signature, as PKCS#11 says', async () => {
+    const a = hsm.application('lengths');
+    const s = await a.C_OpenSession(1, RW);
+    await a.C_Login(s, CKU.USER, 'beta-user');
+    const pair = await ecKeyPair(a, s, 'lengths', false);
+    await a.C_SignInit(s, ECDSA, pair.privateKey);
+    expect(await rv(() => a.C_Sign(s, digest, null))).toBe(CKR.OK);
+    const short = await rv(() => a.C_Sign(s, digest, 10));
+    expect(short).toBe(CKR.BUFFER_TOO_SMALL);
+    const signature = await a.C_Sign(s, digest, 64);
+    expect(signature.length).toBe(64);
+    await a.C_VerifyInit(s, ECDSA, pair.publicKey);
+    await a.C_Verify(s, digest, signature);
+    await a.C_VerifyInit(s, ECDSA, pair.publicKey);
+    expect(await rv(() => a.C_Verify(s, Buffer.alloc(32, 8), signature))).toBe(CKR.SIGNATURE_INVALID);
+    a.finalize();
+  });
+});
+
+describe('a module that cannot be used is a start-up failure', () => {
+  it('a module path that does not load', async () => {
+    messages.length = 0;
+    const error = await open('/nonexistent/libnothing.so').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PassthroughStartError);
+    expect(messages).toContain(Catalogue.tokenInterfaceInitFailed.id);
+  });
+
+  it('a token that is not there', async () => {
+    messages.length = 0;
+    const error = await PassthroughHsm.open({
+      module: SOFTHSM_MODULE, callTimeoutMs: 10_000, logger,
+      tokens: [{ partition: 'ghost', label: 'no-such-token', serial: null, pin: null }],
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PassthroughStartError);
+    expect((error as PassthroughStartError).rv).toBe(CKR.TOKEN_NOT_PRESENT);
+    expect(messages).toContain(Catalogue.tokenInterfaceInitFailed.id);
+  });
+});
+
+describe('a module that crashes or hangs', () => {
+  let hsm: PassthroughHsm;
+  beforeAll(async () => { hsm = await open(faultyModule, 1500); });
+  afterAll(async () => { await hsm?.close(); });
+
+  async function signer(id: string, slot: number, pin: string) {
+    const app = hsm.application(id);
+    const session = await app.C_OpenSession(slot, RW);
+    await app.C_Login(session, CKU.USER, pin);
+    const pair = await ecKeyPair(app, session, id, false);
+    return { app, session, key: pair.privateKey };
+  }
+
+  async function waitForRestart(slot: number): Promise<void> {
+    const app = hsm.application('probe');
+    for (let i = 0; i < 100; i++) {
+      if (await rv(() => app.C_GetTokenInfo(slot)) === CKR.OK) return;
+      await sleep(100);
+    }
+    throw new Error('the module host did not come back');
+  }
+
+  it('a crash is a device error for that partition only; the host comes back', async () => {
+    const victim = await signer('victim', 0, 'alpha-user');
+    const bystander = await signer('bystander', 1, 'beta-user');
+    messages.length = 0;
+    await victim.app.C_SignInit(victim.session, ECDSA, victim.key);
+    expect(await rv(() => victim.app.C_Sign(victim.session, Buffer.from('crash'.padEnd(32, '!'))))).toBe(CKR.DEVICE_ERROR);
+    expect(messages).toEqual([Catalogue.containerListFailed.id, Catalogue.systemContainersLoadFailed.id]);
+    // The other partition goes on answering.
+    await bystander.app.C_SignInit(bystander.session, ECDSA, bystander.key);
+    expect((await bystander.app.C_Sign(bystander.session, digest)).length).toBe(64);
+    // The crashed partition's sessions are gone; once its host is back, it is usable again.
+    await waitForRestart(0);
+    expect(await rv(() => victim.app.C_GetSessionInfo(victim.session))).toBe(CKR.SESSION_HANDLE_INVALID);
+    const again = await signer('victim-again', 0, 'alpha-user');
+    await again.app.C_SignInit(again.session, ECDSA, again.key);
+    expect((await again.app.C_Sign(again.session, digest)).length).toBe(64);
+  });
+
+  it('a hang is a device error after the call timeout, and other partitions answer meanwhile', async () => {
+    const victim = await signer('hung', 0, 'alpha-user');
+    const bystander = await signer('bystander-2', 1, 'beta-user');
+    messages.length = 0;
+    await victim.app.C_SignInit(victim.session, ECDSA, victim.key);
+    const started = Date.now();
+    const hung = rv(() => victim.app.C_Sign(victim.session, Buffer.from('hang'.padEnd(32, '!'))));
+    await bystander.app.C_SignInit(bystander.session, ECDSA, bystander.key);
+    expect((await bystander.app.C_Sign(bystander.session, digest)).length).toBe(64);
+    let answeredWhileHung = false;
+    void hung.then(() => { answeredWhileHung = true; });
+    expect(answeredWhileHung).toBe(false);
+    expect(await hung).toBe(CKR.DEVICE_ERROR);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+    expect(messages).toEqual([Catalogue.containerListFailed.id, Catalogue.systemContainersLoadFailed.id]);
+    await waitForRestart(0);
+  });
+});
