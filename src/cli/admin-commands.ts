@@ -14,8 +14,8 @@ import { join } from 'node:path';
 
 type Common = OutputOptions & { home?: string };
 
-function fail(problem: string, hint?: string, status = 1): never {
-  process.stderr.write(`ntls: ${problem}${hint ? `; ${hint}` : ''}.\n`);
+function fail(problem: string, hint?: string, status = 1, code?: string): never {
+  process.stderr.write(`ntls: ${problem}${hint ? `; ${hint}` : ''}.${code ? ` [${code}]` : ''}\n`);
   process.exit(status);
 }
 
@@ -23,7 +23,7 @@ async function admin<T>(options: Common, command: string, args: Record<string, u
   try {
     return await callAdmin<T>(resolveHome(options.home), command, args);
   } catch (error) {
-    if (error instanceof AdminError) fail(error.message, error.hint);
+    if (error instanceof AdminError) fail(error.message, error.hint, 1, error.code);
     throw error;
   }
 }
