@@ -1,6 +1,7 @@
 // The real ntls daemon (built dist/) in a temporary home on a loopback port, set up as an
 // operator would: a partition, a registered client assigned to it, the user PIN set through
-// the wire. Every wait is bounded.
+// the wire. The partition is made by ntls (the built-in software HSM), or is a PKCS#11 module's
+// token mapped in the hsm configuration passed in (backend pkcs11). Every wait is bounded.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,13 +18,27 @@ import { initialize } from './token.js';
 const ntlsBin = fileURLToPath(new URL('../../src/cli/ntls.js', import.meta.url));
 
 const CLIENT = 'bench-client';
-const PARTITION = 'bench';
-const SO_PIN = 'bench-so-pin';
+/** The partition the bench client is assigned; with backend pkcs11, map a token to this name. */
+export const NTLS_PARTITION = 'bench';
+/** The partition's SO PIN; with backend pkcs11, the mapped token's. */
+export const NTLS_SO_PIN = 'bench-so-pin';
 export const NTLS_USER_PIN = 'bench-user-pin';
 
-function run(args: string[], timeoutMs = 30_000): Promise<string> {
+export interface NtlsDaemonOptions {
+  /** Also serve the p11-kit protocol on the home's unix socket (no TLS), for comparison. */
+  localSocket?: boolean;
+  /**
+   * Merged over the bench's hsm configuration. With `backend: 'pkcs11'` the partition is the
+   * module token mapped to NTLS_PARTITION (SO PIN NTLS_SO_PIN): ntls does not create it.
+   */
+  hsm?: Record<string, unknown>;
+  /** Added to the environment of the daemon (its module hosts inherit it) and of its CLI runs. */
+  env?: NodeJS.ProcessEnv;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ntlsBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [ntlsBin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -39,19 +54,20 @@ function run(args: string[], timeoutMs = 30_000): Promise<string> {
 export class NtlsDaemon {
   private constructor(readonly home: string, private readonly child: ChildProcess, readonly port: number, private readonly client: CertificateAndKey) {}
 
-  /** `localSocket`: also serve the p11-kit protocol on the home's unix socket (no TLS), for comparison. */
-  static async start(options: { localSocket?: boolean } = {}): Promise<NtlsDaemon> {
+  static async start(options: NtlsDaemonOptions = {}): Promise<NtlsDaemon> {
     const home = mkdtempSync(join(tmpdir(), 'ntls-bench-'));
+    const env = { ...process.env, ...options.env };
+    const mappedToken = options.hsm?.backend === 'pkcs11';
     writeFileSync(join(home, 'ntls.json'), JSON.stringify({
       server: { bind: '127.0.0.1', port: 0 },
-      hsm: { kdfCost: 1024, pinMinLength: 4 },
+      hsm: { kdfCost: 1024, pinMinLength: 4, ...options.hsm },
       datapath: { receiveTimeout: 0, maxPendingPerAddress: 128 },
       log: { debug: false },
       ...(options.localSocket ? { localSocket: { enabled: true, path: 'p11kit.sock' } } : {}),
     }, null, 2));
     // BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the daemon under load.
     const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, ntlsBin, 'start', '--home', home, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, ntlsBin, 'start', '--home', home, '--quiet'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const port = await new Promise<number>((resolve, reject) => {
       let output = '';
       const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`ntls did not come online in 30 s: ${output}`)); }, 30_000);
@@ -74,14 +90,14 @@ export class NtlsDaemon {
     const daemon = new NtlsDaemon(home, child, port, client);
     try {
       writeFileSync(join(home, `${CLIENT}.pem`), client.certificatePem);
-      await run(['client', 'register', '-c', CLIENT, '--cert', join(home, `${CLIENT}.pem`), '--home', home]);
-      await run(['partition', 'create', '--label', PARTITION, '--so-pin', SO_PIN, '--home', home]);
-      await run(['client', 'assign-partition', '-c', CLIENT, '-p', PARTITION, '--home', home]);
+      await run(['client', 'register', '-c', CLIENT, '--cert', join(home, `${CLIENT}.pem`), '--home', home], env);
+      if (!mappedToken) await run(['partition', 'create', '--label', NTLS_PARTITION, '--so-pin', NTLS_SO_PIN, '--home', home], env);
+      await run(['client', 'assign-partition', '-c', CLIENT, '-p', NTLS_PARTITION, '--home', home], env);
       // The security officer sets the user PIN.
       const setup = await daemon.connect();
       const slot = await initialize(setup);
       const { session } = await ok(setup, request('C_OpenSession', { slotId: slot, flags: CKF.SERIAL_SESSION | CKF.RW_SESSION }));
-      await ok(setup, request('C_Login', { session, userType: CKU.SO, pin: Buffer.from(SO_PIN) }));
+      await ok(setup, request('C_Login', { session, userType: CKU.SO, pin: Buffer.from(NTLS_SO_PIN) }));
       await ok(setup, request('C_InitPIN', { session, pin: Buffer.from(NTLS_USER_PIN) }));
       await ok(setup, request('C_Logout', { session }));
       await setup.close();

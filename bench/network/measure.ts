@@ -1,0 +1,234 @@
+// The measuring the signing benchmarks share: settings from the environment, lanes run for a
+// window with CPU accounting (this process, named processes, the whole machine), systems taking
+// turns round by round so that a shared machine's changing load skews them alike, and the
+// record written to bench/results/.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { dirname } from 'node:path';
+
+export interface BenchSettings {
+  seconds: number;
+  warmupSeconds: number;
+  /** Each system's `seconds` are split into this many turns, interleaved with the others'. */
+  rounds: number;
+  /** Lanes restart at every turn; after the first, a short settle is enough. */
+  rewarmSeconds: number;
+  connections: number[];
+  /** The most connections of any cell: how many each system opens. */
+  maxConnections: number;
+}
+
+/** BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS (1,8,64). */
+export function benchSettings(): BenchSettings {
+  const connections = (process.env.BENCH_CONNECTIONS ?? '1,8,64').split(',').map(Number);
+  return {
+    seconds: Number(process.env.BENCH_SECONDS ?? 3),
+    warmupSeconds: Number(process.env.BENCH_WARMUP_SECONDS ?? 0.5),
+    rounds: Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3)),
+    rewarmSeconds: 0.1,
+    connections,
+    maxConnections: Math.max(...connections),
+  };
+}
+
+export function describeSettings(settings: BenchSettings): string {
+  return `node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? '?'}); ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per measurement, in ${settings.rounds} interleaved turns`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting over a measurement window: this process, other processes, the whole machine.
+
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
+
+/** Processes whose parent is `pid` (e.g. the daemon's module hosts). */
+export function childProcesses(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === pid) children.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return children;
+}
+
+function machineCpu(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (line[3] ?? 0) + (line[4] ?? 0);
+  const total = line.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/** What one measurement window saw; windows of one system add up. */
+export interface Tally {
+  signatures: number;
+  seconds: number;
+  clientCpuSeconds: number;
+  /** CPU seconds of each watched process, in the order given. */
+  processCpuSeconds: number[];
+  machineBusy: number;
+  machineTotal: number;
+}
+
+export interface Window {
+  opsPerSecond: number;
+  /** Cores busy on the whole machine during the window (0..CPUs). */
+  machineCores: number;
+  /** Cores used by this (client) process. */
+  clientCores: number;
+  /** Cores used by the watched processes together (the daemon and its children); null when none. */
+  daemonCores: number | null;
+  /** The same, each watched process on its own. */
+  processCores: number[];
+}
+
+export function add(a: Tally | null, b: Tally): Tally {
+  if (!a) return b;
+  return {
+    signatures: a.signatures + b.signatures,
+    seconds: a.seconds + b.seconds,
+    clientCpuSeconds: a.clientCpuSeconds + b.clientCpuSeconds,
+    processCpuSeconds: a.processCpuSeconds.map((s, i) => s + (b.processCpuSeconds[i] ?? NaN)),
+    machineBusy: a.machineBusy + b.machineBusy,
+    machineTotal: a.machineTotal + b.machineTotal,
+  };
+}
+
+export function windowOf(t: Tally): Window {
+  const processCores = t.processCpuSeconds.map((s) => s / t.seconds);
+  return {
+    opsPerSecond: t.signatures / t.seconds,
+    machineCores: (t.machineBusy / Math.max(1, t.machineTotal)) * availableParallelism(),
+    clientCores: t.clientCpuSeconds / t.seconds,
+    daemonCores: processCores.length === 0 ? null : processCores.reduce((a, b) => a + b, 0),
+    processCores,
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** One signature, checked; a lane calls it over and over. */
+export type Lane = () => Promise<void>;
+
+/**
+ * Runs the lanes in loops for `warmup` seconds, then counts completions over `seconds`; loops
+ * still running at the end are awaited and not counted. `pids` are watched for CPU.
+ */
+export async function measure(lanes: readonly Lane[], pids: readonly number[], warmup: number, seconds: number): Promise<Tally> {
+  let stop = false;
+  let count = 0;
+  const loops = lanes.map(async (once) => {
+    while (!stop) {
+      await once();
+      count++;
+    }
+  });
+  let failure: unknown = null;
+  const failed = Promise.all(loops).catch((error) => { failure = error; stop = true; });
+  await sleep(warmup * 1000);
+  const c0 = count, t0 = performance.now(), u0 = process.cpuUsage(), m0 = machineCpu();
+  const p0 = pids.map(processCpuSeconds);
+  await sleep(seconds * 1000);
+  const c1 = count, t1 = performance.now(), u1 = process.cpuUsage(u0), m1 = machineCpu();
+  const p1 = pids.map(processCpuSeconds);
+  stop = true;
+  await failed;
+  if (failure) throw failure;
+  return {
+    signatures: c1 - c0,
+    seconds: (t1 - t0) / 1000,
+    clientCpuSeconds: (u1.user + u1.system) / 1e6,
+    processCpuSeconds: p1.map((s, i) => s - p0[i]!),
+    machineBusy: m1.busy - m0.busy,
+    machineTotal: m1.total - m0.total,
+  };
+}
+
+/** One system in a cell: its lanes (as many as connections) and the processes to watch. */
+export interface Contender {
+  lanes: readonly Lane[];
+  pids: readonly number[];
+}
+
+/**
+ * The systems take turns, `rounds` times, each measured for its share of `seconds`, so that load
+ * from elsewhere lands on all alike. A null system is not measured (and its window is null).
+ */
+export async function interleaved(settings: BenchSettings, systems: ReadonlyArray<Contender | null>): Promise<Array<Window | null>> {
+  const tallies: Array<Tally | null> = systems.map(() => null);
+  for (let round = 0; round < settings.rounds; round++) {
+    const warmup = round === 0 ? settings.warmupSeconds : settings.rewarmSeconds;
+    for (const [i, system] of systems.entries()) {
+      if (system) tallies[i] = add(tallies[i] ?? null, await measure(system.lanes, system.pids, warmup, settings.seconds / settings.rounds));
+    }
+  }
+  return tallies.map((t) => t && windowOf(t));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing and the record.
+
+export const pad = (s: string, n: number) => s.padEnd(n);
+export const num = (v: number | null | undefined, n = 9) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(0)).padStart(n);
+export const ratio = (a: number, b: number | null | undefined, n = 8) => (b ? (a / b).toFixed(2) : '-').padStart(n);
+export const cores = (v: number | null | undefined, n: number) => (v ?? NaN).toFixed(2).padStart(n);
+
+/** A window as recorded: whole operations, cores to two places. */
+export function recorded(w: Window | null) {
+  return w && {
+    opsPerSecond: Math.round(w.opsPerSecond),
+    machineCores: Number(w.machineCores.toFixed(2)),
+    clientCores: Number(w.clientCores.toFixed(2)),
+    ...(w.daemonCores === null ? {} : { daemonCores: Number(w.daemonCores.toFixed(2)) }),
+  };
+}
+
+/** a ÷ b to three places, or null without b. */
+export function recordedRatio(a: Window, b: Window | null): number | null {
+  return b ? Number((a.opsPerSecond / b.opsPerSecond).toFixed(3)) : null;
+}
+
+/** Installed Debian package versions of the references, for the record. */
+export function packageVersions(): Record<string, string> {
+  try {
+    const out = execFileSync('dpkg-query', ['-W', '-f', '${Package} ${Version}\\n', 'p11-kit', 'softhsm2'], { encoding: 'utf8' });
+    return Object.fromEntries(out.trim().split('\n').map((line) => line.split(' ') as [string, string]));
+  } catch {
+    return {};
+  }
+}
+
+/** What every record starts with. */
+export function recordHeader(benchmark: string, command: string, settings: BenchSettings) {
+  return {
+    benchmark,
+    command,
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? null,
+    warmupSeconds: settings.warmupSeconds,
+    seconds: settings.seconds,
+    rounds: settings.rounds,
+  };
+}
+
+export function writeRecord(file: string, record: unknown): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+}
