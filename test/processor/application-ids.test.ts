@@ -7,44 +7,48 @@ import { outputRequest, request, P11KIT_HANDSHAKE } from '../../src/protocol/p11
 import type { Link } from '../../src/client/link.js';
 import { call } from '../support/p11kit.js';
 import { Daemon, link, makeClient, makeHome, removeHome, runNtls, startDaemon, registerClient, type TestClient } from '../support/daemon.js';
-
-let home: string;
-let daemon: Daemon;
-let client: TestClient;
-
+import { BACKENDS, TestBackend } from '../support/backends.js';
 
 async function ntls(l: Link, callId: number, major: number, minor: number): Promise<void> {
   const answer = await l.request(applicationIdRequest(callId, { major, minor }));
   expect(answer.body.readUInt32BE(0)).toBe(callId);
 }
 
-async function connect(): Promise<Link> {
-  const l = await link(daemon, client);
-  const init = await call(l, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }));
-  expect(init.rv).toBe(CKR.OK);
-  return l;
-}
+describe.each(BACKENDS)('application IDs (%s backend)', (kind) => {
+  let backend: TestBackend;
+  let home: string;
+  let daemon: Daemon;
+  let client: TestClient;
 
-beforeAll(async () => {
-  home = makeHome({ hsm: { kdfCost: 1024, pinMinLength: 4 }, datapath: { receiveTimeout: 0 }, log: { debug: true } });
-  client = await makeClient('appclient');
-  registerClient(home, client);
-  daemon = await startDaemon(home);
-  expect((await runNtls(['client', 'assign-partition', '-c', 'appclient', '-p', 'default', '--home', home])).status).toBe(0);
-  const l = await connect();
-  expect((await call(l, request('C_InitToken', { slotId: 0, pin: Buffer.from('so-secret'), label: 'apps' }))).rv).toBe(CKR.OK);
-  const s = await call(l, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION | CKF.RW_SESSION }));
-  expect((await call(l, request('C_Login', { session: s.args.session as number, userType: CKU.SO, pin: Buffer.from('so-secret') }))).rv).toBe(CKR.OK);
-  expect((await call(l, request('C_InitPIN', { session: s.args.session as number, pin: Buffer.from('user-pin') }))).rv).toBe(CKR.OK);
-  await l.close();
-});
+  async function connect(): Promise<Link> {
+    const l = await link(daemon, client);
+    const init = await call(l, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }));
+    expect(init.rv).toBe(CKR.OK);
+    return l;
+  }
 
-afterAll(async () => {
-  await daemon?.stop();
-  removeHome(home);
-});
+  beforeAll(async () => {
+    // The default partition: the software HSM's own, a SoftHSM2 token (re-initialised below with its SO PIN) on pkcs11.
+    backend = new TestBackend(kind, [{ label: 'default', soPin: 'so-secret' }]);
+    home = makeHome({ hsm: backend.hsmConfig({ kdfCost: 1024, pinMinLength: 4 }), datapath: { receiveTimeout: 0 }, log: { debug: true } });
+    client = await makeClient('appclient');
+    registerClient(home, client);
+    daemon = await startDaemon(home, backend.env);
+    expect((await runNtls(['client', 'assign-partition', '-c', 'appclient', '-p', 'default', '--home', home])).status).toBe(0);
+    const l = await connect();
+    expect((await call(l, request('C_InitToken', { slotId: 0, pin: Buffer.from('so-secret'), label: 'apps' }))).rv).toBe(CKR.OK);
+    const s = await call(l, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION | CKF.RW_SESSION }));
+    expect((await call(l, request('C_Login', { session: s.args.session as number, userType: CKU.SO, pin: Buffer.from('so-secret') }))).rv).toBe(CKR.OK);
+    expect((await call(l, request('C_InitPIN', { session: s.args.session as number, pin: Buffer.from('user-pin') }))).rv).toBe(CKR.OK);
+    await l.close();
+  });
 
-describe('application IDs', () => {
+  afterAll(async () => {
+    await daemon?.stop();
+    removeHome(home);
+    backend?.remove();
+  });
+
   it('a persistent mapping (OpenAccess) keeps the session and its login across a reconnect', async () => {
     const first = await connect();
     await ntls(first, NtlsAppCall.OpenAccess, 0xb43, 1);

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Link } from '../../src/client/link.js';
 import { loadCaptures } from '../protocol/p11kit/captured.js';
+import { BACKENDS, TestBackend } from '../support/backends.js';
 import { Daemon, keepaliveBody, link, makeClient, makeHome, registerClient, removeHome, runNtls, sleep, startDaemon, type TestClient } from '../support/daemon.js';
 
 const N = Number(process.env.FUZZ_N ?? 100_000);
@@ -59,29 +60,32 @@ function mutate(rng: ReturnType<typeof generator>, seeds: Buffer[]): Buffer {
   }
 }
 
-let home: string;
-let daemon: Daemon;
-let fuzzer: TestClient;
-let steady: TestClient;
+describe.each(BACKENDS)(`fuzzing the daemon with ${N} messages (seed ${SEED}), %s backend`, (kind) => {
+  let backend: TestBackend;
+  let home: string;
+  let daemon: Daemon;
+  let fuzzer: TestClient;
+  let steady: TestClient;
 
-beforeAll(async () => {
-  home = makeHome({ hsm: { kdfCost: 1024, pinMinLength: 4 }, datapath: { receiveTimeout: 0, maxConnections: 64 } });
-  fuzzer = await makeClient('fuzzer');
-  steady = await makeClient('steady');
-  registerClient(home, fuzzer);
-  registerClient(home, steady);
-  daemon = await startDaemon(home);
-  expect((await runNtls(['partition', 'create', '--label', 'steady', '--so-pin', 'so-pin-1', '--home', home])).status).toBe(0);
-  expect((await runNtls(['client', 'assign-partition', '-c', 'fuzzer', '-p', 'default', '--home', home])).status).toBe(0);
-  expect((await runNtls(['client', 'assign-partition', '-c', 'steady', '-p', 'steady', '--home', home])).status).toBe(0);
-});
+  beforeAll(async () => {
+    backend = new TestBackend(kind, [{ label: 'default', soPin: 'so-pin-1' }, { label: 'steady', soPin: 'so-pin-1' }]);
+    home = makeHome({ hsm: backend.hsmConfig({ kdfCost: 1024, pinMinLength: 4 }), datapath: { receiveTimeout: 0, maxConnections: 64 } });
+    fuzzer = await makeClient('fuzzer');
+    steady = await makeClient('steady');
+    registerClient(home, fuzzer);
+    registerClient(home, steady);
+    daemon = await startDaemon(home, backend.env);
+    await backend.createPartition(home, 'steady');
+    expect((await runNtls(['client', 'assign-partition', '-c', 'fuzzer', '-p', 'default', '--home', home])).status).toBe(0);
+    expect((await runNtls(['client', 'assign-partition', '-c', 'steady', '-p', 'steady', '--home', home])).status).toBe(0);
+  });
 
-afterAll(async () => {
-  await daemon?.stop();
-  removeHome(home);
-});
+  afterAll(async () => {
+    await daemon?.stop();
+    removeHome(home);
+    backend?.remove();
+  });
 
-describe(`fuzzing the daemon with ${N} messages (seed ${SEED})`, () => {
   it('answers or closes every fuzzed message, never crashes, and keeps serving a well-behaved client', async () => {
     const rng = generator(SEED);
     const seeds = seedBodies();

@@ -6,10 +6,7 @@ import { attr, outputRequest, request, P11KIT_HANDSHAKE, type P11KitRequest } fr
 import type { Link } from '../../src/client/link.js';
 import { call } from '../support/p11kit.js';
 import { Daemon, link, makeClient, makeHome, registerClient, removeHome, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
-
-let home: string;
-let daemon: Daemon;
-
+import { BACKENDS, TestBackend } from '../support/backends.js';
 
 interface Party {
   client: TestClient;
@@ -23,60 +20,73 @@ interface Party {
 
 const RW = CKF.SERIAL_SESSION | CKF.RW_SESSION;
 
-async function party(name: string, partition: string): Promise<Party> {
-  const client = await makeClient(name);
-  registerClient(home, client);
-  expect((await runNtls(['partition', 'create', '--label', partition, '--so-pin', 'so-pin-1', '--home', home])).status).toBe(0);
-  expect((await runNtls(['client', 'assign-partition', '-c', name, '-p', partition, '--home', home])).status).toBe(0);
-  const l = await link(daemon, client);
-  expect((await call(l, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }))).rv).toBe(CKR.OK);
-  const so = (await call(l, request('C_OpenSession', { slotId: 0, flags: RW }))).args.session as number;
-  expect((await call(l, request('C_Login', { session: so, userType: CKU.SO, pin: Buffer.from('so-pin-1') }))).rv).toBe(CKR.OK);
-  expect((await call(l, request('C_InitPIN', { session: so, pin: Buffer.from('user-pin') }))).rv).toBe(CKR.OK);
-  expect((await call(l, request('C_Logout', { session: so }))).rv).toBe(CKR.OK);
-  const session = (await call(l, request('C_OpenSession', { slotId: 0, flags: RW }))).args.session as number;
-  expect((await call(l, request('C_Login', { session, userType: CKU.USER, pin: Buffer.from('user-pin') }))).rv).toBe(CKR.OK);
-  const secret = await call(l, request('C_GenerateKey', {
-    session, mechanism: { type: CKM.AES_KEY_GEN, parameter: null },
-    template: [attr.ulong(CKA.VALUE_LEN, 32), attr.bool(CKA.TOKEN, true), attr.bool(CKA.ENCRYPT, true), attr.bool(CKA.EXTRACTABLE, true)],
-  }));
-  expect(secret.rv).toBe(CKR.OK);
-  const pair = await call(l, request('C_GenerateKeyPair', {
-    session, mechanism: { type: CKM.EC_KEY_PAIR_GEN, parameter: null },
-    publicKeyTemplate: [attr.bytes(CKA.EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex')), attr.bool(CKA.TOKEN, true), attr.bool(CKA.VERIFY, true)],
-    privateKeyTemplate: [attr.bool(CKA.TOKEN, true), attr.bool(CKA.SIGN, true), attr.bool(CKA.PRIVATE, true)],
-  }));
-  expect(pair.rv).toBe(CKR.OK);
-  const info = JSON.parse((await runNtls(['partition', 'show', '-p', partition, '--json', '--home', home])).stdout);
-  return {
-    client, link: l, session, secretKey: secret.args.key as number,
-    privateKey: pair.args.privateKey as number, publicKey: pair.args.publicKey as number, serial: info.serial,
-  };
-}
+describe.each(BACKENDS)('two clients, two partitions (%s backend)', (kind) => {
+  let backend: TestBackend;
+  let home: string;
+  let daemon: Daemon;
 
-let alice: Party;
-let bob: Party;
+  /** `padding` session objects made first move the party's key handles past the other's. */
+  async function party(name: string, partition: string, padding = 0): Promise<Party> {
+    const client = await makeClient(name);
+    registerClient(home, client);
+    await backend.createPartition(home, partition);
+    expect((await runNtls(['client', 'assign-partition', '-c', name, '-p', partition, '--home', home])).status).toBe(0);
+    const l = await link(daemon, client);
+    expect((await call(l, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }))).rv).toBe(CKR.OK);
+    const so = (await call(l, request('C_OpenSession', { slotId: 0, flags: RW }))).args.session as number;
+    expect((await call(l, request('C_Login', { session: so, userType: CKU.SO, pin: Buffer.from('so-pin-1') }))).rv).toBe(CKR.OK);
+    expect((await call(l, request('C_InitPIN', { session: so, pin: Buffer.from('user-pin') }))).rv).toBe(CKR.OK);
+    expect((await call(l, request('C_Logout', { session: so }))).rv).toBe(CKR.OK);
+    const session = (await call(l, request('C_OpenSession', { slotId: 0, flags: RW }))).args.session as number;
+    expect((await call(l, request('C_Login', { session, userType: CKU.USER, pin: Buffer.from('user-pin') }))).rv).toBe(CKR.OK);
+    for (let i = 0; i < padding; i++) {
+      expect((await call(l, request('C_CreateObject', { session, template: [attr.ulong(CKA.CLASS, CKO.DATA), attr.bool(CKA.TOKEN, false)] }))).rv).toBe(CKR.OK);
+    }
+    const secret = await call(l, request('C_GenerateKey', {
+      session, mechanism: { type: CKM.AES_KEY_GEN, parameter: null },
+      template: [attr.ulong(CKA.VALUE_LEN, 32), attr.bool(CKA.TOKEN, true), attr.bool(CKA.ENCRYPT, true), attr.bool(CKA.EXTRACTABLE, true)],
+    }));
+    expect(secret.rv).toBe(CKR.OK);
+    const pair = await call(l, request('C_GenerateKeyPair', {
+      session, mechanism: { type: CKM.EC_KEY_PAIR_GEN, parameter: null },
+      publicKeyTemplate: [attr.bytes(CKA.EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex')), attr.bool(CKA.TOKEN, true), attr.bool(CKA.VERIFY, true)],
+      privateKeyTemplate: [attr.bool(CKA.TOKEN, true), attr.bool(CKA.SIGN, true), attr.bool(CKA.PRIVATE, true)],
+    }));
+    expect(pair.rv).toBe(CKR.OK);
+    const info = JSON.parse((await runNtls(['partition', 'show', '-p', partition, '--json', '--home', home])).stdout);
+    return {
+      client, link: l, session, secretKey: secret.args.key as number,
+      privateKey: pair.args.privateKey as number, publicKey: pair.args.publicKey as number, serial: info.serial,
+    };
+  }
 
-beforeAll(async () => {
-  home = makeHome({ hsm: { kdfCost: 1024, pinMinLength: 4 }, datapath: { receiveTimeout: 0 } });
-  daemon = await startDaemon(home);
-  alice = await party('alice', 'alice-partition');
-  bob = await party('bob', 'bob-partition');
-});
+  let alice: Party;
+  let bob: Party;
 
-afterAll(async () => {
-  await alice?.link.close();
-  await bob?.link.close();
-  await daemon?.stop();
-  removeHome(home);
-});
+  beforeAll(async () => {
+    backend = new TestBackend(kind, [{ label: 'alice-partition', soPin: 'so-pin-1' }, { label: 'bob-partition', soPin: 'so-pin-1' }]);
+    home = makeHome({ hsm: backend.hsmConfig({ kdfCost: 1024, pinMinLength: 4 }), datapath: { receiveTimeout: 0 } });
+    daemon = await startDaemon(home, backend.env);
+    alice = await party('alice', 'alice-partition');
+    // On pkcs11 each partition is a module of its own, numbering its objects from the same start:
+    // without the padding bob's handles would be the very numbers of alice's own objects.
+    bob = await party('bob', 'bob-partition', 16);
+  });
 
-describe('two clients, two partitions', () => {
+  afterAll(async () => {
+    await alice?.link.close();
+    await bob?.link.close();
+    await daemon?.stop();
+    removeHome(home);
+    backend?.remove();
+  });
+
   it('each sees one slot: its own partition', async () => {
     for (const p of [alice, bob]) {
       expect((await call(p.link, request('C_GetSlotList', { tokenPresent: 1, slotList: outputRequest(8) }))).args.slotList).toEqual([0]);
       const token = await call(p.link, request('C_GetTokenInfo', { slotId: 0 }));
       expect((token.args.serialNumber as string).trim()).toBe(p.serial.slice(0, 16));
+      expect((token.args.manufacturerId as string).trim()).toBe(backend.tokenManufacturer);
     }
     expect(alice.serial).not.toBe(bob.serial);
   });
@@ -125,6 +135,8 @@ describe('two clients, two partitions', () => {
 
   it('the other client\'s object handles are CKR_OBJECT_HANDLE_INVALID / KEY_HANDLE_INVALID in one\'s own session', async () => {
     const s = alice.session;
+    // The values tried are bob's alone: none of them names an object of alice's.
+    for (const h of [bob.secretKey, bob.privateKey, bob.publicKey]) expect([alice.secretKey, alice.privateKey, alice.publicKey]).not.toContain(h);
     expect((await call(alice.link, request('C_GetAttributeValue', { session: s, object: bob.secretKey, template: [{ type: CKA.LABEL, length: 0 }] }))).rv).toBe(CKR.OBJECT_HANDLE_INVALID);
     expect((await call(alice.link, request('C_SetAttributeValue', { session: s, object: bob.secretKey, template: [attr.bytes(CKA.LABEL, Buffer.from('x'))] }))).rv).toBe(CKR.OBJECT_HANDLE_INVALID);
     expect((await call(alice.link, request('C_DestroyObject', { session: s, object: bob.privateKey }))).rv).toBe(CKR.OBJECT_HANDLE_INVALID);
@@ -149,6 +161,49 @@ describe('two clients, two partitions', () => {
     expect([CKR.KEY_HANDLE_INVALID, CKR.USER_NOT_LOGGED_IN]).toContain(rv);
     expect((await call(other, request('C_GetSessionInfo', { session: s }))).args.state).toBe(2 /* CKS_RW_PUBLIC_SESSION */);
     await other.close();
+  });
+
+  it('another connection on the same partition sees neither one\'s session objects nor, not logged in, one\'s private objects', async () => {
+    const made = await call(alice.link, request('C_CreateObject', {
+      session: alice.session, template: [attr.ulong(CKA.CLASS, CKO.DATA), attr.bool(CKA.TOKEN, false), attr.bytes(CKA.LABEL, Buffer.from('alice-session-data'))],
+    }));
+    expect(made.rv).toBe(CKR.OK);
+    const sessionObject = made.args.object as number;
+    const other = await link(daemon, alice.client);
+    await call(other, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }));
+    const s = (await call(other, request('C_OpenSession', { slotId: 0, flags: RW }))).args.session as number;
+    for (const h of [sessionObject, alice.privateKey]) {
+      expect((await call(other, request('C_GetAttributeValue', { session: s, object: h, template: [{ type: CKA.LABEL, length: 0 }] }))).rv).toBe(CKR.OBJECT_HANDLE_INVALID);
+      expect((await call(other, request('C_DestroyObject', { session: s, object: h }))).rv).toBe(CKR.OBJECT_HANDLE_INVALID);
+    }
+    expect((await call(other, request('C_FindObjectsInit', { session: s, template: [] }))).rv).toBe(CKR.OK);
+    const found = (await call(other, request('C_FindObjects', { session: s, objects: outputRequest(100) }))).args.objects as number[];
+    await call(other, request('C_FindObjectsFinal', { session: s }));
+    expect(found).toContain(alice.publicKey);
+    expect(found).not.toContain(alice.privateKey);
+    expect(found).not.toContain(sessionObject);
+    await other.close();
+    // Alice still has both.
+    for (const h of [sessionObject, alice.privateKey]) {
+      expect((await call(alice.link, request('C_GetAttributeValue', { session: alice.session, object: h, template: [{ type: CKA.CLASS, length: 8 }] }))).rv).toBe(CKR.OK);
+    }
+  });
+
+  it('connections logging in to a partition nobody is logged in to, all at once, each get CKR_OK and their own login', async () => {
+    expect((await call(alice.link, request('C_Logout', { session: alice.session }))).rv).toBe(CKR.OK);
+    const others = await Promise.all(Array.from({ length: 4 }, () => link(daemon, alice.client)));
+    const sessions: number[] = [];
+    for (const l of others) {
+      await call(l, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }));
+      sessions.push((await call(l, request('C_OpenSession', { slotId: 0, flags: RW }))).args.session as number);
+    }
+    const logins = await Promise.all(others.map((l, i) => call(l, request('C_Login', { session: sessions[i]!, userType: CKU.USER, pin: Buffer.from('user-pin') }))));
+    expect(logins.map((r) => r.rv)).toEqual(others.map(() => CKR.OK));
+    for (const [i, l] of others.entries()) expect((await call(l, request('C_GetSessionInfo', { session: sessions[i]! }))).args.state).toBe(3 /* CKS_RW_USER_FUNCTIONS */);
+    // Alice's own connection stayed logged out, and logs in again.
+    expect((await call(alice.link, request('C_GetSessionInfo', { session: alice.session }))).args.state).toBe(2 /* CKS_RW_PUBLIC_SESSION */);
+    await Promise.all(others.map((l) => l.close()));
+    expect((await call(alice.link, request('C_Login', { session: alice.session, userType: CKU.USER, pin: Buffer.from('user-pin') }))).rv).toBe(CKR.OK);
   });
 
   it('revoking a partition ends the client\'s sessions at once', async () => {

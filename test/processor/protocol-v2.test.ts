@@ -6,24 +6,29 @@ import { CKA, CKF, CKK, CKM, CKO, CKR, CKU, CKD } from '../../src/pkcs11/constan
 import { attr, request, P11KIT_HANDSHAKE } from '../../src/protocol/p11kit/index.js';
 import { Daemon, link, makeClient, makeHome, registerClient, removeHome, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
 import { call } from '../support/p11kit.js';
+import { BACKENDS, TestBackend } from '../support/backends.js';
 
-let home: string;
-let daemon: Daemon;
-let client: TestClient;
+describe.each(BACKENDS)('protocol version 2 (%s backend)', (kind) => {
+  let backend: TestBackend;
+  let home: string;
+  let daemon: Daemon;
+  let client: TestClient;
 
-beforeAll(async () => {
-  home = makeHome({ hsm: { kdfCost: 1024, pinMinLength: 4 }, datapath: { receiveTimeout: 0 } });
-  client = await makeClient('modern');
-  registerClient(home, client);
-  daemon = await startDaemon(home);
-  expect((await runNtls(['client', 'assign-partition', '-c', 'modern', '-p', 'default', '--home', home])).status).toBe(0);
-});
-afterAll(async () => {
-  await daemon?.stop();
-  removeHome(home);
-});
+  beforeAll(async () => {
+    // On pkcs11 the default partition is a SoftHSM2 token; C_InitToken2 re-initialises it with its SO PIN.
+    backend = new TestBackend(kind, [{ label: 'default', soPin: 'so-pin-2' }]);
+    home = makeHome({ hsm: backend.hsmConfig({ kdfCost: 1024, pinMinLength: 4 }), datapath: { receiveTimeout: 0 } });
+    client = await makeClient('modern');
+    registerClient(home, client);
+    daemon = await startDaemon(home, backend.env);
+    expect((await runNtls(['client', 'assign-partition', '-c', 'modern', '-p', 'default', '--home', home])).status).toBe(0);
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+    removeHome(home);
+    backend?.remove();
+  });
 
-describe('protocol version 2', () => {
   it('negotiates 2, initialises with C_InitToken2 and derives an ECDH secret with C_DeriveKey2', async () => {
     const l = await link(daemon, client, { protocolVersion: 2 });
     expect(l.protocolVersion).toBe(2);
@@ -32,6 +37,7 @@ describe('protocol version 2', () => {
     expect((await call(l, request('C_InitToken2', { slotId: 0, pin: Buffer.from('so-pin-2'), label: 'modern'.padEnd(32, ' ') }), v)).rv).toBe(CKR.OK);
     const token = await call(l, request('C_GetTokenInfo', { slotId: 0 }), v);
     expect((token.args.label as string).trim()).toBe('modern');
+    expect((token.args.manufacturerId as string).trim()).toBe(backend.tokenManufacturer);
     const rw = CKF.SERIAL_SESSION | CKF.RW_SESSION;
     const so = (await call(l, request('C_OpenSession', { slotId: 0, flags: rw }), v)).args.session as number;
     expect((await call(l, request('C_Login', { session: so, userType: CKU.SO, pin: Buffer.from('so-pin-2') }), v)).rv).toBe(CKR.OK);

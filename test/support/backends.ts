@@ -36,6 +36,11 @@ export class TestBackend {
     };
   }
 
+  /** The manufacturerID of the partitions' tokens (C_GetTokenInfo): ntls's own, or SoftHSM2's. */
+  get tokenManufacturer(): string {
+    return this.softhsm ? 'SoftHSM project' : 'NTLS';
+  }
+
   /** What the daemon (and any tool loading the module itself) needs in its environment. */
   get env(): NodeJS.ProcessEnv {
     return this.softhsm?.env ?? {};

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, makeHome, repoRoot, runNtls, sleep, startDaemon } from './daemon.js';
+import type { TestBackend } from './backends.js';
 
 export const P11KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
 export const P11KIT_PROXY = '/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so';
@@ -99,9 +100,14 @@ export function tempDir(prefix = 'ntls-e2e-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startE2eDaemon(extra: Record<string, unknown> = {}): Promise<Daemon> {
+export async function startE2eDaemon(extra: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
   const home = makeHome({ ...E2E_CONFIG, ...extra });
-  return startDaemon(home);
+  return startDaemon(home, env);
+}
+
+/** The daemon of an end-to-end suite on this backend: E2E_CONFIG, its hsm section (merged over `hsm`) and environment. */
+export function startBackendDaemon(backend: TestBackend, hsm: Record<string, unknown> = E2E_CONFIG.hsm): Promise<Daemon> {
+  return startE2eDaemon({ hsm: backend.hsmConfig(hsm) }, backend.env);
 }
 
 /** `ntls <args> --home H`, required to succeed. */
@@ -129,6 +135,40 @@ export async function createPartition(daemon: Daemon, label: string): Promise<Pa
   const row = (await partitions(daemon)).find((p) => p.label === label);
   if (!row) throw new Error(`partition ${label} not listed after create`);
   return row;
+}
+
+/**
+ * A partition of an end-to-end suite: created blank (uninitialised) on the software HSM; on
+ * pkcs11 the SoftHSM2 token the backend mapped under this name (initialised by softhsm2-util).
+ */
+export async function backendPartition(daemon: Daemon, backend: TestBackend, label: string): Promise<PartitionRow> {
+  if (backend.kind === 'software') return createPartition(daemon, label);
+  await backend.createPartition(daemon.home, label);
+  const row = (await partitions(daemon)).find((p) => p.label === label);
+  if (!row) throw new Error(`partition ${label} not listed by the pkcs11 backend`);
+  return row;
+}
+
+export interface ListedSlot {
+  slot: string;
+  description: string;
+  serial: string | null;
+  label: string | null;
+}
+
+/** The slots of `pkcs11-tool -L`: "Slot N (0x..): DESCRIPTION" and the token's serial and label under it. */
+export function listedSlots(listing: string): ListedSlot[] {
+  const slots: ListedSlot[] = [];
+  for (const block of listing.split(/^(?=Slot \d+ \(0x[0-9a-f]+\): )/m)) {
+    const head = /^Slot (\d+) \(0x[0-9a-f]+\): (.*?)\s*$/m.exec(block);
+    if (!head) continue;
+    slots.push({
+      slot: head[1]!, description: head[2]!,
+      serial: /^\s+serial num\s+: (.*?)\s*$/m.exec(block)?.[1] ?? null,
+      label: /^\s+token label\s+: (.*?)\s*$/m.exec(block)?.[1] ?? null,
+    });
+  }
+  return slots;
 }
 
 export interface ClientFiles {
