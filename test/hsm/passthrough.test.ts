@@ -155,6 +155,40 @@ describe('passthrough on SoftHSM2', () => {
     b.finalize();
   });
 
+  it('first logins at once: one goes to the module, the others are checked against it', async () => {
+    const apps = ['c1', 'c2', 'c3', 'c4'].map((id) => hsm.application(id));
+    const sessions = await Promise.all(apps.map((a) => a.C_OpenSession(1, RW)));
+    const results = await Promise.all(apps.map((a, i) => rv(() => a.C_Login(sessions[i]!, CKU.USER, 'beta-user'))));
+    expect(results).toEqual([CKR.OK, CKR.OK, CKR.OK, CKR.OK]);
+    for (const a of apps) a.finalize();
+  });
+
+  it('wrong PINs the module cannot see (it is logged in) are counted: hsm.maxFailedLogins, then CKR_PIN_LOCKED', async () => {
+    const strict = await PassthroughHsm.open({
+      module: SOFTHSM_MODULE, callTimeoutMs: 10_000, logger, maxFailedLogins: 3,
+      tokens: [{ partition: 'strict', label: 'beta', serial: null, pin: null }],
+    });
+    try {
+      const owner = strict.application('owner');
+      const guesser = strict.application('guesser');
+      const so = await owner.C_OpenSession(0, RW);
+      const sg = await guesser.C_OpenSession(0, RW);
+      await owner.C_Login(so, CKU.USER, 'beta-user');
+      expect(await rv(() => guesser.C_Login(sg, CKU.USER, 'guess-1'))).toBe(CKR.PIN_INCORRECT);
+      expect(await rv(() => guesser.C_Login(sg, CKU.USER, 'guess-2'))).toBe(CKR.PIN_INCORRECT);
+      expect(await rv(() => guesser.C_Login(sg, CKU.USER, 'guess-3'))).toBe(CKR.PIN_LOCKED);
+      // Locked while the module stays logged in, even with the right PIN.
+      expect(await rv(() => guesser.C_Login(sg, CKU.USER, 'beta-user'))).toBe(CKR.PIN_LOCKED);
+      // Once nobody is logged in, the module checks again (and counts, if it does).
+      await owner.C_Logout(so);
+      await guesser.C_Login(sg, CKU.USER, 'beta-user');
+      owner.finalize();
+      guesser.finalize();
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('answers a length query without spending the operation: one signature, as PKCS#11 says', async () => {
     const a = hsm.application('lengths');
     const s = await a.C_OpenSession(1, RW);

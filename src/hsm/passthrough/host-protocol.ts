@@ -106,6 +106,11 @@ export interface HostOps {
 
 export type HostOp = keyof HostOps;
 
+/** The host's side: any request may be answered later (the thread pool's calls). */
+export type HostImplementation = {
+  [K in HostOp]: (...args: Parameters<HostOps[K]>) => ReturnType<HostOps[K]> | Promise<ReturnType<HostOps[K]>>;
+};
+
 export interface HostRequest {
   id: number;
   op: HostOp;

@@ -1,14 +1,16 @@
 // A module host: the process that loads a PKCS#11 module (through pkcs11js) for one ntls
 // partition and performs the daemon's requests on that partition's token. It runs as a child
 // process so that a module that crashes or hangs takes only this process with it; the daemon's
-// event loop never waits on the module. Requests are answered one at a time, in order.
+// event loop never waits on the module. Requests on one session are performed in order; the
+// long ones (signatures, encryption, key generation) run on the thread pool through pkcs11js's
+// asynchronous calls, so that sessions proceed side by side.
 import process from 'node:process';
 import pkcs11js from 'pkcs11js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
 import { CKA, CKF, CKR, CKU } from '../../pkcs11/constants.js';
 import type { Attribute, Template } from '../attributes.js';
 import type {
-  CryptoStep, HostMechanism, HostOps, HostRequest, HostResponse, HostSlotInfo, HostStart, HostTokenInfo, ObjectFacts, RawAttribute,
+  CryptoStep, HostImplementation, HostMechanism, HostOp, HostRequest, HostResponse, HostSlotInfo, HostStart, HostTokenInfo, ObjectFacts, RawAttribute,
 } from './host-protocol.js';
 
 const module = new pkcs11js.PKCS11();
@@ -122,9 +124,11 @@ const steps = {
 } as const;
 
 type Callable = (...args: unknown[]) => unknown;
+const asyncSingle = { encrypt: 'C_EncryptAsync', decrypt: 'C_DecryptAsync', sign: 'C_SignAsync', digest: 'C_DigestAsync', verify: null } as const;
+const asyncFinal = { encrypt: 'C_EncryptFinalAsync', decrypt: 'C_DecryptFinalAsync', sign: 'C_SignFinalAsync', digest: 'C_DigestFinalAsync', verify: null } as const;
 const call = (name: string, ...args: unknown[]): unknown => (module as unknown as Record<string, Callable>)[name]!.apply(module, args);
 
-const ops: HostOps = {
+const ops: HostImplementation = {
   start(options) {
     module.load(options.module);
     // The host calls the module from one thread, but a module may start threads of its own.
@@ -199,11 +203,11 @@ const ops: HostOps = {
     }
     return found.map((object) => facts(s, object));
   },
-  generateKey: (session, mechanism, template) =>
-    facts(handle(session), module.C_GenerateKey(handle(session), moduleMechanism(mechanism), moduleTemplate(template))),
-  generateKeyPair(session, mechanism, publicTemplate, privateTemplate) {
+  generateKey: async (session, mechanism, template) =>
+    facts(handle(session), await module.C_GenerateKeyAsync(handle(session), moduleMechanism(mechanism), moduleTemplate(template))),
+  async generateKeyPair(session, mechanism, publicTemplate, privateTemplate) {
     const s = handle(session);
-    const pair = module.C_GenerateKeyPair(s, moduleMechanism(mechanism), moduleTemplate(publicTemplate), moduleTemplate(privateTemplate));
+    const pair = await module.C_GenerateKeyPairAsync(s, moduleMechanism(mechanism), moduleTemplate(publicTemplate), moduleTemplate(privateTemplate));
     return { publicKey: facts(s, pair.publicKey), privateKey: facts(s, pair.privateKey) };
   },
   wrapKey: (session, mechanism, wrappingKey, key) =>
@@ -217,10 +221,10 @@ const ops: HostOps = {
     if (step !== 'digest') args.push(handle(key!));
     call(steps[step].init, ...args);
   },
-  single(step, session, data) {
-    const name = steps[step].single;
+  async single(step, session, data) {
+    const name = asyncSingle[step];
     if (!name) throw new HostError(CKR.FUNCTION_NOT_SUPPORTED, `no single-part ${step}`);
-    return call(name, handle(session), data, room(data.length)) as Buffer;
+    return await (call(name, handle(session), data, room(data.length)) as Promise<Buffer>);
   },
   update(step: CryptoStep, session, data) {
     const name = steps[step].update;
@@ -228,16 +232,16 @@ const ops: HostOps = {
     call(name, handle(session), data);
     return null;
   },
-  final(step, session) {
-    const name = steps[step].final;
+  async final(step, session) {
+    const name = asyncFinal[step];
     if (!name) throw new HostError(CKR.FUNCTION_NOT_SUPPORTED, `no final ${step}`);
-    return call(name, handle(session), room(0)) as Buffer;
+    return await (call(name, handle(session), room(0)) as Promise<Buffer>);
   },
-  verify: (session, data, signature) => {
-    if (!module.C_Verify(handle(session), data, signature)) throw new HostError(CKR.SIGNATURE_INVALID, 'signature invalid');
+  async verify(session, data, signature) {
+    if (!await module.C_VerifyAsync(handle(session), data, signature)) throw new HostError(CKR.SIGNATURE_INVALID, 'signature invalid');
   },
-  verifyFinal: (session, signature) => {
-    if (!module.C_VerifyFinal(handle(session), signature)) throw new HostError(CKR.SIGNATURE_INVALID, 'signature invalid');
+  async verifyFinal(session, signature) {
+    if (!await module.C_VerifyFinalAsync(handle(session), signature)) throw new HostError(CKR.SIGNATURE_INVALID, 'signature invalid');
   },
   digestKey: (session, key) => module.C_DigestKey(handle(session), handle(key)),
   random: (session, length) => module.C_GenerateRandom(handle(session), Buffer.alloc(length)),
@@ -250,18 +254,40 @@ function rvOf(error: unknown): number {
   return CKR.GENERAL_ERROR;
 }
 
-function answer(request: HostRequest): HostResponse {
+async function answer(request: HostRequest): Promise<HostResponse> {
   try {
     const op = ops[request.op] as (...args: unknown[]) => unknown;
-    const value = op(...request.args);
+    const value = await op(...request.args);
     return { id: request.id, ok: true, value: value ?? null };
   } catch (error) {
     return { id: request.id, ok: false, rv: rvOf(error), message: error instanceof Error ? error.message : String(error) };
   }
 }
 
+/** The session a request works in (its first argument), or null for the token's own requests. */
+const SESSIONLESS = new Set<HostOp>(['start', 'tokenInfo', 'slotInfo', 'openSession', 'logout', 'initToken']);
+function laneOf(request: HostRequest): number | null {
+  if (SESSIONLESS.has(request.op)) return null;
+  if (request.op === 'login') return (request.args[2] as number | null) ?? null;
+  if (request.op === 'cryptoInit' || request.op === 'single' || request.op === 'update' || request.op === 'final') return request.args[1] as number;
+  return request.args[0] as number;
+}
+
+/** Per session, the request last queued: the next one on that session starts when it ends. */
+const lanes = new Map<number, Promise<unknown>>();
+let tokenWide: Promise<unknown> = Promise.resolve();
+
 process.on('message', (request: HostRequest) => {
-  process.send!(answer(request));
+  const lane = laneOf(request);
+  // Token-wide requests wait for nothing but earlier token-wide ones (they are quick); a
+  // session's requests wait for that session's earlier ones.
+  const before = lane === null ? tokenWide : lanes.get(lane) ?? Promise.resolve();
+  const done = before.then(() => answer(request)).then((response) => { process.send!(response); });
+  if (lane === null) tokenWide = done;
+  else {
+    lanes.set(lane, done);
+    void done.then(() => { if (lanes.get(lane) === done) lanes.delete(lane); });
+  }
 });
 process.on('disconnect', () => {
   try {

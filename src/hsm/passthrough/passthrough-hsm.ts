@@ -13,6 +13,8 @@ export interface PassthroughOptions {
   module: string;
   tokens: readonly TokenMapping[];
   callTimeoutMs: number;
+  /** Wrong PINs ntls checks itself (see TokenLink) before it answers CKR_PIN_LOCKED. */
+  maxFailedLogins?: number;
   logger?: Logger;
 }
 
@@ -38,7 +40,7 @@ export class PassthroughHsm implements HsmBackend {
 
   /** Starts one module host per partition; logs "Fail to initialize token interface" and throws when one cannot start. */
   static async open(options: PassthroughOptions): Promise<PassthroughHsm> {
-    const tokens = options.tokens.map((mapping) => new TokenLink(mapping, options.module, options.callTimeoutMs, options.logger));
+    const tokens = options.tokens.map((mapping) => new TokenLink(mapping, options.module, options.callTimeoutMs, options.maxFailedLogins ?? 10, options.logger));
     const started = await Promise.allSettled(tokens.map((t) => t.start()));
     const failed = started.findIndex((s) => s.status === 'rejected');
     if (failed >= 0) {

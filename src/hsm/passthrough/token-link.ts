@@ -39,10 +39,14 @@ export class TokenLink {
   /** Open client sessions on this token, by application: C_InitToken needs none. */
   readonly sessionOwners = new Map<number, string>();
   private pinCheck: { salt: Buffer; digest: Buffer } | null = null;
+  /** Wrong PINs checked here (the module, logged in, does not see them) since the module logged in. */
+  private failedChecks = 0;
+  /** Logins and logouts one at a time: two first logins must not both go to the module. */
+  private loginQueue: Promise<unknown> = Promise.resolve();
   private restarts = 0;
   private closed = false;
 
-  constructor(readonly mapping: TokenMapping, module: string, callTimeoutMs: number, private readonly logger?: Logger) {
+  constructor(readonly mapping: TokenMapping, module: string, callTimeoutMs: number, private readonly maxFailedLogins: number, private readonly logger?: Logger) {
     this.host = new HostLink({
       start: { module, label: mapping.label, serial: mapping.serial, pin: mapping.pin },
       callTimeoutMs,
@@ -75,6 +79,7 @@ export class TokenLink {
     this.users.clear();
     this.so = null;
     this.login = 'none';
+    this.failedChecks = 0;
     this.sessionOwners.clear();
     this.ready = null;
     this.scheduleRestart();
@@ -95,8 +100,18 @@ export class TokenLink {
     return this.so === app ? 'so' : null;
   }
 
+  private serially<T>(body: () => Promise<T>): Promise<T> {
+    const run = this.loginQueue.then(body, body);
+    this.loginQueue = run.catch(() => undefined);
+    return run;
+  }
+
   /** C_Login of one client, as PKCS#11 would answer it had the client the token to itself. */
-  async loginClient(app: string, userType: number, pin: string): Promise<void> {
+  loginClient(app: string, userType: number, pin: string): Promise<void> {
+    return this.serially(() => this.login1(app, userType, pin));
+  }
+
+  private async login1(app: string, userType: number, pin: string): Promise<void> {
     if (userType !== CKU.USER && userType !== CKU.SO) throw new Pkcs11Error(CKR.USER_TYPE_INVALID);
     const role = this.roleOf(app);
     if (role !== null) throw new Pkcs11Error(role === (userType === CKU.USER ? 'user' : 'so') ? CKR.USER_ALREADY_LOGGED_IN : CKR.USER_ANOTHER_ALREADY_LOGGED_IN);
@@ -107,16 +122,27 @@ export class TokenLink {
       if (wanted === 'user') this.rememberPin(pin);
     } else if (this.login !== wanted) {
       throw new Pkcs11Error(CKR.USER_ANOTHER_ALREADY_LOGGED_IN, `the token is logged in as ${this.login === 'so' ? 'SO' : 'user'} by another client`);
-    } else if (wanted === 'so' || !this.pinMatches(pin)) {
-      // Only one SO at a time; a user PIN that is not the one the token took is wrong.
-      throw new Pkcs11Error(wanted === 'so' ? CKR.USER_ANOTHER_ALREADY_LOGGED_IN : CKR.PIN_INCORRECT);
+    } else if (wanted === 'so') {
+      throw new Pkcs11Error(CKR.USER_ANOTHER_ALREADY_LOGGED_IN, 'one SO at a time');
+    } else {
+      // The module will not see this attempt: ntls counts it, as the module would have.
+      if (this.failedChecks >= this.maxFailedLogins) throw new Pkcs11Error(CKR.PIN_LOCKED, 'too many wrong PINs while the token is logged in');
+      if (!this.pinMatches(pin)) {
+        this.failedChecks += 1;
+        throw new Pkcs11Error(this.failedChecks >= this.maxFailedLogins ? CKR.PIN_LOCKED : CKR.PIN_INCORRECT);
+      }
+      this.failedChecks = 0;
     }
     if (wanted === 'user') this.users.add(app);
     else this.so = app;
   }
 
   /** The client logs out (or closed its last session here); the module follows when nobody is left. */
-  async logoutClient(app: string): Promise<void> {
+  logoutClient(app: string): Promise<void> {
+    return this.serially(() => this.logout1(app));
+  }
+
+  private async logout1(app: string): Promise<void> {
     const role = this.roleOf(app);
     if (role === null) throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN);
     if (role === 'user') this.users.delete(app);
@@ -125,6 +151,7 @@ export class TokenLink {
     const keep = this.mapping.pin !== null && this.login === 'user';
     if (keep || this.login === 'none') return;
     this.login = 'none';
+    this.failedChecks = 0;
     await this.host.request('logout').catch(() => undefined);
     if (this.mapping.pin !== null) {
       await this.host.request('login', CKU.USER, this.mapping.pin, null);
@@ -139,6 +166,7 @@ export class TokenLink {
 
   /** After C_InitToken the token has no user PIN and no login. */
   reset(): void {
+    this.failedChecks = 0;
     this.users.clear();
     this.so = null;
     this.login = 'none';

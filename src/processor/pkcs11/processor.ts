@@ -72,6 +72,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
           module: settings.pkcs11.module!,
           tokens: settings.pkcs11.tokens.map((t) => ({ partition: t.partition, label: t.label ?? null, serial: t.serial ?? null, pin: t.pin ?? null })),
           callTimeoutMs: settings.pkcs11.callTimeout * 1000,
+          maxFailedLogins: settings.maxFailedLogins,
           logger,
         });
         backend = passthrough;
