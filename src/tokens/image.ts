@@ -85,6 +85,9 @@ function checkHeader(path: string): void {
     throw damaged(path, `truncated (${size} bytes)`);
   }
   if (header.readUInt32BE(68) !== APPLICATION_ID) throw foreign(path, 'an SQLite database of another program');
+  // Images are always in rollback-journal mode; opening a WAL file, even read-only, would
+  // create files beside it. A WAL file with our id is the home's store, not a token.
+  if (header[18] === 2 || header[19] === 2) throw foreign(path, 'an ntls HSM store, not a token image');
 }
 
 function sqliteCode(error: unknown): string {
