@@ -115,7 +115,7 @@ export class VirtualTokens {
     try {
       mkdirSync(folder, { recursive: true, mode: 0o700 });
       // Working copies of backups a stopped daemon did not finish: the images kept their content.
-      for (const name of readdirSync(folder)) if (/^\..+\.backup-\d+$/.test(name)) rmSync(join(folder, name), { force: true });
+      for (const name of readdirSync(folder)) if (/^\..+\.backup-\d+(-journal)?$/.test(name)) rmSync(join(folder, name), { force: true });
     } catch (error) {
       throw new TokenError('NTLS_ERR_DEPLOYED_LIST', `${folder} cannot be used: ${(error as Error).message}`, 'check the home folder\'s permissions');
     }
