@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, renameSync, watch, writeFileSync } from 'node:fs';
 import { CKA, CKM, CKO, CKU } from '../../src/pkcs11/constants.js';
 import { readImage } from '../../src/tokens/image.js';
-import { CO_PIN, RW, SO_PIN, mech, readyHsm, text } from '../hsm/support.js';
+import { CO_PIN, RW, SO_PIN, mech, readyHsm } from '../hsm/support.js';
 import { Daemon, makeHome, removeHome, runNtls, startDaemon } from '../support/daemon.js';
 import { TOKEN_PIN, TOKEN_SO_PIN, digest, join } from './support.js';
 
