@@ -24,6 +24,11 @@ export function callAdmin<T = unknown>(home: string, command: string, args: Reco
       if (response.ok) resolve(response.result as T);
       else reject(new AdminError(response.error.code, response.error.message, response.error.hint));
     });
+    // The daemon went away before answering (stopped, killed): said at once, not at the timeout.
+    socket.on('close', () => {
+      clearTimeout(timer);
+      reject(new AdminError('NTLS_ERR_ADMIN_CLOSED', `the daemon of ${home} closed the admin channel before answering`, 'see `ntls status` and the log'));
+    });
     socket.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {

@@ -7,6 +7,7 @@ import { defaultConfig } from '../config/schema.js';
 import { runForeground } from '../daemon/run.js';
 import { registerAdminCommands } from './admin-commands.js';
 import { registerLogCommands } from '../admin/logs/commands.js';
+import { registerTokenCommands } from './token-commands.js';
 
 function portNumber(value: string): number {
   const port = Number(value);
@@ -87,4 +88,5 @@ program.command('status')
 registerLogCommands(program);
 
 registerAdminCommands(program);
+registerTokenCommands(program);
 await program.parseAsync(process.argv);

@@ -23,6 +23,11 @@ import { credentialAad } from './login.js';
 export interface HsmOptions {
   /** Service home; the store is `<home>/hsm/hsm.db`. */
   home: string;
+  /**
+   * An existing store file to open instead of the home's (a token image, src/tokens/image.ts):
+   * never created, kept in rollback-journal mode so the file alone is the whole token.
+   */
+  storeFile?: string;
   mechanisms: Mechanisms;
   logger?: Logger;
   /** Most partitions the HSM holds (appliances: 100). */
@@ -138,10 +143,10 @@ export class Hsm implements HsmBackend {
     if (policy.minLength > policy.maxLength) {
       throw new RangeError(`hsm.pinMinLength (${policy.minLength}) is above hsm.pinMaxLength (${policy.maxLength})`);
     }
-    const path = storePath(options.home);
+    const path = options.storeFile ?? storePath(options.home);
     let store: HsmStore | undefined;
     try {
-      store = HsmStore.open(path);
+      store = HsmStore.open(path, options.storeFile === undefined ? {} : { create: false, journal: 'delete' });
       const hsm = new Hsm(store, options.mechanisms, options, options.logger);
       hsm.load();
       options.logger?.log(Catalogue.partitionsFound, { count: hsm.partitions.size });

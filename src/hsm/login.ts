@@ -51,6 +51,14 @@ async function verify(hsm: Hsm, partition: Partition, role: Role, pin: Buffer): 
   return key;
 }
 
+/**
+ * The partition key for an administrator's request made outside a session (backup, restore):
+ * the PIN is judged, and a wrong one counted, as at C_Login. The caller wipes the key.
+ */
+export function partitionKeyOf(hsm: Hsm, partition: Partition, role: Role, pin: Pin): Promise<Buffer> {
+  return verify(hsm, partition, role, pinBytes(pin));
+}
+
 /** C_InitToken: (re)initialises a partition; an initialised one needs its SO PIN. */
 export async function initToken(hsm: Hsm, slotId: number, soPin: Pin, label: string): Promise<void> {
   const partition = hsm.partition(slotId);

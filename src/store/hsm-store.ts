@@ -46,6 +46,16 @@ function fsyncDirectory(path: string): void {
   try { fsyncSync(fd); } finally { closeSync(fd); }
 }
 
+export interface StoreOpenOptions {
+  /** Create the file when absent (the home's store); false for a token image, which must exist. */
+  create?: boolean;
+  /**
+   * 'wal' for the home's store; 'delete' (rollback journal) for a token image, so that the file
+   * alone, without a -wal beside it, always holds the whole committed token.
+   */
+  journal?: 'wal' | 'delete';
+}
+
 /** Makes a new, empty store at `path` atomically: built beside it, then renamed into place. */
 function createStoreFile(path: string): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -74,9 +84,9 @@ function createStoreFile(path: string): void {
 export class HsmStore {
   private constructor(private readonly db: Database.Database, readonly path: string) {}
 
-  /** Opens (creating when absent) the store file. Throws StoreOpenError for anything not ours. */
-  static open(path: string): HsmStore {
-    if (!existsSync(path)) {
+  /** Opens (creating when absent, unless told not to) the store file. Throws StoreOpenError for anything not ours. */
+  static open(path: string, options: StoreOpenOptions = {}): HsmStore {
+    if (!existsSync(path) && options.create !== false) {
       try {
         createStoreFile(path);
       } catch (error) {
@@ -97,7 +107,7 @@ export class HsmStore {
       if (meta.get('schema_version') !== String(SCHEMA_VERSION)) throw new Error(`unsupported schema version ${meta.get('schema_version')}`);
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check: ${String(check)}`);
-      db.pragma('journal_mode = WAL');
+      db.pragma(options.journal === 'delete' ? 'journal_mode = DELETE' : 'journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       // One HSM per store: the token model keeps the objects in memory, so a second process
@@ -183,6 +193,15 @@ export class HsmStore {
   putObjects(rows: readonly ObjectRow[]): void {
     const put = this.db.prepare('INSERT OR REPLACE INTO objects (id, partition_id, attributes, sealed) VALUES (?, ?, ?, ?)');
     this.db.transaction(() => {
+      for (const r of rows) put.run(r.id, r.partitionId, r.attributes, r.sealed);
+    })();
+  }
+
+  /** Replaces every object of a partition with `rows`, in one transaction (a restore that replaces). */
+  replaceObjects(partitionId: number, rows: readonly ObjectRow[]): void {
+    const put = this.db.prepare('INSERT INTO objects (id, partition_id, attributes, sealed) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM objects WHERE partition_id = ?').run(partitionId);
       for (const r of rows) put.run(r.id, r.partitionId, r.attributes, r.sealed);
     })();
   }

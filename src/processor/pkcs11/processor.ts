@@ -14,6 +14,8 @@ import { PartitionCommandError, partitionCommands } from './partition-commands.j
 import { CallStatistics } from './call-statistics.js';
 import { ApplicationIds } from './application-ids.js';
 import { serverKeyFromPartition } from './server-key.js';
+import { imageHsmOptions, startVirtualTokens, tokenCommands } from './token-commands.js';
+import type { VirtualTokens } from '../../tokens/virtual-tokens.js';
 
 export const PROCESSOR_NAME = 'NTLS PKCS#11 Command Processor';
 export const PROCESSOR_VERSION = '1.0';
@@ -38,6 +40,8 @@ export function createPkcs11Processor(): CommandProcessorModule {
   let logger: Logger | undefined;
   let statistics: CallStatistics | undefined;
   let applicationIds: ApplicationIds | undefined;
+  /** USB-attached tokens; deployed() are the ones clients may be shown. */
+  let virtualTokens: VirtualTokens | undefined;
   const live = new Map<number, Live>();
 
   const viewFor = (client: string, local = false): SlotView => {
@@ -92,6 +96,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
       applicationIds = new ApplicationIds(hsm, logger);
       // First start: one partition, uninitialised, for its SO to initialise (C_InitToken).
       if (hsm.listPartitions().length === 0) await hsm.createPartition({ label: 'default' });
+      virtualTokens = await startVirtualTokens(ctx, hsm);
     },
     cp_configure: () => ({ workers: context!.config.processor.workers }),
     cp_client_registration_observer(event: RegistrationEvent) {
@@ -138,6 +143,15 @@ export function createPkcs11Processor(): CommandProcessorModule {
           for (const entry of live.values()) if (entry.view.includes(slot)) entry.instance.revokeSlots([slot]);
         },
       }));
+      for (const [name, command] of tokenCommands({
+        hsm: () => {
+          if (!hsm) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
+          return hsm;
+        },
+        tokens: () => virtualTokens!,
+        hsmOptions: imageHsmOptions(context!.config),
+        adminPartition: context!.config.server.keysInHardware ? context!.config.server.adminPartition : null,
+      })) commands.set(name, command);
       commands.set('processor.statistics', () => statistics!.snapshot());
       commands.set('processor.application-ids', () => applicationIds!.list());
       commands.set('processor.statistics.reset', () => {
@@ -148,6 +162,8 @@ export function createPkcs11Processor(): CommandProcessorModule {
     },
     async cp_shutdown() {
       for (const entry of [...live.values()]) entry.instance.close();
+      await virtualTokens?.close();
+      virtualTokens = undefined;
       hsm?.close();
       await passthrough?.close();
       hsm = undefined;
