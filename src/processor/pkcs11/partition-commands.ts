@@ -13,7 +13,10 @@ export class PartitionCommandError extends Error {
 }
 
 export interface PartitionCommandContext {
+  /** The partitions' backend. */
   backend(): HsmBackend;
+  /** What clients may be assigned: the partitions and, beside them, deployed USB tokens. */
+  assignable(): HsmBackend;
   /** The built-in HSM, for what only it can do (create and delete partitions). */
   hsm(): Hsm;
   /** The administrative partition holding the server key (keys in hardware), if any. */
@@ -56,7 +59,7 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
     'partition.list': () => context.backend().listPartitions().map(describe),
     'partition.show': (args) => describe(find(context.backend(), name(args))),
     'partition.resolve': (args) => {
-      const found = find(context.backend(), name(args));
+      const found = find(context.assignable(), name(args));
       if (found.label === context.adminPartition) {
         throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${found.label} holds the server key and is not for clients`, 'assign another partition');
       }

@@ -1,6 +1,7 @@
 // The built-in command processor: PKCS#11 over the p11-kit RPC protocol, served from the
 // software HSM in the service home. Each client sees only its assigned partitions.
 import { Hsm, HsmAdminError, PassthroughHsm, type HsmBackend, type PartitionSummary } from '../../hsm/index.js';
+import { CompositeBackend } from '../../hsm/composite.js';
 import { singlePartMechanisms, softwareMechanisms } from '../../hsm/mechanisms/index.js';
 import type { Logger } from '../../log/logger.js';
 import type {
@@ -32,8 +33,10 @@ export function findPartition(partitions: readonly PartitionSummary[], name: str
 }
 
 export function createPkcs11Processor(): CommandProcessorModule {
-  /** Whichever holds the keys; `hsm` too when it is the built-in one. */
+  /** What clients are served: the partitions, and deployed USB tokens beside them. */
   let backend: HsmBackend | undefined;
+  /** Whichever holds the partitions; `hsm` too when it is the built-in one. */
+  let partitions: HsmBackend | undefined;
   let hsm: Hsm | undefined;
   let passthrough: PassthroughHsm | undefined;
   let context: ProcessorContext | undefined;
@@ -79,7 +82,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
           maxFailedLogins: settings.maxFailedLogins,
           logger,
         });
-        backend = passthrough;
+        backend = partitions = passthrough;
         applicationIds = new ApplicationIds(backend, logger);
         return;
       }
@@ -92,11 +95,22 @@ export function createPkcs11Processor(): CommandProcessorModule {
         pinPolicy: { minLength: settings.pinMinLength, maxLength: settings.pinMaxLength, maxFailedLogins: settings.maxFailedLogins },
         kdf: { cost: settings.kdfCost },
       });
-      backend = hsm;
-      applicationIds = new ApplicationIds(hsm, logger);
+      partitions = hsm;
+      const composite = new CompositeBackend(hsm, () => virtualTokens?.deployed().map((t) => ({ slot: t.slot, backend: t.hsm, memberSlot: 0 })) ?? []);
+      backend = composite;
+      applicationIds = new ApplicationIds(composite, logger);
       // First start: one partition, uninitialised, for its SO to initialise (C_InitToken).
       if (hsm.listPartitions().length === 0) await hsm.createPartition({ label: 'default' });
       virtualTokens = await startVirtualTokens(ctx, hsm);
+      virtualTokens.onChange((change) => {
+        if (change.kind === 'undeployed' || change.kind === 'ejected') {
+          // Before the token's HSM closes: its sessions end, clients lose the slot.
+          const gone = virtualTokens?.deployed().find((t) => t.slot === change.slot);
+          for (const entry of live.values()) if (entry.view.includes(change.slot)) entry.instance.revokeSlots([change.slot]);
+          if (gone) composite.removed(gone.hsm);
+        }
+        for (const client of new Set([...live.values()].map((entry) => entry.connection.client))) reassign(client);
+      });
     },
     cp_configure: () => ({ workers: context!.config.processor.workers }),
     cp_client_registration_observer(event: RegistrationEvent) {
@@ -126,6 +140,10 @@ export function createPkcs11Processor(): CommandProcessorModule {
     cp_admin_commands(): ReadonlyMap<string, ProcessorAdminCommand> {
       const commands = new Map(partitionCommands({
         backend: () => {
+          if (!partitions) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
+          return partitions;
+        },
+        assignable: () => {
           if (!backend) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
           return backend;
         },
@@ -143,12 +161,18 @@ export function createPkcs11Processor(): CommandProcessorModule {
           for (const entry of live.values()) if (entry.view.includes(slot)) entry.instance.revokeSlots([slot]);
         },
       }));
+      const noTokens = () => new PartitionCommandError('NTLS_ERR_PKCS11_BACKEND', 'USB tokens need the built-in HSM (hsm.backend software)',
+        'back up and restore keys with the PKCS#11 module\'s own tools');
       for (const [name, command] of tokenCommands({
         hsm: () => {
+          if (passthrough) throw noTokens();
           if (!hsm) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
           return hsm;
         },
-        tokens: () => virtualTokens!,
+        tokens: () => {
+          if (!virtualTokens) throw noTokens();
+          return virtualTokens;
+        },
         hsmOptions: imageHsmOptions(context!.config),
         adminPartition: context!.config.server.keysInHardware ? context!.config.server.adminPartition : null,
       })) commands.set(name, command);
@@ -168,7 +192,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
       await passthrough?.close();
       hsm = undefined;
       passthrough = undefined;
-      backend = undefined;
+      backend = partitions = undefined;
     },
   };
 }

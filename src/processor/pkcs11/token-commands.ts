@@ -128,7 +128,7 @@ export function tokenCommands(context: TokenCommandContext): ReadonlyMap<string,
       return context.tokens().withImage(token, async (image) => {
         const progress = track(image.info.serial, {
           operation: 'backup', token: image.info.label || image.info.serial, partition: partition.label, done: 0,
-          total: partition.tokenObjects, startedAt: new Date().toISOString(),
+          total: partition.tokenObjects ?? 0, startedAt: new Date().toISOString(),
         });
         try {
           return await backupPartition({
