@@ -88,7 +88,7 @@ export const ConfigShape = z.object({
       }).strict().refine((t) => (t.label === undefined) !== (t.serial === undefined), {
         message: 'give the token by label or by serial, one of the two',
       })).default([]).describe('ntls partitions and the module tokens they are, in slot order.'),
-    }).strict().default({}),
+    }).strict().default({}).describe('The PKCS#11 module behind ntls when hsm.backend is pkcs11 (docs/passthrough.md).'),
   }).strict().default({}),
   metrics: z.object({
     enabled: z.boolean().default(false).describe('Serve Prometheus metrics over HTTP.'),
