@@ -3,6 +3,7 @@
 // the way out (the daemon types them, it knows the attribute kinds).
 import type { Mechanism } from '../../pkcs11/mechanism.js';
 import type { Template } from '../attributes.js';
+import type { SlotInfo, TokenInfo } from '../hsm.js';
 
 export interface HostStart {
   module: string;
@@ -25,30 +26,10 @@ export interface RawAttribute {
   rv: number;
 }
 
-export interface HostTokenInfo {
-  label: string;
-  manufacturerID: string;
-  model: string;
-  serialNumber: string;
-  flags: number;
-  maxSessionCount: number;
-  sessionCount: number;
-  maxRwSessionCount: number;
-  rwSessionCount: number;
-  maxPinLen: number;
-  minPinLen: number;
-  hardwareVersion: { major: number; minor: number };
-  firmwareVersion: { major: number; minor: number };
-  utcTime: string;
-}
+/** CK_TOKEN_INFO as the module says it; memory figures are not passed on. */
+export type HostTokenInfo = Omit<TokenInfo, 'totalPublicMemory' | 'freePublicMemory' | 'totalPrivateMemory' | 'freePrivateMemory'>;
 
-export interface HostSlotInfo {
-  slotDescription: string;
-  manufacturerID: string;
-  flags: number;
-  hardwareVersion: { major: number; minor: number };
-  firmwareVersion: { major: number; minor: number };
-}
+export type HostSlotInfo = SlotInfo;
 
 export interface HostMechanism {
   type: number;
