@@ -41,7 +41,8 @@ export interface PartitionCredential {
   pin: string;
 }
 
-export interface BackupRequest {
+/** A partition and a token image, opened with their credentials. */
+interface TransferRequest {
   hsm: Hsm;
   slot: number;
   partition: PartitionCredential;
@@ -49,9 +50,12 @@ export interface BackupRequest {
   /** The token's user (Crypto Officer) PIN. */
   tokenPin: string;
   hsmOptions: ImageHsmOptions;
+  onProgress?: Progress;
+}
+
+export interface BackupRequest extends TransferRequest {
   /** Recorded in the image, so that whoever asked can tell afterwards whether its backup landed. */
   id: string;
-  onProgress?: Progress;
 }
 
 export interface BackupResult {
@@ -158,15 +162,8 @@ export async function backupPartition(request: BackupRequest): Promise<BackupRes
 
 export type RestoreMode = 'replace' | 'add';
 
-export interface RestoreRequest {
-  hsm: Hsm;
-  slot: number;
-  partition: PartitionCredential;
-  image: ImageHandle;
-  tokenPin: string;
-  hsmOptions: ImageHsmOptions;
+export interface RestoreRequest extends TransferRequest {
   mode: RestoreMode;
-  onProgress?: Progress;
 }
 
 export interface RestoreResult {

@@ -31,7 +31,8 @@ function name(args: Record<string, unknown>): string {
   return value;
 }
 
-function find(hsm: HsmBackend, partition: string): PartitionSummary {
+/** A partition by serial or label, or NTLS_ERR_UNKNOWN_PARTITION. */
+export function find(hsm: HsmBackend, partition: string): PartitionSummary {
   const all = hsm.listPartitions();
   const found = all.find((p) => p.serial === partition) ?? all.find((p) => p.label === partition);
   if (!found) throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition labelled or numbered "${partition}"`, 'see `ntls partition list`');

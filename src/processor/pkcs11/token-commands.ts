@@ -1,7 +1,7 @@
 // `ntls token ...`: USB-attached tokens (token images in <home>/devices), served by the processor
 // that owns the HSM and the virtual token list. Failures carry a stable code and a hint.
 import { randomUUID } from 'node:crypto';
-import type { Hsm, PartitionSummary } from '../../hsm/index.js';
+import type { Hsm } from '../../hsm/index.js';
 import { singlePartMechanisms, softwareMechanisms } from '../../hsm/mechanisms/index.js';
 import { Catalogue } from '../../log/catalogue.js';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
@@ -10,7 +10,7 @@ import { TokenError } from '../../tokens/errors.js';
 import type { ImageHsmOptions } from '../../tokens/image.js';
 import { VirtualTokens } from '../../tokens/virtual-tokens.js';
 import type { ProcessorAdminCommand, ProcessorContext } from '../contract.js';
-import { PartitionCommandError } from './partition-commands.js';
+import { PartitionCommandError, find as findPartition } from './partition-commands.js';
 
 export interface TokenCommandContext {
   hsm(): Hsm;
@@ -62,13 +62,6 @@ function text(args: Record<string, unknown>, key: string, flag: string): string 
   const value = args[key];
   if (typeof value !== 'string' || value.length === 0) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', `${flag} is missing`, `give ${flag}`);
   return value;
-}
-
-function findPartition(hsm: Hsm, name: string): PartitionSummary {
-  const all = hsm.listPartitions();
-  const found = all.find((p) => p.serial === name) ?? all.find((p) => p.label === name);
-  if (!found) throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition labelled or numbered "${name}"`, 'see `ntls partition list`');
-  return found;
 }
 
 /** The partition's credential: its Crypto Officer PIN, or its SO PIN. */
