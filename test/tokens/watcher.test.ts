@@ -42,9 +42,9 @@ describe('DeviceWatcher', () => {
   it('reports an image inserted and ejected', async () => {
     await watcher.start();
     writeFileSync(join(folder, 'b.ntlstoken'), 'x');
-    await until(() => inserted().includes('b.ntlstoken'), 3000, 'insert');
+    await until(() => inserted().includes('b.ntlstoken'), 10_000, 'insert');
     rmSync(join(folder, 'b.ntlstoken'));
-    await until(() => ejected().includes('b.ntlstoken'), 3000, 'eject');
+    await until(() => ejected().includes('b.ntlstoken'), 10_000, 'eject');
     expect(inserted()).toEqual(['b.ntlstoken']);
   });
 
@@ -57,7 +57,7 @@ describe('DeviceWatcher', () => {
       appendFileSync(path, Buffer.alloc(1000));
       expect(inserted()).toEqual([]);
     }
-    await until(() => inserted().length > 0, 3000, 'insert');
+    await until(() => inserted().length > 0, 10_000, 'insert');
     expect(inserted()).toEqual(['slow.ntlstoken']);
     expect(sizes.get('slow.ntlstoken')).toBe(7000);
   });
@@ -69,7 +69,7 @@ describe('DeviceWatcher', () => {
     writeFileSync(join(folder, 'deployed.json'), '{}');
     writeFileSync(join(folder, 'c.ntlstoken-journal'), 'x');
     writeFileSync(join(folder, 'marker.ntlstoken'), 'x');
-    await until(() => inserted().length > 0, 3000, 'insert');
+    await until(() => inserted().length > 0, 10_000, 'insert');
     await new Promise((r) => setTimeout(r, SETTLE * 2));
     expect(inserted()).toEqual(['marker.ntlstoken']);
   });
@@ -80,7 +80,7 @@ describe('DeviceWatcher', () => {
     await watcher.start();
     writeFileSync(join(folder, '.d.tmp'), 'two');
     renameSync(join(folder, '.d.tmp'), path);
-    await until(() => ejected().includes('d.ntlstoken') && inserted().length === 2, 3000, 'eject and insert');
+    await until(() => ejected().includes('d.ntlstoken') && inserted().length === 2, 10_000, 'eject and insert');
     copyFileSync(path, join(folder, '.d.tmp'));
     renameSync(join(folder, '.d.tmp'), path);
     watcher.adopt('d.ntlstoken');
