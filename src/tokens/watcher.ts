@@ -57,8 +57,9 @@ export class DeviceWatcher {
   /** Takes the files already there (waiting for them to settle), then watches. */
   async start(): Promise<void> {
     await this.look();
-    if (this.settling.size > 0) {
-      await new Promise((r) => setTimeout(r, this.options.settleMs));
+    // Bounded: a file still being written when the daemon starts is left to the watch below.
+    for (let i = 0; i < 20 && this.settling.size > 0; i++) {
+      await new Promise((r) => setTimeout(r, this.options.settleMs + 10));
       await this.look();
     }
     try {
