@@ -3,7 +3,6 @@
 // PKCS#11 calls are made through an HsmApplication, one per client application, which owns
 // its sessions and login state.
 
-import type { HsmBackend } from './backend.js';
 import { randomBytes, randomInt } from 'node:crypto';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
@@ -19,6 +18,7 @@ import { Partition } from './partition.js';
 import { DEFAULT_PIN_POLICY, checkPinLength, pinBytes, pinFlags, type PinPolicy } from './pin-policy.js';
 import { HsmApplication } from './application.js';
 import { credentialAad } from './login.js';
+import type { HsmBackend } from './backend.js';
 
 export interface HsmOptions {
   /** Service home; the store is `<home>/hsm/hsm.db`. */
