@@ -3,12 +3,13 @@
 // C_Sign aborts on "crash..." and never returns on "hang..."). Isolation between applications
 // is checked call by call, as the module itself sees a single application.
 import { execFileSync } from 'node:child_process';
+import { constants, createCipheriv, createECDH, createHash, createPublicKey, publicEncrypt, randomBytes, verify } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PassthroughHsm, PassthroughStartError } from '../../src/hsm/index.js';
 import { Catalogue } from '../../src/log/catalogue.js';
 import { Logger } from '../../src/log/logger.js';
-import { CKA, CKF, CKK, CKM, CKO, CKR, CKS, CKU } from '../../src/pkcs11/constants.js';
+import { CKA, CKD, CKF, CKG, CKK, CKM, CKO, CKR, CKS, CKU } from '../../src/pkcs11/constants.js';
 import { repoRoot, sleep } from '../support/daemon.js';
 import { SOFTHSM_MODULE, SoftHsm, type SoftHsmToken } from '../support/softhsm.js';
 import { rv } from './support.js';
@@ -205,6 +206,104 @@ describe('passthrough on SoftHSM2', () => {
     await a.C_VerifyInit(s, ECDSA, pair.publicKey);
     expect(await rv(() => a.C_Verify(s, Buffer.alloc(32, 8), signature))).toBe(CKR.SIGNATURE_INVALID);
     a.finalize();
+  });
+});
+
+describe('the module\'s mechanisms with their parameters, checked against node:crypto', () => {
+  let hsm: PassthroughHsm;
+  let app: ReturnType<PassthroughHsm['application']>;
+  let s: number;
+  beforeAll(async () => {
+    hsm = await open();
+    app = hsm.application('mechanisms-with-parameters');
+    s = await app.C_OpenSession(1, RW);
+    await app.C_Login(s, CKU.USER, 'beta-user');
+  });
+  afterAll(async () => {
+    app?.finalize();
+    await hsm?.close();
+  });
+
+  const aesKey = async (value: Buffer, extra: { type: number; value: boolean }[] = []) => app.C_CreateObject(s, [
+    { type: CKA.CLASS, value: CKO.SECRET_KEY }, { type: CKA.KEY_TYPE, value: CKK.AES }, { type: CKA.TOKEN, value: false },
+    { type: CKA.VALUE, value }, { type: CKA.ENCRYPT, value: true }, { type: CKA.DECRYPT, value: true }, ...extra,
+  ]);
+
+  it('AES-GCM (iv, aad, tag bits) and AES-CBC-PAD, single and multi-part', async () => {
+    const raw = randomBytes(32);
+    const key = await aesKey(raw);
+    const iv = randomBytes(12);
+    const aad = Buffer.from('header');
+    const plain = Buffer.from('the quick brown fox jumps over the lazy dog');
+    await app.C_EncryptInit(s, { type: CKM.AES_GCM, parameter: { kind: 'gcm', iv, aad, tagBits: 128 } }, key);
+    const sealed = await app.C_Encrypt(s, plain);
+    const cipher = createCipheriv('aes-256-gcm', raw, iv);
+    cipher.setAAD(aad);
+    expect(sealed).toEqual(Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]));
+    await app.C_DecryptInit(s, { type: CKM.AES_GCM, parameter: { kind: 'gcm', iv, aad, tagBits: 128 } }, key);
+    expect(await app.C_Decrypt(s, sealed)).toEqual(plain);
+
+    const cbcIv = randomBytes(16);
+    await app.C_EncryptInit(s, { type: CKM.AES_CBC_PAD, parameter: { kind: 'bytes', value: cbcIv } }, key);
+    const head = await app.C_EncryptUpdate(s, plain.subarray(0, 20));
+    const tail = await app.C_EncryptUpdate(s, plain.subarray(20));
+    const last = await app.C_EncryptFinal(s);
+    const cbc = Buffer.concat([head, tail, last]);
+    const reference = createCipheriv('aes-256-cbc', raw, cbcIv);
+    expect(cbc).toEqual(Buffer.concat([reference.update(plain), reference.final()]));
+  });
+
+  it('RSA: PSS signatures and OAEP (SHA-1, what SoftHSM2 takes) against node:crypto', async () => {
+    const pair = await app.C_GenerateKeyPair(s, { type: CKM.RSA_PKCS_KEY_PAIR_GEN, parameter: null },
+      [{ type: CKA.MODULUS_BITS, value: 2048 }, { type: CKA.PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }, { type: CKA.TOKEN, value: false },
+        { type: CKA.VERIFY, value: true }, { type: CKA.ENCRYPT, value: true }],
+      [{ type: CKA.TOKEN, value: false }, { type: CKA.SIGN, value: true }, { type: CKA.DECRYPT, value: true }]);
+    const read = await app.C_GetAttributeValue(s, pair.publicKey, [{ type: CKA.MODULUS }, { type: CKA.PUBLIC_EXPONENT }]);
+    const publicKey = createPublicKey({ key: {
+      kty: 'RSA', n: (read.attributes[0]!.value as Buffer).toString('base64url'), e: (read.attributes[1]!.value as Buffer).toString('base64url'),
+    }, format: 'jwk' });
+    const hash = createHash('sha256').update('message').digest();
+    await app.C_SignInit(s, { type: CKM.RSA_PKCS_PSS, parameter: { kind: 'pss', hashAlg: CKM.SHA256, mgf: CKG.MGF1_SHA256, saltLength: 32 } }, pair.privateKey);
+    const pss = await app.C_Sign(s, hash);
+    expect(verify('sha256', Buffer.from('message'), { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, pss)).toBe(true);
+    const secret = randomBytes(32);
+    const oaep = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, secret);
+    await app.C_DecryptInit(s, { type: CKM.RSA_PKCS_OAEP, parameter: { kind: 'oaep', hashAlg: CKM.SHA_1, mgf: CKG.MGF1_SHA1, source: 0, sourceData: null } }, pair.privateKey);
+    expect(await app.C_Decrypt(s, oaep)).toEqual(secret);
+  });
+
+  it('ECDH (CKD_NULL with the peer\'s point) derives the secret node:crypto derives', async () => {
+    const pair = await ecKeyPair(app, s, 'ecdh', false);
+    await app.C_SetAttributeValue(s, pair.privateKey, [{ type: CKA.DERIVE, value: true }]).catch(() => undefined);
+    const point = (await app.C_GetAttributeValue(s, pair.publicKey, [{ type: CKA.EC_POINT }])).attributes[0]!.value as Buffer;
+    const peer = createECDH('prime256v1');
+    const peerPoint = peer.generateKeys();
+    // CKA_EC_POINT is a DER OCTET STRING around the uncompressed point.
+    const ours = point.subarray(point.length - 65);
+    const derived = await app.C_DeriveKey(s, { type: CKM.ECDH1_DERIVE, parameter: { kind: 'ecdh1', kdf: CKD.NULL, sharedData: null, publicData: peerPoint } }, pair.privateKey,
+      [{ type: CKA.CLASS, value: CKO.SECRET_KEY }, { type: CKA.KEY_TYPE, value: CKK.GENERIC_SECRET }, { type: CKA.TOKEN, value: false },
+        { type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true }, { type: CKA.VALUE_LEN, value: 32 }]);
+    const value = (await app.C_GetAttributeValue(s, derived, [{ type: CKA.VALUE }])).attributes[0]!.value as Buffer;
+    expect(value).toEqual(peer.computeSecret(ours));
+  });
+
+  it('AES key wrap: wrap and unwrap round trip, digests and random', async () => {
+    const kek = await aesKey(randomBytes(32), [{ type: CKA.WRAP, value: true }, { type: CKA.UNWRAP, value: true }]);
+    const raw = randomBytes(16);
+    const inner = await aesKey(raw, [{ type: CKA.EXTRACTABLE, value: true }]);
+    const wrapped = await app.C_WrapKey(s, { type: CKM.AES_KEY_WRAP, parameter: null }, kek, inner);
+    expect(wrapped.length).toBe(24);
+    const back = await app.C_UnwrapKey(s, { type: CKM.AES_KEY_WRAP, parameter: null }, kek, wrapped, [
+      { type: CKA.CLASS, value: CKO.SECRET_KEY }, { type: CKA.KEY_TYPE, value: CKK.AES }, { type: CKA.TOKEN, value: false },
+      { type: CKA.ENCRYPT, value: true }, { type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true },
+    ]);
+    expect((await app.C_GetAttributeValue(s, back, [{ type: CKA.VALUE }])).attributes[0]!.value).toEqual(raw);
+
+    await app.C_DigestInit(s, { type: CKM.SHA256, parameter: null });
+    await app.C_DigestUpdate(s, Buffer.from('hello '));
+    await app.C_DigestUpdate(s, Buffer.from('world'));
+    expect(await app.C_DigestFinal(s)).toEqual(createHash('sha256').update('hello world').digest());
+    expect((await app.C_GenerateRandom(s, 48)).length).toBe(48);
   });
 });
 
