@@ -10,7 +10,7 @@
 // The client, the daemon and the references share this machine's cores: the network figures
 // include the client's own TLS and codec work, which a real deployment runs elsewhere.
 //
-//   npm run bench:network        (BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS=1,8,64;
+//   npm run bench:network        (BENCH_CASES=P-256,... to run some rows only; BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS=1,8,64;
 //                                 BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles ntls)
 import { generateKeyPairSync, createHash, sign, type KeyObject } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -114,7 +114,8 @@ async function main(): Promise<void> {
     console.log(`${maxConnections} connections to each, logged in (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
 
     const rows: Row[] = [];
-    for (const c of cases(local)) {
+    const only = process.env.BENCH_CASES?.split(',');
+    for (const c of cases(local).filter((k) => !only || only.some((o) => `${k.name} ${k.mechanismName}`.includes(o)))) {
       if (!ntlsMechanisms.has(c.mechanism)) {
         console.log(`${c.name} ${c.mechanismName}: ntls does not list it; skipped`);
         continue;

@@ -56,7 +56,9 @@ export class NtlsDaemon {
 
   static async start(options: NtlsDaemonOptions = {}): Promise<NtlsDaemon> {
     const home = mkdtempSync(join(tmpdir(), 'ntls-bench-'));
-    const env = { ...process.env, ...options.env };
+    // BENCH_DAEMON_THREADPOOL=N: the daemon's libuv thread pool alone (UV_THREADPOOL_SIZE), not this process's.
+    const pool = process.env.BENCH_DAEMON_THREADPOOL ? { UV_THREADPOOL_SIZE: process.env.BENCH_DAEMON_THREADPOOL } : {};
+    const env = { ...process.env, ...pool, ...options.env };
     const mappedToken = options.hsm?.backend === 'pkcs11';
     writeFileSync(join(home, 'ntls.json'), JSON.stringify({
       server: { bind: '127.0.0.1', port: 0 },
