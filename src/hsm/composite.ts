@@ -94,8 +94,14 @@ export class CompositeBackend implements HsmBackend {
 export class CompositeApplication implements TokenApplication {
   private readonly members = new Map<HsmBackend, TokenApplication>();
   private readonly extraSessions = new Map<number, ExtraSession>();
+  /** The main backend's application, kept at hand: nearly every call goes to it. */
+  private mainApp: TokenApplication | null = null;
 
   constructor(private readonly composite: CompositeBackend, readonly id: string) {}
+
+  private main(): TokenApplication {
+    return this.mainApp ??= this.member(this.composite.main);
+  }
 
   private member(backend: HsmBackend): TokenApplication {
     let app = this.members.get(backend);
@@ -109,7 +115,7 @@ export class CompositeApplication implements TokenApplication {
   private bySlot(slot: number): Route {
     const extra = this.composite.extra(slot);
     if (extra) return { app: this.member(extra.backend), slot: extra.memberSlot };
-    return { app: this.member(this.composite.main), slot };
+    return { app: this.main(), slot };
   }
 
   /** The member application and its own handle for a client's session handle. */
@@ -117,7 +123,7 @@ export class CompositeApplication implements TokenApplication {
     const extra = this.extraSessions.get(handle);
     if (extra) return extra;
     if (handle >= EXTRA_SESSION_BASE) throw new Pkcs11Error(CKR.SESSION_HANDLE_INVALID);
-    return { app: this.member(this.composite.main), handle };
+    return { app: this.main(), handle };
   }
 
   dropBackend(backend: HsmBackend): void {
@@ -131,11 +137,12 @@ export class CompositeApplication implements TokenApplication {
   finalize(): void {
     for (const app of this.members.values()) app.finalize();
     this.members.clear();
+    this.mainApp = null;
     this.extraSessions.clear();
     this.composite.forget(this.id);
   }
 
-  C_GetInfo(): LibraryInfo { return this.member(this.composite.main).C_GetInfo(); }
+  C_GetInfo(): LibraryInfo { return this.main().C_GetInfo(); }
   C_GetSlotInfo(slot: number): MaybePromise<SlotInfo> { const r = this.bySlot(slot); return r.app.C_GetSlotInfo(r.slot); }
   C_GetTokenInfo(slot: number): MaybePromise<TokenInfo> { const r = this.bySlot(slot); return r.app.C_GetTokenInfo(r.slot); }
   C_GetMechanismList(slot: number): MaybePromise<number[]> { const r = this.bySlot(slot); return r.app.C_GetMechanismList(r.slot); }
@@ -144,7 +151,7 @@ export class CompositeApplication implements TokenApplication {
 
   async C_OpenSession(slot: number, flags: number): Promise<number> {
     const extra = this.composite.extra(slot);
-    if (!extra) return await this.member(this.composite.main).C_OpenSession(slot, flags);
+    if (!extra) return await this.main().C_OpenSession(slot, flags);
     const app = this.member(extra.backend);
     const own = await app.C_OpenSession(extra.memberSlot, flags);
     const handle = this.composite.newSessionHandle();

@@ -8,7 +8,7 @@
 //   - an object a client makes while not logged in must not be private: the module, logged in
 //     for someone else, would accept it, so it is destroyed again and CKR_USER_NOT_LOGGED_IN.
 // The module's return codes reach the client unchanged otherwise.
-import { CKF, CKR, CKS, CKU, Pkcs11Error } from '../../pkcs11/constants.js';
+import { CKA, CKF, CKR, CKS, CKU, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
 import { attributeKind, attributeLength, type AttributeValue, type Template } from '../attributes.js';
 import type { TokenApplication } from '../backend.js';
@@ -315,6 +315,8 @@ export class PassthroughApplication implements TokenApplication {
     const session = this.session(handle);
     const moduleObject = this.object(session, object);
     await session.token.host.request('setAttributes', session.module, moduleObject, template);
+    // Only these two decide who may see the object.
+    if (!template.some((a) => a.type === CKA.TOKEN || a.type === CKA.PRIVATE)) return;
     const facts = await session.token.host.request('facts', session.module, moduleObject);
     const known = this.knownOn(session.token);
     const before = known.get(object);

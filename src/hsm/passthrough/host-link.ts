@@ -34,16 +34,6 @@ interface Pending {
 
 type Result<K extends HostOp> = Awaited<ReturnType<HostOps[K]>>;
 
-/** Buffers cross the IPC channel as Uint8Array views; the rest of the daemon wants Buffers. */
-function revive(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (Array.isArray(value)) return value.map(revive);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revive(v)]));
-  }
-  return value;
-}
-
 export class HostLink {
   private child: ChildProcess | null = null;
   private nextId = 1;
@@ -113,7 +103,8 @@ export class HostLink {
     if (!pending) return;
     this.pending.delete(message.id);
     clearTimeout(pending.timer);
-    if (message.ok) pending.resolve(revive(message.value));
+    // The 'advanced' serialization brings Buffers back as Buffers.
+    if (message.ok) pending.resolve(message.value);
     else pending.reject(new Pkcs11Error(message.rv, message.message));
   }
 

@@ -35,8 +35,6 @@ export function findPartition(partitions: readonly PartitionSummary[], name: str
 export function createPkcs11Processor(): CommandProcessorModule {
   /** What clients are served: the partitions, and deployed USB tokens beside them. */
   let backend: HsmBackend | undefined;
-  /** Whichever holds the partitions; `hsm` too when it is the built-in one. */
-  let partitions: HsmBackend | undefined;
   let hsm: Hsm | undefined;
   let passthrough: PassthroughHsm | undefined;
   let context: ProcessorContext | undefined;
@@ -82,7 +80,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
           maxFailedLogins: settings.maxFailedLogins,
           logger,
         });
-        backend = partitions = passthrough;
+        backend = passthrough;
         applicationIds = new ApplicationIds(backend, logger);
         return;
       }
@@ -95,7 +93,6 @@ export function createPkcs11Processor(): CommandProcessorModule {
         pinPolicy: { minLength: settings.pinMinLength, maxLength: settings.pinMaxLength, maxFailedLogins: settings.maxFailedLogins },
         kdf: { cost: settings.kdfCost },
       });
-      partitions = hsm;
       const composite = new CompositeBackend(hsm, () => virtualTokens?.deployed().map((t) => ({ slot: t.slot, backend: t.hsm, memberSlot: 0 })) ?? []);
       backend = composite;
       applicationIds = new ApplicationIds(composite, logger);
@@ -140,6 +137,8 @@ export function createPkcs11Processor(): CommandProcessorModule {
     cp_admin_commands(): ReadonlyMap<string, ProcessorAdminCommand> {
       const commands = new Map(partitionCommands({
         backend: () => {
+          // The partitions' own backend: the built-in HSM or the module.
+          const partitions = hsm ?? passthrough;
           if (!partitions) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
           return partitions;
         },
@@ -192,7 +191,7 @@ export function createPkcs11Processor(): CommandProcessorModule {
       await passthrough?.close();
       hsm = undefined;
       passthrough = undefined;
-      backend = partitions = undefined;
+      backend = undefined;
     },
   };
 }
