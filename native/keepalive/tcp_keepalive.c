@@ -1,6 +1,7 @@
 // TCP keepalive probe settings for an open socket. Node's socket.setKeepAlive() sets only the
 // idle time (TCP_KEEPIDLE); the daemon also needs TCP_KEEPINTVL and TCP_KEEPCNT from its
 // configuration, which only setsockopt(2) reaches. Wrapped by src/datapath/tcp-keepalive.ts.
+// getNoDelay reads TCP_NODELAY back, for the tests that keep Nagle off every request path.
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -86,11 +87,30 @@ static napi_value get_keepalive_probes(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// getNoDelay(fd) -> boolean: TCP_NODELAY, read back with getsockopt.
+static napi_value get_no_delay(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int32_t fd;
+  int enabled;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, "getNoDelay(fd)");
+    return NULL;
+  }
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (get_int(fd, IPPROTO_TCP, TCP_NODELAY, &enabled) != 0) return throw_errno(env, "getsockopt TCP_NODELAY", errno);
+  CHECK(napi_get_boolean(env, enabled != 0, &result));
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   CHECK(napi_create_function(env, "setKeepAliveProbes", NAPI_AUTO_LENGTH, set_keepalive_probes, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "setKeepAliveProbes", fn));
   CHECK(napi_create_function(env, "getKeepAliveProbes", NAPI_AUTO_LENGTH, get_keepalive_probes, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "getKeepAliveProbes", fn));
+  CHECK(napi_create_function(env, "getNoDelay", NAPI_AUTO_LENGTH, get_no_delay, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "getNoDelay", fn));
   return exports;
 }

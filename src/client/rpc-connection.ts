@@ -144,7 +144,6 @@ export class RpcConnection {
     const link = await openLink(options);
     const keepalive = this.settings.tcpKeepalive ?? { enabled: true, idleSeconds: 60 };
     link.socket.setKeepAlive(keepalive.enabled, keepalive.idleSeconds * 1000);
-    link.socket.setNoDelay(true);
     link.socket.once('close', () => {
       if (this.link === link) this.link = null;
     });

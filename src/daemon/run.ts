@@ -3,6 +3,7 @@
 // any failure writes the guide's lines for it and the daemon exits non-zero, never half started.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { applyOverrides, ConfigError, loadConfig, type ConfigOverrides } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Catalogue } from '../log/catalogue.js';
@@ -49,6 +50,8 @@ export interface RunningDaemon {
   home: HomeLayout;
   config: Config;
   engine: DatapathEngine;
+  /** Where the datapath listens (the port chosen when the configuration says 0). */
+  address: AddressInfo;
   stop(): Promise<void>;
   /** Resolves when an operator asked for a restart (`ntls service restart`). */
   restartRequested: Promise<void>;
@@ -168,7 +171,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       })();
       return stopping;
     };
-    return { home, config, engine, stop, restartRequested };
+    return { home, config, engine, address, stop, restartRequested };
   } catch (error) {
     if (error instanceof BindError) {
       logger.log(Catalogue.applicationInitFailed);

@@ -35,6 +35,7 @@ export class TcpKeepaliveError extends Error {
 interface Addon {
   setKeepAliveProbes(fd: number, idle: number, interval: number, count: number): void;
   getKeepAliveProbes(fd: number): TcpKeepaliveState;
+  getNoDelay(fd: number): boolean;
 }
 
 const ADDON = join('native', 'keepalive', 'build', 'Release', 'tcp_keepalive.node');
@@ -108,6 +109,17 @@ export function readTcpKeepalive(socket: Socket): TcpKeepaliveState {
   const fd = socketFd(socket);
   try {
     return native.getKeepAliveProbes(fd);
+  } catch (error) {
+    throw systemError(error);
+  }
+}
+
+/** TCP_NODELAY read back from the kernel: true when Nagle's algorithm is off. */
+export function readTcpNoDelay(socket: Socket): boolean {
+  const native = loadAddon();
+  const fd = socketFd(socket);
+  try {
+    return native.getNoDelay(fd);
   } catch (error) {
     throw systemError(error);
   }

@@ -139,3 +139,68 @@ export class FrameReader {
     return out;
   }
 }
+
+/**
+ * Cuts a p11-kit byte stream into write units that end at frame ends, for a relay: p11-kit's
+ * client writes a request's header and body separately, and each local read forwarded as it came
+ * would be a TLS record of its own (and, with delayed ACKs, a stall). The leading bytes (the
+ * version byte) are a unit of their own. A frame larger than `maxHeldBytes` is passed on as it
+ * arrives, so the relay never holds more than that.
+ */
+export class FrameBatcher {
+  private readonly held: Buffer[] = [];
+  private heldBytes = 0;
+  /** Bytes of `held` that end on a unit boundary. */
+  private completeBytes = 0;
+  private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
+  private headerFilled = 0;
+  /** Bytes left in the current unit's payload (or in the leading bytes). */
+  private remaining: number;
+  private inPayload: boolean;
+
+  constructor(leadingBytes: number, private readonly maxHeldBytes = 256 * 1024) {
+    this.remaining = leadingBytes;
+    this.inPayload = leadingBytes > 0;
+  }
+
+  /** Takes a chunk; returns the bytes ready to go out in one write, or null. */
+  push(chunk: Buffer): Buffer | null {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.inPayload) {
+        const part = Math.min(this.remaining, chunk.length - offset);
+        this.remaining -= part;
+        offset += part;
+        if (this.remaining === 0) {
+          this.inPayload = false;
+          this.completeBytes = this.heldBytes + offset;
+        }
+        continue;
+      }
+      const part = Math.min(FRAME_HEADER_BYTES - this.headerFilled, chunk.length - offset);
+      chunk.copy(this.header, this.headerFilled, offset, offset + part);
+      this.headerFilled += part;
+      offset += part;
+      if (this.headerFilled < FRAME_HEADER_BYTES) continue;
+      this.headerFilled = 0;
+      this.remaining = this.header.readUInt32BE(4) + this.header.readUInt32BE(8);
+      this.inPayload = this.remaining > 0;
+      if (!this.inPayload) this.completeBytes = this.heldBytes + offset;
+    }
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    return this.release();
+  }
+
+  private release(): Buffer | null {
+    const cut = this.heldBytes > this.maxHeldBytes ? this.heldBytes : this.completeBytes;
+    if (cut === 0) return null;
+    const all = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes);
+    this.held.length = 0;
+    const rest = all.subarray(cut);
+    if (rest.length) this.held.push(rest);
+    this.heldBytes = rest.length;
+    this.completeBytes = 0;
+    return all.subarray(0, cut);
+  }
+}
