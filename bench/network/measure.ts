@@ -19,11 +19,11 @@ export interface BenchSettings {
   maxConnections: number;
 }
 
-/** BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS (1,8,64). */
-export function benchSettings(): BenchSettings {
-  const connections = (process.env.BENCH_CONNECTIONS ?? '1,8,64').split(',').map(Number);
+/** BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS (1,8,64); a benchmark may change the defaults. */
+export function benchSettings(defaults: { seconds?: number; connections?: string } = {}): BenchSettings {
+  const connections = (process.env.BENCH_CONNECTIONS ?? defaults.connections ?? '1,8,64').split(',').map(Number);
   return {
-    seconds: Number(process.env.BENCH_SECONDS ?? 3),
+    seconds: Number(process.env.BENCH_SECONDS ?? defaults.seconds ?? 3),
     warmupSeconds: Number(process.env.BENCH_WARMUP_SECONDS ?? 0.5),
     rounds: Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3)),
     rewarmSeconds: 0.1,
@@ -65,7 +65,49 @@ export function childProcesses(pid: number): number[] {
   return children;
 }
 
-function machineCpu(): { busy: number; total: number } {
+/**
+ * CPU seconds of each root and of every process below it, by pid (threads count in their
+ * process), read in one pass over /proc: p11-kit server's per-connection children, say.
+ */
+export function processTreesCpu(roots: readonly number[]): Array<Map<number, number>> {
+  const parents = new Map<number, number>();
+  const seconds = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parents.set(Number(entry), Number(fields[1]));
+      seconds.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return roots.map((root) => {
+    const tree = new Map<number, number>();
+    if (!seconds.has(root)) return tree;
+    tree.set(root, seconds.get(root)!);
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const [pid, parent] of parents) {
+        if (!tree.has(pid) && tree.has(parent)) {
+          tree.set(pid, seconds.get(pid)!);
+          grew = true;
+        }
+      }
+    }
+    return tree;
+  });
+}
+
+/** CPU seconds a tree used between two samples; a process that appeared in between counts from zero. */
+export function treeCpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, s] of after) total += s - (before.get(pid) ?? 0);
+  return total;
+}
+
+export function machineCpu(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const idle = (line[3] ?? 0) + (line[4] ?? 0);
   const total = line.reduce((a, b) => a + b, 0);
@@ -204,9 +246,9 @@ export function recordedRatio(a: Window, b: Window | null): number | null {
 }
 
 /** Installed Debian package versions of the references, for the record. */
-export function packageVersions(): Record<string, string> {
+export function packageVersions(packages: readonly string[] = ['p11-kit', 'softhsm2']): Record<string, string> {
   try {
-    const out = execFileSync('dpkg-query', ['-W', '-f', '${Package} ${Version}\\n', 'p11-kit', 'softhsm2'], { encoding: 'utf8' });
+    const out = execFileSync('dpkg-query', ['-W', '-f', '${Package} ${Version}\\n', ...packages], { encoding: 'utf8' });
     return Object.fromEntries(out.trim().split('\n').map((line) => line.split(' ') as [string, string]));
   } catch {
     return {};

@@ -16,6 +16,7 @@ import { initialize } from './token.js';
 
 // dist/bench/network/ntls-daemon.js → dist/src/cli/ntls.js
 const ntlsBin = fileURLToPath(new URL('../../src/cli/ntls.js', import.meta.url));
+const ntlsClientBin = fileURLToPath(new URL('../../src/cli/ntls-client.js', import.meta.url));
 
 const CLIENT = 'bench-client';
 /** The partition the bench client is assigned; with backend pkcs11, map a token to this name. */
@@ -118,6 +119,23 @@ export class NtlsDaemon {
       serverCertificatePem: readFileSync(join(this.home, 'server', 'server.pem'), 'utf8'), timeoutMs: 15_000,
     });
     return linkChannel(link);
+  }
+
+  /**
+   * The command line of `ntls-client p11-relay` for the bench client (node, script, options;
+   * add `--listen PATH` or nothing for stdin/stdout). Its certificate and key are written to
+   * `dir`, which is also its config folder (its log goes there).
+   */
+  relayCommand(dir: string): string[] {
+    const cert = join(dir, `${CLIENT}.pem`);
+    const key = join(dir, `${CLIENT}Key.pem`);
+    writeFileSync(cert, this.client.certificatePem);
+    writeFileSync(key, this.client.keyPem, { mode: 0o600 });
+    return [
+      process.execPath, ntlsClientBin, 'p11-relay', '--server', `127.0.0.1:${this.port}`,
+      '--server-cert', join(this.home, 'server', 'server.pem'), '--cert', cert, '--key', key, '--name', CLIENT,
+      '--config-dir', dir,
+    ];
   }
 
   /** A connection on the home's unix socket (when started with `localSocket`): the same frames without TLS. */

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { unixSocketChannel, type RpcChannel } from './rpc-channel.js';
 
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
-const TOKEN = 'bench';
+/** The token's label, for applications that find their slot by label. */
+export const SOFTHSM_TOKEN = 'bench';
 export const SOFTHSM_USER_PIN = '1234';
 const SO_PIN = '1234';
 
@@ -22,10 +23,10 @@ export class SoftHsmServer {
     mkdirSync(join(dir, 'tokens'));
     writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${dir}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`);
     const env = { ...process.env, SOFTHSM2_CONF: join(dir, 'softhsm2.conf') };
-    const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', TOKEN, '--so-pin', SO_PIN, '--pin', SOFTHSM_USER_PIN], { env });
+    const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', SOFTHSM_TOKEN, '--so-pin', SO_PIN, '--pin', SOFTHSM_USER_PIN], { env });
     if (init.status !== 0) throw new Error(`softhsm2-util failed: ${init.stderr?.toString() ?? init.error}`);
     const socketPath = join(dir, 'p11kit.sock');
-    const child = spawn('p11-kit', ['server', '--provider', SOFTHSM_MODULE, '-f', '-n', socketPath, `pkcs11:token=${TOKEN}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('p11-kit', ['server', '--provider', SOFTHSM_MODULE, '-f', '-n', socketPath, `pkcs11:token=${SOFTHSM_TOKEN}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d));
     for (let i = 0; i < 200 && !existsSync(socketPath) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
@@ -35,6 +36,11 @@ export class SoftHsmServer {
       throw new Error(`p11-kit server did not create its socket: ${stderr}`);
     }
     return new SoftHsmServer(dir, socketPath, child);
+  }
+
+  /** `p11-kit server`'s process id; its per-connection processes are its children. */
+  get pid(): number {
+    return this.child.pid!;
   }
 
   connect(): Promise<RpcChannel> {

@@ -1,0 +1,264 @@
+// The path stock PKCS#11 applications take: a C application (bench/stock/sign-loop.c) loads
+// bookworm's p11-kit-client.so and signs in a loop, C_SignInit + C_Sign each time, in 1 and 8
+// processes, P-256 (CKM_ECDSA over a 32-byte digest) and RSA-2048 (CKM_RSA_PKCS over a SHA-256
+// DigestInfo). The same application, in one run, against three servers taking turns:
+//   - ntls: p11-kit-client.so → `ntls-client p11-relay --listen SOCK` (its own process) →
+//     mutual TLS on loopback → the ntls daemon (dist/, temporary home, software HSM);
+//   - stunnel: p11-kit-client.so → client stunnel → mutual TLS 1.3 on loopback → server stunnel →
+//     `p11-kit server` + SoftHSM2 (Debian stunnel4, p11-kit, softhsm2);
+//   - unix socket: p11-kit-client.so → `p11-kit server` + SoftHSM2's unix socket.
+// Printed: signatures/s, ntls ÷ stunnel and ntls ÷ unix socket, and the CPU of every process on
+// the path (µs per signature, cores) over the same windows. Everything shares this machine's
+// cores: the application's and the client side's CPU are included in what the servers get.
+//
+//   npm run bench:stock   (BENCH_SECONDS per system and cell, default 6; BENCH_WARMUP_SECONDS;
+//                          BENCH_ROUNDS, default 3; BENCH_PROCESSES=1,8; BENCH_CASES=P-256,RSA-2048;
+//                          BENCH_DAEMON_NODE_ARGS / BENCH_RELAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR")
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  benchSettings, describeSettings, machineCpu, packageVersions, processTreesCpu, recordHeader, treeCpuBetween, writeRecord,
+} from './network/measure.js';
+import { NtlsDaemon, NTLS_PARTITION, NTLS_USER_PIN } from './network/ntls-daemon.js';
+import type { RpcChannel } from './network/rpc-channel.js';
+import { SoftHsmServer, SOFTHSM_TOKEN, SOFTHSM_USER_PIN } from './network/softhsm-server.js';
+import { generateKeys, KEY_LABELS } from './network/token.js';
+import { RelayProcess } from './stock/relay-process.js';
+import { buildSignLoop, runSignLoop, type SignLoopMechanism } from './stock/sign-loop.js';
+import { StunnelPair } from './stock/stunnel.js';
+
+const P11KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
+const settings = benchSettings({ seconds: 6 });
+const processCounts = (process.env.BENCH_PROCESSES ?? '1,8').split(',').map(Number);
+const resultsFile = fileURLToPath(new URL('../../bench/results/stock-path.json', import.meta.url));
+
+interface Case {
+  algorithm: string;
+  mechanism: string;
+  data: string;
+  run: SignLoopMechanism;
+  key: string;
+  signatureBytes: number;
+}
+
+const CASES: Case[] = [
+  { algorithm: 'P-256', mechanism: 'CKM_ECDSA', data: '32-byte digest', run: 'ecdsa', key: KEY_LABELS['p-256'], signatureBytes: 64 },
+  { algorithm: 'RSA-2048', mechanism: 'CKM_RSA_PKCS', data: 'SHA-256 DigestInfo', run: 'rsa-pkcs', key: KEY_LABELS['rsa-2048'], signatureBytes: 256 },
+];
+
+type SystemName = 'ntls' | 'stunnel' | 'unixSocket';
+
+/** A server as the application sees it, and the processes on its path to watch. */
+interface System {
+  name: SystemName;
+  title: string;
+  token: string;
+  pin: string;
+  serverAddress: string;
+  watched: Array<{ name: string; pid: number }>;
+}
+
+/** What the windows of one system in one cell saw, added up. */
+interface Tally {
+  signatures: number;
+  seconds: number;
+  applicationCpu: number;
+  watchedCpu: number[];
+  machineBusy: number;
+  machineTotal: number;
+  maxSignatureMs: number;
+}
+
+interface Sample {
+  trees: Array<Map<number, number>>;
+  machine: { busy: number; total: number };
+}
+
+const sample = (system: System): Sample => ({ trees: processTreesCpu(system.watched.map((w) => w.pid)), machine: machineCpu() });
+
+/** One run of the application against `system`, with the path's CPU read over its window. */
+async function measureOnce(binary: string, system: System, c: Case, processes: number, seconds: number): Promise<Tally> {
+  let before: Sample | null = null;
+  let after: Sample | null = null;
+  const result = await runSignLoop(binary, {
+    module: P11KIT_CLIENT, token: system.token, pin: system.pin, key: c.key, mechanism: c.run,
+    seconds, warmupSeconds: settings.warmupSeconds, processes,
+    env: { ...process.env, P11_KIT_SERVER_ADDRESS: system.serverAddress },
+  }, {
+    measuring: () => { before = sample(system); },
+    measured: () => { after = sample(system); },
+  });
+  if (!before || !after) throw new Error(`${system.title}: the application did not announce its window`);
+  if (result.signatureBytes !== c.signatureBytes) throw new Error(`${system.title} ${c.algorithm}: ${result.signatureBytes}-byte signatures, expected ${c.signatureBytes}`);
+  const [b, a] = [before as Sample, after as Sample];
+  return {
+    signatures: result.signatures,
+    seconds: result.elapsedSeconds,
+    applicationCpu: result.cpuSeconds,
+    watchedCpu: a.trees.map((tree, i) => treeCpuBetween(b.trees[i]!, tree)),
+    machineBusy: a.machine.busy - b.machine.busy,
+    machineTotal: a.machine.total - b.machine.total,
+    maxSignatureMs: result.maxSignatureMs,
+  };
+}
+
+function add(a: Tally | undefined, b: Tally): Tally {
+  if (!a) return b;
+  return {
+    signatures: a.signatures + b.signatures,
+    seconds: a.seconds + b.seconds,
+    applicationCpu: a.applicationCpu + b.applicationCpu,
+    watchedCpu: a.watchedCpu.map((s, i) => s + b.watchedCpu[i]!),
+    machineBusy: a.machineBusy + b.machineBusy,
+    machineTotal: a.machineTotal + b.machineTotal,
+    maxSignatureMs: Math.max(a.maxSignatureMs, b.maxSignatureMs),
+  };
+}
+
+/** A process's CPU as recorded: cores over the windows and µs per signature. */
+const cpuOf = (cpuSeconds: number, t: Tally) => ({
+  cores: Number((cpuSeconds / t.seconds).toFixed(3)),
+  microsecondsPerSignature: t.signatures ? Math.round((cpuSeconds / t.signatures) * 1e6) : null,
+});
+
+function recorded(system: System, t: Tally) {
+  return {
+    signaturesPerSecond: Math.round(t.signatures / t.seconds),
+    signatures: t.signatures,
+    seconds: Number(t.seconds.toFixed(3)),
+    maxSignatureMs: Number(t.maxSignatureMs.toFixed(2)),
+    machineCores: Number(((t.machineBusy / Math.max(1, t.machineTotal)) * availableParallelism()).toFixed(2)),
+    cpu: {
+      application: cpuOf(t.applicationCpu, t),
+      ...Object.fromEntries(system.watched.map((w, i) => [w.name, cpuOf(t.watchedCpu[i]!, t)])),
+    },
+  };
+}
+
+type Row = { c: Case; processes: number; tallies: Record<SystemName, Tally> };
+
+function printRows(rows: Row[], systems: System[]): void {
+  const rate = (t: Tally) => t.signatures / t.seconds;
+  console.log(`\n${'signatures/s'.padEnd(34)}${'procs'.padStart(6)}${'ntls'.padStart(9)}${'stunnel'.padStart(9)}${'unix'.padStart(9)}${'÷stunnel'.padStart(10)}${'÷unix'.padStart(8)}`);
+  for (const { c, processes, tallies } of rows) {
+    const [n, s, u] = [rate(tallies.ntls), rate(tallies.stunnel), rate(tallies.unixSocket)];
+    console.log(`${`${c.algorithm} ${c.mechanism} (${c.data})`.padEnd(34)}${String(processes).padStart(6)}${n.toFixed(0).padStart(9)}${s.toFixed(0).padStart(9)}${u.toFixed(0).padStart(9)}`
+      + `${(n / s).toFixed(2).padStart(10)}${(n / u).toFixed(2).padStart(8)}`);
+  }
+  console.log('\nCPU over the same windows: µs per signature (cores), the slowest signature');
+  for (const { c, processes, tallies } of rows) {
+    console.log(`${c.algorithm}, ${processes} process(es)`);
+    for (const system of systems) {
+      const t = tallies[system.name];
+      const parts = [['application', t.applicationCpu] as const, ...system.watched.map((w, i) => [w.name, t.watchedCpu[i]!] as const)]
+        .map(([name, cpu]) => `${name} ${((cpu / t.signatures) * 1e6).toFixed(0)} µs (${(cpu / t.seconds).toFixed(2)})`);
+      const machine = (t.machineBusy / Math.max(1, t.machineTotal)) * availableParallelism();
+      console.log(`  ${system.title.padEnd(12)}${parts.join(', ')}; machine ${machine.toFixed(2)} of ${availableParallelism()} cores; slowest ${t.maxSignatureMs.toFixed(1)} ms`);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  console.log(`${describeSettings(settings)}; processes ${processCounts.join(', ')}`);
+  const buildDir = mkdtempSync(join(tmpdir(), 'ntls-bench-stock-'));
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const binary = buildSignLoop(buildDir);
+    console.log('starting ntls + relay, p11-kit server + SoftHSM2, stunnel ...');
+    const ntls = await NtlsDaemon.start();
+    stops.push(() => ntls.stop());
+    const softhsm = await SoftHsmServer.start();
+    stops.push(() => softhsm.stop());
+    // The signing keys, generated once as token objects on each server.
+    for (const [connect, pin] of [[() => ntls.connect(), NTLS_USER_PIN], [() => softhsm.connect(), SOFTHSM_USER_PIN]] as const) {
+      const setup: RpcChannel = await connect();
+      try {
+        await generateKeys(setup, pin);
+      } finally {
+        await setup.close();
+      }
+    }
+    const relay = await RelayProcess.start(ntls);
+    stops.push(() => relay.stop());
+    const stunnel = await StunnelPair.start(softhsm.socketPath);
+    stops.push(() => stunnel.stop());
+
+    const systems: System[] = [
+      {
+        name: 'ntls', title: 'ntls', token: NTLS_PARTITION, pin: NTLS_USER_PIN, serverAddress: `unix:path=${relay.socketPath}`,
+        watched: [{ name: 'ntlsDaemon', pid: ntls.pid }, { name: 'relay', pid: relay.pid }],
+      },
+      {
+        name: 'stunnel', title: 'stunnel', token: SOFTHSM_TOKEN, pin: SOFTHSM_USER_PIN, serverAddress: `unix:path=${stunnel.socketPath}`,
+        watched: [{ name: 'stunnelClient', pid: stunnel.clientPid }, { name: 'stunnelServer', pid: stunnel.serverPid }, { name: 'p11kitServer', pid: softhsm.pid }],
+      },
+      {
+        name: 'unixSocket', title: 'unix socket', token: SOFTHSM_TOKEN, pin: SOFTHSM_USER_PIN, serverAddress: `unix:path=${softhsm.socketPath}`,
+        watched: [{ name: 'p11kitServer', pid: softhsm.pid }],
+      },
+    ];
+    console.log(`ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+
+    const only = process.env.BENCH_CASES?.split(',');
+    const rows: Row[] = [];
+    for (const c of CASES.filter((k) => !only || only.includes(k.algorithm))) {
+      for (const processes of processCounts) {
+        process.stdout.write(`  ${c.algorithm}, ${processes} process(es) ...`);
+        const tallies: Partial<Record<SystemName, Tally>> = {};
+        // The systems take turns, so that load from elsewhere lands on all alike.
+        for (let round = 0; round < settings.rounds; round++) {
+          for (const system of systems) {
+            try {
+              tallies[system.name] = add(tallies[system.name], await measureOnce(binary, system, c, processes, settings.seconds / settings.rounds));
+            } catch (error) {
+              const relayLine = system.name === 'ntls' && relay.messages ? ` (relay: ${relay.messages})` : system.name === 'stunnel' ? ` ${stunnel.logs()}` : '';
+              throw new Error(`${system.title}, ${c.algorithm}, ${processes} process(es): ${(error as Error).message}${relayLine}`);
+            }
+          }
+        }
+        const row = { c, processes, tallies: tallies as Record<SystemName, Tally> };
+        rows.push(row);
+        const rate = (t: Tally) => (t.signatures / t.seconds).toFixed(0);
+        console.log(` ntls ${rate(row.tallies.ntls)}/s, stunnel ${rate(row.tallies.stunnel)}/s, unix socket ${rate(row.tallies.unixSocket)}/s`);
+      }
+    }
+
+    printRows(rows, systems);
+    const ratio = (a: Tally, b: Tally) => Number(((a.signatures / a.seconds) / (b.signatures / b.seconds)).toFixed(3));
+    writeRecord(resultsFile, {
+      ...recordHeader('stock-path', 'npm run bench:stock', settings),
+      processCounts,
+      target: 'ntls ÷ stunnel ≥ 1.0 for 1 and 8 processes, P-256 and RSA-2048 (issue 12)',
+      application: 'bench/stock/sign-loop.c: p11-kit-client.so, C_SignInit + C_Sign per signature, one session per process, processes set up one by one then signing together',
+      systems: {
+        ntls: 'p11-kit-client.so → ntls-client p11-relay --listen (own process) → mutual TLS 1.3 (loopback) → ntls daemon, software HSM',
+        stunnel: 'p11-kit-client.so → stunnel client → mutual TLS 1.3, TLS_AES_256_GCM_SHA384, P-256 certificates (loopback) → stunnel server → p11-kit server + SoftHSM2',
+        unixSocket: 'p11-kit-client.so → p11-kit server + SoftHSM2 unix socket',
+      },
+      packages: packageVersions(['p11-kit', 'p11-kit-modules', 'softhsm2', 'stunnel4']),
+      rows: rows.map(({ c, processes, tallies }) => ({
+        algorithm: c.algorithm,
+        mechanism: c.mechanism,
+        data: c.data,
+        processes,
+        ntls: recorded(systems[0]!, tallies.ntls),
+        stunnel: recorded(systems[1]!, tallies.stunnel),
+        unixSocket: recorded(systems[2]!, tallies.unixSocket),
+        ntlsOverStunnel: ratio(tallies.ntls, tallies.stunnel),
+        ntlsOverUnixSocket: ratio(tallies.ntls, tallies.unixSocket),
+      })),
+    });
+    console.log(`\nwritten ${resultsFile}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    rmSync(buildDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: Error) => {
+  console.error(`bench:stock: ${error.message}`);
+  process.exitCode = 1;
+});
