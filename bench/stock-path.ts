@@ -11,8 +11,8 @@
 // the path (µs per signature, cores) over the same windows. Everything shares this machine's
 // cores: the application's and the client side's CPU are included in what the servers get.
 //
-//   npm run bench:stock   (BENCH_SECONDS per system and cell, default 6; BENCH_WARMUP_SECONDS;
-//                          BENCH_ROUNDS, default 3; BENCH_PROCESSES=1,8; BENCH_CASES=P-256,RSA-2048;
+//   npm run bench:stock   (BENCH_SECONDS per system and cell, default 8; BENCH_WARMUP_SECONDS;
+//                          BENCH_ROUNDS, default 4; BENCH_PROCESSES=1,8; BENCH_CASES=P-256,RSA-2048;
 //                          BENCH_DAEMON_NODE_ARGS / BENCH_RELAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR")
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -30,7 +30,7 @@ import { buildSignLoop, runSignLoop, type SignLoopMechanism } from './stock/sign
 import { StunnelPair } from './stock/stunnel.js';
 
 const P11KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
-const settings = benchSettings({ seconds: 6 });
+const settings = benchSettings({ seconds: 8, rounds: 4 });
 const processCounts = (process.env.BENCH_PROCESSES ?? '1,8').split(',').map(Number);
 const resultsFile = fileURLToPath(new URL('../../bench/results/stock-path.json', import.meta.url));
 
@@ -123,13 +123,19 @@ const cpuOf = (cpuSeconds: number, t: Tally) => ({
   microsecondsPerSignature: t.signatures ? Math.round((cpuSeconds / t.signatures) * 1e6) : null,
 });
 
+const machineCores = (t: Tally) => (t.machineBusy / Math.max(1, t.machineTotal)) * availableParallelism();
+
+/** Cores busy on the machine with something other than this path: load from elsewhere, which skews a window. */
+const otherCores = (t: Tally) => Math.max(0, machineCores(t) - (t.applicationCpu + t.watchedCpu.reduce((a, b) => a + b, 0)) / t.seconds);
+
 function recorded(system: System, t: Tally) {
   return {
     signaturesPerSecond: Math.round(t.signatures / t.seconds),
     signatures: t.signatures,
     seconds: Number(t.seconds.toFixed(3)),
     maxSignatureMs: Number(t.maxSignatureMs.toFixed(2)),
-    machineCores: Number(((t.machineBusy / Math.max(1, t.machineTotal)) * availableParallelism()).toFixed(2)),
+    machineCores: Number(machineCores(t).toFixed(2)),
+    otherLoadCores: Number(otherCores(t).toFixed(2)),
     cpu: {
       application: cpuOf(t.applicationCpu, t),
       ...Object.fromEntries(system.watched.map((w, i) => [w.name, cpuOf(t.watchedCpu[i]!, t)])),
@@ -141,21 +147,22 @@ type Row = { c: Case; processes: number; tallies: Record<SystemName, Tally> };
 
 function printRows(rows: Row[], systems: System[]): void {
   const rate = (t: Tally) => t.signatures / t.seconds;
-  console.log(`\n${'signatures/s'.padEnd(34)}${'procs'.padStart(6)}${'ntls'.padStart(9)}${'stunnel'.padStart(9)}${'unix'.padStart(9)}${'÷stunnel'.padStart(10)}${'÷unix'.padStart(8)}`);
+  console.log(`\n${'signatures/s'.padEnd(44)}${'procs'.padStart(6)}${'ntls'.padStart(9)}${'stunnel'.padStart(9)}${'unix'.padStart(9)}${'÷stunnel'.padStart(10)}${'÷unix'.padStart(8)}`);
   for (const { c, processes, tallies } of rows) {
     const [n, s, u] = [rate(tallies.ntls), rate(tallies.stunnel), rate(tallies.unixSocket)];
-    console.log(`${`${c.algorithm} ${c.mechanism} (${c.data})`.padEnd(34)}${String(processes).padStart(6)}${n.toFixed(0).padStart(9)}${s.toFixed(0).padStart(9)}${u.toFixed(0).padStart(9)}`
+    console.log(`${`${c.algorithm} ${c.mechanism} (${c.data})`.padEnd(44)}${String(processes).padStart(6)}${n.toFixed(0).padStart(9)}${s.toFixed(0).padStart(9)}${u.toFixed(0).padStart(9)}`
       + `${(n / s).toFixed(2).padStart(10)}${(n / u).toFixed(2).padStart(8)}`);
   }
-  console.log('\nCPU over the same windows: µs per signature (cores), the slowest signature');
+  console.log('\nCPU over the same windows: µs per signature (cores); the slowest signature; the machine\'s busy cores, and how many of them');
+  console.log('were busy with something other than this path (load from elsewhere skews a window: compare runs where it is near 0)');
   for (const { c, processes, tallies } of rows) {
     console.log(`${c.algorithm}, ${processes} process(es)`);
     for (const system of systems) {
       const t = tallies[system.name];
       const parts = [['application', t.applicationCpu] as const, ...system.watched.map((w, i) => [w.name, t.watchedCpu[i]!] as const)]
         .map(([name, cpu]) => `${name} ${((cpu / t.signatures) * 1e6).toFixed(0)} µs (${(cpu / t.seconds).toFixed(2)})`);
-      const machine = (t.machineBusy / Math.max(1, t.machineTotal)) * availableParallelism();
-      console.log(`  ${system.title.padEnd(12)}${parts.join(', ')}; machine ${machine.toFixed(2)} of ${availableParallelism()} cores; slowest ${t.maxSignatureMs.toFixed(1)} ms`);
+      console.log(`  ${system.title.padEnd(12)}${parts.join(', ')}; slowest ${t.maxSignatureMs.toFixed(1)} ms; `
+        + `machine ${machineCores(t).toFixed(2)} of ${availableParallelism()} cores, ${otherCores(t).toFixed(2)} of them other load`);
     }
   }
 }

@@ -20,12 +20,12 @@ export interface BenchSettings {
 }
 
 /** BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS (1,8,64); a benchmark may change the defaults. */
-export function benchSettings(defaults: { seconds?: number; connections?: string } = {}): BenchSettings {
+export function benchSettings(defaults: { seconds?: number; rounds?: number; connections?: string } = {}): BenchSettings {
   const connections = (process.env.BENCH_CONNECTIONS ?? defaults.connections ?? '1,8,64').split(',').map(Number);
   return {
     seconds: Number(process.env.BENCH_SECONDS ?? defaults.seconds ?? 3),
     warmupSeconds: Number(process.env.BENCH_WARMUP_SECONDS ?? 0.5),
-    rounds: Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3)),
+    rounds: Math.max(1, Number(process.env.BENCH_ROUNDS ?? defaults.rounds ?? 3)),
     rewarmSeconds: 0.1,
     connections,
     maxConnections: Math.max(...connections),
