@@ -89,7 +89,13 @@ export function runSignLoop(binary: string, run: SignLoopRun, hooks: SignLoopHoo
     const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     createInterface({ input: child.stdout }).on('line', (line) => {
-      const event = JSON.parse(line) as { event: string } & SignLoopResult;
+      // A module may print on stdout too: only the program's JSON lines count.
+      let event: { event?: string } & SignLoopResult;
+      try {
+        event = JSON.parse(line);
+      } catch {
+        return;
+      }
       if (event.event === 'measuring') hooks.measuring?.();
       else if (event.event === 'measured') hooks.measured?.();
       else if (event.event === 'result') result = event;
