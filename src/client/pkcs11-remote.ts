@@ -9,11 +9,8 @@ import { isLengthOnly, outputRequest, type LengthOnly, type ResponseArgs } from 
 import type { RpcConnection } from './rpc-connection.js';
 import { fromWireAttribute, toWireTemplate, type AttributeRead, type TemplateEntry } from './template.js';
 
-export type LibraryInfo = ResponseArgs<'C_GetInfo'>;
-export type SlotInfo = ResponseArgs<'C_GetSlotInfo'>;
-export type TokenInfo = ResponseArgs<'C_GetTokenInfo'>;
-export type MechanismInfo = ResponseArgs<'C_GetMechanismInfo'>;
-export type SessionInfo = ResponseArgs<'C_GetSessionInfo'>;
+export type { LibraryInfo, MechanismInfo, SessionInfo, SlotInfo, TokenInfo } from '../pkcs11/info.js';
+import type { LibraryInfo, MechanismInfo, SessionInfo, SlotInfo, TokenInfo } from '../pkcs11/info.js';
 
 export interface KeyPairHandles {
   publicKey: number;

@@ -2,7 +2,7 @@
 // codec wants each value typed the way p11-kit types the attribute (attributeKind), callers
 // should not have to know that.
 import { CKR, Pkcs11Error, ckaName } from '../pkcs11/constants.js';
-import { attributeKind, type Attribute } from '../protocol/p11kit/index.js';
+import { attributeKind, tokenValue, type Attribute } from '../protocol/p11kit/index.js';
 
 /** boolean: CK_BBOOL; number: CK_ULONG; string: UTF-8 bytes (or YYYYMMDD for dates). */
 export type TemplateValue = boolean | number | string | Buffer | number[] | TemplateEntry[];
@@ -55,14 +55,5 @@ export function toWireTemplate(entries: readonly TemplateEntry[]): Attribute[] {
 }
 
 export function fromWireAttribute(a: Attribute): AttributeRead {
-  const v = a.value;
-  if (v === null) return { type: a.type, value: null };
-  switch (v.kind) {
-    case 'byte': return { type: a.type, value: v.value !== 0 };
-    case 'ulong': return { type: a.type, value: v.value };
-    case 'bytes':
-    case 'date': return { type: a.type, value: v.value };
-    case 'mechanisms': return { type: a.type, value: v.value };
-    case 'attributes': return { type: a.type, value: v.value.map(fromWireAttribute) };
-  }
+  return { type: a.type, value: a.value === null ? null : tokenValue(a.value) as AttributeReadValue };
 }

@@ -151,8 +151,8 @@ export function ckmName(mechanism: number): string {
 /** A PKCS#11 failure carried as a value: the CKR_ code is what callers test. */
 export class Pkcs11Error extends Error {
   readonly rv: number;
-  constructor(rv: number, detail?: string) {
-    super(detail ? `${ckrName(rv)}: ${detail}` : ckrName(rv));
+  constructor(rv: number, detail?: string, options?: { cause?: unknown }) {
+    super(detail ? `${ckrName(rv)}: ${detail}` : ckrName(rv), options);
     this.name = 'Pkcs11Error';
     this.rv = rv;
   }

@@ -9,9 +9,7 @@ import Database from 'better-sqlite3';
 import { randomBytes, randomInt } from 'node:crypto';
 import { closeSync, linkSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { Hsm, type HsmOptions } from '../hsm/hsm.js';
-import { credentialAad } from '../hsm/login.js';
-import { checkPinLength, pinBytes, type PinPolicy } from '../hsm/pin-policy.js';
+import { SoftwareHsm, checkPinLength, credentialAad, pinBytes, type HsmOptions, type PinPolicy } from '../hsm/index.js';
 import { createCredential, type KdfParameters } from '../store/credential.js';
 import { HsmStore } from '../store/hsm-store.js';
 import { APPLICATION_ID, MAGIC, SCHEMA_VERSION } from '../store/schema.js';
@@ -270,9 +268,9 @@ export type ImageHsmOptions = Omit<HsmOptions, 'home' | 'storeFile' | 'logger'>;
  * Opens the token of an image as an HSM (the same class as the home's). The image is checked
  * first (readImage); a failure of the HSM itself comes as StoreOpenError.
  */
-export async function openImageHsm(path: string, options: ImageHsmOptions): Promise<{ info: ImageInfo; hsm: Hsm }> {
+export async function openImageHsm(path: string, options: ImageHsmOptions): Promise<{ info: ImageInfo; hsm: SoftwareHsm }> {
   const info = readImage(path);
-  const hsm = await Hsm.open({ ...options, home: dirname(path), storeFile: path });
+  const hsm = await SoftwareHsm.open({ ...options, home: dirname(path), storeFile: path });
   return { info, hsm };
 }
 

@@ -6,7 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { constants, createCipheriv, createECDH, createHash, createPublicKey, publicEncrypt, randomBytes, verify } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PassthroughHsm, PassthroughStartError } from '../../src/hsm/index.js';
+import { PassthroughDevice, PassthroughStartError } from '../../src/hsm/index.js';
+import { TokensUnderTest } from '../support/tokens.js';
+
+type PassthroughHsm = TokensUnderTest<PassthroughDevice>;
 import { Catalogue } from '../../src/log/catalogue.js';
 import { Logger } from '../../src/log/logger.js';
 import { CKA, CKD, CKF, CKG, CKK, CKM, CKO, CKR, CKS, CKU } from '../../src/pkcs11/constants.js';
@@ -43,13 +46,13 @@ afterAll(() => {
   softhsm?.remove();
 });
 
-const open = (module = SOFTHSM_MODULE, callTimeoutMs = 10_000) => PassthroughHsm.open({
+const open = async (module = SOFTHSM_MODULE, callTimeoutMs = 10_000) => new TokensUnderTest(await PassthroughDevice.open({
   module, callTimeoutMs, logger,
   tokens: [
     { partition: 'alpha-partition', label: null, serial: alpha.serial, pin: null },
     { partition: 'beta-partition', label: 'beta', serial: null, pin: null },
   ],
-});
+}));
 
 async function ecKeyPair(app: ReturnType<PassthroughHsm['application']>, session: number, label: string, token = true) {
   return app.C_GenerateKeyPair(session, { type: CKM.EC_KEY_PAIR_GEN, parameter: null },
@@ -165,10 +168,10 @@ describe('passthrough on SoftHSM2', () => {
   });
 
   it('wrong PINs the module cannot see (it is logged in) are counted: hsm.maxFailedLogins, then CKR_PIN_LOCKED', async () => {
-    const strict = await PassthroughHsm.open({
+    const strict = new TokensUnderTest(await PassthroughDevice.open({
       module: SOFTHSM_MODULE, callTimeoutMs: 10_000, logger, maxFailedLogins: 3,
       tokens: [{ partition: 'strict', label: 'beta', serial: null, pin: null }],
-    });
+    }));
     try {
       const owner = strict.application('owner');
       const guesser = strict.application('guesser');
@@ -317,7 +320,7 @@ describe('a module that cannot be used is a start-up failure', () => {
 
   it('a token that is not there', async () => {
     messages.length = 0;
-    const error = await PassthroughHsm.open({
+    const error = await PassthroughDevice.open({
       module: SOFTHSM_MODULE, callTimeoutMs: 10_000, logger,
       tokens: [{ partition: 'ghost', label: 'no-such-token', serial: null, pin: null }],
     }).catch((e: unknown) => e);

@@ -2,16 +2,21 @@
 // reconnect; a transient one ends with its last connection; CloseAccess ends a persistent one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKF, CKR, CKS, CKU } from '../../src/pkcs11/constants.js';
-import { applicationIdRequest, NtlsAppCall } from '../../src/processor/pkcs11/ntls-calls.js';
-import { outputRequest, request, P11KIT_HANDSHAKE } from '../../src/protocol/p11kit/index.js';
+import { CALL_ID, encodeRequest, outputRequest, request, P11KIT_HANDSHAKE } from '../../src/protocol/p11kit/index.js';
 import type { Link } from '../../src/client/link.js';
 import { call } from '../support/p11kit.js';
 import { Daemon, link, makeClient, makeHome, removeHome, runNtls, startDaemon, registerClient, type TestClient } from '../support/daemon.js';
 import { BACKENDS, TestBackend } from '../support/backends.js';
 
-async function ntls(l: Link, callId: number, major: number, minor: number): Promise<void> {
-  const answer = await l.request(applicationIdRequest(callId, { major, minor }));
-  expect(answer.body.readUInt32BE(0)).toBe(callId);
+const NtlsAppCall = {
+  SetApplicationId: 'NTLS_SetApplicationId', OpenAccess: 'NTLS_OpenAccess', CloseAccess: 'NTLS_CloseAccess',
+} as const;
+
+async function ntls(l: Link, call: (typeof NtlsAppCall)[keyof typeof NtlsAppCall], major: number, minor: number): Promise<void> {
+  const body = encodeRequest(request(call, { major, minor }));
+  if (!body.ok) throw body.error;
+  const answer = await l.request(body.value);
+  expect(answer.body.readUInt32BE(0)).toBe(CALL_ID[call]);
 }
 
 describe.each(BACKENDS)('application IDs (%s backend)', (kind) => {
@@ -104,7 +109,7 @@ describe.each(BACKENDS)('application IDs (%s backend)', (kind) => {
   it('a malformed application-id call is answered CKR_ARGUMENTS_BAD', async () => {
     const l = await connect();
     const body = Buffer.alloc(8);
-    body.writeUInt32BE(NtlsAppCall.OpenAccess, 0);
+    body.writeUInt32BE(CALL_ID.NTLS_OpenAccess, 0);
     const answer = await l.request(body);
     expect(answer.body.readUInt32BE(0)).toBe(0);
     expect(Number(answer.body.readBigUInt64BE(9))).toBe(CKR.ARGUMENTS_BAD);

@@ -63,7 +63,7 @@ describe('durability under kill -9', () => {
       const hsm = await openHsm(home);
       try {
         const app = hsm.application('checker');
-        const s = app.C_OpenSession(hsm.getSlotList()[0]!, RW);
+        const s = await app.C_OpenSession(hsm.getSlotList()[0]!, RW);
         await app.C_Login(s, CKU.USER, CO_PIN);
         await app.C_FindObjectsInit(s, []);
         const all = await app.C_FindObjects(s, 1_000_000);

@@ -8,7 +8,7 @@ import process from 'node:process';
 import pkcs11js from 'pkcs11js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
 import { CKA, CKF, CKR, CKU } from '../../pkcs11/constants.js';
-import type { Attribute, Template } from '../attributes.js';
+import type { Attribute, Template } from '../../pkcs11/attributes.js';
 import type {
   CryptoStep, HostImplementation, HostMechanism, HostOp, HostRequest, HostResponse, HostSlotInfo, HostStart, HostTokenInfo, ObjectFacts, RawAttribute,
 } from './host-protocol.js';
@@ -98,7 +98,7 @@ const trim = (text: string) => text.replace(/[ \0]+$/, '');
 function tokenInfo(): HostTokenInfo {
   const t = module.C_GetTokenInfo(theSlot());
   return {
-    label: trim(t.label), manufacturerID: trim(t.manufacturerID), model: trim(t.model), serialNumber: trim(t.serialNumber), flags: t.flags,
+    label: trim(t.label), manufacturerId: trim(t.manufacturerID), model: trim(t.model), serialNumber: trim(t.serialNumber), flags: t.flags,
     maxSessionCount: t.maxSessionCount, sessionCount: t.sessionCount, maxRwSessionCount: t.maxRwSessionCount,
     rwSessionCount: t.rwSessionCount, maxPinLen: t.maxPinLen, minPinLen: t.minPinLen,
     hardwareVersion: t.hardwareVersion, firmwareVersion: t.firmwareVersion, utcTime: t.utcTime,
@@ -150,7 +150,7 @@ const ops: HostImplementation = {
   slotInfo(): HostSlotInfo {
     const s = module.C_GetSlotInfo(theSlot());
     return {
-      slotDescription: trim(s.slotDescription), manufacturerID: trim(s.manufacturerID), flags: s.flags,
+      slotDescription: trim(s.slotDescription), manufacturerId: trim(s.manufacturerID), flags: s.flags,
       hardwareVersion: s.hardwareVersion, firmwareVersion: s.firmwareVersion,
     };
   },

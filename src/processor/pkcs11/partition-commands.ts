@@ -1,9 +1,9 @@
 // `ntls partition ...`: the HSM administrator's requests, served by the processor that owns the
 // HSM. Failures carry a stable code and a hint, which the admin channel passes on.
-import { Hsm, HsmAdminError, type HsmBackend, type PartitionSummary } from '../../hsm/index.js';
+import { HsmAdminError, type SoftwareHsm } from '../../hsm/index.js';
 import { Pkcs11Error } from '../../pkcs11/constants.js';
+import type { ClientSlots, Device, TokenModel, TokenSummary } from '../../token/index.js';
 import type { ProcessorAdminCommand } from '../contract.js';
-import type { SlotView } from './slot-view.js';
 
 export class PartitionCommandError extends Error {
   constructor(readonly code: string, message: string, readonly hint?: string) {
@@ -13,16 +13,16 @@ export class PartitionCommandError extends Error {
 }
 
 export interface PartitionCommandContext {
-  /** The partitions' backend. */
-  backend(): HsmBackend;
-  /** What clients may be assigned: the partitions and, beside them, deployed USB tokens. */
-  assignable(): HsmBackend;
+  model(): TokenModel;
+  /** The device whose tokens are the partitions: the built-in HSM or the PKCS#11 module. */
+  partitions(): Device;
   /** The built-in HSM, for what only it can do (create and delete partitions). */
-  hsm(): Hsm;
+  software(): SoftwareHsm;
   /** The administrative partition holding the server key (keys in hardware), if any. */
   adminPartition: string | null;
-  liveClients(): Array<{ client: string; view: SlotView }>;
-  revokeEverywhere(hsmSlot: number): void;
+  liveClients(): Array<{ client: string; view: ClientSlots }>;
+  /** The mounted tokens changed: every live client's slots are worked out again. */
+  tokensChanged(): void;
 }
 
 function name(args: Record<string, unknown>): string {
@@ -31,10 +31,9 @@ function name(args: Record<string, unknown>): string {
   return value;
 }
 
-/** A partition by serial or label, or NTLS_ERR_UNKNOWN_PARTITION. */
-export function find(hsm: HsmBackend, partition: string): PartitionSummary {
-  const all = hsm.listPartitions();
-  const found = all.find((p) => p.serial === partition) ?? all.find((p) => p.label === partition);
+/** A token by serial or label, or NTLS_ERR_UNKNOWN_PARTITION. */
+export function find(tokens: readonly TokenSummary[], partition: string): TokenSummary {
+  const found = tokens.find((p) => p.serial === partition) ?? tokens.find((p) => p.label === partition);
   if (!found) throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition labelled or numbered "${partition}"`, 'see `ntls partition list`');
   return found;
 }
@@ -52,15 +51,16 @@ function adminFailure(error: unknown): never {
 }
 
 export function partitionCommands(context: PartitionCommandContext): ReadonlyMap<string, ProcessorAdminCommand> {
-  const describe = (p: PartitionSummary) => {
+  const partitions = () => context.model().tokens(context.partitions());
+  const describe = (p: TokenSummary) => {
     const clients = context.liveClients().filter((c) => c.view.includes(p.slotId)).map((c) => c.client);
-    return { ...p, sessions: context.backend().sessionCount(p.slotId), connectedClients: [...new Set(clients)] };
+    return { ...p, connectedClients: [...new Set(clients)] };
   };
   const commands: Record<string, ProcessorAdminCommand> = {
-    'partition.list': () => context.backend().listPartitions().map(describe),
-    'partition.show': (args) => describe(find(context.backend(), name(args))),
+    'partition.list': () => partitions().map(describe),
+    'partition.show': (args) => describe(find(partitions(), name(args))),
     'partition.resolve': (args) => {
-      const found = find(context.assignable(), name(args));
+      const found = find(context.model().tokens(), name(args));
       if (found.label === context.adminPartition) {
         throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${found.label} holds the server key and is not for clients`, 'assign another partition');
       }
@@ -69,27 +69,33 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
     'partition.create': async (args) => {
       const label = typeof args.label === 'string' ? args.label : '';
       if (!label) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a label is missing', 'give --label');
-      const hsm = context.hsm();
-      if (hsm.listPartitions().some((p) => p.label === label)) {
+      const hsm = context.software();
+      if (partitions().some((p) => p.label === label)) {
         throw new PartitionCommandError('NTLS_ERR_PARTITION_EXISTS', `a partition labelled "${label}" exists`, 'choose another label');
       }
       try {
-        return describe(await hsm.createPartition({ label, soPin: typeof args.soPin === 'string' ? args.soPin : undefined }));
+        const made = await hsm.createPartition({ label, soPin: typeof args.soPin === 'string' ? args.soPin : undefined });
+        context.model().mount(made.slot, hsm, made.slot);
+        context.tokensChanged();
+        return describe(find(partitions(), made.serial));
       } catch (error) {
         adminFailure(error);
       }
     },
     'partition.delete': (args) => {
-      const hsm = context.hsm();
-      const partition = find(hsm, name(args));
+      const hsm = context.software();
+      const partition = find(partitions(), name(args));
       if (partition.label === context.adminPartition) {
         throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${partition.label} holds the server key`, 'turn server.keysInHardware off and restart first');
       }
-      context.revokeEverywhere(partition.slotId);
+      // Every application's sessions on it end before it goes.
+      context.model().unmount(partition.slotId);
       try {
         hsm.deletePartition(partition.slotId);
       } catch (error) {
         adminFailure(error);
+      } finally {
+        context.tokensChanged();
       }
       return { deleted: partition.label, serial: partition.serial, objects: partition.tokenObjects };
     },

@@ -9,9 +9,8 @@
 //       nothing (CKR_ACTION_PROHIBITED).
 
 import { CKR, CKS, CKU, Pkcs11Error } from '../pkcs11/constants.js';
-import type { Role } from '../store/hsm-store.js';
 
-export type { Role };
+export type Role = 'so' | 'co' | 'cu';
 
 /** Vendor user type for the Crypto User (the value Luna uses for it). */
 export const CKU_CRYPTO_USER = 0x80000001;

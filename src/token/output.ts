@@ -7,7 +7,13 @@
 // so a length query followed by the real call gives one signature, not two.
 
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
-import type { PendingOutput } from './session.js';
+
+/** Output computed for a call whose caller asked for the length only, or gave too small a buffer. */
+export interface PendingOutput {
+  step: string;
+  input: Buffer;
+  output: Buffer;
+}
 
 /** CKR_BUFFER_TOO_SMALL, carrying the length the caller needs (*pulLen). */
 export class BufferTooSmallError extends Pkcs11Error {

@@ -1,8 +1,8 @@
-// PKCS#11 attribute values as the token model holds them: each CKA_ has one kind (CK_BBOOL,
+// PKCS#11 attribute values as the devices, the token model and the client hold them: each CKA_ has one kind (CK_BBOOL,
 // CK_ULONG, bytes, CK_DATE, attribute array, mechanism array). Values from callers are
 // normalised to that kind once, on the way in; everything after works on typed values.
 
-import { CKA, CKR, Pkcs11Error } from '../pkcs11/constants.js';
+import { CKA, CKR, Pkcs11Error } from './constants.js';
 
 export interface Attribute {
   type: number;
@@ -13,6 +13,28 @@ export interface Attribute {
 export type AttributeValue = boolean | number | Buffer | readonly Attribute[] | readonly number[];
 
 export type Template = readonly Attribute[];
+
+/** One attribute asked for in C_GetAttributeValue. */
+export interface AttributeRequest {
+  type: number;
+  /** Caller's buffer size: undefined = any (in-process), null = length query (pValue NULL). */
+  length?: number | null;
+}
+
+/** One attribute of C_GetAttributeValue's answer. */
+export interface AttributeResult {
+  type: number;
+  /** The value, when asked for and available. */
+  value: AttributeValue | null;
+  /** ulValueLen; null = CK_UNAVAILABLE_INFORMATION. */
+  length: number | null;
+}
+
+/** C_GetAttributeValue's answer: per-attribute results and the call's return value. */
+export interface AttributeReadout {
+  rv: number;
+  attributes: AttributeResult[];
+}
 
 export type AttributeKind = 'bool' | 'ulong' | 'bytes' | 'date' | 'template' | 'mechanisms';
 
@@ -25,7 +47,7 @@ const bool = (...types: number[]) => types.map((t) => [t, 'bool'] as const);
 const ulong = (...types: number[]) => types.map((t) => [t, 'ulong'] as const);
 const bytes = (...types: number[]) => types.map((t) => [t, 'bytes'] as const);
 
-const kinds = new Map<number, AttributeKind>([
+const kinds: ReadonlyMap<number, AttributeKind> = new Map<number, AttributeKind>([
   ...ulong(CKA.CLASS, CKA.CERTIFICATE_TYPE, CKA.CERTIFICATE_CATEGORY, CKA.JAVA_MIDP_SECURITY_DOMAIN,
     CKA.NAME_HASH_ALGORITHM, CKA.KEY_TYPE, CKA.MODULUS_BITS, CKA.VALUE_LEN, CKA.KEY_GEN_MECHANISM,
     CKA.PRIME_BITS, CKA.SUBPRIME_BITS, CKA.VALUE_BITS, CKA.HW_FEATURE_TYPE),
@@ -139,80 +161,4 @@ export function templateMap(template: Template): Map<number, AttributeValue> {
 /** UTF-8 text helper for labels and the like. */
 export function text(value: string): Buffer {
   return Buffer.from(value, 'utf8');
-}
-
-// --- Storage codec --------------------------------------------------------------------------
-// Records: u32 type, u8 kind, u32 length, payload. Used for the clear attribute blob of a
-// stored object and, sealed, for its secret part. Deliberately independent of SQLite.
-
-const KIND_CODE: Record<AttributeKind, number> = { bool: 1, ulong: 2, bytes: 3, date: 4, template: 5, mechanisms: 6 };
-const CODE_KIND = new Map(Object.entries(KIND_CODE).map(([k, v]) => [v, k as AttributeKind]));
-
-function encodeValue(kind: AttributeKind, value: AttributeValue): Buffer {
-  switch (kind) {
-    case 'bool':
-      return Buffer.from([value ? 1 : 0]);
-    case 'ulong': {
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64LE(BigInt(value as number));
-      return b;
-    }
-    case 'bytes':
-    case 'date':
-      return value as Buffer;
-    case 'template':
-      return encodeAttributes(new Map((value as readonly Attribute[]).map((a) => [a.type, a.value])));
-    case 'mechanisms': {
-      const list = value as readonly number[];
-      const b = Buffer.alloc(8 * list.length);
-      list.forEach((m, i) => b.writeBigUInt64LE(BigInt(m), i * 8));
-      return b;
-    }
-  }
-}
-
-export function encodeAttributes(attributes: ReadonlyMap<number, AttributeValue>): Buffer {
-  const parts: Buffer[] = [];
-  for (const [type, value] of attributes) {
-    const kind = kinds.get(type);
-    if (kind === undefined) throw new Error(`cannot encode unknown attribute 0x${type.toString(16)}`);
-    const payload = encodeValue(kind, value);
-    const head = Buffer.alloc(9);
-    head.writeUInt32BE(type >>> 0, 0);
-    head.writeUInt8(KIND_CODE[kind], 4);
-    head.writeUInt32BE(payload.length, 5);
-    parts.push(head, payload);
-  }
-  return Buffer.concat(parts);
-}
-
-/** Throws a plain Error on malformed input: the caller (store load) reports it as a device error. */
-export function decodeAttributes(blob: Buffer): Map<number, AttributeValue> {
-  const out = new Map<number, AttributeValue>();
-  let at = 0;
-  while (at < blob.length) {
-    if (at + 9 > blob.length) throw new Error('truncated attribute record');
-    const type = blob.readUInt32BE(at);
-    const kind = CODE_KIND.get(blob.readUInt8(at + 4));
-    const length = blob.readUInt32BE(at + 5);
-    at += 9;
-    if (kind === undefined || at + length > blob.length) throw new Error('malformed attribute record');
-    const payload = Buffer.from(blob.subarray(at, at + length));
-    at += length;
-    let value: AttributeValue;
-    switch (kind) {
-      case 'bool': value = payload[0] === 1; break;
-      case 'ulong': value = Number(payload.readBigUInt64LE()); break;
-      case 'bytes': case 'date': value = payload; break;
-      case 'template': value = [...decodeAttributes(payload)].map(([t, v]) => ({ type: t, value: v })); break;
-      case 'mechanisms': {
-        const list: number[] = [];
-        for (let i = 0; i + 8 <= payload.length; i += 8) list.push(Number(payload.readBigUInt64LE(i)));
-        value = list;
-        break;
-      }
-    }
-    out.set(type, value);
-  }
-  return out;
 }

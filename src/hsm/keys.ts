@@ -1,23 +1,19 @@
-// Key management calls: C_GenerateKey, C_GenerateKeyPair, C_WrapKey, C_UnwrapKey, C_DeriveKey,
-// and the random number calls.
+// The software HSM's keys: C_GenerateKey, C_GenerateKeyPair, C_WrapKey, C_UnwrapKey and
+// C_DeriveKey with this token's template rules, on the mechanisms. The token model has checked
+// the mechanism's flags, the caller's role and which keys it sees.
 
-import { CKA, CKF, CKK, CKM, CKO, CKR, Pkcs11Error } from '../pkcs11/constants.js';
+import { attributeEquals, templateMap, type Attribute, type Template } from '../pkcs11/attributes.js';
+import { CKA, CKK, CKM, CKO, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
-import { attributeEquals, templateMap, type Attribute, type Template } from './attributes.js';
-import { checkKeyUser, checkWrite, materialOf, usableKey, visibleObject, type Call } from './access.js';
-import { install, matches, privateByDefault } from './object-calls.js';
+import type { ObjectFacts } from '../token/device.js';
+import { checkStillOpen, materialOf, objectOf, usableKey, type Call } from './call.js';
+import { install, matches } from './objects.js';
 import type { HsmObject } from './object.js';
-import { sizedOutput, type Capacity } from './output.js';
 import {
   checkGenerationTemplate, checkImportTemplate, generatedKey, generatedKeyType, importedKey, keyTemplateClass,
   type AttributeMap,
 } from './templates.js';
 import type { KeyPairRequest } from './mechanisms/contract.js';
-
-function writeAllowed(call: Call, map: AttributeMap, objectClass: number): void {
-  const isPrivate = map.has(CKA.PRIVATE) ? map.get(CKA.PRIVATE) === true : privateByDefault(objectClass);
-  checkWrite(call, map.get(CKA.TOKEN) === true, isPrivate);
-}
 
 /**
  * CKA_UNWRAP_TEMPLATE / CKA_DERIVE_TEMPLATE of the key used: its attributes are imposed on the
@@ -34,43 +30,26 @@ function imposeTemplate(map: AttributeMap, key: HsmObject, type: number): void {
   }
 }
 
-/** The session may have been closed while the crypto ran: its new objects then have nowhere to go. */
-function stillOpen(call: Call): void {
-  if (!call.app.owns(call.session)) throw new Pkcs11Error(CKR.SESSION_HANDLE_INVALID);
-}
-
-export async function generateKey(call: Call, mechanism: Mechanism, template: Template): Promise<number> {
-  call.hsm.mechanismFor(mechanism.type, CKF.GENERATE);
-  checkKeyUser(call);
+export async function generateKey(call: Call, mechanism: Mechanism, template: Template): Promise<ObjectFacts> {
   const map = templateMap(template);
   const keyType = generatedKeyType(mechanism.type, map);
   checkGenerationTemplate(map, CKO.SECRET_KEY, keyType, call.role === 'so');
-  writeAllowed(call, map, CKO.SECRET_KEY);
   const valueLength = map.get(CKA.VALUE_LEN) as number | undefined;
   if (valueLength === undefined && (mechanism.type === CKM.AES_KEY_GEN || mechanism.type === CKM.GENERIC_SECRET_KEY_GEN)) {
     throw new Pkcs11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_VALUE_LEN');
   }
-  const generated = await call.hsm.mechanisms.generateKey(mechanism, { valueLength, keyType });
-  stillOpen(call);
+  const generated = await call.vault.mechanisms.generateKey(mechanism, { valueLength, keyType });
+  checkStillOpen(call);
   const built = generatedKey(map, generated.key, generated.attributes, mechanism.type);
-  return install(call, [built])[0]!.handle;
+  return install(call, [built])[0]!;
 }
 
-export interface KeyPairHandles {
-  publicKey: number;
-  privateKey: number;
-}
-
-export async function generateKeyPair(call: Call, mechanism: Mechanism, publicTemplate: Template, privateTemplate: Template): Promise<KeyPairHandles> {
-  call.hsm.mechanismFor(mechanism.type, CKF.GENERATE_KEY_PAIR);
-  checkKeyUser(call);
+export async function generateKeyPair(call: Call, mechanism: Mechanism, publicTemplate: Template, privateTemplate: Template): Promise<[ObjectFacts, ObjectFacts]> {
   const pub = templateMap(publicTemplate);
   const priv = templateMap(privateTemplate);
   const keyType = generatedKeyType(mechanism.type, pub);
   checkGenerationTemplate(pub, CKO.PUBLIC_KEY, keyType, call.role === 'so');
   checkGenerationTemplate(priv, CKO.PRIVATE_KEY, keyType, call.role === 'so');
-  writeAllowed(call, pub, CKO.PUBLIC_KEY);
-  writeAllowed(call, priv, CKO.PRIVATE_KEY);
   const request: KeyPairRequest = {};
   if (keyType === CKK.RSA) {
     const bits = pub.get(CKA.MODULUS_BITS) as number | undefined;
@@ -83,8 +62,8 @@ export async function generateKeyPair(call: Call, mechanism: Mechanism, publicTe
     if (params === undefined && keyType === CKK.EC) throw new Pkcs11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_EC_PARAMS');
     if (params) request.ecParams = params;
   }
-  const generated = await call.hsm.mechanisms.generateKeyPair(mechanism, request);
-  stillOpen(call);
+  const generated = await call.vault.mechanisms.generateKeyPair(mechanism, request);
+  checkStillOpen(call);
   const publicKey = generatedKey(pub, generated.publicKey, generated.publicAttributes, mechanism.type);
   const privateKey = generatedKey(priv, generated.privateKey, generated.privateAttributes, mechanism.type, generated.publicKey.der);
   // The private key carries the public parts too (its modulus, its curve), as PKCS#11 tokens do.
@@ -94,15 +73,12 @@ export async function generateKeyPair(call: Call, mechanism: Mechanism, publicTe
     if (value !== undefined && !privateKey.attributes.has(type)) privateKey.attributes.set(type, value);
   }
   const [p, q] = install(call, [publicKey, privateKey]);
-  return { publicKey: p!.handle, privateKey: q!.handle };
+  return [p!, q!];
 }
 
-export async function wrapKey(call: Call, mechanism: Mechanism, wrappingHandle: number, keyHandle: number, capacity: Capacity): Promise<Buffer> {
-  call.hsm.mechanismFor(mechanism.type, CKF.WRAP);
-  // The Crypto User uses keys where they are; taking one out, even wrapped, is the Crypto Officer's.
-  if (call.role === 'cu') throw new Pkcs11Error(CKR.ACTION_PROHIBITED, 'the Crypto User cannot wrap keys');
+export async function wrapKey(call: Call, mechanism: Mechanism, wrappingHandle: number, keyHandle: number): Promise<Buffer> {
   const wrapping = usableKey(call, wrappingHandle, CKA.WRAP, mechanism.type, CKR.WRAPPING_KEY_HANDLE_INVALID);
-  const key = visibleObject(call, keyHandle, CKR.KEY_HANDLE_INVALID);
+  const key = objectOf(call, keyHandle, CKR.KEY_HANDLE_INVALID);
   if (!key.isKey) throw new Pkcs11Error(CKR.KEY_HANDLE_INVALID);
   if (key.objectClass !== CKO.PUBLIC_KEY && key.attributes.get(CKA.EXTRACTABLE) !== true) throw new Pkcs11Error(CKR.KEY_UNEXTRACTABLE);
   if (key.flag(CKA.WRAP_WITH_TRUSTED) && !wrapping.flag(CKA.TRUSTED)) throw new Pkcs11Error(CKR.KEY_NOT_WRAPPABLE);
@@ -111,42 +87,30 @@ export async function wrapKey(call: Call, mechanism: Mechanism, wrappingHandle: 
   if (allowed && allowed.length > 0 && !matches(call, key, new Map(allowed.map((a) => [a.type, a.value])))) {
     throw new Pkcs11Error(CKR.KEY_NOT_WRAPPABLE, 'the key does not match the wrapping key\'s CKA_WRAP_TEMPLATE');
   }
-  const identity = Buffer.from(`${mechanism.type}:${wrappingHandle}:${keyHandle}`);
-  const { output } = await sizedOutput(call.session.wrap, 'wrap', identity, capacity, () =>
-    call.hsm.mechanisms.wrapKey(mechanism, materialOf(call, wrapping), materialOf(call, key)));
-  return output;
+  return call.vault.mechanisms.wrapKey(mechanism, materialOf(call, wrapping), materialOf(call, key));
 }
 
-export async function unwrapKey(call: Call, mechanism: Mechanism, unwrappingHandle: number, wrapped: Buffer, template: Template): Promise<number> {
-  call.hsm.mechanismFor(mechanism.type, CKF.UNWRAP);
+export async function unwrapKey(call: Call, mechanism: Mechanism, unwrappingHandle: number, wrapped: Buffer, template: Template): Promise<ObjectFacts> {
   const unwrapping = usableKey(call, unwrappingHandle, CKA.UNWRAP, mechanism.type, CKR.UNWRAPPING_KEY_HANDLE_INVALID);
   const map = templateMap(template);
   imposeTemplate(map, unwrapping, CKA.UNWRAP_TEMPLATE);
   const { objectClass, keyType } = keyTemplateClass(map, null);
   checkImportTemplate(map, objectClass, keyType, call.role === 'so');
-  writeAllowed(call, map, objectClass);
-  const material = await call.hsm.mechanisms.unwrapKey(mechanism, materialOf(call, unwrapping), wrapped, objectClass, keyType);
-  stillOpen(call);
-  const built = importedKey(map, material, call.hsm.mechanisms.describeKey(material), null);
-  return install(call, [built])[0]!.handle;
+  const material = await call.vault.mechanisms.unwrapKey(mechanism, materialOf(call, unwrapping), wrapped, objectClass, keyType);
+  checkStillOpen(call);
+  const built = importedKey(map, material, call.vault.mechanisms.describeKey(material), null);
+  return install(call, [built])[0]!;
 }
 
-export async function deriveKey(call: Call, mechanism: Mechanism, baseHandle: number, template: Template): Promise<number> {
-  call.hsm.mechanismFor(mechanism.type, CKF.DERIVE);
+export async function deriveKey(call: Call, mechanism: Mechanism, baseHandle: number, template: Template): Promise<ObjectFacts> {
   const base = usableKey(call, baseHandle, CKA.DERIVE, mechanism.type);
   const map = templateMap(template);
   imposeTemplate(map, base, CKA.DERIVE_TEMPLATE);
   const { objectClass, keyType } = keyTemplateClass(map, CKO.SECRET_KEY);
   if (objectClass !== CKO.SECRET_KEY) throw new Pkcs11Error(CKR.TEMPLATE_INCONSISTENT, 'derivation makes secret keys');
   const valueLength = checkImportTemplate(map, objectClass, keyType, call.role === 'so');
-  writeAllowed(call, map, objectClass);
-  const material = await call.hsm.mechanisms.deriveKey(mechanism, materialOf(call, base), keyType, valueLength);
-  stillOpen(call);
-  const built = importedKey(map, material, call.hsm.mechanisms.describeKey(material), base.attributes);
-  return install(call, [built])[0]!.handle;
-}
-
-export async function generateRandom(call: Call, length: number): Promise<Buffer> {
-  if (!Number.isInteger(length) || length < 0) throw new Pkcs11Error(CKR.ARGUMENTS_BAD);
-  return call.hsm.mechanisms.random(length);
+  const material = await call.vault.mechanisms.deriveKey(mechanism, materialOf(call, base), keyType, valueLength);
+  checkStillOpen(call);
+  const built = importedKey(map, material, call.vault.mechanisms.describeKey(material), base.attributes);
+  return install(call, [built])[0]!;
 }
