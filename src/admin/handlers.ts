@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
 import type { DatapathEngine } from '../datapath/engine.js';
-import type { HomeLayout } from '../daemon/home.js';
+import type { HomeLayout } from '../home/layout.js';
 import type { ProcessorAdminCommand, ProcessorName } from '../processor/contract.js';
 import { RegistryError, type ClientRegistry, type RegisteredClient } from '../registry/client-registry.js';
 import type { AdminHandler } from './server.js';

@@ -7,7 +7,7 @@ import { callAdmin } from '../admin/client.js';
 import { AdminError } from '../admin/protocol.js';
 import { CONFIG_FILE, ConfigError, loadConfig } from '../config/load.js';
 import { ConfigSchema, ConfigShape } from '../config/schema.js';
-import { resolveHome } from '../daemon/home.js';
+import { resolveHome } from '../home/layout.js';
 import { fields, print, table, type OutputOptions } from './output.js';
 import { withProgress } from './progress.js';
 import { join } from 'node:path';

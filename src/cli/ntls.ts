@@ -2,7 +2,7 @@
 // `ntls`: the daemon and, later, the operator's admin commands.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { homeLayout, resolveHome } from '../daemon/home.js';
+import { homeLayout, resolveHome } from '../home/layout.js';
 import { defaultConfig } from '../config/schema.js';
 import { runForeground } from '../daemon/run.js';
 import { registerAdminCommands } from './admin-commands.js';

@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
 import { AdminError } from '../admin/protocol.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { resolveHome } from '../daemon/home.js';
+import { resolveHome } from '../home/layout.js';
 import { interruptedMessage } from '../tokens/backup.js';
 import { TokenError } from '../tokens/errors.js';
 import { IMAGE_SUFFIX, createImage, devicesFolder, readImage, type ImageInfo } from '../tokens/image.js';

@@ -15,7 +15,7 @@ import { VerifyLocationMonitor } from '../datapath/verify-location-monitor.js';
 import { DATAPATH_CONTRACT_VERSION } from '../processor/contract.js';
 import { loadProcessor, ProcessorLoadError, type LoadedProcessor } from '../processor/loader.js';
 import { ClientRegistry } from '../registry/client-registry.js';
-import { homeLayout, resolveHome, type HomeLayout } from './home.js';
+import { homeLayout, resolveHome, type HomeLayout } from '../home/layout.js';
 import { ServerCredentialsError } from './server-credentials.js';
 import { fileKeySource, hsmKeySource } from './server-key-source.js';
 import { AdminServer } from '../admin/server.js';

@@ -109,9 +109,3 @@ export interface CommandProcessorModule {
   /** Optional: admin commands of the processor, by name ("partition.list" ...). */
   cp_admin_commands?(): ReadonlyMap<string, ProcessorAdminCommand>;
 }
-
-/** Call ids of NTLS's own requests, in a private range of the p11-kit call id space ("NT"). */
-export const NtlsCall = {
-  Keepalive: 0x4e540001,
-  Echo: 0x4e540002,
-} as const;

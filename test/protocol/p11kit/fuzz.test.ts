@@ -3,9 +3,10 @@
 // bounded by its input (decoded byte strings are views into the input, item counts never exceed
 // the input length), and whatever decodes re-encodes to something that decodes the same.
 
+import { FrameParser } from '../../support/frame-parser.js';
 import { describe, expect, it } from 'vitest';
 import {
-  FrameParser, P11KitErrorCode, decodeRequest, decodeResponse, encodeRequest, encodeResponse,
+  P11KitErrorCode, decodeRequest, decodeResponse, encodeRequest, encodeResponse,
   type CallName, type Result,
 } from '../../../src/protocol/p11kit/index.js';
 import { loadCaptures } from './captured.js';
