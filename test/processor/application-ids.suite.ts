@@ -1,27 +1,29 @@
-// Application IDs over a real link: a persistent mapping keeps sessions and login across a
-// reconnect; a transient one ends with its last connection; CloseAccess ends a persistent one.
+// Application IDs: a persistent mapping keeps sessions and login across a reconnect; a transient
+// one ends with its last connection; CloseAccess ends a persistent one. application-ids.test.ts
+// runs applicationIdSuite on the software HSM through the in-process harness (unit);
+// application-ids.daemon.test.ts runs it on SoftHSM2 in the real daemon, and
+// persistentApplicationIdSuite (whose check reads the daemon's `ntls info show`) on both
+// backends there (integration).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKF, CKR, CKS, CKU } from '../../src/pkcs11/constants.js';
 import { applicationIdRequest, NtlsAppCall } from '../../src/processor/pkcs11/ntls-calls.js';
 import { outputRequest, request, P11KIT_HANDSHAKE } from '../../src/protocol/p11kit/index.js';
-import type { Link } from '../../src/client/link.js';
 import { call } from '../support/p11kit.js';
-import { Daemon, link, makeClient, makeHome, removeHome, runNtls, startDaemon, registerClient, type TestClient } from '../support/daemon.js';
-import { BACKENDS, TestBackend } from '../support/backends.js';
+import { runNtls } from '../support/daemon.js';
+import { TestBackend, type BackendKind } from '../support/backends.js';
+import { DaemonTarget, startTarget, type ProcessorTarget, type TargetKind, type TargetLink, type TargetOptions } from '../support/processor-target.js';
 
-async function ntls(l: Link, callId: number, major: number, minor: number): Promise<void> {
+async function ntls(l: TargetLink, callId: number, major: number, minor: number): Promise<void> {
   const answer = await l.request(applicationIdRequest(callId, { major, minor }));
   expect(answer.body.readUInt32BE(0)).toBe(callId);
 }
 
-describe.each(BACKENDS)('application IDs (%s backend)', (kind) => {
-  let backend: TestBackend;
-  let home: string;
-  let daemon: Daemon;
-  let client: TestClient;
+/** The suites' set-up: client "appclient" on the default partition, its token initialised with a user PIN. */
+function withApplicationClient<T extends ProcessorTarget>(kind: BackendKind, start: (options: TargetOptions) => Promise<T>) {
+  const state = { backend: undefined as TestBackend | undefined, target: undefined as T | undefined };
 
-  async function connect(): Promise<Link> {
-    const l = await link(daemon, client);
+  async function connect(): Promise<TargetLink> {
+    const l = await state.target!.connect('appclient');
     const init = await call(l, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }));
     expect(init.rv).toBe(CKR.OK);
     return l;
@@ -29,12 +31,11 @@ describe.each(BACKENDS)('application IDs (%s backend)', (kind) => {
 
   beforeAll(async () => {
     // The default partition: the software HSM's own, a SoftHSM2 token (re-initialised below with its SO PIN) on pkcs11.
-    backend = new TestBackend(kind, [{ label: 'default', soPin: 'so-secret' }]);
-    home = makeHome({ hsm: backend.hsmConfig({ kdfCost: 1024, pinMinLength: 4 }), datapath: { receiveTimeout: 0 }, log: { debug: true } });
-    client = await makeClient('appclient');
-    registerClient(home, client);
-    daemon = await startDaemon(home, backend.env);
-    expect((await runNtls(['client', 'assign-partition', '-c', 'appclient', '-p', 'default', '--home', home])).status).toBe(0);
+    const backend = new TestBackend(kind, [{ label: 'default', soPin: 'so-secret' }]);
+    state.backend = backend;
+    state.target = await start({ config: { hsm: backend.hsmConfig({ kdfCost: 1024, pinMinLength: 4 }), datapath: { receiveTimeout: 0 }, log: { debug: true } }, env: backend.env });
+    await state.target.register('appclient');
+    await state.target.assign('appclient', 'default');
     const l = await connect();
     expect((await call(l, request('C_InitToken', { slotId: 0, pin: Buffer.from('so-secret'), label: 'apps' }))).rv).toBe(CKR.OK);
     const s = await call(l, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION | CKF.RW_SESSION }));
@@ -44,10 +45,15 @@ describe.each(BACKENDS)('application IDs (%s backend)', (kind) => {
   });
 
   afterAll(async () => {
-    await daemon?.stop();
-    removeHome(home);
-    backend?.remove();
+    await state.target?.stop();
+    state.backend?.remove();
   });
+
+  return { connect, target: () => state.target! };
+}
+
+export const persistentApplicationIdSuite = (kind: BackendKind) => describe.each([kind])('application IDs (%s backend)', (kind) => {
+  const { connect, target } = withApplicationClient(kind, (options) => DaemonTarget.start(options));
 
   it('a persistent mapping (OpenAccess) keeps the session and its login across a reconnect', async () => {
     const first = await connect();
@@ -62,16 +68,20 @@ describe.each(BACKENDS)('application IDs (%s backend)', (kind) => {
     const info = await call(second, request('C_GetSessionInfo', { session }));
     expect(info.rv).toBe(CKR.OK);
     expect(info.args.state).toBe(CKS.RW_USER_FUNCTIONS);
-    const list = JSON.parse((await runNtls(['info', 'show', '--json', '--home', home])).stdout);
+    const list = JSON.parse((await runNtls(['info', 'show', '--json', '--home', target().home])).stdout);
     expect(list.connectionsNow).toBeGreaterThan(0);
 
     // CloseAccess ends it: the session is gone.
     await ntls(second, NtlsAppCall.CloseAccess, 0xb43, 1);
     expect((await call(second, request('C_GetSessionInfo', { session }))).rv).toBe(CKR.SESSION_HANDLE_INVALID);
     await second.close();
-    expect(daemon.bodies().some((b) => b.includes('Change existing APP ID mapping for'))).toBe(true);
-    expect(daemon.bodies().some((b) => b.includes('Closing Access for [b43 : 1 :'))).toBe(true);
+    expect(target().bodies().some((b) => b.includes('Change existing APP ID mapping for'))).toBe(true);
+    expect(target().bodies().some((b) => b.includes('Closing Access for [b43 : 1 :'))).toBe(true);
   });
+});
+
+export const applicationIdSuite = (kind: BackendKind, via: TargetKind) => describe.each([kind])('application IDs (%s backend)', (kind) => {
+  const { connect, target } = withApplicationClient(kind, (options) => startTarget(via, options));
 
   it('a transient mapping ends with its last connection', async () => {
     const first = await connect();
@@ -84,7 +94,7 @@ describe.each(BACKENDS)('application IDs (%s backend)', (kind) => {
     await first.close();
     expect((await call(sharing, request('C_GetSessionInfo', { session }))).rv).toBe(CKR.OK);
     await sharing.close();
-    await daemon.waitForLog('Transient APP ID Mapping');
+    await target().waitForLog('Transient APP ID Mapping');
     const again = await connect();
     await ntls(again, NtlsAppCall.SetApplicationId, 7, 7);
     expect((await call(again, request('C_GetSessionInfo', { session }))).rv).toBe(CKR.SESSION_HANDLE_INVALID);

@@ -1,16 +1,17 @@
 // Two clients, two partitions: every call that names a slot, a session or an object is tried
-// with the other client's values, and never touches them.
+// with the other client's values, and never touches them. isolation.test.ts runs it on the
+// software HSM through the in-process harness (unit), isolation.daemon.test.ts on SoftHSM2 in
+// the real daemon (integration).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKF, CKM, CKO, CKR, CKU } from '../../src/pkcs11/constants.js';
 import { attr, outputRequest, request, P11KIT_HANDSHAKE, type P11KitRequest } from '../../src/protocol/p11kit/index.js';
-import type { Link } from '../../src/client/link.js';
 import { call } from '../support/p11kit.js';
-import { Daemon, link, makeClient, makeHome, registerClient, removeHome, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
-import { BACKENDS, TestBackend } from '../support/backends.js';
+import { TestBackend, type BackendKind } from '../support/backends.js';
+import { startTarget, type ProcessorTarget, type TargetKind, type TargetLink } from '../support/processor-target.js';
 
 interface Party {
-  client: TestClient;
-  link: Link;
+  client: string;
+  link: TargetLink;
   session: number;
   secretKey: number;
   privateKey: number;
@@ -20,18 +21,17 @@ interface Party {
 
 const RW = CKF.SERIAL_SESSION | CKF.RW_SESSION;
 
-describe.each(BACKENDS)('two clients, two partitions (%s backend)', (kind) => {
+export const isolationSuite = (kind: BackendKind, via: TargetKind) => describe.each([kind])('two clients, two partitions (%s backend)', (kind) => {
   let backend: TestBackend;
-  let home: string;
-  let daemon: Daemon;
+  let target: ProcessorTarget;
 
   /** `padding` session objects made first move the party's key handles past the other's. */
   async function party(name: string, partition: string, padding = 0): Promise<Party> {
-    const client = await makeClient(name);
-    registerClient(home, client);
-    await backend.createPartition(home, partition);
-    expect((await runNtls(['client', 'assign-partition', '-c', name, '-p', partition, '--home', home])).status).toBe(0);
-    const l = await link(daemon, client);
+    const client = name;
+    await target.register(client);
+    await backend.createPartition(target, partition);
+    await target.assign(client, partition);
+    const l = await target.connect(client);
     expect((await call(l, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }))).rv).toBe(CKR.OK);
     const so = (await call(l, request('C_OpenSession', { slotId: 0, flags: RW }))).args.session as number;
     expect((await call(l, request('C_Login', { session: so, userType: CKU.SO, pin: Buffer.from('so-pin-1') }))).rv).toBe(CKR.OK);
@@ -53,7 +53,7 @@ describe.each(BACKENDS)('two clients, two partitions (%s backend)', (kind) => {
       privateKeyTemplate: [attr.bool(CKA.TOKEN, true), attr.bool(CKA.SIGN, true), attr.bool(CKA.PRIVATE, true)],
     }));
     expect(pair.rv).toBe(CKR.OK);
-    const info = JSON.parse((await runNtls(['partition', 'show', '-p', partition, '--json', '--home', home])).stdout);
+    const info = { serial: await target.partitionSerial(partition) };
     return {
       client, link: l, session, secretKey: secret.args.key as number,
       privateKey: pair.args.privateKey as number, publicKey: pair.args.publicKey as number, serial: info.serial,
@@ -65,8 +65,9 @@ describe.each(BACKENDS)('two clients, two partitions (%s backend)', (kind) => {
 
   beforeAll(async () => {
     backend = new TestBackend(kind, [{ label: 'alice-partition', soPin: 'so-pin-1' }, { label: 'bob-partition', soPin: 'so-pin-1' }]);
-    home = makeHome({ hsm: backend.hsmConfig({ kdfCost: 1024, pinMinLength: 4 }), datapath: { receiveTimeout: 0 } });
-    daemon = await startDaemon(home, backend.env);
+    target = await startTarget(via, {
+      config: { hsm: backend.hsmConfig({ kdfCost: 1024, pinMinLength: 4 }), datapath: { receiveTimeout: 0 } }, env: backend.env,
+    });
     alice = await party('alice', 'alice-partition');
     // On pkcs11 each partition is a module of its own, numbering its objects from the same start:
     // without the padding bob's handles would be the very numbers of alice's own objects.
@@ -76,8 +77,7 @@ describe.each(BACKENDS)('two clients, two partitions (%s backend)', (kind) => {
   afterAll(async () => {
     await alice?.link.close();
     await bob?.link.close();
-    await daemon?.stop();
-    removeHome(home);
+    await target?.stop();
     backend?.remove();
   });
 
@@ -153,7 +153,7 @@ describe.each(BACKENDS)('two clients, two partitions (%s backend)', (kind) => {
   });
 
   it('login state never leaks: a second connection of the same client is not logged in', async () => {
-    const other = await link(daemon, alice.client);
+    const other = await target.connect(alice.client);
     await call(other, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }));
     const s = (await call(other, request('C_OpenSession', { slotId: 0, flags: RW }))).args.session as number;
     // Not logged in, the private key is not even visible to this connection.
@@ -169,7 +169,7 @@ describe.each(BACKENDS)('two clients, two partitions (%s backend)', (kind) => {
     }));
     expect(made.rv).toBe(CKR.OK);
     const sessionObject = made.args.object as number;
-    const other = await link(daemon, alice.client);
+    const other = await target.connect(alice.client);
     await call(other, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }));
     const s = (await call(other, request('C_OpenSession', { slotId: 0, flags: RW }))).args.session as number;
     for (const h of [sessionObject, alice.privateKey]) {
@@ -191,7 +191,7 @@ describe.each(BACKENDS)('two clients, two partitions (%s backend)', (kind) => {
 
   it('connections logging in to a partition nobody is logged in to, all at once, each get CKR_OK and their own login', async () => {
     expect((await call(alice.link, request('C_Logout', { session: alice.session }))).rv).toBe(CKR.OK);
-    const others = await Promise.all(Array.from({ length: 4 }, () => link(daemon, alice.client)));
+    const others = await Promise.all(Array.from({ length: 4 }, () => target.connect(alice.client)));
     const sessions: number[] = [];
     for (const l of others) {
       await call(l, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }));
@@ -207,7 +207,7 @@ describe.each(BACKENDS)('two clients, two partitions (%s backend)', (kind) => {
   });
 
   it('revoking a partition ends the client\'s sessions at once', async () => {
-    expect((await runNtls(['client', 'revoke-partition', '-c', 'bob', '-p', 'bob-partition', '--home', home])).status).toBe(0);
+    await target.revoke('bob', 'bob-partition');
     const deadline = Date.now() + 5000;
     let rv = CKR.OK as number;
     while (Date.now() < deadline) {

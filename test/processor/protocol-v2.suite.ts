@@ -1,36 +1,35 @@
 // p11-kit protocol versions 1 and 2 (p11-kit 0.25): a client offering version 2 gets it, and
 // C_InitToken2 (space-padded label) and C_DeriveKey2 (result inside the answer) are served.
+// protocol-v2.test.ts runs it on the software HSM through the in-process harness (unit),
+// protocol-v2.daemon.test.ts on SoftHSM2 in the real daemon (integration).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createECDH } from 'node:crypto';
 import { CKA, CKF, CKK, CKM, CKO, CKR, CKU, CKD } from '../../src/pkcs11/constants.js';
 import { attr, request, P11KIT_HANDSHAKE } from '../../src/protocol/p11kit/index.js';
-import { Daemon, link, makeClient, makeHome, registerClient, removeHome, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
 import { call } from '../support/p11kit.js';
-import { BACKENDS, TestBackend } from '../support/backends.js';
+import { TestBackend, type BackendKind } from '../support/backends.js';
+import { startTarget, type ProcessorTarget, type TargetKind } from '../support/processor-target.js';
 
-describe.each(BACKENDS)('protocol version 2 (%s backend)', (kind) => {
+export const protocolV2Suite = (kind: BackendKind, via: TargetKind) => describe.each([kind])('protocol version 2 (%s backend)', (kind) => {
   let backend: TestBackend;
-  let home: string;
-  let daemon: Daemon;
-  let client: TestClient;
+  let target: ProcessorTarget;
 
   beforeAll(async () => {
     // On pkcs11 the default partition is a SoftHSM2 token; C_InitToken2 re-initialises it with its SO PIN.
     backend = new TestBackend(kind, [{ label: 'default', soPin: 'so-pin-2' }]);
-    home = makeHome({ hsm: backend.hsmConfig({ kdfCost: 1024, pinMinLength: 4 }), datapath: { receiveTimeout: 0 } });
-    client = await makeClient('modern');
-    registerClient(home, client);
-    daemon = await startDaemon(home, backend.env);
-    expect((await runNtls(['client', 'assign-partition', '-c', 'modern', '-p', 'default', '--home', home])).status).toBe(0);
+    target = await startTarget(via, {
+      config: { hsm: backend.hsmConfig({ kdfCost: 1024, pinMinLength: 4 }), datapath: { receiveTimeout: 0 } }, env: backend.env,
+    });
+    await target.register('modern');
+    await target.assign('modern', 'default');
   });
   afterAll(async () => {
-    await daemon?.stop();
-    removeHome(home);
+    await target?.stop();
     backend?.remove();
   });
 
   it('negotiates 2, initialises with C_InitToken2 and derives an ECDH secret with C_DeriveKey2', async () => {
-    const l = await link(daemon, client, { protocolVersion: 2 });
+    const l = await target.connect('modern', { protocolVersion: 2 });
     expect(l.protocolVersion).toBe(2);
     const v = 2;
     expect((await call(l, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }), v)).rv).toBe(CKR.OK);

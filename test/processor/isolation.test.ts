@@ -1,0 +1,4 @@
+// isolation.suite.ts on the software HSM, through the in-process harness (unit).
+import { isolationSuite } from './isolation.suite.js';
+
+isolationSuite('software', 'harness');
