@@ -4,10 +4,9 @@
 // npx's cache to link its bins, and that install runs our `prepare` and `install` scripts in the
 // working tree: tsc and node-gyp again, tens of seconds on the first npx in a new HOME, and a
 // node-gyp that cannot fetch headers there wipes native/keepalive/build. `npm install` built
-// everything already, so under npx (npm_command=exec) nothing is built; without that build the
-// one line below says what to run.
+// everything already, so under npx (npm_command=exec) nothing is built. (npx shows nothing a
+// lifecycle script prints, so there is nothing to say there to one who skipped npm install.)
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,13 +17,7 @@ if (!command) {
   process.exit(2);
 }
 
-if (process.env.npm_command === 'exec') {
-  if (!existsSync(join(root, 'dist', 'src', 'cli', 'ntls.js'))) {
-    process.stderr.write(`ntls: not built yet: run \`npm install\` in ${root} first, then npx again.\n`);
-    process.exit(1);
-  }
-  process.exit(0);
-}
+if (process.env.npm_command === 'exec') process.exit(0);
 
 const run = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
 if (run.error) {
