@@ -323,5 +323,3 @@ export class Pkcs11Remote {
     return answer;
   }
 }
-
-
