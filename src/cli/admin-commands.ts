@@ -190,7 +190,7 @@ export function registerAdminCommands(program: Command): void {
         throw error;
       }
       const rows = settings().map((s) => ({ key: s.key, value: getPath(effective, s.key), default: s.defaultValue, meaning: s.description }));
-      print(rows, o, (r: typeof rows) => table(r as never, ['key', 'value', 'default', 'meaning']));
+      print(rows, o, (r: typeof rows) => table(r, ['key', 'value', 'default', 'meaning']));
     });
   withCommon(config.command('set').description('change one setting (validated; applied at next start, log.debug at once)'))
     .argument('<key>', 'setting, e.g. datapath.receiveTimeout')
@@ -258,7 +258,7 @@ function settings(): Setting[] {
 
 function unwrap(schema: unknown): unknown {
   let current = schema as { _def?: { innerType?: unknown } };
-  while (current?._def?.innerType) current = current._def.innerType as typeof current;
+  while (current?._def?.innerType) current = current._def.innerType;
   return current;
 }
 

@@ -165,7 +165,7 @@ export function registerTokenCommands(program: Command): void {
           // Ejected as well: it kept what it had.
         }
         if (now?.backup?.id === id) {
-          print(now, o, () => `the daemon stopped, but only after the backup completed (${now!.backup!.objects} object(s) at ${now!.backup!.at})\n`);
+          print(now, o, () => `the daemon stopped, but only after the backup completed (${now.backup!.objects} object(s) at ${now.backup!.at})\n`);
           return;
         }
         fail(interruptedMessage(previous), 'NTLS_ERR_BACKUP_INTERRUPTED', 'start the daemon and run the backup again');

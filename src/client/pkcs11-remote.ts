@@ -5,7 +5,7 @@
 // together (pipelined), so each costs one round trip.
 import { CKF, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
-import { isLengthOnly, outputRequest, type LengthOnly, type ResponseArgs } from '../protocol/p11kit/index.js';
+import { isLengthOnly, outputRequest, type LengthOnly } from '../protocol/p11kit/index.js';
 import type { RpcConnection } from './rpc-connection.js';
 import { fromWireAttribute, toWireTemplate, type AttributeRead, type TemplateEntry } from './template.js';
 
@@ -320,5 +320,3 @@ export class Pkcs11Remote {
     return answer;
   }
 }
-
-

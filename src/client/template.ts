@@ -36,11 +36,11 @@ export function toWireAttribute(entry: TemplateEntry, nested = false): Attribute
       if (typeof value === 'string' || Buffer.isBuffer(value)) return { type, value: { kind: 'date', value: Buffer.from(value) } };
       throw wrong();
     case 'mechanisms':
-      if (Array.isArray(value) && value.every((v) => typeof v === 'number')) return { type, value: { kind: 'mechanisms', value: value as number[] } };
+      if (Array.isArray(value) && value.every((v) => typeof v === 'number')) return { type, value: { kind: 'mechanisms', value } };
       throw wrong();
     case 'attributes':
       if (!nested && Array.isArray(value) && value.every((v) => typeof v === 'object')) {
-        return { type, value: { kind: 'attributes', value: (value as TemplateEntry[]).map((e) => toWireAttribute(e, true)) } };
+        return { type, value: { kind: 'attributes', value: value.map((e) => toWireAttribute(e, true)) } };
       }
       throw wrong();
     case 'bytes':

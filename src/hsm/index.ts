@@ -8,3 +8,4 @@ export { credentialAad } from './credentials.js';
 export { StoreOpenError } from '../store/errors.js';
 export { DEFAULT_KDF, type KdfParameters } from '../store/credential.js';
 export { PassthroughDevice, PassthroughStartError, type PassthroughOptions } from './passthrough/passthrough-device.js';
+export { createTokenStore, STORE_APPLICATION_ID, STORE_MAGIC, STORE_SCHEMA_VERSION, type TokenStore } from './token-store.js';

@@ -4,11 +4,16 @@
 
 import type { PartitionRow, Role } from '../store/hsm-store.js';
 import type { HsmObject } from './object.js';
-import type { SoftwareSession } from './session.js';
+
+/** What the partition knows of a session open on it (the software session, src/hsm/session.ts). */
+export interface PartitionSession {
+  readonly readWrite: boolean;
+  closed: boolean;
+}
 
 export class Partition {
   readonly objects = new Map<number, HsmObject>();
-  readonly sessions = new Set<SoftwareSession>();
+  readonly sessions = new Set<PartitionSession>();
   private key: Buffer | null = null;
   /** Logins (by holder: an application of the token model) that keep the partition key in memory. */
   private readonly holders = new Set<string>();

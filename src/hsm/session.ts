@@ -3,9 +3,9 @@
 
 import type { DeviceSession, OperationKind } from '../token/device.js';
 import type { StreamingOperation } from './mechanisms/contract.js';
-import type { Partition } from './partition.js';
+import type { Partition, PartitionSession } from './partition.js';
 
-export class SoftwareSession implements DeviceSession {
+export class SoftwareSession implements DeviceSession, PartitionSession {
   readonly operations = new Map<OperationKind, StreamingOperation<unknown, unknown>>();
   closed = false;
 

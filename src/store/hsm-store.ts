@@ -152,7 +152,7 @@ export class HsmStore {
   }
 
   private partitionValues(p: PartitionRow) {
-    const c = (role: Role) => (p.credentials[role] === null ? null : encodeCredential(p.credentials[role]!));
+    const c = (role: Role) => (p.credentials[role] === null ? null : encodeCredential(p.credentials[role]));
     return {
       id: p.id, slot_id: p.slotId, serial: p.serial, label: p.label, initialized: p.initialized ? 1 : 0,
       so_credential: c('so'), co_credential: c('co'), cu_credential: c('cu'),

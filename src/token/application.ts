@@ -19,11 +19,10 @@ import { CKA, CKF, CKO, CKR, CKU, Pkcs11Error } from '../pkcs11/constants.js';
 import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type SessionInfo, type SlotInfo, type TokenInfo } from '../pkcs11/info.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import type { MaybePromise, ObjectFacts, OperationKind } from './device.js';
-import type { TokenModel } from './model.js';
 import { BufferTooSmallError, sizedOutput, type Capacity } from './output.js';
 import { roleOfUserType, seesPrivateObjects, sessionState, CKU_CRYPTO_USER, type Role } from './roles.js';
 import { Session, type OperationState } from './session.js';
-import type { Mount } from './slots.js';
+import type { Mount, SlotTable } from './slots.js';
 
 export type Pin = string | Buffer;
 
@@ -56,12 +55,23 @@ function templateValue(template: Template, type: number): AttributeValue | undef
   return found === undefined ? undefined : normaliseAttribute(found).value;
 }
 
+/** What an application needs of the model that made it (TokenModel). */
+export interface ApplicationHost {
+  readonly libraryInfo: LibraryInfo;
+  readonly slots: SlotTable;
+  newSessionHandle(): number;
+  /** A finalized application is used again: the model tracks it again. */
+  adopt(app: Application): void;
+  /** The application finalized: the model forgets it. */
+  drop(app: Application): void;
+}
+
 export class Application {
   private readonly sessions = new Map<number, Session>();
   private readonly roles = new Map<Mount, Role>();
   private finalized = false;
 
-  constructor(private readonly model: TokenModel, readonly id: string) {}
+  constructor(private readonly model: ApplicationHost, readonly id: string) {}
 
   /** The role this application holds on a token, or null. */
   roleOn(mount: Mount): Role | null {

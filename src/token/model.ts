@@ -4,7 +4,7 @@
 // application, which owns its sessions and login state.
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { LibraryInfo } from '../pkcs11/info.js';
-import { Application } from './application.js';
+import { Application, type ApplicationHost } from './application.js';
 import type { Device, DeviceToken } from './device.js';
 import { SlotTable, type Mount } from './slots.js';
 
@@ -21,7 +21,7 @@ export interface TokenSummary {
   sessions: number;
 }
 
-export class TokenModel {
+export class TokenModel implements ApplicationHost {
   readonly slots = new SlotTable();
   private readonly applications = new Map<string, Application>();
   private nextSession = 1;

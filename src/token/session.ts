@@ -1,12 +1,12 @@
-// A session of the token model: owned by one application, on one mounted token, read-only or
-// read-write, over the device session that does the work. The model keeps the PKCS#11 state
+// A session of the token model: owned by one application, on one mounted token (a device's
+// token at a slot of the model), read-only or read-write, over the device session that does
+// the work. The model keeps the PKCS#11 state
 // here: which operations are active, the find cursor, output kept between a length query and
 // the call that takes it.
 
 import type { Mechanism } from '../pkcs11/mechanism.js';
-import type { DeviceSession, OperationKind } from './device.js';
+import type { Device, DeviceSession, OperationKind } from './device.js';
 import type { PendingOutput } from './output.js';
-import type { Mount } from './slots.js';
 
 export interface OperationState {
   mechanism: Mechanism;
@@ -40,4 +40,14 @@ export class Session {
     this.queue = next.catch(() => undefined);
     return next;
   }
+}
+
+/** A device token at a slot of the model. */
+export class Mount {
+  /** Open sessions on the token, every application's. */
+  readonly sessions = new Set<Session>();
+  /** Session objects by handle, with the application and session that made each: only it sees one. */
+  readonly sessionObjects = new Map<number, { app: string; session: number }>();
+
+  constructor(readonly slot: number, readonly device: Device, readonly deviceSlot: number) {}
 }

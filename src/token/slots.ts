@@ -4,17 +4,9 @@
 // are mounts here, so a call finds its device in one look-up and session handles need no ranges.
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { Device } from './device.js';
-import type { Session } from './session.js';
+import { Mount } from './session.js';
 
-/** A device token at a slot of the model. */
-export class Mount {
-  /** Open sessions on the token, every application's. */
-  readonly sessions = new Set<Session>();
-  /** Session objects by handle, with the application and session that made each: only it sees one. */
-  readonly sessionObjects = new Map<number, { app: string; session: number }>();
-
-  constructor(readonly slot: number, readonly device: Device, readonly deviceSlot: number) {}
-}
+export { Mount };
 
 export class SlotTable {
   private readonly mounts = new Map<number, Mount>();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyOverrides, CONFIG_FILE, ConfigError, loadConfig, type ConfigProblem } from '../../src/config/load.js';
-import { ConfigSchema, ConfigShape, defaultConfig } from '../../src/config/schema.js';
+import { ConfigShape, defaultConfig } from '../../src/config/schema.js';
 
 let home: string;
 beforeEach(() => {

@@ -260,7 +260,7 @@ describe('interrupted backups and failed restores', () => {
     copyFileSync(good, path);
     const db = new Database(path);
     const last = db.prepare('SELECT id, sealed FROM objects WHERE sealed IS NOT NULL ORDER BY id DESC LIMIT 1').get() as { id: number; sealed: Buffer };
-    last.sealed[last.sealed.length - 1] ^= 1;
+    last.sealed[last.sealed.length - 1]! ^= 1;
     db.prepare('UPDATE objects SET sealed = ? WHERE id = ?').run(last.sealed, last.id);
     db.close();
     const sets = attributeSets(slot);

@@ -51,7 +51,7 @@ export class TokenLink {
   private restarts = 0;
   private closed = false;
 
-  constructor(readonly mapping: TokenMapping, module: string, callTimeoutMs: number, private readonly maxFailedLogins: number, private readonly logger?: Logger) {
+  constructor(readonly mapping: TokenMapping, module: string, callTimeoutMs: number, private readonly maxFailedLogins: number, logger?: Logger) {
     this.host = new HostLink({
       start: { module, label: mapping.label, serial: mapping.serial, pin: mapping.pin },
       callTimeoutMs,
