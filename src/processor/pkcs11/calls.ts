@@ -18,6 +18,8 @@ export interface CallContext {
   view: SlotView;
   /** Largest output a single call may ask for (the memory budget of one answer). */
   maxOutputBytes: number;
+  /** The p11-kit protocol version of the link (0: the client cannot tell an empty output buffer from NULL). */
+  version: number;
 }
 
 type Handler<N extends RequestCallName> = (args: RequestArgs<N>, ctx: CallContext) => ResponseArgs<N> | Promise<ResponseArgs<N>>;
@@ -37,9 +39,14 @@ const unavailable = (n: number | null): number => (n === null ? Number(ULONG_MIN
  * too small is answered CKR_OK with the length only (the client library turns the latter into
  * CKR_BUFFER_TOO_SMALL), and the operation stays active.
  */
-async function output(request: OutputRequest, produce: (capacity: number | null) => Promise<Buffer>): Promise<Buffer | LengthOnly> {
+async function output(request: OutputRequest, produce: (capacity: number | null) => Promise<Buffer>, version = 2): Promise<Buffer | LengthOnly> {
+  // p11-kit before 0.25 (protocol 0) sends an empty buffer exactly as a NULL one and takes a length-only
+  // answer to it as CKR_BUFFER_TOO_SMALL (Java ends each cipher with a final into 0 bytes): its query runs
+  // as a buffer of 0 bytes, which delivers an empty output and answers any other with its length.
+  const capacity = request.query ? (version === 0 ? 0 : null) : request.capacity;
   try {
-    const data = await produce(request.query ? null : request.capacity);
+    const data = await produce(capacity);
+    if (capacity === 0 && data.length === 0) return data;
     return answerOutput(request, data);
   } catch (error) {
     if (error instanceof BufferTooSmallError) return lengthOnly(error.required);
@@ -142,13 +149,13 @@ export const callTable: CallTable = {
   C_FindObjectsFinal: async (args, { app }) => { await app.C_FindObjectsFinal(args.session); return NO_ANSWER; },
 
   C_EncryptInit: async (args, { app }) => { await app.C_EncryptInit(args.session, mechanism(args.mechanism), args.key); return NO_ANSWER; },
-  C_Encrypt: async (args, { app }) => ({ encryptedData: await output(args.encryptedData, (c) => app.C_Encrypt(args.session, bytes(args.data), c)) }),
-  C_EncryptUpdate: async (args, { app }) => ({ encryptedPart: await output(args.encryptedPart, (c) => app.C_EncryptUpdate(args.session, bytes(args.part), c)) }),
-  C_EncryptFinal: async (args, { app }) => ({ lastEncryptedPart: await output(args.lastEncryptedPart, (c) => app.C_EncryptFinal(args.session, c)) }),
+  C_Encrypt: async (args, { app, version }) => ({ encryptedData: await output(args.encryptedData, (c) => app.C_Encrypt(args.session, bytes(args.data), c), version) }),
+  C_EncryptUpdate: async (args, { app, version }) => ({ encryptedPart: await output(args.encryptedPart, (c) => app.C_EncryptUpdate(args.session, bytes(args.part), c), version) }),
+  C_EncryptFinal: async (args, { app, version }) => ({ lastEncryptedPart: await output(args.lastEncryptedPart, (c) => app.C_EncryptFinal(args.session, c), version) }),
   C_DecryptInit: async (args, { app }) => { await app.C_DecryptInit(args.session, mechanism(args.mechanism), args.key); return NO_ANSWER; },
-  C_Decrypt: async (args, { app }) => ({ data: await output(args.data, (c) => app.C_Decrypt(args.session, bytes(args.encryptedData), c)) }),
-  C_DecryptUpdate: async (args, { app }) => ({ part: await output(args.part, (c) => app.C_DecryptUpdate(args.session, bytes(args.encryptedPart), c)) }),
-  C_DecryptFinal: async (args, { app }) => ({ lastPart: await output(args.lastPart, (c) => app.C_DecryptFinal(args.session, c)) }),
+  C_Decrypt: async (args, { app, version }) => ({ data: await output(args.data, (c) => app.C_Decrypt(args.session, bytes(args.encryptedData), c), version) }),
+  C_DecryptUpdate: async (args, { app, version }) => ({ part: await output(args.part, (c) => app.C_DecryptUpdate(args.session, bytes(args.encryptedPart), c), version) }),
+  C_DecryptFinal: async (args, { app, version }) => ({ lastPart: await output(args.lastPart, (c) => app.C_DecryptFinal(args.session, c), version) }),
   C_DigestInit: async (args, { app }) => { await app.C_DigestInit(args.session, mechanism(args.mechanism)); return NO_ANSWER; },
   C_Digest: async (args, { app }) => ({ digest: await output(args.digest, (c) => app.C_Digest(args.session, bytes(args.data), c)) }),
   C_DigestUpdate: async (args, { app }) => { await app.C_DigestUpdate(args.session, bytes(args.part)); return NO_ANSWER; },

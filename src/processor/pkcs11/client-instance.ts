@@ -124,7 +124,7 @@ export class ClientInstance implements ProcessorInstance {
     }
     let args: unknown;
     try {
-      args = await handler(request.args, { hsm: this.options.hsm, app: this.app, view: this.options.view(), maxOutputBytes: this.options.maxOutputBytes });
+      args = await handler(request.args, { hsm: this.options.hsm, app: this.app, view: this.options.view(), maxOutputBytes: this.options.maxOutputBytes, version: this.version });
     } catch (error) {
       if (error instanceof Pkcs11Error) {
         this.done(request.call, error.rv, started);
