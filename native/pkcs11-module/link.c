@@ -209,8 +209,9 @@ CK_RV link_open(link_t *link, const module_config *config) {
   if (config->mode == RELAY_SOCKET) {
     fd = connect_socket(config->relay);
     if (fd < 0) {
+      int saved = errno;
       client_log(config->folder, LOG_CONNECT_FAILED);
-      client_say("cannot reach %s: %s; start `ntls-client p11-relay --listen %s`, or fix the relay setting", relay, strerror(errno), config->relay);
+      client_say("cannot reach %s: %s; start `ntls-client p11-relay --listen %s`, or fix the relay setting", relay, strerror(saved), config->relay);
       return CKR_DEVICE_ERROR;
     }
   } else {
@@ -259,6 +260,56 @@ CK_RV link_open(link_t *link, const module_config *config) {
   return CKR_OK;
 }
 
+static uint32_t be32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * The answer frame into link->answer, its body moved to the front. The answer comes after the
+ * request has gone, so each read waits for data first (one poll and one read per chunk), and
+ * reads what is there: header and body usually in one.
+ */
+static int read_answer(link_t *link, uint32_t code, int64_t deadline, const char **what) {
+  wire_writer *in = &link->answer;
+  wire_writer_reset(in);
+  size_t have = 0, need = FRAME_HEADER;
+  uint32_t options = 0, length = 0;
+  while (have < need) {
+    size_t room = need - have < 16384 ? 16384 : need - have;
+    if (!wire_reserve(in, room)) {
+      *what = "no memory for the answer";
+      return IO_CLOSED;
+    }
+    in->len = have;
+    int w = wait_for(link->fd, POLLIN, deadline);
+    if (w != IO_OK) return w;
+    ssize_t n = recv(link->fd, in->data + have, in->cap - have, 0);
+    if (n == 0) return IO_CLOSED;
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      return IO_CLOSED;
+    }
+    have += (size_t)n;
+    if (need == FRAME_HEADER && have >= FRAME_HEADER) {
+      options = be32(in->data + 4);
+      length = be32(in->data + 8);
+      if (be32(in->data) != code || options > MAX_ANSWER_OPTIONS || length > MAX_ANSWER_BODY) {
+        *what = "the answer was not a p11-kit frame for this call";
+        return IO_CLOSED;
+      }
+      need = FRAME_HEADER + (size_t)options + length;
+    }
+  }
+  /* One request, one answer: anything after it is not p11-kit's protocol. */
+  if (have != need) {
+    *what = "the server sent more than the answer";
+    return IO_CLOSED;
+  }
+  memmove(in->data, in->data + FRAME_HEADER + options, length);
+  in->len = length;
+  return IO_OK;
+}
+
 CK_RV link_exchange(link_t *link, wire_writer *request, const module_config *config, const char *call) {
   if (link->fd < 0) return CKR_DEVICE_ERROR;
   if (request->failed || request->len < FRAME_HEADER) return CKR_HOST_MEMORY;
@@ -276,30 +327,7 @@ CK_RV link_exchange(link_t *link, wire_writer *request, const module_config *con
   int64_t deadline = deadline_in(timeout_ms(config));
   const char *what = "the link closed";
   int io = send_all(link->fd, request->data, request->len, deadline);
-  unsigned char in[FRAME_HEADER];
-  if (io == IO_OK) io = recv_all(link->fd, in, sizeof in, deadline);
-  if (io == IO_OK) {
-    uint32_t got = (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
-    uint32_t options = (uint32_t)in[4] << 24 | (uint32_t)in[5] << 16 | (uint32_t)in[6] << 8 | in[7];
-    uint32_t length = (uint32_t)in[8] << 24 | (uint32_t)in[9] << 16 | (uint32_t)in[10] << 8 | in[11];
-    if (got != code || options > MAX_ANSWER_OPTIONS || length > MAX_ANSWER_BODY) {
-      io = IO_CLOSED;
-      what = "the answer was not a p11-kit frame for this call";
-    } else {
-      wire_writer_reset(&link->answer);
-      unsigned char *room = wire_reserve(&link->answer, (size_t)options + length);
-      if (!room && options + length > 0) {
-        io = IO_CLOSED;
-        what = "no memory for the answer";
-      } else {
-        io = recv_all(link->fd, room, (size_t)options + length, deadline);
-        if (io == IO_OK && options) {
-          memmove(room, room + options, length);
-          link->answer.len = length;
-        }
-      }
-    }
-  }
+  if (io == IO_OK) io = read_answer(link, code, deadline, &what);
   if (io == IO_OK) return CKR_OK;
   link_close(link, 1);
   client_log(config->folder, LOG_READ_FAILED);
