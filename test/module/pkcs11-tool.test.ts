@@ -87,8 +87,9 @@ describe('pkcs11-tool --module libntls-pkcs11.so', () => {
   });
 
   it('--test-threads: four threads initialise (CKF_OS_LOCKING_OK and NULL) and read the token together', async () => {
+    // -L -M keep the main thread busy meanwhile: pkcs11-tool sleeps 30 s when its threads outlive it.
     const r = ok(await moduleTool(world, ['--test-threads', 'ILGISLT0', '--test-threads', 'ILGISLT0', '--test-threads', 'INGISLT0',
-      '--test-threads', 'ILGISLT0'], { timeoutMs: 90_000 }));
+      '--test-threads', 'ILGISLT0', '-L', '-M'], { timeoutMs: 90_000 }));
     const text = `${r.stdout}\n${r.stderr}`;
     // Every thread ends with CKR_OK (one C_Initialize wins, the others are CKR_CRYPTOKI_ALREADY_INITIALIZED).
     expect(text).toContain('test_threads all threads have ended with CKR_OK');
