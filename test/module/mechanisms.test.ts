@@ -49,6 +49,8 @@ describe('module-check (C, dlopen) on libntls-pkcs11.so', () => {
     const { result, values } = await moduleCheck(check, world.module, ['crypto', '0', PIN, peerPoint.toString('hex')], { env: world.env });
     expect(result.status, explain(result)).toBe(0);
     expect(values.get('interface')).toBe('PKCS 11 3.0');
+    // CKA_WRAP_TEMPLATE and CKA_ALLOWED_MECHANISMS set, then read back in PKCS#11's three steps.
+    expect(values.get('attribute-arrays')).toBe('ok');
     const hex = (name: string) => Buffer.from(values.get(name) ?? '', 'hex');
 
     // AES-GCM: IV 12 bytes, AAD, 128-bit tag; both CK_GCM_PARAMS spellings; a changed byte is refused.
@@ -115,6 +117,14 @@ describe('module-check (C, dlopen) on libntls-pkcs11.so', () => {
     const { result, values } = await moduleCheck(check, world.module, ['sign-threads', '0', PIN, '16', '25'], { env: world.env });
     expect(result.status, explain(result)).toBe(0);
     expect(values.get('threads')).toBe('16 signatures=400');
+    expect(values.get('callback-locks')).toBe('none'); // CKF_OS_LOCKING_OK: the module's own mutex
+  });
+
+  it('with the application\'s mutex callbacks (no CKF_OS_LOCKING_OK) the module locks with them', async () => {
+    const { result, values } = await moduleCheck(check, world.module, ['sign-threads', '0', PIN, '8', '10'], { env: { ...world.env, MODULE_CHECK_CALLBACKS: '1' } });
+    expect(result.status, explain(result)).toBe(0);
+    expect(values.get('threads')).toBe('8 signatures=80');
+    expect(values.get('callback-locks')).toBe('all');
   });
 
   it('fork: the child is uninitialised until its C_Initialize, then links on its own; the parent goes on', async () => {
