@@ -125,6 +125,8 @@ static pid_t spawn_relay(const module_config *config, int child_fd) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, child_fd, STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&actions, child_fd, STDOUT_FILENO);
+  /* A host without stderr (a daemon that closed it) gives the relay /dev/null for its lines. */
+  if (fcntl(STDERR_FILENO, F_GETFD) < 0) posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawnattr_init(&attr);
   /* The host application's signal mask and ignored signals are not the relay's. */
   sigset_t none, all;
@@ -221,8 +223,12 @@ CK_RV link_open(link_t *link, const module_config *config) {
       client_say("cannot make a socket pair for the relay: %s", strerror(errno));
       return CKR_DEVICE_ERROR;
     }
-    pid_t pid = spawn_relay(config, pair[1]);
+    /* A host that closed its stdin or stdout may get 0 or 1 here: the relay's end must not be one. */
+    int child_fd = pair[1];
+    if (child_fd <= STDERR_FILENO) child_fd = fcntl(pair[1], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    pid_t pid = child_fd < 0 ? -1 : spawn_relay(config, child_fd);
     int saved = errno;
+    if (child_fd != pair[1] && child_fd >= 0) close(child_fd);
     close(pair[1]);
     if (pid < 0) {
       close(pair[0]);
