@@ -7,6 +7,8 @@ import { spawn, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Catalogue } from '../../src/log/catalogue.js';
+import { renderBody, type Message } from '../../src/log/message.js';
 import { explain, startRelay, waitFor, type Relay, type ToolResult } from '../support/e2e.js';
 import { buildModuleCheck, moduleCheck, moduleTool, moduleWorld, ntlsClient, PIN, writeModuleConfig, type ModuleWorld } from './support.js';
 
@@ -17,8 +19,11 @@ const clientLog = (folder: string) => {
   const file = join(folder, 'logs', 'ntls-client.log');
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
 };
-/** The guide's line, in the syslog shape of the daemon's lunalogs. */
-const guideLine = (text: string) => new RegExp(`^\\d{4} \\w{3} \\d{2} \\d{2}:\\d{2}:\\d{2} \\S+  local5 info  NTLS \\[\\d+\\]: info : 0xc0000002 : ${text.replace(/\./g, '\\.')}$`);
+/** The guide's line (from the catalogue, not retyped), in the syslog shape of the daemon's lunalogs. */
+const guideLine = (message: Message) => {
+  const body = renderBody(message, {}).replace(/[.[\]]/g, '\\$&');
+  return new RegExp(`^\\d{4} \\w{3} \\d{2} \\d{2}:\\d{2}:\\d{2} \\S+  local5 ${message.severity}  NTLS \\[\\d+\\]: ${body}$`);
+};
 
 /** A config folder like the world's, changed by `edit`. */
 async function folderCopy(name: string, edit: (folder: string) => void | Promise<unknown>): Promise<string> {
@@ -56,7 +61,7 @@ describe('the relay or the server cannot be reached', () => {
     expectRefused(r);
     expect(r.result.stderr).toContain(`ntls-pkcs11: cannot reach the relay socket ${socket} (NTLS_PKCS11_RELAY): No such file or directory`);
     expect(r.result.stderr).toContain(`ntls-client p11-relay --listen ${socket}`);
-    expect(clientLog(world.folder).at(-1)).toMatch(guideLine('Failed connect. Reason: RC_GENERAL_ERROR'));
+    expect(clientLog(world.folder).at(-1)).toMatch(guideLine(Catalogue.connectFailed));
   });
 
   it('relay down: pkcs11-tool says CKR_DEVICE_ERROR and exits', async () => {
@@ -77,7 +82,7 @@ describe('the relay or the server cannot be reached', () => {
     expectRefused(r);
     expect(r.result.stderr).toContain('[NTLS_ERR_SERVER_DOWN]');
     expect(r.result.stderr).toContain('ntls-pkcs11: the link through ntls-client p11-relay');
-    expect(clientLog(folder).at(-1)).toMatch(guideLine('Failed connect. Reason: RC_GENERAL_ERROR'));
+    expect(clientLog(folder).at(-1)).toMatch(guideLine(Catalogue.connectFailed));
   });
 
   it('a client the server does not know: refused by the server, CKR_DEVICE_ERROR here', async () => {
@@ -94,7 +99,7 @@ describe('wrong configuration', () => {
     const r = await initWith({ NTLS_CLIENT_HOME: folder });
     expectRefused(r);
     expect(r.result.stderr).toContain(`ntls-pkcs11: ${join(folder, 'pkcs11-module.conf')} line 2: unknown setting "relya" (known: relay, server, timeout)`);
-    expect(clientLog(folder).at(-1)).toMatch(guideLine('Failed connect. Reason: RC_GENERAL_ERROR'));
+    expect(clientLog(folder).at(-1)).toMatch(guideLine(Catalogue.connectFailed));
   });
 
   it('a relay that is neither |command nor unix:path=', async () => {
@@ -168,7 +173,7 @@ describe('a call interrupted mid-way', () => {
     expect(v.get('next')).toBe('CKR_SESSION_HANDLE_INVALID');
     expect(v.get('finalize')).toBe('CKR_OK');
     expect(r.out).toMatch(/ntls-pkcs11: C_Sign(Init)?: the link closed; the link to the server is gone/);
-    expect(clientLog(world.folder).slice(before).some((l) => guideLine('Failed reading command buffer. Reason: RC_GENERAL_ERROR').test(l))).toBe(true);
+    expect(clientLog(world.folder).slice(before).some((l) => guideLine(Catalogue.commandBufferReadFailed).test(l))).toBe(true);
   });
 
   it('a relay socket that goes away: CKR_DEVICE_ERROR, then the next call cannot reach it', async () => {
