@@ -183,7 +183,7 @@ static int read_value(wire_reader *r, CK_ATTRIBUTE *into, CK_ATTRIBUTE_TYPE type
     if (!wire_count_fits(r, n, 5)) return 0;
     CK_ULONG bytes = (CK_ULONG)n * sizeof(CK_ATTRIBUTE);
     if (into->pValue == NULL || into->ulValueLen < bytes || (n == 0 && into->ulValueLen < length)) {
-      /* Only the size is wanted (or fits): skip the inner attributes into a scratch slot. */
+      /* Only the size is wanted, or the array does not fit: read past the inner attributes. */
       for (uint32_t i = 0; i < n; i++) {
         CK_ATTRIBUTE_TYPE inner_type = wire_get_u32(r);
         uint8_t valid = wire_get_byte(r);
@@ -198,20 +198,33 @@ static int read_value(wire_reader *r, CK_ATTRIBUTE *into, CK_ATTRIBUTE_TYPE type
       else into->ulValueLen = UNAVAILABLE, *too_small = 1;
       return 1;
     }
-    /* The caller's array: each inner attribute gets its type, and its value as above. */
+    /*
+     * The caller's array: each inner attribute goes to the entry of its type (the caller's
+     * second and third calls), else to its own place, which then gets the type and a size only.
+     */
     CK_ATTRIBUTE *inner = into->pValue;
+    CK_ULONG slots = into->ulValueLen / sizeof(CK_ATTRIBUTE);
     for (uint32_t i = 0; i < n; i++) {
       CK_ATTRIBUTE_TYPE inner_type = wire_get_u32(r);
       uint8_t valid = wire_get_byte(r);
       if (r->failed) return 0;
-      if (inner[i].type != inner_type) inner[i].pValue = NULL; /* another type: it can only get a size */
-      inner[i].type = inner_type;
+      CK_ATTRIBUTE *target = &inner[i];
+      for (CK_ULONG j = 0; j < slots; j++) {
+        if (inner[j].type == inner_type) {
+          target = &inner[j];
+          break;
+        }
+      }
+      if (target->type != inner_type) {
+        target->type = inner_type;
+        target->pValue = NULL;
+      }
       if (!valid) {
-        inner[i].ulValueLen = UNAVAILABLE;
+        target->ulValueLen = UNAVAILABLE;
         continue;
       }
       uint32_t inner_length = wire_get_u32(r);
-      if (r->failed || !read_value(r, &inner[i], inner_type, inner_length, 1, too_small)) return 0;
+      if (r->failed || !read_value(r, target, inner_type, inner_length, 1, too_small)) return 0;
     }
     into->ulValueLen = bytes;
     return 1;
