@@ -586,8 +586,8 @@ EXPORT CK_RV C_GetInfo(CK_INFO_PTR pInfo) {
   if (!is_initialized()) return CKR_CRYPTOKI_NOT_INITIALIZED;
   if (pInfo == NULL) return CKR_ARGUMENTS_BAD;
   memset(pInfo, 0, sizeof *pInfo);
-  pInfo->cryptokiVersion.major = 2;
-  pInfo->cryptokiVersion.minor = 40;
+  pInfo->cryptokiVersion.major = 3;
+  pInfo->cryptokiVersion.minor = 0;
   pad(pInfo->manufacturerID, sizeof pInfo->manufacturerID, "ntls");
   pad(pInfo->libraryDescription, sizeof pInfo->libraryDescription, "ntls PKCS#11 client module");
   pInfo->libraryVersion.major = 0;
