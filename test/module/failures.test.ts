@@ -1,15 +1,16 @@
 // When the relay or the server cannot be used, an application of libntls-pkcs11.so gets
 // CKR_DEVICE_ERROR, one line on stderr naming the cause and the fix, and the guide's line in the
 // client log (<config folder>/logs/ntls-client.log); never a crash, never a hang (the receive
-// timeout bounds every wait). Covered: relay down, server down, wrong configuration, and calls
-// interrupted mid-way (the relay killed, the server stopped).
+// timeout bounds every wait). Covered: the settings that pick the relay and server, relay down,
+// server down, wrong configuration, and calls interrupted mid-way (the relay killed, the server
+// stopped).
 import { spawn, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalogue } from '../../src/log/catalogue.js';
 import { renderBody, type Message } from '../../src/log/message.js';
-import { explain, startRelay, waitFor, type Relay, type ToolResult } from '../support/e2e.js';
+import { explain, ntlsClientBin, startRelay, waitFor, type Relay, type ToolResult } from '../support/e2e.js';
 import { buildModuleCheck, moduleCheck, moduleTool, moduleWorld, ntlsClient, PIN, writeModuleConfig, type ModuleWorld } from './support.js';
 
 let world: ModuleWorld;
@@ -90,6 +91,32 @@ describe('the relay or the server cannot be reached', () => {
     const r = await initWith({ NTLS_CLIENT_HOME: folder });
     expectRefused(r);
     expect(r.result.stderr).toContain('[NTLS_ERR_CLIENT_REFUSED]');
+  });
+});
+
+describe('configuration', () => {
+  /** The world's folder with a dead server "first" ahead of the real one, renamed "real". */
+  const twoServers = (name: string, moduleConfig: (folder: string) => string) => folderCopy(name, (f) => {
+    const file = join(f, 'client.json');
+    const config = JSON.parse(readFileSync(file, 'utf8')) as { servers: Array<Record<string, unknown>> };
+    const real = { ...config.servers[0]!, name: 'real' };
+    config.servers = [{ ...real, name: 'first', port: 1 }, real];
+    writeFileSync(file, JSON.stringify(config));
+    writeFileSync(join(f, 'pkcs11-module.conf'), moduleConfig(f));
+  });
+
+  it('server: picks the client.json server the module\'s own relay links to', async () => {
+    const folder = await twoServers('server-setting', () => '# the second server of client.json\nserver: real\n');
+    const r = await initWith({ NTLS_CLIENT_HOME: folder });
+    expect(r.values.get('initialize'), explain(r.result)).toBe('CKR_OK');
+    expect(r.values.get('slots')).toBe('CKR_OK');
+  });
+
+  it('relay: |command runs that relay', async () => {
+    const folder = await twoServers('relay-command', (f) =>
+      `relay: | ${process.execPath} ${ntlsClientBin} p11-relay --config-dir ${f} --server real\n`);
+    const r = await initWith({ NTLS_CLIENT_HOME: folder });
+    expect(r.values.get('initialize'), explain(r.result)).toBe('CKR_OK');
   });
 });
 
