@@ -34,6 +34,7 @@ const PACKAGES = [
   { name: 'gnutls-bin', needs: ['p11tool'], for: 'GnuTLS p11tool' },
   { name: 'iproute2', needs: ['ip', 'ss'], for: 'socket and link inspection' },
   { name: 'stunnel4', needs: ['stunnel4'], for: 'TLS front ends in the tests' },
+  { name: 'openjdk-17-jdk-headless', needs: ['java', 'javac', 'keytool', 'jarsigner'], for: 'Java SunPKCS11, keytool and jarsigner on libntls-pkcs11.so' },
   { name: 'postgresql', needs: ['/usr/lib/postgresql/15/bin/initdb', '/usr/lib/postgresql/15/bin/postgres'], for: 'the PostgreSQL store' },
 ];
 

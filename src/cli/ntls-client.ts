@@ -16,6 +16,7 @@ import { explainFailure } from '../client/failure.js';
 import { KEY_TYPES, isKeyType } from '../client/key-specs.js';
 import { openLink, type LinkOptions } from '../client/link.js';
 import { signingMechanism } from '../client/mechanism-names.js';
+import { pkcs11ModulePath } from '../client/pkcs11-module.js';
 import { NtlsClient, type SlotSummary } from '../client/ntls-client.js';
 import { relayStreams, serveRelay } from '../client/relay.js';
 import { encodeRequest, request } from '../protocol/p11kit/index.js';
@@ -461,6 +462,13 @@ common(program.command('ping'))
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     say(context, { server: link.server.name, host: options_.host, port: options_.port, ms },
       `linked to ${link.server.name} at ${options_.host}:${options_.port}: keepalive answered in ${ms.toFixed(1)} ms\n`);
+  }));
+
+common(program.command('module-path'))
+  .description('print the absolute path of libntls-pkcs11.so, ntls\'s PKCS#11 module (for --module, MODULE_PATH, library =)')
+  .action((options: CommonOptions) => runCommand(options, async (context) => {
+    const path = pkcs11ModulePath();
+    say(context, { path }, `${path}\n`);
   }));
 
 common(program.command('p11-relay'))

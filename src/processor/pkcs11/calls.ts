@@ -28,6 +28,8 @@ export interface CallContext {
   /** Largest output a single call may ask for (the memory budget of one answer). */
   maxOutputBytes: number;
   applications: ApplicationSwitch;
+  /** The p11-kit protocol version of the link (0: the client cannot tell an empty output buffer from NULL). */
+  version: number;
 }
 
 type Handler<N extends RequestCallName> = (args: RequestArgs<N>, ctx: CallContext) => ResponseArgs<N> | Promise<ResponseArgs<N>>;
@@ -45,9 +47,14 @@ function mechanism(value: Mechanism | null): Mechanism {
  * too small is answered CKR_OK with the length only (the client library turns the latter into
  * CKR_BUFFER_TOO_SMALL), and the operation stays active.
  */
-async function output(request: OutputRequest, produce: (capacity: number | null) => Promise<Buffer>): Promise<Buffer | LengthOnly> {
+async function output({ version }: CallContext, request: OutputRequest, produce: (capacity: number | null) => Promise<Buffer>): Promise<Buffer | LengthOnly> {
+  // p11-kit before 0.25 (protocol 0) sends an empty buffer exactly as a NULL one and takes a length-only
+  // answer to it as CKR_BUFFER_TOO_SMALL (Java ends each cipher with a final into 0 bytes): its query runs
+  // as a buffer of 0 bytes, which delivers an empty output and answers any other with its length.
+  const capacity = request.query ? (version === 0 ? 0 : null) : request.capacity;
   try {
-    const data = await produce(request.query ? null : request.capacity);
+    const data = await produce(capacity);
+    if (capacity === 0 && data.length === 0) return data;
     return answerOutput(request, data);
   } catch (error) {
     if (error instanceof BufferTooSmallError) return lengthOnly(error.required);
@@ -129,22 +136,22 @@ export const callTable: CallTable = {
   C_FindObjectsFinal: async (args, { app }) => { await app.C_FindObjectsFinal(args.session); return NO_ANSWER; },
 
   C_EncryptInit: async (args, { app }) => { await app.C_EncryptInit(args.session, mechanism(args.mechanism), args.key); return NO_ANSWER; },
-  C_Encrypt: async (args, { app }) => ({ encryptedData: await output(args.encryptedData, (c) => app.C_Encrypt(args.session, bytes(args.data), c)) }),
-  C_EncryptUpdate: async (args, { app }) => ({ encryptedPart: await output(args.encryptedPart, (c) => app.C_EncryptUpdate(args.session, bytes(args.part), c)) }),
-  C_EncryptFinal: async (args, { app }) => ({ lastEncryptedPart: await output(args.lastEncryptedPart, (c) => app.C_EncryptFinal(args.session, c)) }),
+  C_Encrypt: async (args, ctx) => ({ encryptedData: await output(ctx, args.encryptedData, (c) => ctx.app.C_Encrypt(args.session, bytes(args.data), c)) }),
+  C_EncryptUpdate: async (args, ctx) => ({ encryptedPart: await output(ctx, args.encryptedPart, (c) => ctx.app.C_EncryptUpdate(args.session, bytes(args.part), c)) }),
+  C_EncryptFinal: async (args, ctx) => ({ lastEncryptedPart: await output(ctx, args.lastEncryptedPart, (c) => ctx.app.C_EncryptFinal(args.session, c)) }),
   C_DecryptInit: async (args, { app }) => { await app.C_DecryptInit(args.session, mechanism(args.mechanism), args.key); return NO_ANSWER; },
-  C_Decrypt: async (args, { app }) => ({ data: await output(args.data, (c) => app.C_Decrypt(args.session, bytes(args.encryptedData), c)) }),
-  C_DecryptUpdate: async (args, { app }) => ({ part: await output(args.part, (c) => app.C_DecryptUpdate(args.session, bytes(args.encryptedPart), c)) }),
-  C_DecryptFinal: async (args, { app }) => ({ lastPart: await output(args.lastPart, (c) => app.C_DecryptFinal(args.session, c)) }),
+  C_Decrypt: async (args, ctx) => ({ data: await output(ctx, args.data, (c) => ctx.app.C_Decrypt(args.session, bytes(args.encryptedData), c)) }),
+  C_DecryptUpdate: async (args, ctx) => ({ part: await output(ctx, args.part, (c) => ctx.app.C_DecryptUpdate(args.session, bytes(args.encryptedPart), c)) }),
+  C_DecryptFinal: async (args, ctx) => ({ lastPart: await output(ctx, args.lastPart, (c) => ctx.app.C_DecryptFinal(args.session, c)) }),
   C_DigestInit: async (args, { app }) => { await app.C_DigestInit(args.session, mechanism(args.mechanism)); return NO_ANSWER; },
-  C_Digest: async (args, { app }) => ({ digest: await output(args.digest, (c) => app.C_Digest(args.session, bytes(args.data), c)) }),
+  C_Digest: async (args, ctx) => ({ digest: await output(ctx, args.digest, (c) => ctx.app.C_Digest(args.session, bytes(args.data), c)) }),
   C_DigestUpdate: async (args, { app }) => { await app.C_DigestUpdate(args.session, bytes(args.part)); return NO_ANSWER; },
   C_DigestKey: async (args, { app }) => { await app.C_DigestKey(args.session, args.key); return NO_ANSWER; },
-  C_DigestFinal: async (args, { app }) => ({ digest: await output(args.digest, (c) => app.C_DigestFinal(args.session, c)) }),
+  C_DigestFinal: async (args, ctx) => ({ digest: await output(ctx, args.digest, (c) => ctx.app.C_DigestFinal(args.session, c)) }),
   C_SignInit: async (args, { app }) => { await app.C_SignInit(args.session, mechanism(args.mechanism), args.key); return NO_ANSWER; },
-  C_Sign: async (args, { app }) => ({ signature: await output(args.signature, (c) => app.C_Sign(args.session, bytes(args.data), c)) }),
+  C_Sign: async (args, ctx) => ({ signature: await output(ctx, args.signature, (c) => ctx.app.C_Sign(args.session, bytes(args.data), c)) }),
   C_SignUpdate: async (args, { app }) => { await app.C_SignUpdate(args.session, bytes(args.part)); return NO_ANSWER; },
-  C_SignFinal: async (args, { app }) => ({ signature: await output(args.signature, (c) => app.C_SignFinal(args.session, c)) }),
+  C_SignFinal: async (args, ctx) => ({ signature: await output(ctx, args.signature, (c) => ctx.app.C_SignFinal(args.session, c)) }),
   C_VerifyInit: async (args, { app }) => { await app.C_VerifyInit(args.session, mechanism(args.mechanism), args.key); return NO_ANSWER; },
   C_Verify: async (args, { app }) => { await app.C_Verify(args.session, bytes(args.data), bytes(args.signature)); return NO_ANSWER; },
   C_VerifyUpdate: async (args, { app }) => { await app.C_VerifyUpdate(args.session, bytes(args.part)); return NO_ANSWER; },
@@ -152,8 +159,8 @@ export const callTable: CallTable = {
 
   C_GenerateKey: async (args, { app }) => ({ key: await app.C_GenerateKey(args.session, mechanism(args.mechanism), tokenTemplate(args.template)) }),
   C_GenerateKeyPair: async (args, { app }) => app.C_GenerateKeyPair(args.session, mechanism(args.mechanism), tokenTemplate(args.publicKeyTemplate), tokenTemplate(args.privateKeyTemplate)),
-  C_WrapKey: async (args, { app }) => ({
-    wrappedKey: await output(args.wrappedKey, (c) => app.C_WrapKey(args.session, mechanism(args.mechanism), args.wrappingKey, args.key, c)),
+  C_WrapKey: async (args, ctx) => ({
+    wrappedKey: await output(ctx, args.wrappedKey, (c) => ctx.app.C_WrapKey(args.session, mechanism(args.mechanism), args.wrappingKey, args.key, c)),
   }),
   C_UnwrapKey: async (args, { app }) => ({
     key: await app.C_UnwrapKey(args.session, mechanism(args.mechanism), args.unwrappingKey, bytes(args.wrappedKey), tokenTemplate(args.template)),

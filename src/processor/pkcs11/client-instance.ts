@@ -113,7 +113,7 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
     }
     let args: unknown;
     try {
-      args = await handler(request.args, { app: this.app, view: this.options.view(), maxOutputBytes: this.options.maxOutputBytes, applications: this });
+      args = await handler(request.args, { app: this.app, view: this.options.view(), maxOutputBytes: this.options.maxOutputBytes, version: this.version, applications: this });
     } catch (error) {
       if (error instanceof Pkcs11Error) {
         this.done(request.call, error.rv, started);
