@@ -88,11 +88,18 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
     this.options.onClose();
   }
 
-  /** The client lost these model slots: its sessions there end and it is logged out of them. */
+  /**
+   * The client lost these model slots: its sessions there end and it is logged out of them, at
+   * once (the device closes its side after), so no call sees a session on a slot it lost.
+   */
   revokeSlots(modelSlots: readonly number[]): void {
     for (const slot of modelSlots) {
-      // A token taken away meanwhile has no sessions left to close.
-      void Promise.resolve().then(() => this.app.C_CloseAllSessions(slot)).catch(() => undefined);
+      try {
+        const closing = this.app.C_CloseAllSessions(slot);
+        if (closing instanceof Promise) closing.catch(() => undefined);
+      } catch {
+        // A token taken away meanwhile has no sessions left to close.
+      }
     }
   }
 
