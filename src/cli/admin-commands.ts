@@ -101,16 +101,17 @@ export function registerAdminCommands(program: Command): void {
 
   const partition = program.command('partition').description('HSM partitions');
   withCommon(partition.command('create').description('create a partition'))
-    .requiredOption('-l, --label <label>', 'partition label (1-32 bytes)')
+    .option('-n, --name <name>', 'partition name (1-32 bytes): yours, a client cannot change it')
+    .option('-l, --label <label>', 'its first token label (default: the name); a client\'s C_InitToken changes it')
     .option('--so-pin <pin>', 'initialise it at once with this SO PIN (else its SO runs C_InitToken)')
-    .action(async (o: Common & { label: string; soPin?: string }) => {
-      print(await withProgress(`creating partition ${o.label}`, admin(o, 'partition.create', { label: o.label, soPin: o.soPin })), o,
-        (r: { label: string; serial: string }) => `partition ${r.label} created, serial ${r.serial}\n`);
+    .action(async (o: Common & { name?: string; label?: string; soPin?: string }) => {
+      print(await withProgress(`creating partition ${o.name ?? o.label ?? ''}`, admin(o, 'partition.create', { name: o.name ?? o.label, label: o.label, soPin: o.soPin })), o,
+        (r: { name: string; serial: string }) => `partition ${r.name} created, serial ${r.serial}\n`);
     });
   withCommon(partition.command('list').description('list partitions'))
     .action(async (o: Common) => {
       const rows = await admin<Array<Record<string, unknown>>>(o, 'partition.list');
-      print(rows, o, (r: never[]) => table(r, ['label', 'serial', 'initialized', 'tokenObjects', 'sessions', 'connectedClients']));
+      print(rows, o, (r: never[]) => table(r, ['name', 'serial', 'label', 'initialized', 'tokenObjects', 'sessions', 'connectedClients']));
     });
   withCommon(partition.command('show').description('show one partition and its use'))
     .requiredOption('-p, --partition <label|serial>', 'partition')
@@ -119,8 +120,10 @@ export function registerAdminCommands(program: Command): void {
     .requiredOption('-p, --partition <label|serial>', 'partition')
     .option('-f, --force', 'do not ask for confirmation')
     .action(async (o: Common & { partition: string; force?: boolean }) => {
-      await confirm(`Delete partition ${o.partition} and every object in it?`, o.force);
-      print(await admin(o, 'partition.delete', { partition: o.partition }), o,
+      // Which partition that is, first: an unknown or ambiguous one is refused before any question.
+      const target = await admin<{ name: string; serial: string; tokenObjects: number | null }>(o, 'partition.show', { partition: o.partition });
+      await confirm(`Delete partition ${target.name} (serial ${target.serial}) and its ${target.tokenObjects ?? 'unknown number of'} object(s)?`, o.force);
+      print(await admin(o, 'partition.delete', { partition: target.serial }), o,
         (r: { deleted: string; objects: number }) => `partition ${r.deleted} deleted with ${r.objects} object(s)\n`);
     });
 

@@ -63,7 +63,7 @@ export interface PartitionCredential {
   pin: string | Buffer;
 }
 
-export type HsmAdminErrorCode = 'PARTITION_LIMIT' | 'PARTITION_NOT_FOUND' | 'LABEL_INVALID' | 'HSM_CLOSED';
+export type HsmAdminErrorCode = 'PARTITION_LIMIT' | 'PARTITION_NOT_FOUND' | 'PARTITION_EXISTS' | 'LABEL_INVALID' | 'HSM_CLOSED';
 
 /** A refused administrator request (not a PKCS#11 call). */
 export class HsmAdminError extends Error {
@@ -167,21 +167,26 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   /** The partitions, by slot: the device's tokens. */
   tokens(): DeviceToken[] {
     return [...this.partitions.values()].sort((a, b) => a.slotId - b.slotId).map((p) => ({
-      slot: p.slotId, serial: p.row.serial, label: p.row.label, initialized: p.initialized,
+      slot: p.slotId, serial: p.row.serial, name: p.row.name, label: p.row.label, initialized: p.initialized,
       tokenObjects: [...p.objects.values()].filter((o) => o.isToken).length,
     }));
   }
 
   /**
-   * Creates a partition in a new slot. With an SO PIN the token is initialised at once (as
+   * Creates a partition in a new slot, under the operator's name (unique; its first token label
+   * too unless `label` says otherwise). With an SO PIN the token is initialised at once (as
    * C_InitToken would); without, its SO initialises it with C_InitToken.
    */
-  async createPartition(options: { label?: string; soPin?: string | Buffer } = {}): Promise<DeviceToken> {
+  async createPartition(options: { name?: string; label?: string; soPin?: string | Buffer } = {}): Promise<DeviceToken> {
     this.checkOpen();
     if (this.partitions.size >= this.maxPartitions) {
       throw new HsmAdminError('PARTITION_LIMIT', `the HSM holds at most ${this.maxPartitions} partitions; delete one or raise the limit`);
     }
-    const label = checkLabel(options.label ?? '');
+    const label = checkLabel(options.label ?? options.name ?? '');
+    const serial = this.newSerial();
+    // Unnamed (an HSM used on its own, tests): named after its serial number.
+    const name = checkLabel(options.name ?? options.label ?? '') || `partition-${serial}`;
+    if ([...this.partitions.values()].some((p) => p.row.name === name)) throw new HsmAdminError('PARTITION_EXISTS', `a partition named "${name}" exists`);
     // The id is taken before the KDF runs (the SO credential is bound to it), and reserved so
     // that partitions created at the same time do not collide.
     const id = Math.max(this.reservedPartitionId, ...[...this.partitions.values()].map((p) => p.id)) + 1;
@@ -200,7 +205,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     }
     const slotId = Math.max(-1, ...[...this.partitions.keys()]) + 1;
     const row: PartitionRow = {
-      id, slotId, serial: this.newSerial(), label, initialized: so !== null,
+      id, slotId, serial, name, label, initialized: so !== null,
       credentials: { so, co: null, cu: null }, failures: { so: 0, co: 0, cu: 0 },
     };
     this.store.insertPartition(row);

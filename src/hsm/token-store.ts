@@ -28,7 +28,7 @@ export async function createTokenStore(path: string, token: TokenStore): Promise
   const store = HsmStore.open(path, { journal: 'delete' });
   try {
     store.insertPartition({
-      id: token.partitionId, slotId: 0, serial: token.serial, label: token.label, initialized: true,
+      id: token.partitionId, slotId: 0, serial: token.serial, name: token.label || token.serial, label: token.label, initialized: true,
       credentials: { so, co, cu: null }, failures: { so: 0, co: 0, cu: 0 },
     });
   } finally {

@@ -15,6 +15,9 @@ export interface PartitionRow {
   id: number;
   slotId: number;
   serial: string;
+  /** The operator's name for the partition (`ntls partition ...`); clients cannot change it. */
+  name: string;
+  /** The token label, the client's to set (C_InitToken). */
   label: string;
   initialized: boolean;
   credentials: Record<Role, Credential | null>;
@@ -36,7 +39,7 @@ export function storePath(home: string): string {
 }
 
 interface PartitionRecord {
-  id: number; slot_id: number; serial: string; label: string; initialized: number;
+  id: number; slot_id: number; serial: string; label: string; initialized: number; name?: string | null;
   so_credential: string | null; co_credential: string | null; cu_credential: string | null;
   so_failures: number; co_failures: number; cu_failures: number;
 }
@@ -81,8 +84,32 @@ function createStoreFile(path: string): void {
   fsyncDirectory(dirname(path));
 }
 
+/**
+ * Stores made before partitions had an operator's name lack the column: the home's store gains
+ * it when opened (each partition named after its label, or label and serial where labels repeat);
+ * a token image is left as it is and its one partition is named after its label.
+ */
+function addNameColumn(db: Database.Database): void {
+  db.transaction(() => {
+    db.exec('ALTER TABLE partitions ADD COLUMN name TEXT');
+    db.exec('CREATE UNIQUE INDEX partitions_by_name ON partitions(name)');
+    const rows = db.prepare('SELECT id, label, serial FROM partitions ORDER BY id').all() as { id: number; label: string; serial: string }[];
+    const taken = new Set<string>();
+    const name = db.prepare('UPDATE partitions SET name = ? WHERE id = ?');
+    for (const row of rows) {
+      const chosen = row.label !== '' && !taken.has(row.label) ? row.label : `${row.label || 'partition'}-${row.serial}`;
+      taken.add(chosen);
+      name.run(chosen, row.id);
+    }
+  })();
+}
+
+function hasNameColumn(db: Database.Database): boolean {
+  return (db.prepare('SELECT name FROM pragma_table_info(\'partitions\')').all() as { name: string }[]).some((c) => c.name === 'name');
+}
+
 export class HsmStore {
-  private constructor(private readonly db: Database.Database, readonly path: string) {}
+  private constructor(private readonly db: Database.Database, readonly path: string, private readonly named: boolean) {}
 
   /** Opens (creating when absent, unless told not to) the store file. Throws StoreOpenError for anything not ours. */
   static open(path: string, options: StoreOpenOptions = {}): HsmStore {
@@ -114,7 +141,12 @@ export class HsmStore {
       // writing the same file would be overwritten or ignored. Hold the file's lock until close.
       db.pragma('locking_mode = EXCLUSIVE');
       db.exec('BEGIN EXCLUSIVE; COMMIT;');
-      return new HsmStore(db, path);
+      let named = hasNameColumn(db);
+      if (!named && options.create !== false) {
+        addNameColumn(db);
+        named = true;
+      }
+      return new HsmStore(db, path, named);
     } catch (error) {
       try { db?.close(); } catch { /* already failing */ }
       if (error instanceof StoreOpenError) throw error;
@@ -130,7 +162,7 @@ export class HsmStore {
   partitions(): PartitionRow[] {
     const rows = this.db.prepare('SELECT * FROM partitions ORDER BY slot_id').all() as PartitionRecord[];
     return rows.map((r) => ({
-      id: r.id, slotId: r.slot_id, serial: r.serial, label: r.label, initialized: r.initialized === 1,
+      id: r.id, slotId: r.slot_id, serial: r.serial, name: r.name ?? r.label, label: r.label, initialized: r.initialized === 1,
       credentials: {
         so: r.so_credential === null ? null : decodeCredential(r.so_credential),
         co: r.co_credential === null ? null : decodeCredential(r.co_credential),
@@ -154,15 +186,16 @@ export class HsmStore {
   private partitionValues(p: PartitionRow) {
     const c = (role: Role) => (p.credentials[role] === null ? null : encodeCredential(p.credentials[role]));
     return {
-      id: p.id, slot_id: p.slotId, serial: p.serial, label: p.label, initialized: p.initialized ? 1 : 0,
+      id: p.id, slot_id: p.slotId, serial: p.serial, ...(this.named ? { name: p.name } : {}), label: p.label, initialized: p.initialized ? 1 : 0,
       so_credential: c('so'), co_credential: c('co'), cu_credential: c('cu'),
       so_failures: p.failures.so, co_failures: p.failures.co, cu_failures: p.failures.cu,
     };
   }
 
   insertPartition(p: PartitionRow): void {
-    this.db.prepare(`INSERT INTO partitions (id, slot_id, serial, label, initialized, so_credential, co_credential,
-      cu_credential, so_failures, co_failures, cu_failures, created_at) VALUES (@id, @slot_id, @serial, @label,
+    const name = this.named ? 'name, ' : '';
+    this.db.prepare(`INSERT INTO partitions (id, slot_id, serial, ${name}label, initialized, so_credential, co_credential,
+      cu_credential, so_failures, co_failures, cu_failures, created_at) VALUES (@id, @slot_id, @serial, ${name ? '@name, ' : ''}@label,
       @initialized, @so_credential, @co_credential, @cu_credential, @so_failures, @co_failures, @cu_failures, @created_at)`)
       .run({ ...this.partitionValues(p), created_at: new Date().toISOString() });
   }

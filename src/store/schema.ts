@@ -17,6 +17,7 @@ CREATE TABLE partitions (
   serial      TEXT NOT NULL UNIQUE,
   label       TEXT NOT NULL,
   initialized INTEGER NOT NULL,
+  name        TEXT UNIQUE,
   so_credential TEXT,
   co_credential TEXT,
   cu_credential TEXT,

@@ -21,6 +21,9 @@ export interface DeviceToken {
   /** The device's own slot number. */
   slot: number;
   serial: string;
+  /** The operator's name for it (`ntls partition ...`); clients cannot change it. */
+  name: string;
+  /** The token label (CK_TOKEN_INFO), which the token's SO sets with C_InitToken. */
   label: string;
   initialized: boolean;
   /** null when the device cannot count them (a PKCS#11 module's token). */

@@ -13,6 +13,9 @@ export interface TokenSummary {
   /** The model's slot. */
   slotId: number;
   serial: string;
+  /** The operator's name for it; clients cannot change it. */
+  name: string;
+  /** The token label, the client's. */
   label: string;
   initialized: boolean;
   /** null when the device cannot count them (a PKCS#11 module's token). */
@@ -88,7 +91,7 @@ export class TokenModel implements ApplicationHost {
       const token = tokens.find((t) => t.slot === mount.deviceSlot);
       if (token) {
         out.push({
-          slotId: mount.slot, serial: token.serial, label: token.label, initialized: token.initialized,
+          slotId: mount.slot, serial: token.serial, name: token.name, label: token.label, initialized: token.initialized,
           tokenObjects: token.tokenObjects, sessions: mount.sessions.size,
         });
       }

@@ -74,7 +74,7 @@ describe('passthrough on SoftHSM2', () => {
 
   it('serves the mapped tokens as partitions in configuration order, found by serial or label', () => {
     const partitions = hsm.listPartitions();
-    expect(partitions.map((p) => [p.slotId, p.label, p.serial])).toEqual([[0, 'alpha-partition', alpha.serial], [1, 'beta-partition', beta.serial]]);
+    expect(partitions.map((p) => [p.slotId, p.name, p.serial])).toEqual([[0, 'alpha-partition', alpha.serial], [1, 'beta-partition', beta.serial]]);
     expect(partitions.every((p) => p.initialized)).toBe(true);
   });
 

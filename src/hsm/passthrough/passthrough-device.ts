@@ -104,7 +104,8 @@ export class PassthroughDevice implements Device<PassthroughSession> {
     return this.links.map((link, slot) => ({
       slot,
       serial: link.info?.serialNumber ?? link.mapping.serial ?? '',
-      label: link.mapping.partition,
+      name: link.mapping.partition,
+      label: link.info?.label ?? link.mapping.label ?? '',
       initialized: link.info ? (link.info.flags & CKF.TOKEN_INITIALIZED) !== 0 : false,
       tokenObjects: null,
     }));

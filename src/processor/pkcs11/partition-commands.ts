@@ -27,22 +27,31 @@ export interface PartitionCommandContext {
 
 function name(args: Record<string, unknown>): string {
   const value = args.partition;
-  if (typeof value !== 'string' || !value) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a partition (label or serial number) is missing', 'give --partition');
+  if (typeof value !== 'string' || !value) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a partition (name or serial number) is missing', 'give --partition');
   return value;
 }
 
-/** A token by serial or label, or NTLS_ERR_UNKNOWN_PARTITION. */
+/**
+ * A token by its operator name, serial number or token label; NTLS_ERR_UNKNOWN_PARTITION when
+ * none answers, NTLS_ERR_AMBIGUOUS_PARTITION when several do (a client may set any token label,
+ * so a label never silently picks one partition over another).
+ */
 export function find(tokens: readonly TokenSummary[], partition: string): TokenSummary {
-  const found = tokens.find((p) => p.serial === partition) ?? tokens.find((p) => p.label === partition);
-  if (!found) throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition labelled or numbered "${partition}"`, 'see `ntls partition list`');
-  return found;
+  const found = [...new Set(tokens.filter((p) => p.name === partition || p.serial === partition || p.label === partition))];
+  if (found.length === 0) throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition named, numbered or labelled "${partition}"`, 'see `ntls partition list`');
+  if (found.length > 1) {
+    throw new PartitionCommandError('NTLS_ERR_AMBIGUOUS_PARTITION', `"${partition}" answers to ${found.length} partitions: ${found.map((p) => `${p.name} (serial ${p.serial})`).join(', ')}`,
+      'give the serial number');
+  }
+  return found[0]!;
 }
 
 function adminFailure(error: unknown): never {
   if (error instanceof HsmAdminError) {
     const hints: Record<string, string> = {
       PARTITION_LIMIT: 'delete a partition or raise hsm.maxPartitions',
-      LABEL_INVALID: 'a label is 1-32 bytes of printable text',
+      LABEL_INVALID: 'a name or label is 1-32 bytes of printable text',
+      PARTITION_EXISTS: 'choose another name',
     };
     throw new PartitionCommandError(`NTLS_ERR_${error.code}`, error.message, hints[error.code]);
   }
@@ -61,20 +70,22 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
     'partition.show': (args) => describe(find(partitions(), name(args))),
     'partition.resolve': (args) => {
       const found = find(context.model().tokens(), name(args));
-      if (found.label === context.adminPartition) {
+      if (found.name === context.adminPartition) {
         throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${found.label} holds the server key and is not for clients`, 'assign another partition');
       }
       return found;
     },
     'partition.create': async (args) => {
-      const label = typeof args.label === 'string' ? args.label : '';
-      if (!label) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a label is missing', 'give --label');
+      const partitionName = typeof args.name === 'string' && args.name ? args.name : typeof args.label === 'string' ? args.label : '';
+      const label = typeof args.label === 'string' && args.label ? args.label : partitionName;
+      if (!partitionName) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a name is missing', 'give --name');
       const hsm = context.software();
-      if (partitions().some((p) => p.label === label)) {
-        throw new PartitionCommandError('NTLS_ERR_PARTITION_EXISTS', `a partition labelled "${label}" exists`, 'choose another label');
+      // A new name may not be any partition's name, serial or label: it must find this partition alone.
+      if (context.model().tokens().some((p) => p.name === partitionName || p.serial === partitionName || p.label === partitionName)) {
+        throw new PartitionCommandError('NTLS_ERR_PARTITION_EXISTS', `a partition answers to "${partitionName}" already`, 'choose another name');
       }
       try {
-        const made = await hsm.createPartition({ label, soPin: typeof args.soPin === 'string' ? args.soPin : undefined });
+        const made = await hsm.createPartition({ name: partitionName, label, soPin: typeof args.soPin === 'string' ? args.soPin : undefined });
         context.model().mount(made.slot, hsm, made.slot);
         context.tokensChanged();
         return describe(find(partitions(), made.serial));
@@ -85,8 +96,8 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
     'partition.delete': (args) => {
       const hsm = context.software();
       const partition = find(partitions(), name(args));
-      if (partition.label === context.adminPartition) {
-        throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${partition.label} holds the server key`, 'turn server.keysInHardware off and restart first');
+      if (partition.name === context.adminPartition) {
+        throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${partition.name} holds the server key`, 'turn server.keysInHardware off and restart first');
       }
       // Every application's sessions on it end before it goes.
       context.model().unmount(partition.slotId);
@@ -97,7 +108,7 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
       } finally {
         context.tokensChanged();
       }
-      return { deleted: partition.label, serial: partition.serial, objects: partition.tokenObjects };
+      return { deleted: partition.name, serial: partition.serial, objects: partition.tokenObjects };
     },
   };
   return new Map(Object.entries(commands));

@@ -39,9 +39,12 @@ interface Running {
   live: Map<number, Live>;
 }
 
-/** Finds a token by serial number or label. */
+/**
+ * The token a client's assignment names: assignments record serial numbers (older ones a name
+ * or label); the operator's name counts before a label, which a client may change.
+ */
 export function findPartition(tokens: readonly TokenSummary[], name: string): TokenSummary | undefined {
-  return tokens.find((p) => p.serial === name) ?? tokens.find((p) => p.label === name);
+  return tokens.find((p) => p.serial === name) ?? tokens.find((p) => p.name === name) ?? tokens.find((p) => p.label === name);
 }
 
 export class Pkcs11Processor implements CommandProcessorModule {
@@ -91,7 +94,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
         kdf: { cost: settings.kdfCost },
       });
       // First start: one partition, uninitialised, for its SO to initialise (C_InitToken).
-      if (partitions.tokens().length === 0) await partitions.createPartition({ label: 'default' });
+      if (partitions.tokens().length === 0) await partitions.createPartition({ name: 'default' });
     }
     const model = new TokenModel(partitions.libraryInfo);
     model.mountAll(partitions);

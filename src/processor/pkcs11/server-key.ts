@@ -15,9 +15,9 @@ const RW = CKF.SERIAL_SESSION | CKF.RW_SESSION;
 
 export async function serverKeyFromPartition(hsm: SoftwareHsm, model: TokenModel, request: ServerKeyRequest): Promise<ServerKey> {
   const pin = Buffer.from(request.pin);
-  let partition = hsm.tokens().find((p) => p.label === request.partition);
+  let partition = hsm.tokens().find((p) => p.name === request.partition);
   if (!partition) {
-    partition = await hsm.createPartition({ label: request.partition, soPin: pin });
+    partition = await hsm.createPartition({ name: request.partition, soPin: pin });
     model.mount(partition.slot, hsm, partition.slot);
   }
   const slot = partition.slot;

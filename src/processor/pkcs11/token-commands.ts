@@ -123,7 +123,7 @@ export function tokenCommands(context: TokenCommandContext): ReadonlyMap<string,
       await context.tokens().refresh();
       return context.tokens().withImage(token, async (image) => {
         const progress = track(image.info.serial, {
-          operation: 'backup', token: image.info.label || image.info.serial, partition: partition.label, done: 0,
+          operation: 'backup', token: image.info.label || image.info.serial, partition: partition.name, done: 0,
           total: partition.tokenObjects ?? 0, startedAt: new Date().toISOString(),
         });
         try {
@@ -140,8 +140,8 @@ export function tokenCommands(context: TokenCommandContext): ReadonlyMap<string,
     'token.restore': async (args) => {
       const hsm = context.hsm();
       const partition = findPartition(context.partitions(), text(args, 'partition', '--partition'));
-      if (partition.label === context.adminPartition) {
-        throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${partition.label} holds the server key`, 'restore into another partition');
+      if (partition.name === context.adminPartition) {
+        throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${partition.name} holds the server key`, 'restore into another partition');
       }
       const credential = partitionCredential(args);
       const tokenPin = text(args, 'tokenPin', '--token-pin');
@@ -150,13 +150,13 @@ export function tokenCommands(context: TokenCommandContext): ReadonlyMap<string,
       if (args.mode === 'replace' || args.mode === 'add') mode = args.mode;
       else if (args.mode === undefined && partition.tokenObjects === 0) mode = 'add';
       else {
-        throw new TokenError('NTLS_ERR_RESTORE_MODE', `partition ${partition.label} holds ${partition.tokenObjects} object(s)`,
+        throw new TokenError('NTLS_ERR_RESTORE_MODE', `partition ${partition.name} holds ${partition.tokenObjects} object(s)`,
           'choose --replace (they are dropped) or --add (the backup\'s objects are added)');
       }
       await context.tokens().refresh();
       return context.tokens().withImage(token, async (image) => {
         const progress = track(image.info.serial, {
-          operation: 'restore', token: image.info.label || image.info.serial, partition: partition.label, done: 0,
+          operation: 'restore', token: image.info.label || image.info.serial, partition: partition.name, done: 0,
           total: image.info.objects, startedAt: new Date().toISOString(),
         });
         try {
