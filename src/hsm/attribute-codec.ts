@@ -3,7 +3,6 @@
 
 import { attributeKind, type Attribute, type AttributeKind, type AttributeValue } from '../pkcs11/attributes.js';
 
-
 const KIND_CODE: Record<AttributeKind, number> = { bool: 1, ulong: 2, bytes: 3, date: 4, template: 5, mechanisms: 6 };
 const CODE_KIND = new Map(Object.entries(KIND_CODE).map(([k, v]) => [v, k as AttributeKind]));
 

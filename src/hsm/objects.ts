@@ -101,8 +101,7 @@ export function writeAttributes(call: Call, handle: number, template: Template):
       if (object.isToken) {
         checkCanSeal(call);
         sealed = call.vault.sealSecret(call.partition, object.handle, value as Buffer);
-      }
-      else secret = value as Buffer;
+      } else secret = value as Buffer;
     } else {
       attributes.set(type, value);
     }

@@ -600,7 +600,6 @@ function checkLabel(label: string): string {
   return trimmed;
 }
 
-
 /** CK_TOKEN_INFO.utcTime: YYYYMMDDhhmmss00. */
 function utcTime(at: Date): string {
   return at.toISOString().replace(/[-:T]/g, '').slice(0, 14) + '00';

@@ -72,6 +72,11 @@ export function attributeKind(type: number): AttributeKind | undefined {
   return kinds.get(type);
 }
 
+/** Array.isArray for readonly arrays, without widening to any[]. */
+function isList(value: unknown): value is readonly unknown[] {
+  return Array.isArray(value);
+}
+
 function isAttributeArray(value: AttributeValue): value is readonly Attribute[] {
   return Array.isArray(value) && (value.length === 0 || typeof value[0] === 'object');
 }
@@ -114,7 +119,7 @@ export function normaliseAttribute(attribute: Attribute): Attribute {
       if (Array.isArray(value) && isAttributeArray(value)) return { type: attribute.type, value: value.map(normaliseAttribute) };
       throw invalid();
     case 'mechanisms':
-      if (Array.isArray(value) && value.every((m) => typeof m === 'number' && Number.isSafeInteger(m) && m >= 0)) return { type: attribute.type, value: [...value] as number[] };
+      if (isList(value) && value.every((m) => typeof m === 'number' && Number.isSafeInteger(m) && m >= 0)) return { type: attribute.type, value: [...value] as number[] };
       throw invalid();
   }
 }
@@ -130,13 +135,13 @@ export function attributeLength(value: AttributeValue): number {
 
 export function attributeEquals(a: AttributeValue, b: AttributeValue): boolean {
   if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  if (isList(a) || isList(b)) {
+    if (!isList(a) || !isList(b) || a.length !== b.length) return false;
     if (isAttributeArray(a)) {
       const bb = b as readonly Attribute[];
-      return a.every((x, i) => typeof bb[i] === 'object' && x.type === bb[i]!.type && attributeEquals(x.value, bb[i]!.value));
+      return a.every((x, i) => { const y = bb[i]; return typeof y === 'object' && x.type === y.type && attributeEquals(x.value, y.value); });
     }
-    return (a as readonly number[]).every((x, i) => x === (b as readonly number[])[i]);
+    return a.every((x, i) => x === (b as readonly number[])[i]);
   }
   return a === b;
 }

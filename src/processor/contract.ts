@@ -49,7 +49,7 @@ export interface ServerKey {
 }
 
 /** An admin request a processor serves beside the datapath's own (`ntls partition ...`). */
-export type ProcessorAdminCommand = (args: Record<string, unknown>) => unknown | Promise<unknown>;
+export type ProcessorAdminCommand = (args: Record<string, unknown>) => unknown;
 
 export interface ProcessorName {
   name: string;

@@ -30,7 +30,7 @@ async function importModule(path: string, logger: Logger): Promise<CommandProces
   }
   let imported: Record<string, unknown>;
   try {
-    imported = await import(pathToFileURL(file).href);
+    imported = await import(pathToFileURL(file).href) as Record<string, unknown>;
   } catch (error) {
     logger.log(Catalogue.processorModuleNotFound, { module: path });
     throw new ProcessorLoadError('RC_GENERAL_ERROR', `command processor module ${path} could not be loaded: ${(error as Error).message}`);

@@ -161,7 +161,7 @@ export class Application {
   C_CloseAllSessions(slot: number): MaybePromise<void> {
     const mount = this.model.slots.get(slot);
     const ending = [...this.sessions.values()].filter((s) => s.mount === mount).map((s) => this.endSession(s));
-    if (ending.some((e) => e instanceof Promise)) return Promise.all(ending).then(() => undefined);
+    if (ending.some((e) => e instanceof Promise)) return Promise.all(ending.map(async (e) => e)).then(() => undefined);
   }
 
   C_GetSessionInfo(handle: number): SessionInfo {

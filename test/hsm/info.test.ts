@@ -43,8 +43,8 @@ describe('C_GetInfo / C_GetSlotList / C_GetSlotInfo / C_GetTokenInfo', () => {
     expect(info.flags & (CKF.TOKEN_INITIALIZED | CKF.USER_PIN_INITIALIZED | CKF.LOGIN_REQUIRED | CKF.RNG))
       .toBe(CKF.TOKEN_INITIALIZED | CKF.USER_PIN_INITIALIZED | CKF.LOGIN_REQUIRED | CKF.RNG);
     expect(info.utcTime).toMatch(/^\d{16}$/);
-    app.C_OpenSession(slot, RO);
-    app.C_OpenSession(slot, RW);
+    await app.C_OpenSession(slot, RO);
+    await app.C_OpenSession(slot, RW);
     expect([(await app.C_GetTokenInfo(slot)).sessionCount, (await app.C_GetTokenInfo(slot)).rwSessionCount]).toEqual([2, 1]);
   });
 });

@@ -80,7 +80,7 @@ describe('passthrough on SoftHSM2', () => {
 
   it("lists the module's mechanisms only: CKM_ECDSA yes, CKM_ECDSA_SHA256 (not in SoftHSM2 2.6) no", async () => {
     const app = hsm.application('mechanisms');
-    const list = await app.C_GetMechanismList(0);
+    const list = app.C_GetMechanismList(0);
     expect(list).toContain(CKM.ECDSA);
     expect(list).not.toContain(CKM.ECDSA_SHA256);
     expect(await rv(() => app.C_GetMechanismInfo(0, CKM.ECDSA_SHA256))).toBe(CKR.MECHANISM_INVALID);
@@ -93,8 +93,8 @@ describe('passthrough on SoftHSM2', () => {
     const sa = await a.C_OpenSession(0, RW);
     const sb = await b.C_OpenSession(0, RW);
     await a.C_Login(sa, CKU.USER, 'alpha-user');
-    expect((await a.C_GetSessionInfo(sa)).state).toBe(CKS.RW_USER_FUNCTIONS);
-    expect((await b.C_GetSessionInfo(sb)).state).toBe(CKS.RW_PUBLIC_SESSION);
+    expect((a.C_GetSessionInfo(sa)).state).toBe(CKS.RW_USER_FUNCTIONS);
+    expect((b.C_GetSessionInfo(sb)).state).toBe(CKS.RW_PUBLIC_SESSION);
 
     const pair = await ecKeyPair(a, sa, 'a-key');
     // The module is logged in (for a), yet b sees no private object and cannot use a's key.
@@ -118,7 +118,7 @@ describe('passthrough on SoftHSM2', () => {
 
     // a logs out: b stays logged in and signs; a's view loses the private key.
     await a.C_Logout(sa);
-    expect((await a.C_GetSessionInfo(sa)).state).toBe(CKS.RW_PUBLIC_SESSION);
+    expect((a.C_GetSessionInfo(sa)).state).toBe(CKS.RW_PUBLIC_SESSION);
     expect(await rv(() => a.C_SignInit(sa, ECDSA, pair.privateKey))).toBe(CKR.KEY_HANDLE_INVALID);
     await b.C_SignInit(sb, ECDSA, pair.privateKey);
     expect((await b.C_Sign(sb, digest)).length).toBe(64);
@@ -161,7 +161,7 @@ describe('passthrough on SoftHSM2', () => {
 
   it('first logins at once: one goes to the module, the others are checked against it', async () => {
     const apps = ['c1', 'c2', 'c3', 'c4'].map((id) => hsm.application(id));
-    const sessions = await Promise.all(apps.map((a) => a.C_OpenSession(1, RW)));
+    const sessions = await Promise.all(apps.map(async (a) => a.C_OpenSession(1, RW)));
     const results = await Promise.all(apps.map((a, i) => rv(() => a.C_Login(sessions[i]!, CKU.USER, 'beta-user'))));
     expect(results).toEqual([CKR.OK, CKR.OK, CKR.OK, CKR.OK]);
     for (const a of apps) a.finalize();

@@ -137,7 +137,7 @@ describe('C_Login / C_Logout', () => {
   it('CKR_SESSION_READ_ONLY_EXISTS: no SO login while a read-only session is open', async () => {
     const app = hsm.application('a');
     const rw = await app.C_OpenSession(slot, RW);
-    app.C_OpenSession(slot, RO);
+    await app.C_OpenSession(slot, RO);
     expect(await rv(() => app.C_Login(rw, CKU.SO, SO_PIN))).toBe(CKR.SESSION_READ_ONLY_EXISTS);
   });
 

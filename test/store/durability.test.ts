@@ -79,7 +79,7 @@ describe('durability under kill -9', () => {
           const sorted = [...classes].sort();
           const whole = (sorted.length === 1 && sorted[0] === CKO.SECRET_KEY)
             || (sorted.length === 2 && sorted[0] === CKO.PUBLIC_KEY && sorted[1] === CKO.PRIVATE_KEY);
-          expect(whole, `objects of ${label}: ${sorted}`).toBe(true);
+          expect(whole, `objects of ${label}: ${sorted.join(', ')}`).toBe(true);
         }
         // Everything acknowledged is there; at most one unacknowledged key per run (the one in flight).
         for (const ack of acked) expect(keys.has(ack.label), `acknowledged ${ack.label}`).toBe(true);

@@ -57,10 +57,13 @@ function moduleTemplate(template: Template): pkcs11js.Template {
 
 function moduleMechanism(mechanism: Mechanism): pkcs11js.Mechanism {
   const p = mechanism.parameter;
-  if (p === null) return { mechanism: mechanism.type, parameter: undefined as never };
+  if (p === null) return { mechanism: mechanism.type, parameter: undefined };
   switch (p.kind) {
-    case 'bytes': return { mechanism: mechanism.type, parameter: p.value.length > 0 ? p.value : undefined as never };
-    case 'pss': return { mechanism: mechanism.type, parameter: { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: p.hashAlg, mgf: p.mgf, saltLen: p.saltLength } as pkcs11js.RsaPSS };
+    case 'bytes': return { mechanism: mechanism.type, parameter: p.value.length > 0 ? p.value : undefined };
+    case 'pss': {
+      const parameter: pkcs11js.RsaPSS = { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: p.hashAlg, mgf: p.mgf, saltLen: p.saltLength };
+      return { mechanism: mechanism.type, parameter };
+    }
     case 'oaep': return {
       mechanism: mechanism.type,
       parameter: { type: pkcs11js.CK_PARAMS_RSA_OAEP, hashAlg: p.hashAlg, mgf: p.mgf, source: p.source, sourceData: p.sourceData ?? undefined } as pkcs11js.RsaOAEP,

@@ -459,7 +459,7 @@ function writeResponseElement(w: WireWriter, e: string, field: string, v: unknow
 function encode(l: Layout, args: Record<string, unknown>, write: (w: WireWriter, e: string, f: string, v: unknown) => void): Buffer {
   const w = new WireWriter(64);
   w.uint32(l.id);
-  w.byteArray(l.signature!);
+  w.byteArray(l.signature);
   for (let i = 0; i < l.elements.length; i++) {
     const f = l.fields[i]!;
     if (!(f in args)) throw new P11KitCodecError(P11KitErrorCode.Unencodable, `${l.name}: missing ${f}`);

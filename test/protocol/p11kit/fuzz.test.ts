@@ -110,7 +110,7 @@ describe('fuzz: mutated captured messages', () => {
       try {
         r = seed.request ? decodeRequest(input, { version }) : decodeResponse(input, seed.call, { version, mechanismType: seed.mechanismType });
       } catch (e) {
-        throw new Error(`iteration ${i}: decoder threw ${String(e)} on ${input.toString('hex')}`);
+        throw new Error(`iteration ${i}: decoder threw ${String(e)} on ${input.toString('hex')}`, { cause: e });
       }
       slowest = Math.max(slowest, performance.now() - t0);
       if (!checkResult(r, input)) continue;
