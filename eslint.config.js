@@ -22,18 +22,20 @@ const SERVER_SIDE = ['admin', 'daemon', 'datapath', 'hsm', 'metrics', 'processor
  */
 const LAYERS = [
   // The vocabulary and the codecs depend on nothing of ours (the codec speaks PKCS#11's words).
-  { target: './src/pkcs11', ...srcExcept('pkcs11'), message: 'src/pkcs11 is the vocabulary below everything: it imports nothing of ours.' },
-  { target: './src/log', ...srcExcept('log'), message: 'src/log depends on nothing of ours.' },
-  { target: './src/protocol', ...srcExcept('protocol', 'pkcs11'), message: 'src/protocol is the wire codec: it depends on nothing of ours but the PKCS#11 vocabulary.' },
-  { target: './src/store', ...srcExcept('store', 'pkcs11', 'log'), message: 'src/store is below the HSM: it knows nothing above it.' },
+  // The error base is below everything and imports nothing of ours; everything may use it.
+  { target: './src/errors', ...srcExcept('errors'), message: 'src/errors is the base of every error: it imports nothing of ours.' },
+  { target: './src/pkcs11', ...srcExcept('pkcs11', 'errors'), message: 'src/pkcs11 is the vocabulary below everything: it imports nothing of ours.' },
+  { target: './src/log', ...srcExcept('log', 'errors'), message: 'src/log depends on nothing of ours.' },
+  { target: './src/protocol', ...srcExcept('protocol', 'pkcs11', 'errors'), message: 'src/protocol is the wire codec: it depends on nothing of ours but the PKCS#11 vocabulary.' },
+  { target: './src/store', ...srcExcept('store', 'pkcs11', 'log', 'errors'), message: 'src/store is below the HSM: it knows nothing above it.' },
   // The token model (PKCS#11's semantics over devices) sits on the vocabulary alone.
-  { target: './src/token', ...srcExcept('token', 'pkcs11'), message: 'src/token is the token model: it depends on the PKCS#11 vocabulary only, never on a device.' },
+  { target: './src/token', ...srcExcept('token', 'pkcs11', 'errors'), message: 'src/token is the token model: it depends on the PKCS#11 vocabulary only, never on a device.' },
   // The devices implement the token model's contract; they know nothing of sockets, connections
   // or the processor, and never reach into the model itself.
-  { target: './src/hsm', ...srcExcept('hsm', 'pkcs11', 'log', 'store', 'token'), message: 'src/hsm knows nothing of sockets, the datapath or the processor.' },
+  { target: './src/hsm', ...srcExcept('hsm', 'pkcs11', 'log', 'store', 'token', 'errors'), message: 'src/hsm knows nothing of sockets, the datapath or the processor.' },
   { target: './src/hsm', from: './src/token', except: ['./device.ts', './roles.ts'], message: 'A device implements src/token/device.ts; it does not use the model above it.' },
   // Shared helpers below everything that uses them.
-  { target: ['./src/files', './src/home'], ...srcExcept('files', 'home', 'config'), message: 'src/files and src/home are helpers below the daemon, the admin channel and the client.' },
+  { target: ['./src/files', './src/home'], ...srcExcept('files', 'home', 'config', 'errors'), message: 'src/files and src/home are helpers below the daemon, the admin channel and the client.' },
   // Tokens use the HSM through its front door, not the store under it, and nothing client-side.
   { target: './src/tokens', from: ['./src/store', './src/client', './src/datapath', './src/processor', './src/admin', './src/daemon', './src/cli'], message: 'src/tokens uses the HSM through src/hsm/index.ts, not its store, and no client or server plumbing.' },
   // The datapath delivers frames; it knows nothing of PKCS#11.

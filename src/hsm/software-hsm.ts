@@ -4,6 +4,7 @@
 // list partitions) and the export and import of a partition's objects (backup, restore) are its
 // front doors beside the device contract.
 
+import { NtlsError } from '../errors/ntls-error.js';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
@@ -63,13 +64,13 @@ export interface PartitionCredential {
   pin: string | Buffer;
 }
 
-export type HsmAdminErrorCode = 'PARTITION_LIMIT' | 'PARTITION_NOT_FOUND' | 'PARTITION_EXISTS' | 'LABEL_INVALID' | 'HSM_CLOSED';
+export type HsmAdminErrorCode = 'NTLS_ERR_PARTITION_LIMIT' | 'NTLS_ERR_PARTITION_NOT_FOUND' | 'NTLS_ERR_PARTITION_EXISTS' | 'NTLS_ERR_LABEL_INVALID' | 'NTLS_ERR_HSM_CLOSED';
 
 /** A refused administrator request (not a PKCS#11 call). */
-export class HsmAdminError extends Error {
-  constructor(readonly code: HsmAdminErrorCode, message: string) {
-    super(message);
-    this.name = 'HsmAdminError';
+export class HsmAdminError extends NtlsError {
+  declare readonly code: HsmAdminErrorCode;
+  constructor(code: HsmAdminErrorCode, message: string) {
+    super(code, message);
   }
 }
 
@@ -159,7 +160,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new HsmAdminError('HSM_CLOSED', 'the HSM has been closed');
+    if (this.closed) throw new HsmAdminError('NTLS_ERR_HSM_CLOSED', 'the HSM has been closed');
   }
 
   // --- Administration -----------------------------------------------------------------------
@@ -180,13 +181,13 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   async createPartition(options: { name?: string; label?: string; soPin?: string | Buffer } = {}): Promise<DeviceToken> {
     this.checkOpen();
     if (this.partitions.size >= this.maxPartitions) {
-      throw new HsmAdminError('PARTITION_LIMIT', `the HSM holds at most ${this.maxPartitions} partitions; delete one or raise the limit`);
+      throw new HsmAdminError('NTLS_ERR_PARTITION_LIMIT', `the HSM holds at most ${this.maxPartitions} partitions; delete one or raise the limit`);
     }
     const label = checkLabel(options.label ?? options.name ?? '');
     const serial = this.newSerial();
     // Unnamed (an HSM used on its own, tests): named after its serial number.
     const name = checkLabel(options.name ?? options.label ?? '') || `partition-${serial}`;
-    if ([...this.partitions.values()].some((p) => p.row.name === name)) throw new HsmAdminError('PARTITION_EXISTS', `a partition named "${name}" exists`);
+    if ([...this.partitions.values()].some((p) => p.row.name === name)) throw new HsmAdminError('NTLS_ERR_PARTITION_EXISTS', `a partition named "${name}" exists`);
     // The id is taken before the KDF runs (the SO credential is bound to it), and reserved so
     // that partitions created at the same time do not collide.
     const id = Math.max(this.reservedPartitionId, ...[...this.partitions.values()].map((p) => p.id)) + 1;
@@ -200,7 +201,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       key.fill(0);
       this.checkOpen();
       if (this.partitions.size >= this.maxPartitions) {
-        throw new HsmAdminError('PARTITION_LIMIT', `the HSM holds at most ${this.maxPartitions} partitions; delete one or raise the limit`);
+        throw new HsmAdminError('NTLS_ERR_PARTITION_LIMIT', `the HSM holds at most ${this.maxPartitions} partitions; delete one or raise the limit`);
       }
     }
     const slotId = Math.max(-1, ...[...this.partitions.keys()]) + 1;
@@ -217,7 +218,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   deletePartition(slotId: number): void {
     this.checkOpen();
     const partition = this.partitions.get(slotId);
-    if (!partition) throw new HsmAdminError('PARTITION_NOT_FOUND', `no partition in slot ${slotId}`);
+    if (!partition) throw new HsmAdminError('NTLS_ERR_PARTITION_NOT_FOUND', `no partition in slot ${slotId}`);
     this.store.deletePartition(partition.id);
     for (const session of partition.sessions) session.closed = true;
     partition.sessions.clear();
@@ -596,7 +597,7 @@ function sameObject(o: { attributes: ReadonlyMap<number, AttributeValue>; secret
 
 function checkLabel(label: string): string {
   const trimmed = label.replace(/ +$/, '');
-  if (Buffer.byteLength(trimmed, 'utf8') > LABEL_BYTES) throw new HsmAdminError('LABEL_INVALID', `a label has at most ${LABEL_BYTES} bytes`);
+  if (Buffer.byteLength(trimmed, 'utf8') > LABEL_BYTES) throw new HsmAdminError('NTLS_ERR_LABEL_INVALID', `a label has at most ${LABEL_BYTES} bytes`);
   return trimmed;
 }
 

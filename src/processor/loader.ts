@@ -1,3 +1,4 @@
+import { NtlsError } from '../errors/ntls-error.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -8,10 +9,10 @@ import { DATAPATH_CONTRACT_VERSION, ENTRY_POINTS } from './contract.js';
 import { createPkcs11Processor } from './pkcs11/processor.js';
 
 /** The processor could not be loaded; the guide's lines have been written already. */
-export class ProcessorLoadError extends Error {
-  constructor(readonly code: 'RC_GENERAL_ERROR' | 'RC_FUNCTION_NOT_SUPPORTED', detail: string) {
-    super(detail);
-    this.name = 'ProcessorLoadError';
+export class ProcessorLoadError extends NtlsError {
+  declare readonly code: 'RC_GENERAL_ERROR' | 'RC_FUNCTION_NOT_SUPPORTED';
+  constructor(code: 'RC_GENERAL_ERROR' | 'RC_FUNCTION_NOT_SUPPORTED', detail: string) {
+    super(code, detail);
   }
 }
 

@@ -3,6 +3,8 @@
 // options length, body length — then the options, then the body. The datapath frames; it
 // never looks inside the body.
 
+import { NtlsError } from '../errors/ntls-error.js';
+
 export const FRAME_HEADER_BYTES = 12;
 
 export interface Frame {
@@ -13,10 +15,10 @@ export interface Frame {
   refused?: { declaredBytes: number };
 }
 
-export class FrameError extends Error {
-  constructor(readonly code: 'NTLS_ERR_FRAME_TOO_LARGE', detail: string) {
-    super(detail);
-    this.name = 'FrameError';
+export class FrameError extends NtlsError {
+  declare readonly code: 'NTLS_ERR_FRAME_TOO_LARGE';
+  constructor(code: 'NTLS_ERR_FRAME_TOO_LARGE', detail: string) {
+    super(code, detail);
   }
 }
 

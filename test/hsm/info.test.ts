@@ -70,7 +70,7 @@ describe('partitions (HSM administrator)', () => {
     await hsm.createPartition({ label: 'two' });
     const error = await hsm.createPartition({ label: 'three' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HsmAdminError);
-    expect((error as HsmAdminError).code).toBe('PARTITION_LIMIT');
+    expect((error as HsmAdminError).code).toBe('NTLS_ERR_PARTITION_LIMIT');
   });
 
   it('have unique slots and serials, and survive restart', async () => {
@@ -99,7 +99,7 @@ describe('partitions (HSM administrator)', () => {
 
   it('labels longer than 32 bytes are refused', async () => {
     const error = await hsm.createPartition({ label: 'x'.repeat(33) }).catch((e: unknown) => e);
-    expect((error as HsmAdminError).code).toBe('LABEL_INVALID');
+    expect((error as HsmAdminError).code).toBe('NTLS_ERR_LABEL_INVALID');
   });
 
   it('"Found N partitions on HSM." is logged at open (debug)', async () => {

@@ -7,7 +7,7 @@
 import process from 'node:process';
 import pkcs11js from 'pkcs11js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
-import { CKA, CKF, CKR, CKU } from '../../pkcs11/constants.js';
+import { CKA, CKF, CKR, CKU, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { Attribute, Template } from '../../pkcs11/attributes.js';
 import type {
   CryptoStep, HostImplementation, HostMechanism, HostOp, HostRequest, HostResponse, HostSlotInfo, HostStart, HostTokenInfo, ObjectFacts, RawAttribute,
@@ -18,11 +18,6 @@ let slot: Buffer | null = null;
 /** Kept open for the host's life: PKCS#11 logs an application out when its last session closes. */
 let anchor: Buffer | null = null;
 
-class HostError extends Error {
-  constructor(readonly rv: number, message: string) {
-    super(message);
-  }
-}
 
 function handle(value: number): Buffer {
   const buffer = Buffer.alloc(8);
@@ -33,7 +28,7 @@ function handle(value: number): Buffer {
 const number = (value: Buffer): number => Number(value.readBigUInt64LE(0));
 
 function theSlot(): Buffer {
-  if (!slot) throw new HostError(CKR.CRYPTOKI_NOT_INITIALIZED, 'the host has not started');
+  if (!slot) throw new Pkcs11Error(CKR.CRYPTOKI_NOT_INITIALIZED, 'the host has not started');
   return slot;
 }
 
@@ -49,7 +44,7 @@ function moduleTemplate(template: Template): pkcs11js.Template {
     if (typeof value === 'boolean' || typeof value === 'number' || Buffer.isBuffer(value)) return { type, value };
     if (value.length > 0 && typeof value[0] === 'object') {
       // pkcs11js passes flat values only; a nested template cannot reach the module.
-      throw new HostError(CKR.ATTRIBUTE_TYPE_INVALID, `attribute 0x${type.toString(16)}: nested templates are not passed to a PKCS#11 module`);
+      throw new Pkcs11Error(CKR.ATTRIBUTE_TYPE_INVALID, `attribute 0x${type.toString(16)}: nested templates are not passed to a PKCS#11 module`);
     }
     return { type, value: ulongs(value as readonly number[]) };
   });
@@ -115,7 +110,7 @@ function findSlot(options: HostStart): Buffer {
     if (options.serial === null && options.label !== null && trim(t.label) === options.label) return candidate;
   }
   const wanted = options.serial !== null ? `serial ${options.serial}` : `label "${options.label}"`;
-  throw new HostError(CKR.TOKEN_NOT_PRESENT, `no token with ${wanted} in ${options.module}`);
+  throw new Pkcs11Error(CKR.TOKEN_NOT_PRESENT, `no token with ${wanted} in ${options.module}`);
 }
 
 const steps = {
@@ -226,7 +221,7 @@ const ops: HostImplementation = {
   },
   async single(step, session, data) {
     const name = asyncSingle[step];
-    if (!name) throw new HostError(CKR.FUNCTION_NOT_SUPPORTED, `no single-part ${step}`);
+    if (!name) throw new Pkcs11Error(CKR.FUNCTION_NOT_SUPPORTED, `no single-part ${step}`);
     return await (call(name, handle(session), data, room(data.length)) as Promise<Buffer>);
   },
   update(step: CryptoStep, session, data) {
@@ -237,14 +232,14 @@ const ops: HostImplementation = {
   },
   async final(step, session) {
     const name = asyncFinal[step];
-    if (!name) throw new HostError(CKR.FUNCTION_NOT_SUPPORTED, `no final ${step}`);
+    if (!name) throw new Pkcs11Error(CKR.FUNCTION_NOT_SUPPORTED, `no final ${step}`);
     return await (call(name, handle(session), room(0)) as Promise<Buffer>);
   },
   async verify(session, data, signature) {
-    if (!await module.C_VerifyAsync(handle(session), data, signature)) throw new HostError(CKR.SIGNATURE_INVALID, 'signature invalid');
+    if (!await module.C_VerifyAsync(handle(session), data, signature)) throw new Pkcs11Error(CKR.SIGNATURE_INVALID, 'signature invalid');
   },
   async verifyFinal(session, signature) {
-    if (!await module.C_VerifyFinalAsync(handle(session), signature)) throw new HostError(CKR.SIGNATURE_INVALID, 'signature invalid');
+    if (!await module.C_VerifyFinalAsync(handle(session), signature)) throw new Pkcs11Error(CKR.SIGNATURE_INVALID, 'signature invalid');
   },
   digestKey: (session, key) => module.C_DigestKey(handle(session), handle(key)),
   random: (session, length) => module.C_GenerateRandom(handle(session), Buffer.alloc(length)),
@@ -252,7 +247,7 @@ const ops: HostImplementation = {
 };
 
 function rvOf(error: unknown): number {
-  if (error instanceof HostError) return error.rv;
+  if (error instanceof Pkcs11Error) return error.rv;
   if (error instanceof pkcs11js.Pkcs11Error && typeof error.code === 'number') return error.code;
   return CKR.GENERAL_ERROR;
 }

@@ -6,6 +6,7 @@
 // sessions, login and view apart. What is left here: one module session per model session, the
 // module's login shared by the clients logged in (TokenLink), object facts learned from the
 // module, attribute values typed from its bytes. The module's return codes pass through.
+import { NtlsError } from '../../errors/ntls-error.js';
 import { Catalogue } from '../../log/catalogue.js';
 import type { Logger } from '../../log/logger.js';
 import { attributeKind, type AttributeValue, type Template } from '../../pkcs11/attributes.js';
@@ -28,10 +29,9 @@ export interface PassthroughOptions {
 }
 
 /** The module or a token could not be used at start: the service does not start. */
-export class PassthroughStartError extends Error {
+export class PassthroughStartError extends NtlsError {
   constructor(readonly partition: string, readonly rv: number | null, message: string) {
-    super(message);
-    this.name = 'PassthroughStartError';
+    super('NTLS_ERR_PKCS11_START', message, { hint: 'check hsm.pkcs11 (the module path, the tokens\' labels or serials) and the module\'s own configuration' });
   }
 }
 

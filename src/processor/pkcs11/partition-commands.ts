@@ -1,14 +1,14 @@
 // `ntls partition ...`: the HSM administrator's requests, served by the processor that owns the
 // HSM. Failures carry a stable code and a hint, which the admin channel passes on.
+import { NtlsError } from '../../errors/ntls-error.js';
 import { HsmAdminError, type SoftwareHsm } from '../../hsm/index.js';
 import { Pkcs11Error } from '../../pkcs11/constants.js';
 import type { ClientSlots, Device, TokenModel, TokenSummary } from '../../token/index.js';
 import type { ProcessorAdminCommand } from '../contract.js';
 
-export class PartitionCommandError extends Error {
-  constructor(readonly code: string, message: string, readonly hint?: string) {
-    super(message);
-    this.name = 'PartitionCommandError';
+export class PartitionCommandError extends NtlsError {
+  constructor(code: string, message: string, hint?: string) {
+    super(code, message, { hint });
   }
 }
 
@@ -48,12 +48,12 @@ export function find(tokens: readonly TokenSummary[], partition: string): TokenS
 
 function adminFailure(error: unknown): never {
   if (error instanceof HsmAdminError) {
-    const hints: Record<string, string> = {
-      PARTITION_LIMIT: 'delete a partition or raise hsm.maxPartitions',
-      LABEL_INVALID: 'a name or label is 1-32 bytes of printable text',
-      PARTITION_EXISTS: 'choose another name',
+    const hints: Partial<Record<string, string>> = {
+      NTLS_ERR_PARTITION_LIMIT: 'delete a partition or raise hsm.maxPartitions',
+      NTLS_ERR_LABEL_INVALID: 'a name or label is 1-32 bytes of printable text',
+      NTLS_ERR_PARTITION_EXISTS: 'choose another name',
     };
-    throw new PartitionCommandError(`NTLS_ERR_${error.code}`, error.message, hints[error.code]);
+    throw new PartitionCommandError(error.code, error.message, hints[error.code]);
   }
   if (error instanceof Pkcs11Error) throw new PartitionCommandError(error.code, error.message, 'check the SO PIN against the PIN policy (hsm.pinMinLength ...)');
   throw error;

@@ -58,7 +58,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
   }
 
   private get state(): Running {
-    if (!this.running) throw new HsmAdminError('HSM_CLOSED', 'the command processor is not initialised');
+    if (!this.running) throw new HsmAdminError('NTLS_ERR_HSM_CLOSED', 'the command processor is not initialised');
     return this.running;
   }
 

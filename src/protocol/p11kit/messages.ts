@@ -344,7 +344,7 @@ export function decodeRequest(body: Buffer, options: CodecOptions = {}): Result<
 
 /**
  * Decodes a response body (client side) to the call `expected`. An ERROR answer decodes as
- * `{ call: 'ERROR', args: { rv } }`; an answer to another call is P11KIT_ERR_CALL_MISMATCH.
+ * `{ call: 'ERROR', args: { rv } }`; an answer to another call is NTLS_ERR_P11KIT_CALL_MISMATCH.
  */
 export function decodeResponse(body: Buffer, expected: CallName, options: ResponseDecodeOptions = {}): Result<P11KitResponse> {
   try {
