@@ -41,28 +41,33 @@ const withCommon = (command: Command) => command
   .option('--home <dir>', 'service home (default: $NTLS_HOME or ./ntls-home)')
   .option('--json', 'output for scripts');
 
-interface ClientRow { name: string; host: string | null; fingerprint: string; partitions: string[]; notAfter: string; connections: number }
+interface ClientRow { name: string; host: string | null; fingerprint: string; partitions: string[]; notAfter: string; expired: boolean; connections: number }
+
+/** notAfter as the table shows it: marked when past. */
+const expiry = (r: ClientRow) => ({ ...r, notAfter: r.expired ? `${r.notAfter} (EXPIRED)` : r.notAfter });
 
 export function registerAdminCommands(program: Command): void {
   const client = program.command('client').description('registered clients');
   withCommon(client.command('register').description('register a client by its certificate'))
     .requiredOption('-c, --client <name>', 'client name')
     .requiredOption('--cert <file>', 'the client\'s certificate (PEM)')
-    .option('-n, --hostname <host>', 'host name or IP the client connects from')
-    .action(async (o: Common & { client: string; cert: string; hostname?: string }) => {
+    .option('-n, --hostname <host>', 'host name or IP the client connects from (required while clients.ipCheck is on)')
+    .option('-f, --force', 'register the certificate even if it has expired')
+    .action(async (o: Common & { client: string; cert: string; hostname?: string; force?: boolean }) => {
       if (!existsSync(o.cert)) fail(`certificate file ${o.cert} does not exist`, 'give the file made by `ntls-client create-cert`', 2);
-      const result = await admin<ClientRow>(o, 'client.register', { name: o.client, certificate: readFileSync(o.cert, 'utf8'), host: o.hostname });
+      const result = await admin<ClientRow>(o, 'client.register', { name: o.client, certificate: readFileSync(o.cert, 'utf8'), host: o.hostname, force: o.force === true });
+      if (result.expired) process.stderr.write(`ntls: WARNING: the certificate of ${result.name} expired on ${result.notAfter}; it cannot link until it is renewed.\n`);
       print(result, o, (r: ClientRow) => `client ${r.name} registered (fingerprint ${r.fingerprint})\n`);
     });
   withCommon(client.command('list').description('list registered clients'))
     .action(async (o: Common) => {
       const rows = await admin<ClientRow[]>(o, 'client.list');
-      print(rows, o, (r: ClientRow[]) => table(r as never, ['name', 'host', 'partitions', 'connections', 'notAfter']));
+      print(rows, o, (r: ClientRow[]) => table(r.map(expiry) as never, ['name', 'host', 'partitions', 'connections', 'notAfter']));
     });
   withCommon(client.command('show').description('show one client'))
     .requiredOption('-c, --client <name>', 'client name')
     .action(async (o: Common & { client: string }) => {
-      print(await admin(o, 'client.show', { name: o.client }), o, (r: never) => fields(r));
+      print(await admin<ClientRow>(o, 'client.show', { name: o.client }), o, (r: ClientRow) => fields(expiry(r)));
     });
   withCommon(client.command('fingerprint').description('show a client\'s certificate fingerprint (SHA-256)'))
     .requiredOption('-c, --client <name>', 'client name')
