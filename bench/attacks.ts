@@ -5,6 +5,7 @@
 //   memory-send     the same, sending all but the last byte (the memory is really held)
 //   connections     one client opens links until refused (1,024 at most)
 //   flood           2,000 never-handshaking sockets from 40 addresses, reopened when closed
+//   flood-wide      the same from 250 addresses (fewer than the per-address limit each)
 //   revocation      the client's certificate removed from the verify location while it calls
 //
 // Each row gives what another registered client got meanwhile: PKCS#11 calls served on a link it
@@ -42,7 +43,9 @@ class BenchDaemon {
       writeFileSync(join(home, 'clients', `${c.name}.json`), JSON.stringify({ host: '127.0.0.1', partitions: [] }));
       writeFileSync(join(home, 'clients', `${c.name}.pem`), c.certificatePem);
     }
-    const child = spawn(process.execPath, [ntlsBin, 'start', '--home', home, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon under attack.
+    const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, ntlsBin, 'start', '--home', home, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const port = await new Promise<number>((resolve, reject) => {
       let output = '';
       const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`ntls did not come online in 30 s: ${output}`)); }, 30_000);
@@ -80,6 +83,7 @@ interface Row {
   hostMemory: number;
   newLinks: string;
   slowestLinkMs: number;
+  linkMs: number[];
   rssMiB: number;
   peakRssMiB: number;
   note?: string;
@@ -96,7 +100,7 @@ async function victim(daemon: BenchDaemon, client: ClientIdentity, existing: Lin
   const memory = rssOf(daemon.pid);
   return {
     callsServed: `${calls.ok}/100`, hostMemory: calls.hostMemory,
-    newLinks: `${links.made}/10`, slowestLinkMs: Math.max(...links.times),
+    newLinks: `${links.made}/10`, slowestLinkMs: Math.max(...links.times), linkMs: links.times,
     rssMiB: memory.rssMiB, peakRssMiB: memory.peakMiB,
   };
 }
@@ -144,6 +148,18 @@ const attacks: Record<string, Attack> = {
     flood.stop();
     await closeAll([existing]);
     return { attack: 'flood', detail: `2,000 silent sockets from 40 addresses (${opened} opened in all)`, ...row };
+  },
+  'flood-wide': async (daemon, _attacker, victimClient) => {
+    const existing = await openClientLink(daemon.endpoint, victimClient);
+    const flood = new UnauthenticatedFlood(daemon.endpoint, 2000, 250);
+    flood.start();
+    await flood.rampedUp(1500);
+    await sleep(2000);
+    const row = await victim(daemon, victimClient, existing);
+    const opened = flood.opened;
+    flood.stop();
+    await closeAll([existing]);
+    return { attack: 'flood-wide', detail: `2,000 silent sockets from 250 addresses (${opened} opened in all)`, ...row };
   },
   revocation: async (daemon, attacker, victimClient) => {
     const existing = await openClientLink(daemon.endpoint, victimClient);

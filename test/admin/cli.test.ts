@@ -81,7 +81,7 @@ describe('ntls client', () => {
   });
 
   it('delete without --force and without a terminal asks for --force and changes nothing', async () => {
-    await ntls('client', 'register', '--client', 'dave', '--cert', certFile);
+    await ntls('client', 'register', '--client', 'dave', '--cert', certFile, '--hostname', '127.0.0.1');
     expectOneLineFailure(await ntls('client', 'delete', '--client', 'dave'));
     expect(JSON.parse((await ntls('client', 'list', '--json')).stdout)).toHaveLength(1);
   });

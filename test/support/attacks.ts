@@ -155,7 +155,7 @@ export async function closeAll(links: readonly Link[]): Promise<void> {
 
 /**
  * Sockets that connect and never send a byte, from `addresses` loopback source addresses
- * (127.0.0.<first>...), each reopened as soon as the daemon closes it, until stop().
+ * (127.0.x.y, never 127.0.0.1), each reopened as soon as the daemon closes it, until stop().
  */
 export class UnauthenticatedFlood {
   private readonly sockets = new Set<Socket>();
@@ -178,7 +178,8 @@ export class UnauthenticatedFlood {
 
   private open(i: number): void {
     if (!this.running) return;
-    const socket = netConnect({ host: this.endpoint.host, port: this.endpoint.port, localAddress: `127.0.0.${this.firstAddress + (i % this.addresses)}` });
+    const n = this.firstAddress + (i % this.addresses);
+    const socket = netConnect({ host: this.endpoint.host, port: this.endpoint.port, localAddress: `127.0.${Math.floor(n / 200)}.${(n % 200) + 10}` });
     this.opened++;
     this.sockets.add(socket);
     socket.on('error', () => undefined);

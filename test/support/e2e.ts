@@ -188,7 +188,7 @@ export async function createClientCert(name: string, dir: string): Promise<Clien
 
 /** Registers the client with the admin CLI and assigns it the partitions (label or serial). */
 export async function registerClient(daemon: Daemon, client: ClientFiles, ...partitionIds: string[]): Promise<void> {
-  await admin(daemon, 'client', 'register', '-c', client.name, '--cert', client.cert);
+  await admin(daemon, 'client', 'register', '-c', client.name, '--cert', client.cert, '--hostname', '127.0.0.1');
   for (const p of partitionIds) await admin(daemon, 'client', 'assign-partition', '-c', client.name, '-p', p);
 }
 
