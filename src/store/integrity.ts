@@ -1,11 +1,16 @@
 // Integrity of the store's rows. Every partition and object row carries an HMAC-SHA256 of its
-// fields under the store's integrity key (a random key in the meta table), so a record changed
-// on disk by anything but the store (a flipped bit, a torn or stray write, an edit by a tool) is
-// found when it is read, instead of being served: a key's attributes, its sealed secret, a
-// role's credential or failure count. The sealed secrets are besides AES-GCM under the partition
-// key (seal.ts), which no one without the partition's credentials can forge; the row MAC covers
-// what is in clear. The key lives in the file, so the MAC detects corruption, not a deliberate
-// edit by someone who can write the file and read this code: file permissions guard that.
+// clear fields under the store's integrity key (a random key in the meta table), so a record
+// changed on disk by anything but the store (a flipped bit, a torn or stray write, an edit by a
+// tool) is found when it is read, instead of being served: a key's attributes (its type, its
+// public values, what it may be used for), a role's credential or failure count.
+//
+// A sealed secret is not in the MAC: it is AES-256-GCM under the partition key with the
+// partition and object as additional data (seal.ts), checked each time it is unsealed, which a
+// bit flip cannot pass and no one without the partition's credentials can forge; a damaged one
+// fails that object alone (CKR_DEVICE_ERROR), not the whole store. The MAC covers whether the
+// row has one. The integrity key lives in the file, so the MAC detects corruption, not a
+// deliberate edit by someone who can write the file and read this code: file permissions guard
+// that.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const INTEGRITY_KEY_BYTES = 32;
@@ -75,7 +80,7 @@ export function partitionMac(key: Buffer, p: PartitionFields): Buffer {
 }
 
 export function objectMac(key: Buffer, o: ObjectFields): Buffer {
-  return mac(key, 'ntls-object-row-v1', [o.id, o.partition_id, o.attributes, o.sealed]);
+  return mac(key, 'ntls-object-row-v1', [o.id, o.partition_id, o.attributes, o.sealed === null ? 0 : 1]);
 }
 
 export function macMatches(expected: Buffer, stored: Buffer | null): boolean {
