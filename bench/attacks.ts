@@ -49,12 +49,12 @@ class BenchDaemon {
     const port = await new Promise<number>((resolve, reject) => {
       let output = '';
       const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`ntls did not come online in 30 s: ${output}`)); }, 30_000);
-      child.stdout!.on('data', (d: Buffer) => {
-        output += d;
+      child.stdout.on('data', (d: Buffer) => {
+        output += d.toString();
         const match = /online on (\S+):(\d+)/.exec(output);
         if (match) { clearTimeout(timer); resolve(Number(match[2])); }
       });
-      child.stderr!.on('data', (d: Buffer) => (output += d));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
       child.once('exit', (status) => { clearTimeout(timer); reject(new Error(`ntls exited ${status}: ${output}`)); });
     });
     return new BenchDaemon(home, child, endpointOf(home, port));
@@ -130,14 +130,14 @@ const attacks: Record<string, Attack> = {
     await closeAll([...links, existing]);
     return { attack: 'memory-send', detail: `${links.length} links x 4 MiB declared, 4 MiB - 1 sent`, ...row, note: `${alive} attacker links still open` };
   },
-  connections: async (daemon, attacker, victimClient) => {
+  'connections': async (daemon, attacker, victimClient) => {
     const existing = await openClientLink(daemon.endpoint, victimClient);
     const { links, refused } = await openMany(daemon.endpoint, attacker, 1024, 16);
     const row = await victim(daemon, victimClient, existing);
     await closeAll([...links, existing]);
     return { attack: 'connections', detail: `${links.length} idle links of one client (${refused} refused)`, ...row };
   },
-  flood: async (daemon, _attacker, victimClient) => {
+  'flood': async (daemon, _attacker, victimClient) => {
     const existing = await openClientLink(daemon.endpoint, victimClient);
     const flood = new UnauthenticatedFlood(daemon.endpoint, 2000, 40);
     flood.start();
@@ -161,7 +161,7 @@ const attacks: Record<string, Attack> = {
     await closeAll([existing]);
     return { attack: 'flood-wide', detail: `2,000 silent sockets from 250 addresses (${opened} opened in all)`, ...row };
   },
-  revocation: async (daemon, attacker, victimClient) => {
+  'revocation': async (daemon, attacker, victimClient) => {
     const existing = await openClientLink(daemon.endpoint, victimClient);
     const revoked = await openClientLink(daemon.endpoint, attacker);
     rmSync(join(daemon.home, 'clients', `${attacker.name}.pem`));

@@ -62,7 +62,7 @@ export function registerAdminCommands(program: Command): void {
   withCommon(client.command('list').description('list registered clients'))
     .action(async (o: Common) => {
       const rows = await admin<ClientRow[]>(o, 'client.list');
-      print(rows, o, (r: ClientRow[]) => table(r.map(expiry) as never, ['name', 'host', 'partitions', 'connections', 'notAfter']));
+      print(rows, o, (r: ClientRow[]) => table(r.map(expiry), ['name', 'host', 'partitions', 'connections', 'notAfter']));
     });
   withCommon(client.command('show').description('show one client'))
     .requiredOption('-c, --client <name>', 'client name')

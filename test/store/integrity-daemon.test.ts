@@ -92,7 +92,8 @@ describe('through the daemon: a corrupted record is never served', () => {
     withDb(home, (db) => {
       const rows = db.prepare('SELECT id, attributes FROM objects').all() as { id: number; attributes: Buffer }[];
       const row = rows.find((r) => r.attributes.includes(ecPoint))!;
-      row.attributes[row.attributes.indexOf(ecPoint) + ecPoint.length - 1] ^= 0x01;
+      const at = row.attributes.indexOf(ecPoint) + ecPoint.length - 1;
+      row.attributes[at] = row.attributes[at]! ^ 0x01;
       db.prepare('UPDATE objects SET attributes = ? WHERE id = ?').run(row.attributes, row.id);
     });
     const before = digest(storeFile(home));
@@ -113,7 +114,8 @@ describe('through the daemon: a corrupted record is never served', () => {
       const rows = db.prepare('SELECT id, sealed FROM objects WHERE sealed IS NOT NULL ORDER BY id').all() as { id: number; sealed: Buffer }[];
       // The private key is the first sealed row (made before the AES key).
       const row = rows[0]!;
-      row.sealed[row.sealed.length - 3] ^= 0x01;
+      const at = row.sealed.length - 3;
+      row.sealed[at] = row.sealed[at]! ^ 0x01;
       db.prepare('UPDATE objects SET sealed = ? WHERE id = ?').run(row.sealed, row.id);
     });
     daemon = await startDaemon(home);

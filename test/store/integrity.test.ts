@@ -26,7 +26,7 @@ describe('the store checks every row it reads', () => {
     home = tempHome();
     const { hsm, slot } = await readyHsm(home);
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     await app.C_Login(s, CKU.USER, 'co-secret-1');
     for (const label of ['one', 'two']) {
       await app.C_GenerateKey(s, { type: CKM.AES_KEY_GEN, parameter: null }, [
@@ -39,8 +39,9 @@ describe('the store checks every row it reads', () => {
 
   it('an attribute row changed on disk: objects() refuses with LUNA_RET_DEVICE_ERROR / CKR_DEVICE_ERROR; scanObjects() sets it apart', () => {
     const id = withDb(home, (db) => {
-      const row = db.prepare("SELECT id, attributes FROM objects ORDER BY id LIMIT 1").get() as { id: number; attributes: Buffer };
-      row.attributes[row.attributes.indexOf(Buffer.from('one'))] ^= 0x20;
+      const row = db.prepare('SELECT id, attributes FROM objects ORDER BY id LIMIT 1').get() as { id: number; attributes: Buffer };
+      const at = row.attributes.indexOf(Buffer.from('one'));
+      row.attributes[at] = row.attributes[at]! ^ 0x20;
       db.prepare('UPDATE objects SET attributes = ? WHERE id = ?').run(row.attributes, row.id);
       return row.id;
     });
