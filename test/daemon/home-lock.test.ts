@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Daemon, makeHome, removeHome, runNtls, startDaemon } from '../support/daemon.js';
+import { Daemon, makeHome, ntlsBin, removeHome, runNtls, startDaemon } from '../support/daemon.js';
 
 const homes: string[] = [];
 const daemons: Daemon[] = [];
@@ -42,6 +42,25 @@ describe('the home of a daemon', () => {
     expect(status.stdout).toContain(`pid ${second.child.pid}`);
     expect((await runNtls(['service', 'status', '--home', h])).status).toBe(0);
     expect((await first.exited).signal).toBe('SIGKILL');
+  });
+
+  it('kill -9 of a daemon its parent has not reaped yet (a zombie, its pid still taken): a start goes ahead at once', async () => {
+    const h = home();
+    // The daemon's parent becomes `sleep`, which never waits for its children.
+    const parent = spawn('sh', ['-c', `"${process.execPath}" "${ntlsBin}" start --home "${h}" --quiet >/dev/null 2>&1 & exec sleep 60`], { stdio: 'ignore' });
+    others.push(parent);
+    const deadline = Date.now() + 20_000;
+    while ((await runNtls(['service', 'status', '--home', h])).status !== 0) {
+      if (Date.now() > deadline) throw new Error('the first daemon did not come online');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const zombie = pidIn(h);
+    process.kill(zombie, 'SIGKILL');
+    const daemon = await startDaemon(h);
+    daemons.push(daemon);
+    expect(pidIn(h)).toBe(daemon.child.pid);
+    expect(readFileSync(`/proc/${zombie}/status`, 'utf8')).toMatch(/^State:\s+Z/m);
+    expect((await runNtls(['service', 'status', '--home', h])).status).toBe(0);
   });
 
   it('a live daemon on the same home is refused, and its log and files are left alone', async () => {
