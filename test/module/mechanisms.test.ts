@@ -159,7 +159,7 @@ describe('p11-kit-client.so 0.24.1: a cipher final into an empty buffer (the dae
   it('byte for byte: protocol 0 gets an empty byte array for 0 bytes, the length for more; protocol 2 keeps length answers', async () => {
     const client = await makeClient('bytes');
     writeFileSync(join(world.work, 'bytes.pem'), client.certificatePem);
-    await admin(world.daemon, 'client', 'register', '-c', 'bytes', '--cert', join(world.work, 'bytes.pem'));
+    await admin(world.daemon, 'client', 'register', '-c', 'bytes', '--cert', join(world.work, 'bytes.pem'), '--hostname', '127.0.0.1');
     await admin(world.daemon, 'client', 'assign-partition', '-c', 'bytes', '-p', world.serial);
     for (const version of [0, 2]) {
       const l = await link(world.daemon, client, { protocolVersion: version });

@@ -48,7 +48,7 @@ export async function moduleWorld(client: string, options: { initialize?: boolea
   try {
     const partition = await createPartition(daemon, `${client}-part`);
     mustSucceed(await ntlsClient(['create-cert', '--cn', client, '--config-dir', folder]));
-    await admin(daemon, 'client', 'register', '-c', client, '--cert', join(folder, `${client}.pem`));
+    await admin(daemon, 'client', 'register', '-c', client, '--cert', join(folder, `${client}.pem`), '--hostname', '127.0.0.1');
     await admin(daemon, 'client', 'assign-partition', '-c', client, '-p', partition.label);
     mustSucceed(await ntlsClient(['add-server', '--config-dir', folder, '--host', '127.0.0.1', '--port', String(daemon.port),
       '--cert', join(daemon.home, 'server', 'server.pem'), '--name', 'hsm1']));
