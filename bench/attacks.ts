@@ -37,7 +37,7 @@ class BenchDaemon {
 
   static async start(clients: ClientIdentity[]): Promise<BenchDaemon> {
     const home = mkdtempSync(join(tmpdir(), 'ntls-attacks-'));
-    writeFileSync(join(home, 'ntls.json'), JSON.stringify({ server: { bind: '0.0.0.0', port: 0 } }));
+    writeFileSync(join(home, 'ntls.json'), JSON.stringify({ server: { bind: '127.0.0.1', port: 0 } }));
     mkdirSync(join(home, 'clients'));
     for (const c of clients) {
       writeFileSync(join(home, 'clients', `${c.name}.json`), JSON.stringify({ host: '127.0.0.1', partitions: [] }));
@@ -164,6 +164,9 @@ const attacks: Record<string, Attack> = {
   'revocation': async (daemon, attacker, victimClient) => {
     const existing = await openClientLink(daemon.endpoint, victimClient);
     const revoked = await openClientLink(daemon.endpoint, attacker);
+    const removedAt = Date.now();
+    let cutAfterMs = -1;
+    revoked.socket.once('close', () => { cutAfterMs = Date.now() - removedAt; });
     rmSync(join(daemon.home, 'clients', `${attacker.name}.pem`));
     // Calls the removed client still gets served in the 6 s after its certificate went.
     const until = Date.now() + 6000;
@@ -175,7 +178,10 @@ const attacks: Record<string, Attack> = {
     }
     const row = await victim(daemon, victimClient, existing);
     await closeAll([revoked, existing]);
-    return { attack: 'revocation', detail: 'certificate removed from the verify location', ...row, note: `removed client served ${served} calls after removal` };
+    return {
+      attack: 'revocation', detail: 'certificate removed from the verify location', ...row,
+      note: `removed client served ${served} calls after removal; its link ${cutAfterMs < 0 ? 'still open after 6 s' : `closed ${cutAfterMs} ms after`}`,
+    };
   },
 };
 
