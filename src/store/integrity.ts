@@ -2,7 +2,7 @@
 // clear fields under the store's integrity key (a random key in the meta table), so a record
 // changed on disk by anything but the store (a flipped bit, a torn or stray write, an edit by a
 // tool) is found when it is read, instead of being served: a key's attributes (its type, its
-// public values, what it may be used for), a role's credential or failure count.
+// public values, what it may be used for), a partition's name, label, credentials or failure counts.
 //
 // A sealed secret is not in the MAC: it is AES-256-GCM under the partition key with the
 // partition and object as additional data (seal.ts), checked each time it is unsealed, which a

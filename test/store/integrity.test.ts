@@ -110,4 +110,21 @@ describe('the store checks every row it reads', () => {
     }
     expect(withDb(home, (db) => (db.prepare("SELECT value FROM meta WHERE key = 'integrity'").get() as { value: string }).value)).toBe('hmac-sha256-rows-v1');
   });
+
+  it('a token image made before row MACs (opened with create: false) is read and written as it is, not converted', () => {
+    withDb(home, (db) => {
+      db.exec("DELETE FROM meta WHERE key IN ('integrity_key', 'integrity'); ALTER TABLE objects DROP COLUMN mac; ALTER TABLE partitions DROP COLUMN mac;");
+    });
+    const store = HsmStore.open(storePath(home), { create: false });
+    try {
+      const rows = store.objects();
+      expect(rows).toHaveLength(2);
+      store.putObjects([{ ...rows[0]!, id: 777 }]);
+      expect(store.objects()).toHaveLength(3);
+      expect(store.partitions()).toHaveLength(1);
+    } finally {
+      store.close();
+    }
+    expect(withDb(home, (db) => db.prepare("SELECT value FROM meta WHERE key = 'integrity_key'").get())).toBeUndefined();
+  });
 });
