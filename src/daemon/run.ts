@@ -230,34 +230,44 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
  * or an operator asking — re-reads the verify location and log.debug, and the daemon goes on.
  */
 export async function runForeground(options: DaemonOptions): Promise<void> {
-  let daemon = await runDaemon(options);
+  // The handlers come first: a signal during the start-up is not the default action (death
+  // without a line, files left behind) but a stop as soon as the daemon is up.
+  let daemon: RunningDaemon | null = null;
   let stopping = false;
   const onStop = () => {
     if (stopping) return;
     stopping = true;
-    void daemon.stop().then(() => process.exit(ExitStatus.Ok));
+    if (daemon) void daemon.stop().then(() => process.exit(ExitStatus.Ok));
   };
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
   process.on('SIGHUP', () => {
-    if (!stopping) daemon.reload();
+    if (daemon && !stopping) daemon.reload();
   });
-  const injectFault = () => {
-    if (process.env.NTLS_FAULT_INJECTION === 'uncaught-on-connection') {
-      // Test hook for the crash handler: the first accepted connection throws outside any handler.
-      daemon.engine.onNextConnection(() => { throw new Error('fault injected by NTLS_FAULT_INJECTION'); });
-    } else if (process.env.NTLS_FAULT_INJECTION === 'native-fault-on-connection') {
-      // The same with a real invalid memory access in native code (SIGSEGV).
-      daemon.engine.onNextConnection(() => nativeFaultForTest());
+  const started = async (): Promise<RunningDaemon> => {
+    const up = await runDaemon(options);
+    if (stopping) {
+      await up.stop();
+      process.exit(ExitStatus.Ok);
     }
+    daemon = up;
+    return up;
   };
-  injectFault();
+  let running = await started();
+  if (process.env.NTLS_FAULT_INJECTION === 'uncaught-on-connection') {
+    // Test hook for the crash handler: the first accepted connection throws outside any handler.
+    running.engine.onNextConnection(() => { throw new Error('fault injected by NTLS_FAULT_INJECTION'); });
+  } else if (process.env.NTLS_FAULT_INJECTION === 'native-fault-on-connection') {
+    // The same with a real invalid memory access in native code (SIGSEGV).
+    running.engine.onNextConnection(() => nativeFaultForTest());
+  }
   // `ntls service restart`: the whole shutdown sequence, then the start-up sequence with the
   // configuration as it now is, in the same process (the pid and the terminal stay).
   for (;;) {
-    await daemon.restartRequested;
+    await running.restartRequested;
     if (stopping) return;
-    await daemon.stop({ restarting: true });
-    daemon = await runDaemon(options);
+    daemon = null;
+    await running.stop({ restarting: true });
+    running = await started();
   }
 }
