@@ -5,6 +5,7 @@
 // known to be stale and are cleared without asking; a live daemon is still refused.
 import { closeSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync, constants } from 'node:fs';
 import { loadNativeAddon } from '../datapath/native-addon.js';
+import { NtlsError } from '../errors/ntls-error.js';
 
 interface FileLock {
   tryLock(fd: number, exclusive: boolean): boolean;
@@ -12,11 +13,11 @@ interface FileLock {
 
 const NATIVE = 'native/daemon/build/Release/file_lock.node';
 
-export class HomeInUseError extends Error {
-  readonly code = 'NTLS_ERR_HOME_IN_USE';
+export class HomeInUseError extends NtlsError {
+  declare readonly code: 'NTLS_ERR_HOME_IN_USE';
   constructor(readonly home: string, readonly pid: number | null) {
-    super(`a daemon${pid === null ? '' : ` (pid ${pid})`} already runs for ${home}`);
-    this.name = 'HomeInUseError';
+    super('NTLS_ERR_HOME_IN_USE', `a daemon${pid === null ? '' : ` (pid ${pid})`} already runs for ${home}`,
+      { hint: `stop it with \`ntls stop --home ${home}\`` });
   }
 }
 

@@ -72,7 +72,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   try {
     lock = await HomeLock.acquire(root, join(root, 'ntls.pid'));
   } catch (error) {
-    if (error instanceof HomeInUseError) fail(`${error.message}; stop it with \`ntls stop --home ${root}\`.`);
+    if (error instanceof HomeInUseError) fail(`${error.message}; ${error.hint ?? ''}.`);
     throw error;
   }
   // The home is ours: a socket file left by a daemon that was killed is stale.

@@ -4,12 +4,12 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NtlsError } from '../errors/ntls-error.js';
 
-export class NativeAddonMissingError extends Error {
-  readonly code = 'NTLS_ERR_NATIVE_ADDON';
+export class NativeAddonMissingError extends NtlsError {
+  declare readonly code: 'NTLS_ERR_NATIVE_ADDON';
   constructor(readonly file: string) {
-    super(`${file} is not built; run \`npm install\` (it builds native/ with node-gyp)`);
-    this.name = 'NativeAddonMissingError';
+    super('NTLS_ERR_NATIVE_ADDON', `${file} is not built`, { hint: 'run `npm install` (it builds native/ with node-gyp)' });
   }
 }
 

@@ -12,6 +12,7 @@
 // deliberate edit by someone who can write the file and read this code: file permissions guard
 // that.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { NtlsError } from '../errors/ntls-error.js';
 
 export const INTEGRITY_KEY_BYTES = 32;
 /** meta key of the integrity key (hex) and of the scheme's name. */
@@ -24,13 +25,14 @@ export function newIntegrityKey(): Buffer {
 }
 
 /** A store row whose MAC does not match its fields: found on read, never served. */
-export class StoreIntegrityError extends Error {
+export class StoreIntegrityError extends NtlsError {
   /** The guide's return code for an HSM that cannot give its containers; CKR_DEVICE_ERROR to a PKCS#11 caller. */
-  readonly code = 'LUNA_RET_DEVICE_ERROR';
+  declare readonly code: 'LUNA_RET_DEVICE_ERROR';
   readonly rv = 0x30;
   constructor(readonly path: string, readonly rows: readonly CorruptRow[]) {
-    super(`${rows.length} record(s) of ${path} fail their integrity check (${rows.slice(0, 5).map((r) => `${r.table} ${r.id}`).join(', ')}${rows.length > 5 ? ', ...' : ''})`);
-    this.name = 'StoreIntegrityError';
+    super('LUNA_RET_DEVICE_ERROR',
+      `${rows.length} record(s) of ${path} fail their integrity check (${rows.slice(0, 5).map((r) => `${r.table} ${r.id}`).join(', ')}${rows.length > 5 ? ', ...' : ''})`,
+      { hint: 'restore the store from a backup; the file was left as it is' });
   }
 }
 
