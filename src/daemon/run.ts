@@ -14,6 +14,7 @@ import { buildServerContext, checkCipherSettings, cipherString, TlsContextError 
 import { VerifyLocationMonitor } from '../datapath/verify-location-monitor.js';
 import { DATAPATH_CONTRACT_VERSION } from '../processor/contract.js';
 import { loadProcessor, ProcessorLoadError, type LoadedProcessor } from '../processor/loader.js';
+import { NtlsError } from '../errors/ntls-error.js';
 import { ClientRegistry } from '../registry/client-registry.js';
 import { homeLayout, resolveHome, type HomeLayout } from '../home/layout.js';
 import { HomeInUseError, HomeLock } from './home-lock.js';
@@ -214,6 +215,9 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     }
     if (error instanceof ProcessorLoadError) {
       logger.log(Catalogue.applicationSpecificInitFailed);
+      // The built-in processor's own failure (its HSM's store, its PKCS#11 module) says what to fix itself.
+      const cause = error.cause;
+      if (cause instanceof NtlsError) fail(`${cause.message} (${cause.code})${cause.hint ? `. ${cause.hint}` : ''}.`);
       fail(`${error.message} (${error.code}). Fix processor.module in ${home.configFile}.`);
     }
     if (error instanceof StartError) {

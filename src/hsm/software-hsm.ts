@@ -532,7 +532,10 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     const key = partition.partitionKey;
     if (key === null) throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN, 'the partition key is locked');
     const clear = unseal(key, object.sealed, objectAad(partition.id, object.handle));
-    if (clear === null) throw new Pkcs11Error(CKR.DEVICE_ERROR, 'a stored secret does not open');
+    if (clear === null) {
+      this.logger?.log(Catalogue.containerListFailed);
+      throw new Pkcs11Error(CKR.DEVICE_ERROR, 'a stored secret does not open');
+    }
     partition.keepUnsealed(object, clear);
     return clear;
   }

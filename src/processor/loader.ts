@@ -11,8 +11,8 @@ import { createPkcs11Processor } from './pkcs11/processor.js';
 /** The processor could not be loaded; the guide's lines have been written already. */
 export class ProcessorLoadError extends NtlsError {
   declare readonly code: 'RC_GENERAL_ERROR' | 'RC_FUNCTION_NOT_SUPPORTED';
-  constructor(code: 'RC_GENERAL_ERROR' | 'RC_FUNCTION_NOT_SUPPORTED', detail: string) {
-    super(code, detail);
+  constructor(code: 'RC_GENERAL_ERROR' | 'RC_FUNCTION_NOT_SUPPORTED', detail: string, options: { cause?: unknown } = {}) {
+    super(code, detail, options);
   }
 }
 
@@ -69,7 +69,7 @@ export async function loadProcessor(modulePath: string | null, context: Processo
     await module.cp_initialize_p(context);
   } catch (error) {
     logger.log(Catalogue.processorInitFailedForDatapath, { module: name.name, version: name.version, datapathVersion: DATAPATH_CONTRACT_VERSION });
-    throw new ProcessorLoadError('RC_GENERAL_ERROR', `command processor "${name.name}" failed to initialise: ${(error as Error).message}`);
+    throw new ProcessorLoadError('RC_GENERAL_ERROR', `command processor "${name.name}" failed to initialise: ${(error as Error).message}`, { cause: error });
   }
   logger.log(Catalogue.processorModuleLoaded, { module: name.name, version: name.version });
   const { workers } = module.cp_configure();
