@@ -93,7 +93,7 @@ export class NtlsDaemon {
     const daemon = new NtlsDaemon(home, child, port, client);
     try {
       writeFileSync(join(home, `${CLIENT}.pem`), client.certificatePem);
-      await run(['client', 'register', '-c', CLIENT, '--cert', join(home, `${CLIENT}.pem`), '--home', home], env);
+      await run(['client', 'register', '-c', CLIENT, '--cert', join(home, `${CLIENT}.pem`), '--hostname', '127.0.0.1', '--home', home], env);
       if (!mappedToken) await run(['partition', 'create', '--label', NTLS_PARTITION, '--so-pin', NTLS_SO_PIN, '--home', home], env);
       await run(['client', 'assign-partition', '-c', CLIENT, '-p', NTLS_PARTITION, '--home', home], env);
       // The security officer sets the user PIN.

@@ -5,9 +5,9 @@ import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
 import type { DatapathEngine } from '../datapath/engine.js';
-import type { HomeLayout } from '../daemon/home.js';
+import type { HomeLayout } from '../home/layout.js';
 import type { ProcessorAdminCommand, ProcessorName } from '../processor/contract.js';
-import { RegistryError, type ClientRegistry, type RegisteredClient } from '../registry/client-registry.js';
+import { isExpired, RegistryError, type ClientRegistry, type RegisteredClient } from '../registry/client-registry.js';
 import type { AdminHandler } from './server.js';
 import { AdminError } from './protocol.js';
 
@@ -50,6 +50,7 @@ function describeClient(client: RegisteredClient, engine: DatapathEngine) {
     fingerprint: client.fingerprint,
     partitions: client.partitions,
     notAfter: client.notAfter.toISOString(),
+    expired: isExpired(client),
     connections: engine.liveConnections().filter((c) => c.authenticated && c.clientName === client.name).length,
   };
 }
@@ -64,6 +65,8 @@ function registryCall<T>(fn: () => T): T {
         NTLS_ERR_CLIENT_EXISTS: 'choose another name, or delete the client first',
         NTLS_ERR_UNKNOWN_CLIENT: 'see `ntls client list`',
         NTLS_ERR_CLIENT_NAME: 'use letters, digits, ".", "_" and "-"',
+        NTLS_ERR_CERT_EXPIRED: 'have the client make a new one (`ntls-client create-cert`), or add --force to register it anyway',
+        NTLS_ERR_CERT_REGISTERED: 'a client is one certificate: have this one make its own (`ntls-client create-cert`)',
       };
       throw new AdminError(error.code, error.message, hints[error.code]);
     }
@@ -88,7 +91,11 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       const name = text(args, 'name', 'a client name');
       const certificate = text(args, 'certificate', 'the client certificate');
       const host = typeof args.host === 'string' ? checkHost(args.host) : null;
-      const client = registryCall(() => registry.register(name, certificate, host));
+      if (host === null && service.config.clients.ipCheck) {
+        throw new AdminError('NTLS_ERR_HOST_REQUIRED', 'the ip check is on (clients.ipCheck) and no host was given',
+          'give --hostname: the address or name the client connects from (behind NAT, the translated address; change it later with `ntls client hostip`)');
+      }
+      const client = registryCall(() => registry.register(name, certificate, host, { allowExpired: args.force === true }));
       service.rescanClients();
       return describeClient(client, engine);
     },

@@ -27,9 +27,9 @@ export interface CertificateAndKey {
 function algorithmOf(keyType: KeyType): { generate: RsaHashedKeyGenParams | EcKeyGenParams; sign: Algorithm | EcdsaParams } {
   switch (keyType) {
     case 'ecdsa-p256':
-      return { generate: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams };
+      return { generate: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } };
     case 'ecdsa-p384':
-      return { generate: { name: 'ECDSA', namedCurve: 'P-384' }, sign: { name: 'ECDSA', hash: 'SHA-384' } as EcdsaParams };
+      return { generate: { name: 'ECDSA', namedCurve: 'P-384' }, sign: { name: 'ECDSA', hash: 'SHA-384' } };
     default: {
       const bits = Number(keyType.slice(4));
       return {
@@ -47,7 +47,7 @@ function toPem(label: string, der: ArrayBuffer): string {
 
 export async function createSelfSignedCertificate(request: CertificateRequest): Promise<CertificateAndKey> {
   const { generate, sign } = algorithmOf(request.keyType);
-  const keys = (await webcrypto.subtle.generateKey(generate, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(generate, true, ['sign', 'verify']);
   const certificatePem = await certify(request, keys, sign);
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
   return { certificatePem, keyPem: toPem('PRIVATE KEY', pkcs8) };
@@ -62,7 +62,7 @@ export async function createSelfSignedCertificateForKey(request: Omit<Certificat
   const keys = {
     privateKey: await webcrypto.subtle.importKey('pkcs8', pkcs8, generate, false, ['sign']),
     publicKey: await webcrypto.subtle.importKey('spki', spki, generate, true, ['verify']),
-  } as CryptoKeyPair;
+  };
   pkcs8.fill(0);
   return certify({ ...request, keyType: 'ecdsa-p256' }, keys, sign);
 }

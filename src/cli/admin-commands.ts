@@ -7,7 +7,7 @@ import { callAdmin } from '../admin/client.js';
 import { AdminError } from '../admin/protocol.js';
 import { CONFIG_FILE, ConfigError, loadConfig } from '../config/load.js';
 import { ConfigSchema, ConfigShape } from '../config/schema.js';
-import { resolveHome } from '../daemon/home.js';
+import { resolveHome } from '../home/layout.js';
 import { fields, print, table, type OutputOptions } from './output.js';
 import { withProgress } from './progress.js';
 import { join } from 'node:path';
@@ -41,28 +41,33 @@ const withCommon = (command: Command) => command
   .option('--home <dir>', 'service home (default: $NTLS_HOME or ./ntls-home)')
   .option('--json', 'output for scripts');
 
-interface ClientRow { name: string; host: string | null; fingerprint: string; partitions: string[]; notAfter: string; connections: number }
+interface ClientRow { name: string; host: string | null; fingerprint: string; partitions: string[]; notAfter: string; expired: boolean; connections: number }
+
+/** notAfter as the table shows it: marked when past. */
+const expiry = (r: ClientRow) => ({ ...r, notAfter: r.expired ? `${r.notAfter} (EXPIRED)` : r.notAfter });
 
 export function registerAdminCommands(program: Command): void {
   const client = program.command('client').description('registered clients');
   withCommon(client.command('register').description('register a client by its certificate'))
     .requiredOption('-c, --client <name>', 'client name')
     .requiredOption('--cert <file>', 'the client\'s certificate (PEM)')
-    .option('-n, --hostname <host>', 'host name or IP the client connects from')
-    .action(async (o: Common & { client: string; cert: string; hostname?: string }) => {
+    .option('-n, --hostname <host>', 'host name or IP the client connects from (required while clients.ipCheck is on)')
+    .option('-f, --force', 'register the certificate even if it has expired')
+    .action(async (o: Common & { client: string; cert: string; hostname?: string; force?: boolean }) => {
       if (!existsSync(o.cert)) fail(`certificate file ${o.cert} does not exist`, 'give the file made by `ntls-client create-cert`', 2);
-      const result = await admin<ClientRow>(o, 'client.register', { name: o.client, certificate: readFileSync(o.cert, 'utf8'), host: o.hostname });
+      const result = await admin<ClientRow>(o, 'client.register', { name: o.client, certificate: readFileSync(o.cert, 'utf8'), host: o.hostname, force: o.force === true });
+      if (result.expired) process.stderr.write(`ntls: WARNING: the certificate of ${result.name} expired on ${result.notAfter}; it cannot link until it is renewed.\n`);
       print(result, o, (r: ClientRow) => `client ${r.name} registered (fingerprint ${r.fingerprint})\n`);
     });
   withCommon(client.command('list').description('list registered clients'))
     .action(async (o: Common) => {
       const rows = await admin<ClientRow[]>(o, 'client.list');
-      print(rows, o, (r: ClientRow[]) => table(r as never, ['name', 'host', 'partitions', 'connections', 'notAfter']));
+      print(rows, o, (r: ClientRow[]) => table(r.map(expiry), ['name', 'host', 'partitions', 'connections', 'notAfter']));
     });
   withCommon(client.command('show').description('show one client'))
     .requiredOption('-c, --client <name>', 'client name')
     .action(async (o: Common & { client: string }) => {
-      print(await admin(o, 'client.show', { name: o.client }), o, (r: never) => fields(r));
+      print(await admin<ClientRow>(o, 'client.show', { name: o.client }), o, (r: ClientRow) => fields(expiry(r)));
     });
   withCommon(client.command('fingerprint').description('show a client\'s certificate fingerprint (SHA-256)'))
     .requiredOption('-c, --client <name>', 'client name')
@@ -101,16 +106,17 @@ export function registerAdminCommands(program: Command): void {
 
   const partition = program.command('partition').description('HSM partitions');
   withCommon(partition.command('create').description('create a partition'))
-    .requiredOption('-l, --label <label>', 'partition label (1-32 bytes)')
+    .option('-n, --name <name>', 'partition name (1-32 bytes): yours, a client cannot change it')
+    .option('-l, --label <label>', 'its first token label (default: the name); a client\'s C_InitToken changes it')
     .option('--so-pin <pin>', 'initialise it at once with this SO PIN (else its SO runs C_InitToken)')
-    .action(async (o: Common & { label: string; soPin?: string }) => {
-      print(await withProgress(`creating partition ${o.label}`, admin(o, 'partition.create', { label: o.label, soPin: o.soPin })), o,
-        (r: { label: string; serial: string }) => `partition ${r.label} created, serial ${r.serial}\n`);
+    .action(async (o: Common & { name?: string; label?: string; soPin?: string }) => {
+      print(await withProgress(`creating partition ${o.name ?? o.label ?? ''}`, admin(o, 'partition.create', { name: o.name ?? o.label, label: o.label, soPin: o.soPin })), o,
+        (r: { name: string; serial: string }) => `partition ${r.name} created, serial ${r.serial}\n`);
     });
   withCommon(partition.command('list').description('list partitions'))
     .action(async (o: Common) => {
       const rows = await admin<Array<Record<string, unknown>>>(o, 'partition.list');
-      print(rows, o, (r: never[]) => table(r, ['label', 'serial', 'initialized', 'tokenObjects', 'sessions', 'connectedClients']));
+      print(rows, o, (r: never[]) => table(r, ['name', 'serial', 'label', 'initialized', 'tokenObjects', 'sessions', 'connectedClients']));
     });
   withCommon(partition.command('show').description('show one partition and its use'))
     .requiredOption('-p, --partition <label|serial>', 'partition')
@@ -119,8 +125,10 @@ export function registerAdminCommands(program: Command): void {
     .requiredOption('-p, --partition <label|serial>', 'partition')
     .option('-f, --force', 'do not ask for confirmation')
     .action(async (o: Common & { partition: string; force?: boolean }) => {
-      await confirm(`Delete partition ${o.partition} and every object in it?`, o.force);
-      print(await admin(o, 'partition.delete', { partition: o.partition }), o,
+      // Which partition that is, first: an unknown or ambiguous one is refused before any question.
+      const target = await admin<{ name: string; serial: string; tokenObjects: number | null }>(o, 'partition.show', { partition: o.partition });
+      await confirm(`Delete partition ${target.name} (serial ${target.serial}) and its ${target.tokenObjects ?? 'unknown number of'} object(s)?`, o.force);
+      print(await admin(o, 'partition.delete', { partition: target.serial }), o,
         (r: { deleted: string; objects: number }) => `partition ${r.deleted} deleted with ${r.objects} object(s)\n`);
     });
 
@@ -190,7 +198,7 @@ export function registerAdminCommands(program: Command): void {
         throw error;
       }
       const rows = settings().map((s) => ({ key: s.key, value: getPath(effective, s.key), default: s.defaultValue, meaning: s.description }));
-      print(rows, o, (r: typeof rows) => table(r as never, ['key', 'value', 'default', 'meaning']));
+      print(rows, o, (r: typeof rows) => table(r, ['key', 'value', 'default', 'meaning']));
     });
   withCommon(config.command('set').description('change one setting (validated; applied at next start, log.debug at once)'))
     .argument('<key>', 'setting, e.g. datapath.receiveTimeout')
@@ -258,7 +266,7 @@ function settings(): Setting[] {
 
 function unwrap(schema: unknown): unknown {
   let current = schema as { _def?: { innerType?: unknown } };
-  while (current?._def?.innerType) current = current._def.innerType as typeof current;
+  while (current?._def?.innerType) current = current._def.innerType;
   return current;
 }
 

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { createSelfSignedCertificate, type KeyType as CertificateKeyType } from '../certificates/self-signed.js';
-import { writeFileAtomic } from '../client/atomic-file.js';
+import { writeFileAtomic } from '../files/atomic-file.js';
 import { isCipherName, CIPHERS, type CipherName } from '../client/cipher.js';
 import { pinFrom, readInput, runCommand, writeOutput, type CommandContext, type CommonOptions } from '../client/cli-support.js';
 import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
@@ -16,11 +16,12 @@ import { explainFailure } from '../client/failure.js';
 import { KEY_TYPES, isKeyType } from '../client/key-specs.js';
 import { openLink, type LinkOptions } from '../client/link.js';
 import { signingMechanism } from '../client/mechanism-names.js';
+import { pkcs11ModulePath } from '../client/pkcs11-module.js';
 import { NtlsClient, type SlotSummary } from '../client/ntls-client.js';
 import { relayStreams, serveRelay } from '../client/relay.js';
+import { encodeRequest, request } from '../protocol/p11kit/index.js';
 import type { TokenSession } from '../client/token-session.js';
 import { CKA, CKO, CKR, CKU, Pkcs11Error } from '../pkcs11/constants.js';
-import { NtlsCall } from '../processor/contract.js';
 import { table } from './output.js';
 
 /** A PEM file named by a flag (the relay and ping without client.json). */
@@ -452,15 +453,22 @@ common(program.command('ping'))
     const started = process.hrtime.bigint();
     const link = await openLink(options_);
     try {
-      const body = Buffer.alloc(8);
-      body.writeUInt32BE(NtlsCall.Keepalive, 0);
-      await link.request(body);
+      const body = encodeRequest(request('NTLS_Keepalive', {}));
+      if (!body.ok) throw body.error;
+      await link.request(body.value);
     } finally {
       await link.close();
     }
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     say(context, { server: link.server.name, host: options_.host, port: options_.port, ms },
       `linked to ${link.server.name} at ${options_.host}:${options_.port}: keepalive answered in ${ms.toFixed(1)} ms\n`);
+  }));
+
+common(program.command('module-path'))
+  .description('print the absolute path of libntls-pkcs11.so, ntls\'s PKCS#11 module (for --module, MODULE_PATH, library =)')
+  .action((options: CommonOptions) => runCommand(options, async (context) => {
+    const path = pkcs11ModulePath();
+    say(context, { path }, `${path}\n`);
   }));
 
 common(program.command('p11-relay'))

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // `ntls`: the daemon and, later, the operator's admin commands.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { homeLayout, resolveHome } from '../daemon/home.js';
+import { homeLayout, resolveHome } from '../home/layout.js';
 import { defaultConfig } from '../config/schema.js';
 import { runForeground } from '../daemon/run.js';
+import { daemonHolding } from '../daemon/home-lock.js';
 import { registerAdminCommands } from './admin-commands.js';
 import { registerLogCommands } from '../admin/logs/commands.js';
 import { registerTokenCommands } from './token-commands.js';
@@ -15,17 +15,9 @@ function portNumber(value: string): number {
   return port;
 }
 
+/** The pid of the daemon running for `home` (it holds the lock on its pid file), or null. */
 function runningPid(home: string): number | null {
-  const { pidFile } = homeLayout(home, defaultConfig());
-  if (!existsSync(pidFile)) return null;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    rmSync(pidFile, { force: true });
-    return null;
-  }
+  return daemonHolding(homeLayout(home, defaultConfig()).pidFile);
 }
 
 const program = new Command('ntls')
@@ -39,12 +31,8 @@ program.command('start')
   .option('--bind <addr>', 'bind address, overriding the configuration')
   .option('--quiet', 'do not echo log lines on stderr')
   .action(async (options: { home?: string; port?: number; bind?: string; quiet?: boolean }) => {
+    // A daemon already running for the home is refused by the daemon itself (its home lock).
     const home = resolveHome(options.home);
-    const pid = runningPid(home);
-    if (pid !== null) {
-      process.stderr.write(`ntls: a daemon (pid ${pid}) already runs for ${home}; stop it with \`ntls stop --home ${home}\`.\n`);
-      process.exit(1);
-    }
     await runForeground({ home, port: options.port, bind: options.bind, echo: !options.quiet });
   });
 

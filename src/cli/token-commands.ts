@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
 import { AdminError } from '../admin/protocol.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { resolveHome } from '../daemon/home.js';
+import { resolveHome } from '../home/layout.js';
 import { interruptedMessage } from '../tokens/backup.js';
 import { TokenError } from '../tokens/errors.js';
 import { IMAGE_SUFFIX, createImage, devicesFolder, readImage, type ImageInfo } from '../tokens/image.js';
@@ -165,7 +165,7 @@ export function registerTokenCommands(program: Command): void {
           // Ejected as well: it kept what it had.
         }
         if (now?.backup?.id === id) {
-          print(now, o, () => `the daemon stopped, but only after the backup completed (${now!.backup!.objects} object(s) at ${now!.backup!.at})\n`);
+          print(now, o, () => `the daemon stopped, but only after the backup completed (${now.backup!.objects} object(s) at ${now.backup!.at})\n`);
           return;
         }
         fail(interruptedMessage(previous), 'NTLS_ERR_BACKUP_INTERRUPTED', 'start the daemon and run the backup again');

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../log/logger.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../files/atomic-file.js';
 import { openClientLog } from './client-log.js';
 import { clientHome, configPath, loadClientConfig, type ClientConfig } from './config.js';
 import { ClientError } from './errors.js';

@@ -13,7 +13,7 @@ export const EC_PARAMS = {
   'P-256': Buffer.from('06082a8648ce3d030107', 'hex'),
   'P-384': Buffer.from('06052b81040022', 'hex'),
   'P-521': Buffer.from('06052b81040023', 'hex'),
-  Ed25519: Buffer.from('06032b6570', 'hex'),
+  'Ed25519': Buffer.from('06032b6570', 'hex'),
 } as const;
 
 export interface KeyGenerationOptions {

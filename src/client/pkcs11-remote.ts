@@ -5,15 +5,12 @@
 // together (pipelined), so each costs one round trip.
 import { CKF, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
-import { isLengthOnly, outputRequest, type LengthOnly, type ResponseArgs } from '../protocol/p11kit/index.js';
+import { isLengthOnly, outputRequest, type LengthOnly } from '../protocol/p11kit/index.js';
 import type { RpcConnection } from './rpc-connection.js';
 import { fromWireAttribute, toWireTemplate, type AttributeRead, type TemplateEntry } from './template.js';
 
-export type LibraryInfo = ResponseArgs<'C_GetInfo'>;
-export type SlotInfo = ResponseArgs<'C_GetSlotInfo'>;
-export type TokenInfo = ResponseArgs<'C_GetTokenInfo'>;
-export type MechanismInfo = ResponseArgs<'C_GetMechanismInfo'>;
-export type SessionInfo = ResponseArgs<'C_GetSessionInfo'>;
+export type { LibraryInfo, MechanismInfo, SessionInfo, SlotInfo, TokenInfo } from '../pkcs11/info.js';
+import type { LibraryInfo, MechanismInfo, SessionInfo, SlotInfo, TokenInfo } from '../pkcs11/info.js';
 
 export interface KeyPairHandles {
   publicKey: number;
@@ -323,5 +320,3 @@ export class Pkcs11Remote {
     return answer;
   }
 }
-
-

@@ -92,7 +92,7 @@ export class RpcConnection {
       this.lastProgress = Date.now();
       const decoded = decodeResponse(frame.body, name, { version: link.protocolVersion });
       if (!decoded.ok) throw new Pkcs11Error(CKR.DEVICE_ERROR, `${name}: unreadable answer: ${decoded.error.message}`);
-      if (decoded.value.call === 'ERROR') throw new Pkcs11Error((decoded.value.args as { rv: number }).rv, name);
+      if (decoded.value.call === 'ERROR') throw new Pkcs11Error(decoded.value.args.rv, name);
       return decoded.value.args as ResponseArgs<N>;
     });
   }

@@ -2,7 +2,7 @@
 // codec wants each value typed the way p11-kit types the attribute (attributeKind), callers
 // should not have to know that.
 import { CKR, Pkcs11Error, ckaName } from '../pkcs11/constants.js';
-import { attributeKind, type Attribute } from '../protocol/p11kit/index.js';
+import { attributeKind, tokenValue, type Attribute } from '../protocol/p11kit/index.js';
 
 /** boolean: CK_BBOOL; number: CK_ULONG; string: UTF-8 bytes (or YYYYMMDD for dates). */
 export type TemplateValue = boolean | number | string | Buffer | number[] | TemplateEntry[];
@@ -36,11 +36,11 @@ export function toWireAttribute(entry: TemplateEntry, nested = false): Attribute
       if (typeof value === 'string' || Buffer.isBuffer(value)) return { type, value: { kind: 'date', value: Buffer.from(value) } };
       throw wrong();
     case 'mechanisms':
-      if (Array.isArray(value) && value.every((v) => typeof v === 'number')) return { type, value: { kind: 'mechanisms', value: value as number[] } };
+      if (Array.isArray(value) && value.every((v) => typeof v === 'number')) return { type, value: { kind: 'mechanisms', value } };
       throw wrong();
     case 'attributes':
       if (!nested && Array.isArray(value) && value.every((v) => typeof v === 'object')) {
-        return { type, value: { kind: 'attributes', value: (value as TemplateEntry[]).map((e) => toWireAttribute(e, true)) } };
+        return { type, value: { kind: 'attributes', value: value.map((e) => toWireAttribute(e, true)) } };
       }
       throw wrong();
     case 'bytes':
@@ -55,14 +55,5 @@ export function toWireTemplate(entries: readonly TemplateEntry[]): Attribute[] {
 }
 
 export function fromWireAttribute(a: Attribute): AttributeRead {
-  const v = a.value;
-  if (v === null) return { type: a.type, value: null };
-  switch (v.kind) {
-    case 'byte': return { type: a.type, value: v.value !== 0 };
-    case 'ulong': return { type: a.type, value: v.value };
-    case 'bytes':
-    case 'date': return { type: a.type, value: v.value };
-    case 'mechanisms': return { type: a.type, value: v.value };
-    case 'attributes': return { type: a.type, value: v.value.map(fromWireAttribute) };
-  }
+  return { type: a.type, value: a.value === null ? null : tokenValue(a.value) as AttributeReadValue };
 }

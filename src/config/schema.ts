@@ -27,8 +27,8 @@ export const ConfigShape = z.object({
   }).strict().default({}),
   clients: z.object({
     verifyLocation: z.string().default('clients').describe('Folder of registered client certificates, relative to the home.'),
-    ipCheck: z.boolean().default(false)
-      .describe('Refuse a client whose source address does not match its registered host.'),
+    ipCheck: z.boolean().default(true)
+      .describe('Refuse a client whose source address does not match its registered host (a client registered without a host is refused); false accepts a registered certificate from any address.'),
   }).strict().default({}),
   datapath: z.object({
     inboundWorkers: z.number().int().min(1).max(256).default(5).describe('Inbound worker count reported at start.'),
@@ -43,10 +43,16 @@ export const ConfigShape = z.object({
       .describe('Connections from one source address allowed at once before the identity exchange.'),
     maxConnections: z.number().int().min(1).max(100000).default(1024)
       .describe('Connections allowed at once in all.'),
+    maxConnectionsPerClient: z.number().int().min(1).max(100000).nullable().default(null)
+      .describe('Connections one registered client may have at once, so that it cannot take every slot; null: a quarter of datapath.maxConnections.'),
     memoryBudget: z.number().int().min(1024 * 1024).max(16 * 1024 * 1024 * 1024).default(256 * 1024 * 1024)
       .describe('Bytes all connections together may hold in request buffers; a request beyond it is refused (RC_MEMORY_ALLOCATION).'),
     connectionMemoryBudget: z.number().int().min(1024).max(1024 * 1024 * 1024).default(8 * 1024 * 1024)
       .describe('Bytes one connection may hold in request buffers at once.'),
+    clientMemoryBudget: z.number().int().min(1024).max(16 * 1024 * 1024 * 1024).nullable().default(null)
+      .describe('Bytes one registered client (all its connections together) may hold in request buffers; null: a quarter of datapath.memoryBudget.'),
+    frameTimeout: seconds.default(30)
+      .describe('Seconds a request may take from its header to its last byte before the connection is ended (0: no limit).'),
     maxFrameBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024)
       .describe('Largest request (options plus body) a client may send.'),
   }).strict().default({}),

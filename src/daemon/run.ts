@@ -1,21 +1,23 @@
 // The daemon's composition root: configuration, log, server credentials, command processor,
 // datapath engine, verify-location monitor, signals. Start-up writes the guide's sequence;
 // any failure writes the guide's lines for it and the daemon exits non-zero, never half started.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { applyOverrides, ConfigError, loadConfig, type ConfigOverrides } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Catalogue } from '../log/catalogue.js';
 import { Logger } from '../log/logger.js';
-import { installCrashHandler } from '../datapath/crash-handler.js';
+import { installCrashHandler, nativeFaultForTest } from '../datapath/crash-handler.js';
 import { BindError, DatapathEngine } from '../datapath/engine.js';
 import { buildServerContext, checkCipherSettings, cipherString, TlsContextError } from '../datapath/tls-context.js';
 import { VerifyLocationMonitor } from '../datapath/verify-location-monitor.js';
 import { DATAPATH_CONTRACT_VERSION } from '../processor/contract.js';
 import { loadProcessor, ProcessorLoadError, type LoadedProcessor } from '../processor/loader.js';
+import { NtlsError } from '../errors/ntls-error.js';
 import { ClientRegistry } from '../registry/client-registry.js';
-import { homeLayout, resolveHome, type HomeLayout } from './home.js';
+import { homeLayout, resolveHome, type HomeLayout } from '../home/layout.js';
+import { HomeInUseError, HomeLock } from './home-lock.js';
 import { ServerCredentialsError } from './server-credentials.js';
 import { fileKeySource, hsmKeySource } from './server-key-source.js';
 import { AdminServer } from '../admin/server.js';
@@ -52,7 +54,13 @@ export interface RunningDaemon {
   engine: DatapathEngine;
   /** Where the datapath listens (the port chosen when the configuration says 0). */
   address: AddressInfo;
-  stop(): Promise<void>;
+  /** Shuts down in the guide's order; `restarting` keeps the home (pid file and lock) for the next start. */
+  stop(options?: { restarting?: boolean }): Promise<void>;
+  /**
+   * SIGHUP: re-reads what can change without ending a connection — the verify location (the
+   * monitor restarts; removed clients' links end) and log.debug from the configuration file.
+   */
+  reload(): void;
   /** Resolves when an operator asked for a restart (`ntls service restart`). */
   restartRequested: Promise<void>;
 }
@@ -60,6 +68,16 @@ export interface RunningDaemon {
 export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   const root = resolveHome(options.home);
   mkdirSync(root, { recursive: true, mode: 0o750 });
+  // Before anything is written: a second daemon on a live home must not touch its log or files.
+  let lock: HomeLock;
+  try {
+    lock = await HomeLock.acquire(root, join(root, 'ntls.pid'));
+  } catch (error) {
+    if (error instanceof HomeInUseError) fail(`${error.message}; ${error.hint ?? ''}.`);
+    throw error;
+  }
+  // The home is ours: a socket file left by a daemon that was killed is stale.
+  rmSync(join(root, ADMIN_SOCKET), { force: true });
   let config: Config;
   try {
     config = applyOverrides(loadConfig(root), options);
@@ -77,7 +95,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     file: home.logFile, maxBytes: config.log.maxBytes, keep: config.log.keep, debug: config.log.debug,
     syslog: config.log.syslog, echo: options.echo,
   });
-  installCrashHandler(home.logDirectory, logger);
+  installCrashHandler(home.logDirectory, logger, home.logFile, options.echo ?? false);
   logger.log(Catalogue.startingUp);
   logger.log(Catalogue.opensslVersion, { version: `${process.versions.openssl} (node ${process.version})` });
 
@@ -123,6 +141,8 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     };
     const monitor = new VerifyLocationMonitor(registry, logger, (change) => {
       rebuildContext();
+      // Unregistration ends live links too (after the monitor's "removed ... Flush" line).
+      if (change.removed.length || change.changed.length) engine.terminateUnregistered();
       const observer = processor!.module.cp_client_registration_observer;
       for (const client of change.added) observer({ operation: 'registered', client: client.name });
       for (const client of change.removed) observer({ operation: 'removed', client: client.name });
@@ -148,11 +168,10 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     }));
     await admin.listen();
     const metricsServer = config.metrics.enabled ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port) : null;
-    writeFileSync(home.pidFile, `${process.pid}\n`, { mode: 0o644 });
     process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`);
 
     let stopping: Promise<void> | null = null;
-    const stop = () => {
+    const stop = ({ restarting = false } = {}) => {
       stopping ??= (async () => {
         logger.log(Catalogue.shuttingDown);
         logger.log(Catalogue.initiatingDispatchTermination);
@@ -166,12 +185,23 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
         logger.log(Catalogue.processorModuleUnloaded);
         logger.log(Catalogue.terminating);
         logger.log(Catalogue.terminated);
-        rmSync(home.pidFile, { force: true });
         await logger.close();
+        if (!restarting) lock.release();
       })();
       return stopping;
     };
-    return { home, config, engine, address, stop, restartRequested };
+    const reload = () => {
+      if (stopping) return;
+      monitor.stop();
+      monitor.start();
+      monitor.rescan();
+      try {
+        logger.debugEnabled = loadConfig(root).log.debug;
+      } catch {
+        // A file broken since the start: what runs stays; `ntls config show` names the problem.
+      }
+    };
+    return { home, config, engine, address, stop, reload, restartRequested };
   } catch (error) {
     if (error instanceof BindError) {
       logger.log(Catalogue.applicationInitFailed);
@@ -185,6 +215,9 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     }
     if (error instanceof ProcessorLoadError) {
       logger.log(Catalogue.applicationSpecificInitFailed);
+      // The built-in processor's own failure (its HSM's store, its PKCS#11 module) says what to fix itself.
+      const cause = error.cause;
+      if (cause instanceof NtlsError) fail(`${cause.message} (${cause.code})${cause.hint ? `. ${cause.hint}` : ''}.`);
       fail(`${error.message} (${error.code}). Fix processor.module in ${home.configFile}.`);
     }
     if (error instanceof StartError) {
@@ -195,23 +228,50 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   }
 }
 
-/** Runs in the foreground until SIGTERM or SIGINT, then shuts down in the guide's order. */
+/**
+ * Runs in the foreground until SIGTERM or SIGINT, then shuts down in the guide's order (a second
+ * signal meanwhile does not cut the shutdown short: it is bounded). SIGHUP — a closed terminal,
+ * or an operator asking — re-reads the verify location and log.debug, and the daemon goes on.
+ */
 export async function runForeground(options: DaemonOptions): Promise<void> {
-  let daemon = await runDaemon(options);
-  const onSignal = () => {
-    void daemon.stop().then(() => process.exit(ExitStatus.Ok));
+  // The handlers come first: a signal during the start-up is not the default action (death
+  // without a line, files left behind) but a stop as soon as the daemon is up.
+  let daemon: RunningDaemon | null = null;
+  let stopping = false;
+  const onStop = () => {
+    if (stopping) return;
+    stopping = true;
+    if (daemon) void daemon.stop().then(() => process.exit(ExitStatus.Ok));
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', () => {
+    if (daemon && !stopping) daemon.reload();
+  });
+  const started = async (): Promise<RunningDaemon> => {
+    const up = await runDaemon(options);
+    if (stopping) {
+      await up.stop();
+      process.exit(ExitStatus.Ok);
+    }
+    daemon = up;
+    return up;
+  };
+  let running = await started();
   if (process.env.NTLS_FAULT_INJECTION === 'uncaught-on-connection') {
     // Test hook for the crash handler: the first accepted connection throws outside any handler.
-    daemon.engine.onNextConnection(() => { throw new Error('fault injected by NTLS_FAULT_INJECTION'); });
+    running.engine.onNextConnection(() => { throw new Error('fault injected by NTLS_FAULT_INJECTION'); });
+  } else if (process.env.NTLS_FAULT_INJECTION === 'native-fault-on-connection') {
+    // The same with a real invalid memory access in native code (SIGSEGV).
+    running.engine.onNextConnection(() => nativeFaultForTest());
   }
   // `ntls service restart`: the whole shutdown sequence, then the start-up sequence with the
   // configuration as it now is, in the same process (the pid and the terminal stay).
   for (;;) {
-    await daemon.restartRequested;
-    await daemon.stop();
-    daemon = await runDaemon(options);
+    await running.restartRequested;
+    if (stopping) return;
+    daemon = null;
+    await running.stop({ restarting: true });
+    running = await started();
   }
 }

@@ -11,7 +11,7 @@ import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandProcessorModule } from '../processor/contract.js';
 import { loadServerCredentials, loadServerCredentialsWithKey, type ServerCredentials } from '../datapath/tls-context.js';
-import type { HomeLayout } from './home.js';
+import type { HomeLayout } from '../home/layout.js';
 import { ensureServerCredentials, replaceServerCredentials, ServerCredentialsError } from './server-credentials.js';
 
 export interface ServerKeySource {

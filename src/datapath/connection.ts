@@ -13,7 +13,7 @@ import { encodeIdentity, scanIdentity } from '../protocol/identity.js';
 import type { CommandProcessorModule, ProcessorInstance } from '../processor/contract.js';
 import type { RegisteredClient } from '../registry/client-registry.js';
 import { ConnectionState } from './connection-state.js';
-import { ConnectionBudget, type MemoryBudget } from './memory-budget.js';
+import { ConnectionBudget, type ClientShares, type MemoryBudget } from './memory-budget.js';
 import { peerOf, plainAddress } from './peer.js';
 import type { DatapathStatistics } from './statistics.js';
 import { classifyHandshakeFailure } from './tls-failure.js';
@@ -26,11 +26,17 @@ export interface ConnectionDependencies {
   logger: Logger;
   /** The daemon-wide budget for request buffers. */
   memory: MemoryBudget;
+  /** Each registered client's share of it. */
+  clientShares: ClientShares;
   settings: Config['datapath'];
   ipCheck: boolean;
   serverName: string;
   secureContext(): SecureContext;
   clientByFingerprint(fingerprint: string): RegisteredClient | undefined;
+  /** Takes one of the client's connection slots; false when it has all it may have. */
+  admitClient(client: string): boolean;
+  /** Gives back a slot taken by admitClient. */
+  leaveClient(client: string): void;
   processor: CommandProcessorModule;
   statistics: DatapathStatistics;
   /** Called once when the connection leaves the pending phase (identified, or closed before). */
@@ -51,6 +57,10 @@ export class Connection {
   private received: Buffer = Buffer.alloc(0);
   private handshakeTimer: NodeJS.Timeout | null = null;
   private receiveTimer: NodeJS.Timeout | null = null;
+  /** Runs from a request's header to its last byte: a request must arrive whole in time. */
+  private frameTimer: NodeJS.Timeout | null = null;
+  /** The client whose connection slot and memory share this connection holds. */
+  private admittedAs: string | null = null;
   private fingerprint = '';
   private readonly budget: ConnectionBudget;
   private versionNegotiated = false;
@@ -68,7 +78,13 @@ export class Connection {
     this.address = local ? 'local' : plainAddress(raw.remoteAddress);
     this.clientName = this.address;
     this.budget = new ConnectionBudget(deps.memory, deps.settings.connectionMemoryBudget);
-    this.frames = new FrameReader(deps.settings.maxFrameBytes, (length) => this.budget.reserve(length));
+    // A declared length is only checked against what one connection may ever hold; memory is
+    // reserved as the bytes arrive (a peer that declares much and sends little holds little).
+    this.frames = new FrameReader(deps.settings.maxFrameBytes, {
+      admit: (length) => length <= this.budget.limit,
+      hold: (bytes) => this.budget.reserve(bytes),
+      release: (bytes) => this.budget.release(bytes),
+    });
     this.stream = local ? raw : new TLSSocket(raw, {
       isServer: true,
       secureContext: deps.secureContext(),
@@ -81,6 +97,26 @@ export class Connection {
     return this.instance !== null;
   }
 
+  /** SHA-256 of the client certificate the connection authenticated with ('' before, and for local ones). */
+  get certificateFingerprint(): string {
+    return this.fingerprint;
+  }
+
+  /** Request bytes this connection holds now. */
+  get heldBytes(): number {
+    return this.budget.inUse;
+  }
+
+  /** True until the TLS handshake has completed: such a connection can be evicted under a flood. */
+  get handshaking(): boolean {
+    return this.state === ConnectionState.Handshake && !this.closing && !this.closed;
+  }
+
+  /** Nothing received from the peer yet. */
+  get silent(): boolean {
+    return this.raw.bytesRead === 0;
+  }
+
   start(): void {
     const { logger } = this.deps;
     logger.log(Catalogue.connectionAccepted, { peer: this.peer });
@@ -90,6 +126,8 @@ export class Connection {
       this.stream.on('close', () => this.onClose());
       this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
       this.state = ConnectionState.Connecting;
+      this.budget.joinClient(this.deps.clientShares.join(this.clientName));
+      this.admittedAs = this.clientName;
       this.connectProcessor(Buffer.alloc(0));
       return;
     }
@@ -110,6 +148,17 @@ export class Connection {
     this.stream.end();
     // A peer that does not answer close_notify is not waited for long.
     setTimeout(() => this.stream.destroy(), 2000).unref();
+  }
+
+  /** Closed at once to make room under a flood (it had not finished its TLS handshake). */
+  evict(): void {
+    if (this.closing || this.closed) return;
+    this.closing = true;
+    this.deps.statistics.handshakesFailed++;
+    this.deps.logger.log(Catalogue.nonLunaClient, { peer: this.peer });
+    this.settle();
+    this.state = ConnectionState.OutOfService;
+    this.stream.destroy();
   }
 
   private onHandshakeTimeout(): void {
@@ -161,11 +210,20 @@ export class Connection {
       logger.log(Catalogue.clientCredentialsRejected, { peer: this.peer });
       return this.refuse();
     }
-    if (this.deps.ipCheck && client.host && !(await this.hostMatches(client.host))) {
+    // With the ip check on, a client registered without a host cannot be matched: refused.
+    if (this.deps.ipCheck && (!client.host || !(await this.hostMatches(client.host)))) {
       logger.log(Catalogue.clientCredentialsUnverified, { peer: this.peer });
       return this.refuse();
     }
     if (this.closed) return;
+    if (!this.deps.admitClient(client.name)) {
+      this.deps.statistics.connectionsRejected++;
+      logger.log(Catalogue.newConnectionFailed);
+      this.settle();
+      return this.terminate();
+    }
+    this.admittedAs = client.name;
+    this.budget.joinClient(this.deps.clientShares.join(client.name));
     this.clientName = client.name;
     this.fingerprint = fingerprint;
     logger.log(Catalogue.clientAuthenticated, { client: client.name, peer: this.peer });
@@ -287,7 +345,35 @@ export class Connection {
       return MALFORMED;
     }
     this.state = this.frames.inCommand ? ConnectionState.Command : ConnectionState.Header;
+    if (this.frames.inCommand) this.startFrameTimer();
+    else this.stopFrameTimer();
     return frame;
+  }
+
+  private startFrameTimer(): void {
+    const seconds = this.deps.settings.frameTimeout;
+    if (seconds <= 0 || this.frameTimer) return;
+    this.frameTimer = setTimeout(() => this.onFrameTimer(), seconds * 1000);
+  }
+
+  private stopFrameTimer(): void {
+    if (!this.frameTimer) return;
+    clearTimeout(this.frameTimer);
+    this.frameTimer = null;
+  }
+
+  /** A request begun and not finished in time: its bytes go, and so does the link. */
+  private onFrameTimer(): void {
+    if (this.closing || this.closed) return;
+    if (this.processing) {
+      // Reading is paused while requests before it are served: that time is not the client's.
+      this.frameTimer?.refresh();
+      return;
+    }
+    this.frameTimer = null;
+    this.deps.statistics.frameTimeouts++;
+    this.deps.logger.log(Catalogue.commandBufferReadFailed);
+    this.terminate();
   }
 
   private malformed(): void {
@@ -428,7 +514,13 @@ export class Connection {
     this.state = ConnectionState.OutOfService;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.receiveTimer) clearTimeout(this.receiveTimer);
+    this.stopFrameTimer();
     this.budget.releaseAll();
+    if (this.admittedAs !== null) {
+      this.deps.clientShares.leave(this.admittedAs);
+      if (!this.local) this.deps.leaveClient(this.admittedAs);
+      this.admittedAs = null;
+    }
     this.settle();
     const { logger } = this.deps;
     logger.log(Catalogue.clientDisconnected, { client: this.clientName, peer: this.peer });

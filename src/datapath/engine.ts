@@ -12,7 +12,8 @@ import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
 import { Connection, type ConnectionDependencies } from './connection.js';
 import { plainAddress } from './peer.js';
 import { DatapathStatistics } from './statistics.js';
-import { MemoryBudget } from './memory-budget.js';
+import { ClientShares, MemoryBudget } from './memory-budget.js';
+import { PendingPool } from './pending-pool.js';
 import { applyTcpKeepalive } from './tcp-keepalive.js';
 
 export class BindError extends Error {
@@ -44,13 +45,24 @@ class RateLimitedLine {
   }
 }
 
+/** What one registered client may have: a quarter of the whole unless configured. */
+export function clientLimits(settings: Config['datapath']): { connections: number; memoryBytes: number } {
+  return {
+    connections: settings.maxConnectionsPerClient ?? Math.max(1, Math.floor(settings.maxConnections / 4)),
+    memoryBytes: settings.clientMemoryBudget ?? Math.floor(settings.memoryBudget / 4),
+  };
+}
+
 export class DatapathEngine {
   readonly statistics = new DatapathStatistics();
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
-  private readonly pendingByAddress = new Map<string, number>();
+  /** Connections not yet through the identity exchange (see pending-pool.ts for who makes room for whom). */
+  private readonly pending: PendingPool<Connection>;
   private readonly memory: MemoryBudget;
-  private pending = 0;
+  private readonly clientShares: ClientShares;
+  private readonly connectionsByClient = new Map<string, number>();
+  private readonly perClient: { connections: number; memoryBytes: number };
   private nextId = 1;
   private context: SecureContext;
   private readonly tooManyConnections: RateLimitedLine;
@@ -59,6 +71,9 @@ export class DatapathEngine {
   constructor(private readonly options: EngineOptions) {
     this.context = options.secureContext;
     this.memory = new MemoryBudget(options.config.datapath.memoryBudget);
+    this.perClient = clientLimits(options.config.datapath);
+    this.pending = new PendingPool({ total: options.config.datapath.maxPendingConnections, perAddress: options.config.datapath.maxPendingPerAddress });
+    this.clientShares = new ClientShares(this.perClient.memoryBytes);
     this.server = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', () => this.options.logger.log(Catalogue.acceptFailed));
     this.tooManyConnections = new RateLimitedLine(() => options.logger.log(Catalogue.newConnectionFailed));
@@ -105,12 +120,33 @@ export class DatapathEngine {
   terminateClient(name: string): number {
     let ended = 0;
     for (const connection of this.connections) {
-      if (connection.authenticated && connection.clientName === name) {
+      if (connection.authenticated && !connection.local && connection.clientName === name) {
         connection.terminate();
         ended++;
       }
     }
     return ended;
+  }
+
+  /**
+   * Ends every connection whose certificate is no longer registered under the name it connected
+   * as (removed from the verify location, or replaced): unregistration ends live links too.
+   */
+  terminateUnregistered(): number {
+    let ended = 0;
+    for (const connection of this.connections) {
+      if (!connection.authenticated || connection.local) continue;
+      const now = this.options.registry.byFingerprint(connection.certificateFingerprint);
+      if (now?.name === connection.clientName) continue;
+      connection.terminate();
+      ended++;
+    }
+    return ended;
+  }
+
+  /** Request bytes held now: in all, and by one client's connections. */
+  memoryInUse(client?: string): number {
+    return client === undefined ? this.memory.inUse : this.clientShares.inUse(client);
   }
 
   liveConnections(): readonly Connection[] {
@@ -160,6 +196,18 @@ export class DatapathEngine {
       serverName: this.options.serverName,
       secureContext: () => this.context,
       clientByFingerprint: (fingerprint) => this.options.registry.byFingerprint(fingerprint),
+      clientShares: this.clientShares,
+      admitClient: (client) => {
+        const now = this.connectionsByClient.get(client) ?? 0;
+        if (now >= this.perClient.connections) return false;
+        this.connectionsByClient.set(client, now + 1);
+        return true;
+      },
+      leaveClient: (client) => {
+        const left = (this.connectionsByClient.get(client) ?? 1) - 1;
+        if (left <= 0) this.connectionsByClient.delete(client);
+        else this.connectionsByClient.set(client, left);
+      },
       processor: this.options.processor,
       statistics: this.statistics,
       onSettled,
@@ -189,15 +237,15 @@ export class DatapathEngine {
       socket.destroy();
       return;
     }
-    const fromAddress = this.pendingByAddress.get(address) ?? 0;
-    if (this.pending >= settings.maxPendingConnections || fromAddress >= settings.maxPendingPerAddress) {
+    const admission = this.pending.admit(address);
+    // The line says a pending limit was reached (once a second at most), whether room was made or not.
+    if (admission !== 'room') this.tooManyPending.hit();
+    if (admission === 'made-room') this.statistics.pendingEvicted++;
+    if (admission === 'address-full' || admission === 'pool-full') {
       this.statistics.connectionsRejected++;
-      this.tooManyPending.hit();
       socket.destroy();
       return;
     }
-    this.pending++;
-    this.pendingByAddress.set(address, fromAddress + 1);
     try {
       applyTcpKeepalive(socket, config.tcpKeepalive);
     } catch {
@@ -206,21 +254,14 @@ export class DatapathEngine {
     socket.on('error', () => { /* reported through the TLS socket */ });
     let connection: Connection;
     try {
-      connection = new Connection(this.nextId++, socket, this.connectionDependencies(() => this.release(address)));
+      connection = new Connection(this.nextId++, socket, this.connectionDependencies(() => this.pending.remove(address, connection)));
     } catch {
       logger.log(Catalogue.connectionInstanceCreateFailed, { peer: `${address}/${socket.remotePort ?? 0}` });
-      this.release(address);
       socket.destroy();
       return;
     }
+    this.pending.add(address, connection);
     this.connections.add(connection);
     connection.start();
-  }
-
-  private release(address: string): void {
-    this.pending--;
-    const left = (this.pendingByAddress.get(address) ?? 1) - 1;
-    if (left <= 0) this.pendingByAddress.delete(address);
-    else this.pendingByAddress.set(address, left);
   }
 }

@@ -1,6 +1,8 @@
-// Bounds on what the daemon holds for requests: a budget for all connections together and one
-// per connection. A request is admitted only if both have room for its declared length, before
-// any of its bytes are kept; an untrusted peer never decides how much memory the daemon uses.
+// Bounds on what the daemon holds for requests, at three levels: all connections together, one
+// registered client (all its connections), one connection. Bytes are reserved as a request's
+// payload arrives, on every level at once or on none, so a peer is charged for what it really
+// makes the daemon hold, never for what it merely declares; and one client can never hold more
+// than its share, so the others are served from the rest.
 
 export class MemoryBudget {
   private used = 0;
@@ -22,9 +24,10 @@ export class MemoryBudget {
   }
 }
 
-/** One connection's share, drawing on the daemon-wide budget as well. */
+/** One connection's own budget, drawing on its client's share and the daemon-wide budget as well. */
 export class ConnectionBudget {
   private readonly own: MemoryBudget;
+  private client: MemoryBudget | null = null;
 
   constructor(private readonly global: MemoryBudget, limit: number) {
     this.own = new MemoryBudget(limit);
@@ -34,19 +37,62 @@ export class ConnectionBudget {
     return this.own.inUse;
   }
 
+  get limit(): number {
+    return this.own.limit;
+  }
+
+  /** Charges the client's share as well from now on (once the client is known, before its first request). */
+  joinClient(client: MemoryBudget): void {
+    this.client = client;
+  }
+
   reserve(bytes: number): boolean {
     if (!this.own.reserve(bytes)) return false;
+    if (this.client && !this.client.reserve(bytes)) {
+      this.own.release(bytes);
+      return false;
+    }
     if (this.global.reserve(bytes)) return true;
+    this.client?.release(bytes);
     this.own.release(bytes);
     return false;
   }
 
   release(bytes: number): void {
-    this.own.release(bytes);
-    this.global.release(bytes);
+    const held = Math.min(bytes, this.own.inUse);
+    this.own.release(held);
+    this.client?.release(held);
+    this.global.release(held);
   }
 
   releaseAll(): void {
     this.release(this.own.inUse);
+  }
+}
+
+/** The shares of registered clients: one budget per client name, alive while it has connections. */
+export class ClientShares {
+  private readonly shares = new Map<string, { budget: MemoryBudget; connections: number }>();
+
+  constructor(private readonly limit: number) {}
+
+  join(client: string): MemoryBudget {
+    let share = this.shares.get(client);
+    if (!share) {
+      share = { budget: new MemoryBudget(this.limit), connections: 0 };
+      this.shares.set(client, share);
+    }
+    share.connections++;
+    return share.budget;
+  }
+
+  leave(client: string): void {
+    const share = this.shares.get(client);
+    if (!share) return;
+    if (--share.connections <= 0) this.shares.delete(client);
+  }
+
+  inUse(client: string): number {
+    return this.shares.get(client)?.budget.inUse ?? 0;
   }
 }

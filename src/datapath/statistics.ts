@@ -7,6 +7,10 @@ export class DatapathStatistics {
   authenticationsRefused = 0;
   malformedRequests = 0;
   receiveTimeouts = 0;
+  /** Connections ended because a request did not arrive whole within datapath.frameTimeout. */
+  frameTimeouts = 0;
+  /** Connections still in their TLS handshake closed to make room for a newer one (pending limits). */
+  pendingEvicted = 0;
   requests = 0;
   errors = 0;
   bytesIn = 0;

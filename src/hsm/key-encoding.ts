@@ -4,7 +4,7 @@
 
 import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
 import { CKA, CKK, CKR, Pkcs11Error } from '../pkcs11/constants.js';
-import type { AttributeValue } from './attributes.js';
+import type { AttributeValue } from '../pkcs11/attributes.js';
 
 const OID_EC_PUBLIC_KEY = Buffer.from('06072a8648ce3d0201', 'hex');
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');

@@ -4,12 +4,10 @@
 // session objects (never stored) hold it in memory.
 
 import { CKA, CKO } from '../pkcs11/constants.js';
-import type { AttributeValue } from './attributes.js';
+import type { AttributeValue } from '../pkcs11/attributes.js';
 
 export interface SessionOwner {
-  /** The application that created the object: only it sees the object. */
-  app: string;
-  /** The session that created it: the object dies with it. */
+  /** The software session that created it: the object dies with it. */
   session: number;
 }
 

@@ -1,16 +1,21 @@
 // A partition: one token in one slot. It holds the token's objects (token objects loaded from
-// the store, session objects of every application), its open sessions, and while some
+// the store, session objects of every session), its open sessions, and while some
 // application is logged in, the partition key that opens sealed secrets.
 
 import type { PartitionRow, Role } from '../store/hsm-store.js';
 import type { HsmObject } from './object.js';
-import type { Session } from './session.js';
+
+/** What the partition knows of a session open on it (the software session, src/hsm/session.ts). */
+export interface PartitionSession {
+  readonly readWrite: boolean;
+  closed: boolean;
+}
 
 export class Partition {
   readonly objects = new Map<number, HsmObject>();
-  readonly sessions = new Set<Session>();
+  readonly sessions = new Set<PartitionSession>();
   private key: Buffer | null = null;
-  /** Applications whose login keeps the partition key in memory. */
+  /** Logins (by holder: an application of the token model) that keep the partition key in memory. */
   private readonly holders = new Set<string>();
   /**
    * Secret parts already unsealed while the key is held, by handle, with the sealed blob they
@@ -28,16 +33,16 @@ export class Partition {
   /** The partition key, or null while nobody is logged in. */
   get partitionKey(): Buffer | null { return this.key; }
 
-  /** Keeps the key for an application that has just logged in. */
-  hold(app: string, key: Buffer): void {
+  /** Keeps the key for a holder that has just logged in. */
+  hold(holder: string, key: Buffer): void {
     if (this.key === null) this.key = key;
     else key.fill(0);
-    this.holders.add(app);
+    this.holders.add(holder);
   }
 
-  /** An application logged out: the key (and what it opened) is wiped from memory when the last one goes. */
-  release(app: string): void {
-    this.holders.delete(app);
+  /** A holder logged out: the key (and what it opened) is wiped from memory when the last one goes. */
+  release(holder: string): void {
+    this.holders.delete(holder);
     if (this.holders.size === 0) this.forget();
   }
 

@@ -1,7 +1,7 @@
 // The partition PIN policy: length bounds and the bad-login count that locks a role.
 
 import { CKF, CKR, Pkcs11Error } from '../pkcs11/constants.js';
-import type { Role } from './roles.js';
+import type { Role } from '../store/hsm-store.js';
 
 export interface PinPolicy {
   /** Shortest PIN accepted, in bytes (ulMinPinLen). */

@@ -5,7 +5,7 @@
 
 import { CKA, CKC, CKK, CKM, CKO, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { DerivedAttributes, KeyMaterial } from './mechanisms/contract.js';
-import type { AttributeValue } from './attributes.js';
+import type { AttributeValue } from '../pkcs11/attributes.js';
 import { PRIVATE_COMPONENTS, privateKeyDer, publicKeyDer, publicKeyInfoOf } from './key-encoding.js';
 import { X509Certificate } from 'node:crypto';
 

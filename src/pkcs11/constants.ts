@@ -1,6 +1,8 @@
 // PKCS#11 v2.40 / v3.0 vocabulary shared by the HSM, the p11-kit codec and the clients.
 // Values are from the OASIS pkcs11t.h header; names keep their C spelling without the prefix.
 
+import { NtlsError } from '../errors/ntls-error.js';
+
 export const CKR = {
   OK: 0x0, CANCEL: 0x1, HOST_MEMORY: 0x2, SLOT_ID_INVALID: 0x3, GENERAL_ERROR: 0x5,
   FUNCTION_FAILED: 0x6, ARGUMENTS_BAD: 0x7, NO_EVENT: 0x8, NEED_TO_CREATE_THREADS: 0x9,
@@ -148,15 +150,11 @@ export function ckmName(mechanism: number): string {
   return `CKM_${ckmNames.get(mechanism) ?? `0x${mechanism.toString(16)}`}`;
 }
 
-/** A PKCS#11 failure carried as a value: the CKR_ code is what callers test. */
-export class Pkcs11Error extends Error {
+/** A PKCS#11 failure carried as a value: the CKR_ value (`rv`) and name (`code`) are what callers test. */
+export class Pkcs11Error extends NtlsError {
   readonly rv: number;
-  constructor(rv: number, detail?: string) {
-    super(detail ? `${ckrName(rv)}: ${detail}` : ckrName(rv));
-    this.name = 'Pkcs11Error';
+  constructor(rv: number, detail?: string, options?: { cause?: unknown }) {
+    super(ckrName(rv), detail ? `${ckrName(rv)}: ${detail}` : ckrName(rv), options);
     this.rv = rv;
-  }
-  get code(): string {
-    return ckrName(this.rv);
   }
 }

@@ -49,7 +49,7 @@ export interface ServerKey {
 }
 
 /** An admin request a processor serves beside the datapath's own (`ntls partition ...`). */
-export type ProcessorAdminCommand = (args: Record<string, unknown>) => unknown | Promise<unknown>;
+export type ProcessorAdminCommand = (args: Record<string, unknown>) => unknown;
 
 export interface ProcessorName {
   name: string;
@@ -109,9 +109,3 @@ export interface CommandProcessorModule {
   /** Optional: admin commands of the processor, by name ("partition.list" ...). */
   cp_admin_commands?(): ReadonlyMap<string, ProcessorAdminCommand>;
 }
-
-/** Call ids of NTLS's own requests, in a private range of the p11-kit call id space ("NT"). */
-export const NtlsCall = {
-  Keepalive: 0x4e540001,
-  Echo: 0x4e540002,
-} as const;

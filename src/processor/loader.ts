@@ -1,3 +1,4 @@
+import { NtlsError } from '../errors/ntls-error.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -8,10 +9,10 @@ import { DATAPATH_CONTRACT_VERSION, ENTRY_POINTS } from './contract.js';
 import { createPkcs11Processor } from './pkcs11/processor.js';
 
 /** The processor could not be loaded; the guide's lines have been written already. */
-export class ProcessorLoadError extends Error {
-  constructor(readonly code: 'RC_GENERAL_ERROR' | 'RC_FUNCTION_NOT_SUPPORTED', detail: string) {
-    super(detail);
-    this.name = 'ProcessorLoadError';
+export class ProcessorLoadError extends NtlsError {
+  declare readonly code: 'RC_GENERAL_ERROR' | 'RC_FUNCTION_NOT_SUPPORTED';
+  constructor(code: 'RC_GENERAL_ERROR' | 'RC_FUNCTION_NOT_SUPPORTED', detail: string, options: { cause?: unknown } = {}) {
+    super(code, detail, options);
   }
 }
 
@@ -30,7 +31,7 @@ async function importModule(path: string, logger: Logger): Promise<CommandProces
   }
   let imported: Record<string, unknown>;
   try {
-    imported = await import(pathToFileURL(file).href);
+    imported = await import(pathToFileURL(file).href) as Record<string, unknown>;
   } catch (error) {
     logger.log(Catalogue.processorModuleNotFound, { module: path });
     throw new ProcessorLoadError('RC_GENERAL_ERROR', `command processor module ${path} could not be loaded: ${(error as Error).message}`);
@@ -68,7 +69,7 @@ export async function loadProcessor(modulePath: string | null, context: Processo
     await module.cp_initialize_p(context);
   } catch (error) {
     logger.log(Catalogue.processorInitFailedForDatapath, { module: name.name, version: name.version, datapathVersion: DATAPATH_CONTRACT_VERSION });
-    throw new ProcessorLoadError('RC_GENERAL_ERROR', `command processor "${name.name}" failed to initialise: ${(error as Error).message}`);
+    throw new ProcessorLoadError('RC_GENERAL_ERROR', `command processor "${name.name}" failed to initialise: ${(error as Error).message}`, { cause: error });
   }
   logger.log(Catalogue.processorModuleLoaded, { module: name.name, version: name.version });
   const { workers } = module.cp_configure();

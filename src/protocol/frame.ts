@@ -3,6 +3,8 @@
 // options length, body length — then the options, then the body. The datapath frames; it
 // never looks inside the body.
 
+import { NtlsError } from '../errors/ntls-error.js';
+
 export const FRAME_HEADER_BYTES = 12;
 
 export interface Frame {
@@ -13,10 +15,10 @@ export interface Frame {
   refused?: { declaredBytes: number };
 }
 
-export class FrameError extends Error {
-  constructor(readonly code: 'NTLS_ERR_FRAME_TOO_LARGE', detail: string) {
-    super(detail);
-    this.name = 'FrameError';
+export class FrameError extends NtlsError {
+  declare readonly code: 'NTLS_ERR_FRAME_TOO_LARGE';
+  constructor(code: 'NTLS_ERR_FRAME_TOO_LARGE', detail: string) {
+    super(code, detail);
   }
 }
 
@@ -31,6 +33,19 @@ export function serializeFrame(frame: Frame): Buffer {
 }
 
 /**
+ * What a reader may keep. `admit` is asked once a header has arrived whether its payload may be
+ * read at all; `hold` as the payload's bytes arrive, before they are kept, so memory is
+ * accounted for what is really held, never for what a peer merely declares; `release` gives back
+ * what was held of a frame refused part way. A frame delivered whole hands its held bytes to the
+ * caller, who gives them back once done with it.
+ */
+export interface FrameAdmission {
+  admit(length: number): boolean;
+  hold?(bytes: number): boolean;
+  release?(bytes: number): void;
+}
+
+/**
  * Turns a byte stream into frames. The declared lengths are checked against `maxFrameBytes`
  * when the header arrives, before any payload is kept; a partial tail waits for more chunks.
  */
@@ -39,18 +54,23 @@ export class FrameReader {
   private buffered = 0;
   private header: { callCode: number; optionsLength: number; bodyLength: number; skip: boolean } | null = null;
   private skipped = 0;
+  /** Payload bytes of the current frame accounted through `hold`. */
+  private held = 0;
+  private readonly admission: FrameAdmission;
 
   /**
-   * `admit(length)` is asked, once a header has arrived, whether the payload may be kept; when
-   * it says no, the payload's bytes are skipped as they come and the frame is delivered empty
-   * with `refused` set, so the caller can answer it without ever holding it.
+   * `admit`, a function or a FrameAdmission: when it says no (at the header, or as bytes arrive),
+   * the payload's bytes are skipped as they come and the frame is delivered empty with `refused`
+   * set, so the caller can answer it without ever holding it.
    */
   constructor(
     private readonly maxFrameBytes: number,
-    private readonly admit: (length: number) => boolean = () => true,
+    admit: ((length: number) => boolean) | FrameAdmission = () => true,
     /** Optional separate bounds on the options and the body. */
     private readonly parts: { maxOptions?: number; maxBody?: number } = {},
-  ) {}
+  ) {
+    this.admission = typeof admit === 'function' ? { admit } : admit;
+  }
 
   /** Bytes held waiting for the rest of a frame. */
   get pendingBytes(): number {
@@ -70,6 +90,13 @@ export class FrameReader {
       this.skipped += dropped;
       chunk = chunk.subarray(dropped);
       if (chunk.length === 0) return;
+    } else if (this.header) {
+      const payload = this.header.optionsLength + this.header.bodyLength;
+      const more = Math.min(chunk.length, payload - this.held);
+      if (more > 0 && !this.hold(more)) {
+        this.refuseCurrent([...this.chunks.splice(0), chunk]);
+        return;
+      }
     }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
@@ -92,15 +119,11 @@ export class FrameReader {
         || optionsLength > (this.parts.maxOptions ?? Infinity) || bodyLength > (this.parts.maxBody ?? Infinity)) {
         throw new FrameError('NTLS_ERR_FRAME_TOO_LARGE', `frame of ${optionsLength + bodyLength} bytes exceeds ${this.maxFrameBytes}`);
       }
-      const skip = !this.admit(optionsLength + bodyLength);
-      this.header = { callCode: head.readUInt32BE(0), optionsLength, bodyLength, skip };
-      if (skip) {
-        this.skipped = 0;
-        // Bytes already buffered beyond the header count against the skip.
-        const buffered = this.chunks.splice(0);
-        this.buffered = 0;
-        for (const chunk of buffered) this.push(chunk);
-      }
+      const payload = optionsLength + bodyLength;
+      this.header = { callCode: head.readUInt32BE(0), optionsLength, bodyLength, skip: false };
+      this.held = 0;
+      const already = Math.min(this.buffered, payload);
+      if (!this.admission.admit(payload) || (already > 0 && !this.hold(already))) this.refuseCurrent(this.chunks.splice(0));
     }
     const { callCode, optionsLength, bodyLength, skip } = this.header;
     if (skip) {
@@ -112,7 +135,28 @@ export class FrameReader {
     const options = this.take(optionsLength);
     const body = this.take(bodyLength);
     this.header = null;
+    this.held = 0;
     return { callCode, options, body };
+  }
+
+  private hold(bytes: number): boolean {
+    if (!this.admission.hold) {
+      this.held += bytes;
+      return true;
+    }
+    if (!this.admission.hold(bytes)) return false;
+    this.held += bytes;
+    return true;
+  }
+
+  /** The current frame is refused: what was held of it goes back, and `pending` is re-read as skipped bytes first. */
+  private refuseCurrent(pending: Buffer[]): void {
+    if (this.held > 0) this.admission.release?.(this.held);
+    this.held = 0;
+    this.header!.skip = true;
+    this.skipped = 0;
+    this.buffered = 0;
+    for (const chunk of pending) this.push(chunk);
   }
 
   private take(length: number): Buffer {

@@ -6,6 +6,8 @@
 //
 // A peer whose first bytes are not such a line is not an NTLS client (or server).
 
+import { NtlsError } from '../errors/ntls-error.js';
+
 export const IDENTITY_VERSION = 1;
 export const IDENTITY_MAGIC = 'NTLS-IDENTITY/';
 /** Longest identity line accepted, newline included. */
@@ -19,10 +21,12 @@ export interface Identity {
   name: string;
 }
 
-export class IdentityError extends Error {
-  constructor(readonly code: 'NTLS_ERR_NOT_NTLS' | 'NTLS_ERR_IDENTITY_TOO_LONG' | 'NTLS_ERR_IDENTITY_VERSION', detail: string) {
-    super(detail);
-    this.name = 'IdentityError';
+type IdentityErrorCode = 'NTLS_ERR_NOT_NTLS' | 'NTLS_ERR_IDENTITY_TOO_LONG' | 'NTLS_ERR_IDENTITY_VERSION';
+
+export class IdentityError extends NtlsError {
+  declare readonly code: IdentityErrorCode;
+  constructor(code: IdentityErrorCode, detail: string) {
+    super(code, detail);
   }
 }
 

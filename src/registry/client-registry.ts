@@ -23,8 +23,12 @@ export interface InvalidRegistration {
   problem: string;
 }
 
+export type RegistryErrorCode =
+  | 'NTLS_ERR_NOT_A_CERTIFICATE' | 'NTLS_ERR_CLIENT_EXISTS' | 'NTLS_ERR_UNKNOWN_CLIENT' | 'NTLS_ERR_CLIENT_NAME'
+  | 'NTLS_ERR_CERT_EXPIRED' | 'NTLS_ERR_CERT_REGISTERED';
+
 export class RegistryError extends Error {
-  constructor(readonly code: 'NTLS_ERR_NOT_A_CERTIFICATE' | 'NTLS_ERR_CLIENT_EXISTS' | 'NTLS_ERR_UNKNOWN_CLIENT' | 'NTLS_ERR_CLIENT_NAME', detail: string) {
+  constructor(readonly code: RegistryErrorCode, detail: string) {
     super(detail);
     this.name = 'RegistryError';
   }
@@ -34,6 +38,16 @@ const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function fingerprintOf(certificate: X509Certificate): string {
   return certificate.fingerprint256.replaceAll(':', '').toLowerCase();
+}
+
+/** A registered certificate past its notAfter: the datapath refuses it at the handshake. */
+export function isExpired(client: Pick<RegisteredClient, 'notAfter'>, at = new Date()): boolean {
+  return client.notAfter.getTime() < at.getTime();
+}
+
+export interface RegisterOptions {
+  /** Register a certificate that has already expired (it cannot link until renewed). */
+  allowExpired?: boolean;
 }
 
 export class ClientRegistry {
@@ -87,8 +101,12 @@ export class ClientRegistry {
     return this.byPrint.get(fingerprint);
   }
 
-  /** Writes the client's files (certificate last, atomically, so a watcher never sees half a file). */
-  register(name: string, certificatePem: string, host: string | null): RegisteredClient {
+  /**
+   * Writes the client's files (certificate last, atomically, so a watcher never sees half a file).
+   * Refused: an expired certificate (unless `allowExpired`), and a certificate already registered
+   * under another name (one certificate is one client: its links could not be told apart).
+   */
+  register(name: string, certificatePem: string, host: string | null, options: RegisterOptions = {}): RegisteredClient {
     if (!CLIENT_NAME.test(name)) throw new RegistryError('NTLS_ERR_CLIENT_NAME', `client name "${name}" must be 1-64 letters, digits, '.', '_' or '-'`);
     if (this.clients.has(name)) throw new RegistryError('NTLS_ERR_CLIENT_EXISTS', `client "${name}" is already registered`);
     let certificate: X509Certificate;
@@ -97,6 +115,12 @@ export class ClientRegistry {
     } catch {
       throw new RegistryError('NTLS_ERR_NOT_A_CERTIFICATE', 'the file is not a PEM or DER X.509 certificate');
     }
+    const notAfter = new Date(certificate.validTo);
+    if (!options.allowExpired && isExpired({ notAfter })) {
+      throw new RegistryError('NTLS_ERR_CERT_EXPIRED', `the certificate expired on ${notAfter.toISOString()}`);
+    }
+    const holder = this.byPrint.get(fingerprintOf(certificate));
+    if (holder) throw new RegistryError('NTLS_ERR_CERT_REGISTERED', `this certificate is already registered as client "${holder.name}"`);
     const pem = certificate.toString();
     writeFileSync(join(this.folder, `${name}.json`), JSON.stringify({ host, partitions: [] }, null, 2) + '\n', { mode: 0o640 });
     const temp = join(this.folder, `.${name}.pem.tmp`);

@@ -1,10 +1,14 @@
-// The store's one failure kind the service cares about at start: the container list could not
-// be read. It carries the guide's return code so the caller logs and refuses to start.
+// The store's failure kinds: the container list could not be read at start (StoreOpenError), and
+// a record that fails its integrity check when read (StoreIntegrityError, integrity.ts). Both
+// carry the guide's return code, LUNA_RET_DEVICE_ERROR (CKR_DEVICE_ERROR to a PKCS#11 caller).
 
-export class StoreOpenError extends Error {
-  readonly code = 'LUNA_RET_DEVICE_ERROR';
+import { NtlsError } from '../errors/ntls-error.js';
+
+export class StoreOpenError extends NtlsError {
+  declare readonly code: 'LUNA_RET_DEVICE_ERROR';
   constructor(readonly path: string, readonly reason: string, options?: { cause?: unknown }) {
-    super(`HSM store ${path} cannot be used: ${reason}. The file was left as it is; restore it from a backup or move it away to start with an empty HSM.`, options);
-    this.name = 'StoreOpenError';
+    super('LUNA_RET_DEVICE_ERROR', `HSM store ${path} cannot be used: ${reason}. The file was left as it is; restore it from a backup or move it away to start with an empty HSM.`, { cause: options?.cause });
   }
 }
+
+export { StoreIntegrityError, type CorruptRow } from './integrity.js';

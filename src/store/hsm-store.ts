@@ -8,6 +8,10 @@ import { dirname, join } from 'node:path';
 import { APPLICATION_ID, CREATE_SCHEMA, MAGIC, SCHEMA_VERSION } from './schema.js';
 import { StoreOpenError } from './errors.js';
 import { decodeCredential, encodeCredential, type Credential } from './credential.js';
+import {
+  INTEGRITY_KEY, INTEGRITY_SCHEME, INTEGRITY_SCHEME_NAME, macMatches, newIntegrityKey, objectMac, partitionMac,
+  StoreIntegrityError, type CorruptRow, type ObjectFields, type PartitionFields,
+} from './integrity.js';
 
 export type Role = 'so' | 'co' | 'cu';
 
@@ -15,6 +19,9 @@ export interface PartitionRow {
   id: number;
   slotId: number;
   serial: string;
+  /** The operator's name for the partition (`ntls partition ...`); clients cannot change it. */
+  name: string;
+  /** The token label, the client's to set (C_InitToken). */
   label: string;
   initialized: boolean;
   credentials: Record<Role, Credential | null>;
@@ -35,10 +42,18 @@ export function storePath(home: string): string {
   return join(home, 'hsm', 'hsm.db');
 }
 
-interface PartitionRecord {
-  id: number; slot_id: number; serial: string; label: string; initialized: number;
-  so_credential: string | null; co_credential: string | null; cu_credential: string | null;
-  so_failures: number; co_failures: number; cu_failures: number;
+interface PartitionRecord extends PartitionFields {
+  mac: Buffer | null;
+}
+
+interface ObjectRecord extends ObjectFields {
+  mac: Buffer | null;
+}
+
+/** What a read of the objects found: the rows that check out, and those that do not. */
+export interface ObjectScan {
+  rows: ObjectRow[];
+  corrupt: CorruptRow[];
 }
 
 function fsyncDirectory(path: string): void {
@@ -72,6 +87,8 @@ function createStoreFile(path: string): void {
       meta.run('magic', MAGIC);
       meta.run('schema_version', String(SCHEMA_VERSION));
       meta.run('created_at', new Date().toISOString());
+      meta.run(INTEGRITY_KEY, newIntegrityKey().toString('hex'));
+      meta.run(INTEGRITY_SCHEME, INTEGRITY_SCHEME_NAME);
     })();
     db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {
@@ -81,8 +98,67 @@ function createStoreFile(path: string): void {
   fsyncDirectory(dirname(path));
 }
 
+/**
+ * Stores made before partitions had an operator's name lack the column: the home's store gains
+ * it when opened (each partition named after its label, or label and serial where labels repeat);
+ * a token image is left as it is and its one partition is named after its label.
+ */
+function addNameColumn(db: Database.Database): void {
+  db.transaction(() => {
+    db.exec('ALTER TABLE partitions ADD COLUMN name TEXT');
+    db.exec('CREATE UNIQUE INDEX partitions_by_name ON partitions(name)');
+    const rows = db.prepare('SELECT id, label, serial FROM partitions ORDER BY id').all() as { id: number; label: string; serial: string }[];
+    const taken = new Set<string>();
+    const name = db.prepare('UPDATE partitions SET name = ? WHERE id = ?');
+    for (const row of rows) {
+      const chosen = row.label !== '' && !taken.has(row.label) ? row.label : `${row.label || 'partition'}-${row.serial}`;
+      taken.add(chosen);
+      name.run(chosen, row.id);
+    }
+  })();
+}
+
+function hasNameColumn(db: Database.Database): boolean {
+  return (db.prepare('SELECT name FROM pragma_table_info(\'partitions\')').all() as { name: string }[]).some((c) => c.name === 'name');
+}
+
+/**
+ * The integrity key of an open store. The home's store made before row MACs (`migrate`) gets its
+ * key and the MAC of every row now, in one transaction: what it holds at that moment is taken as
+ * it is. A token image made before them is left as it is (as for partition names): null, its
+ * rows are read unchecked and written without MACs.
+ */
+function integrityKeyOf(db: Database.Database, migrate: boolean): Buffer | null {
+  const stored = db.prepare('SELECT value FROM meta WHERE key = ?').get(INTEGRITY_KEY) as { value: string } | undefined;
+  if (stored) {
+    const key = Buffer.from(stored.value, 'hex');
+    if (key.length !== 32) throw new Error('integrity key malformed');
+    return key;
+  }
+  if (!migrate) return null;
+  const key = newIntegrityKey();
+  db.transaction(() => {
+    for (const table of ['partitions', 'objects']) {
+      const columns = db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'mac')) db.exec(`ALTER TABLE ${table} ADD COLUMN mac BLOB`);
+    }
+    const setPartition = db.prepare('UPDATE partitions SET mac = ? WHERE id = ?');
+    for (const p of db.prepare('SELECT * FROM partitions').all() as PartitionRecord[]) setPartition.run(partitionMac(key, p), p.id);
+    const setObject = db.prepare('UPDATE objects SET mac = ? WHERE id = ?');
+    for (const o of db.prepare('SELECT id, partition_id, attributes, sealed FROM objects').all() as ObjectRecord[]) setObject.run(objectMac(key, o), o.id);
+    const meta = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+    meta.run(INTEGRITY_KEY, key.toString('hex'));
+    meta.run(INTEGRITY_SCHEME, INTEGRITY_SCHEME_NAME);
+  })();
+  return key;
+}
+
 export class HsmStore {
-  private constructor(private readonly db: Database.Database, readonly path: string) {}
+  private constructor(
+    private readonly db: Database.Database, readonly path: string, private readonly named: boolean,
+    /** null: a token image made before row MACs, read as it is and left so (see integrityKeyOf). */
+    private readonly integrityKey: Buffer | null,
+  ) {}
 
   /** Opens (creating when absent, unless told not to) the store file. Throws StoreOpenError for anything not ours. */
   static open(path: string, options: StoreOpenOptions = {}): HsmStore {
@@ -114,7 +190,12 @@ export class HsmStore {
       // writing the same file would be overwritten or ignored. Hold the file's lock until close.
       db.pragma('locking_mode = EXCLUSIVE');
       db.exec('BEGIN EXCLUSIVE; COMMIT;');
-      return new HsmStore(db, path);
+      let named = hasNameColumn(db);
+      if (!named && options.create !== false) {
+        addNameColumn(db);
+        named = true;
+      }
+      return new HsmStore(db, path, named, integrityKeyOf(db, options.create !== false));
     } catch (error) {
       try { db?.close(); } catch { /* already failing */ }
       if (error instanceof StoreOpenError) throw error;
@@ -127,10 +208,21 @@ export class HsmStore {
     if (this.db.open) this.db.close();
   }
 
+  private partitionIntact(r: PartitionRecord): boolean {
+    return this.integrityKey === null || macMatches(partitionMac(this.integrityKey, r), r.mac);
+  }
+
+  private objectIntact(r: ObjectRecord): boolean {
+    return this.integrityKey === null || macMatches(objectMac(this.integrityKey, r), r.mac);
+  }
+
+  /** Every partition row; StoreIntegrityError (CKR_DEVICE_ERROR) if any fails its MAC. */
   partitions(): PartitionRow[] {
     const rows = this.db.prepare('SELECT * FROM partitions ORDER BY slot_id').all() as PartitionRecord[];
+    const corrupt = rows.filter((r) => !this.partitionIntact(r)).map((r) => ({ table: 'partitions' as const, id: r.id }));
+    if (corrupt.length) throw new StoreIntegrityError(this.path, corrupt);
     return rows.map((r) => ({
-      id: r.id, slotId: r.slot_id, serial: r.serial, label: r.label, initialized: r.initialized === 1,
+      id: r.id, slotId: r.slot_id, serial: r.serial, name: r.name ?? r.label, label: r.label, initialized: r.initialized === 1,
       credentials: {
         so: r.so_credential === null ? null : decodeCredential(r.so_credential),
         co: r.co_credential === null ? null : decodeCredential(r.co_credential),
@@ -140,10 +232,25 @@ export class HsmStore {
     }));
   }
 
+  /** Every object row; StoreIntegrityError (CKR_DEVICE_ERROR) if any fails its MAC, so no altered record is served. */
   objects(): ObjectRow[] {
-    const rows = this.db.prepare('SELECT id, partition_id, attributes, sealed FROM objects ORDER BY id').all() as
-      { id: number; partition_id: number; attributes: Buffer; sealed: Buffer | null }[];
-    return rows.map((r) => ({ id: r.id, partitionId: r.partition_id, attributes: r.attributes, sealed: r.sealed }));
+    const scan = this.scanObjects();
+    if (scan.corrupt.length) throw new StoreIntegrityError(this.path, scan.corrupt);
+    return scan.rows;
+  }
+
+  /**
+   * Every object row, the corrupt ones set apart instead of thrown: for a caller that serves the
+   * intact objects and answers CKR_DEVICE_ERROR for the others.
+   */
+  scanObjects(): ObjectScan {
+    const records = this.db.prepare(`SELECT id, partition_id, attributes, sealed${this.integrityKey ? ', mac' : ''} FROM objects ORDER BY id`).all() as ObjectRecord[];
+    const scan: ObjectScan = { rows: [], corrupt: [] };
+    for (const r of records) {
+      if (this.objectIntact(r)) scan.rows.push({ id: r.id, partitionId: r.partition_id, attributes: r.attributes, sealed: r.sealed });
+      else scan.corrupt.push({ table: 'objects', id: r.id });
+    }
+    return scan;
   }
 
   maxObjectId(): number {
@@ -152,18 +259,26 @@ export class HsmStore {
   }
 
   private partitionValues(p: PartitionRow) {
-    const c = (role: Role) => (p.credentials[role] === null ? null : encodeCredential(p.credentials[role]!));
-    return {
-      id: p.id, slot_id: p.slotId, serial: p.serial, label: p.label, initialized: p.initialized ? 1 : 0,
+    const c = (role: Role) => (p.credentials[role] === null ? null : encodeCredential(p.credentials[role]));
+    const fields: PartitionFields = {
+      id: p.id, slot_id: p.slotId, serial: p.serial, ...(this.named ? { name: p.name } : {}), label: p.label, initialized: p.initialized ? 1 : 0,
       so_credential: c('so'), co_credential: c('co'), cu_credential: c('cu'),
       so_failures: p.failures.so, co_failures: p.failures.co, cu_failures: p.failures.cu,
     };
+    return this.integrityKey ? { ...fields, mac: partitionMac(this.integrityKey, fields) } : fields;
+  }
+
+  private objectValues(r: ObjectRow): ObjectFields & { mac?: Buffer } {
+    const fields: ObjectFields = { id: r.id, partition_id: r.partitionId, attributes: r.attributes, sealed: r.sealed };
+    return this.integrityKey ? { ...fields, mac: objectMac(this.integrityKey, fields) } : fields;
   }
 
   insertPartition(p: PartitionRow): void {
-    this.db.prepare(`INSERT INTO partitions (id, slot_id, serial, label, initialized, so_credential, co_credential,
-      cu_credential, so_failures, co_failures, cu_failures, created_at) VALUES (@id, @slot_id, @serial, @label,
-      @initialized, @so_credential, @co_credential, @cu_credential, @so_failures, @co_failures, @cu_failures, @created_at)`)
+    const name = this.named ? 'name, ' : '';
+    const mac = this.integrityKey ? ', mac' : '';
+    this.db.prepare(`INSERT INTO partitions (id, slot_id, serial, ${name}label, initialized, so_credential, co_credential,
+      cu_credential, so_failures, co_failures, cu_failures, created_at${mac}) VALUES (@id, @slot_id, @serial, ${name ? '@name, ' : ''}@label,
+      @initialized, @so_credential, @co_credential, @cu_credential, @so_failures, @co_failures, @cu_failures, @created_at${mac ? ', @mac' : ''})`)
       .run({ ...this.partitionValues(p), created_at: new Date().toISOString() });
   }
 
@@ -174,12 +289,23 @@ export class HsmStore {
       this.db.prepare(`UPDATE partitions SET slot_id = @slot_id, serial = @serial, label = @label,
         initialized = @initialized, so_credential = @so_credential, co_credential = @co_credential,
         cu_credential = @cu_credential, so_failures = @so_failures, co_failures = @co_failures,
-        cu_failures = @cu_failures WHERE id = @id`).run(this.partitionValues(p));
+        cu_failures = @cu_failures${this.integrityKey ? ', mac = @mac' : ''} WHERE id = @id`).run(this.partitionValues(p));
     })();
   }
 
+  /** Changes one role's failure count; the row is checked first, so a corrupt one is never given a new MAC. */
   setFailures(partitionId: number, role: Role, failures: number): void {
-    this.db.prepare(`UPDATE partitions SET ${role}_failures = ? WHERE id = ?`).run(failures, partitionId);
+    this.db.transaction(() => {
+      const row = this.db.prepare('SELECT * FROM partitions WHERE id = ?').get(partitionId) as PartitionRecord | undefined;
+      if (!row) return;
+      if (!this.integrityKey) {
+        this.db.prepare(`UPDATE partitions SET ${role}_failures = ? WHERE id = ?`).run(failures, partitionId);
+        return;
+      }
+      if (!this.partitionIntact(row)) throw new StoreIntegrityError(this.path, [{ table: 'partitions', id: partitionId }]);
+      const next: PartitionFields = { ...row, [`${role}_failures`]: failures };
+      this.db.prepare(`UPDATE partitions SET ${role}_failures = ?, mac = ? WHERE id = ?`).run(failures, partitionMac(this.integrityKey, next), partitionId);
+    })();
   }
 
   deletePartition(id: number): void {
@@ -191,18 +317,18 @@ export class HsmStore {
 
   /** Inserts or replaces objects, all in one transaction (a key pair is two rows, written together). */
   putObjects(rows: readonly ObjectRow[]): void {
-    const put = this.db.prepare('INSERT OR REPLACE INTO objects (id, partition_id, attributes, sealed) VALUES (?, ?, ?, ?)');
+    const put = this.db.prepare(`INSERT OR REPLACE INTO objects (id, partition_id, attributes, sealed${this.integrityKey ? ', mac' : ''}) VALUES (@id, @partition_id, @attributes, @sealed${this.integrityKey ? ', @mac' : ''})`);
     this.db.transaction(() => {
-      for (const r of rows) put.run(r.id, r.partitionId, r.attributes, r.sealed);
+      for (const r of rows) put.run(this.objectValues(r));
     })();
   }
 
   /** Replaces every object of a partition with `rows`, in one transaction (a restore that replaces). */
   replaceObjects(partitionId: number, rows: readonly ObjectRow[]): void {
-    const put = this.db.prepare('INSERT INTO objects (id, partition_id, attributes, sealed) VALUES (?, ?, ?, ?)');
+    const put = this.db.prepare(`INSERT INTO objects (id, partition_id, attributes, sealed${this.integrityKey ? ', mac' : ''}) VALUES (@id, @partition_id, @attributes, @sealed${this.integrityKey ? ', @mac' : ''})`);
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM objects WHERE partition_id = ?').run(partitionId);
-      for (const r of rows) put.run(r.id, r.partitionId, r.attributes, r.sealed);
+      for (const r of rows) put.run(this.objectValues(r));
     })();
   }
 

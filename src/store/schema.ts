@@ -1,5 +1,7 @@
 // The store's own file format. A file is ours when the SQLite header carries our application_id
 // and the meta table says the magic and a schema version we read; anything else is foreign.
+// Every partition and object row carries a MAC (integrity.ts); a store made before the MACs is
+// given them, in place, the first time it is opened (meta "integrity" names the scheme).
 
 /** "NTLS" in the SQLite header (PRAGMA application_id). */
 export const APPLICATION_ID = 0x4e544c53;
@@ -17,19 +19,22 @@ CREATE TABLE partitions (
   serial      TEXT NOT NULL UNIQUE,
   label       TEXT NOT NULL,
   initialized INTEGER NOT NULL,
+  name        TEXT UNIQUE,
   so_credential TEXT,
   co_credential TEXT,
   cu_credential TEXT,
   so_failures INTEGER NOT NULL DEFAULT 0,
   co_failures INTEGER NOT NULL DEFAULT 0,
   cu_failures INTEGER NOT NULL DEFAULT 0,
-  created_at  TEXT NOT NULL
+  created_at  TEXT NOT NULL,
+  mac         BLOB
 ) STRICT;
 CREATE TABLE objects (
   id           INTEGER PRIMARY KEY,
   partition_id INTEGER NOT NULL REFERENCES partitions(id) ON DELETE CASCADE,
   attributes   BLOB NOT NULL,
-  sealed       BLOB
+  sealed       BLOB,
+  mac          BLOB
 ) STRICT;
 CREATE INDEX objects_by_partition ON objects(partition_id);
 `;

@@ -7,24 +7,11 @@
 // Restore: all or nothing, in one store transaction; --replace drops the partition's token
 // objects first, --add skips objects identical to one already there (same attributes and secret).
 
-import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { decodeAttributes, encodeAttributes } from '../hsm/attributes.js';
-import type { Hsm } from '../hsm/hsm.js';
-import { partitionKeyOf } from '../hsm/login.js';
-import { HsmObject, objectAad } from '../hsm/object.js';
-import type { Partition } from '../hsm/partition.js';
-import type { Role } from '../hsm/roles.js';
-import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
-import { HsmStore, type ObjectRow } from '../store/hsm-store.js';
-import { seal, unseal } from '../store/seal.js';
+import type { ClearObject, PartitionCredential, SoftwareHsm } from '../hsm/index.js';
 import { TokenError } from './errors.js';
-import { IMAGE_PARTITION_ID, openImageHsm, writeBackupRecord, type ImageHsmOptions, type ImageInfo } from './image.js';
-
-/** Objects copied between two looks at the image (and two progress reports). */
-const BATCH = 32;
+import { openImageHsm, writeBackupRecord, type ImageHsmOptions, type ImageInfo } from './image.js';
 
 export type Progress = (done: number, total: number) => void | Promise<void>;
 
@@ -35,15 +22,11 @@ export interface ImageHandle {
   adopt(): void;
 }
 
-export interface PartitionCredential {
-  /** 'co' (Crypto Officer, the default) or 'so'; both open the partition key. */
-  role: Role;
-  pin: string;
-}
+export type { PartitionCredential };
 
 /** A partition and a token image, opened with their credentials. */
 interface TransferRequest {
-  hsm: Hsm;
+  hsm: SoftwareHsm;
   slot: number;
   partition: PartitionCredential;
   image: ImageHandle;
@@ -72,26 +55,18 @@ export function interruptedMessage(info: ImageInfo): string {
     : `backup interrupted: the token keeps its previous backup of ${info.backup.at}`;
 }
 
-/** The key of the token inside an image, opened with its user PIN (a wrong PIN is counted in the image). */
-async function tokenKey(image: ImageHandle, pin: string, options: ImageHsmOptions): Promise<Buffer> {
-  const { hsm } = await openImageHsm(image.path, options);
+/** The token inside an image, opened for one piece of work and closed after. */
+async function withImageHsm<T>(path: string, options: ImageHsmOptions, work: (hsm: SoftwareHsm) => Promise<T>): Promise<T> {
+  const { hsm } = await openImageHsm(path, options);
   try {
-    const partition = hsm.partitions.get(0)!;
-    return await partitionKeyOf(hsm, partition, 'co', pin);
+    return await work(hsm);
   } finally {
     hsm.close();
   }
 }
 
-function openSecret(key: Buffer, partitionId: number, object: HsmObject): Buffer | null {
-  if (object.sealed === null) return null;
-  const clear = unseal(key, object.sealed, objectAad(partitionId, object.handle));
-  if (clear === null) throw new Pkcs11Error(CKR.DEVICE_ERROR, `the secret of object ${object.handle} does not open`);
-  return clear;
-}
-
-function tokenObjects(partition: Partition): HsmObject[] {
-  return [...partition.objects.values()].filter((o) => o.isToken).sort((a, b) => a.handle - b.handle);
+function wipe(objects: readonly ClearObject[]): void {
+  for (const object of objects) object.secret?.fill(0);
 }
 
 function fsyncPath(path: string): void {
@@ -101,9 +76,10 @@ function fsyncPath(path: string): void {
 
 export async function backupPartition(request: BackupRequest): Promise<BackupResult> {
   const { hsm, image } = request;
-  const partition = hsm.partition(request.slot);
-  const keyOfToken = await tokenKey(image, request.tokenPin, request.hsmOptions);
-  let keyOfPartition: Buffer | null = null;
+  const partition = hsm.token(request.slot);
+  const tokenCredential: PartitionCredential = { role: 'co', pin: request.tokenPin };
+  // The token's PIN is judged on the token itself first: a wrong one counts there.
+  await withImageHsm(image.path, request.hsmOptions, (token) => token.checkCredential(0, tokenCredential));
   const working = join(dirname(image.path), `.${basename(image.path)}.backup-${process.pid}`);
   const original = statSync(image.path);
   const stillInserted = () => {
@@ -115,47 +91,29 @@ export async function backupPartition(request: BackupRequest): Promise<BackupRes
     }
   };
   const interrupted = () => new TokenError('NTLS_ERR_BACKUP_INTERRUPTED', interruptedMessage(image.info), 'insert the token again and run the backup again');
+  let objects: ClearObject[] = [];
   try {
-    keyOfPartition = await partitionKeyOf(hsm, partition, request.partition.role, request.partition.pin);
-    const objects = tokenObjects(partition);
+    objects = await hsm.exportObjects(request.slot, request.partition);
     rmSync(working, { force: true });
     copyFileSync(image.path, working);
-    const store = HsmStore.open(working, { create: false, journal: 'delete' });
-    try {
-      const row = store.partitions()[0]!;
-      store.updatePartition(row, true);
-      for (let start = 0; start < objects.length; start += BATCH) {
-        const rows: ObjectRow[] = objects.slice(start, start + BATCH).map((object, i) => {
-          const id = start + i + 1;
-          const clear = openSecret(keyOfPartition!, partition.id, object);
-          const sealed = clear === null ? null : seal(keyOfToken, clear, objectAad(IMAGE_PARTITION_ID, id));
-          clear?.fill(0);
-          return { id, partitionId: IMAGE_PARTITION_ID, attributes: encodeAttributes(object.attributes), sealed };
-        });
-        store.putObjects(rows);
-        if (!stillInserted()) throw interrupted();
-        await request.onProgress?.(start + rows.length, objects.length);
-        await yieldToEventLoop();
-      }
-    } finally {
-      store.close();
-    }
+    await withImageHsm(working, request.hsmOptions, (copy) => copy.importObjects(0, tokenCredential, objects, 'replace', async (done, total) => {
+      if (!stillInserted()) throw interrupted();
+      await request.onProgress?.(done, total);
+    }));
     const at = new Date().toISOString();
-    writeBackupRecord(working, { at, id: request.id, sourceLabel: partition.row.label, sourceSerial: partition.row.serial, objects: objects.length });
+    writeBackupRecord(working, { at, id: request.id, sourceLabel: partition.label, sourceSerial: partition.serial, objects: objects.length });
     fsyncPath(working);
     if (!stillInserted()) throw interrupted();
     renameSync(working, image.path);
     image.adopt();
     fsyncPath(dirname(image.path));
-    if (objects.length === 0) await request.onProgress?.(0, 0);
     return {
       token: { label: image.info.label, serial: image.info.serial },
-      partition: { label: partition.row.label, serial: partition.row.serial },
+      partition: { label: partition.label, serial: partition.serial },
       objects: objects.length, at, id: request.id,
     };
   } finally {
-    keyOfToken.fill(0);
-    keyOfPartition?.fill(0);
+    wipe(objects);
     for (const suffix of ['', '-journal']) rmSync(working + suffix, { force: true });
   }
 }
@@ -175,86 +133,19 @@ export interface RestoreResult {
   removed: number;
 }
 
-interface Clear { attributes: Buffer; secret: Buffer | null }
-
-/** What makes two objects the same object: every attribute, and the secret part. */
-function fingerprint(o: Clear): string {
-  const hash = createHash('sha256').update(o.attributes);
-  hash.update(o.secret === null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), o.secret]));
-  return hash.digest('hex');
-}
-
 export async function restorePartition(request: RestoreRequest): Promise<RestoreResult> {
   const { hsm, image } = request;
-  const partition = hsm.partition(request.slot);
+  const partition = hsm.token(request.slot);
   // Read the whole backup in clear first: nothing changes in the partition unless all of it reads.
-  const backup: Clear[] = [];
-  const { hsm: tokenHsm } = await openImageHsm(image.path, request.hsmOptions);
+  const backup = await withImageHsm(image.path, request.hsmOptions, (token) => token.exportObjects(0, { role: 'co', pin: request.tokenPin }));
   try {
-    const tokenPartition = tokenHsm.partitions.get(0)!;
-    const key = await partitionKeyOf(tokenHsm, tokenPartition, 'co', request.tokenPin);
-    try {
-      for (const object of tokenObjects(tokenPartition)) {
-        backup.push({ attributes: encodeAttributes(object.attributes), secret: openSecret(key, tokenPartition.id, object) });
-      }
-    } finally {
-      key.fill(0);
-    }
-  } finally {
-    tokenHsm.close();
-  }
-  const key = await partitionKeyOf(hsm, partition, request.partition.role, request.partition.pin);
-  try {
-    const existing = tokenObjects(partition);
-    const known = new Set<string>();
-    if (request.mode === 'add') {
-      for (const object of existing) {
-        const secret = openSecret(key, partition.id, object);
-        known.add(fingerprint({ attributes: encodeAttributes(object.attributes), secret }));
-        secret?.fill(0);
-      }
-    }
-    const made: HsmObject[] = [];
-    let skipped = 0;
-    for (const [i, entry] of backup.entries()) {
-      if (request.mode === 'add' && known.has(fingerprint(entry))) {
-        skipped++;
-      } else {
-        const handle = hsm.newObjectHandle();
-        const sealed = entry.secret === null ? null : seal(key, entry.secret, objectAad(partition.id, handle));
-        made.push(new HsmObject(handle, partition.id, decodeAttributes(entry.attributes), null, sealed, null));
-      }
-      entry.secret?.fill(0);
-      if ((i + 1) % BATCH === 0) {
-        await request.onProgress?.(i + 1, backup.length);
-        await yieldToEventLoop();
-      }
-    }
-    // The KDF and the yields let other requests run: the partition may be gone.
-    if (hsm.partitions.get(request.slot) !== partition) throw new Pkcs11Error(CKR.DEVICE_REMOVED, 'the partition was deleted during the restore; nothing was restored');
-    const rows: ObjectRow[] = made.map((o) => ({ id: o.handle, partitionId: partition.id, attributes: encodeAttributes(o.attributes), sealed: o.sealed }));
-    try {
-      if (request.mode === 'replace') hsm.store.replaceObjects(partition.id, rows);
-      else hsm.store.putObjects(rows);
-    } catch (error) {
-      throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
-    }
-    let removed = 0;
-    if (request.mode === 'replace') {
-      for (const object of tokenObjects(partition)) {
-        partition.objects.delete(object.handle);
-        partition.dropUnsealed(object.handle);
-        removed++;
-      }
-    }
-    for (const object of made) partition.objects.set(object.handle, object);
-    await request.onProgress?.(backup.length, backup.length);
+    const result = await hsm.importObjects(request.slot, request.partition, backup, request.mode, request.onProgress);
     return {
       token: { label: image.info.label, serial: image.info.serial },
-      partition: { label: partition.row.label, serial: partition.row.serial },
-      mode: request.mode, added: made.length, skipped, removed,
+      partition: { label: partition.label, serial: partition.serial },
+      mode: request.mode, ...result,
     };
   } finally {
-    key.fill(0);
+    wipe(backup);
   }
 }

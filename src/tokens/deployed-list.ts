@@ -4,7 +4,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../client/atomic-file.js';
+import { writeFileAtomic } from '../files/atomic-file.js';
 import { TokenError } from './errors.js';
 
 export interface DeployedEntry {

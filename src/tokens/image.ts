@@ -6,16 +6,13 @@
 // Reading never writes: a damaged or foreign file is refused and left exactly as it was.
 
 import Database from 'better-sqlite3';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { closeSync, linkSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { Hsm, type HsmOptions } from '../hsm/hsm.js';
-import { credentialAad } from '../hsm/login.js';
-import { checkPinLength, pinBytes, type PinPolicy } from '../hsm/pin-policy.js';
-import { createCredential, type KdfParameters } from '../store/credential.js';
-import { HsmStore } from '../store/hsm-store.js';
-import { APPLICATION_ID, MAGIC, SCHEMA_VERSION } from '../store/schema.js';
-import { KEY_BYTES } from '../store/seal.js';
+import {
+  SoftwareHsm, STORE_APPLICATION_ID as APPLICATION_ID, STORE_MAGIC as MAGIC, STORE_SCHEMA_VERSION as SCHEMA_VERSION,
+  checkPinLength, createTokenStore, pinBytes, type HsmOptions, type KdfParameters, type PinPolicy,
+} from '../hsm/index.js';
 import { TokenError } from './errors.js';
 
 export const IMAGE_KIND = 'ntls-token-image';
@@ -214,25 +211,13 @@ export async function createImage(path: string, image: NewImage): Promise<ImageI
     }
   }
   if (exists(path)) throw new TokenError('NTLS_ERR_IMAGE_EXISTS', `${path} exists`, 'choose another name, or remove the file');
-  const key = randomBytes(KEY_BYTES);
-  const so = await createCredential(pinBytes(image.soPin), key, image.kdf, credentialAad(IMAGE_PARTITION_ID, 'so'));
-  const co = await createCredential(pinBytes(image.userPin), key, image.kdf, credentialAad(IMAGE_PARTITION_ID, 'co'));
-  key.fill(0);
   // Built under a hidden name (the watcher ignores it), then linked into place: a watcher never
   // sees a half-made image, and an existing file is never replaced.
   const building = join(dirname(path), `.${basename(path)}.creating-${process.pid}`);
   const clean = () => { for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(building + suffix, { force: true }); };
   clean();
   try {
-    const store = HsmStore.open(building, { journal: 'delete' });
-    try {
-      store.insertPartition({
-        id: IMAGE_PARTITION_ID, slotId: 0, serial, label, initialized: true,
-        credentials: { so, co, cu: null }, failures: { so: 0, co: 0, cu: 0 },
-      });
-    } finally {
-      store.close();
-    }
+    await createTokenStore(building, { partitionId: IMAGE_PARTITION_ID, serial, label, soPin: image.soPin, userPin: image.userPin, kdf: image.kdf });
     const db = new Database(building, { fileMustExist: true });
     try {
       db.transaction(() => {
@@ -270,9 +255,9 @@ export type ImageHsmOptions = Omit<HsmOptions, 'home' | 'storeFile' | 'logger'>;
  * Opens the token of an image as an HSM (the same class as the home's). The image is checked
  * first (readImage); a failure of the HSM itself comes as StoreOpenError.
  */
-export async function openImageHsm(path: string, options: ImageHsmOptions): Promise<{ info: ImageInfo; hsm: Hsm }> {
+export async function openImageHsm(path: string, options: ImageHsmOptions): Promise<{ info: ImageInfo; hsm: SoftwareHsm }> {
   const info = readImage(path);
-  const hsm = await Hsm.open({ ...options, home: dirname(path), storeFile: path });
+  const hsm = await SoftwareHsm.open({ ...options, home: dirname(path), storeFile: path });
   return { info, hsm };
 }
 

@@ -15,7 +15,7 @@
 
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Hsm } from '../hsm/hsm.js';
+import type { SoftwareHsm } from '../hsm/index.js';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
 import { DeployedList, type DeployedEntry } from './deployed-list.js';
@@ -32,7 +32,7 @@ export interface DeployedToken {
   container: number;
   label: string;
   serial: string;
-  hsm: Hsm;
+  hsm: SoftwareHsm;
 }
 
 export type TokenChangeKind = 'deployed' | 'redeployed' | 'undeployed' | 'ejected';
@@ -82,7 +82,7 @@ interface Device {
   container: number;
   info: ImageInfo | null;
   problem: TokenError | null;
-  hsm: Hsm | null;
+  hsm: SoftwareHsm | null;
   /** A backup or restore is using the image. */
   busy: boolean;
 }
@@ -368,7 +368,7 @@ export class VirtualTokens {
   // --- Helpers -------------------------------------------------------------------------------
 
   /** Opens a token's HSM; a failure logs "Unable to start VToken". */
-  private async openHsm(device: Device): Promise<Hsm> {
+  private async openHsm(device: Device): Promise<SoftwareHsm> {
     try {
       return (await openImageHsm(this.path(device), this.options.hsmOptions)).hsm;
     } catch (error) {

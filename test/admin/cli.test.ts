@@ -59,9 +59,9 @@ describe('ntls client', () => {
   it('bad input changes nothing and says what to do in one line', async () => {
     const notCert = join(home, 'not-a-cert.pem');
     writeFileSync(notCert, 'hello');
-    expectOneLineFailure(await ntls('client', 'register', '--client', 'eve', '--cert', notCert));
-    expectOneLineFailure(await ntls('client', 'register', '--client', 'dave', '--cert', certFile));
-    expectOneLineFailure(await ntls('client', 'register', '--client', 'eve', '--cert', join(home, 'missing.pem')));
+    expectOneLineFailure(await ntls('client', 'register', '--client', 'eve', '--cert', notCert, '--hostname', '127.0.0.1'));
+    expectOneLineFailure(await ntls('client', 'register', '--client', 'dave', '--cert', certFile, '--hostname', '127.0.0.1'));
+    expectOneLineFailure(await ntls('client', 'register', '--client', 'eve', '--cert', join(home, 'missing.pem'), '--hostname', '127.0.0.1'));
     expectOneLineFailure(await ntls('client', 'hostip', '--client', 'dave', '--hostname', '300.1.2.3.4!'));
     expectOneLineFailure(await ntls('client', 'show', '--client', 'nobody'));
     const list = JSON.parse((await ntls('client', 'list', '--json')).stdout);
@@ -81,7 +81,7 @@ describe('ntls client', () => {
   });
 
   it('delete without --force and without a terminal asks for --force and changes nothing', async () => {
-    await ntls('client', 'register', '--client', 'dave', '--cert', certFile);
+    await ntls('client', 'register', '--client', 'dave', '--cert', certFile, '--hostname', '127.0.0.1');
     expectOneLineFailure(await ntls('client', 'delete', '--client', 'dave'));
     expect(JSON.parse((await ntls('client', 'list', '--json')).stdout)).toHaveLength(1);
   });

@@ -166,7 +166,7 @@ describe('an unregistered client', () => {
     try {
       expectOk(await bob.run('create-cert', '--cn', 'bob2'));
       expectOk(await bob.run('add-server', '--host', '127.0.0.1', '--port', String(s.daemon.port), '--cert', join(s.home, 'server', 'server.pem')));
-      expectOk(await runNtls(['client', 'register', '-c', 'bob2', '--cert', bob.certificateFile, '--home', s.home]));
+      expectOk(await runNtls(['client', 'register', '-c', 'bob2', '--cert', bob.certificateFile, '--hostname', '127.0.0.1', '--home', s.home]));
       const none = JSON.parse(expectOk(await bob.run('verify', '--json')).stdout);
       expect(none[0].slots).toEqual([]);
       expectOk(await runNtls(['client', 'assign-partition', '-c', 'bob2', '-p', 'default', '--home', s.home]));

@@ -28,7 +28,7 @@ beforeAll(async () => {
   daemon = await startDaemon(home);
   alice = new ClientHost('alice');
   expectOk(await alice.run('create-cert', '--cn', 'alice'));
-  expectOk(await runNtls(['client', 'register', '-c', 'alice', '--cert', alice.certificateFile, '--home', home]));
+  expectOk(await runNtls(['client', 'register', '-c', 'alice', '--cert', alice.certificateFile, '--hostname', '127.0.0.1', '--home', home]));
   expectOk(await runNtls(['client', 'assign-partition', '-c', 'alice', '-p', 'default', '--home', home]));
   expectOk(await alice.run('add-server', '--host', '127.0.0.1', '--port', String(daemon.port), '--cert', join(home, 'server', 'server.pem'), '--name', 'local'));
   await initialiseSlot(alice);

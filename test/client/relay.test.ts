@@ -40,7 +40,7 @@ async function slotsThroughRelay(args: string[]): Promise<number[]> {
     child.stdin.write(Buffer.from([0]));
     const body = encodeRequest(request('C_GetSlotList', { tokenPresent: 1, slotList: outputRequest(16) }), { version: 0 });
     if (!body.ok) throw body.error;
-    child.stdin.write(serializeFrame(16, body.value, Buffer.from('client')));
+    child.stdin.write(serializeFrame({ callCode: 16, options: Buffer.from('client'), body: body.value }));
     const decoded = decodeResponse(await answer, 'C_GetSlotList', { version: 0 });
     expect(version).toBe(0);
     if (!decoded.ok || decoded.value.call !== 'C_GetSlotList') throw new Error('bad answer');

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../../src/client/atomic-file.js';
+import { writeFileAtomic } from '../../src/files/atomic-file.js';
 import { decryptionFor, encryptionFor } from '../../src/client/cipher.js';
 import { clientHome, findServer, loadClientConfig, saveClientConfig } from '../../src/client/config.js';
 import { ClientError } from '../../src/client/errors.js';

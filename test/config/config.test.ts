@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyOverrides, CONFIG_FILE, ConfigError, loadConfig, type ConfigProblem } from '../../src/config/load.js';
-import { ConfigSchema, ConfigShape, defaultConfig } from '../../src/config/schema.js';
+import { ConfigShape, defaultConfig } from '../../src/config/schema.js';
 
 let home: string;
 beforeEach(() => {
@@ -54,7 +54,8 @@ describe('defaults', () => {
     expect(config.datapath).toMatchObject({ inboundWorkers: 5, outboundWorkers: 5 });
     expect(config.processor).toEqual({ module: null, workers: 50, commandKeepalive: 0 });
     expect(config.log).toMatchObject({ debug: false, syslog: null });
-    expect(config.clients.ipCheck).toBe(false);
+    expect(config.clients.ipCheck).toBe(true);
+    expect(config.datapath).toMatchObject({ maxConnectionsPerClient: null, clientMemoryBudget: null, frameTimeout: 30 });
   });
 
   it('a partial file keeps the defaults of what it does not set', () => {

@@ -14,7 +14,6 @@ let daemon: Daemon;
 let alice: TestClient;
 let expired: TestClient;
 
-
 beforeAll(async () => {
   home = makeHome({ datapath: { handshakeTimeout: 1500, receiveTimeout: 0 }, log: { debug: true } });
   alice = await makeClient('alice');

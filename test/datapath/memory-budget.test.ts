@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectionBudget, MemoryBudget } from '../../src/datapath/memory-budget.js';
+import { ClientShares, ConnectionBudget, MemoryBudget } from '../../src/datapath/memory-budget.js';
 import { Daemon, keepaliveBody, link, makeClient, makeHome, registerClient, removeHome, startDaemon, type TestClient } from '../support/daemon.js';
 
 describe('MemoryBudget', () => {
@@ -15,6 +15,34 @@ describe('MemoryBudget', () => {
     a.releaseAll();
     expect(global.inUse).toBe(40);
     expect(b.reserve(20)).toBe(true);
+  });
+});
+
+describe('ClientShares', () => {
+  it('the connections of one client draw on one share; another client has its own', () => {
+    const global = new MemoryBudget(1000);
+    const shares = new ClientShares(300);
+    const a1 = new ConnectionBudget(global, 200);
+    const a2 = new ConnectionBudget(global, 200);
+    const b = new ConnectionBudget(global, 200);
+    a1.joinClient(shares.join('a'));
+    a2.joinClient(shares.join('a'));
+    b.joinClient(shares.join('b'));
+    expect(a1.reserve(200)).toBe(true);
+    expect(a2.reserve(150)).toBe(false);
+    expect(a2.reserve(100)).toBe(true);
+    expect(shares.inUse('a')).toBe(300);
+    expect(b.reserve(200)).toBe(true);
+    expect(global.inUse).toBe(500);
+    a1.releaseAll();
+    shares.leave('a');
+    expect(shares.inUse('a')).toBe(100);
+    expect(a2.reserve(100)).toBe(true);
+    expect(shares.inUse('a')).toBe(200);
+    a2.releaseAll();
+    shares.leave('a');
+    expect(shares.inUse('a')).toBe(0);
+    expect(global.inUse).toBe(200);
   });
 });
 

@@ -133,4 +133,3 @@ describe('p11tool through the relay', () => {
     expect(r.stdout).toContain('gt-ec');
   });
 });
-

@@ -3,9 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { CKA, CKM, CKR, Pkcs11Error } from '../../src/pkcs11/constants.js';
-import {
-  attributeLength, decodeAttributes, encodeAttributes, normaliseAttribute, templateMap, type AttributeValue,
-} from '../../src/hsm/attributes.js';
+import { attributeLength, normaliseAttribute, templateMap, type AttributeValue } from '../../src/pkcs11/attributes.js';
+import { decodeAttributes, encodeAttributes } from '../../src/hsm/attribute-codec.js';
 
 const code = (f: () => unknown) => {
   try { f(); return 0; } catch (e) { return (e as Pkcs11Error).rv; }

@@ -7,8 +7,9 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CKA, CKD, CKK, CKM, CKO, CKR, CKS, CKU } from '../../src/pkcs11/constants.js';
-import { BufferTooSmallError, CKU_CRYPTO_USER, type Hsm, type HsmApplication, type Template } from '../../src/hsm/index.js';
-import { CO_PIN, CU_PIN, RO, RW, SO_PIN, mech, readyHsm, removeHome, rv, tempHome, text } from './support.js';
+import type { Template } from '../../src/pkcs11/attributes.js';
+import { BufferTooSmallError, CKU_CRYPTO_USER, type Application as HsmApplication } from '../../src/token/index.js';
+import { type Hsm, CO_PIN, CU_PIN, RO, RW, SO_PIN, mech, readyHsm, removeHome, rv, tempHome, text } from './support.js';
 
 let home: string;
 let hsm: Hsm;
@@ -24,7 +25,7 @@ beforeAll(async () => {
   home = tempHome();
   ({ hsm, slot } = await readyHsm(home));
   app = hsm.application('a');
-  s = app.C_OpenSession(slot, RW);
+  s = await app.C_OpenSession(slot, RW);
   await app.C_Login(s, CKU.USER, CO_PIN);
 });
 afterAll(() => {
@@ -68,23 +69,23 @@ describe('C_GenerateKey', () => {
     expect(await rv(() => app.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 32), t(CKA.KEY_TYPE, CKK.RSA)]))).toBe(CKR.TEMPLATE_INCONSISTENT);
     expect(await rv(() => app.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 32), t(CKA.VALUE, Buffer.alloc(32))]))).toBe(CKR.TEMPLATE_INCONSISTENT);
     expect(await rv(() => app.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 7)]))).not.toBe(CKR.OK);
-    const ro = app.C_OpenSession(slot, RO);
+    const ro = await app.C_OpenSession(slot, RO);
     expect(await rv(() => app.C_GenerateKey(ro, mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 32), t(CKA.TOKEN, true)]))).toBe(CKR.SESSION_READ_ONLY);
-    app.C_CloseSession(ro);
+    await app.C_CloseSession(ro);
   });
 
   it('needs the Crypto Officer: not the SO, not a public session, not the Crypto User', async () => {
     const so = hsm.application('so');
-    const x = so.C_OpenSession(slot, RW);
+    const x = await so.C_OpenSession(slot, RW);
     await so.C_Login(x, CKU.SO, SO_PIN);
     expect(await rv(() => so.C_GenerateKey(x, mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 32)]))).toBe(CKR.USER_NOT_LOGGED_IN);
     so.finalize();
     const pub = hsm.application('public');
-    const y = pub.C_OpenSession(slot, RW);
+    const y = await pub.C_OpenSession(slot, RW);
     expect(await rv(() => pub.C_GenerateKey(y, mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 32), t(CKA.TOKEN, true)]))).toBe(CKR.USER_NOT_LOGGED_IN);
     pub.finalize();
     const cu = hsm.application('cu');
-    const z = cu.C_OpenSession(slot, RW);
+    const z = await cu.C_OpenSession(slot, RW);
     await cu.C_Login(z, CKU_CRYPTO_USER, CU_PIN);
     expect(await rv(() => cu.C_GenerateKey(z, mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 32)]))).toBe(CKR.ACTION_PROHIBITED);
     cu.finalize();
@@ -209,12 +210,12 @@ describe('C_Sign / C_Verify', () => {
     await app.C_SignInit(s, mech(CKM.ECDSA_SHA256), privateKey);
     const sig = await app.C_Sign(s, text('m'));
     const so = hsm.application('so');
-    const x = so.C_OpenSession(slot, RW);
+    const x = await so.C_OpenSession(slot, RW);
     await so.C_Login(x, CKU.SO, SO_PIN);
     expect(await rv(() => so.C_VerifyInit(x, mech(CKM.ECDSA_SHA256), publicKey))).toBe(CKR.USER_NOT_LOGGED_IN);
     so.finalize();
     const pub = hsm.application('public');
-    const y = pub.C_OpenSession(slot, RO);
+    const y = await pub.C_OpenSession(slot, RO);
     await pub.C_VerifyInit(y, mech(CKM.ECDSA_SHA256), publicKey);
     await pub.C_Verify(y, text('m'), sig);
     // the private key is invisible to it
@@ -225,7 +226,7 @@ describe('C_Sign / C_Verify', () => {
   it('a public (CKA_PRIVATE false) token private key still needs a login: its value is sealed', async () => {
     const { privateKey } = await ecPair([], [t(CKA.TOKEN, true), t(CKA.PRIVATE, false)]);
     const pub = hsm.application('public');
-    const y = pub.C_OpenSession(slot, RO);
+    const y = await pub.C_OpenSession(slot, RO);
     expect(await rv(() => pub.C_SignInit(y, mech(CKM.ECDSA_SHA256), privateKey))).toBe(CKR.USER_NOT_LOGGED_IN);
     pub.finalize();
   });
@@ -233,7 +234,7 @@ describe('C_Sign / C_Verify', () => {
   it('the Crypto User signs with existing keys', async () => {
     const { privateKey } = await ecPair([], [t(CKA.TOKEN, true)]);
     const cu = hsm.application('cu');
-    const z = cu.C_OpenSession(slot, RO);
+    const z = await cu.C_OpenSession(slot, RO);
     await cu.C_Login(z, CKU_CRYPTO_USER, CU_PIN);
     await cu.C_SignInit(z, mech(CKM.ECDSA_SHA256), privateKey);
     expect((await cu.C_Sign(z, text('m'))).length).toBe(64);
@@ -510,9 +511,9 @@ describe('cross-check with the openssl CLI', () => {
 describe('operations are per session and per application', () => {
   it('two sessions and two applications sign at the same time without mixing', async () => {
     const { publicKey, privateKey } = await ecPair([t(CKA.TOKEN, true)], [t(CKA.TOKEN, true)]);
-    const s2 = app.C_OpenSession(slot, RW);
+    const s2 = await app.C_OpenSession(slot, RW);
     const other = hsm.application('other');
-    const s3 = other.C_OpenSession(slot, RW);
+    const s3 = await other.C_OpenSession(slot, RW);
     await other.C_Login(s3, CKU.USER, CO_PIN);
     await Promise.all([s, s2].map((x) => app.C_SignInit(x, mech(CKM.ECDSA_SHA256), privateKey)));
     await other.C_SignInit(s3, mech(CKM.ECDSA_SHA256), privateKey);
@@ -525,7 +526,7 @@ describe('operations are per session and per application', () => {
     // the other application's operation is not visible from here
     await other.C_DigestInit(s3, mech(CKM.SHA256));
     expect(await rv(() => app.C_DigestFinal(s))).toBe(CKR.OPERATION_NOT_INITIALIZED);
-    app.C_CloseSession(s2);
+    await app.C_CloseSession(s2);
     other.finalize();
   });
 
@@ -534,13 +535,13 @@ describe('operations are per session and per application', () => {
     const { publicKey } = await ecPair();
     await app.C_DigestInit(s, mech(CKM.SHA256));
     expect(await rv(() => app.C_DigestKey(s, publicKey))).toBe(CKR.KEY_INDIGESTIBLE);
-    const x = app.C_OpenSession(slot, RW);
+    const x = await app.C_OpenSession(slot, RW);
     await app.C_EncryptInit(x, mech(CKM.AES_ECB), key);
     await app.C_Logout(x);
     expect(await rv(() => app.C_Encrypt(x, Buffer.alloc(16)))).toBe(CKR.OPERATION_NOT_INITIALIZED);
     // Login state is the application's: logging in again on x logs s in too, for the tests after this one.
     await app.C_Login(x, CKU.USER, CO_PIN);
-    app.C_CloseSession(x);
+    await app.C_CloseSession(x);
     expect(app.C_GetSessionInfo(s).state).toBe(CKS.RW_USER_FUNCTIONS);
   });
 });

@@ -2,9 +2,9 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CKF, CKM, CKR, CKU } from '../../src/pkcs11/constants.js';
-import { HsmAdminError, type Hsm } from '../../src/hsm/index.js';
+import { HsmAdminError } from '../../src/hsm/index.js';
 import { Logger } from '../../src/log/logger.js';
-import { CO_PIN, RO, RW, SO_PIN, openHsm, readyHsm, removeHome, rv, tempHome } from './support.js';
+import { type Hsm, CO_PIN, RO, RW, SO_PIN, openHsm, readyHsm, removeHome, rv, tempHome } from './support.js';
 
 let home: string;
 let hsm: Hsm;
@@ -14,38 +14,38 @@ beforeEach(async () => {
   home = tempHome();
   ({ hsm, slot } = await readyHsm(home));
 });
-afterEach(() => {
+afterEach(async () => {
   hsm.close();
   removeHome(home);
 });
 
 describe('C_GetInfo / C_GetSlotList / C_GetSlotInfo / C_GetTokenInfo', () => {
-  it('describes the library', () => {
+  it('describes the library', async () => {
     const info = hsm.application('a').C_GetInfo();
     expect(info.cryptokiVersion).toEqual({ major: 2, minor: 40 });
-    expect(info.manufacturerID).toBe('NTLS');
+    expect(info.manufacturerId).toBe('NTLS');
   });
 
   it('lists one slot per partition, each with its token present', async () => {
     const second = await hsm.createPartition({ label: 'second', soPin: SO_PIN });
     const app = hsm.application('a');
     expect(app.C_GetSlotList(true)).toEqual([slot, second.slotId]);
-    expect(app.C_GetSlotInfo(second.slotId).flags & CKF.TOKEN_PRESENT).toBe(CKF.TOKEN_PRESENT);
+    expect((await app.C_GetSlotInfo(second.slotId)).flags & CKF.TOKEN_PRESENT).toBe(CKF.TOKEN_PRESENT);
     expect(await rv(() => app.C_GetSlotInfo(4242))).toBe(CKR.SLOT_ID_INVALID);
     expect(await rv(() => app.C_GetTokenInfo(4242))).toBe(CKR.SLOT_ID_INVALID);
   });
 
   it('token info: label, serial, flags, session counts', async () => {
     const app = hsm.application('a');
-    const info = app.C_GetTokenInfo(slot);
+    const info = await app.C_GetTokenInfo(slot);
     expect(info.label).toBe('test');
     expect(info.serialNumber).toMatch(/^\d{12}$/);
     expect(info.flags & (CKF.TOKEN_INITIALIZED | CKF.USER_PIN_INITIALIZED | CKF.LOGIN_REQUIRED | CKF.RNG))
       .toBe(CKF.TOKEN_INITIALIZED | CKF.USER_PIN_INITIALIZED | CKF.LOGIN_REQUIRED | CKF.RNG);
     expect(info.utcTime).toMatch(/^\d{16}$/);
-    app.C_OpenSession(slot, RO);
-    app.C_OpenSession(slot, RW);
-    expect([app.C_GetTokenInfo(slot).sessionCount, app.C_GetTokenInfo(slot).rwSessionCount]).toEqual([2, 1]);
+    await app.C_OpenSession(slot, RO);
+    await app.C_OpenSession(slot, RW);
+    expect([(await app.C_GetTokenInfo(slot)).sessionCount, (await app.C_GetTokenInfo(slot)).rwSessionCount]).toEqual([2, 1]);
   });
 });
 
@@ -70,7 +70,7 @@ describe('partitions (HSM administrator)', () => {
     await hsm.createPartition({ label: 'two' });
     const error = await hsm.createPartition({ label: 'three' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HsmAdminError);
-    expect((error as HsmAdminError).code).toBe('PARTITION_LIMIT');
+    expect((error as HsmAdminError).code).toBe('NTLS_ERR_PARTITION_LIMIT');
   });
 
   it('have unique slots and serials, and survive restart', async () => {
@@ -86,7 +86,7 @@ describe('partitions (HSM administrator)', () => {
 
   it('deletion ends the partition\'s sessions and removes it from the store', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     await app.C_Login(s, CKU.USER, CO_PIN);
     hsm.deletePartition(slot);
     expect(await rv(() => app.C_GetSessionInfo(s))).toBe(CKR.SESSION_HANDLE_INVALID);
@@ -99,7 +99,7 @@ describe('partitions (HSM administrator)', () => {
 
   it('labels longer than 32 bytes are refused', async () => {
     const error = await hsm.createPartition({ label: 'x'.repeat(33) }).catch((e: unknown) => e);
-    expect((error as HsmAdminError).code).toBe('LABEL_INVALID');
+    expect((error as HsmAdminError).code).toBe('NTLS_ERR_LABEL_INVALID');
   });
 
   it('"Found N partitions on HSM." is logged at open (debug)', async () => {

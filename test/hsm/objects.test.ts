@@ -7,8 +7,8 @@ import { generateKeyPairSync, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CKA, CKC, CKK, CKM, CKO, CKR, CKU } from '../../src/pkcs11/constants.js';
-import type { Hsm, HsmApplication } from '../../src/hsm/index.js';
-import { CO_PIN, RO, RW, SO_PIN, mech, openHsm, readyHsm, removeHome, rv, tempHome, text } from './support.js';
+import type { Application as HsmApplication } from '../../src/token/index.js';
+import { type Hsm, CO_PIN, RO, RW, SO_PIN, mech, openHsm, readyHsm, removeHome, rv, tempHome, text } from './support.js';
 
 let home: string;
 let hsm: Hsm;
@@ -22,9 +22,9 @@ beforeEach(async () => {
   home = tempHome();
   ({ hsm, slot } = await readyHsm(home));
   app = hsm.application('a');
-  s = app.C_OpenSession(slot, RW);
+  s = await app.C_OpenSession(slot, RW);
 });
-afterEach(() => {
+afterEach(async () => {
   hsm.close();
   removeHome(home);
 });
@@ -63,7 +63,7 @@ describe('C_CreateObject', () => {
   });
 
   it('CKR_SESSION_READ_ONLY: a token object from a read-only session', async () => {
-    const ro = app.C_OpenSession(slot, RO);
+    const ro = await app.C_OpenSession(slot, RO);
     expect(await rv(() => app.C_CreateObject(ro, data([{ type: CKA.TOKEN, value: true }])))).toBe(CKR.SESSION_READ_ONLY);
     // a session object is fine
     expect(await rv(() => app.C_CreateObject(ro, data()))).toBe(CKR.OK);
@@ -214,7 +214,7 @@ describe('C_DestroyObject', () => {
 
   it('CKR_SESSION_READ_ONLY for a token object in a read-only session', async () => {
     const h = await app.C_CreateObject(s, data([{ type: CKA.TOKEN, value: true }]));
-    const ro = app.C_OpenSession(slot, RO);
+    const ro = await app.C_OpenSession(slot, RO);
     expect(await rv(() => app.C_DestroyObject(ro, h))).toBe(CKR.SESSION_READ_ONLY);
   });
 
@@ -270,7 +270,7 @@ describe('C_SetAttributeValue', () => {
     hsm.close();
     hsm = await openHsm(home);
     const again = hsm.application('a');
-    const t = again.C_OpenSession(slot, RO);
+    const t = await again.C_OpenSession(slot, RO);
     expect((await again.C_GetAttributeValue(t, h, [{ type: CKA.LABEL }])).attributes[0]!.value).toEqual(text('renamed'));
   });
 
@@ -302,7 +302,7 @@ describe('C_SetAttributeValue', () => {
 
   it('the SO manages public objects, and alone sets CKA_TRUSTED', async () => {
     const so = hsm.application('so');
-    const t = so.C_OpenSession(slot, RW);
+    const t = await so.C_OpenSession(slot, RW);
     await so.C_Login(t, CKU.SO, SO_PIN);
     const der = selfSignedCertificate(home);
     const h = await so.C_CreateObject(t, [
@@ -367,7 +367,7 @@ describe('stored secrets need the caller\'s own login', () => {
     const open = aesTemplate([{ type: CKA.TOKEN, value: true }, { type: CKA.PRIVATE, value: false }, { type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true }]);
     const h = await app.C_CreateObject(s, open);
     const other = hsm.application('public');
-    const t = other.C_OpenSession(slot, RW);
+    const t = await other.C_OpenSession(slot, RW);
     // visible (not private), but its sealed value does not open for a caller without a login
     const read = await other.C_GetAttributeValue(t, h, [{ type: CKA.VALUE }, { type: CKA.LABEL }]);
     expect(read.rv).toBe(CKR.ATTRIBUTE_SENSITIVE);
@@ -404,7 +404,7 @@ describe('C_CopyObject', () => {
     expect(await rv(() => app.C_CopyObject(s, locked, [{ type: CKA.MODIFIABLE, value: true }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
     expect(await rv(() => app.C_CopyObject(s, locked, [{ type: CKA.CLASS, value: CKO.CERTIFICATE }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
     expect(await rv(() => app.C_CopyObject(s, 31337, []))).toBe(CKR.OBJECT_HANDLE_INVALID);
-    const ro = app.C_OpenSession(slot, RO);
+    const ro = await app.C_OpenSession(slot, RO);
     expect(await rv(() => app.C_CopyObject(ro, locked, [{ type: CKA.TOKEN, value: true }]))).toBe(CKR.SESSION_READ_ONLY);
   });
 });
@@ -417,7 +417,7 @@ describe('private data objects', () => {
     hsm.close();
     hsm = await openHsm(home);
     const again = hsm.application('a');
-    const t = again.C_OpenSession(slot, RW);
+    const t = await again.C_OpenSession(slot, RW);
     expect(await rv(() => again.C_GetAttributeValue(t, h, [{ type: CKA.VALUE }]))).toBe(CKR.OBJECT_HANDLE_INVALID);
     await again.C_Login(t, CKU.USER, CO_PIN);
     expect((await again.C_GetAttributeValue(t, h, [{ type: CKA.VALUE }])).attributes[0]!.value).toEqual(text('two'));

@@ -70,8 +70,8 @@ describe('administration', () => {
   it('lists the mapped tokens as partitions', async () => {
     const listed = await runNtls(['partition', 'list', '--json', '--home', h]);
     expect(listed.status).toBe(0);
-    const rows = JSON.parse(listed.stdout) as Array<{ label: string; serial: string; initialized: boolean; tokenObjects: number | null }>;
-    expect(rows).toEqual([expect.objectContaining({ label: 'front', serial: token.serial, initialized: true, tokenObjects: null })]);
+    const rows = JSON.parse(listed.stdout) as Array<{ name: string; serial: string; initialized: boolean; tokenObjects: number | null }>;
+    expect(rows).toEqual([expect.objectContaining({ name: 'front', serial: token.serial, initialized: true, tokenObjects: null })]);
   });
 
   it('refuses to create or delete partitions: they are the module\'s tokens', async () => {

@@ -6,7 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { constants, createCipheriv, createECDH, createHash, createPublicKey, publicEncrypt, randomBytes, verify } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PassthroughHsm, PassthroughStartError } from '../../src/hsm/index.js';
+import { PassthroughDevice, PassthroughStartError } from '../../src/hsm/index.js';
+import { TokensUnderTest } from '../support/tokens.js';
+
+type PassthroughHsm = TokensUnderTest<PassthroughDevice>;
 import { Catalogue } from '../../src/log/catalogue.js';
 import { Logger } from '../../src/log/logger.js';
 import { CKA, CKD, CKF, CKG, CKK, CKM, CKO, CKR, CKS, CKU } from '../../src/pkcs11/constants.js';
@@ -43,13 +46,13 @@ afterAll(() => {
   softhsm?.remove();
 });
 
-const open = (module = SOFTHSM_MODULE, callTimeoutMs = 10_000) => PassthroughHsm.open({
+const open = async (module = SOFTHSM_MODULE, callTimeoutMs = 10_000) => new TokensUnderTest(await PassthroughDevice.open({
   module, callTimeoutMs, logger,
   tokens: [
     { partition: 'alpha-partition', label: null, serial: alpha.serial, pin: null },
     { partition: 'beta-partition', label: 'beta', serial: null, pin: null },
   ],
-});
+}));
 
 async function ecKeyPair(app: ReturnType<PassthroughHsm['application']>, session: number, label: string, token = true) {
   return app.C_GenerateKeyPair(session, { type: CKM.EC_KEY_PAIR_GEN, parameter: null },
@@ -71,13 +74,13 @@ describe('passthrough on SoftHSM2', () => {
 
   it('serves the mapped tokens as partitions in configuration order, found by serial or label', () => {
     const partitions = hsm.listPartitions();
-    expect(partitions.map((p) => [p.slotId, p.label, p.serial])).toEqual([[0, 'alpha-partition', alpha.serial], [1, 'beta-partition', beta.serial]]);
+    expect(partitions.map((p) => [p.slotId, p.name, p.serial])).toEqual([[0, 'alpha-partition', alpha.serial], [1, 'beta-partition', beta.serial]]);
     expect(partitions.every((p) => p.initialized)).toBe(true);
   });
 
   it("lists the module's mechanisms only: CKM_ECDSA yes, CKM_ECDSA_SHA256 (not in SoftHSM2 2.6) no", async () => {
     const app = hsm.application('mechanisms');
-    const list = await app.C_GetMechanismList(0);
+    const list = app.C_GetMechanismList(0);
     expect(list).toContain(CKM.ECDSA);
     expect(list).not.toContain(CKM.ECDSA_SHA256);
     expect(await rv(() => app.C_GetMechanismInfo(0, CKM.ECDSA_SHA256))).toBe(CKR.MECHANISM_INVALID);
@@ -90,8 +93,8 @@ describe('passthrough on SoftHSM2', () => {
     const sa = await a.C_OpenSession(0, RW);
     const sb = await b.C_OpenSession(0, RW);
     await a.C_Login(sa, CKU.USER, 'alpha-user');
-    expect((await a.C_GetSessionInfo(sa)).state).toBe(CKS.RW_USER_FUNCTIONS);
-    expect((await b.C_GetSessionInfo(sb)).state).toBe(CKS.RW_PUBLIC_SESSION);
+    expect((a.C_GetSessionInfo(sa)).state).toBe(CKS.RW_USER_FUNCTIONS);
+    expect((b.C_GetSessionInfo(sb)).state).toBe(CKS.RW_PUBLIC_SESSION);
 
     const pair = await ecKeyPair(a, sa, 'a-key');
     // The module is logged in (for a), yet b sees no private object and cannot use a's key.
@@ -115,7 +118,7 @@ describe('passthrough on SoftHSM2', () => {
 
     // a logs out: b stays logged in and signs; a's view loses the private key.
     await a.C_Logout(sa);
-    expect((await a.C_GetSessionInfo(sa)).state).toBe(CKS.RW_PUBLIC_SESSION);
+    expect((a.C_GetSessionInfo(sa)).state).toBe(CKS.RW_PUBLIC_SESSION);
     expect(await rv(() => a.C_SignInit(sa, ECDSA, pair.privateKey))).toBe(CKR.KEY_HANDLE_INVALID);
     await b.C_SignInit(sb, ECDSA, pair.privateKey);
     expect((await b.C_Sign(sb, digest)).length).toBe(64);
@@ -158,17 +161,17 @@ describe('passthrough on SoftHSM2', () => {
 
   it('first logins at once: one goes to the module, the others are checked against it', async () => {
     const apps = ['c1', 'c2', 'c3', 'c4'].map((id) => hsm.application(id));
-    const sessions = await Promise.all(apps.map((a) => a.C_OpenSession(1, RW)));
+    const sessions = await Promise.all(apps.map(async (a) => a.C_OpenSession(1, RW)));
     const results = await Promise.all(apps.map((a, i) => rv(() => a.C_Login(sessions[i]!, CKU.USER, 'beta-user'))));
     expect(results).toEqual([CKR.OK, CKR.OK, CKR.OK, CKR.OK]);
     for (const a of apps) a.finalize();
   });
 
   it('wrong PINs the module cannot see (it is logged in) are counted: hsm.maxFailedLogins, then CKR_PIN_LOCKED', async () => {
-    const strict = await PassthroughHsm.open({
+    const strict = new TokensUnderTest(await PassthroughDevice.open({
       module: SOFTHSM_MODULE, callTimeoutMs: 10_000, logger, maxFailedLogins: 3,
       tokens: [{ partition: 'strict', label: 'beta', serial: null, pin: null }],
-    });
+    }));
     try {
       const owner = strict.application('owner');
       const guesser = strict.application('guesser');
@@ -317,7 +320,7 @@ describe('a module that cannot be used is a start-up failure', () => {
 
   it('a token that is not there', async () => {
     messages.length = 0;
-    const error = await PassthroughHsm.open({
+    const error = await PassthroughDevice.open({
       module: SOFTHSM_MODULE, callTimeoutMs: 10_000, logger,
       tokens: [{ partition: 'ghost', label: 'no-such-token', serial: null, pin: null }],
     }).catch((e: unknown) => e);

@@ -3,8 +3,8 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CKF, CKR, CKS, CKU, CKO, CKA } from '../../src/pkcs11/constants.js';
-import { CKU_CRYPTO_USER, type Hsm } from '../../src/hsm/index.js';
-import { CO_PIN, CU_PIN, RO, RW, SO_PIN, openHsm, readyHsm, removeHome, rv, tempHome, text } from './support.js';
+import { CKU_CRYPTO_USER } from '../../src/token/index.js';
+import { type Hsm, CO_PIN, CU_PIN, RO, RW, SO_PIN, openHsm, readyHsm, removeHome, rv, tempHome, text } from './support.js';
 
 let home: string;
 let hsm: Hsm;
@@ -14,18 +14,18 @@ beforeEach(async () => {
   home = tempHome();
   ({ hsm, slot } = await readyHsm(home));
 });
-afterEach(() => {
+afterEach(async () => {
   hsm.close();
   removeHome(home);
 });
 
 describe('C_OpenSession / C_CloseSession / C_CloseAllSessions / C_GetSessionInfo', () => {
-  it('opens read-only and read-write sessions with distinct handles', () => {
+  it('opens read-only and read-write sessions with distinct handles', async () => {
     const app = hsm.application('a');
-    const ro = app.C_OpenSession(slot, RO);
-    const rw = app.C_OpenSession(slot, RW);
+    const ro = await app.C_OpenSession(slot, RO);
+    const rw = await app.C_OpenSession(slot, RW);
     expect(ro).not.toBe(rw);
-    expect(app.C_GetSessionInfo(ro)).toEqual({ slotID: slot, state: CKS.RO_PUBLIC_SESSION, flags: CKF.SERIAL_SESSION, deviceError: 0 });
+    expect(app.C_GetSessionInfo(ro)).toEqual({ slotId: slot, state: CKS.RO_PUBLIC_SESSION, flags: CKF.SERIAL_SESSION, deviceError: 0 });
     expect(app.C_GetSessionInfo(rw).state).toBe(CKS.RW_PUBLIC_SESSION);
     expect(app.C_GetSessionInfo(rw).flags).toBe(RW);
     expect(hsm.getTokenInfo(slot).sessionCount).toBe(2);
@@ -34,13 +34,13 @@ describe('C_OpenSession / C_CloseSession / C_CloseAllSessions / C_GetSessionInfo
 
   it('finalize() closes every session of the application; the view can be used again', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     await app.C_Login(s, CKU.USER, CO_PIN);
     app.finalize();
     expect(await rv(() => app.C_GetSessionInfo(s))).toBe(CKR.SESSION_HANDLE_INVALID);
     expect(hsm.getTokenInfo(slot).sessionCount).toBe(0);
     // C_Finalize then C_Initialize on the same connection
-    const t = app.C_OpenSession(slot, RW);
+    const t = await app.C_OpenSession(slot, RW);
     expect(app.C_GetSessionInfo(t).state).toBe(CKS.RW_PUBLIC_SESSION);
     expect(hsm.application('a')).toBe(app);
     // but not once another view has taken its id
@@ -65,8 +65,8 @@ describe('C_OpenSession / C_CloseSession / C_CloseAllSessions / C_GetSessionInfo
 
   it('closes a session; its handle is then invalid', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
-    app.C_CloseSession(s);
+    const s = await app.C_OpenSession(slot, RW);
+    await app.C_CloseSession(s);
     expect(await rv(() => app.C_CloseSession(s))).toBe(CKR.SESSION_HANDLE_INVALID);
     expect(await rv(() => app.C_GetSessionInfo(s))).toBe(CKR.SESSION_HANDLE_INVALID);
     expect(await rv(() => app.C_Login(s, CKU.USER, CO_PIN))).toBe(CKR.SESSION_HANDLE_INVALID);
@@ -74,26 +74,26 @@ describe('C_OpenSession / C_CloseSession / C_CloseAllSessions / C_GetSessionInfo
 
   it('closes all sessions of the application on a slot, and logs it out', async () => {
     const app = hsm.application('a');
-    const s1 = app.C_OpenSession(slot, RW);
-    const s2 = app.C_OpenSession(slot, RO);
+    const s1 = await app.C_OpenSession(slot, RW);
+    const s2 = await app.C_OpenSession(slot, RO);
     await app.C_Login(s1, CKU.USER, CO_PIN);
     const other = hsm.application('b');
-    const t = other.C_OpenSession(slot, RW);
-    app.C_CloseAllSessions(slot);
+    const t = await other.C_OpenSession(slot, RW);
+    await app.C_CloseAllSessions(slot);
     expect(await rv(() => app.C_GetSessionInfo(s2))).toBe(CKR.SESSION_HANDLE_INVALID);
     expect(other.C_GetSessionInfo(t).state).toBe(CKS.RW_PUBLIC_SESSION);
-    const s3 = app.C_OpenSession(slot, RW);
+    const s3 = await app.C_OpenSession(slot, RW);
     expect(app.C_GetSessionInfo(s3).state).toBe(CKS.RW_PUBLIC_SESSION);
     expect(await rv(() => app.C_CloseAllSessions(12345))).toBe(CKR.SLOT_ID_INVALID);
   });
 
   it('destroys session objects with their session', async () => {
     const app = hsm.application('a');
-    const s1 = app.C_OpenSession(slot, RW);
-    const s2 = app.C_OpenSession(slot, RW);
+    const s1 = await app.C_OpenSession(slot, RW);
+    const s2 = await app.C_OpenSession(slot, RW);
     const h = await app.C_CreateObject(s1, [{ type: CKA.CLASS, value: CKO.DATA }, { type: CKA.LABEL, value: text('tmp') }]);
     expect((await app.C_GetAttributeValue(s2, h, [{ type: CKA.LABEL }])).rv).toBe(CKR.OK);
-    app.C_CloseSession(s1);
+    await app.C_CloseSession(s1);
     expect(await rv(() => app.C_GetAttributeValue(s2, h, [{ type: CKA.LABEL }]))).toBe(CKR.OBJECT_HANDLE_INVALID);
   });
 });
@@ -101,8 +101,8 @@ describe('C_OpenSession / C_CloseSession / C_CloseAllSessions / C_GetSessionInfo
 describe('C_Login / C_Logout', () => {
   it('logs the Crypto Officer in: user-function states', async () => {
     const app = hsm.application('a');
-    const ro = app.C_OpenSession(slot, RO);
-    const rw = app.C_OpenSession(slot, RW);
+    const ro = await app.C_OpenSession(slot, RO);
+    const rw = await app.C_OpenSession(slot, RW);
     await app.C_Login(ro, CKU.USER, CO_PIN);
     expect(app.C_GetSessionInfo(ro).state).toBe(CKS.RO_USER_FUNCTIONS);
     expect(app.C_GetSessionInfo(rw).state).toBe(CKS.RW_USER_FUNCTIONS);
@@ -112,14 +112,14 @@ describe('C_Login / C_Logout', () => {
 
   it('logs the SO in: RW SO functions', async () => {
     const app = hsm.application('a');
-    const rw = app.C_OpenSession(slot, RW);
+    const rw = await app.C_OpenSession(slot, RW);
     await app.C_Login(rw, CKU.SO, SO_PIN);
     expect(app.C_GetSessionInfo(rw).state).toBe(CKS.RW_SO_FUNCTIONS);
   });
 
   it('CKR_PIN_INCORRECT for a wrong PIN', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     expect(await rv(() => app.C_Login(s, CKU.USER, 'wrong-pin'))).toBe(CKR.PIN_INCORRECT);
     expect(await rv(() => app.C_Login(s, CKU.SO, 'wrong-pin'))).toBe(CKR.PIN_INCORRECT);
     expect(app.C_GetSessionInfo(s).state).toBe(CKS.RW_PUBLIC_SESSION);
@@ -127,7 +127,7 @@ describe('C_Login / C_Logout', () => {
 
   it('CKR_USER_ALREADY_LOGGED_IN and CKR_USER_ANOTHER_ALREADY_LOGGED_IN', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     await app.C_Login(s, CKU.USER, CO_PIN);
     expect(await rv(() => app.C_Login(s, CKU.USER, CO_PIN))).toBe(CKR.USER_ALREADY_LOGGED_IN);
     expect(await rv(() => app.C_Login(s, CKU.SO, SO_PIN))).toBe(CKR.USER_ANOTHER_ALREADY_LOGGED_IN);
@@ -136,27 +136,27 @@ describe('C_Login / C_Logout', () => {
 
   it('CKR_SESSION_READ_ONLY_EXISTS: no SO login while a read-only session is open', async () => {
     const app = hsm.application('a');
-    const rw = app.C_OpenSession(slot, RW);
-    app.C_OpenSession(slot, RO);
+    const rw = await app.C_OpenSession(slot, RW);
+    await app.C_OpenSession(slot, RO);
     expect(await rv(() => app.C_Login(rw, CKU.SO, SO_PIN))).toBe(CKR.SESSION_READ_ONLY_EXISTS);
   });
 
   it('CKR_SESSION_READ_WRITE_SO_EXISTS: no read-only session while the SO is logged in', async () => {
     const app = hsm.application('a');
-    const rw = app.C_OpenSession(slot, RW);
+    const rw = await app.C_OpenSession(slot, RW);
     await app.C_Login(rw, CKU.SO, SO_PIN);
     expect(await rv(() => app.C_OpenSession(slot, RO))).toBe(CKR.SESSION_READ_WRITE_SO_EXISTS);
   });
 
   it('CKR_USER_TYPE_INVALID for an unknown user type', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     expect(await rv(() => app.C_Login(s, 7, CO_PIN))).toBe(CKR.USER_TYPE_INVALID);
   });
 
   it('CKU_CONTEXT_SPECIFIC has nothing to authenticate', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     expect(await rv(() => app.C_Login(s, CKU.CONTEXT_SPECIFIC, CO_PIN))).toBe(CKR.USER_NOT_LOGGED_IN);
     await app.C_Login(s, CKU.USER, CO_PIN);
     expect(await rv(() => app.C_Login(s, CKU.CONTEXT_SPECIFIC, CO_PIN))).toBe(CKR.OPERATION_NOT_INITIALIZED);
@@ -165,7 +165,7 @@ describe('C_Login / C_Logout', () => {
   it('CKR_USER_PIN_NOT_INITIALIZED before C_InitPIN', async () => {
     const { slotId } = await hsm.createPartition({ label: 'fresh', soPin: SO_PIN });
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slotId, RW);
+    const s = await app.C_OpenSession(slotId, RW);
     expect(await rv(() => app.C_Login(s, CKU.USER, CO_PIN))).toBe(CKR.USER_PIN_NOT_INITIALIZED);
     expect(await rv(() => app.C_Login(s, CKU_CRYPTO_USER, CU_PIN))).toBe(CKR.USER_PIN_NOT_INITIALIZED);
     expect(hsm.getTokenInfo(slotId).flags & CKF.USER_PIN_INITIALIZED).toBe(0);
@@ -173,22 +173,22 @@ describe('C_Login / C_Logout', () => {
 
   it('C_Logout when nobody is logged in: CKR_USER_NOT_LOGGED_IN', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     expect(await rv(() => app.C_Logout(s))).toBe(CKR.USER_NOT_LOGGED_IN);
   });
 
   it('closing the last session logs the application out', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     await app.C_Login(s, CKU.USER, CO_PIN);
-    app.C_CloseSession(s);
-    const t = app.C_OpenSession(slot, RW);
+    await app.C_CloseSession(s);
+    const t = await app.C_OpenSession(slot, RW);
     expect(app.C_GetSessionInfo(t).state).toBe(CKS.RW_PUBLIC_SESSION);
   });
 
   it('logout destroys the application\'s private session objects', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     await app.C_Login(s, CKU.USER, CO_PIN);
     const h = await app.C_CreateObject(s, [{ type: CKA.CLASS, value: CKO.DATA }, { type: CKA.PRIVATE, value: true }, { type: CKA.VALUE, value: text('x') }]);
     await app.C_Logout(s);
@@ -203,15 +203,15 @@ describe('the partition key in memory', () => {
     expect(partition.partitionKey).toBeNull();
     const a = hsm.application('a');
     const b = hsm.application('b');
-    const sa = a.C_OpenSession(slot, RW);
-    const sb = b.C_OpenSession(slot, RW);
+    const sa = await a.C_OpenSession(slot, RW);
+    const sb = await b.C_OpenSession(slot, RW);
     await a.C_Login(sa, CKU.USER, CO_PIN);
     await b.C_Login(sb, CKU_CRYPTO_USER, CU_PIN);
     const key = partition.partitionKey!;
     expect(key.length).toBe(32);
     await a.C_Logout(sa);
     expect(partition.partitionKey).toBe(key);
-    b.C_CloseSession(sb);
+    await b.C_CloseSession(sb);
     expect(partition.partitionKey).toBeNull();
     expect(key.equals(Buffer.alloc(32))).toBe(true);
   });
@@ -221,8 +221,8 @@ describe('two applications are isolated', () => {
   it('do not share login state', async () => {
     const a = hsm.application('a');
     const b = hsm.application('b');
-    const sa = a.C_OpenSession(slot, RW);
-    const sb = b.C_OpenSession(slot, RW);
+    const sa = await a.C_OpenSession(slot, RW);
+    const sb = await b.C_OpenSession(slot, RW);
     await a.C_Login(sa, CKU.USER, CO_PIN);
     expect(b.C_GetSessionInfo(sb).state).toBe(CKS.RW_PUBLIC_SESSION);
     // b may log in as SO although a is logged in as user: login state is per application.
@@ -233,7 +233,7 @@ describe('two applications are isolated', () => {
   it('cannot use each other\'s session handles', async () => {
     const a = hsm.application('a');
     const b = hsm.application('b');
-    const sa = a.C_OpenSession(slot, RW);
+    const sa = await a.C_OpenSession(slot, RW);
     expect(await rv(() => b.C_GetSessionInfo(sa))).toBe(CKR.SESSION_HANDLE_INVALID);
     expect(await rv(() => b.C_CloseSession(sa))).toBe(CKR.SESSION_HANDLE_INVALID);
     expect(await rv(() => b.C_Login(sa, CKU.USER, CO_PIN))).toBe(CKR.SESSION_HANDLE_INVALID);
@@ -243,8 +243,8 @@ describe('two applications are isolated', () => {
   it('do not see each other\'s session objects', async () => {
     const a = hsm.application('a');
     const b = hsm.application('b');
-    const sa = a.C_OpenSession(slot, RW);
-    const sb = b.C_OpenSession(slot, RW);
+    const sa = await a.C_OpenSession(slot, RW);
+    const sb = await b.C_OpenSession(slot, RW);
     const h = await a.C_CreateObject(sa, [{ type: CKA.CLASS, value: CKO.DATA }]);
     expect(await rv(() => b.C_GetAttributeValue(sb, h, [{ type: CKA.CLASS }]))).toBe(CKR.OBJECT_HANDLE_INVALID);
     await b.C_FindObjectsInit(sb, [{ type: CKA.CLASS, value: CKO.DATA }]);
@@ -254,8 +254,8 @@ describe('two applications are isolated', () => {
   it('see each other\'s token objects, private ones only when logged in', async () => {
     const a = hsm.application('a');
     const b = hsm.application('b');
-    const sa = a.C_OpenSession(slot, RW);
-    const sb = b.C_OpenSession(slot, RW);
+    const sa = await a.C_OpenSession(slot, RW);
+    const sb = await b.C_OpenSession(slot, RW);
     await a.C_Login(sa, CKU.USER, CO_PIN);
     const h = await a.C_CreateObject(sa, [{ type: CKA.CLASS, value: CKO.DATA }, { type: CKA.TOKEN, value: true }, { type: CKA.PRIVATE, value: true }]);
     expect(await rv(() => b.C_GetAttributeValue(sb, h, [{ type: CKA.CLASS }]))).toBe(CKR.OBJECT_HANDLE_INVALID);
@@ -276,20 +276,24 @@ describe('C_InitToken', () => {
 
   it('re-initialising needs the SO PIN, and erases every object and the CO PIN', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     await app.C_Login(s, CKU.USER, CO_PIN);
     await app.C_CreateObject(s, [{ type: CKA.CLASS, value: CKO.DATA }, { type: CKA.TOKEN, value: true }]);
     expect(await rv(() => app.C_InitToken(slot, SO_PIN, 'x'))).toBe(CKR.SESSION_EXISTS);
-    app.C_CloseSession(s);
+    await app.C_CloseSession(s);
     expect(await rv(() => app.C_InitToken(slot, 'not-the-so-pin', 'x'))).toBe(CKR.PIN_INCORRECT);
     await app.C_InitToken(slot, SO_PIN, 'again');
     expect(hsm.listPartitions()[0]!.tokenObjects).toBe(0);
     expect(hsm.getTokenInfo(slot).flags & CKF.USER_PIN_INITIALIZED).toBe(0);
   });
 
-  it('CKR_PIN_LEN_RANGE and CKR_SLOT_ID_INVALID', async () => {
+  it('CKR_PIN_LEN_RANGE for a blank token, CKR_PIN_INCORRECT (counted) for a short wrong SO PIN, CKR_SLOT_ID_INVALID', async () => {
     const app = hsm.application('a');
-    expect(await rv(() => app.C_InitToken(slot, 'abc', 'x'))).toBe(CKR.PIN_LEN_RANGE);
+    // An initialised token judges the SO PIN first, whatever its length (issue 15: the attempt counts).
+    expect(await rv(() => app.C_InitToken(slot, 'abc', 'x'))).toBe(CKR.PIN_INCORRECT);
+    expect((await app.C_GetTokenInfo(slot)).flags & CKF.SO_PIN_COUNT_LOW).toBe(CKF.SO_PIN_COUNT_LOW);
+    const { slotId: blank } = await hsm.createPartition({ label: 'blank' });
+    expect(await rv(() => app.C_InitToken(blank, 'abc', 'x'))).toBe(CKR.PIN_LEN_RANGE);
     expect(await rv(() => app.C_InitToken(77, SO_PIN, 'x'))).toBe(CKR.SLOT_ID_INVALID);
   });
 });
@@ -297,7 +301,7 @@ describe('C_InitToken', () => {
 describe('C_InitPIN / C_SetPIN', () => {
   it('C_InitPIN needs the SO', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     expect(await rv(() => app.C_InitPIN(s, 'new-co-pin'))).toBe(CKR.USER_NOT_LOGGED_IN);
     await app.C_Login(s, CKU.USER, CO_PIN);
     expect(await rv(() => app.C_InitPIN(s, 'new-co-pin'))).toBe(CKR.USER_NOT_LOGGED_IN);
@@ -312,7 +316,7 @@ describe('C_InitPIN / C_SetPIN', () => {
 
   it('C_SetPIN changes the logged-in user\'s PIN, and keys stay usable', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     await app.C_Login(s, CKU.USER, CO_PIN);
     expect(await rv(() => app.C_SetPIN(s, 'wrong-old-pin', 'changed-pin'))).toBe(CKR.PIN_INCORRECT);
     expect(await rv(() => app.C_SetPIN(s, CO_PIN, 'tiny'))).toBe(CKR.PIN_LEN_RANGE);
@@ -323,9 +327,9 @@ describe('C_InitPIN / C_SetPIN', () => {
 
   it('C_SetPIN in a public session changes the CO PIN; read-only sessions cannot', async () => {
     const app = hsm.application('a');
-    const ro = app.C_OpenSession(slot, RO);
+    const ro = await app.C_OpenSession(slot, RO);
     expect(await rv(() => app.C_SetPIN(ro, CO_PIN, 'changed-pin'))).toBe(CKR.SESSION_READ_ONLY);
-    const rw = app.C_OpenSession(slot, RW);
+    const rw = await app.C_OpenSession(slot, RW);
     await app.C_SetPIN(rw, CO_PIN, 'changed-pin');
     await app.C_Login(rw, CKU.USER, 'changed-pin');
   });
@@ -336,7 +340,7 @@ describe('PIN policy and lockout', () => {
     hsm.close();
     hsm = await openHsm(home, { pinPolicy: { maxFailedLogins: 3 } });
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     expect(await rv(() => app.C_Login(s, CKU.USER, 'bad-pin-1'))).toBe(CKR.PIN_INCORRECT);
     expect(hsm.getTokenInfo(slot).flags & CKF.USER_PIN_COUNT_LOW).toBe(CKF.USER_PIN_COUNT_LOW);
     expect(await rv(() => app.C_Login(s, CKU.USER, 'bad-pin-2'))).toBe(CKR.PIN_INCORRECT);
@@ -348,7 +352,7 @@ describe('PIN policy and lockout', () => {
     hsm.close();
     hsm = await openHsm(home, { pinPolicy: { maxFailedLogins: 3 } });
     const again = hsm.application('a');
-    const t = again.C_OpenSession(slot, RW);
+    const t = await again.C_OpenSession(slot, RW);
     expect(hsm.getTokenInfo(slot).flags & CKF.USER_PIN_LOCKED).toBe(CKF.USER_PIN_LOCKED);
     expect(await rv(() => again.C_Login(t, CKU.USER, CO_PIN))).toBe(CKR.PIN_LOCKED);
 
@@ -362,7 +366,7 @@ describe('PIN policy and lockout', () => {
 
   it('a good login resets the count', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     await rv(() => app.C_Login(s, CKU.SO, 'bad-so-pin'));
     expect(hsm.getTokenInfo(slot).flags & CKF.SO_PIN_COUNT_LOW).toBe(CKF.SO_PIN_COUNT_LOW);
     await app.C_Login(s, CKU.SO, SO_PIN);
@@ -381,11 +385,11 @@ describe('PIN policy and lockout', () => {
 describe('Crypto User (CKU_CRYPTO_USER = 0x80000001)', () => {
   it('logs in with its own PIN and sees private objects', async () => {
     const co = hsm.application('co');
-    const s = co.C_OpenSession(slot, RW);
+    const s = await co.C_OpenSession(slot, RW);
     await co.C_Login(s, CKU.USER, CO_PIN);
     const h = await co.C_CreateObject(s, [{ type: CKA.CLASS, value: CKO.DATA }, { type: CKA.TOKEN, value: true }, { type: CKA.PRIVATE, value: true }, { type: CKA.VALUE, value: text('v') }]);
     const cu = hsm.application('cu');
-    const t = cu.C_OpenSession(slot, RW);
+    const t = await cu.C_OpenSession(slot, RW);
     expect(await rv(() => cu.C_Login(t, CKU_CRYPTO_USER, 'not-the-cu-pin'))).toBe(CKR.PIN_INCORRECT);
     await cu.C_Login(t, CKU_CRYPTO_USER, CU_PIN);
     expect(cu.C_GetSessionInfo(t).state).toBe(CKS.RW_USER_FUNCTIONS);
@@ -398,7 +402,7 @@ describe('Crypto User (CKU_CRYPTO_USER = 0x80000001)', () => {
 
   it('only the SO or the CO may set its PIN', async () => {
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     expect(await rv(() => app.CA_InitCryptoUserPIN(s, 'another-cu'))).toBe(CKR.USER_NOT_LOGGED_IN);
     await app.C_Login(s, CKU.USER, CO_PIN);
     await app.CA_InitCryptoUserPIN(s, 'another-cu');

@@ -4,7 +4,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Hsm, type HsmOptions } from '../../src/hsm/index.js';
+import { SoftwareHsm, type HsmOptions } from '../../src/hsm/index.js';
+import { SoftwareUnderTest } from '../support/tokens.js';
 import { singlePartMechanisms, softwareMechanisms } from '../../src/hsm/mechanisms/index.js';
 import { CKF, CKU, Pkcs11Error } from '../../src/pkcs11/constants.js';
 
@@ -24,8 +25,11 @@ export function removeHome(home: string): void {
   rmSync(home, { recursive: true, force: true });
 }
 
+/** The software HSM of a home under the token model. */
+export type Hsm = SoftwareUnderTest;
+
 export async function openHsm(home: string, options: Partial<HsmOptions> = {}): Promise<Hsm> {
-  return Hsm.open({ home, mechanisms: softwareMechanisms, singlePartMechanisms, kdf: FAST_KDF, ...options });
+  return new SoftwareUnderTest(await SoftwareHsm.open({ home, mechanisms: softwareMechanisms, singlePartMechanisms, kdf: FAST_KDF, ...options }));
 }
 
 /** The CKR_ code a call ends with: 0 for success. Works for calls that throw and calls that reject. */
@@ -44,7 +48,7 @@ export async function readyHsm(home: string, options: Partial<HsmOptions> = {}):
   const hsm = await openHsm(home, options);
   const { slotId } = await hsm.createPartition({ label: 'test', soPin: SO_PIN });
   const admin = hsm.application('setup');
-  const s = admin.C_OpenSession(slotId, RW);
+  const s = await admin.C_OpenSession(slotId, RW);
   await admin.C_Login(s, CKU.SO, SO_PIN);
   await admin.C_InitPIN(s, CO_PIN);
   await admin.CA_InitCryptoUserPIN(s, CU_PIN);

@@ -14,7 +14,7 @@ const guide = readGuide();
 
 const PLACEHOLDER = /\{(\w+)\}/g;
 const placeholders = (m: Message) => [...m.template.matchAll(PLACEHOLDER)].map((p) => p[1]!);
-const exampleText = (m: Message) => renderText(m, m.example as Record<string, string | number>);
+const exampleText = (m: Message) => renderText(m, m.example);
 
 /** What the guide line says about the entry that prints it. */
 function guideFacts(line: GuideLine) {

@@ -123,7 +123,7 @@ function expand(markedText: string, footnotes: Footnote[]): { text: string; vari
   for (let i = 0; i < pieces.length; i += 2) {
     const piece = pieces[i]!;
     const mark = pieces[i + 1];
-    let options: { text: string; note: string | null }[] = [{ text: piece, note: null }];
+    const options: { text: string; note: string | null }[] = [{ text: piece, note: null }];
     if (mark) {
       const footnote = footnotes.find((f) => f.mark === mark);
       if (!footnote) throw new Error(`mark ${mark} in "${markedText}" has no footnote`);

@@ -5,18 +5,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { CKA, CKK, CKM, CKO, CKU } from '../../src/pkcs11/constants.js';
-import { DEFAULT_KDF, Hsm } from '../../src/hsm/index.js';
+import { DEFAULT_KDF, SoftwareHsm, credentialAad } from '../../src/hsm/index.js';
 import { softwareMechanisms } from '../../src/hsm/mechanisms/index.js';
 import { HsmStore, storePath } from '../../src/store/hsm-store.js';
 import { openCredential } from '../../src/store/credential.js';
 import { unseal } from '../../src/store/seal.js';
-import { credentialAad } from '../../src/hsm/login.js';
 import { objectAad } from '../../src/hsm/object.js';
 import { CO_PIN, CU_PIN, RW, SO_PIN, mech, readyHsm, removeHome, tempHome } from '../hsm/support.js';
 
 let home: string;
 
-beforeEach(() => { home = tempHome(); });
+beforeEach(async () => { home = tempHome(); });
 afterEach(() => removeHome(home));
 
 /** Every byte the store has on disk: the database and, if present, its WAL. */
@@ -29,7 +28,7 @@ describe('encryption at rest', () => {
   it('the file holds neither secret key values, nor private keys, nor PINs', async () => {
     const { hsm, slot } = await readyHsm(home);
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     await app.C_Login(s, CKU.USER, CO_PIN);
     // A generated secret key made readable so the test knows its value.
     const aes = await app.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), [
@@ -60,7 +59,7 @@ describe('encryption at rest', () => {
   it('a wrong PIN does not unlock the partition key; the right one opens every sealed object', async () => {
     const { hsm, slot } = await readyHsm(home);
     const app = hsm.application('a');
-    const s = app.C_OpenSession(slot, RW);
+    const s = await app.C_OpenSession(slot, RW);
     await app.C_Login(s, CKU.USER, CO_PIN);
     await app.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), [{ type: CKA.VALUE_LEN, value: 16 }, { type: CKA.TOKEN, value: true }]);
     hsm.close();
@@ -91,7 +90,7 @@ describe('encryption at rest', () => {
 
   it('the default KDF is scrypt with N = 2^15 and is what a default HSM stores', async () => {
     expect(DEFAULT_KDF.cost).toBeGreaterThanOrEqual(1 << 15);
-    const hsm = await Hsm.open({ home, mechanisms: softwareMechanisms });
+    const hsm = await SoftwareHsm.open({ home, mechanisms: softwareMechanisms });
     await hsm.createPartition({ label: 'real', soPin: SO_PIN });
     hsm.close();
     const store = HsmStore.open(storePath(home));

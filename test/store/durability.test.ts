@@ -63,7 +63,7 @@ describe('durability under kill -9', () => {
       const hsm = await openHsm(home);
       try {
         const app = hsm.application('checker');
-        const s = app.C_OpenSession(hsm.getSlotList()[0]!, RW);
+        const s = await app.C_OpenSession(hsm.getSlotList()[0]!, RW);
         await app.C_Login(s, CKU.USER, CO_PIN);
         await app.C_FindObjectsInit(s, []);
         const all = await app.C_FindObjects(s, 1_000_000);
@@ -79,7 +79,7 @@ describe('durability under kill -9', () => {
           const sorted = [...classes].sort();
           const whole = (sorted.length === 1 && sorted[0] === CKO.SECRET_KEY)
             || (sorted.length === 2 && sorted[0] === CKO.PUBLIC_KEY && sorted[1] === CKO.PRIVATE_KEY);
-          expect(whole, `objects of ${label}: ${sorted}`).toBe(true);
+          expect(whole, `objects of ${label}: ${sorted.join(', ')}`).toBe(true);
         }
         // Everything acknowledged is there; at most one unacknowledged key per run (the one in flight).
         for (const ack of acked) expect(keys.has(ack.label), `acknowledged ${ack.label}`).toBe(true);

@@ -7,11 +7,11 @@ import Database from 'better-sqlite3';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { StoreOpenError, type Hsm } from '../../src/hsm/index.js';
+import { StoreOpenError } from '../../src/hsm/index.js';
 import { Catalogue } from '../../src/log/catalogue.js';
 import { Logger } from '../../src/log/logger.js';
 import { storePath } from '../../src/store/hsm-store.js';
-import { openHsm, readyHsm, removeHome, tempHome } from '../hsm/support.js';
+import { type Hsm, openHsm, readyHsm, removeHome, tempHome } from '../hsm/support.js';
 
 let home: string;
 let path: string;
@@ -105,7 +105,7 @@ describe('store open failure', () => {
   it('our file with an object record that does not decode', async () => {
     const { hsm, slot } = await readyHsm(home);
     const app = hsm.application('a');
-    await app.C_CreateObject(app.C_OpenSession(slot, 6), [{ type: 0, value: 0 }, { type: 1, value: true }]);
+    await app.C_CreateObject(await app.C_OpenSession(slot, 6), [{ type: 0, value: 0 }, { type: 1, value: true }]);
     hsm.close();
     const db = new Database(path);
     db.prepare('UPDATE objects SET attributes = ?').run(Buffer.from('not attribute records'));

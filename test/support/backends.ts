@@ -8,6 +8,11 @@ import { SOFTHSM_MODULE, SoftHsm } from './softhsm.js';
 export type BackendKind = 'software' | 'pkcs11';
 export const BACKENDS: readonly BackendKind[] = ['software', 'pkcs11'];
 
+/** What makes a partition on the software HSM: a processor target (test/support/processor-target.ts). */
+export interface PartitionCreator {
+  createPartition(label: string, soPin: string): Promise<void>;
+}
+
 export interface PartitionSpec {
   label: string;
   soPin: string;
@@ -46,12 +51,16 @@ export class TestBackend {
     return this.softhsm?.env ?? {};
   }
 
-  /** Makes the partition exist: created on the software HSM, already there on SoftHSM2. */
-  async createPartition(home: string, label: string): Promise<void> {
+  /**
+   * Makes the partition exist: created on the software HSM (with `ntls partition create` in the
+   * daemon's home, or by a processor target), already there on SoftHSM2.
+   */
+  async createPartition(where: string | PartitionCreator, label: string): Promise<void> {
     const spec = this.partitions.find((p) => p.label === label);
     if (!spec) throw new Error(`partition ${label} was not declared to the test backend`);
     if (this.softhsm) return;
-    const created = await runNtls(['partition', 'create', '--label', label, '--so-pin', spec.soPin, '--home', home]);
+    if (typeof where !== 'string') return where.createPartition(label, spec.soPin);
+    const created = await runNtls(['partition', 'create', '--label', label, '--so-pin', spec.soPin, '--home', where]);
     if (created.status !== 0) throw new Error(`ntls partition create ${label}: ${created.stderr}`);
   }
 

@@ -141,11 +141,14 @@ export async function makeClient(name: string, options: { notBefore?: Date; notA
   return { name, ...made };
 }
 
-/** Registers by dropping the certificate into the verify location, as the issue allows for now. */
-export function registerClient(home: string, client: TestClient, meta?: { host?: string }): void {
+/**
+ * Registers by dropping the certificate into the verify location, with the host it connects
+ * from (127.0.0.1 unless told: the ip check is on by default; `host: null` registers none).
+ */
+export function registerClient(home: string, client: TestClient, meta: { host?: string | null } = {}): void {
   const folder = join(home, 'clients');
   mkdirSync(folder, { recursive: true });
-  if (meta) writeFileSync(join(folder, `${client.name}.json`), JSON.stringify({ host: meta.host ?? null, partitions: [] }));
+  writeFileSync(join(folder, `${client.name}.json`), JSON.stringify({ host: meta.host === undefined ? '127.0.0.1' : meta.host, partitions: [] }));
   writeFileSync(join(folder, `${client.name}.pem`), client.certificatePem);
 }
 

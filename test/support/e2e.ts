@@ -188,7 +188,7 @@ export async function createClientCert(name: string, dir: string): Promise<Clien
 
 /** Registers the client with the admin CLI and assigns it the partitions (label or serial). */
 export async function registerClient(daemon: Daemon, client: ClientFiles, ...partitionIds: string[]): Promise<void> {
-  await admin(daemon, 'client', 'register', '-c', client.name, '--cert', client.cert);
+  await admin(daemon, 'client', 'register', '-c', client.name, '--cert', client.cert, '--hostname', '127.0.0.1');
   for (const p of partitionIds) await admin(daemon, 'client', 'assign-partition', '-c', client.name, '-p', p);
 }
 
@@ -293,9 +293,9 @@ export function holdPkcs11Tool(address: string, args: string[], options: RunOpti
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  child.stdin!.on('error', () => undefined);
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdin.on('error', () => undefined);
   const closed = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('close', (status, signal) => resolve({ status, signal }));
     child.once('error', (error) => { stderr += `cannot run pkcs11-tool: ${error.message}`; resolve({ status: -1, signal: null }); });
@@ -307,7 +307,7 @@ export function holdPkcs11Tool(address: string, args: string[], options: RunOpti
     child,
     stderrSoFar: () => stderr,
     async finish(input, timeoutMs = 20_000) {
-      child.stdin!.end(input);
+      child.stdin.end(input);
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       const { status, signal } = await closed;
       clearTimeout(timer);

@@ -8,12 +8,12 @@ import { spawn } from 'node:child_process';
 import { X509Certificate, createPublicKey, createVerify } from 'node:crypto';
 import { copyFileSync, existsSync, readdirSync, renameSync } from 'node:fs';
 import { createSelfSignedCertificate } from '../../src/certificates/self-signed.js';
-import { encodeAttributes } from '../../src/hsm/attributes.js';
-import type { Hsm, HsmApplication } from '../../src/hsm/index.js';
+import { encodeAttributes } from '../../src/hsm/attribute-codec.js';
+import type { Application as HsmApplication } from '../../src/token/index.js';
 import { CKA, CKC, CKM, CKO, CKR, CKU } from '../../src/pkcs11/constants.js';
 import { backupPartition, restorePartition, type ImageHandle } from '../../src/tokens/backup.js';
 import { readImage } from '../../src/tokens/image.js';
-import { CO_PIN, RW, SO_PIN, mech, openHsm, readyHsm, removeHome, rv, tempHome, text } from '../hsm/support.js';
+import { type Hsm, CO_PIN, RW, SO_PIN, mech, openHsm, readyHsm, removeHome, rv, tempHome, text } from '../hsm/support.js';
 import { repoRoot } from '../support/daemon.js';
 import { TOKEN_PIN, devices, digest, imageOptions, join, makeImage } from './support.js';
 
@@ -33,7 +33,7 @@ function handle(path: string): ImageHandle & { adopted: number } {
 
 async function loggedIn(slotId: number): Promise<{ app: HsmApplication; s: number }> {
   const app = hsm.application(`app-${Math.random()}`);
-  const s = app.C_OpenSession(slotId, RW);
+  const s = await app.C_OpenSession(slotId, RW);
   await app.C_Login(s, CKU.USER, CO_PIN);
   return { app, s };
 }
@@ -56,7 +56,7 @@ function attributeSets(slotId: number): string[] {
 async function newPartition(label: string): Promise<number> {
   const { slotId } = await hsm.createPartition({ label, soPin: SO_PIN });
   const admin = hsm.application(`setup-${label}`);
-  const s = admin.C_OpenSession(slotId, RW);
+  const s = await admin.C_OpenSession(slotId, RW);
   await admin.C_Login(s, CKU.SO, SO_PIN);
   await admin.C_InitPIN(s, CO_PIN);
   admin.finalize();
@@ -117,7 +117,7 @@ describe('backup, delete, restore', () => {
     const reports: Array<[number, number]> = [];
     const image = handle(path);
     const result = await backupPartition({
-      hsm, slot, partition: co, image, tokenPin: TOKEN_PIN, hsmOptions: imageOptions, id: 'first', onProgress: (d, n) => { reports.push([d, n]); },
+      hsm: hsm.device, slot, partition: co, image, tokenPin: TOKEN_PIN, hsmOptions: imageOptions, id: 'first', onProgress: (d, n) => { reports.push([d, n]); },
     });
     expect(result).toMatchObject({ objects: 7, id: 'first', token: { serial: '123456' }, partition: { label: 'test' } });
     expect(reports.at(-1)).toEqual([7, 7]);
@@ -128,7 +128,7 @@ describe('backup, delete, restore', () => {
     hsm.deletePartition(slot);
     const restoredSlot = await newPartition('restored');
     const restored = await restorePartition({
-      hsm, slot: restoredSlot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, mode: 'add',
+      hsm: hsm.device, slot: restoredSlot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, mode: 'add',
     });
     expect(restored).toMatchObject({ added: 7, skipped: 0, removed: 0 });
     expect(attributeSets(restoredSlot)).toEqual(before);
@@ -166,14 +166,14 @@ describe('backup, delete, restore', () => {
   it('the image opens only with the token\'s PIN, and a wrong one is counted in the image', async () => {
     const path = join(folder, 'Backup1.ntlstoken');
     const attempt = () => restorePartition({
-      hsm, slot, partition: co, image: handle(path), tokenPin: 'not-the-pin', hsmOptions: imageOptions, mode: 'add',
+      hsm: hsm.device, slot, partition: co, image: handle(path), tokenPin: 'not-the-pin', hsmOptions: imageOptions, mode: 'add',
     });
     expect(await rv(attempt)).toBe(CKR.PIN_INCORRECT);
     const db = new Database(path, { readonly: true });
     expect((db.prepare('SELECT co_failures FROM partitions').get() as { co_failures: number }).co_failures).toBe(1);
     db.close();
     expect(await rv(() => backupPartition({
-      hsm, slot, partition: { role: 'co', pin: 'wrong-co-pin' }, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, id: 'x',
+      hsm: hsm.device, slot, partition: { role: 'co', pin: 'wrong-co-pin' }, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, id: 'x',
     }))).toBe(CKR.PIN_INCORRECT);
     expect(readImage(path).backup?.id).toBe('first');
   });
@@ -181,13 +181,13 @@ describe('backup, delete, restore', () => {
   it('--add skips what is already there; --replace drops the partition\'s token objects first', async () => {
     const path = join(folder, 'Backup1.ntlstoken');
     const sets = attributeSets(slot);
-    const again = await restorePartition({ hsm, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, mode: 'add' });
+    const again = await restorePartition({ hsm: hsm.device, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, mode: 'add' });
     expect(again).toMatchObject({ added: 0, skipped: 7 });
     const { app, s } = await loggedIn(slot);
     await app.C_CreateObject(s, [t(CKA.CLASS, CKO.DATA), t(CKA.TOKEN, true), t(CKA.LABEL, text('extra'))]);
     app.finalize();
     expect(attributeSets(slot)).toHaveLength(8);
-    const replaced = await restorePartition({ hsm, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, mode: 'replace' });
+    const replaced = await restorePartition({ hsm: hsm.device, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, mode: 'replace' });
     expect(replaced).toMatchObject({ added: 7, removed: 8 });
     expect(attributeSets(slot)).toEqual(sets);
   });
@@ -197,14 +197,14 @@ describe('interrupted backups and failed restores', () => {
   it('a token ejected during the backup keeps its previous backup, and the backup says so', async () => {
     const path = join(folder, 'Eject.ntlstoken');
     await makeImage(path, 'Eject', '2');
-    await backupPartition({ hsm, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, id: 'previous' });
+    await backupPartition({ hsm: hsm.device, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, id: 'previous' });
     const previous = readImage(path).backup!;
     const { app, s } = await loggedIn(slot);
     await app.C_CreateObject(s, [t(CKA.CLASS, CKO.DATA), t(CKA.TOKEN, true), t(CKA.LABEL, text('newer'))]);
     app.finalize();
     const away = join(devices(home), '..', 'ejected.ntlstoken');
     const error = await backupPartition({
-      hsm, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, id: 'second',
+      hsm: hsm.device, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, id: 'second',
       onProgress: () => renameSync(path, away),
     }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'NTLS_ERR_BACKUP_INTERRUPTED', message: `backup interrupted: the token keeps its previous backup of ${previous.at}` });
@@ -224,7 +224,7 @@ describe('interrupted backups and failed restores', () => {
       await app.C_CreateObject(s, [t(CKA.CLASS, CKO.DATA), t(CKA.TOKEN, true), t(CKA.PRIVATE, true), t(CKA.LABEL, text(`bulk-${i}`)), t(CKA.VALUE, text(`v${i}`))]);
     }
     app.finalize();
-    await backupPartition({ hsm, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, id: 'before-kill' });
+    await backupPartition({ hsm: hsm.device, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, id: 'before-kill' });
     const before = readImage(path);
     const bytes = digest(path);
     const serial = hsm.partition(slot).row.serial;
@@ -260,11 +260,11 @@ describe('interrupted backups and failed restores', () => {
     copyFileSync(good, path);
     const db = new Database(path);
     const last = db.prepare('SELECT id, sealed FROM objects WHERE sealed IS NOT NULL ORDER BY id DESC LIMIT 1').get() as { id: number; sealed: Buffer };
-    last.sealed[last.sealed.length - 1] ^= 1;
+    last.sealed[last.sealed.length - 1]! ^= 1;
     db.prepare('UPDATE objects SET sealed = ? WHERE id = ?').run(last.sealed, last.id);
     db.close();
     const sets = attributeSets(slot);
-    expect(await rv(() => restorePartition({ hsm, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, mode: 'replace' })))
+    expect(await rv(() => restorePartition({ hsm: hsm.device, slot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, mode: 'replace' })))
       .toBe(CKR.DEVICE_ERROR);
     expect(attributeSets(slot)).toEqual(sets);
     hsm.close();

@@ -29,13 +29,13 @@ beforeAll(async () => {
   // The partition and its keys are made before the daemon starts (the HSM is one process's).
   const { hsm, slot } = await readyHsm(home);
   const app = hsm.application('setup');
-  const s = app.C_OpenSession(slot, RW);
+  const s = await app.C_OpenSession(slot, RW);
   await app.C_Login(s, CKU.USER, CO_PIN);
   await app.C_GenerateKeyPair(s, mech(CKM.EC_KEY_PAIR_GEN), [t(CKA.EC_PARAMS, Buffer.from('06082a8648ce3d030107', 'hex')), t(CKA.TOKEN, true)], [t(CKA.TOKEN, true)]);
   await app.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 32), t(CKA.TOKEN, true)]);
   const bulk = await hsm.createPartition({ label: 'bulk', soPin: SO_PIN });
   const admin = hsm.application('bulk');
-  const b = admin.C_OpenSession(bulk.slotId, RW);
+  const b = await admin.C_OpenSession(bulk.slotId, RW);
   await admin.C_Login(b, CKU.SO, SO_PIN);
   await admin.C_InitPIN(b, CO_PIN);
   await admin.C_Logout(b);

@@ -8,13 +8,14 @@ import { CKU, CKR } from '../../src/pkcs11/constants.js';
 import { storePath } from '../../src/store/hsm-store.js';
 import { TokenError } from '../../src/tokens/errors.js';
 import { IMAGE_FORMAT_VERSION, openImageHsm, readImage } from '../../src/tokens/image.js';
+import { SoftwareUnderTest } from '../support/tokens.js';
 import { RW, openHsm, removeHome, rv, tempHome } from '../hsm/support.js';
 import { TOKEN_PIN, TOKEN_SO_PIN, devices, digest, imageOptions, join, makeImage } from './support.js';
 
 let home: string;
 let folder: string;
 
-beforeEach(() => {
+beforeEach(async () => {
   home = tempHome();
   folder = devices(home);
 });
@@ -51,13 +52,14 @@ describe('a new image', () => {
   it('opens as an HSM whose single token takes the user PIN and the SO PIN, and no other', async () => {
     const path = join(folder, 't.ntlstoken');
     await makeImage(path, 'PKI', '42');
-    const { hsm, info } = await openImageHsm(path, imageOptions);
+    const { hsm: device, info } = await openImageHsm(path, imageOptions);
+    const hsm = new SoftwareUnderTest(device);
     try {
       expect(info.serial).toBe('42');
       expect(hsm.getSlotList()).toEqual([0]);
       expect(hsm.getTokenInfo(0)).toMatchObject({ label: 'PKI', serialNumber: '42' });
       const app = hsm.application('t');
-      const s = app.C_OpenSession(0, RW);
+      const s = await app.C_OpenSession(0, RW);
       expect(await rv(() => app.C_Login(s, CKU.USER, 'wrong-pin-1'))).toBe(CKR.PIN_INCORRECT);
       await app.C_Login(s, CKU.USER, TOKEN_PIN);
       await app.C_Logout(s);
@@ -85,7 +87,7 @@ describe('a new image', () => {
 });
 
 describe('damaged images', () => {
-  it('a file that is not SQLite', () => {
+  it('a file that is not SQLite', async () => {
     const path = join(folder, 'junk.ntlstoken');
     writeFileSync(path, randomBytes(8192));
     expectRefused(path, 'NTLS_ERR_IMAGE_DAMAGED');
@@ -113,7 +115,7 @@ describe('damaged images', () => {
 });
 
 describe('foreign images', () => {
-  it('an SQLite database of another program', () => {
+  it('an SQLite database of another program', async () => {
     const path = join(folder, 'other.ntlstoken');
     const db = new Database(path);
     db.exec('CREATE TABLE t (x INTEGER)');

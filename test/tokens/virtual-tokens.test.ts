@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { CKU } from '../../src/pkcs11/constants.js';
 import { VirtualTokens, type TokenChange } from '../../src/tokens/virtual-tokens.js';
 import { RW, removeHome, tempHome } from '../hsm/support.js';
+import { SoftwareUnderTest } from '../support/tokens.js';
 import { TOKEN_PIN, devices, digest, imageOptions, join, makeImage, recordingLogger, until } from './support.js';
 
 let home: string;
@@ -30,7 +31,7 @@ async function start(reservedSlots: number[] = [0, 1]): Promise<VirtualTokens> {
 const has = (line: string) => log.bodies().includes(line);
 const waitLine = (line: string) => until(() => has(line), 5000, `log line "${line}"`);
 
-beforeEach(() => {
+beforeEach(async () => {
   home = tempHome();
   folder = devices(home);
   log = recordingLogger();
@@ -89,8 +90,8 @@ describe('deploy and undeploy', () => {
     expect(changes).toEqual([{ kind: 'deployed', slot: 100, container: 1000, label: 'RootCA1', serial: '555' }]);
     const [deployed] = t.deployed();
     expect(deployed).toMatchObject({ slot: 100, container: 1000, label: 'RootCA1', serial: '555' });
-    const app = deployed!.hsm.application('client');
-    const s = app.C_OpenSession(0, RW);
+    const app = new SoftwareUnderTest(deployed!.hsm).application('client');
+    const s = await app.C_OpenSession(0, RW);
     await app.C_Login(s, CKU.USER, TOKEN_PIN);
     await expect(t.deploy('555')).rejects.toMatchObject({ code: 'NTLS_ERR_TOKEN_DEPLOYED' });
     expect(JSON.parse(readFileSync(join(folder, 'deployed.json'), 'utf8')).tokens).toMatchObject([{ serial: '555', slot: 100, container: 1000 }]);
@@ -116,7 +117,7 @@ describe('deploy and undeploy', () => {
     t.onChange((c) => {
       if (c.kind !== 'ejected') return;
       try {
-        served!.hsm.application('probe');
+        served!.hsm.tokenInfo(0);
         openWhenTold = true;
       } catch {
         openWhenTold = false;
@@ -126,7 +127,7 @@ describe('deploy and undeploy', () => {
     await waitLine('Deployed token Backup1 with Serial Number 123456 ejected from slot 100!');
     expect(changes.at(-1)).toMatchObject({ kind: 'ejected', slot: 100 });
     expect(openWhenTold).toBe(true);
-    expect(() => served!.hsm.application('after')).toThrow();
+    expect(() => served!.hsm.tokenInfo(0)).toThrow();
     expect(t.deployed()).toEqual([]);
     expect(t.list()).toMatchObject([{ serial: '123456', state: 'deployed-ejected', slot: 100 }]);
 
@@ -172,8 +173,8 @@ describe('VToken failures', () => {
     expect(digest(junk)).toBe(before);
     const [good] = t.deployed();
     expect(good?.serial).toBe('1');
-    const app = good!.hsm.application('still');
-    await app.C_Login(app.C_OpenSession(0, RW), CKU.USER, TOKEN_PIN);
+    const app = new SoftwareUnderTest(good!.hsm).application('still');
+    await app.C_Login(await app.C_OpenSession(0, RW), CKU.USER, TOKEN_PIN);
     // Ejecting a refused file says nothing of a token: there was none.
     renameSync(junk, join(home, 'junk.ntlstoken'));
     await until(() => t.list().every((r) => r.file !== 'junk.ntlstoken'));

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { allMessages } from '../../log/catalogue.js';
-import { resolveHome } from '../../daemon/home.js';
+import { resolveHome } from '../../home/layout.js';
 import { LogCheck } from './check.js';
 import { LogToolError } from './errors.js';
 import { explainLine } from './explain.js';

@@ -61,7 +61,7 @@ function compile(message: Message, loose: boolean): { source: string; names: str
     // A placeholder used twice ("Open Access : ... {peer} ... {peer}") is the same value twice.
     source += earlier >= 0 ? `\\${earlier + 1}` : capture(message, name);
     if (earlier < 0) names.push(name);
-    last = m.index! + m[0].length;
+    last = m.index + m[0].length;
   }
   source += literal(message.template.slice(last));
   if (loose) source = source.replace(/( \+)+$/, '') + ' *';
@@ -124,7 +124,7 @@ export class Matcher {
       }
       if (!m) continue;
       const params: Record<string, string> = {};
-      compiled.names.forEach((name, i) => (params[name] = m![i + 1]!));
+      compiled.names.forEach((name, i) => (params[name] = m[i + 1]!));
       // Agreement first (or, failing it, the nearest level and code), then the template's own
       // spacing, then the most fixed text.
       const rank = [agrees(compiled.message, line) ? 1 : 0, closeness(compiled.message, line), exact ? 1 : 0, compiled.literalLength];

@@ -44,7 +44,7 @@ export async function* readLines(source: LogSource): AsyncGenerator<string> {
     lines.close();
   }
   if (failure) {
-    const code = (failure as NodeJS.ErrnoException).code ?? String(failure);
+    const code = failure.code ?? String(failure);
     if (code === 'EISDIR') throw new LogToolError('ERR_LOG_IS_DIRECTORY', `${source.name} is a directory; give a log file inside it.`);
     throw new LogToolError('ERR_LOG_UNREADABLE', `${source.name}: cannot be read (${code}); check its permissions.`);
   }

@@ -3,6 +3,7 @@
 // these check that the mechanism fits the key and its parameters, and do the work on
 // node:crypto, asynchronously. A failure is a Pkcs11Error carrying the CKR_ code.
 
+import type { MechanismInfo } from '../../pkcs11/info.js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
 
 /** The key as the crypto needs it; the token model decrypts stored values before handing them over. */
@@ -51,12 +52,9 @@ export interface SecretKeyRequest {
   keyType?: number;
 }
 
-export interface MechanismInfo {
+/** CK_MECHANISM_INFO with the mechanism it describes. */
+export interface MechanismDescription extends MechanismInfo {
   type: number;
-  minKeySize: number;
-  maxKeySize: number;
-  /** CKF_SIGN | CKF_VERIFY ... */
-  flags: number;
 }
 
 /** A multi-part operation: update any number of times, then final. Single-part = one update + final. */
@@ -67,7 +65,7 @@ export interface StreamingOperation<TFinalArg, TResult> {
 
 export interface Mechanisms {
   /** Everything supported, for C_GetMechanismList / C_GetMechanismInfo. */
-  list(): readonly MechanismInfo[];
+  list(): readonly MechanismDescription[];
   generateKeyPair(mechanism: Mechanism, request: KeyPairRequest): Promise<GeneratedKeyPair>;
   generateKey(mechanism: Mechanism, request: SecretKeyRequest): Promise<GeneratedSecretKey>;
   /** Attributes of an imported key (C_CreateObject): modulus, EC point, value length ... */

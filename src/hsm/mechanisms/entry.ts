@@ -18,12 +18,12 @@ export interface MechanismEntry {
   wraps?: boolean;
   /** C_SignUpdate etc. are not allowed (raw RSA, raw ECDSA, key wrap as a cipher). */
   singlePart?: boolean;
-  generateKeyPair?(mechanism: Mechanism, request: KeyPairRequest): Promise<GeneratedKeyPair>;
-  generateKey?(mechanism: Mechanism, request: SecretKeyRequest): Promise<GeneratedSecretKey>;
-  sign?(mechanism: Mechanism, key: KeyMaterial): StreamingOperation<void, Buffer>;
-  verify?(mechanism: Mechanism, key: KeyMaterial): StreamingOperation<Buffer, boolean>;
-  encrypt?(mechanism: Mechanism, key: KeyMaterial): StreamingOperation<void, Buffer>;
-  decrypt?(mechanism: Mechanism, key: KeyMaterial): StreamingOperation<void, Buffer>;
-  digest?(mechanism: Mechanism): StreamingOperation<void, Buffer>;
-  derive?(mechanism: Mechanism, baseKey: KeyMaterial, keyType: number, valueLength: number): Promise<KeyMaterial>;
+  generateKeyPair?: (mechanism: Mechanism, request: KeyPairRequest) => Promise<GeneratedKeyPair>;
+  generateKey?: (mechanism: Mechanism, request: SecretKeyRequest) => Promise<GeneratedSecretKey>;
+  sign?: (mechanism: Mechanism, key: KeyMaterial) => StreamingOperation<void, Buffer>;
+  verify?: (mechanism: Mechanism, key: KeyMaterial) => StreamingOperation<Buffer, boolean>;
+  encrypt?: (mechanism: Mechanism, key: KeyMaterial) => StreamingOperation<void, Buffer>;
+  decrypt?: (mechanism: Mechanism, key: KeyMaterial) => StreamingOperation<void, Buffer>;
+  digest?: (mechanism: Mechanism) => StreamingOperation<void, Buffer>;
+  derive?: (mechanism: Mechanism, baseKey: KeyMaterial, keyType: number, valueLength: number) => Promise<KeyMaterial>;
 }

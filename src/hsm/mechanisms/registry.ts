@@ -2,7 +2,7 @@
 // dispatches through it. Flags come from the handlers an entry has, so they cannot disagree.
 
 import { CKF, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
-import type { MechanismInfo } from './contract.js';
+import type { MechanismDescription } from './contract.js';
 import { aesEntries } from './aes.js';
 import { digestEntries } from './digest.js';
 import { ecEntries } from './ec.js';
@@ -31,7 +31,7 @@ const allEntries: MechanismEntry[] = [
 
 const table: ReadonlyMap<number, MechanismEntry> = new Map(allEntries.map((entry) => [entry.type, entry]));
 
-export const mechanismInfos: readonly MechanismInfo[] = Object.freeze(allEntries.map((entry) => Object.freeze({
+export const mechanismInfos: readonly MechanismDescription[] = Object.freeze(allEntries.map((entry) => Object.freeze({
   type: entry.type, minKeySize: entry.minKeySize, maxKeySize: entry.maxKeySize, flags: flagsOf(entry),
 })));
 

@@ -4,6 +4,7 @@
 // run on a small pool of worker threads instead of the event loop. KeyObjects cross the thread
 // boundary by postMessage without being re-parsed.
 
+import { NtlsError } from '../../errors/ntls-error.js';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { KeyObject } from 'node:crypto';
@@ -47,9 +48,17 @@ interface PoolWorker {
 }
 
 /** OpenSSL refused the input (not below the modulus, bad OAEP encoding ...). */
-export class RsaInputError extends Error {}
+export class RsaInputError extends NtlsError {
+  constructor(message: string) {
+    super('NTLS_ERR_RSA_INPUT', message);
+  }
+}
 /** The worker thread itself failed; no answer about the input. */
-export class RsaWorkerFailure extends Error {}
+export class RsaWorkerFailure extends NtlsError {
+  constructor(message: string) {
+    super('NTLS_ERR_RSA_WORKER', message);
+  }
+}
 
 class RsaPrivatePool {
   private workers: PoolWorker[] = [];

@@ -79,7 +79,7 @@ export class HostLink {
     const id = this.nextId++;
     return new Promise<Result<K>>((resolve, reject) => {
       const timer = setTimeout(() => this.hung(op), this.options.callTimeoutMs);
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+      this.pending.set(id, { resolve: resolve, reject, timer });
       const request: HostRequest = { id, op, args };
       child.send(request, (error) => {
         if (error) this.fail(id, new Pkcs11Error(CKR.DEVICE_ERROR, `cannot reach the module host: ${error.message}`));

@@ -2,8 +2,8 @@
 // travel as numbers; attribute values as the HSM's typed values on the way in and raw bytes on
 // the way out (the daemon types them, it knows the attribute kinds).
 import type { Mechanism } from '../../pkcs11/mechanism.js';
-import type { Template } from '../attributes.js';
-import type { SlotInfo, TokenInfo } from '../hsm.js';
+import type { Template } from '../../pkcs11/attributes.js';
+import type { SlotInfo, TokenInfo } from '../../pkcs11/info.js';
 
 export interface HostStart {
   module: string;
@@ -13,11 +13,8 @@ export interface HostStart {
   pin: string | null;
 }
 
-export interface ObjectFacts {
-  handle: number;
-  token: boolean;
-  private: boolean;
-}
+export type { ObjectFacts } from '../../token/device.js';
+import type { ObjectFacts } from '../../token/device.js';
 
 export interface RawAttribute {
   type: number;

@@ -7,8 +7,8 @@
 import process from 'node:process';
 import pkcs11js from 'pkcs11js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
-import { CKA, CKF, CKR, CKU } from '../../pkcs11/constants.js';
-import type { Attribute, Template } from '../attributes.js';
+import { CKA, CKF, CKR, CKU, Pkcs11Error } from '../../pkcs11/constants.js';
+import type { Attribute, Template } from '../../pkcs11/attributes.js';
 import type {
   CryptoStep, HostImplementation, HostMechanism, HostOp, HostRequest, HostResponse, HostSlotInfo, HostStart, HostTokenInfo, ObjectFacts, RawAttribute,
 } from './host-protocol.js';
@@ -18,11 +18,6 @@ let slot: Buffer | null = null;
 /** Kept open for the host's life: PKCS#11 logs an application out when its last session closes. */
 let anchor: Buffer | null = null;
 
-class HostError extends Error {
-  constructor(readonly rv: number, message: string) {
-    super(message);
-  }
-}
 
 function handle(value: number): Buffer {
   const buffer = Buffer.alloc(8);
@@ -33,7 +28,7 @@ function handle(value: number): Buffer {
 const number = (value: Buffer): number => Number(value.readBigUInt64LE(0));
 
 function theSlot(): Buffer {
-  if (!slot) throw new HostError(CKR.CRYPTOKI_NOT_INITIALIZED, 'the host has not started');
+  if (!slot) throw new Pkcs11Error(CKR.CRYPTOKI_NOT_INITIALIZED, 'the host has not started');
   return slot;
 }
 
@@ -49,7 +44,7 @@ function moduleTemplate(template: Template): pkcs11js.Template {
     if (typeof value === 'boolean' || typeof value === 'number' || Buffer.isBuffer(value)) return { type, value };
     if (value.length > 0 && typeof value[0] === 'object') {
       // pkcs11js passes flat values only; a nested template cannot reach the module.
-      throw new HostError(CKR.ATTRIBUTE_TYPE_INVALID, `attribute 0x${type.toString(16)}: nested templates are not passed to a PKCS#11 module`);
+      throw new Pkcs11Error(CKR.ATTRIBUTE_TYPE_INVALID, `attribute 0x${type.toString(16)}: nested templates are not passed to a PKCS#11 module`);
     }
     return { type, value: ulongs(value as readonly number[]) };
   });
@@ -57,10 +52,13 @@ function moduleTemplate(template: Template): pkcs11js.Template {
 
 function moduleMechanism(mechanism: Mechanism): pkcs11js.Mechanism {
   const p = mechanism.parameter;
-  if (p === null) return { mechanism: mechanism.type, parameter: undefined as never };
+  if (p === null) return { mechanism: mechanism.type, parameter: undefined };
   switch (p.kind) {
-    case 'bytes': return { mechanism: mechanism.type, parameter: p.value.length > 0 ? p.value : undefined as never };
-    case 'pss': return { mechanism: mechanism.type, parameter: { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: p.hashAlg, mgf: p.mgf, saltLen: p.saltLength } as pkcs11js.RsaPSS };
+    case 'bytes': return { mechanism: mechanism.type, parameter: p.value.length > 0 ? p.value : undefined };
+    case 'pss': {
+      const parameter: pkcs11js.RsaPSS = { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: p.hashAlg, mgf: p.mgf, saltLen: p.saltLength };
+      return { mechanism: mechanism.type, parameter };
+    }
     case 'oaep': return {
       mechanism: mechanism.type,
       parameter: { type: pkcs11js.CK_PARAMS_RSA_OAEP, hashAlg: p.hashAlg, mgf: p.mgf, source: p.source, sourceData: p.sourceData ?? undefined } as pkcs11js.RsaOAEP,
@@ -98,7 +96,7 @@ const trim = (text: string) => text.replace(/[ \0]+$/, '');
 function tokenInfo(): HostTokenInfo {
   const t = module.C_GetTokenInfo(theSlot());
   return {
-    label: trim(t.label), manufacturerID: trim(t.manufacturerID), model: trim(t.model), serialNumber: trim(t.serialNumber), flags: t.flags,
+    label: trim(t.label), manufacturerId: trim(t.manufacturerID), model: trim(t.model), serialNumber: trim(t.serialNumber), flags: t.flags,
     maxSessionCount: t.maxSessionCount, sessionCount: t.sessionCount, maxRwSessionCount: t.maxRwSessionCount,
     rwSessionCount: t.rwSessionCount, maxPinLen: t.maxPinLen, minPinLen: t.minPinLen,
     hardwareVersion: t.hardwareVersion, firmwareVersion: t.firmwareVersion, utcTime: t.utcTime,
@@ -112,7 +110,7 @@ function findSlot(options: HostStart): Buffer {
     if (options.serial === null && options.label !== null && trim(t.label) === options.label) return candidate;
   }
   const wanted = options.serial !== null ? `serial ${options.serial}` : `label "${options.label}"`;
-  throw new HostError(CKR.TOKEN_NOT_PRESENT, `no token with ${wanted} in ${options.module}`);
+  throw new Pkcs11Error(CKR.TOKEN_NOT_PRESENT, `no token with ${wanted} in ${options.module}`);
 }
 
 const steps = {
@@ -150,7 +148,7 @@ const ops: HostImplementation = {
   slotInfo(): HostSlotInfo {
     const s = module.C_GetSlotInfo(theSlot());
     return {
-      slotDescription: trim(s.slotDescription), manufacturerID: trim(s.manufacturerID), flags: s.flags,
+      slotDescription: trim(s.slotDescription), manufacturerId: trim(s.manufacturerID), flags: s.flags,
       hardwareVersion: s.hardwareVersion, firmwareVersion: s.firmwareVersion,
     };
   },
@@ -223,7 +221,7 @@ const ops: HostImplementation = {
   },
   async single(step, session, data) {
     const name = asyncSingle[step];
-    if (!name) throw new HostError(CKR.FUNCTION_NOT_SUPPORTED, `no single-part ${step}`);
+    if (!name) throw new Pkcs11Error(CKR.FUNCTION_NOT_SUPPORTED, `no single-part ${step}`);
     return await (call(name, handle(session), data, room(data.length)) as Promise<Buffer>);
   },
   update(step: CryptoStep, session, data) {
@@ -234,14 +232,14 @@ const ops: HostImplementation = {
   },
   async final(step, session) {
     const name = asyncFinal[step];
-    if (!name) throw new HostError(CKR.FUNCTION_NOT_SUPPORTED, `no final ${step}`);
+    if (!name) throw new Pkcs11Error(CKR.FUNCTION_NOT_SUPPORTED, `no final ${step}`);
     return await (call(name, handle(session), room(0)) as Promise<Buffer>);
   },
   async verify(session, data, signature) {
-    if (!await module.C_VerifyAsync(handle(session), data, signature)) throw new HostError(CKR.SIGNATURE_INVALID, 'signature invalid');
+    if (!await module.C_VerifyAsync(handle(session), data, signature)) throw new Pkcs11Error(CKR.SIGNATURE_INVALID, 'signature invalid');
   },
   async verifyFinal(session, signature) {
-    if (!await module.C_VerifyFinalAsync(handle(session), signature)) throw new HostError(CKR.SIGNATURE_INVALID, 'signature invalid');
+    if (!await module.C_VerifyFinalAsync(handle(session), signature)) throw new Pkcs11Error(CKR.SIGNATURE_INVALID, 'signature invalid');
   },
   digestKey: (session, key) => module.C_DigestKey(handle(session), handle(key)),
   random: (session, length) => module.C_GenerateRandom(handle(session), Buffer.alloc(length)),
@@ -249,7 +247,7 @@ const ops: HostImplementation = {
 };
 
 function rvOf(error: unknown): number {
-  if (error instanceof HostError) return error.rv;
+  if (error instanceof Pkcs11Error) return error.rv;
   if (error instanceof pkcs11js.Pkcs11Error && typeof error.code === 'number') return error.code;
   return CKR.GENERAL_ERROR;
 }

@@ -10,9 +10,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../log/logger.js';
 import { CKR, CKU, Pkcs11Error } from '../../pkcs11/constants.js';
-import type { MechanismInfo } from '../mechanisms/contract.js';
+import type { MechanismInfo } from '../../pkcs11/info.js';
 import { HostLink } from './host-link.js';
-import type { HostReady, HostTokenInfo } from './host-protocol.js';
+import type { HostReady, HostTokenInfo, ObjectFacts } from './host-protocol.js';
 
 export interface TokenMapping {
   /** The ntls partition name clients are assigned. */
@@ -36,8 +36,13 @@ export class TokenLink {
   /** Applications logged in as the user, and the one logged in as SO. */
   readonly users = new Set<string>();
   so: string | null = null;
-  /** Open client sessions on this token, by application: C_InitToken needs none. */
-  readonly sessionOwners = new Map<number, string>();
+  /** The module's sessions ntls has open on this token: C_InitToken needs none. */
+  readonly moduleSessions = new Set<number>();
+  /**
+   * What ntls learned of the module's objects (token? private?), by handle. Forgotten whenever
+   * the module's login changes: a module may number its objects anew then (SoftHSM2 does).
+   */
+  readonly facts = new Map<number, ObjectFacts>();
   private pinCheck: { salt: Buffer; digest: Buffer } | null = null;
   /** Wrong PINs checked here (the module, logged in, does not see them) since the module logged in. */
   private failedChecks = 0;
@@ -46,7 +51,7 @@ export class TokenLink {
   private restarts = 0;
   private closed = false;
 
-  constructor(readonly mapping: TokenMapping, module: string, callTimeoutMs: number, private readonly maxFailedLogins: number, private readonly logger?: Logger) {
+  constructor(readonly mapping: TokenMapping, module: string, callTimeoutMs: number, private readonly maxFailedLogins: number, logger?: Logger) {
     this.host = new HostLink({
       start: { module, label: mapping.label, serial: mapping.serial, pin: mapping.pin },
       callTimeoutMs,
@@ -58,7 +63,7 @@ export class TokenLink {
   async start(): Promise<void> {
     const ready = await this.host.start();
     this.ready = ready;
-    this.mechanisms = new Map(ready.mechanisms.map((m) => [m.type, { ...m }]));
+    this.mechanisms = new Map(ready.mechanisms.map((m) => [m.type, { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags }]));
     this.login = ready.loggedIn ? 'user' : 'none';
     if (this.mapping.pin !== null) this.rememberPin(this.mapping.pin);
     this.restarts = 0;
@@ -80,7 +85,8 @@ export class TokenLink {
     this.so = null;
     this.login = 'none';
     this.failedChecks = 0;
-    this.sessionOwners.clear();
+    this.moduleSessions.clear();
+    this.facts.clear();
     this.ready = null;
     this.scheduleRestart();
   }
@@ -118,6 +124,7 @@ export class TokenLink {
     const wanted: ModuleLogin = userType === CKU.USER ? 'user' : 'so';
     if (this.login === 'none') {
       await this.host.request('login', userType, pin, null);
+      this.facts.clear();
       this.login = wanted;
       if (wanted === 'user') this.rememberPin(pin);
     } else if (this.login !== wanted) {
@@ -152,6 +159,7 @@ export class TokenLink {
     if (keep || this.login === 'none') return;
     this.login = 'none';
     this.failedChecks = 0;
+    this.facts.clear();
     await this.host.request('logout').catch(() => undefined);
     if (this.mapping.pin !== null) {
       await this.host.request('login', CKU.USER, this.mapping.pin, null);
@@ -166,6 +174,7 @@ export class TokenLink {
 
   /** After C_InitToken the token has no user PIN and no login. */
   reset(): void {
+    this.facts.clear();
     this.failedChecks = 0;
     this.users.clear();
     this.so = null;

@@ -3,15 +3,15 @@
 // connections of the same client with the same id share them. A mapping is transient (removed,
 // with its sessions, when its last connection ends) until OpenAccess makes it persistent: then
 // it survives disconnects, so a login survives a reconnecting process, until CloseAccess.
-import type { HsmBackend, TokenApplication } from '../../hsm/index.js';
 import { Catalogue } from '../../log/catalogue.js';
 import type { Logger } from '../../log/logger.js';
-import type { ApplicationId } from './ntls-calls.js';
+import type { Application, TokenModel } from '../../token/index.js';
+import type { ApplicationId } from './calls.js';
 
 interface Mapping {
   key: string;
   id: ApplicationId;
-  app: TokenApplication;
+  app: Application;
   persistent: boolean;
   connections: Set<number>;
 }
@@ -29,7 +29,7 @@ export interface AppIdSummary {
 export class ApplicationIds {
   private readonly mappings = new Map<string, Mapping>();
 
-  constructor(private readonly hsm: HsmBackend, private readonly logger: Logger) {}
+  constructor(private readonly model: TokenModel, private readonly logger: Logger) {}
 
   private static key(client: string, id: ApplicationId): string {
     return `appid:${client}:${id.major}:${id.minor}`;
@@ -40,13 +40,13 @@ export class ApplicationIds {
   }
 
   /** The application a connection uses once it names its id; counts the connection. */
-  attach(client: string, id: ApplicationId, connection: number, peer: string): TokenApplication {
+  attach(client: string, id: ApplicationId, connection: number, peer: string): Application {
     const key = ApplicationIds.key(client, id);
     let mapping = this.mappings.get(key);
     if (mapping) {
       this.logger.log(Catalogue.appIdMappingExists, { appId: ApplicationIds.shown(id, mapping.connections.size), mapping: `${connection} : ${mapping.connections.size}`, peer });
     } else {
-      mapping = { key, id, app: this.hsm.application(key), persistent: false, connections: new Set() };
+      mapping = { key, id, app: this.model.application(key), persistent: false, connections: new Set() };
       this.mappings.set(key, mapping);
       this.logger.log(Catalogue.transientAppIdCreated, { appId: ApplicationIds.shown(id, 0), mapping: `${connection} : 0`, peer });
     }
@@ -56,7 +56,7 @@ export class ApplicationIds {
   }
 
   /** OpenAccess: the mapping outlives its connections. */
-  openAccess(client: string, id: ApplicationId, connection: number, peer: string): TokenApplication {
+  openAccess(client: string, id: ApplicationId, connection: number, peer: string): Application {
     const app = this.attach(client, id, connection, peer);
     const mapping = this.mappings.get(ApplicationIds.key(client, id))!;
     this.logger.log(Catalogue.openAccess, { appId: ApplicationIds.shown(id, mapping.connections.size), minor: id.minor, peer });

@@ -1,48 +1,50 @@
-// One connected client's command processor instance: p11-kit RPC requests in, HSM calls on the
-// client's own application (its sessions, handles and login state) and slot view, answers out.
-import type { HsmBackend, TokenApplication } from '../../hsm/index.js';
+// One connected client's command processor instance: p11-kit RPC requests in, calls on the
+// client's own token-model application (its sessions, handles and login state) through its
+// slots, answers out. Every request, NTLS's own included, takes the same path: decode, the
+// call table's row, encode.
 import { Catalogue } from '../../log/catalogue.js';
 import type { Logger } from '../../log/logger.js';
 import { Pkcs11Error, CKR } from '../../pkcs11/constants.js';
 import type { Frame } from '../../protocol/frame.js';
 import {
-  decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId,
+  decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId, P11KitErrorCode,
   type P11KitResponse,
 } from '../../protocol/p11kit/index.js';
+import type { Application, ClientSlots, TokenModel } from '../../token/index.js';
 import type { ConnectionInfo, ProcessorInstance } from '../contract.js';
-import { NtlsCall } from '../contract.js';
-import { callTable, type CallContext } from './calls.js';
-import type { CallStatistics } from './call-statistics.js';
 import { ApplicationIds } from './application-ids.js';
-import { emptyAnswer, NTLS_CALL_NAMES, NtlsAppCall, readApplicationId } from './ntls-calls.js';
-import type { SlotView } from './slot-view.js';
+import type { CallStatistics } from './call-statistics.js';
+import { callTable, type ApplicationId, type ApplicationSwitch, type CallContext } from './calls.js';
 
 const EMPTY = Buffer.alloc(0);
 
 export interface InstanceOptions {
-  hsm: HsmBackend;
+  model: TokenModel;
   applicationIds: ApplicationIds;
   statistics: CallStatistics;
   logger: Logger;
   connection: ConnectionInfo;
-  view: () => SlotView;
+  view: () => ClientSlots;
   maxOutputBytes: number;
   /** Seconds without a command before the client is ended (0: no keepalive timer). */
   commandKeepalive: number;
   onClose(): void;
 }
 
-export class ClientInstance implements ProcessorInstance {
+export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
   private version = 0;
-  private app: TokenApplication;
+  private app: Application;
   /** The application-id mapping this connection uses, if it named one. */
   private appIdKey: string | null = null;
-
   private keepalive: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: InstanceOptions) {
-    this.app = options.hsm.application(`connection:${options.connection.id}`);
+    this.app = options.model.application(this.connectionAppId());
     if (options.commandKeepalive > 0) this.startKeepalive(options.commandKeepalive);
+  }
+
+  private connectionAppId(): string {
+    return `connection:${this.options.connection.id}`;
   }
 
   /**
@@ -86,45 +88,39 @@ export class ClientInstance implements ProcessorInstance {
     this.options.onClose();
   }
 
-  /** The client lost these HSM slots: its sessions there end and it is logged out of them. */
-  revokeSlots(hsmSlots: readonly number[]): void {
-    for (const slot of hsmSlots) {
-      // A partition deleted meanwhile has no sessions left to close.
-      void Promise.resolve().then(() => this.app.C_CloseAllSessions(slot)).catch(() => undefined);
+  /**
+   * The client lost these model slots: its sessions there end and it is logged out of them, at
+   * once (the device closes its side after), so no call sees a session on a slot it lost.
+   */
+  revokeSlots(modelSlots: readonly number[]): void {
+    for (const slot of modelSlots) {
+      try {
+        const closing = this.app.C_CloseAllSessions(slot);
+        if (closing instanceof Promise) closing.catch(() => undefined);
+      } catch {
+        // A token taken away meanwhile has no sessions left to close.
+      }
     }
   }
 
   private async answer(body: Buffer): Promise<Buffer> {
     const started = performance.now();
-    const callId = body.length >= 4 ? peekCallId(body) : -1;
-    const ntlsCall = NTLS_CALL_NAMES.get(callId);
-    if (ntlsCall) {
-      try {
-        const answer = this.ntlsCall(callId, body);
-        this.done(ntlsCall, CKR.OK, started);
-        return answer;
-      } catch (error) {
-        if (!(error instanceof Pkcs11Error)) throw error;
-        this.done(ntlsCall, error.rv, started);
-        return encodeErrorResponse(error.rv);
-      }
-    }
     const decoded = decodeRequest(body, { version: this.version });
     if (!decoded.ok) {
-      if (decoded.error.code === 'P11KIT_ERR_BAD_CALL_ID') this.unsupported(callId);
+      if (decoded.error.code === P11KitErrorCode.BadCallId) this.unsupported(peekCallId(body));
       this.done('malformed', decoded.error.rv, started);
       return encodeErrorResponse(decoded.error.rv);
     }
     const request = decoded.value;
     const handler = callTable[request.call] as ((args: unknown, ctx: CallContext) => unknown) | undefined;
     if (!handler) {
-      this.unsupported(callId);
+      this.unsupported(peekCallId(body));
       this.done(request.call, CKR.FUNCTION_NOT_SUPPORTED, started);
       return encodeErrorResponse(CKR.FUNCTION_NOT_SUPPORTED);
     }
     let args: unknown;
     try {
-      args = await handler(request.args, { hsm: this.options.hsm, app: this.app, view: this.options.view(), maxOutputBytes: this.options.maxOutputBytes });
+      args = await handler(request.args, { app: this.app, view: this.options.view(), maxOutputBytes: this.options.maxOutputBytes, version: this.version, applications: this });
     } catch (error) {
       if (error instanceof Pkcs11Error) {
         this.done(request.call, error.rv, started);
@@ -141,32 +137,30 @@ export class ClientInstance implements ProcessorInstance {
     return encoded.value;
   }
 
-  private ntlsCall(callId: number, body: Buffer): Buffer {
-    if (callId === NtlsCall.Keepalive || callId === NtlsCall.Echo) return body;
-    const id = readApplicationId(body);
+  // --- NTLS application ids --------------------------------------------------------------------
+
+  setApplicationId(id: ApplicationId): void {
     const { applicationIds, connection } = this.options;
-    switch (callId) {
-      case NtlsAppCall.SetApplicationId:
-        this.leaveApplication();
-        this.app = applicationIds.attach(connection.client, id, connection.id, connection.peer);
-        this.appIdKey = ApplicationIds.keyOf(connection.client, id);
-        break;
-      case NtlsAppCall.OpenAccess:
-        this.leaveApplication();
-        this.app = applicationIds.openAccess(connection.client, id, connection.id, connection.peer);
-        this.appIdKey = ApplicationIds.keyOf(connection.client, id);
-        break;
-      case NtlsAppCall.CloseAccess: {
-        const closingOwn = this.appIdKey === ApplicationIds.keyOf(connection.client, id);
-        applicationIds.closeAccess(connection.client, id, connection.id, connection.peer);
-        if (closingOwn) {
-          this.appIdKey = null;
-          this.app = this.options.hsm.application(`connection:${connection.id}`);
-        }
-        break;
-      }
+    this.leaveApplication();
+    this.app = applicationIds.attach(connection.client, id, connection.id, connection.peer);
+    this.appIdKey = ApplicationIds.keyOf(connection.client, id);
+  }
+
+  openAccess(id: ApplicationId): void {
+    const { applicationIds, connection } = this.options;
+    this.leaveApplication();
+    this.app = applicationIds.openAccess(connection.client, id, connection.id, connection.peer);
+    this.appIdKey = ApplicationIds.keyOf(connection.client, id);
+  }
+
+  closeAccess(id: ApplicationId): void {
+    const { applicationIds, connection } = this.options;
+    const closingOwn = this.appIdKey === ApplicationIds.keyOf(connection.client, id);
+    applicationIds.closeAccess(connection.client, id, connection.id, connection.peer);
+    if (closingOwn) {
+      this.appIdKey = null;
+      this.app = this.options.model.application(this.connectionAppId());
     }
-    return emptyAnswer(callId);
   }
 
   /** Leaves the current application: a connection's own ends; an application id is detached. */
@@ -186,4 +180,3 @@ export class ClientInstance implements ProcessorInstance {
     this.options.logger.log(Catalogue.unsupportedCommand, { command: `0x${shown.toString(16).padStart(8, '0')}` });
   }
 }
-

@@ -1,97 +1,114 @@
 // `ntls partition ...`: the HSM administrator's requests, served by the processor that owns the
 // HSM. Failures carry a stable code and a hint, which the admin channel passes on.
-import { Hsm, HsmAdminError, type HsmBackend, type PartitionSummary } from '../../hsm/index.js';
+import { NtlsError } from '../../errors/ntls-error.js';
+import { HsmAdminError, type SoftwareHsm } from '../../hsm/index.js';
 import { Pkcs11Error } from '../../pkcs11/constants.js';
+import type { ClientSlots, Device, TokenModel, TokenSummary } from '../../token/index.js';
 import type { ProcessorAdminCommand } from '../contract.js';
-import type { SlotView } from './slot-view.js';
 
-export class PartitionCommandError extends Error {
-  constructor(readonly code: string, message: string, readonly hint?: string) {
-    super(message);
-    this.name = 'PartitionCommandError';
+export class PartitionCommandError extends NtlsError {
+  constructor(code: string, message: string, hint?: string) {
+    super(code, message, { hint });
   }
 }
 
 export interface PartitionCommandContext {
-  /** The partitions' backend. */
-  backend(): HsmBackend;
-  /** What clients may be assigned: the partitions and, beside them, deployed USB tokens. */
-  assignable(): HsmBackend;
+  model(): TokenModel;
+  /** The device whose tokens are the partitions: the built-in HSM or the PKCS#11 module. */
+  partitions(): Device;
   /** The built-in HSM, for what only it can do (create and delete partitions). */
-  hsm(): Hsm;
+  software(): SoftwareHsm;
   /** The administrative partition holding the server key (keys in hardware), if any. */
   adminPartition: string | null;
-  liveClients(): Array<{ client: string; view: SlotView }>;
-  revokeEverywhere(hsmSlot: number): void;
+  liveClients(): Array<{ client: string; view: ClientSlots }>;
+  /** The mounted tokens changed: every live client's slots are worked out again. */
+  tokensChanged(): void;
 }
 
 function name(args: Record<string, unknown>): string {
   const value = args.partition;
-  if (typeof value !== 'string' || !value) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a partition (label or serial number) is missing', 'give --partition');
+  if (typeof value !== 'string' || !value) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a partition (name or serial number) is missing', 'give --partition');
   return value;
 }
 
-/** A partition by serial or label, or NTLS_ERR_UNKNOWN_PARTITION. */
-export function find(hsm: HsmBackend, partition: string): PartitionSummary {
-  const all = hsm.listPartitions();
-  const found = all.find((p) => p.serial === partition) ?? all.find((p) => p.label === partition);
-  if (!found) throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition labelled or numbered "${partition}"`, 'see `ntls partition list`');
-  return found;
+/**
+ * A token by its operator name, serial number or token label; NTLS_ERR_UNKNOWN_PARTITION when
+ * none answers, NTLS_ERR_AMBIGUOUS_PARTITION when several do (a client may set any token label,
+ * so a label never silently picks one partition over another).
+ */
+export function find(tokens: readonly TokenSummary[], partition: string): TokenSummary {
+  const found = [...new Set(tokens.filter((p) => p.name === partition || p.serial === partition || p.label === partition))];
+  if (found.length === 0) throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition named, numbered or labelled "${partition}"`, 'see `ntls partition list`');
+  if (found.length > 1) {
+    throw new PartitionCommandError('NTLS_ERR_AMBIGUOUS_PARTITION', `"${partition}" answers to ${found.length} partitions: ${found.map((p) => `${p.name} (serial ${p.serial})`).join(', ')}`,
+      'give the serial number');
+  }
+  return found[0]!;
 }
 
 function adminFailure(error: unknown): never {
   if (error instanceof HsmAdminError) {
-    const hints: Record<string, string> = {
-      PARTITION_LIMIT: 'delete a partition or raise hsm.maxPartitions',
-      LABEL_INVALID: 'a label is 1-32 bytes of printable text',
+    const hints: Partial<Record<string, string>> = {
+      NTLS_ERR_PARTITION_LIMIT: 'delete a partition or raise hsm.maxPartitions',
+      NTLS_ERR_LABEL_INVALID: 'a name or label is 1-32 bytes of printable text',
+      NTLS_ERR_PARTITION_EXISTS: 'choose another name',
     };
-    throw new PartitionCommandError(`NTLS_ERR_${error.code}`, error.message, hints[error.code]);
+    throw new PartitionCommandError(error.code, error.message, hints[error.code]);
   }
   if (error instanceof Pkcs11Error) throw new PartitionCommandError(error.code, error.message, 'check the SO PIN against the PIN policy (hsm.pinMinLength ...)');
   throw error;
 }
 
 export function partitionCommands(context: PartitionCommandContext): ReadonlyMap<string, ProcessorAdminCommand> {
-  const describe = (p: PartitionSummary) => {
+  const partitions = () => context.model().tokens(context.partitions());
+  const describe = (p: TokenSummary) => {
     const clients = context.liveClients().filter((c) => c.view.includes(p.slotId)).map((c) => c.client);
-    return { ...p, sessions: context.backend().sessionCount(p.slotId), connectedClients: [...new Set(clients)] };
+    return { ...p, connectedClients: [...new Set(clients)] };
   };
   const commands: Record<string, ProcessorAdminCommand> = {
-    'partition.list': () => context.backend().listPartitions().map(describe),
-    'partition.show': (args) => describe(find(context.backend(), name(args))),
+    'partition.list': () => partitions().map(describe),
+    'partition.show': (args) => describe(find(partitions(), name(args))),
     'partition.resolve': (args) => {
-      const found = find(context.assignable(), name(args));
-      if (found.label === context.adminPartition) {
+      const found = find(context.model().tokens(), name(args));
+      if (found.name === context.adminPartition) {
         throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${found.label} holds the server key and is not for clients`, 'assign another partition');
       }
       return found;
     },
     'partition.create': async (args) => {
-      const label = typeof args.label === 'string' ? args.label : '';
-      if (!label) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a label is missing', 'give --label');
-      const hsm = context.hsm();
-      if (hsm.listPartitions().some((p) => p.label === label)) {
-        throw new PartitionCommandError('NTLS_ERR_PARTITION_EXISTS', `a partition labelled "${label}" exists`, 'choose another label');
+      const partitionName = typeof args.name === 'string' && args.name ? args.name : typeof args.label === 'string' ? args.label : '';
+      const label = typeof args.label === 'string' && args.label ? args.label : partitionName;
+      if (!partitionName) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a name is missing', 'give --name');
+      const hsm = context.software();
+      // A new name may not be any partition's name, serial or label: it must find this partition alone.
+      if (context.model().tokens().some((p) => p.name === partitionName || p.serial === partitionName || p.label === partitionName)) {
+        throw new PartitionCommandError('NTLS_ERR_PARTITION_EXISTS', `a partition answers to "${partitionName}" already`, 'choose another name');
       }
       try {
-        return describe(await hsm.createPartition({ label, soPin: typeof args.soPin === 'string' ? args.soPin : undefined }));
+        const made = await hsm.createPartition({ name: partitionName, label, soPin: typeof args.soPin === 'string' ? args.soPin : undefined });
+        context.model().mount(made.slot, hsm, made.slot);
+        context.tokensChanged();
+        return describe(find(partitions(), made.serial));
       } catch (error) {
         adminFailure(error);
       }
     },
     'partition.delete': (args) => {
-      const hsm = context.hsm();
-      const partition = find(hsm, name(args));
-      if (partition.label === context.adminPartition) {
-        throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${partition.label} holds the server key`, 'turn server.keysInHardware off and restart first');
+      const hsm = context.software();
+      const partition = find(partitions(), name(args));
+      if (partition.name === context.adminPartition) {
+        throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${partition.name} holds the server key`, 'turn server.keysInHardware off and restart first');
       }
-      context.revokeEverywhere(partition.slotId);
+      // Every application's sessions on it end before it goes.
+      context.model().unmount(partition.slotId);
       try {
         hsm.deletePartition(partition.slotId);
       } catch (error) {
         adminFailure(error);
+      } finally {
+        context.tokensChanged();
       }
-      return { deleted: partition.label, serial: partition.serial, objects: partition.tokenObjects };
+      return { deleted: partition.name, serial: partition.serial, objects: partition.tokenObjects };
     },
   };
   return new Map(Object.entries(commands));

@@ -1,91 +1,91 @@
-// The built-in command processor: PKCS#11 over the p11-kit RPC protocol, served from the
-// software HSM in the service home. Each client sees only its assigned partitions.
-import { Hsm, HsmAdminError, PassthroughHsm, type HsmBackend, type PartitionSummary } from '../../hsm/index.js';
-import { CompositeBackend } from '../../hsm/composite.js';
+// The built-in command processor: PKCS#11 over the p11-kit RPC protocol, served by the token
+// model over the HSM's device (the software HSM in the service home, or a PKCS#11 module) and
+// the USB tokens deployed beside it. Each client sees only its assigned partitions.
+import { PassthroughDevice, SoftwareHsm, HsmAdminError } from '../../hsm/index.js';
 import { singlePartMechanisms, softwareMechanisms } from '../../hsm/mechanisms/index.js';
-import type { Logger } from '../../log/logger.js';
+import type { VirtualTokens } from '../../tokens/virtual-tokens.js';
+import { ClientSlots, TokenModel, type Device, type TokenSummary } from '../../token/index.js';
 import type {
-  CommandProcessorModule, ConnectionInfo, ProcessorAdminCommand, ProcessorContext, ProcessorInstance, RegistrationEvent,
-  ServerKey, ServerKeyRequest,
+  CommandProcessorModule, ConnectionInfo, ProcessorAdminCommand, ProcessorConfiguration, ProcessorContext, ProcessorInstance,
+  ProcessorName, RegistrationEvent, ServerKey, ServerKeyRequest,
 } from '../contract.js';
 import { DATAPATH_CONTRACT_VERSION } from '../contract.js';
-import { ClientInstance } from './client-instance.js';
-import { SlotView } from './slot-view.js';
-import { PartitionCommandError, partitionCommands } from './partition-commands.js';
-import { CallStatistics } from './call-statistics.js';
 import { ApplicationIds } from './application-ids.js';
+import { CallStatistics } from './call-statistics.js';
+import { ClientInstance } from './client-instance.js';
+import { PartitionCommandError, partitionCommands } from './partition-commands.js';
 import { serverKeyFromPartition } from './server-key.js';
 import { imageHsmOptions, startVirtualTokens, tokenCommands } from './token-commands.js';
-import type { VirtualTokens } from '../../tokens/virtual-tokens.js';
 
 export const PROCESSOR_NAME = 'NTLS PKCS#11 Command Processor';
 export const PROCESSOR_VERSION = '1.0';
 
 interface Live {
   connection: ConnectionInfo;
-  view: SlotView;
+  view: ClientSlots;
   instance: ClientInstance;
 }
 
-/** Finds a partition by label or serial number. */
-export function findPartition(partitions: readonly PartitionSummary[], name: string): PartitionSummary | undefined {
-  return partitions.find((p) => p.serial === name) ?? partitions.find((p) => p.label === name);
+/** What runs between cp_initialize_p and cp_shutdown. */
+interface Running {
+  context: ProcessorContext;
+  model: TokenModel;
+  /** The device whose tokens are the partitions. */
+  partitions: SoftwareHsm | PassthroughDevice;
+  statistics: CallStatistics;
+  applicationIds: ApplicationIds;
+  /** USB-attached tokens (built-in HSM only); the deployed ones are mounted in the model. */
+  virtualTokens: VirtualTokens | null;
+  live: Map<number, Live>;
 }
 
-export function createPkcs11Processor(): CommandProcessorModule {
-  /** What clients are served: the partitions, and deployed USB tokens beside them. */
-  let backend: HsmBackend | undefined;
-  let hsm: Hsm | undefined;
-  let passthrough: PassthroughHsm | undefined;
-  let context: ProcessorContext | undefined;
-  let logger: Logger | undefined;
-  let statistics: CallStatistics | undefined;
-  let applicationIds: ApplicationIds | undefined;
-  /** USB-attached tokens; deployed() are the ones clients may be shown. */
-  let virtualTokens: VirtualTokens | undefined;
-  const live = new Map<number, Live>();
+/**
+ * The token a client's assignment names: assignments record serial numbers (older ones a name
+ * or label); the operator's name counts before a label, which a client may change.
+ */
+export function findPartition(tokens: readonly TokenSummary[], name: string): TokenSummary | undefined {
+  return tokens.find((p) => p.serial === name) ?? tokens.find((p) => p.name === name) ?? tokens.find((p) => p.label === name);
+}
 
-  const viewFor = (client: string, local = false): SlotView => {
-    const partitions = backend!.listPartitions();
-    if (local) return new SlotView(partitions.map((p) => p.slotId));
-    const slots = context!.assignedPartitions(client)
-      .map((name) => findPartition(partitions, name)?.slotId)
-      .filter((slot): slot is number => slot !== undefined);
-    return new SlotView(slots);
-  };
+export class Pkcs11Processor implements CommandProcessorModule {
+  private running: Running | null = null;
 
-  /** Applies a client's new assignments to its live connections: revoked partitions' sessions end. */
-  const reassign = (client: string) => {
-    for (const entry of live.values()) {
-      if (entry.connection.client !== client) continue;
-      const next = viewFor(client, entry.connection.local);
-      entry.instance.revokeSlots(entry.view.hsmSlots().filter((slot) => !next.includes(slot)));
-      entry.view = next;
+  constructor() {
+    // The datapath may call an entry point detached from the object.
+    for (const name of Object.getOwnPropertyNames(Pkcs11Processor.prototype)) {
+      if (name.startsWith('cp_')) Object.defineProperty(this, name, { value: (this[name as keyof this] as (...a: unknown[]) => unknown).bind(this) });
     }
-  };
+  }
 
-  return {
-    cp_get_supported_versions: () => [DATAPATH_CONTRACT_VERSION],
-    cp_get_processor_name_p: () => ({ name: PROCESSOR_NAME, version: PROCESSOR_VERSION }),
-    async cp_initialize_p(ctx: ProcessorContext) {
-      context = ctx;
-      logger = ctx.logger;
-      statistics = new CallStatistics(ctx.metrics);
-      const settings = ctx.config.hsm;
-      if (settings.backend === 'pkcs11') {
-        passthrough = await PassthroughHsm.open({
-          module: settings.pkcs11.module!,
-          tokens: settings.pkcs11.tokens.map((t) => ({ partition: t.partition, label: t.label ?? null, serial: t.serial ?? null, pin: t.pin ?? null })),
-          callTimeoutMs: settings.pkcs11.callTimeout * 1000,
-          maxFailedLogins: settings.maxFailedLogins,
-          logger,
-        });
-        backend = passthrough;
-        applicationIds = new ApplicationIds(backend, logger);
-        return;
-      }
-      hsm = await Hsm.open({
-        home: ctx.home,
+  private get state(): Running {
+    if (!this.running) throw new HsmAdminError('NTLS_ERR_HSM_CLOSED', 'the command processor is not initialised');
+    return this.running;
+  }
+
+  cp_get_supported_versions(): readonly string[] {
+    return [DATAPATH_CONTRACT_VERSION];
+  }
+
+  cp_get_processor_name_p(): ProcessorName {
+    return { name: PROCESSOR_NAME, version: PROCESSOR_VERSION };
+  }
+
+  async cp_initialize_p(context: ProcessorContext): Promise<void> {
+    const { logger } = context;
+    const settings = context.config.hsm;
+    const statistics = new CallStatistics(context.metrics);
+    let partitions: SoftwareHsm | PassthroughDevice;
+    if (settings.backend === 'pkcs11') {
+      partitions = await PassthroughDevice.open({
+        module: settings.pkcs11.module!,
+        tokens: settings.pkcs11.tokens.map((t) => ({ partition: t.partition, label: t.label ?? null, serial: t.serial ?? null, pin: t.pin ?? null })),
+        callTimeoutMs: settings.pkcs11.callTimeout * 1000,
+        maxFailedLogins: settings.maxFailedLogins,
+        logger,
+      });
+    } else {
+      partitions = await SoftwareHsm.open({
+        home: context.home,
         mechanisms: softwareMechanisms,
         singlePartMechanisms,
         logger,
@@ -93,105 +93,145 @@ export function createPkcs11Processor(): CommandProcessorModule {
         pinPolicy: { minLength: settings.pinMinLength, maxLength: settings.pinMaxLength, maxFailedLogins: settings.maxFailedLogins },
         kdf: { cost: settings.kdfCost },
       });
-      const composite = new CompositeBackend(hsm, () => virtualTokens?.deployed().map((t) => ({ slot: t.slot, backend: t.hsm, memberSlot: 0 })) ?? []);
-      backend = composite;
-      applicationIds = new ApplicationIds(composite, logger);
       // First start: one partition, uninitialised, for its SO to initialise (C_InitToken).
-      if (hsm.listPartitions().length === 0) await hsm.createPartition({ label: 'default' });
-      virtualTokens = await startVirtualTokens(ctx, hsm);
-      virtualTokens.onChange((change) => {
-        if (change.kind === 'undeployed' || change.kind === 'ejected') {
-          // Before the token's HSM closes: its sessions end, clients lose the slot.
-          const gone = virtualTokens?.deployed().find((t) => t.slot === change.slot);
-          for (const entry of live.values()) if (entry.view.includes(change.slot)) entry.instance.revokeSlots([change.slot]);
-          if (gone) composite.removed(gone.hsm);
+      if (partitions.tokens().length === 0) await partitions.createPartition({ name: 'default' });
+    }
+    const model = new TokenModel(partitions.libraryInfo);
+    model.mountAll(partitions);
+    this.running = {
+      context, model, partitions, statistics, applicationIds: new ApplicationIds(model, logger), virtualTokens: null, live: new Map(),
+    };
+    if (partitions instanceof SoftwareHsm) this.running.virtualTokens = await this.startTokens(context, partitions, model);
+  }
+
+  /** The USB tokens: a deployed one is a software device mounted at its slot while deployed. */
+  private async startTokens(context: ProcessorContext, hsm: SoftwareHsm, model: TokenModel): Promise<VirtualTokens> {
+    const tokens = await startVirtualTokens(context, hsm);
+    for (const token of tokens.deployed()) model.mount(token.slot, token.hsm, 0);
+    tokens.onChange((change) => {
+      if (change.kind === 'undeployed' || change.kind === 'ejected') {
+        // Before the token's HSM closes: its sessions end, clients lose the slot.
+        model.unmount(change.slot);
+      } else if (model.slots.find(change.slot) === undefined) {
+        const deployed = tokens.deployed().find((t) => t.slot === change.slot);
+        if (deployed) model.mount(deployed.slot, deployed.hsm, 0);
+      }
+      this.tokensChanged();
+    });
+    return tokens;
+  }
+
+  cp_configure(): ProcessorConfiguration {
+    return { workers: this.state.context.config.processor.workers };
+  }
+
+  cp_client_registration_observer(event: RegistrationEvent): void {
+    if (event.operation === 'assignments-changed' || event.operation === 'registered') this.reassign(event.client);
+  }
+
+  cp_server_connected(connection: ConnectionInfo): ProcessorInstance {
+    const { context, model, statistics, applicationIds, live } = this.state;
+    const entry: Live = { connection, view: this.viewFor(connection.client, connection.local), instance: undefined as never };
+    entry.instance = new ClientInstance({
+      model, logger: context.logger, connection, statistics, applicationIds,
+      view: () => entry.view,
+      maxOutputBytes: context.config.datapath.maxFrameBytes,
+      commandKeepalive: context.config.processor.commandKeepalive,
+      onClose: () => live.delete(connection.id),
+    });
+    live.set(connection.id, entry);
+    return entry.instance;
+  }
+
+  async cp_server_key(request: ServerKeyRequest): Promise<ServerKey> {
+    const { partitions, model } = this.state;
+    if (!(partitions instanceof SoftwareHsm)) throw new Error('keys in hardware need the built-in HSM (hsm.backend software)');
+    return serverKeyFromPartition(partitions, model, request);
+  }
+
+  cp_admin_commands(): ReadonlyMap<string, ProcessorAdminCommand> {
+    const software = (): SoftwareHsm => {
+      const { partitions } = this.state;
+      if (partitions instanceof SoftwareHsm) return partitions;
+      throw new PartitionCommandError('NTLS_ERR_PKCS11_BACKEND', 'the partitions are the tokens of the PKCS#11 module (hsm.backend pkcs11)',
+        'map partitions in hsm.pkcs11.tokens and restart; create tokens with the module\'s own tools');
+    };
+    const adminPartition = () => (this.state.context.config.server.keysInHardware ? this.state.context.config.server.adminPartition : null);
+    const commands = new Map(partitionCommands({
+      model: () => this.state.model,
+      partitions: (): Device => this.state.partitions,
+      software,
+      adminPartition: adminPartition(),
+      liveClients: () => [...this.state.live.values()].map((l) => ({ client: l.connection.client, view: l.view })),
+      tokensChanged: () => this.tokensChanged(),
+    }));
+    const noTokens = () => new PartitionCommandError('NTLS_ERR_PKCS11_BACKEND', 'USB tokens need the built-in HSM (hsm.backend software)',
+      'back up and restore keys with the PKCS#11 module\'s own tools');
+    for (const [name, command] of tokenCommands({
+      hsm: () => {
+        try {
+          return software();
+        } catch {
+          throw noTokens();
         }
-        for (const client of new Set([...live.values()].map((entry) => entry.connection.client))) reassign(client);
-      });
-    },
-    cp_configure: () => ({ workers: context!.config.processor.workers }),
-    cp_client_registration_observer(event: RegistrationEvent) {
-      if (event.operation === 'assignments-changed' || event.operation === 'registered') reassign(event.client);
-    },
-    cp_server_connected(connection: ConnectionInfo): ProcessorInstance {
-      if (!backend || !logger) throw new Error('command processor used before cp_initialize_p');
-      const entry: Live = {
-        connection,
-        view: viewFor(connection.client, connection.local),
-        instance: undefined as never,
-      };
-      entry.instance = new ClientInstance({
-        hsm: backend, logger, connection, statistics: statistics!, applicationIds: applicationIds!,
-        view: () => entry.view,
-        maxOutputBytes: context!.config.datapath.maxFrameBytes,
-        commandKeepalive: context!.config.processor.commandKeepalive,
-        onClose: () => live.delete(connection.id),
-      });
-      live.set(connection.id, entry);
-      return entry.instance;
-    },
-    async cp_server_key(request: ServerKeyRequest): Promise<ServerKey> {
-      if (!hsm) throw new Error('command processor used before cp_initialize_p');
-      return serverKeyFromPartition(hsm, request);
-    },
-    cp_admin_commands(): ReadonlyMap<string, ProcessorAdminCommand> {
-      const commands = new Map(partitionCommands({
-        backend: () => {
-          // The partitions' own backend: the built-in HSM or the module.
-          const partitions = hsm ?? passthrough;
-          if (!partitions) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
-          return partitions;
-        },
-        assignable: () => {
-          if (!backend) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
-          return backend;
-        },
-        hsm: () => {
-          if (passthrough) {
-            throw new PartitionCommandError('NTLS_ERR_PKCS11_BACKEND', 'the partitions are the tokens of the PKCS#11 module (hsm.backend pkcs11)',
-              'map partitions in hsm.pkcs11.tokens and restart; create tokens with the module\'s own tools');
-          }
-          if (!hsm) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
-          return hsm;
-        },
-        liveClients: () => [...live.values()].map((l) => ({ client: l.connection.client, view: l.view })),
-        adminPartition: context!.config.server.keysInHardware ? context!.config.server.adminPartition : null,
-        revokeEverywhere: (slot: number) => {
-          for (const entry of live.values()) if (entry.view.includes(slot)) entry.instance.revokeSlots([slot]);
-        },
-      }));
-      const noTokens = () => new PartitionCommandError('NTLS_ERR_PKCS11_BACKEND', 'USB tokens need the built-in HSM (hsm.backend software)',
-        'back up and restore keys with the PKCS#11 module\'s own tools');
-      for (const [name, command] of tokenCommands({
-        hsm: () => {
-          if (passthrough) throw noTokens();
-          if (!hsm) throw new HsmAdminError('HSM_CLOSED', 'the HSM is not open');
-          return hsm;
-        },
-        tokens: () => {
-          if (!virtualTokens) throw noTokens();
-          return virtualTokens;
-        },
-        hsmOptions: imageHsmOptions(context!.config),
-        adminPartition: context!.config.server.keysInHardware ? context!.config.server.adminPartition : null,
-      })) commands.set(name, command);
-      commands.set('processor.statistics', () => statistics!.snapshot());
-      commands.set('processor.application-ids', () => applicationIds!.list());
-      commands.set('processor.statistics.reset', () => {
-        statistics!.reset();
-        return { reset: true };
-      });
-      return commands;
-    },
-    async cp_shutdown() {
-      for (const entry of [...live.values()]) entry.instance.close();
-      await virtualTokens?.close();
-      virtualTokens = undefined;
-      hsm?.close();
-      await passthrough?.close();
-      hsm = undefined;
-      passthrough = undefined;
-      backend = undefined;
-    },
-  };
+      },
+      partitions: () => this.state.model.tokens(software()),
+      tokens: () => {
+        const { virtualTokens } = this.state;
+        if (!virtualTokens) throw noTokens();
+        return virtualTokens;
+      },
+      hsmOptions: imageHsmOptions(this.state.context.config),
+      adminPartition: adminPartition(),
+    })) commands.set(name, command);
+    commands.set('processor.statistics', () => this.state.statistics.snapshot());
+    commands.set('processor.application-ids', () => this.state.applicationIds.list());
+    commands.set('processor.statistics.reset', () => {
+      this.state.statistics.reset();
+      return { reset: true };
+    });
+    return commands;
+  }
+
+  async cp_shutdown(): Promise<void> {
+    const running = this.running;
+    if (!running) return;
+    for (const entry of [...running.live.values()]) entry.instance.close();
+    running.model.close();
+    await running.virtualTokens?.close();
+    if (running.partitions instanceof SoftwareHsm) running.partitions.close();
+    else await running.partitions.close();
+    this.running = null;
+  }
+
+  /** What a client sees: its assigned partitions and tokens, in assignment order (a local connection: all). */
+  private viewFor(client: string, local = false): ClientSlots {
+    const { model, context } = this.state;
+    const tokens = model.tokens();
+    if (local) return new ClientSlots(tokens.map((t) => t.slotId));
+    const slots = context.assignedPartitions(client)
+      .map((name) => findPartition(tokens, name)?.slotId)
+      .filter((slot): slot is number => slot !== undefined);
+    return new ClientSlots(slots);
+  }
+
+  /** Applies a client's new assignments to its live connections: revoked partitions' sessions end. */
+  private reassign(client: string): void {
+    for (const entry of this.state.live.values()) {
+      if (entry.connection.client !== client) continue;
+      const next = this.viewFor(client, entry.connection.local);
+      entry.instance.revokeSlots(entry.view.modelSlots().filter((slot) => !next.includes(slot)));
+      entry.view = next;
+    }
+  }
+
+  /** Tokens were mounted or unmounted: every live client's slots are worked out again. */
+  private tokensChanged(): void {
+    if (!this.running) return;
+    for (const client of new Set([...this.running.live.values()].map((entry) => entry.connection.client))) this.reassign(client);
+  }
+}
+
+export function createPkcs11Processor(): CommandProcessorModule {
+  return new Pkcs11Processor();
 }

@@ -4,30 +4,34 @@
 // encrypted under the partition's key like every key. The datapath of this same process gets
 // the key's PKCS#8 to give to its TLS stack (Node's TLS cannot call out to a signer).
 import { createPrivateKey } from 'node:crypto';
-import { CKA, CKF, CKM, CKO, CKU, Pkcs11Error, CKR } from '../../pkcs11/constants.js';
-import type { Hsm } from '../../hsm/index.js';
+import type { SoftwareHsm } from '../../hsm/index.js';
+import { CKA, CKF, CKM, CKO, CKU } from '../../pkcs11/constants.js';
+import type { TokenModel } from '../../token/index.js';
 import type { ServerKey, ServerKeyRequest } from '../contract.js';
 
 const KEY_LABEL = Buffer.from('ntls-server-key');
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
 const RW = CKF.SERIAL_SESSION | CKF.RW_SESSION;
 
-export async function serverKeyFromPartition(hsm: Hsm, request: ServerKeyRequest): Promise<ServerKey> {
+export async function serverKeyFromPartition(hsm: SoftwareHsm, model: TokenModel, request: ServerKeyRequest): Promise<ServerKey> {
   const pin = Buffer.from(request.pin);
-  let partition = hsm.listPartitions().find((p) => p.label === request.partition);
-  if (!partition) partition = await hsm.createPartition({ label: request.partition, soPin: pin });
-  const slot = partition.slotId;
-  const app = hsm.application(`ntls:server-key:${slot}`);
+  let partition = hsm.tokens().find((p) => p.name === request.partition);
+  if (!partition) {
+    partition = await hsm.createPartition({ name: request.partition, soPin: pin });
+    model.mount(partition.slot, hsm, partition.slot);
+  }
+  const slot = partition.slot;
+  const app = model.application(`ntls:server-key:${slot}`);
   try {
     if (!partition.initialized) await app.C_InitToken(slot, pin, request.partition);
-    if (!(app.C_GetTokenInfo(slot).flags & CKF.USER_PIN_INITIALIZED)) {
-      const so = app.C_OpenSession(slot, RW);
+    if (!((await app.C_GetTokenInfo(slot)).flags & CKF.USER_PIN_INITIALIZED)) {
+      const so = await app.C_OpenSession(slot, RW);
       await app.C_Login(so, CKU.SO, pin);
       await app.C_InitPIN(so, pin);
       await app.C_Logout(so);
-      app.C_CloseSession(so);
+      await app.C_CloseSession(so);
     }
-    const session = app.C_OpenSession(slot, RW);
+    const session = await app.C_OpenSession(slot, RW);
     await app.C_Login(session, CKU.USER, pin);
     await app.C_FindObjectsInit(session, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, { type: CKA.LABEL, value: KEY_LABEL }]);
     const found = await app.C_FindObjects(session, 2);
@@ -49,10 +53,7 @@ export async function serverKeyFromPartition(hsm: Hsm, request: ServerKeyRequest
       created = true;
     }
     // The HSM's own server reads its key past the PKCS#11 rules that keep it from clients.
-    const owner = hsm.partition(slot);
-    const object = owner.objects.get(privateHandle);
-    if (!object) throw new Pkcs11Error(CKR.OBJECT_HANDLE_INVALID, 'server key vanished');
-    const der = Buffer.from(hsm.secretOf(owner, object));
+    const der = hsm.ownPrivateKey(slot, privateHandle);
     const privateKeyPem = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }) as string;
     der.fill(0);
     return { privateKeyPem, created };

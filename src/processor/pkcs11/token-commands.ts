@@ -1,7 +1,7 @@
 // `ntls token ...`: USB-attached tokens (token images in <home>/devices), served by the processor
 // that owns the HSM and the virtual token list. Failures carry a stable code and a hint.
 import { randomUUID } from 'node:crypto';
-import type { Hsm } from '../../hsm/index.js';
+import type { SoftwareHsm } from '../../hsm/index.js';
 import { singlePartMechanisms, softwareMechanisms } from '../../hsm/mechanisms/index.js';
 import { Catalogue } from '../../log/catalogue.js';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
@@ -9,11 +9,14 @@ import { backupPartition, restorePartition, type PartitionCredential, type Resto
 import { TokenError } from '../../tokens/errors.js';
 import type { ImageHsmOptions } from '../../tokens/image.js';
 import { VirtualTokens } from '../../tokens/virtual-tokens.js';
+import type { TokenSummary } from '../../token/index.js';
 import type { ProcessorAdminCommand, ProcessorContext } from '../contract.js';
 import { PartitionCommandError, find as findPartition } from './partition-commands.js';
 
 export interface TokenCommandContext {
-  hsm(): Hsm;
+  hsm(): SoftwareHsm;
+  /** The built-in HSM's partitions as the token model has them mounted. */
+  partitions(): TokenSummary[];
   tokens(): VirtualTokens;
   hsmOptions: ImageHsmOptions;
   /** The administrative partition holding the server key (keys in hardware), if any: never restored into. */
@@ -43,14 +46,14 @@ export function imageHsmOptions(config: ProcessorContext['config']): ImageHsmOpt
 }
 
 /** Starts the virtual token list beside the HSM; a failure logs "Fail to Initialize VToken Manager" and refuses the start. */
-export async function startVirtualTokens(context: ProcessorContext, hsm: Hsm): Promise<VirtualTokens> {
+export async function startVirtualTokens(context: ProcessorContext, hsm: SoftwareHsm): Promise<VirtualTokens> {
   try {
     return await VirtualTokens.start({
       home: context.home,
       logger: context.logger,
       hsmOptions: imageHsmOptions(context.config),
-      reservedSlots: () => hsm.listPartitions().map((p) => p.slotId),
-      reservedSerials: () => hsm.listPartitions().map((p) => p.serial),
+      reservedSlots: () => hsm.tokens().map((p) => p.slot),
+      reservedSerials: () => hsm.tokens().map((p) => p.serial),
     });
   } catch (error) {
     context.logger.log(Catalogue.vtokenManagerInitFailed);
@@ -112,7 +115,7 @@ export function tokenCommands(context: TokenCommandContext): ReadonlyMap<string,
     'token.progress': () => [...running.values()],
     'token.backup': async (args) => {
       const hsm = context.hsm();
-      const partition = findPartition(hsm, text(args, 'partition', '--partition'));
+      const partition = findPartition(context.partitions(), text(args, 'partition', '--partition'));
       const credential = partitionCredential(args);
       const tokenPin = text(args, 'tokenPin', '--token-pin');
       const token = text(args, 'token', '--token');
@@ -120,7 +123,7 @@ export function tokenCommands(context: TokenCommandContext): ReadonlyMap<string,
       await context.tokens().refresh();
       return context.tokens().withImage(token, async (image) => {
         const progress = track(image.info.serial, {
-          operation: 'backup', token: image.info.label || image.info.serial, partition: partition.label, done: 0,
+          operation: 'backup', token: image.info.label || image.info.serial, partition: partition.name, done: 0,
           total: partition.tokenObjects ?? 0, startedAt: new Date().toISOString(),
         });
         try {
@@ -136,9 +139,9 @@ export function tokenCommands(context: TokenCommandContext): ReadonlyMap<string,
     },
     'token.restore': async (args) => {
       const hsm = context.hsm();
-      const partition = findPartition(hsm, text(args, 'partition', '--partition'));
-      if (partition.label === context.adminPartition) {
-        throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${partition.label} holds the server key`, 'restore into another partition');
+      const partition = findPartition(context.partitions(), text(args, 'partition', '--partition'));
+      if (partition.name === context.adminPartition) {
+        throw new PartitionCommandError('NTLS_ERR_ADMIN_PARTITION', `partition ${partition.name} holds the server key`, 'restore into another partition');
       }
       const credential = partitionCredential(args);
       const tokenPin = text(args, 'tokenPin', '--token-pin');
@@ -147,13 +150,13 @@ export function tokenCommands(context: TokenCommandContext): ReadonlyMap<string,
       if (args.mode === 'replace' || args.mode === 'add') mode = args.mode;
       else if (args.mode === undefined && partition.tokenObjects === 0) mode = 'add';
       else {
-        throw new TokenError('NTLS_ERR_RESTORE_MODE', `partition ${partition.label} holds ${partition.tokenObjects} object(s)`,
+        throw new TokenError('NTLS_ERR_RESTORE_MODE', `partition ${partition.name} holds ${partition.tokenObjects} object(s)`,
           'choose --replace (they are dropped) or --add (the backup\'s objects are added)');
       }
       await context.tokens().refresh();
       return context.tokens().withImage(token, async (image) => {
         const progress = track(image.info.serial, {
-          operation: 'restore', token: image.info.label || image.info.serial, partition: partition.label, done: 0,
+          operation: 'restore', token: image.info.label || image.info.serial, partition: partition.name, done: 0,
           total: image.info.objects, startedAt: new Date().toISOString(),
         });
         try {

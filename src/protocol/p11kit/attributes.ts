@@ -12,6 +12,7 @@
 //   mechanisms  uint32 count + that many uint64 (CKA_ALLOWED_MECHANISMS)
 // Types p11-kit does not know are byte arrays.
 
+import type { Attribute as TokenAttribute, AttributeResult, AttributeValue as TokenValue } from '../../pkcs11/attributes.js';
 import { CKA } from '../../pkcs11/constants.js';
 import { P11KitCodecError, P11KitErrorCode } from './errors.js';
 import { ULONG_MINUS_ONE, WireReader, WireWriter } from './wire.js';
@@ -281,4 +282,49 @@ export function writeAttributeRequests(w: WireWriter, reqs: readonly AttributeRe
     w.uint32(q.type);
     w.uint32(q.length);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Between the wire's typed values and the plain values of src/pkcs11/attributes.ts, which the
+// token model, the devices and the client hold: one conversion, used by both ends.
+
+/** A wire value as a plain value: CK_BBOOL as boolean, CK_ULONG as number, bytes as Buffer. */
+export function tokenValue(value: AttributeValue): TokenValue {
+  switch (value.kind) {
+    case 'byte': return value.value !== 0;
+    case 'ulong': return value.value;
+    case 'bytes':
+    case 'date': return value.value;
+    case 'attributes': return value.value.map(tokenAttribute);
+    case 'mechanisms': return value.value;
+  }
+}
+
+/** A template attribute as the token takes it; a value-less one is an empty byte string. */
+export function tokenAttribute(attribute: Attribute): TokenAttribute {
+  return { type: attribute.type, value: attribute.value === null ? Buffer.alloc(0) : tokenValue(attribute.value) };
+}
+
+export function tokenTemplate(template: readonly Attribute[]): TokenAttribute[] {
+  return template.map(tokenAttribute);
+}
+
+/** A plain value typed for the wire, by how p11-kit types the attribute. */
+export function wireValue(type: number, value: TokenValue): AttributeValue {
+  if (typeof value === 'boolean') return { kind: 'byte', value: value ? 1 : 0 };
+  if (typeof value === 'number') return { kind: 'ulong', value };
+  if (Buffer.isBuffer(value)) return { kind: attributeKind(type) === 'date' ? 'date' : 'bytes', value };
+  if (value.length > 0 && typeof value[0] === 'object') {
+    return { kind: 'attributes', value: (value as readonly TokenAttribute[]).map((a) => ({ type: a.type, value: wireValue(a.type, a.value) })) };
+  }
+  return attributeKind(type) === 'attributes' ? { kind: 'attributes', value: [] } : { kind: 'mechanisms', value: [...(value as readonly number[])] };
+}
+
+/** C_GetAttributeValue's per-attribute results as p11-kit's server writes them. */
+export function wireResults(results: readonly AttributeResult[]): Attribute[] {
+  return results.map((r) => {
+    if (r.length === null) return { type: r.type, value: null, length: -1 };
+    if (r.value === null) return { type: r.type, value: null, length: r.length };
+    return { type: r.type, value: wireValue(r.type, r.value), length: r.length };
+  });
 }

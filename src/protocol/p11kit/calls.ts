@@ -7,7 +7,7 @@
 //
 // Signature letters (rpc-message.h): u CK_ULONG, y CK_BYTE, v CK_VERSION, s space-padded
 // string, z NUL-terminated string, M CK_MECHANISM, P mechanism parameter update, a<x> array of
-// <x>, f<x> output buffer for <x>, A CK_ATTRIBUTE.
+// <x>, f<x> output buffer for <x>, A CK_ATTRIBUTE; and ours, * the whole body unparsed.
 
 /** Bytes C_Initialize must carry (P11_RPC_HANDSHAKE). */
 export const P11KIT_HANDSHAKE = Buffer.from('PRIVATE-GNOME-KEYRING-PKCS11-PROTOCOL-V-1', 'ascii');
@@ -141,7 +141,20 @@ export const P11KIT_CALLS = [
   { id: 89, name: 'C_DeriveKey2', request: 'uMuaA', response: 'uPu', requestFields: ['session', 'mechanism', 'baseKey', 'template'], responseFields: ['result', 'parameterUpdate', 'key'], since: 2 },
 ] as const satisfies readonly CallSpec[];
 
-export type P11KitCall = (typeof P11KIT_CALLS)[number];
+/**
+ * NTLS's own calls, in a private range of the call-id space (0x4E54xxxx, "NT"; docs/protocol.md),
+ * framed and typed as the p11-kit calls are. A malformed one is answered CKR_ARGUMENTS_BAD.
+ */
+export const NTLS_CALLS = [
+  { id: 0x4e540001, name: 'NTLS_Keepalive', request: '', response: '', requestFields: [], responseFields: [], since: 0 },
+  // `*`: the body as it is, unparsed (echo answers the request body byte for byte).
+  { id: 0x4e540002, name: 'NTLS_Echo', request: '*', response: '*', requestFields: ['body'], responseFields: ['body'], since: 0 },
+  { id: 0x4e540010, name: 'NTLS_SetApplicationId', request: 'uu', response: '', requestFields: ['major', 'minor'], responseFields: [], since: 0 },
+  { id: 0x4e540011, name: 'NTLS_OpenAccess', request: 'uu', response: '', requestFields: ['major', 'minor'], responseFields: [], since: 0 },
+  { id: 0x4e540012, name: 'NTLS_CloseAccess', request: 'uu', response: '', requestFields: ['major', 'minor'], responseFields: [], since: 0 },
+] as const satisfies readonly CallSpec[];
+
+export type P11KitCall = (typeof P11KIT_CALLS)[number] | (typeof NTLS_CALLS)[number];
 export type CallName = P11KitCall['name'];
 export type RequestCallName = Exclude<CallName, 'ERROR'>;
 
@@ -149,7 +162,7 @@ export type RequestCallName = Exclude<CallName, 'ERROR'>;
 export const P11KIT_0_24_CALL_MAX = 66;
 export const P11KIT_CALL_MAX = P11KIT_CALLS.length;
 
-export const CALL_ID = Object.fromEntries(P11KIT_CALLS.map((c) => [c.name, c.id])) as { readonly [N in CallName]: Extract<P11KitCall, { name: N }>['id'] };
+export const CALL_ID = Object.fromEntries([...P11KIT_CALLS, ...NTLS_CALLS].map((c) => [c.name, c.id])) as { readonly [N in CallName]: Extract<P11KitCall, { name: N }>['id'] };
 
 /** Splits a signature into its elements ('ay', 'fy', 'aA', 'u', ...). */
 export function signatureElements(signature: string): string[] {
@@ -166,14 +179,20 @@ export function signatureElements(signature: string): string[] {
   return out;
 }
 
+const NTLS_BY_ID: ReadonlyMap<number, P11KitCall> = new Map(NTLS_CALLS.map((c) => [c.id, c]));
+
 export function callById(id: number): P11KitCall | undefined {
-  return id >= 0 && id < P11KIT_CALLS.length ? P11KIT_CALLS[id] : undefined;
+  return id >= 0 && id < P11KIT_CALLS.length ? P11KIT_CALLS[id] : NTLS_BY_ID.get(id);
 }
 
-// Table sanity, checked once at load: ids are positions, field lists match signatures.
-for (let i = 0; i < P11KIT_CALLS.length; i++) {
-  const c: CallSpec = P11KIT_CALLS[i]!;
-  if (c.id !== i) throw new Error(`p11-kit call table out of order at ${c.name}`);
+/** True for NTLS's own calls (the private range). */
+export function isNtlsCall(id: number): boolean {
+  return NTLS_BY_ID.has(id);
+}
+
+// Table sanity, checked once at load: p11-kit's ids are positions, field lists match signatures.
+for (const [i, c] of [...P11KIT_CALLS, ...NTLS_CALLS].entries() as Iterable<[number, CallSpec]>) {
+  if (i < P11KIT_CALLS.length && c.id !== i) throw new Error(`p11-kit call table out of order at ${c.name}`);
   if (c.request !== null && signatureElements(c.request).length !== c.requestFields.length) throw new Error(`request fields of ${c.name}`);
   if (signatureElements(c.response).length !== c.responseFields.length) throw new Error(`response fields of ${c.name}`);
 }

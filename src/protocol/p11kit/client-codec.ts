@@ -47,7 +47,7 @@ export class P11KitClientCodec {
     this.nextCode = this.nextCode >= 0xffffffff ? 1 : this.nextCode + 1;
     const mechanism = (req.args as { mechanism?: { type: number } | null }).mechanism;
     this.pending.set(callCode, { call: req.call, mechanismType: mechanism?.type });
-    return ok({ callCode, bytes: serializeFrame(callCode, body.value, this.options) });
+    return ok({ callCode, bytes: serializeFrame({ callCode, options: this.options, body: body.value }) });
   }
 
   /** Decodes an answer frame; ERROR answers decode as `{ call: 'ERROR', args: { rv } }`. */

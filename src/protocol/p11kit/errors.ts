@@ -3,40 +3,41 @@
 // connection (p11-kit/rpc-server.c: a call id or signature it cannot parse ends the session;
 // a malformed argument is answered with an ERROR message carrying CKR_DEVICE_ERROR).
 
+import { NtlsError } from '../../errors/ntls-error.js';
 import { CKR } from '../../pkcs11/constants.js';
 
 export const P11KitErrorCode = {
   /** A frame header declares more options or body bytes than the configured maximum. */
-  FrameTooLarge: 'P11KIT_ERR_FRAME_TOO_LARGE',
+  FrameTooLarge: 'NTLS_ERR_P11KIT_FRAME_TOO_LARGE',
   /** The input ended before a value it announced. */
-  Truncated: 'P11KIT_ERR_TRUNCATED',
+  Truncated: 'NTLS_ERR_P11KIT_TRUNCATED',
   /** A byte-array or count larger than the bytes that remain, or at/over p11-kit's 0x7fffffff cap. */
-  BadLength: 'P11KIT_ERR_BAD_LENGTH',
+  BadLength: 'NTLS_ERR_P11KIT_BAD_LENGTH',
   /** The call id is outside the call table (or ERROR used as a request). */
-  BadCallId: 'P11KIT_ERR_BAD_CALL_ID',
+  BadCallId: 'NTLS_ERR_P11KIT_BAD_CALL_ID',
   /** The signature string does not match the call table. */
-  SignatureMismatch: 'P11KIT_ERR_SIGNATURE_MISMATCH',
+  SignatureMismatch: 'NTLS_ERR_P11KIT_SIGNATURE_MISMATCH',
   /** Bytes left over after the last argument of the signature. */
-  TrailingData: 'P11KIT_ERR_TRAILING_DATA',
+  TrailingData: 'NTLS_ERR_P11KIT_TRAILING_DATA',
   /** A value whose encoding is well formed but not acceptable (bad date length, IV length, ...). */
-  BadValue: 'P11KIT_ERR_BAD_VALUE',
+  BadValue: 'NTLS_ERR_P11KIT_BAD_VALUE',
   /** A CK_ULONG beyond what a JavaScript number holds exactly (other than ~0). */
-  UlongRange: 'P11KIT_ERR_ULONG_RANGE',
+  UlongRange: 'NTLS_ERR_P11KIT_ULONG_RANGE',
   /** An attribute array nested inside an attribute array nested inside an attribute array. */
-  NestingTooDeep: 'P11KIT_ERR_NESTING_TOO_DEEP',
+  NestingTooDeep: 'NTLS_ERR_P11KIT_NESTING_TOO_DEEP',
   /** C_Initialize without the PRIVATE-GNOME-KEYRING-PKCS11-PROTOCOL-V-1 handshake. */
-  BadHandshake: 'P11KIT_ERR_BAD_HANDSHAKE',
+  BadHandshake: 'NTLS_ERR_P11KIT_BAD_HANDSHAKE',
   /** A response that answers another call than the one asked (client side). */
-  CallMismatch: 'P11KIT_ERR_CALL_MISMATCH',
+  CallMismatch: 'NTLS_ERR_P11KIT_CALL_MISMATCH',
   /** A response frame header with call code 0 ("perhaps wrong protocol", rpc-transport.c). */
-  BadHeader: 'P11KIT_ERR_BAD_HEADER',
+  BadHeader: 'NTLS_ERR_P11KIT_BAD_HEADER',
   /** The encoder was given a value it cannot put on the wire. */
-  Unencodable: 'P11KIT_ERR_UNENCODABLE',
+  Unencodable: 'NTLS_ERR_P11KIT_UNENCODABLE',
 } as const;
 export type P11KitErrorCodeValue = (typeof P11KitErrorCode)[keyof typeof P11KitErrorCode];
 
-export class P11KitCodecError extends Error {
-  readonly code: P11KitErrorCodeValue;
+export class P11KitCodecError extends NtlsError {
+  declare readonly code: P11KitErrorCodeValue;
   /** The CKR_ a p11-kit server puts in its ERROR answer for this failure. */
   readonly rv: number;
   /** True when p11-kit's server closes the connection instead of answering. */
@@ -45,9 +46,7 @@ export class P11KitCodecError extends Error {
   readonly offset: number;
 
   constructor(code: P11KitErrorCodeValue, detail: string, options: { rv?: number; fatal?: boolean; offset?: number } = {}) {
-    super(`${code}: ${detail}`);
-    this.name = 'P11KitCodecError';
-    this.code = code;
+    super(code, `${code}: ${detail}`);
     this.rv = options.rv ?? CKR.DEVICE_ERROR;
     this.fatal = options.fatal ?? false;
     this.offset = options.offset ?? -1;

@@ -18,6 +18,7 @@
 //   fA  uint32 count, then per attribute uint32 type and uint32 room (0: size query)
 //   M   mechanism (mechanisms.ts)                 P   mechanism parameter update (C_DeriveKey2)
 
+import type { LibraryInfo, MechanismInfo, SessionInfo, SlotInfo, TokenInfo } from '../../pkcs11/info.js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
 import { CKR } from '../../pkcs11/constants.js';
 import {
@@ -25,7 +26,7 @@ import {
   type Attribute, type AttributeRequest,
 } from './attributes.js';
 import {
-  CALL_ID, P11KIT_CALLS, P11KIT_HANDSHAKE, signatureElements,
+  CALL_ID, NTLS_CALLS, P11KIT_CALLS, P11KIT_HANDSHAKE, isNtlsCall, signatureElements,
   type CallName, type P11KitCall, type RequestCallName,
 } from './calls.js';
 import { P11KitCodecError, P11KitErrorCode, fail, ok, type Result } from './errors.js';
@@ -96,7 +97,8 @@ type Elements<S extends string> = S extends ''
       ? [C, ...Elements<R>]
       : [];
 
-type RequestElement<E> = E extends 'u' | 'y' ? number
+type RequestElement<E> = E extends '*' ? Buffer
+  : E extends 'u' | 'y' ? number
   : E extends 'ay' ? Buffer | null
   : E extends 'fy' | 'fu' ? OutputRequest
   : E extends 'fA' ? AttributeRequest[]
@@ -105,7 +107,8 @@ type RequestElement<E> = E extends 'u' | 'y' ? number
   : E extends 'z' | 's' ? string
   : never;
 
-type ResponseElement<E> = E extends 'u' | 'y' ? number
+type ResponseElement<E> = E extends '*' ? Buffer
+  : E extends 'u' | 'y' ? number
   : E extends 'ay' ? Buffer | LengthOnly
   : E extends 'au' ? number[] | LengthOnly
   : E extends 'aA' ? Attribute[]
@@ -167,8 +170,9 @@ function layout(c: P11KitCall, dir: 'req' | 'resp'): Layout {
   };
 }
 
-const REQUEST_LAYOUTS: readonly Layout[] = P11KIT_CALLS.map((c) => layout(c, 'req'));
-const RESPONSE_LAYOUTS: readonly Layout[] = P11KIT_CALLS.map((c) => layout(c, 'resp'));
+const ALL_CALLS: readonly P11KitCall[] = [...P11KIT_CALLS, ...NTLS_CALLS];
+const REQUEST_LAYOUTS: ReadonlyMap<number, Layout> = new Map(ALL_CALLS.map((c) => [c.id, layout(c, 'req')]));
+const RESPONSE_LAYOUTS: ReadonlyMap<number, Layout> = new Map(ALL_CALLS.map((c) => [c.id, layout(c, 'resp')]));
 
 /** Sizes of the space-padded strings (`s`), by field name: the CK_*_INFO field sizes. */
 export const SPACE_STRING_LENGTH: Readonly<Record<string, number>> = {
@@ -182,7 +186,7 @@ function stringLength(field: string): number {
 // ---------------------------------------------------------------------------------------------
 // Decoding.
 
-function readHeader(r: WireReader, layouts: readonly Layout[], isRequest: boolean, expected: number | null): Layout {
+function readHeader(r: WireReader, layouts: ReadonlyMap<number, Layout>, isRequest: boolean, expected: number | null): Layout {
   let id: number;
   let sig: Buffer | null;
   try {
@@ -190,7 +194,7 @@ function readHeader(r: WireReader, layouts: readonly Layout[], isRequest: boolea
   } catch (e) {
     throw asFatal(e, 'call id');
   }
-  const l = layouts[id];
+  const l = layouts.get(id);
   if (l === undefined || (isRequest && id === 0)) {
     // p11-kit's server closes the connection here; rv is what a server that answers instead
     // (ntls logs "Client attempted unsupported command") puts in its ERROR message.
@@ -306,7 +310,11 @@ function toError(e: unknown): P11KitCodecError {
  * server drops the connection (unknown call, wrong signature); otherwise p11-kit answers an
  * ERROR message with `rv` (CKR_DEVICE_ERROR for malformed arguments).
  */
+const RAW = Buffer.from('*', 'ascii');
+
 export function decodeRequest(body: Buffer, options: CodecOptions = {}): Result<P11KitRequest> {
+  const raw = REQUEST_LAYOUTS.get(peekCallId(body));
+  if (raw?.signature?.equals(RAW)) return ok({ call: raw.name, args: { body } } as P11KitRequest);
   try {
     const r = new WireReader(body);
     const l = readHeader(r, REQUEST_LAYOUTS, true, null);
@@ -325,13 +333,18 @@ export function decodeRequest(body: Buffer, options: CodecOptions = {}): Result<
     }
     return ok({ call: l.name, args } as P11KitRequest);
   } catch (e) {
-    return fail(toError(e));
+    const error = toError(e);
+    // NTLS's own calls answer a malformed request CKR_ARGUMENTS_BAD, not p11-kit's device error.
+    if (isNtlsCall(peekCallId(body)) && error.code !== P11KitErrorCode.BadCallId) {
+      return fail(new P11KitCodecError(error.code, error.message, { rv: CKR.ARGUMENTS_BAD, offset: error.offset }));
+    }
+    return fail(error);
   }
 }
 
 /**
  * Decodes a response body (client side) to the call `expected`. An ERROR answer decodes as
- * `{ call: 'ERROR', args: { rv } }`; an answer to another call is P11KIT_ERR_CALL_MISMATCH.
+ * `{ call: 'ERROR', args: { rv } }`; an answer to another call is NTLS_ERR_P11KIT_CALL_MISMATCH.
  */
 export function decodeResponse(body: Buffer, expected: CallName, options: ResponseDecodeOptions = {}): Result<P11KitResponse> {
   try {
@@ -446,7 +459,7 @@ function writeResponseElement(w: WireWriter, e: string, field: string, v: unknow
 function encode(l: Layout, args: Record<string, unknown>, write: (w: WireWriter, e: string, f: string, v: unknown) => void): Buffer {
   const w = new WireWriter(64);
   w.uint32(l.id);
-  w.byteArray(l.signature!);
+  w.byteArray(l.signature);
   for (let i = 0; i < l.elements.length; i++) {
     const f = l.fields[i]!;
     if (!(f in args)) throw new P11KitCodecError(P11KitErrorCode.Unencodable, `${l.name}: missing ${f}`);
@@ -458,7 +471,7 @@ function encode(l: Layout, args: Record<string, unknown>, write: (w: WireWriter,
 /** Encodes a request body (client side). */
 export function encodeRequest(request: P11KitRequest, options: CodecOptions = {}): Result<Buffer> {
   try {
-    const l = REQUEST_LAYOUTS[CALL_ID[request.call]]!;
+    const l = REQUEST_LAYOUTS.get(CALL_ID[request.call])!;
     const framing = mechanismFraming(options.version ?? 0);
     return ok(encode(l, request.args as Record<string, unknown>, (w, e, f, v) => writeRequestElement(w, e, f, v, framing)));
   } catch (e) {
@@ -469,7 +482,8 @@ export function encodeRequest(request: P11KitRequest, options: CodecOptions = {}
 /** Encodes a response body (server side). */
 export function encodeResponse(response: P11KitResponse): Result<Buffer> {
   try {
-    const l = RESPONSE_LAYOUTS[CALL_ID[response.call]]!;
+    const l = RESPONSE_LAYOUTS.get(CALL_ID[response.call])!;
+    if (l.signature?.equals(RAW)) return ok((response.args as { body: Buffer }).body);
     return ok(encode(l, response.args as Record<string, unknown>, writeResponseElement));
   } catch (e) {
     return fail(toError(e));
@@ -503,3 +517,11 @@ export function response<N extends CallName>(call: N, args: ResponseArgs<N>): Re
 export function peekCallId(body: Buffer): number {
   return body.length >= 4 ? body.readUInt32BE(0) : -1;
 }
+
+// The answers of the info calls are the CK_*_INFO types of src/pkcs11/info.ts, field for field.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const infoTypesAgree: [
+  Same<ResponseArgs<'C_GetInfo'>, LibraryInfo>, Same<ResponseArgs<'C_GetSlotInfo'>, SlotInfo>, Same<ResponseArgs<'C_GetTokenInfo'>, TokenInfo>,
+  Same<ResponseArgs<'C_GetMechanismInfo'>, MechanismInfo>, Same<ResponseArgs<'C_GetSessionInfo'>, SessionInfo>,
+] = [true, true, true, true, true];
+void infoTypesAgree;

@@ -16,7 +16,7 @@ const printed = (line: GuideLine) => line.raw.replace(/\[sic\] /g, '').replace(/
 
 const facts = (m: Message) => ({ severity: m.severity, label: m.shape === 'bare' ? null : m.label, code: m.shape === 'bare' ? null : formatCode(m.code) });
 const lineFacts = (l: GuideLine) => ({ severity: l.severity, label: l.label, code: l.code });
-const exampleText = (m: Message) => renderText(m, m.example as Record<string, string | number>);
+const exampleText = (m: Message) => renderText(m, m.example);
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Whether the entry prints `text` with its example values or declared ones. */

@@ -2,10 +2,11 @@
 // p11-kit-client.so and p11-kit server 0.24.1, SoftHSM 2.6.1): every real request and answer
 // decodes, re-encodes to the same bytes, and carries what the scenario did.
 
+import { FrameParser } from '../../support/frame-parser.js';
 import { describe, expect, it } from 'vitest';
 import { CKA, CKG, CKM, CKR } from '../../../src/pkcs11/constants.js';
 import {
-  FrameParser, P11KIT_HANDSHAKE, isLengthOnly, type P11KitRequest, type P11KitResponse,
+  P11KIT_HANDSHAKE, isLengthOnly, type P11KitRequest, type P11KitResponse,
 } from '../../../src/protocol/p11kit/index.js';
 import { loadCaptures, roundTrip, type DecodedExchange } from './captured.js';
 import { frameBytes } from './fixture-writer.js';

@@ -1,6 +1,7 @@
+import { FrameParser } from '../../support/frame-parser.js';
 import { describe, expect, it } from 'vitest';
 import { CKM, CKR } from '../../../src/pkcs11/constants.js';
-import { FrameParser, P11KitClientCodec, P11KitErrorCode, request, responseRv } from '../../../src/protocol/p11kit/index.js';
+import { P11KitClientCodec, P11KitErrorCode, request, responseRv } from '../../../src/protocol/p11kit/index.js';
 import { bytes, frameBytes } from './fixture-writer.js';
 
 function parse(b: Buffer) {

@@ -1,5 +1,6 @@
+import { FrameParser } from '../../support/frame-parser.js';
 import { describe, expect, it } from 'vitest';
-import { FrameParser, P11KitErrorCode, checkResponseFrame, serializeFrame, type Frame } from '../../../src/protocol/p11kit/index.js';
+import { P11KitErrorCode, checkResponseFrame, serializeFrame, type Frame } from '../../../src/protocol/p11kit/index.js';
 import { bytes, frameBytes } from './fixture-writer.js';
 
 const bodyA = bytes().head(11, 'u').u64(7).build();
@@ -18,9 +19,9 @@ function collect(parser: FrameParser, chunks: Buffer[]): Frame[] {
 
 describe('serializeFrame', () => {
   it('writes the 12-byte header, options, body', () => {
-    expect(serializeFrame(16, bodyA, options)).toEqual(frameBytes(16, bodyA, options));
-    expect(serializeFrame(17, bodyB)).toEqual(frameBytes(17, bodyB));
-    expect(serializeFrame(1, Buffer.alloc(0)).toString('hex')).toBe('000000010000000000000000');
+    expect(serializeFrame({ callCode: 16, options, body: bodyA })).toEqual(frameBytes(16, bodyA, options));
+    expect(serializeFrame({ callCode: 17, options: Buffer.alloc(0), body: bodyB })).toEqual(frameBytes(17, bodyB));
+    expect(serializeFrame({ callCode: 1, options: Buffer.alloc(0), body: Buffer.alloc(0) }).toString('hex')).toBe('000000010000000000000000');
   });
 });
 

@@ -3,9 +3,10 @@
 // bounded by its input (decoded byte strings are views into the input, item counts never exceed
 // the input length), and whatever decodes re-encodes to something that decodes the same.
 
+import { FrameParser } from '../../support/frame-parser.js';
 import { describe, expect, it } from 'vitest';
 import {
-  FrameParser, P11KitErrorCode, decodeRequest, decodeResponse, encodeRequest, encodeResponse,
+  P11KitErrorCode, decodeRequest, decodeResponse, encodeRequest, encodeResponse,
   type CallName, type Result,
 } from '../../../src/protocol/p11kit/index.js';
 import { loadCaptures } from './captured.js';
@@ -109,7 +110,7 @@ describe('fuzz: mutated captured messages', () => {
       try {
         r = seed.request ? decodeRequest(input, { version }) : decodeResponse(input, seed.call, { version, mechanismType: seed.mechanismType });
       } catch (e) {
-        throw new Error(`iteration ${i}: decoder threw ${String(e)} on ${input.toString('hex')}`);
+        throw new Error(`iteration ${i}: decoder threw ${String(e)} on ${input.toString('hex')}`, { cause: e });
       }
       slowest = Math.max(slowest, performance.now() - t0);
       if (!checkResult(r, input)) continue;

@@ -2,12 +2,13 @@
 // go to `p11-kit server` 0.24.1 fronting SoftHSM2, its answers are decoded by the codec, and the
 // cryptography they carry is checked with node:crypto. Skipped when the tools are missing.
 
+import { FrameParser } from '../../support/frame-parser.js';
 import { createHash, createPublicKey, createVerify, constants as cryptoConstants } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKF, CKG, CKK, CKM, CKO, CKR, CKU } from '../../../src/pkcs11/constants.js';
 import {
-  FrameParser, P11KIT_HANDSHAKE, P11KitClientCodec, attr, isLengthOnly, outputRequest, request, responseRv,
+  P11KIT_HANDSHAKE, P11KitClientCodec, attr, isLengthOnly, outputRequest, request, responseRv,
   type P11KitRequest, type P11KitResponse, type ResponseOf,
 } from '../../../src/protocol/p11kit/index.js';
 import { PIN, startSoftHsmServer, toolsAvailable, type SoftHsmServer } from './capture/capture.js';

@@ -11,7 +11,6 @@ import { SCENARIOS, captureAll, runPkcs11Tool, toolsAvailable, type ScenarioCapt
 import { FAKE, startCodecServer, type CodecServer } from './capture/codec-server.js';
 import { loadCaptures, roundTrip } from './captured.js';
 
-
 it('the real tools are installed (CI installs p11-kit, p11-kit-modules, opensc, softhsm2)', () => {
   expect(toolsAvailable()).toBe(true);
 });

@@ -4,9 +4,10 @@
 // accepts our encoder's bytes; the decoded requests are recorded.
 
 import net from 'node:net';
+import { FrameParser } from '../../../support/frame-parser.js';
 import { CKF, CKM, CKR } from '../../../../src/pkcs11/constants.js';
 import {
-  FrameParser, answerOutput, decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, response,
+  answerOutput, decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, response,
   serializeFrame, type P11KitRequest, type P11KitResponse,
 } from '../../../../src/protocol/p11kit/index.js';
 
@@ -83,13 +84,13 @@ export function startCodecServer(socketPath: string): Promise<CodecServer> {
             sock.destroy();
             return;
           }
-          sock.write(serializeFrame(f.callCode, encodeErrorResponse(req.error.rv)));
+          sock.write(serializeFrame({ callCode: f.callCode, options: Buffer.alloc(0), body: encodeErrorResponse(req.error.rv) }));
           continue;
         }
         requests.push(req.value);
         const a = answer(req.value);
         const enc = typeof a === 'number' ? { ok: true as const, value: encodeErrorResponse(a) } : encodeResponse(a);
-        sock.write(serializeFrame(f.callCode, enc.ok ? enc.value : encodeErrorResponse(CKR.DEVICE_MEMORY)));
+        sock.write(serializeFrame({ callCode: f.callCode, options: Buffer.alloc(0), body: enc.ok ? enc.value : encodeErrorResponse(CKR.DEVICE_MEMORY) }));
       }
     });
     sock.on('error', () => sock.destroy());

@@ -1,0 +1,98 @@
+// The PINs of a partition: C_InitToken, the users' PINs, and the check behind every login.
+//
+// A login opens the role's credential: the PIN-derived key unwraps the partition key, which
+// the partition then keeps in memory while any holder stays logged in. A wrong PIN is counted
+// in the store before the call returns, so a lock survives a restart.
+
+import { randomBytes } from 'node:crypto';
+import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
+import { createCredential, openCredential, type Credential } from '../store/credential.js';
+import type { Role } from '../store/hsm-store.js';
+import { KEY_BYTES } from '../store/seal.js';
+import type { Partition } from './partition.js';
+import { checkPinLength, isLocked } from './pin-policy.js';
+import type { Vault } from './vault.js';
+
+const LABEL_BYTES = 32;
+
+/** Additional data binding a role's wrapped copy of the partition key to the partition and role. */
+export function credentialAad(partitionId: number, role: Role): Buffer {
+  return Buffer.from(`ntls-credential:${partitionId}:${role}`);
+}
+
+/**
+ * Checks a PIN against a role's credential, counting a failure durably. Returns the partition
+ * key (a fresh copy the caller owns) or throws CKR_PIN_INCORRECT / CKR_PIN_LOCKED.
+ */
+export async function verifyPin(vault: Vault, partition: Partition, role: Role, pin: Buffer): Promise<Buffer> {
+  const credential: Credential | null = partition.row.credentials[role];
+  if (credential === null) {
+    throw new Pkcs11Error(role === 'so' ? CKR.TOKEN_NOT_RECOGNIZED : CKR.USER_PIN_NOT_INITIALIZED);
+  }
+  if (isLocked(vault.policy, partition.row.failures[role])) throw new Pkcs11Error(CKR.PIN_LOCKED);
+  const key = await openCredential(pin, credential, credentialAad(partition.id, role));
+  if (partition.row.credentials[role] !== credential) {
+    // The credential changed while the KDF ran (C_InitPIN, C_SetPIN): judge against the new one.
+    key?.fill(0);
+    return verifyPin(vault, partition, role, pin);
+  }
+  if (key === null) {
+    vault.saveFailures(partition, role, partition.row.failures[role] + 1);
+    throw new Pkcs11Error(CKR.PIN_INCORRECT);
+  }
+  try {
+    if (partition.row.failures[role] !== 0) vault.saveFailures(partition, role, 0);
+  } catch (error) {
+    key.fill(0);
+    throw error;
+  }
+  return key;
+}
+
+/**
+ * C_InitToken: (re)initialises a partition; an initialised one needs its SO PIN, judged (and a
+ * wrong one counted) before anything else about it, its length included.
+ */
+export async function initToken(vault: Vault, partition: Partition, pin: Buffer, label: string): Promise<void> {
+  if (partition.sessions.size > 0) throw new Pkcs11Error(CKR.SESSION_EXISTS);
+  const trimmed = label.replace(/ +$/, '');
+  if (Buffer.byteLength(trimmed, 'utf8') > LABEL_BYTES) throw new Pkcs11Error(CKR.ARGUMENTS_BAD, 'label longer than 32 bytes');
+  if (partition.initialized) (await verifyPin(vault, partition, 'so', pin)).fill(0);
+  checkPinLength(vault.policy, pin);
+  const key = randomBytes(KEY_BYTES);
+  const so = await createCredential(pin, key, vault.kdf, credentialAad(partition.id, 'so'));
+  key.fill(0);
+  // Sessions may have opened while the KDF ran.
+  if (partition.sessions.size > 0) throw new Pkcs11Error(CKR.SESSION_EXISTS);
+  vault.savePartition(partition, {
+    ...partition.row, label: trimmed, initialized: true,
+    credentials: { so, co: null, cu: null }, failures: { so: 0, co: 0, cu: 0 },
+  }, true);
+  partition.objects.clear();
+  partition.forget();
+}
+
+/** C_InitPIN and the Crypto User's PIN: a new credential for the role under the partition key a login holds. */
+export async function setCredential(vault: Vault, partition: Partition, role: Role, pin: Buffer): Promise<void> {
+  checkPinLength(vault.policy, pin);
+  const key = partition.partitionKey;
+  if (key === null) throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN);
+  const credential = await createCredential(pin, key, vault.kdf, credentialAad(partition.id, role));
+  vault.savePartition(partition, {
+    ...partition.row,
+    credentials: { ...partition.row.credentials, [role]: credential },
+    failures: { ...partition.row.failures, [role]: 0 },
+  });
+}
+
+/** C_SetPIN: changes the PIN of `role` (the one logged in on the session, or the Crypto Officer's). */
+export async function changePin(vault: Vault, partition: Partition, role: Role, oldPin: Buffer, newPin: Buffer): Promise<void> {
+  checkPinLength(vault.policy, newPin);
+  const key = await verifyPin(vault, partition, role, oldPin);
+  try {
+    const credential = await createCredential(newPin, key, vault.kdf, credentialAad(partition.id, role));
+    vault.savePartition(partition, { ...partition.row, credentials: { ...partition.row.credentials, [role]: credential } });
+  } finally {
+    key.fill(0);
+  }
+}

@@ -1,0 +1,69 @@
+// The software HSM's operations: a stream per active operation of a session, from the
+// mechanisms. The token model keeps the operation's PKCS#11 state (active, multi-part, output
+// kept for a length query); here the key's usage and the mechanism's fit are judged, and the
+// data goes through.
+
+import { CKA, CKO, CKR, Pkcs11Error } from '../pkcs11/constants.js';
+import type { Mechanism } from '../pkcs11/mechanism.js';
+import type { OperationKind } from '../token/device.js';
+import { materialOf, objectOf, usableKey, type Call } from './call.js';
+import type { StreamingOperation } from './mechanisms/contract.js';
+import type { SoftwareSession } from './session.js';
+
+const USAGE: Record<Exclude<OperationKind, 'digest'>, number> = { sign: CKA.SIGN, verify: CKA.VERIFY, encrypt: CKA.ENCRYPT, decrypt: CKA.DECRYPT };
+const EMPTY = Buffer.alloc(0);
+
+function stream(session: SoftwareSession, kind: OperationKind): StreamingOperation<unknown, unknown> {
+  const op = session.operations.get(kind);
+  if (op === undefined) throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED);
+  return op;
+}
+
+/** C_SignInit, C_VerifyInit, C_EncryptInit, C_DecryptInit (a key) and C_DigestInit (none). */
+export function operationInit(call: Call, kind: OperationKind, mechanism: Mechanism, keyHandle: number | null): void {
+  const { mechanisms } = call.vault;
+  if (kind === 'digest') {
+    call.session.operations.set(kind, mechanisms.digest(mechanism));
+    return;
+  }
+  if (keyHandle === null) throw new Pkcs11Error(CKR.KEY_HANDLE_INVALID);
+  const material = materialOf(call, usableKey(call, keyHandle, USAGE[kind], mechanism.type));
+  call.session.operations.set(kind, mechanisms[kind](mechanism, material));
+}
+
+export async function operationUpdate(session: SoftwareSession, kind: OperationKind, data: Buffer): Promise<Buffer | null> {
+  return (await stream(session, kind).update(data)) ?? null;
+}
+
+export async function operationFinal(session: SoftwareSession, kind: OperationKind): Promise<Buffer> {
+  const op = stream(session, kind);
+  const output = await op.final(undefined) as Buffer;
+  session.operations.delete(kind);
+  return output;
+}
+
+/** C_Sign, C_Encrypt, C_Decrypt, C_Digest: update with all the data, then final. */
+export async function operationSingle(session: SoftwareSession, kind: OperationKind, data: Buffer): Promise<Buffer> {
+  const op = stream(session, kind);
+  const head = (await op.update(data)) ?? EMPTY;
+  const tail = await op.final(undefined) as Buffer;
+  session.operations.delete(kind);
+  return head.length === 0 ? tail : Buffer.concat([head, tail]);
+}
+
+/** C_Verify (data given) and C_VerifyFinal (null): CKR_SIGNATURE_INVALID when it does not verify. */
+export async function verify(session: SoftwareSession, data: Buffer | null, signature: Buffer): Promise<void> {
+  const op = stream(session, 'verify');
+  if (data !== null) await op.update(data);
+  const valid = await op.final(signature);
+  session.operations.delete('verify');
+  if (!valid) throw new Pkcs11Error(CKR.SIGNATURE_INVALID);
+}
+
+/** C_DigestKey: feeds a secret key's value into the digest (the key is not revealed). */
+export async function digestKey(call: Call, keyHandle: number): Promise<void> {
+  const op = stream(call.session, 'digest');
+  const key = objectOf(call, keyHandle, CKR.KEY_HANDLE_INVALID);
+  if (key.objectClass !== CKO.SECRET_KEY) throw new Pkcs11Error(CKR.KEY_INDIGESTIBLE);
+  await op.update(materialOf(call, key).der);
+}

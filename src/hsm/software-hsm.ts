@@ -1,0 +1,610 @@
+// The software HSM: partitions (one token per slot) over the durable store, and the mechanisms
+// it offers on node:crypto. It is a device of the token model (src/token/device.ts): the model
+// owns sessions, logins and visibility, this does the work. Administration (create, delete and
+// list partitions) and the export and import of a partition's objects (backup, restore) are its
+// front doors beside the device contract.
+
+import { NtlsError } from '../errors/ntls-error.js';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { Catalogue } from '../log/catalogue.js';
+import type { Logger } from '../log/logger.js';
+import type { AttributeValue, Template } from '../pkcs11/attributes.js';
+import { CKF, CKR, Pkcs11Error } from '../pkcs11/constants.js';
+import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type SlotInfo, type TokenInfo, type Version } from '../pkcs11/info.js';
+import type { Mechanism } from '../pkcs11/mechanism.js';
+import { DEFAULT_KDF, createCredential, type Credential, type KdfParameters } from '../store/credential.js';
+import { StoreOpenError } from '../store/errors.js';
+import { HsmStore, storePath, type ObjectRow, type PartitionRow, type Role } from '../store/hsm-store.js';
+import { KEY_BYTES, seal, unseal } from '../store/seal.js';
+import type { AttributeRead, Caller, Device, DeviceToken, ObjectFacts, OperationKind } from '../token/device.js';
+import { decodeAttributes, encodeAttributes } from './attribute-codec.js';
+import type { Call } from './call.js';
+import { changePin, credentialAad, initToken, setCredential, verifyPin } from './credentials.js';
+import { copyObject, createObject, destroyObject, factsOf, find, privateByDefault, readAttributes, writeAttributes } from './objects.js';
+import { deriveKey, generateKey, generateKeyPair, unwrapKey, wrapKey } from './keys.js';
+import type { MechanismDescription, Mechanisms } from './mechanisms/contract.js';
+import { HsmObject, objectAad } from './object.js';
+import * as operations from './operations.js';
+import { Partition } from './partition.js';
+import { DEFAULT_PIN_POLICY, checkPinLength, pinBytes, pinFlags, type PinPolicy } from './pin-policy.js';
+import { SoftwareSession } from './session.js';
+import type { Vault } from './vault.js';
+
+export interface HsmOptions {
+  /** Service home; the store is `<home>/hsm/hsm.db`. */
+  home: string;
+  /**
+   * An existing store file to open instead of the home's (a token image, src/tokens/image.ts):
+   * never created, kept in rollback-journal mode so the file alone is the whole token.
+   */
+  storeFile?: string;
+  mechanisms: Mechanisms;
+  logger?: Logger;
+  /** Most partitions the HSM holds (appliances: 100). */
+  maxPartitions?: number;
+  pinPolicy?: Partial<PinPolicy>;
+  /** scrypt cost of PIN-derived keys; lower it only in tests. */
+  kdf?: Partial<KdfParameters>;
+  /**
+   * Mechanisms whose C_xxxUpdate is refused (raw ECDSA, RSA PKCS#1 and OAEP, key wrap). The
+   * Mechanisms contract does not carry this; the software set exports it as singlePartMechanisms.
+   */
+  singlePartMechanisms?: ReadonlySet<number>;
+}
+
+/** A partition's objects in clear, for backup and restore: every attribute, and the secret part. */
+export interface ClearObject {
+  attributes: Map<number, AttributeValue>;
+  secret: Buffer | null;
+}
+
+/** The credential an administrator's request outside a session gives: a role's PIN. */
+export interface PartitionCredential {
+  role: Role;
+  pin: string | Buffer;
+}
+
+export type HsmAdminErrorCode = 'NTLS_ERR_PARTITION_LIMIT' | 'NTLS_ERR_PARTITION_NOT_FOUND' | 'NTLS_ERR_PARTITION_EXISTS' | 'NTLS_ERR_LABEL_INVALID' | 'NTLS_ERR_HSM_CLOSED';
+
+/** A refused administrator request (not a PKCS#11 call). */
+export class HsmAdminError extends NtlsError {
+  declare readonly code: HsmAdminErrorCode;
+  constructor(code: HsmAdminErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+const MANUFACTURER = 'NTLS';
+const VERSION: Version = { major: 0, minor: 1 };
+const LABEL_BYTES = 32;
+const LIBRARY_INFO: LibraryInfo = {
+  cryptokiVersion: { major: 2, minor: 40 }, manufacturerId: MANUFACTURER, flags: 0,
+  libraryDescription: 'NTLS network HSM', libraryVersion: VERSION,
+};
+
+export class SoftwareHsm implements Device<SoftwareSession>, Vault {
+  readonly kind = 'software' as const;
+  readonly libraryInfo = LIBRARY_INFO;
+  readonly partitions = new Map<number, Partition>();
+  readonly policy: PinPolicy;
+  readonly kdf: KdfParameters;
+  readonly maxPartitions: number;
+  readonly singlePartMechanisms: ReadonlySet<number>;
+  private readonly mechanismTable: ReadonlyMap<number, MechanismInfo>;
+  private nextObject: number;
+  private nextSession = 1;
+  private reservedPartitionId = 0;
+  private closed = false;
+
+  private constructor(readonly store: HsmStore, readonly mechanisms: Mechanisms, options: HsmOptions, readonly logger?: Logger) {
+    this.policy = { ...DEFAULT_PIN_POLICY, ...options.pinPolicy };
+    this.kdf = { ...DEFAULT_KDF, ...options.kdf };
+    this.maxPartitions = options.maxPartitions ?? 100;
+    this.singlePartMechanisms = options.singlePartMechanisms ?? new Set();
+    this.mechanismTable = new Map(mechanisms.list().map((m: MechanismDescription) => [m.type, { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags }]));
+    this.nextObject = store.maxObjectId() + 1;
+  }
+
+  /**
+   * Opens the store under the home and loads the container list. A store that cannot be read
+   * logs "Fail to retrieve container list" and "Unable to load system containers!" and throws
+   * StoreOpenError (code LUNA_RET_DEVICE_ERROR); the file is left as it is.
+   */
+  static async open(options: HsmOptions): Promise<SoftwareHsm> {
+    // Settings first: a bad one is a configuration error, not a store failure.
+    const cost = options.kdf?.cost ?? DEFAULT_KDF.cost;
+    if (!Number.isInteger(cost) || cost < 2 || (cost & (cost - 1)) !== 0) {
+      throw new RangeError(`hsm.kdfCost must be a power of two (got ${cost})`);
+    }
+    const policy = { ...DEFAULT_PIN_POLICY, ...options.pinPolicy };
+    if (policy.minLength > policy.maxLength) {
+      throw new RangeError(`hsm.pinMinLength (${policy.minLength}) is above hsm.pinMaxLength (${policy.maxLength})`);
+    }
+    const path = options.storeFile ?? storePath(options.home);
+    let store: HsmStore | undefined;
+    try {
+      store = HsmStore.open(path, options.storeFile === undefined ? {} : { create: false, journal: 'delete' });
+      const hsm = new SoftwareHsm(store, options.mechanisms, options, options.logger);
+      hsm.load();
+      options.logger?.log(Catalogue.partitionsFound, { count: hsm.partitions.size });
+      return hsm;
+    } catch (error) {
+      store?.close();
+      const failure = error instanceof StoreOpenError ? error : new StoreOpenError(path, (error as Error).message, { cause: error });
+      options.logger?.log(Catalogue.containerListFailed);
+      options.logger?.log(Catalogue.systemContainersLoadFailed);
+      throw failure;
+    }
+  }
+
+  private load(): void {
+    for (const row of this.store.partitions()) this.partitions.set(row.slotId, new Partition(row));
+    const byId = new Map([...this.partitions.values()].map((p) => [p.id, p]));
+    for (const row of this.store.objects()) {
+      const partition = byId.get(row.partitionId);
+      if (!partition) throw new Error(`object ${row.id} belongs to no partition`);
+      const attributes = decodeAttributes(row.attributes);
+      partition.objects.set(row.id, new HsmObject(row.id, row.partitionId, attributes, null, row.sealed, null));
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    for (const p of this.partitions.values()) {
+      for (const session of p.sessions) session.closed = true;
+      p.sessions.clear();
+      p.forget();
+    }
+    this.store.close();
+    this.closed = true;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new HsmAdminError('NTLS_ERR_HSM_CLOSED', 'the HSM has been closed');
+  }
+
+  // --- Administration -----------------------------------------------------------------------
+
+  /** The partitions, by slot: the device's tokens. */
+  tokens(): DeviceToken[] {
+    return [...this.partitions.values()].sort((a, b) => a.slotId - b.slotId).map((p) => ({
+      slot: p.slotId, serial: p.row.serial, name: p.row.name, label: p.row.label, initialized: p.initialized,
+      tokenObjects: [...p.objects.values()].filter((o) => o.isToken).length,
+    }));
+  }
+
+  /**
+   * Creates a partition in a new slot, under the operator's name (unique; its first token label
+   * too unless `label` says otherwise). With an SO PIN the token is initialised at once (as
+   * C_InitToken would); without, its SO initialises it with C_InitToken.
+   */
+  async createPartition(options: { name?: string; label?: string; soPin?: string | Buffer } = {}): Promise<DeviceToken> {
+    this.checkOpen();
+    if (this.partitions.size >= this.maxPartitions) {
+      throw new HsmAdminError('NTLS_ERR_PARTITION_LIMIT', `the HSM holds at most ${this.maxPartitions} partitions; delete one or raise the limit`);
+    }
+    const label = checkLabel(options.label ?? options.name ?? '');
+    const serial = this.newSerial();
+    // Unnamed (an HSM used on its own, tests): named after its serial number.
+    const name = checkLabel(options.name ?? options.label ?? '') || `partition-${serial}`;
+    if ([...this.partitions.values()].some((p) => p.row.name === name)) throw new HsmAdminError('NTLS_ERR_PARTITION_EXISTS', `a partition named "${name}" exists`);
+    // The id is taken before the KDF runs (the SO credential is bound to it), and reserved so
+    // that partitions created at the same time do not collide.
+    const id = Math.max(this.reservedPartitionId, ...[...this.partitions.values()].map((p) => p.id)) + 1;
+    this.reservedPartitionId = id;
+    let so: Credential | null = null;
+    if (options.soPin !== undefined) {
+      const pin = pinBytes(options.soPin);
+      checkPinLength(this.policy, pin);
+      const key = randomBytes(KEY_BYTES);
+      so = await createCredential(pin, key, this.kdf, credentialAad(id, 'so'));
+      key.fill(0);
+      this.checkOpen();
+      if (this.partitions.size >= this.maxPartitions) {
+        throw new HsmAdminError('NTLS_ERR_PARTITION_LIMIT', `the HSM holds at most ${this.maxPartitions} partitions; delete one or raise the limit`);
+      }
+    }
+    const slotId = Math.max(-1, ...[...this.partitions.keys()]) + 1;
+    const row: PartitionRow = {
+      id, slotId, serial, name, label, initialized: so !== null,
+      credentials: { so, co: null, cu: null }, failures: { so: 0, co: 0, cu: 0 },
+    };
+    this.store.insertPartition(row);
+    this.partitions.set(slotId, new Partition(row));
+    return this.tokens().find((p) => p.slot === slotId)!;
+  }
+
+  /** Deletes a partition and every object in it; the token model has ended its sessions first. */
+  deletePartition(slotId: number): void {
+    this.checkOpen();
+    const partition = this.partitions.get(slotId);
+    if (!partition) throw new HsmAdminError('NTLS_ERR_PARTITION_NOT_FOUND', `no partition in slot ${slotId}`);
+    this.store.deletePartition(partition.id);
+    for (const session of partition.sessions) session.closed = true;
+    partition.sessions.clear();
+    partition.forget();
+    this.partitions.delete(slotId);
+  }
+
+  private newSerial(): string {
+    const taken = new Set([...this.partitions.values()].map((p) => p.row.serial));
+    for (;;) {
+      const serial = String(randomInt(100_000_000, 999_999_999)) + String(randomInt(100, 999));
+      if (!taken.has(serial)) return serial;
+    }
+  }
+
+  /** One partition's summary, or CKR_SLOT_ID_INVALID. */
+  token(slotId: number): DeviceToken {
+    this.partition(slotId);
+    return this.tokens().find((t) => t.slot === slotId)!;
+  }
+
+  /** Judges a role's PIN (a wrong one counted) as at C_Login, for a request made outside a session. */
+  async checkCredential(slotId: number, credential: PartitionCredential): Promise<void> {
+    (await verifyPin(this, this.partition(slotId), credential.role, pinBytes(credential.pin))).fill(0);
+  }
+
+  /**
+   * Every token object of a partition in clear, in handle order: the front door of backups. The
+   * credential is judged (a wrong PIN counted) as at C_Login; the caller wipes the secrets.
+   */
+  async exportObjects(slotId: number, credential: PartitionCredential): Promise<ClearObject[]> {
+    const partition = this.partition(slotId);
+    const key = await verifyPin(this, partition, credential.role, pinBytes(credential.pin));
+    try {
+      return tokenObjects(partition).map((object) => ({ attributes: new Map(object.attributes), secret: openSecret(key, partition.id, object) }));
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  /**
+   * Adds objects to a partition, all or nothing (the front door of restores): with `replace` its
+   * token objects go first; with `add` an object identical to one already there (every
+   * attribute, and the secret) is skipped. `onProgress` is called as objects are prepared and
+   * may throw to abandon the import before anything is written.
+   */
+  async importObjects(slotId: number, credential: PartitionCredential, objects: readonly ClearObject[], mode: 'replace' | 'add',
+    onProgress?: (done: number, total: number) => void | Promise<void>): Promise<{ added: number; skipped: number; removed: number }> {
+    const partition = this.partition(slotId);
+    const key = await verifyPin(this, partition, credential.role, pinBytes(credential.pin));
+    try {
+      const known = new Set<string>();
+      if (mode === 'add') {
+        for (const object of tokenObjects(partition)) {
+          const secret = openSecret(key, partition.id, object);
+          known.add(sameObject({ attributes: object.attributes, secret }));
+          secret?.fill(0);
+        }
+      }
+      const made: HsmObject[] = [];
+      let skipped = 0;
+      for (const [i, entry] of objects.entries()) {
+        if (mode === 'add' && known.has(sameObject(entry))) {
+          skipped++;
+        } else {
+          const handle = this.newObjectHandle();
+          const sealed = entry.secret === null ? null : seal(key, entry.secret, objectAad(partition.id, handle));
+          made.push(new HsmObject(handle, partition.id, new Map(entry.attributes), null, sealed, null));
+        }
+        if ((i + 1) % 32 === 0) await onProgress?.(i + 1, objects.length);
+      }
+      // The KDF and the progress calls let other requests run: the partition may be gone.
+      if (this.partitions.get(slotId) !== partition) throw new Pkcs11Error(CKR.DEVICE_REMOVED, 'the partition was deleted meanwhile; nothing was imported');
+      const rows: ObjectRow[] = made.map((o) => ({ id: o.handle, partitionId: partition.id, attributes: encodeAttributes(o.attributes), sealed: o.sealed }));
+      try {
+        if (mode === 'replace') this.store.replaceObjects(partition.id, rows);
+        else this.store.putObjects(rows);
+      } catch (error) {
+        throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
+      }
+      let removed = 0;
+      if (mode === 'replace') {
+        for (const object of tokenObjects(partition)) {
+          partition.objects.delete(object.handle);
+          partition.dropUnsealed(object.handle);
+          removed++;
+        }
+      }
+      for (const object of made) partition.objects.set(object.handle, object);
+      await onProgress?.(objects.length, objects.length);
+      return { added: made.length, skipped, removed };
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  /**
+   * A private key's PKCS#8, for this process's own TLS stack (keys in hardware): read past the
+   * PKCS#11 rules that keep it from clients, for a holder whose login opened the partition.
+   */
+  ownPrivateKey(slotId: number, handle: number): Buffer {
+    const partition = this.partition(slotId);
+    const object = partition.objects.get(handle);
+    if (!object) throw new Pkcs11Error(CKR.OBJECT_HANDLE_INVALID, 'server key vanished');
+    return Buffer.from(this.secretOf(partition, object));
+  }
+
+  // --- Slot, token and mechanism information ---------------------------------------------------
+
+  partition(slotId: number): Partition {
+    if (this.closed) throw new Pkcs11Error(CKR.DEVICE_REMOVED, 'the HSM has been closed');
+    const partition = this.partitions.get(slotId);
+    if (!partition) throw new Pkcs11Error(CKR.SLOT_ID_INVALID);
+    return partition;
+  }
+
+  slotInfo(slotId: number): SlotInfo {
+    const partition = this.partition(slotId);
+    return {
+      slotDescription: `NTLS partition ${partition.row.serial}`, manufacturerId: MANUFACTURER,
+      flags: CKF.TOKEN_PRESENT | CKF.HW_SLOT, hardwareVersion: VERSION, firmwareVersion: VERSION,
+    };
+  }
+
+  tokenInfo(slotId: number): TokenInfo {
+    const p = this.partition(slotId);
+    let flags = CKF.RNG | CKF.LOGIN_REQUIRED | CKF.RESTORE_KEY_NOT_NEEDED;
+    if (p.initialized) flags |= CKF.TOKEN_INITIALIZED;
+    if (p.hasCredential('co')) flags |= CKF.USER_PIN_INITIALIZED;
+    flags |= pinFlags(this.policy, 'so', p.row.failures.so) | pinFlags(this.policy, 'co', p.row.failures.co);
+    return {
+      label: p.row.label, manufacturerId: MANUFACTURER, model: 'NTLS partition', serialNumber: p.row.serial, flags,
+      maxSessionCount: 0, sessionCount: p.sessionCount(false), maxRwSessionCount: 0, rwSessionCount: p.sessionCount(true),
+      maxPinLen: this.policy.maxLength, minPinLen: this.policy.minLength,
+      totalPublicMemory: UNAVAILABLE_INFORMATION, freePublicMemory: UNAVAILABLE_INFORMATION,
+      totalPrivateMemory: UNAVAILABLE_INFORMATION, freePrivateMemory: UNAVAILABLE_INFORMATION,
+      hardwareVersion: VERSION, firmwareVersion: VERSION, utcTime: utcTime(new Date()),
+    };
+  }
+
+  mechanismsOf(slotId: number): ReadonlyMap<number, MechanismInfo> {
+    this.partition(slotId);
+    return this.mechanismTable;
+  }
+
+  defaultPrivate(objectClass: number): boolean {
+    return privateByDefault(objectClass);
+  }
+
+  // --- Tokens and PINs --------------------------------------------------------------------------
+
+  initToken(slotId: number, soPin: Buffer, label: string): Promise<void> {
+    return initToken(this, this.partition(slotId), soPin, label);
+  }
+
+  async login(slotId: number, role: Role, pin: Buffer, holder: string): Promise<void> {
+    const partition = this.partition(slotId);
+    const key = await verifyPin(this, partition, role, pin);
+    partition.hold(holder, key);
+  }
+
+  logout(slotId: number, holder: string): void {
+    this.partitions.get(slotId)?.release(holder);
+  }
+
+  setUserPin(session: SoftwareSession, role: 'co' | 'cu', pin: Buffer): Promise<void> {
+    return setCredential(this, session.partition, role, pin);
+  }
+
+  changePin(session: SoftwareSession, oldPin: Buffer, newPin: Buffer, caller: Caller): Promise<void> {
+    return changePin(this, session.partition, caller ?? 'co', oldPin, newPin);
+  }
+
+  // --- Sessions ---------------------------------------------------------------------------------
+
+  openSession(slotId: number, readWrite: boolean): SoftwareSession {
+    const partition = this.partition(slotId);
+    if (!partition.initialized) throw new Pkcs11Error(CKR.TOKEN_NOT_RECOGNIZED);
+    const session = new SoftwareSession(this.nextSession++, partition, readWrite);
+    partition.sessions.add(session);
+    return session;
+  }
+
+  assertOpen(session: SoftwareSession): void {
+    if (session.closed) throw new Pkcs11Error(CKR.SESSION_HANDLE_INVALID);
+  }
+
+  closeSession(session: SoftwareSession): void {
+    session.closed = true;
+    session.operations.clear();
+    const { partition } = session;
+    partition.sessions.delete(session);
+    for (const [handle, object] of partition.objects) {
+      if (object.owner?.session === session.id) partition.objects.delete(handle);
+    }
+  }
+
+  private call(session: SoftwareSession, role: Caller): Call {
+    if (session.closed) throw new Pkcs11Error(CKR.SESSION_HANDLE_INVALID);
+    return { vault: this, session, partition: session.partition, role };
+  }
+
+  // --- Objects ----------------------------------------------------------------------------------
+
+  facts(session: SoftwareSession, handle: number): ObjectFacts | null {
+    const object = session.partition.objects.get(handle);
+    return object ? factsOf(object) : null;
+  }
+
+  async createObject(session: SoftwareSession, template: Template, caller: Caller): Promise<ObjectFacts> {
+    return createObject(this.call(session, caller), template);
+  }
+
+  async copyObject(session: SoftwareSession, handle: number, template: Template, caller: Caller): Promise<ObjectFacts> {
+    return copyObject(this.call(session, caller), handle, template);
+  }
+
+  destroyObject(session: SoftwareSession, handle: number): void {
+    destroyObject(this.call(session, null), handle);
+  }
+
+  async readAttributes(session: SoftwareSession, handle: number, types: readonly number[], caller: Caller): Promise<AttributeRead[]> {
+    return readAttributes(this.call(session, caller), handle, types);
+  }
+
+  async writeAttributes(session: SoftwareSession, handle: number, template: Template, caller: Caller): Promise<ObjectFacts> {
+    return writeAttributes(this.call(session, caller), handle, template);
+  }
+
+  async find(session: SoftwareSession, template: Template, caller: Caller): Promise<ObjectFacts[]> {
+    return find(this.call(session, caller), template);
+  }
+
+  // --- Keys -------------------------------------------------------------------------------------
+
+  generateKey(session: SoftwareSession, mechanism: Mechanism, template: Template, caller: Caller): Promise<ObjectFacts> {
+    return generateKey(this.call(session, caller), mechanism, template);
+  }
+
+  generateKeyPair(session: SoftwareSession, mechanism: Mechanism, publicTemplate: Template, privateTemplate: Template, caller: Caller): Promise<[ObjectFacts, ObjectFacts]> {
+    return generateKeyPair(this.call(session, caller), mechanism, publicTemplate, privateTemplate);
+  }
+
+  wrapKey(session: SoftwareSession, mechanism: Mechanism, wrappingKey: number, key: number, caller: Caller): Promise<Buffer> {
+    return wrapKey(this.call(session, caller), mechanism, wrappingKey, key);
+  }
+
+  unwrapKey(session: SoftwareSession, mechanism: Mechanism, unwrappingKey: number, wrapped: Buffer, template: Template, caller: Caller): Promise<ObjectFacts> {
+    return unwrapKey(this.call(session, caller), mechanism, unwrappingKey, wrapped, template);
+  }
+
+  deriveKey(session: SoftwareSession, mechanism: Mechanism, baseKey: number, template: Template, caller: Caller): Promise<ObjectFacts> {
+    return deriveKey(this.call(session, caller), mechanism, baseKey, template);
+  }
+
+  random(_session: SoftwareSession, length: number): Promise<Buffer> {
+    return this.mechanisms.random(length);
+  }
+
+  async seedRandom(): Promise<void> {
+    throw new Pkcs11Error(CKR.RANDOM_SEED_NOT_SUPPORTED);
+  }
+
+  // --- Operations -------------------------------------------------------------------------------
+
+  async operationInit(session: SoftwareSession, kind: OperationKind, mechanism: Mechanism, key: number | null, caller: Caller): Promise<void> {
+    operations.operationInit(this.call(session, caller), kind, mechanism, key);
+  }
+
+  operationUpdate(session: SoftwareSession, kind: OperationKind, data: Buffer): Promise<Buffer | null> {
+    return operations.operationUpdate(session, kind, data);
+  }
+
+  operationFinal(session: SoftwareSession, kind: OperationKind): Promise<Buffer> {
+    return operations.operationFinal(session, kind);
+  }
+
+  operationSingle(session: SoftwareSession, kind: OperationKind, data: Buffer): Promise<Buffer> {
+    return operations.operationSingle(session, kind, data);
+  }
+
+  verify(session: SoftwareSession, data: Buffer | null, signature: Buffer): Promise<void> {
+    return operations.verify(session, data, signature);
+  }
+
+  digestKey(session: SoftwareSession, key: number, caller: Caller): Promise<void> {
+    return operations.digestKey(this.call(session, caller), key);
+  }
+
+  operationEnd(session: SoftwareSession, kind: OperationKind): void {
+    session.operations.delete(kind);
+  }
+
+  // --- The vault: handles, persistence, secret parts ---------------------------------------------
+
+  newObjectHandle(): number {
+    return this.nextObject++;
+  }
+
+  sealSecret(partition: Partition, handle: number, secret: Buffer): Buffer {
+    const key = partition.partitionKey;
+    if (key === null) throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN, 'the partition key is locked');
+    return seal(key, secret, objectAad(partition.id, handle));
+  }
+
+  secretOf(partition: Partition, object: HsmObject): Buffer {
+    if (object.secret !== null) return object.secret;
+    if (object.sealed === null) throw new Pkcs11Error(CKR.GENERAL_ERROR, 'object has no secret part');
+    const known = partition.unsealedSecret(object);
+    if (known !== undefined) return known;
+    const key = partition.partitionKey;
+    if (key === null) throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN, 'the partition key is locked');
+    const clear = unseal(key, object.sealed, objectAad(partition.id, object.handle));
+    if (clear === null) {
+      this.logger?.log(Catalogue.containerListFailed);
+      throw new Pkcs11Error(CKR.DEVICE_ERROR, 'a stored secret does not open');
+    }
+    partition.keepUnsealed(object, clear);
+    return clear;
+  }
+
+  persist(partition: Partition, objects: readonly HsmObject[]): void {
+    const rows = objects.filter((o) => o.isToken).map((o) => ({
+      id: o.handle, partitionId: partition.id, attributes: encodeAttributes(o.attributes), sealed: o.sealed,
+    }));
+    if (rows.length === 0) return;
+    try {
+      this.store.putObjects(rows);
+    } catch (error) {
+      throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
+    }
+  }
+
+  unpersist(object: HsmObject): void {
+    if (!object.isToken) return;
+    try {
+      this.store.deleteObject(object.handle);
+    } catch (error) {
+      throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
+    }
+  }
+
+  savePartition(partition: Partition, row: PartitionRow, dropObjects = false): void {
+    try {
+      this.store.updatePartition(row, dropObjects);
+    } catch (error) {
+      throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
+    }
+    partition.row = row;
+  }
+
+  saveFailures(partition: Partition, role: Role, failures: number): void {
+    try {
+      this.store.setFailures(partition.id, role, failures);
+    } catch (error) {
+      throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
+    }
+    partition.row = { ...partition.row, failures: { ...partition.row.failures, [role]: failures } };
+  }
+}
+
+function tokenObjects(partition: Partition): HsmObject[] {
+  return [...partition.objects.values()].filter((o) => o.isToken).sort((a, b) => a.handle - b.handle);
+}
+
+function openSecret(key: Buffer, partitionId: number, object: HsmObject): Buffer | null {
+  if (object.sealed === null) return null;
+  const clear = unseal(key, object.sealed, objectAad(partitionId, object.handle));
+  if (clear === null) throw new Pkcs11Error(CKR.DEVICE_ERROR, `the secret of object ${object.handle} does not open`);
+  return clear;
+}
+
+/** What makes two objects the same object: every attribute, and the secret part. */
+function sameObject(o: { attributes: ReadonlyMap<number, AttributeValue>; secret: Buffer | null }): string {
+  const hash = createHash('sha256').update(encodeAttributes(o.attributes));
+  hash.update(o.secret === null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), o.secret]));
+  return hash.digest('hex');
+}
+
+function checkLabel(label: string): string {
+  const trimmed = label.replace(/ +$/, '');
+  if (Buffer.byteLength(trimmed, 'utf8') > LABEL_BYTES) throw new HsmAdminError('NTLS_ERR_LABEL_INVALID', `a label has at most ${LABEL_BYTES} bytes`);
+  return trimmed;
+}
+
+/** CK_TOKEN_INFO.utcTime: YYYYMMDDhhmmss00. */
+function utcTime(at: Date): string {
+  return at.toISOString().replace(/[-:T]/g, '').slice(0, 14) + '00';
+}

@@ -1,0 +1,68 @@
+// Partitions have an operator's name that clients cannot change: a client's C_InitToken sets
+// the token label only; a name, serial or label that answers to two partitions is refused, and
+// `partition delete` finds its partition (or refuses) before it asks anything.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CKF } from '../../src/pkcs11/constants.js';
+import { request } from '../../src/protocol/p11kit/index.js';
+import { call, initialize } from '../support/p11kit.js';
+import { Daemon, linkWhenRegistered, makeClient, makeHome, registerClient, removeHome, runNtls, sleep, startDaemon, type TestClient } from '../support/daemon.js';
+
+interface Row { name: string; serial: string; label: string; tokenObjects: number | null }
+
+describe('partition names (the operator\'s) and token labels (the client\'s)', () => {
+  let daemon: Daemon;
+  let client: TestClient;
+  const ntls = (...args: string[]) => runNtls([...args, '--home', daemon.home]);
+  const list = async () => JSON.parse((await ntls('partition', 'list', '--json')).stdout) as Row[];
+
+  beforeAll(async () => {
+    daemon = await startDaemon(makeHome({ hsm: { kdfCost: 1024, pinMinLength: 4 } }));
+    client = await makeClient('relabeler');
+    registerClient(daemon.home, client, { host: '127.0.0.1' });
+    // The verify-location monitor picks the certificate up within its interval.
+    let assigned = await ntls('client', 'assign-partition', '-c', 'relabeler', '-p', 'default');
+    for (let i = 0; assigned.status !== 0 && i < 50; i++) {
+      await sleep(100);
+      assigned = await ntls('client', 'assign-partition', '-c', 'relabeler', '-p', 'default');
+    }
+    expect(assigned.status).toBe(0);
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+    removeHome(daemon.home);
+  });
+
+  it('a client\'s C_InitToken --label changes the token label, not the partition\'s name', async () => {
+    const l = await linkWhenRegistered(daemon, client);
+    await initialize(l);
+    expect((await call(l, request('C_InitToken', { slotId: 0, pin: Buffer.from('so-pin-1'), label: 'app1' }))).rv).toBe(0);
+    const session = await call(l, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION | CKF.RW_SESSION }));
+    expect(session.rv).toBe(0);
+    await l.close();
+    const [row] = await list();
+    expect(row).toMatchObject({ name: 'default', label: 'app1' });
+    const shown = await ntls('partition', 'show', '--partition', 'default', '--json');
+    expect(shown.status).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ name: 'default', label: 'app1' });
+  });
+
+  it('a name, serial or label answering to two partitions is refused, and delete asks nothing before it knows', async () => {
+    expect((await ntls('partition', 'create', '--name', 'keys')).status).toBe(0);
+    // "app1" is the label a client gave partition "default"; a second partition may not take it as a name.
+    const taken = await ntls('partition', 'create', '--name', 'app1', '--json');
+    expect(taken.status).not.toBe(0);
+    expect(JSON.parse(taken.stdout || '{}').code ?? taken.stderr).toContain('NTLS_ERR_PARTITION_EXISTS');
+    // Two partitions labelled alike (a client may label its token as it likes): the label is ambiguous.
+    expect((await ntls('partition', 'create', '--name', 'other', '--label', 'app1')).status).toBe(0);
+    const ambiguous = await ntls('partition', 'delete', '--partition', 'app1', '--force');
+    expect(ambiguous.status).not.toBe(0);
+    expect(ambiguous.stderr + ambiguous.stdout).toContain('NTLS_ERR_AMBIGUOUS_PARTITION');
+    expect((await list()).map((r) => r.name).sort()).toEqual(['default', 'keys', 'other']);
+    // An unknown partition is refused before any confirmation is asked (no --force, no terminal).
+    const unknown = await ntls('partition', 'delete', '--partition', 'nothing-here');
+    expect(unknown.stderr + unknown.stdout).toContain('NTLS_ERR_UNKNOWN_PARTITION');
+    // By name, the one meant goes.
+    expect((await ntls('partition', 'delete', '--partition', 'other', '--force')).status).toBe(0);
+    expect((await list()).map((r) => r.name).sort()).toEqual(['default', 'keys']);
+  });
+});

@@ -1,0 +1,150 @@
+// Signals and faults end the daemon cleanly, or not at all: SIGHUP re-reads what can be re-read
+// and the daemon goes on; SIGINT and SIGTERM write the guide's shutdown lines; SIGSEGV, SIGILL and
+// SIGBUS, sent or real, write the guide's "NTLS CRASH AND BURN! Stack dump saved to ..." line and
+// the ntls_bt_* dump before the signal ends the process.
+import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { join } from 'node:path';
+import {
+  Daemon, keepaliveBody, link, linkWhenRegistered, makeClient, makeHome, registerClient, removeHome, runNtls,
+  sleep, startDaemon, unregisterClient,
+} from '../support/daemon.js';
+
+const homes: string[] = [];
+const daemons: Daemon[] = [];
+afterEach(async () => {
+  for (const d of daemons.splice(0)) await d.stop('SIGKILL');
+  for (const h of homes.splice(0)) removeHome(h);
+});
+
+async function started(config: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+  const home = makeHome({ datapath: { receiveTimeout: 0 }, ...config });
+  homes.push(home);
+  const daemon = await startDaemon(home, env);
+  daemons.push(daemon);
+  return daemon;
+}
+
+const SHUTDOWN = [
+  'info : 0 : Shutting down NTLS....',
+  'info : 0 : Intiating dispatch termination.',
+  'info : 0 : Dispatching has been terminated.',
+  'info : 0 : Client certificate verify location monitor terminated',
+  'info : 0 : "NTLS PKCS#11 Command Processor" shut downed',
+  'info : 0 : Command Processor module unloaded',
+  'info : 0 : Terminating.',
+  'info : 0 : NTLS terminated',
+];
+
+function expectShutdownLines(bodies: string[]): void {
+  const positions = SHUTDOWN.map((text) => bodies.indexOf(text));
+  expect(positions.every((p) => p >= 0)).toBe(true);
+  expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+}
+
+describe('SIGHUP', () => {
+  it('the daemon goes on: the verify location monitor restarts (re-reading it) and log.debug is re-read from ntls.json', async () => {
+    const daemon = await started();
+    const stays = await makeClient('stays');
+    const goes = await makeClient('goes');
+    registerClient(daemon.home, stays);
+    registerClient(daemon.home, goes);
+    const l = await linkWhenRegistered(daemon, stays);
+    const from = daemon.log().length;
+    // Debug logging turned on in the file, not through the admin channel.
+    const config = JSON.parse(readFileSync(join(daemon.home, 'ntls.json'), 'utf8'));
+    writeFileSync(join(daemon.home, 'ntls.json'), JSON.stringify({ ...config, log: { debug: true } }));
+    unregisterClient(daemon.home, goes);
+    daemon.child.kill('SIGHUP');
+    await daemon.waitForLog('Client certificate verify location monitor started', 5000, from);
+    await sleep(300);
+    expect(daemon.child.exitCode).toBeNull();
+    expect(daemon.child.signalCode).toBeNull();
+    const after = daemon.bodies().slice(from);
+    expect(after.indexOf('info : 0 : Client certificate verify location monitor terminated')).toBeLessThan(after.indexOf('info : 0 : Client certificate verify location monitor started'));
+    expect(after).toContain('info : 0 : Detected client certificate removed from verify location.  Flush verify location cache');
+    // Still serving: the live link, the admin channel, a new link (now with debug lines).
+    expect((await l.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
+    expect((await runNtls(['service', 'status', '--home', daemon.home])).status).toBe(0);
+    // A TCP reset under a new link: with debug on, the datapath's debug line names the state.
+    const raw = netConnect({ host: '127.0.0.1', port: daemon.port });
+    const again = await link(daemon, stays, { socket: raw });
+    await daemon.waitForLog(`NTLA Client "stays" connected and authenticated : 127.0.0.1/${again.socket.localPort}`, 5000, from);
+    raw.resetAndDestroy();
+    await daemon.waitForLog(/debug : 0xc0000002     Unexpected read response in HEADER STATE$/, 5000, from);
+    await l.close();
+    const result = await daemon.stop('SIGTERM');
+    expect(result.status).toBe(0);
+    expect(existsSync(join(daemon.home, 'admin.sock'))).toBe(false);
+  });
+});
+
+describe('SIGINT and SIGTERM', () => {
+  it('SIGINT: the guide\'s shutdown lines in order, exit status 0, no pid file or admin.sock left', async () => {
+    const daemon = await started();
+    const from = daemon.log().length;
+    const result = await daemon.stop('SIGINT');
+    expect(result).toEqual({ status: 0, signal: null });
+    expectShutdownLines(daemon.bodies().slice(from));
+    expect(existsSync(join(daemon.home, 'ntls.pid'))).toBe(false);
+    expect(existsSync(join(daemon.home, 'admin.sock'))).toBe(false);
+  });
+
+  it('a second SIGTERM during the shutdown does not cut it short', async () => {
+    const daemon = await started();
+    const client = await makeClient('lingering');
+    registerClient(daemon.home, client);
+    const l = await linkWhenRegistered(daemon, client);
+    const from = daemon.log().length;
+    daemon.child.kill('SIGTERM');
+    daemon.child.kill('SIGTERM');
+    const result = await daemon.exited;
+    expect(result).toEqual({ status: 0, signal: null });
+    const bodies = daemon.bodies().slice(from);
+    expectShutdownLines(bodies);
+    expect(bodies.filter((b) => b === 'info : 0 : NTLS terminated')).toHaveLength(1);
+    l.socket.destroy();
+  });
+});
+
+function dumpsIn(home: string): string[] {
+  return readdirSync(join(home, 'logs')).filter((f) => /^ntls_bt_\d{4}-\d{2}-\d{2}_\d{2}:\d{2}:\d{2}$/.test(f));
+}
+
+describe('fatal signals', () => {
+  for (const [signal, number] of [['SIGSEGV', 11], ['SIGILL', 4], ['SIGBUS', 7]] as const) {
+    it(`kill -${signal.slice(3)}: the dump file and "NTLS CRASH AND BURN! Stack dump saved to ..." (crit), then the signal ends the process`, async () => {
+      const daemon = await started();
+      daemon.child.kill(signal);
+      const result = await daemon.exited;
+      expect(result.signal).toBe(signal);
+      const dumps = dumpsIn(daemon.home);
+      expect(dumps).toHaveLength(1);
+      const file = join(daemon.home, 'logs', dumps[0]!);
+      const crash = daemon.log().find((l) => l.includes('CRASH AND BURN'));
+      expect(crash).toMatch(new RegExp(`^\\d{4} [A-Z][a-z]{2} \\d{2} \\d{2}:\\d{2}:\\d{2} \\S+  local5 crit  NTLS \\[${daemon.child.pid}\\]: info : 0 : NTLS CRASH AND BURN! Stack dump saved to ${file}$`));
+      const dump = readFileSync(file, 'utf8');
+      expect(dump).toContain(`signal ${number} (${signal})`);
+      expect(dump).toContain(`sent by pid ${process.pid}`);
+      expect(dump).toContain(`pid ${daemon.child.pid}, node ${process.version}`);
+      expect(dump).toContain('native stack:');
+    });
+  }
+
+  it('a real invalid memory access in native code (NTLS_FAULT_INJECTION=native-fault-on-connection) is dumped the same way', async () => {
+    const daemon = await started({}, { NTLS_FAULT_INJECTION: 'native-fault-on-connection' });
+    const client = await makeClient('trigger');
+    registerClient(daemon.home, client);
+    await link(daemon, client).catch(() => undefined);
+    const result = await daemon.exited;
+    expect(result.signal).toBe('SIGSEGV');
+    const dumps = dumpsIn(daemon.home);
+    expect(dumps).toHaveLength(1);
+    const dump = readFileSync(join(daemon.home, 'logs', dumps[0]!), 'utf8');
+    expect(dump).toContain('signal 11 (SIGSEGV)');
+    expect(dump).toContain('fault address 0x0');
+    expect(dump).toMatch(/crash_handler\.node/);
+    expect(daemon.log().some((l) => l.includes('info : 0 : NTLS CRASH AND BURN! Stack dump saved to '))).toBe(true);
+  });
+});

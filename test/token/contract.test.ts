@@ -1,0 +1,232 @@
+// The token model's semantics on every device: the same PKCS#11 scenarios run through the model
+// over the software HSM, over SoftHSM2 behind the module host (the passthrough device), and over
+// a mounted USB token image. What the model owns (sessions, login per application, visibility,
+// find cursors, output sizing, operation state, last-session logout) must read the same on all.
+import { createHash, createPublicKey, verify } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PassthroughDevice, type SoftwareHsm } from '../../src/hsm/index.js';
+import { CKA, CKF, CKK, CKM, CKO, CKR, CKS, CKU } from '../../src/pkcs11/constants.js';
+import type { Application } from '../../src/token/index.js';
+import { CO_PIN, SO_PIN, readyHsm, removeHome, rv, tempHome } from '../hsm/support.js';
+import { SOFTHSM_MODULE, SoftHsm } from '../support/softhsm.js';
+import { TokensUnderTest } from '../support/tokens.js';
+import { TOKEN_PIN, TOKEN_SO_PIN, imageOptions, makeImage } from '../tokens/support.js';
+import { openImageHsm } from '../../src/tokens/image.js';
+
+const RW = CKF.SERIAL_SESSION | CKF.RW_SESSION;
+const RO = CKF.SERIAL_SESSION;
+const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
+const ECDSA = { type: CKM.ECDSA, parameter: null };
+const SHA256 = { type: CKM.SHA256, parameter: null };
+
+interface DeviceUnderTest {
+  tokens: TokensUnderTest<SoftwareHsm | PassthroughDevice>;
+  slot: number;
+  soPin: string;
+  userPin: string;
+  done(): Promise<void> | void;
+}
+
+const homes: string[] = [];
+let softhsm: SoftHsm | undefined;
+
+const devices: Array<[string, () => Promise<DeviceUnderTest>]> = [
+  ['software HSM', async () => {
+    const home = tempHome();
+    homes.push(home);
+    const { hsm, slot } = await readyHsm(home);
+    return { tokens: hsm, slot, soPin: SO_PIN, userPin: CO_PIN, done: () => hsm.close() };
+  }],
+  ['SoftHSM2 through the module host', async () => {
+    softhsm ??= new SoftHsm();
+    process.env.SOFTHSM2_CONF = softhsm.conf;
+    const token = softhsm.initToken(`contract-${Date.now() % 100000}`, 'contract-so', 'contract-user');
+    const device = await PassthroughDevice.open({
+      module: SOFTHSM_MODULE, callTimeoutMs: 10_000,
+      tokens: [{ partition: 'contract', label: null, serial: token.serial, pin: null }],
+    });
+    const tokens = new TokensUnderTest(device);
+    return { tokens, slot: 0, soPin: 'contract-so', userPin: 'contract-user', done: () => tokens.close() };
+  }],
+  ['a mounted token image', async () => {
+    const home = tempHome();
+    homes.push(home);
+    const path = join(home, 'pki.ntlstoken');
+    await makeImage(path, 'PKI', '4242');
+    const { hsm } = await openImageHsm(path, imageOptions);
+    const tokens = new TokensUnderTest(hsm);
+    return { tokens, slot: 0, soPin: TOKEN_SO_PIN, userPin: TOKEN_PIN, done: () => tokens.close() };
+  }],
+];
+
+afterAll(() => {
+  for (const home of homes) removeHome(home);
+  softhsm?.remove();
+});
+
+async function ecKeyPair(app: Application, session: number, label: string, token: boolean) {
+  return app.C_GenerateKeyPair(session, { type: CKM.EC_KEY_PAIR_GEN, parameter: null },
+    [{ type: CKA.EC_PARAMS, value: P256 }, { type: CKA.TOKEN, value: token }, { type: CKA.VERIFY, value: true }, { type: CKA.LABEL, value: Buffer.from(label) }],
+    [{ type: CKA.TOKEN, value: token }, { type: CKA.SIGN, value: true }, { type: CKA.PRIVATE, value: true }, { type: CKA.SENSITIVE, value: true }, { type: CKA.LABEL, value: Buffer.from(label) }]);
+}
+
+async function find(app: Application, session: number, label: string): Promise<number[]> {
+  await app.C_FindObjectsInit(session, [{ type: CKA.LABEL, value: Buffer.from(label) }]);
+  const found = await app.C_FindObjects(session, 100);
+  await app.C_FindObjectsFinal(session);
+  return found.sort((a, b) => a - b);
+}
+
+/** The public key of a pair, from CKA_EC_POINT, for node:crypto to verify with. */
+async function publicKeyOf(app: Application, session: number, handle: number) {
+  const { attributes } = await app.C_GetAttributeValue(session, handle, [{ type: CKA.EC_POINT }]);
+  const point = attributes[0]!.value as Buffer;
+  const raw = point[0] === 0x04 && point.length === 67 ? point.subarray(2) : point;
+  const spki = Buffer.concat([Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'), raw]);
+  return createPublicKey({ key: spki, format: 'der', type: 'spki' });
+}
+
+describe.each(devices)('the token model over %s', (_name, make) => {
+  let d: DeviceUnderTest;
+  beforeAll(async () => { d = await make(); });
+  afterAll(async () => { await d?.done(); });
+
+  it('numbers sessions itself; another application\'s handle is CKR_SESSION_HANDLE_INVALID', async () => {
+    const a = d.tokens.application('a1');
+    const b = d.tokens.application('b1');
+    const ro = await a.C_OpenSession(d.slot, RO);
+    const rw = await a.C_OpenSession(d.slot, RW);
+    expect(ro).not.toBe(rw);
+    expect(a.C_GetSessionInfo(ro)).toEqual({ slotId: d.slot, state: CKS.RO_PUBLIC_SESSION, flags: RO, deviceError: 0 });
+    expect(a.C_GetSessionInfo(rw).state).toBe(CKS.RW_PUBLIC_SESSION);
+    expect(await rv(() => b.C_GetSessionInfo(rw))).toBe(CKR.SESSION_HANDLE_INVALID);
+    expect(await rv(() => b.C_CloseSession(ro))).toBe(CKR.SESSION_HANDLE_INVALID);
+    expect(await rv(() => a.C_OpenSession(d.slot, CKF.RW_SESSION))).toBe(CKR.SESSION_PARALLEL_NOT_SUPPORTED);
+    expect(await rv(() => a.C_OpenSession(999, RW))).toBe(CKR.SLOT_ID_INVALID);
+    a.finalize();
+    b.finalize();
+  });
+
+  it('keeps login per application; closing the last session logs the application out', async () => {
+    const a = d.tokens.application('a2');
+    const b = d.tokens.application('b2');
+    const sa = await a.C_OpenSession(d.slot, RW);
+    const sb = await b.C_OpenSession(d.slot, RW);
+    expect(await rv(() => a.C_Login(sa, CKU.USER, `${d.userPin}-wrong`))).toBe(CKR.PIN_INCORRECT);
+    await a.C_Login(sa, CKU.USER, d.userPin);
+    expect(await rv(() => a.C_Login(sa, CKU.USER, d.userPin))).toBe(CKR.USER_ALREADY_LOGGED_IN);
+    expect(a.C_GetSessionInfo(sa).state).toBe(CKS.RW_USER_FUNCTIONS);
+    expect(b.C_GetSessionInfo(sb).state).toBe(CKS.RW_PUBLIC_SESSION);
+    expect(await rv(() => b.C_Logout(sb))).toBe(CKR.USER_NOT_LOGGED_IN);
+    await a.C_CloseSession(sa);
+    const again = await a.C_OpenSession(d.slot, RW);
+    expect(a.C_GetSessionInfo(again).state).toBe(CKS.RW_PUBLIC_SESSION);
+    a.finalize();
+    b.finalize();
+  });
+
+  it('shows a session object to its own application only, and a private object only while logged in', async () => {
+    const a = d.tokens.application('a3');
+    const b = d.tokens.application('b3');
+    const sa = await a.C_OpenSession(d.slot, RW);
+    const sb = await b.C_OpenSession(d.slot, RW);
+    await a.C_Login(sa, CKU.USER, d.userPin);
+    const sessionPair = await ecKeyPair(a, sa, 'contract-session', false);
+    expect(await find(a, sa, 'contract-session')).toEqual([sessionPair.publicKey, sessionPair.privateKey].sort((x, y) => x - y));
+    expect(await find(b, sb, 'contract-session')).toEqual([]);
+    expect(await rv(() => b.C_GetAttributeValue(sb, sessionPair.publicKey, [{ type: CKA.LABEL }]))).toBe(CKR.OBJECT_HANDLE_INVALID);
+    const tokenPair = await ecKeyPair(a, sa, 'contract-token', true);
+    // b, not logged in, sees the public token key and not the private one.
+    expect(await find(b, sb, 'contract-token')).toEqual([tokenPair.publicKey]);
+    expect(await rv(() => b.C_SignInit(sb, ECDSA, tokenPair.privateKey))).toBe(CKR.KEY_HANDLE_INVALID);
+    // Nor may b make a private object.
+    expect(await rv(() => b.C_CreateObject(sb, [
+      { type: CKA.CLASS, value: CKO.DATA }, { type: CKA.TOKEN, value: false }, { type: CKA.PRIVATE, value: true }, { type: CKA.LABEL, value: Buffer.from('b-private') },
+    ]))).toBe(CKR.USER_NOT_LOGGED_IN);
+    // Logging out takes a's private session objects away; its public ones stay.
+    await a.C_Logout(sa);
+    expect(await find(a, sa, 'contract-session')).toEqual([sessionPair.publicKey]);
+    await a.C_Login(sa, CKU.USER, d.userPin);
+    for (const handle of await find(a, sa, 'contract-token')) await a.C_DestroyObject(sa, handle);
+    expect(await find(a, sa, 'contract-token')).toEqual([]);
+    a.finalize();
+    b.finalize();
+  });
+
+  it('keeps one find cursor per session, and refuses a NULL array', async () => {
+    const a = d.tokens.application('a4');
+    const s = await a.C_OpenSession(d.slot, RO);
+    expect(await rv(() => a.C_FindObjects(s, 1))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    await a.C_FindObjectsInit(s, []);
+    expect(await rv(() => a.C_FindObjectsInit(s, []))).toBe(CKR.OPERATION_ACTIVE);
+    expect(await rv(() => a.C_FindObjects(s, null))).toBe(CKR.ARGUMENTS_BAD);
+    await a.C_FindObjectsFinal(s);
+    expect(await rv(() => a.C_FindObjectsFinal(s))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    a.finalize();
+  });
+
+  it('sizes outputs: a length query and a short buffer give the length; the signature is made once and verifies', async () => {
+    const a = d.tokens.application('a5');
+    const s = await a.C_OpenSession(d.slot, RW);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    const pair = await ecKeyPair(a, s, 'contract-sizing', false);
+    const data = createHash('sha256').update('contract').digest();
+    expect(await rv(() => a.C_Sign(s, data))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    await a.C_SignInit(s, ECDSA, pair.privateKey);
+    expect(await rv(() => a.C_SignInit(s, ECDSA, pair.privateKey))).toBe(CKR.OPERATION_ACTIVE);
+    const query = await a.C_Sign(s, data, null);
+    expect(query.length).toBe(64);
+    expect(await rv(() => a.C_Sign(s, data, 10))).toBe(CKR.BUFFER_TOO_SMALL);
+    const signature = await a.C_Sign(s, data, 64);
+    expect(signature).toEqual(query);
+    // Raw ECDSA over SHA-256('contract') is an ECDSA-SHA256 signature of 'contract'.
+    expect(verify('sha256', Buffer.from('contract'), { key: await publicKeyOf(a, s, pair.publicKey), dsaEncoding: 'ieee-p1363' }, signature)).toBe(true);
+    expect(await rv(() => a.C_Sign(s, data))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    await a.C_VerifyInit(s, ECDSA, pair.publicKey);
+    await a.C_Verify(s, data, signature);
+    await a.C_VerifyInit(s, ECDSA, pair.publicKey);
+    expect(await rv(() => a.C_Verify(s, data, Buffer.alloc(64, 1)))).toBe(CKR.SIGNATURE_INVALID);
+    expect(await rv(() => a.C_Verify(s, data, signature))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    a.finalize();
+  });
+
+  it('digests in one part and in several, the same; a NULL random buffer is CKR_ARGUMENTS_BAD', async () => {
+    const a = d.tokens.application('a6');
+    const s = await a.C_OpenSession(d.slot, RO);
+    const expected = createHash('sha256').update('one two').digest();
+    await a.C_DigestInit(s, SHA256);
+    expect(await a.C_Digest(s, Buffer.from('one two'))).toEqual(expected);
+    await a.C_DigestInit(s, SHA256);
+    await a.C_DigestUpdate(s, Buffer.from('one '));
+    expect(await rv(() => a.C_Digest(s, Buffer.from('x')))).toBe(CKR.OPERATION_ACTIVE);
+    await a.C_DigestUpdate(s, Buffer.from('two'));
+    expect(await a.C_DigestFinal(s)).toEqual(expected);
+    expect(await rv(() => a.C_GenerateRandom(s, null))).toBe(CKR.ARGUMENTS_BAD);
+    expect((await a.C_GenerateRandom(s, 16)).length).toBe(16);
+    a.finalize();
+  });
+
+  it('C_InitToken is refused while any application has a session on the token', async () => {
+    const a = d.tokens.application('a7');
+    const b = d.tokens.application('b7');
+    await b.C_OpenSession(d.slot, RO);
+    expect(await rv(() => a.C_InitToken(d.slot, d.soPin, 'again'))).toBe(CKR.SESSION_EXISTS);
+    a.finalize();
+    b.finalize();
+  });
+
+  it('a key of another type or usage is refused by the device, not by a forwarder', async () => {
+    const a = d.tokens.application('a8');
+    const s = await a.C_OpenSession(d.slot, RW);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    const pair = await ecKeyPair(a, s, 'contract-usage', false);
+    // The public key has no CKA_SIGN.
+    const code = await rv(() => a.C_SignInit(s, ECDSA, pair.publicKey));
+    expect([CKR.KEY_FUNCTION_NOT_PERMITTED, CKR.KEY_TYPE_INCONSISTENT, CKR.KEY_HANDLE_INVALID]).toContain(code);
+    const info = await a.C_GetAttributeValue(s, pair.privateKey, [{ type: CKA.KEY_TYPE }, { type: CKA.VALUE, length: null }]);
+    expect(info.attributes[0]!.value).toBe(CKK.EC);
+    expect(info.rv).toBe(CKR.ATTRIBUTE_SENSITIVE);
+    a.finalize();
+  });
+});
