@@ -256,7 +256,7 @@ async function main(): Promise<void> {
               tallies[system.name] = add(tallies[system.name], await measureOnce(binary, system, c, processes, settings.seconds / settings.rounds));
             } catch (error) {
               const relayLine = system.name === 'ntls' && relay.messages ? ` (relay: ${relay.messages})` : system.name === 'stunnel' ? ` ${stunnel.logs()}` : '';
-              throw new Error(`${system.title}, ${c.algorithm}, ${processes} process(es): ${(error as Error).message}${relayLine}`);
+              throw new Error(`${system.title}, ${c.algorithm}, ${processes} process(es): ${(error as Error).message}${relayLine}`, { cause: error });
             }
           }
         }

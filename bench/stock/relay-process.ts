@@ -11,7 +11,7 @@ export class RelayProcess {
   private stderr = '';
 
   private constructor(private readonly dir: string, readonly socketPath: string, private readonly child: ChildProcess) {
-    child.stderr!.on('data', (d: Buffer) => (this.stderr += d));
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
   }
 
   /** BENCH_RELAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the relay. */

@@ -87,7 +87,7 @@ export function runSignLoop(binary: string, run: SignLoopRun, hooks: SignLoopHoo
     let stderr = '';
     let result: SignLoopResult | null = null;
     const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     createInterface({ input: child.stdout }).on('line', (line) => {
       // A module may print on stdout too: only the program's JSON lines count.
       let event: { event?: string } & SignLoopResult;
