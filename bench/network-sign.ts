@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const local: Record<KeyName, KeyObject> = {
     'rsa-2048': generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey,
     'p-256': generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
-    ed25519: generateKeyPairSync('ed25519').privateKey,
+    'ed25519': generateKeyPairSync('ed25519').privateKey,
   };
 
   console.log('starting ntls and p11-kit server + SoftHSM2 ...');

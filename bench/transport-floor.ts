@@ -38,7 +38,7 @@ async function bareTlsEcho(): Promise<number> {
     server.listen(0, '127.0.0.1', () => console.log(server.address().port));`;
   const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, KEY: keyPem, CERT: certificatePem }, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+    const [line] = (await once(child.stdout, 'data')) as [Buffer];
     const socket = connect({ host: '127.0.0.1', port: Number(line.toString().trim()), rejectUnauthorized: false });
     await once(socket, 'secureConnect');
     socket.setNoDelay(true);

@@ -180,8 +180,8 @@ export async function measure(lanes: readonly Lane[], pids: readonly number[], w
       count++;
     }
   });
-  let failure: unknown = null;
-  const failed = Promise.all(loops).catch((error) => { failure = error; stop = true; });
+  const failures: Error[] = [];
+  const failed = Promise.all(loops).catch((error: unknown) => { failures.push(error instanceof Error ? error : new Error(String(error))); stop = true; });
   await sleep(warmup * 1000);
   const c0 = count, t0 = performance.now(), u0 = process.cpuUsage(), m0 = machineCpu();
   const p0 = pids.map(processCpuSeconds);
@@ -190,7 +190,7 @@ export async function measure(lanes: readonly Lane[], pids: readonly number[], w
   const p1 = pids.map(processCpuSeconds);
   stop = true;
   await failed;
-  if (failure) throw failure;
+  if (failures[0]) throw failures[0];
   return {
     signatures: c1 - c0,
     seconds: (t1 - t0) / 1000,

@@ -75,20 +75,20 @@ export class NtlsDaemon {
       let output = '';
       const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`ntls did not come online in 30 s: ${output}`)); }, 30_000);
       const onOutput = (d: Buffer) => {
-        output += d;
+        output += d.toString();
         const match = /online on (\S+):(\d+)/.exec(output);
         if (match) {
           clearTimeout(timer);
-          child.stdout!.off('data', onOutput);
+          child.stdout.off('data', onOutput);
           resolve(Number(match[2]));
         }
       };
-      child.stdout!.on('data', onOutput);
-      child.stderr!.on('data', (d: Buffer) => (output += d));
+      child.stdout.on('data', onOutput);
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
       child.once('exit', (status) => { clearTimeout(timer); reject(new Error(`ntls exited ${status} before coming online: ${output}`)); });
     });
-    child.stdout!.resume();
-    child.stderr!.resume();
+    child.stdout.resume();
+    child.stderr.resume();
     const client = await createSelfSignedCertificate({ commonName: CLIENT, keyType: 'ecdsa-p256', usage: 'client', dnsNames: [CLIENT] });
     const daemon = new NtlsDaemon(home, child, port, client);
     try {

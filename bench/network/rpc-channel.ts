@@ -39,7 +39,7 @@ export async function unixSocketChannel(path: string, timeoutMs = 10_000): Promi
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${path}: no version byte within ${timeoutMs} ms`)), timeoutMs);
     socket.once('error', (error) => { clearTimeout(timer); reject(error); });
-    socket.on('close', () => { clearTimeout(timer); fail(new Error(`${path}: closed by the server`)); reject(closed); });
+    socket.on('close', () => { clearTimeout(timer); fail(new Error(`${path}: closed by the server`)); reject(closed ?? new Error(`${path}: closed`)); });
     socket.on('data', (chunk: Buffer) => {
       frames.push(chunk);
       if (version === null) {
@@ -96,7 +96,7 @@ export function answerOf<N extends RequestCallName>(call: N, body: Buffer, accep
 
 /** One request, awaited. */
 export async function call<N extends RequestCallName>(channel: RpcChannel, req: Extract<P11KitRequest, { call: N }>, accepted: readonly number[] = []): Promise<ResponseArgs<N> | null> {
-  return answerOf(req.call as N, await channel.send(encoded(req)), accepted);
+  return answerOf(req.call, await channel.send(encoded(req)), accepted);
 }
 
 /** One request that must answer CKR_OK. */

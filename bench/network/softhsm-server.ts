@@ -28,7 +28,7 @@ export class SoftHsmServer {
     const socketPath = join(dir, 'p11kit.sock');
     const child = spawn('p11-kit', ['server', '--provider', SOFTHSM_MODULE, '-f', '-n', socketPath, `pkcs11:token=${SOFTHSM_TOKEN}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     for (let i = 0; i < 200 && !existsSync(socketPath) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
     if (!existsSync(socketPath)) {
       child.kill('SIGKILL');

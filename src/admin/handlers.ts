@@ -150,7 +150,7 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       return { debug: args.enabled };
     },
     'info.show': async () => {
-      const { reset: _reset, ...datapath } = engine.statistics;
+      const datapath = engine.statistics.snapshot();
       const calls = service.processorCommands.get('processor.statistics');
       return {
         ...datapath,

@@ -3,7 +3,7 @@ import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { ADMIN_MAX_LINE, AdminError, type AdminRequest, type AdminResponse } from './protocol.js';
 
-export type AdminHandler = (args: Record<string, unknown>) => unknown | Promise<unknown>;
+export type AdminHandler = (args: Record<string, unknown>) => unknown;
 
 function isRequest(value: unknown): value is AdminRequest {
   const v = value as AdminRequest;

@@ -22,8 +22,9 @@ export function fields(record: Record<string, unknown>): string {
 function format(value: unknown): string {
   if (value === null || value === undefined) return '-';
   if (Array.isArray(value)) return value.length ? value.map(format).join(',') : '-';
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return value.toString();
+  return JSON.stringify(value) ?? '-';
 }
 
 export function print(result: unknown, options: OutputOptions, human: (r: never) => string): void {

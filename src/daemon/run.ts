@@ -143,10 +143,10 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       rebuildContext();
       // Unregistration ends live links too (after the monitor's "removed ... Flush" line).
       if (change.removed.length || change.changed.length) engine.terminateUnregistered();
-      const observer = processor!.module.cp_client_registration_observer;
-      for (const client of change.added) observer({ operation: 'registered', client: client.name });
-      for (const client of change.removed) observer({ operation: 'removed', client: client.name });
-      for (const client of change.changed) observer({ operation: 'assignments-changed', client: client.name });
+      const module = processor!.module;
+      for (const client of change.added) module.cp_client_registration_observer({ operation: 'registered', client: client.name });
+      for (const client of change.removed) module.cp_client_registration_observer({ operation: 'removed', client: client.name });
+      for (const client of change.changed) module.cp_client_registration_observer({ operation: 'assignments-changed', client: client.name });
     });
     monitor.start();
     logger.log(Catalogue.onlineAndOperational);

@@ -1,3 +1,6 @@
+/** The counters of the data path as data. */
+export type DatapathCounters = { [K in keyof DatapathStatistics as DatapathStatistics[K] extends number ? K : never]: number };
+
 /** Counters of the data path, read by `ntls info show`. */
 export class DatapathStatistics {
   connectionsTotal = 0;
@@ -15,6 +18,16 @@ export class DatapathStatistics {
   errors = 0;
   bytesIn = 0;
   bytesOut = 0;
+
+  /** The counters as plain data (for info.show, and for summing the workers' reports). */
+  snapshot(): DatapathCounters {
+    return { ...this };
+  }
+
+  /** Adds another worker's counters to these. */
+  add(other: DatapathCounters): void {
+    for (const key of Object.keys(other) as (keyof DatapathCounters)[]) this[key] += other[key];
+  }
 
   /** Zeroes the counters; connections now are not a counter and stay. */
   reset(): void {

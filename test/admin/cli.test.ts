@@ -223,7 +223,7 @@ describe('progress on a terminal', () => {
     try {
       const onTerminal = await new Promise<string>((resolve, reject) => {
         execFile('script', ['-qec', `${process.execPath} ${ntlsBin} cert regen --force --home ${home5}`, '/dev/null'], { timeout: 30_000 },
-          (error, stdout) => (error ? reject(error) : resolve(stdout)));
+          (error, stdout) => (error ? reject(new Error(error.message, { cause: error })) : resolve(stdout)));
       });
       expect(onTerminal).toMatch(/✓ generating the server key and certificate \d+\.\d s/);
       const piped = await runNtls(['cert', 'regen', '--force', '--home', home5]);

@@ -144,8 +144,7 @@ export class LogCheck {
     if (line.status === 'recognised') this.recognised++;
     else {
       const entry = this.mismatches.get(id);
-      if (entry) { entry.count++; entry.last = at; }
-      else {
+      if (entry) { entry.count++; entry.last = at; } else {
         this.mismatches.set(id, {
           id, heading: line.heading!, section: line.section!, count: 1, first: at, last: at, example: line.raw,
           expected: line.mismatch!.expected, found: line.mismatch!.found,
@@ -154,8 +153,7 @@ export class LogCheck {
     }
     if (line.kind === 'unexpected') {
       const entry = this.unexpected.get(id);
-      if (entry) { entry.count++; entry.last = at; }
-      else this.unexpected.set(id, { id, heading: line.heading!, section: line.section!, count: 1, first: at, last: at, example: line.raw });
+      if (entry) { entry.count++; entry.last = at; } else this.unexpected.set(id, { id, heading: line.heading!, section: line.section!, count: 1, first: at, last: at, example: line.raw });
     }
     this.followConnections(line, id, at);
     if (RECEIVE_TIMER.has(id)) this.receiveTimer(line, at);

@@ -28,6 +28,7 @@ export function table(rows: string[][], indent = ''): string[] {
   return rows.map((row) => indent + row.map((cell, i) => (i === row.length - 1 ? cell : pad(cell, widths[i]!))).join('  ').trimEnd());
 }
 
+// eslint-disable-next-line no-control-regex -- the escape is what is being stripped
 const ANSI = /\u001b\[\d+m/g;
 const visibleLength = (s: string) => s.replace(ANSI, '').length;
 const pad = (s: string, width: number) => s + ' '.repeat(Math.max(0, width - visibleLength(s)));

@@ -18,7 +18,6 @@ let slot: Buffer | null = null;
 /** Kept open for the host's life: PKCS#11 logs an application out when its last session closes. */
 let anchor: Buffer | null = null;
 
-
 function handle(value: number): Buffer {
   const buffer = Buffer.alloc(8);
   buffer.writeBigUInt64LE(BigInt(value));

@@ -51,7 +51,7 @@ describe('ntls logs explain', () => {
   it('for people: every line, its id and kind, no colour off a terminal', async () => {
     const result = await runNtls(['logs', 'explain', fixture.logFile]);
     expect(result.status).toBe(0);
-    expect(result.stdout).not.toMatch(/\u001b\[/);
+    expect(result.stdout).not.toContain('\u001b[');
     for (const word of ['startingUp', 'nonLunaClient', 'unexpected', 'unknown', 'not a log line', 'Non-Luna Client Connect Attempt']) {
       expect(result.stdout).toContain(word);
     }
@@ -89,7 +89,7 @@ describe('colour', () => {
     const saved = process.env.NO_COLOR;
     delete process.env.NO_COLOR;
     try {
-      expect(paintFor(tty).red('x')).toMatch(/\u001b\[31m/);
+      expect(paintFor(tty).red('x')).toContain('\u001b[31m');
       expect(paintFor(pipe).red('x')).toBe('x');
       process.env.NO_COLOR = '1';
       expect(paintFor(tty).red('x')).toBe('x');
