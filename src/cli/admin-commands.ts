@@ -167,9 +167,10 @@ export function registerAdminCommands(program: Command): void {
 
   const info = program.command('info').description('statistics of the running service');
   withCommon(info.command('show').description('show statistics: connections, bytes, requests per call with latency percentiles'))
-    .action(async (o: Common) => print(await admin(o, 'info.show'), o, (r: { calls: Array<Record<string, unknown>> } & Record<string, unknown>) => {
-      const { calls, ...datapath } = r;
-      return fields(datapath) + (calls.length ? '\n' + table(calls, ['call', 'count', 'errors', 'p50ms', 'p90ms', 'p99ms']) : '');
+    .action(async (o: Common) => print(await admin(o, 'info.show'), o, (r: { calls: Array<Record<string, unknown>>; workers: Array<Record<string, unknown>> } & Record<string, unknown>) => {
+      const { calls, workers, ...datapath } = r;
+      return fields(datapath) + '\n' + table(workers, ['index', 'pid', 'connections', 'connectionsTotal'])
+        + (calls.length ? '\n' + table(calls, ['call', 'count', 'errors', 'p50ms', 'p90ms', 'p99ms']) : '');
     }));
   withCommon(info.command('reset').description('zero the counters')).action(async (o: Common) => print(await admin(o, 'info.reset'), o, () => 'statistics reset\n'));
 
