@@ -80,6 +80,8 @@ describe('module-check (C, dlopen) on libntls-pkcs11.so', () => {
     // ECDH1 derive (CKD_NULL) with the peer's point: the secret node computes from the other side.
     const point = hex('ec-point').subarray(2); // CKA_EC_POINT is a DER OCTET STRING
     expect(hex('ecdh-secret').equals(peer.computeSecret(point))).toBe(true);
+    // ECDH1_COFACTOR_DERIVE, the same structure: P-256's cofactor is 1, so the same secret.
+    expect(hex('ecdh-cofactor-secret').toString('hex')).toBe(peer.computeSecret(point).toString('hex'));
 
     // ECDSA-SHA256 (r || s) and Ed25519 verify with node.
     const ecKey = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') }, format: 'jwk' });
