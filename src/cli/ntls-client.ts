@@ -503,6 +503,11 @@ common(program.command('p11-relay'))
       process.exit(0);
     }
     await relayStreams(process.stdin, process.stdout, link);
+    // The link is gone (the server closed it, or stdin ended): the relay ends with it, so that the
+    // program on the other side of stdout sees its remote end at once (stdin, still read, would
+    // keep this process and the program's wait alive).
+    await context.logger.close();
+    process.exit(0);
   }));
 
 await program.parseAsync(process.argv);
