@@ -5,10 +5,10 @@
 import { attributeEquals, templateMap, type AttributeValue, type Template } from '../pkcs11/attributes.js';
 import { CKA, CKK, CKO, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { AttributeRead, ObjectFacts } from '../token/device.js';
-import { checkCanSeal, objectOf, secretAvailable, secretFor, type Call } from './call.js';
+import { checkCanSeal, materialOf, objectOf, secretAvailable, secretFor, type Call } from './call.js';
 import { HsmObject } from './object.js';
 import { privateComponents } from './key-encoding.js';
-import { checkChange, isPrivateComponent, objectFromTemplate, validAttributes, valueIsSecret, type NewObject } from './templates.js';
+import { alwaysPresentDefault, checkChange, isPrivateComponent, objectFromTemplate, validAttributes, valueIsSecret, type NewObject } from './templates.js';
 
 export function factsOf(object: HsmObject): ObjectFacts {
   return { handle: object.handle, token: object.isToken, private: object.isPrivate };
@@ -72,8 +72,15 @@ function readAttribute(call: Call, object: HsmObject, type: number): Read {
     if ((objectClass === CKO.SECRET_KEY && unreadable) || !secretAvailable(call, object)) return 'sensitive';
     return { value: secretFor(call, object) };
   }
-  const value = object.attributes.get(type);
-  return value === undefined ? 'invalid' : { value };
+  const value = object.attributes.get(type) ?? alwaysPresentDefault(objectClass, type);
+  if (value !== undefined) return { value };
+  // CKA_CHECK_VALUE of a secret key: computed from the value, for a caller who may open it.
+  if (type === CKA.CHECK_VALUE && objectClass === CKO.SECRET_KEY) {
+    if (!secretAvailable(call, object)) return 'sensitive';
+    const computed = call.vault.mechanisms.describeKey(materialOf(call, object)).get(CKA.CHECK_VALUE);
+    return computed === undefined ? 'invalid' : { value: computed };
+  }
+  return 'invalid';
 }
 
 export function readAttributes(call: Call, handle: number, types: readonly number[]): AttributeRead[] {
