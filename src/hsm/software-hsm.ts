@@ -16,7 +16,7 @@ import { DEFAULT_KDF, createCredential, type Credential, type KdfParameters } fr
 import { StoreOpenError } from '../store/errors.js';
 import { HsmStore, storePath, type ObjectRow, type PartitionRow, type Role } from '../store/hsm-store.js';
 import { KEY_BYTES, seal, unseal } from '../store/seal.js';
-import type { AttributeRead, Caller, Device, DeviceToken, ObjectFacts, OperationKind } from '../token/device.js';
+import type { AttributeRead, Caller, ContextLogin, Device, DeviceToken, ObjectFacts, OperationKind } from '../token/device.js';
 import { decodeAttributes, encodeAttributes } from './attribute-codec.js';
 import type { Call } from './call.js';
 import { changePin, credentialAad, initToken, setCredential, verifyPin } from './credentials.js';
@@ -484,8 +484,13 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
 
   // --- Operations -------------------------------------------------------------------------------
 
-  async operationInit(session: SoftwareSession, kind: OperationKind, mechanism: Mechanism, key: number | null, caller: Caller): Promise<void> {
-    operations.operationInit(this.call(session, caller), kind, mechanism, key);
+  async operationInit(session: SoftwareSession, kind: OperationKind, mechanism: Mechanism, key: number | null, caller: Caller): Promise<ContextLogin> {
+    return operations.operationInit(this.call(session, caller), kind, mechanism, key);
+  }
+
+  /** C_Login(CKU_CONTEXT_SPECIFIC): the PIN of the caller's role, judged (and a wrong one counted) as at C_Login. */
+  async contextLogin(session: SoftwareSession, pin: Buffer, caller: Role): Promise<void> {
+    (await verifyPin(this, this.call(session, caller).partition, caller, pin)).fill(0);
   }
 
   operationUpdate(session: SoftwareSession, kind: OperationKind, data: Buffer): Promise<Buffer | null> {

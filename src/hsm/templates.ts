@@ -124,8 +124,6 @@ function checkTemplate(map: AttributeMap, objectClass: number, keyType: number |
     if (TOKEN_SET.includes(type)) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY, `0x${type.toString(16)}`);
     // Only the SO may mark a certificate or a wrapping key trusted.
     if (type === CKA.TRUSTED && value === true && !isSO) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY, 'CKA_TRUSTED');
-    // Per-operation re-authentication (CKU_CONTEXT_SPECIFIC) is not implemented: refuse keys that would need it.
-    if (type === CKA.ALWAYS_AUTHENTICATE && value === true) throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID, 'CKA_ALWAYS_AUTHENTICATE');
   }
 }
 
