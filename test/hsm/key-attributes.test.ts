@@ -117,14 +117,14 @@ const WAYS: Array<[string, () => Promise<Made[]>]> = [
     const backup = await hsm.device.exportObjects(slot, { role: 'co', pin: CO_PIN });
     // A backup made before this token recorded them: the attributes the spec always has are gone.
     for (const o of backup) for (const type of [CKA.LOCAL, CKA.KEY_GEN_MECHANISM, CKA.ALLOWED_MECHANISMS, CKA.SUBJECT, CKA.ALWAYS_AUTHENTICATE]) {
-      if (o.attributes.get(CKA.LABEL)?.toString() !== 'gen' || type !== CKA.KEY_GEN_MECHANISM) o.attributes.delete(type);
+      if (!(o.attributes.get(CKA.LABEL) as Buffer).equals(Buffer.from('gen')) || type !== CKA.KEY_GEN_MECHANISM) o.attributes.delete(type);
     }
     await hsm.device.importObjects(slot, { role: 'co', pin: CO_PIN }, backup, 'replace');
     const found: Made[] = [];
     await app.C_FindObjectsInit(s, []);
     for (const h of await app.C_FindObjects(s, 100)) {
       const [cls, label] = (await app.C_GetAttributeValue(s, h, [{ type: CKA.CLASS }, { type: CKA.LABEL }])).attributes;
-      const gen = label!.value!.toString() === 'gen';
+      const gen = (label!.value as Buffer).equals(Buffer.from('gen'));
       found.push({ handle: h, objectClass: cls!.value as number, local: false, keyGenMechanism: gen ? CKM.AES_KEY_GEN : UNAVAILABLE });
     }
     await app.C_FindObjectsFinal(s);
