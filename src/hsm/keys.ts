@@ -8,6 +8,7 @@ import type { Mechanism } from '../pkcs11/mechanism.js';
 import type { ObjectFacts } from '../token/device.js';
 import { checkCanSeal, checkStillOpen, materialOf, objectOf, usableKey, type Call } from './call.js';
 import { install, matches } from './objects.js';
+import { checkRsaGeneration } from './policy.js';
 import type { HsmObject } from './object.js';
 import {
   checkGenerationTemplate, checkImportTemplate, generatedKey, generatedKeyType, importedKey, keyTemplateClass,
@@ -65,6 +66,7 @@ export async function generateKeyPair(call: Call, mechanism: Mechanism, publicTe
   if (keyType === CKK.RSA) {
     const bits = pub.get(CKA.MODULUS_BITS) as number | undefined;
     if (bits === undefined) throw new Pkcs11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_MODULUS_BITS');
+    checkRsaGeneration(call.partition.row.policy, bits);
     request.modulusBits = bits;
     const exponent = pub.get(CKA.PUBLIC_EXPONENT) as Buffer | undefined;
     if (exponent) request.publicExponent = exponent;

@@ -8,6 +8,7 @@ import type { AttributeRead, ObjectFacts } from '../token/device.js';
 import { checkCanSeal, materialOf, objectOf, secretAvailable, secretFor, type Call } from './call.js';
 import { HsmObject } from './object.js';
 import { privateComponents } from './key-encoding.js';
+import { checkRsaKeySize } from './policy.js';
 import { alwaysPresentDefault, checkChange, isPrivateComponent, objectFromTemplate, validAttributes, valueIsSecret, type NewObject } from './templates.js';
 
 export function factsOf(object: HsmObject): ObjectFacts {
@@ -41,6 +42,7 @@ export function createObject(call: Call, template: Template): ObjectFacts {
   const map = templateMap(template);
   if (map.get(CKA.CLASS) === undefined) throw new Pkcs11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_CLASS');
   const built = objectFromTemplate(map, call.role === 'so', (key) => call.vault.mechanisms.describeKey(key));
+  checkRsaKeySize(call.partition.row.policy, built.attributes, CKR.ATTRIBUTE_VALUE_INVALID);
   return install(call, [built])[0]!;
 }
 

@@ -38,8 +38,8 @@ const BY_KEY_TYPE: Record<number, { public: number[]; private: number[] }> = {
   [CKK.EC_EDWARDS]: { public: [CKA.EC_PARAMS, CKA.EC_POINT], private: [CKA.EC_PARAMS, CKA.EC_POINT, CKA.VALUE] },
 };
 
-export const KEY_TYPES = new Set<number>([CKK.RSA, CKK.EC, CKK.EC_EDWARDS, CKK.AES, CKK.GENERIC_SECRET]);
-const SECRET_KEY_TYPES = new Set<number>([CKK.AES, CKK.GENERIC_SECRET]);
+export const KEY_TYPES = new Set<number>([CKK.RSA, CKK.EC, CKK.EC_EDWARDS, CKK.AES, CKK.DES3, CKK.GENERIC_SECRET]);
+const SECRET_KEY_TYPES = new Set<number>([CKK.AES, CKK.DES3, CKK.GENERIC_SECRET]);
 const PAIR_KEY_TYPES = new Set<number>([CKK.RSA, CKK.EC, CKK.EC_EDWARDS]);
 
 const validCache = new Map<string, Set<number>>();
@@ -299,6 +299,7 @@ export function generatedKeyType(mechanism: number, template: AttributeMap): num
     case CKM.EC_KEY_PAIR_GEN: return CKK.EC;
     case CKM.EC_EDWARDS_KEY_PAIR_GEN: return CKK.EC_EDWARDS;
     case CKM.AES_KEY_GEN: return CKK.AES;
+    case CKM.DES3_KEY_GEN: return CKK.DES3;
     case CKM.GENERIC_SECRET_KEY_GEN: return (template.get(CKA.KEY_TYPE) as number | undefined) ?? CKK.GENERIC_SECRET;
     default: throw new Pkcs11Error(CKR.MECHANISM_INVALID);
   }

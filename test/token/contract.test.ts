@@ -230,6 +230,29 @@ describe.each(devices)('the token model over %s', (_name, make) => {
     a.finalize();
   });
 
+  it('triple DES (legacy): a DES3 key is generated and encrypts and decrypts in ECB and CBC-PAD; the device does it, the model forwards it', async () => {
+    const a = d.tokens.application('a10');
+    const s = await a.C_OpenSession(d.slot, RW);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    expect(a.C_GetMechanismList(d.slot)).toEqual(expect.arrayContaining([CKM.DES3_KEY_GEN, CKM.DES3_ECB, CKM.DES3_CBC, CKM.DES3_CBC_PAD]));
+    const key = await a.C_GenerateKey(s, { type: CKM.DES3_KEY_GEN, parameter: null }, [{ type: CKA.ENCRYPT, value: true }, { type: CKA.DECRYPT, value: true }]);
+    expect((await a.C_GetAttributeValue(s, key, [{ type: CKA.KEY_TYPE }])).attributes[0]!.value).toBe(CKK.DES3);
+    const ecb = { type: CKM.DES3_ECB, parameter: null };
+    const block = Buffer.from('8 bytes!16 bytes');
+    await a.C_EncryptInit(s, ecb, key);
+    const encrypted = await a.C_Encrypt(s, block);
+    expect(encrypted).toHaveLength(16);
+    await a.C_DecryptInit(s, ecb, key);
+    expect(await a.C_Decrypt(s, encrypted)).toEqual(block);
+    const pad = { type: CKM.DES3_CBC_PAD, parameter: { kind: 'bytes' as const, value: Buffer.alloc(8, 7) } };
+    await a.C_EncryptInit(s, pad, key);
+    const padded = await a.C_Encrypt(s, Buffer.from('eleven byte'));
+    expect(padded).toHaveLength(16);
+    await a.C_DecryptInit(s, pad, key);
+    expect((await a.C_Decrypt(s, padded)).toString()).toBe('eleven byte');
+    a.finalize();
+  });
+
   it('CKA_ALWAYS_AUTHENTICATE: each signature needs C_Login(CKU_CONTEXT_SPECIFIC) after C_SignInit, good for one operation; a wrong PIN counts', async () => {
     const a = d.tokens.application('a9');
     const s = await a.C_OpenSession(d.slot, RW);

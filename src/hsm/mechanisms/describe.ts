@@ -16,7 +16,7 @@ import { curveFromNodeName } from './curves.js';
 export function checkValue(keyType: number, value: Buffer): Buffer {
   if (keyType === CKK.GENERIC_SECRET) return createHash('sha1').update(value).digest().subarray(0, 3);
   const cipher = keyType === CKK.AES ? `aes-${value.length * 8}-ecb` : 'des-ede3';
-  const block = createCipheriv(cipher, keyType === CKK.DES3 && value.length === 16 ? Buffer.concat([value, value.subarray(0, 8)]) : value, null);
+  const block = createCipheriv(cipher, value, null);
   block.setAutoPadding(false);
   return Buffer.concat([block.update(Buffer.alloc(keyType === CKK.AES ? 16 : 8)), block.final()]).subarray(0, 3);
 }
@@ -26,6 +26,8 @@ export function describeKey(key: KeyMaterial): DerivedAttributes {
     const length = key.der.length;
     if (key.keyType === CKK.AES) {
       if (length !== 16 && length !== 24 && length !== 32) throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
+    } else if (key.keyType === CKK.DES3) {
+      if (length !== 24) throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
     } else if (key.keyType === CKK.GENERIC_SECRET) {
       if (length === 0) throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
     } else {
