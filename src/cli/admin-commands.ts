@@ -132,8 +132,19 @@ export function registerAdminCommands(program: Command): void {
         (r: { deleted: string; objects: number }) => `partition ${r.deleted} deleted with ${r.objects} object(s)\n`);
     });
 
-  withCommon(partition.command('policy').description('the PIN policy of the partitions (hsm.* settings; set with ntls config set, applies at restart)'))
-    .action((o: Common) => {
+  withCommon(partition.command('policy').description('the PIN policy of the partitions (hsm.* settings; set with ntls config set, applies at restart); with --partition, that partition\'s own policy (--legacy-rsa on|off: RSA-1024 generated, 512 and more imported; in force at once)'))
+    .option('-p, --partition <name|serial>', 'one partition: show its policy, or change it')
+    .option('--legacy-rsa <on|off>', 'legacy RSA sizes on the partition (off by default)')
+    .action(async (o: Common & { partition?: string; legacyRsa?: string }) => {
+      if (o.partition !== undefined) {
+        const row = o.legacyRsa === undefined
+          ? await admin<Record<string, unknown>>(o, 'partition.show', { partition: o.partition })
+          : await admin<Record<string, unknown>>(o, 'partition.policy', { partition: o.partition, legacyRsa: o.legacyRsa });
+        const policy = { partition: row.name, serial: row.serial, legacyRsa: row.legacyRsa === null ? 'the module decides' : row.legacyRsa ? 'on' : 'off' };
+        print(policy, o, (r: never) => fields(r));
+        return;
+      }
+      if (o.legacyRsa !== undefined) fail('--legacy-rsa is a partition\'s setting', 'give --partition', 2);
       const home = resolveHome(o.home);
       let config;
       try {

@@ -14,9 +14,9 @@ import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type Slo
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import { DEFAULT_KDF, createCredential, type Credential, type KdfParameters } from '../store/credential.js';
 import { StoreOpenError } from '../store/errors.js';
-import { HsmStore, storePath, type ObjectRow, type PartitionRow, type Role } from '../store/hsm-store.js';
+import { DEFAULT_PARTITION_POLICY, HsmStore, storePath, type ObjectRow, type PartitionPolicy, type PartitionRow, type Role } from '../store/hsm-store.js';
 import { KEY_BYTES, seal, unseal } from '../store/seal.js';
-import type { AttributeRead, Caller, Device, DeviceToken, ObjectFacts, OperationKind } from '../token/device.js';
+import type { AttributeRead, Caller, ContextLogin, Device, DeviceToken, ObjectFacts, OperationKind } from '../token/device.js';
 import { decodeAttributes, encodeAttributes } from './attribute-codec.js';
 import type { Call } from './call.js';
 import { changePin, credentialAad, initToken, setCredential, verifyPin } from './credentials.js';
@@ -26,6 +26,7 @@ import type { MechanismDescription, Mechanisms } from './mechanisms/contract.js'
 import { HsmObject, objectAad } from './object.js';
 import * as operations from './operations.js';
 import { Partition } from './partition.js';
+import { mechanismTable } from './policy.js';
 import { DEFAULT_PIN_POLICY, checkPinLength, pinBytes, pinFlags, type PinPolicy } from './pin-policy.js';
 import { SoftwareSession } from './session.js';
 import type { Vault } from './vault.js';
@@ -64,7 +65,8 @@ export interface PartitionCredential {
   pin: string | Buffer;
 }
 
-export type HsmAdminErrorCode = 'NTLS_ERR_PARTITION_LIMIT' | 'NTLS_ERR_PARTITION_NOT_FOUND' | 'NTLS_ERR_PARTITION_EXISTS' | 'NTLS_ERR_LABEL_INVALID' | 'NTLS_ERR_HSM_CLOSED';
+export type HsmAdminErrorCode = 'NTLS_ERR_PARTITION_LIMIT' | 'NTLS_ERR_PARTITION_NOT_FOUND' | 'NTLS_ERR_PARTITION_EXISTS' | 'NTLS_ERR_LABEL_INVALID' | 'NTLS_ERR_HSM_CLOSED'
+  | 'NTLS_ERR_POLICY_UNSUPPORTED';
 
 /** A refused administrator request (not a PKCS#11 call). */
 export class HsmAdminError extends NtlsError {
@@ -90,7 +92,8 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   readonly kdf: KdfParameters;
   readonly maxPartitions: number;
   readonly singlePartMechanisms: ReadonlySet<number>;
-  private readonly mechanismTable: ReadonlyMap<number, MechanismInfo>;
+  private readonly standardMechanismTable: ReadonlyMap<number, MechanismInfo>;
+  private readonly legacyMechanismTable: ReadonlyMap<number, MechanismInfo>;
   private nextObject: number;
   private nextSession = 1;
   private reservedPartitionId = 0;
@@ -101,7 +104,9 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     this.kdf = { ...DEFAULT_KDF, ...options.kdf };
     this.maxPartitions = options.maxPartitions ?? 100;
     this.singlePartMechanisms = options.singlePartMechanisms ?? new Set();
-    this.mechanismTable = new Map(mechanisms.list().map((m: MechanismDescription) => [m.type, { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags }]));
+    const table = new Map(mechanisms.list().map((m: MechanismDescription) => [m.type, { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags }]));
+    this.standardMechanismTable = mechanismTable(table, DEFAULT_PARTITION_POLICY);
+    this.legacyMechanismTable = mechanismTable(table, { legacyRsa: true });
     this.nextObject = store.maxObjectId() + 1;
   }
 
@@ -207,7 +212,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     const slotId = Math.max(-1, ...[...this.partitions.keys()]) + 1;
     const row: PartitionRow = {
       id, slotId, serial, name, label, initialized: so !== null,
-      credentials: { so, co: null, cu: null }, failures: { so: 0, co: 0, cu: 0 },
+      credentials: { so, co: null, cu: null }, failures: { so: 0, co: 0, cu: 0 }, policy: { ...DEFAULT_PARTITION_POLICY },
     };
     this.store.insertPartition(row);
     this.partitions.set(slotId, new Partition(row));
@@ -232,6 +237,28 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       const serial = String(randomInt(100_000_000, 999_999_999)) + String(randomInt(100, 999));
       if (!taken.has(serial)) return serial;
     }
+  }
+
+  /** A partition's policy (`ntls partition show`). */
+  partitionPolicy(slotId: number): PartitionPolicy {
+    this.checkOpen();
+    const partition = this.partitions.get(slotId);
+    if (!partition) throw new HsmAdminError('NTLS_ERR_PARTITION_NOT_FOUND', `no partition in slot ${slotId}`);
+    return { ...partition.row.policy };
+  }
+
+  /**
+   * Changes a partition's policy (`ntls partition policy --partition P --legacy-rsa on|off`):
+   * stored in its row (under the row MAC), in force for the next call on it.
+   */
+  setPartitionPolicy(slotId: number, change: Partial<PartitionPolicy>): PartitionPolicy {
+    this.checkOpen();
+    const partition = this.partitions.get(slotId);
+    if (!partition) throw new HsmAdminError('NTLS_ERR_PARTITION_NOT_FOUND', `no partition in slot ${slotId}`);
+    if (!this.store.keepsPolicies) throw new HsmAdminError('NTLS_ERR_POLICY_UNSUPPORTED', 'this token image was made before partition policies; it keeps the defaults');
+    const policy = { ...partition.row.policy, ...change };
+    this.savePartition(partition, { ...partition.row, policy });
+    return { ...policy };
   }
 
   /** One partition's summary, or CKR_SLOT_ID_INVALID. */
@@ -360,8 +387,8 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   }
 
   mechanismsOf(slotId: number): ReadonlyMap<number, MechanismInfo> {
-    this.partition(slotId);
-    return this.mechanismTable;
+    const { policy } = this.partition(slotId).row;
+    return policy.legacyRsa ? this.legacyMechanismTable : this.standardMechanismTable;
   }
 
   defaultPrivate(objectClass: number): boolean {
@@ -484,8 +511,13 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
 
   // --- Operations -------------------------------------------------------------------------------
 
-  async operationInit(session: SoftwareSession, kind: OperationKind, mechanism: Mechanism, key: number | null, caller: Caller): Promise<void> {
-    operations.operationInit(this.call(session, caller), kind, mechanism, key);
+  async operationInit(session: SoftwareSession, kind: OperationKind, mechanism: Mechanism, key: number | null, caller: Caller): Promise<ContextLogin> {
+    return operations.operationInit(this.call(session, caller), kind, mechanism, key);
+  }
+
+  /** C_Login(CKU_CONTEXT_SPECIFIC): the PIN of the caller's role, judged (and a wrong one counted) as at C_Login. */
+  async contextLogin(session: SoftwareSession, pin: Buffer, caller: Role): Promise<void> {
+    (await verifyPin(this, this.call(session, caller).partition, caller, pin)).fill(0);
   }
 
   operationUpdate(session: SoftwareSession, kind: OperationKind, data: Buffer): Promise<Buffer | null> {

@@ -26,6 +26,26 @@ export interface PartitionRow {
   initialized: boolean;
   credentials: Record<Role, Credential | null>;
   failures: Record<Role, number>;
+  /** What the operator allows on this partition beyond the defaults (`ntls partition policy`). */
+  policy: PartitionPolicy;
+}
+
+/** A partition's policy; every setting off by default. */
+export interface PartitionPolicy {
+  /** RSA keys of 1024 bits generated, and of 512 to 1023 bits imported and used (legacy sizes). */
+  legacyRsa: boolean;
+}
+
+export const DEFAULT_PARTITION_POLICY: PartitionPolicy = Object.freeze({ legacyRsa: false });
+
+function encodePolicy(policy: PartitionPolicy): string | null {
+  return policy.legacyRsa ? JSON.stringify({ legacyRsa: true }) : null;
+}
+
+function decodePolicy(text: string | null | undefined): PartitionPolicy {
+  if (text === null || text === undefined) return { ...DEFAULT_PARTITION_POLICY };
+  const parsed = JSON.parse(text) as Partial<PartitionPolicy>;
+  return { legacyRsa: parsed.legacyRsa === true };
 }
 
 export interface ObjectRow {
@@ -118,8 +138,12 @@ function addNameColumn(db: Database.Database): void {
   })();
 }
 
+function hasColumn(db: Database.Database, column: string): boolean {
+  return (db.prepare('SELECT name FROM pragma_table_info(\'partitions\')').all() as { name: string }[]).some((c) => c.name === column);
+}
+
 function hasNameColumn(db: Database.Database): boolean {
-  return (db.prepare('SELECT name FROM pragma_table_info(\'partitions\')').all() as { name: string }[]).some((c) => c.name === 'name');
+  return hasColumn(db, 'name');
 }
 
 /**
@@ -156,6 +180,8 @@ function integrityKeyOf(db: Database.Database, migrate: boolean): Buffer | null 
 export class HsmStore {
   private constructor(
     private readonly db: Database.Database, readonly path: string, private readonly named: boolean,
+    /** false: a token image made before partition policies, whose one partition keeps the defaults. */
+    private readonly withPolicy: boolean,
     /** null: a token image made before row MACs, read as it is and left so (see integrityKeyOf). */
     private readonly integrityKey: Buffer | null,
   ) {}
@@ -195,7 +221,13 @@ export class HsmStore {
         addNameColumn(db);
         named = true;
       }
-      return new HsmStore(db, path, named, integrityKeyOf(db, options.create !== false));
+      // Stores made before partition policies gain the column (null: the defaults); a token image is left as it is.
+      let withPolicy = hasColumn(db, 'policy');
+      if (!withPolicy && options.create !== false) {
+        db.exec('ALTER TABLE partitions ADD COLUMN policy TEXT');
+        withPolicy = true;
+      }
+      return new HsmStore(db, path, named, withPolicy, integrityKeyOf(db, options.create !== false));
     } catch (error) {
       try { db?.close(); } catch { /* already failing */ }
       if (error instanceof StoreOpenError) throw error;
@@ -229,6 +261,7 @@ export class HsmStore {
         cu: r.cu_credential === null ? null : decodeCredential(r.cu_credential),
       },
       failures: { so: r.so_failures, co: r.co_failures, cu: r.cu_failures },
+      policy: decodePolicy(r.policy),
     }));
   }
 
@@ -264,6 +297,7 @@ export class HsmStore {
       id: p.id, slot_id: p.slotId, serial: p.serial, ...(this.named ? { name: p.name } : {}), label: p.label, initialized: p.initialized ? 1 : 0,
       so_credential: c('so'), co_credential: c('co'), cu_credential: c('cu'),
       so_failures: p.failures.so, co_failures: p.failures.co, cu_failures: p.failures.cu,
+      ...(this.withPolicy ? { policy: encodePolicy(p.policy) } : {}),
     };
     return this.integrityKey ? { ...fields, mac: partitionMac(this.integrityKey, fields) } : fields;
   }
@@ -276,9 +310,10 @@ export class HsmStore {
   insertPartition(p: PartitionRow): void {
     const name = this.named ? 'name, ' : '';
     const mac = this.integrityKey ? ', mac' : '';
+    const policy = this.withPolicy ? ', policy' : '';
     this.db.prepare(`INSERT INTO partitions (id, slot_id, serial, ${name}label, initialized, so_credential, co_credential,
-      cu_credential, so_failures, co_failures, cu_failures, created_at${mac}) VALUES (@id, @slot_id, @serial, ${name ? '@name, ' : ''}@label,
-      @initialized, @so_credential, @co_credential, @cu_credential, @so_failures, @co_failures, @cu_failures, @created_at${mac ? ', @mac' : ''})`)
+      cu_credential, so_failures, co_failures, cu_failures, created_at${policy}${mac}) VALUES (@id, @slot_id, @serial, ${name ? '@name, ' : ''}@label,
+      @initialized, @so_credential, @co_credential, @cu_credential, @so_failures, @co_failures, @cu_failures, @created_at${policy ? ', @policy' : ''}${mac ? ', @mac' : ''})`)
       .run({ ...this.partitionValues(p), created_at: new Date().toISOString() });
   }
 
@@ -289,7 +324,7 @@ export class HsmStore {
       this.db.prepare(`UPDATE partitions SET slot_id = @slot_id, serial = @serial, label = @label,
         initialized = @initialized, so_credential = @so_credential, co_credential = @co_credential,
         cu_credential = @cu_credential, so_failures = @so_failures, co_failures = @co_failures,
-        cu_failures = @cu_failures${this.integrityKey ? ', mac = @mac' : ''} WHERE id = @id`).run(this.partitionValues(p));
+        cu_failures = @cu_failures${this.withPolicy ? ', policy = @policy' : ''}${this.integrityKey ? ', mac = @mac' : ''} WHERE id = @id`).run(this.partitionValues(p));
     })();
   }
 
@@ -306,6 +341,11 @@ export class HsmStore {
       const next: PartitionFields = { ...row, [`${role}_failures`]: failures };
       this.db.prepare(`UPDATE partitions SET ${role}_failures = ?, mac = ? WHERE id = ?`).run(failures, partitionMac(this.integrityKey, next), partitionId);
     })();
+  }
+
+  /** Whether this store keeps partition policies (a token image made before them does not). */
+  get keepsPolicies(): boolean {
+    return this.withPolicy;
   }
 
   deletePartition(id: number): void {

@@ -20,6 +20,7 @@ CREATE TABLE partitions (
   label       TEXT NOT NULL,
   initialized INTEGER NOT NULL,
   name        TEXT UNIQUE,
+  policy      TEXT,
   so_credential TEXT,
   co_credential TEXT,
   cu_credential TEXT,

@@ -234,9 +234,13 @@ export class Application {
     return this.run(handle, async (session, current) => {
       const { mount } = session;
       if (userType === CKU.CONTEXT_SPECIFIC) {
-        // No key here has CKA_ALWAYS_AUTHENTICATE, so no operation ever waits for this login.
+        // CKA_ALWAYS_AUTHENTICATE: the PIN again, for the operation just initialised with such a key.
         if (current === null) throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN);
-        throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED);
+        const waiting = [...session.operations.values()].filter((op) => op.contextLogin === 'required' || op.contextLogin === 'device');
+        if (waiting.length === 0) throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED, 'no operation waits for a context-specific login');
+        await mount.device.contextLogin(session.device, pinBytes(pin), current);
+        for (const op of waiting) if (op.contextLogin === 'required') op.contextLogin = 'done';
+        return;
       }
       const role = roleOfUserType(userType);
       const check = () => {
@@ -574,6 +578,11 @@ export class Application {
   private active(session: Session, kind: OperationKind): OperationState {
     const op = session.operations.get(kind);
     if (op === undefined) throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED);
+    if (op.contextLogin === 'required') {
+      // A CKA_ALWAYS_AUTHENTICATE key used without C_Login(CKU_CONTEXT_SPECIFIC) after its init: the operation fails, and ends.
+      this.endOperation(session, kind);
+      throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN, 'the key needs a context-specific login for each operation');
+    }
     return op;
   }
 
@@ -610,8 +619,8 @@ export class Application {
         this.checkKeyUser(role);
         await this.object(session, role, key, CKR.KEY_HANDLE_INVALID);
       }
-      await session.mount.device.operationInit(session.device, kind, mechanism, key, role);
-      session.operations.set(kind, { mechanism, multiPart: false, pending: null });
+      const contextLogin = await session.mount.device.operationInit(session.device, kind, mechanism, key, role);
+      session.operations.set(kind, { mechanism, multiPart: false, pending: null, contextLogin });
     });
   }
 
