@@ -30,6 +30,26 @@ export function readableByOthers(file: string): boolean {
   return (statSync(file).mode & 0o044) !== 0;
 }
 
+/**
+ * A client certificate's own checks, before any link: it is a PEM certificate and within its
+ * validity period (NTLS_ERR_CLIENT_CERT_FILE, NTLS_ERR_CLIENT_CERT_EXPIRED). From client.json and
+ * from the flags (--cert) alike.
+ */
+export function checkClientCertificate(certificateFile: string, certificatePem: string, logger?: Logger): X509Certificate {
+  const parsed = parseCertificate(certificatePem);
+  if (!parsed) {
+    logger?.log(Catalogue.clientCertLoadFailed, { file: certificateFile });
+    throw new ClientError('NTLS_ERR_CLIENT_CERT_FILE', `${certificateFile} does not hold a PEM certificate`, 'point client.certificate (or --cert) at the certificate made by `ntls-client create-cert`');
+  }
+  const now = Date.now();
+  if (Date.parse(parsed.validTo) < now || Date.parse(parsed.validFrom) > now) {
+    logger?.log(Catalogue.clientCertLoadFailed, { file: certificateFile });
+    const when = Date.parse(parsed.validTo) < now ? `expired on ${parsed.validTo}` : `is not valid before ${parsed.validFrom}`;
+    throw new ClientError('NTLS_ERR_CLIENT_CERT_EXPIRED', `the client certificate ${certificateFile} ${when}`, 'make a new one with `ntls-client create-cert --force` and have the server\'s administrator register it');
+  }
+  return parsed;
+}
+
 export function loadClientCredentials(folder: string, config: ClientConfig, logger?: Logger): ClientCredentials {
   const { certificate, key } = config.client;
   if (!certificate || !key) {
@@ -43,18 +63,7 @@ export function loadClientCredentials(folder: string, config: ClientConfig, logg
     logger?.log(Catalogue.configClientCertFileInvalid);
     throw new ClientError('NTLS_ERR_CLIENT_CERT_FILE', `the client certificate file ${certificateFile} does not exist or cannot be read`, 'fix client.certificate in client.json or run `ntls-client create-cert`');
   }
-  const parsed = parseCertificate(certificatePem);
-  if (!parsed) {
-    logger?.log(Catalogue.clientCertLoadFailed, { file: certificateFile });
-    throw new ClientError('NTLS_ERR_CLIENT_CERT_FILE', `${certificateFile} does not hold a PEM certificate`, 'point client.certificate at the certificate made by `ntls-client create-cert`');
-  }
-
-  const now = Date.now();
-  if (Date.parse(parsed.validTo) < now || Date.parse(parsed.validFrom) > now) {
-    logger?.log(Catalogue.clientCertLoadFailed, { file: certificateFile });
-    const when = Date.parse(parsed.validTo) < now ? `expired on ${parsed.validTo}` : `is not valid before ${parsed.validFrom}`;
-    throw new ClientError('NTLS_ERR_CLIENT_CERT_EXPIRED', `the client certificate ${certificateFile} ${when}`, 'make a new one with `ntls-client create-cert --force` and have the server\'s administrator register it');
-  }
+  const parsed = checkClientCertificate(certificateFile, certificatePem, logger);
   if (!existsSync(keyFile)) {
     logger?.log(Catalogue.configClientKeyFileInvalid);
     throw new ClientError('NTLS_ERR_CLIENT_KEY_FILE', `the client key file ${keyFile} does not exist`, 'fix client.key in client.json or run `ntls-client create-cert`');
