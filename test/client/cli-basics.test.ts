@@ -1,0 +1,132 @@
+// Issue 16, what a user of a network HSM's client tool expects: --version, an example in every
+// command's --help, a PIN asked on the terminal without echo, ECDSA signatures that OpenSSL
+// reads (--format der), and the public key of a pair exported as PEM.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeHome, repoRoot } from '../support/daemon.js';
+import { CO_PIN, clientBin, expectOk, expectOneLineFailure, initialiseSlot, runClient, setUp, type Setup } from './support.js';
+
+let s: Setup;
+let work: string;
+
+beforeAll(async () => {
+  s = await setUp();
+  await initialiseSlot(s.alice);
+  work = mkdtempSync(join(tmpdir(), 'ntls-cli-basics-'));
+  writeFileSync(join(work, 'data.txt'), 'an invoice to sign\n');
+});
+afterAll(async () => {
+  await s?.daemon.stop();
+  if (s) removeHome(s.home);
+  s?.alice.remove();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+function openssl(...args: string[]): ReturnType<typeof spawnSync> {
+  return spawnSync('openssl', args, { encoding: 'utf8', timeout: 20_000 });
+}
+
+describe('--version and --help', () => {
+  it('--version prints the package version', async () => {
+    const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(expectOk(await runClient(['--version'])).stdout.trim()).toBe(version);
+  });
+
+  it('every command\'s --help has an example that uses it', async () => {
+    const help = expectOk(await runClient(['--help'])).stdout;
+    const commands = [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}([a-z][a-z0-9-]+)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    expect(commands.length).toBeGreaterThanOrEqual(18);
+    expect(commands).toContain('export-public-key');
+    for (const command of commands) {
+      const text = expectOk(await runClient([command, '--help'])).stdout;
+      expect(text, command).toMatch(/\nExamples?:\n/);
+      expect(text, command).toContain(command === 'module-path' ? '$(ntls-client module-path)' : `ntls-client ${command}`);
+    }
+  });
+});
+
+describe('the PIN', () => {
+  it('a command that needs it and has no terminal says so', async () => {
+    const line = expectOneLineFailure(await s.alice.run('generate-key', '-t', 'aes-128', '-l', 'no-pin'), 'NTLS_ERR_NO_PIN');
+    expect(line).toContain('not a terminal');
+  });
+
+  it('on a terminal it is asked for and not echoed', () => {
+    // A pseudo-terminal (python's pty): wait for the prompt, type the PIN, read everything shown.
+    const script = `
+import os, pty, sys, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ['NTLS_PIN'] = ''
+    os.execv(sys.argv[1], sys.argv[1:])
+seen = b''
+def read_until(pred, limit=400):
+    global seen
+    for _ in range(limit):
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen += chunk
+            if pred(): return
+read_until(lambda: b'PIN: ' in seen)
+os.write(fd, sys.stdin.read().encode() + b'\\r')
+read_until(lambda: False)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode('utf8', 'replace'))
+sys.exit(os.waitstatus_to_exitcode(status))
+`;
+    const run = spawnSync('python3', ['-c', script, process.execPath, clientBin, 'generate-key', '-t', 'aes-128', '-l', 'typed-pin', '--config-dir', s.alice.folder],
+      { input: CO_PIN, encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toContain('Crypto Officer PIN: ');
+    expect(run.stdout).toContain('generated aes-128 "typed-pin"');
+    expect(run.stdout).not.toContain(CO_PIN);
+  });
+});
+
+describe('ECDSA signatures OpenSSL reads, and public keys as PEM', () => {
+  it('sign --format der: openssl dgst -verify accepts it with the exported public key', async () => {
+    expectOk(await s.alice.run('generate-key', '-t', 'ec-p256', '-l', 'signing', '--id', '0a01', '--pin', CO_PIN));
+    expectOk(await s.alice.run('export-public-key', '-l', 'signing', '--out', join(work, 'pub.pem')));
+    const byId = expectOk(await s.alice.run('export-public-key', '--id', '0A01')).stdout;
+    expect(byId).toEqual(readFileSync(join(work, 'pub.pem'), 'utf8'));
+    expect(byId).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
+
+    expectOk(await s.alice.run('sign', '-l', 'signing', '--in', join(work, 'data.txt'), '--out', join(work, 'sig.der'), '--format', 'der', '--pin', CO_PIN));
+    const verified = openssl('dgst', '-sha256', '-verify', join(work, 'pub.pem'), '-signature', join(work, 'sig.der'), join(work, 'data.txt'));
+    expect(verified.status, String(verified.stderr)).toBe(0);
+    expect(verified.stdout).toContain('Verified OK');
+    // The same signature read back by the HSM, and the raw one refused by OpenSSL (it is r‖s).
+    expectOk(await s.alice.run('verify-signature', '-l', 'signing', '--in', join(work, 'data.txt'), '--signature', join(work, 'sig.der'), '--format', 'der'));
+    expectOk(await s.alice.run('sign', '-l', 'signing', '--in', join(work, 'data.txt'), '--out', join(work, 'sig.raw'), '--pin', CO_PIN));
+    expect(readFileSync(join(work, 'sig.raw'))).toHaveLength(64);
+    expect(openssl('dgst', '-sha256', '-verify', join(work, 'pub.pem'), '-signature', join(work, 'sig.raw'), join(work, 'data.txt')).status).not.toBe(0);
+  });
+
+  it('P-384 as well, and an RSA key\'s exported key verifies its signature', async () => {
+    expectOk(await s.alice.run('generate-key', '-t', 'ec-p384', '-l', 'p384', '--pin', CO_PIN));
+    expectOk(await s.alice.run('export-public-key', '-l', 'p384', '--out', join(work, 'p384.pem')));
+    expectOk(await s.alice.run('sign', '-l', 'p384', '--in', join(work, 'data.txt'), '--out', join(work, 'p384.der'), '--format', 'der', '--pin', CO_PIN));
+    expect(openssl('dgst', '-sha384', '-verify', join(work, 'p384.pem'), '-signature', join(work, 'p384.der'), join(work, 'data.txt')).stdout).toContain('Verified OK');
+
+    expectOk(await s.alice.run('generate-key', '-t', 'rsa-2048', '-l', 'rsa', '--pin', CO_PIN));
+    expectOk(await s.alice.run('export-public-key', '-l', 'rsa', '--out', join(work, 'rsa.pem')));
+    expectOk(await s.alice.run('sign', '-l', 'rsa', '--in', join(work, 'data.txt'), '--out', join(work, 'rsa.sig'), '--pin', CO_PIN));
+    expect(openssl('dgst', '-sha256', '-verify', join(work, 'rsa.pem'), '-signature', join(work, 'rsa.sig'), join(work, 'data.txt')).stdout).toContain('Verified OK');
+    const line = expectOneLineFailure(await s.alice.run('sign', '-l', 'rsa', '--in', join(work, 'data.txt'), '--out', join(work, 'x.sig'), '--format', 'der', '--pin', CO_PIN), 'NTLS_ERR_ARGUMENT');
+    expect(line).toContain('--format der does not apply');
+  });
+
+  it('export-public-key of a label that is not there: NTLS_ERR_NO_SUCH_OBJECT', async () => {
+    expectOneLineFailure(await s.alice.run('export-public-key', '-l', 'nothing-here'), 'NTLS_ERR_NO_SUCH_OBJECT');
+    expectOneLineFailure(await s.alice.run('export-public-key'), 'NTLS_ERR_ARGUMENT');
+  });
+});
