@@ -1,6 +1,8 @@
 // Issue 16, the client side of a first week: what ntls-client says when it cannot link (what
 // this side can know, and a suggestion that runs as written), and a running relay that follows
-// a regenerated server certificate without a restart.
+// a regenerated server certificate without a restart. Runs the `p11-relay --listen` blocks of
+// README.md and docs/client.md (a relay in a missing $XDG_RUNTIME_DIR/ntls folder, pkcs11-tool
+// through p11-kit-client.so on its socket).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
