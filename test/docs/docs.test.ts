@@ -150,7 +150,7 @@ describe.each(documents)('%s', (document) => {
 /** Repository paths a document cites: `src/...`-style names in backticks, and relative links. */
 export function citedPaths(markdown: string, document: string): string[] {
   const folder = document.includes('/') ? document.slice(0, document.lastIndexOf('/') + 1) : '';
-  const named = [...markdown.matchAll(/`((?:src|test|docs|native|scripts|bench)\/[A-Za-z0-9_.\/-]*[A-Za-z0-9_\/])`/g)].map((m) => m[1]!);
+  const named = [...markdown.matchAll(/`((?:src|test|docs|native|scripts|bench)\/[A-Za-z0-9_./-]*[A-Za-z0-9_/])`/g)].map((m) => m[1]!);
   const linked = [...markdown.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!).filter((l) => !/^[a-z]+:/.test(l))
     .map((l) => join(folder, l));
   return [...new Set([...named.filter((n) => !n.includes('*')), ...linked])];
