@@ -213,7 +213,7 @@ common(program.command('list-servers'))
   }));
 
 common(program.command('verify'))
-  .description('link to each server and list the slots (partitions) this client sees')
+  .description('link to each server and list the slots this client sees: one per partition assigned to it, with the token label and the partition serial')
   .option('-s, --server <name>', 'only this server')
   .action((options: CommonOptions & { server?: string }) => runCommand(options, async (context) => {
     const config = context.config();
@@ -433,7 +433,7 @@ slotCommand(program.command('random'))
 slotCommand(program.command('init-token'))
   .description('initialise (or re-initialise, erasing every object of) the partition of a slot, as its SO')
   .requiredOption('--so-pin <pin>', 'the partition SO\'s PIN (set by this call on a blank partition)')
-  .requiredOption('-l, --label <label>', 'token label (up to 32 bytes)')
+  .requiredOption('-l, --label <label>', 'the token label (up to 32 bytes; the client\'s name for the partition, not its partition name)')
   .action((options: SlotOptions & { soPin: string; label: string }) => runCommand(options, async (context) => {
     if (Buffer.byteLength(options.label) > 32) throw new ClientError('NTLS_ERR_ARGUMENT', `the label "${options.label}" is longer than 32 bytes`, 'give a shorter --label');
     const client = clientFor(context, options.server);
@@ -442,7 +442,7 @@ slotCommand(program.command('init-token'))
     } finally {
       await client.close();
     }
-    say(context, { slot: options.slot, label: options.label, initialized: true }, `slot ${options.slot} initialised as "${options.label}"; set the Crypto Officer PIN with \`ntls-client init-pin\`\n`);
+    say(context, { slot: options.slot, label: options.label, initialized: true }, `the token in slot ${options.slot} initialised, token label "${options.label}"; set the Crypto Officer PIN with \`ntls-client init-pin\`\n`);
   }));
 
 slotCommand(program.command('init-pin'))

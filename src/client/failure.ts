@@ -109,7 +109,7 @@ function pkcs11Line(error: Pkcs11Error): string {
     case CKR.USER_NOT_LOGGED_IN: return `this needs a login (${name}); give the PIN with --pin or NTLS_PIN`;
     case CKR.SLOT_ID_INVALID: return `this client has no such slot (${name}); \`ntls-client verify\` lists its slots`;
     case CKR.TOKEN_NOT_RECOGNIZED:
-    case CKR.TOKEN_NOT_PRESENT: return `the partition is not usable (${name}); its SO must initialise it`;
+    case CKR.TOKEN_NOT_PRESENT: return `the token in this slot is not initialised (${name}); its SO initialises it with \`ntls-client init-token\``;
     case CKR.SIGNATURE_INVALID: return `the signature does not verify (${name})`;
     case CKR.MECHANISM_INVALID: return `the key or the partition does not offer this mechanism (${name})`;
     case CKR.KEY_FUNCTION_NOT_PERMITTED: return `the key may not be used this way (${name}); use a key made for it`;

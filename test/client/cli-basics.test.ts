@@ -48,6 +48,18 @@ describe('--version and --help', () => {
   });
 });
 
+describe('the words (docs/architecture.md#words)', () => {
+  it('verify lists SLOT, LABEL (token label) and SERIAL; init-token speaks of the token label', async () => {
+    const out = expectOk(await s.alice.run('verify')).stdout;
+    expect(out).toMatch(/^SLOT\s+LABEL\s+SERIAL\s+INITIALIZED$/m);
+    expect(out).toMatch(/^0\s+default\s+\d+\s+yes$/m);
+    const help = expectOk(await s.alice.run('init-token', '--help')).stdout;
+    expect(help).toContain('not its partition name');
+    const blank = await s.alice.run('init-token', '--slot', '7', '--so-pin', 'so-secret-1', '-l', 'x');
+    expectOneLineFailure(blank, 'CKR_SLOT_ID_INVALID');
+  });
+});
+
 describe('the PIN', () => {
   it('a command that needs it and has no terminal says so', async () => {
     const line = expectOneLineFailure(await s.alice.run('generate-key', '-t', 'aes-128', '-l', 'no-pin'), 'NTLS_ERR_NO_PIN');
