@@ -167,7 +167,7 @@ common(program.command('add-server'))
   .description('add a server and the certificate it must present (copied into the config folder)')
   .requiredOption('--host <host>', 'server host name or IP address')
   .option('--port <n>', 'server port', port, DEFAULT_NTLS_PORT)
-  .requiredOption('--cert <file>', 'the server\'s certificate (server/server.pem of its home, or `ntls cert show`)')
+  .requiredOption('--cert <file>', 'the server\'s certificate (server/server.pem of its home, or `ntls cert show --pem` there)')
   .option('--name <name>', 'name to use for it (default: the host)')
   .option('--replace', 'replace a server of that name: accept its new certificate or address')
   .action((options: CommonOptions & { host: string; port: number; cert: string; name?: string; replace?: boolean }) => runCommand(options, async (context) => {

@@ -106,7 +106,7 @@ export function loadServerCertificate(file: string, logger?: Logger): { pem: str
   const certificate = parseCertificate(pem);
   if (!certificate) {
     logger?.log(Catalogue.serverCaLoadFailed);
-    throw new ClientError('NTLS_ERR_SERVER_CERT_FILE', `${file} does not hold a PEM certificate`, 'use the server\'s server/server.pem (`ntls cert show` on the server)');
+    throw new ClientError('NTLS_ERR_SERVER_CERT_FILE', `${file} does not hold a PEM certificate`, 'use the server\'s server/server.pem (`ntls cert show --pem` on the server)');
   }
   return { pem, certificate };
 }
