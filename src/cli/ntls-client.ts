@@ -8,7 +8,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createSelfSignedCertificate, type KeyType as CertificateKeyType } from '../certificates/self-signed.js';
 import { writeFileAtomic } from '../files/atomic-file.js';
 import { isCipherName, CIPHERS, type CipherName } from '../client/cipher.js';
-import { pinFrom, readInput, runCommand, writeOutput, type CommandContext, type CommonOptions } from '../client/cli-support.js';
+import { pinFrom, readInput, runCommand, soPinFrom, writeOutput, type CommandContext, type CommonOptions } from '../client/cli-support.js';
 import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
 import { checkClientCertificate, loadClientCredentials, loadServerCertificate, loadServerEndpoint, readableByOthers } from '../client/credentials.js';
 import { ClientError } from '../client/errors.js';
@@ -432,13 +432,14 @@ slotCommand(program.command('random'))
 
 slotCommand(program.command('init-token'))
   .description('initialise (or re-initialise, erasing every object of) the partition of a slot, as its SO')
-  .requiredOption('--so-pin <pin>', 'the partition SO\'s PIN (set by this call on a blank partition)')
+  .option('--so-pin <pin>', 'the partition SO\'s PIN (set by this call on a blank partition; else asked on the terminal, without echo)')
   .requiredOption('-l, --label <label>', 'the token label (up to 32 bytes; the client\'s name for the partition, not its partition name)')
-  .action((options: SlotOptions & { soPin: string; label: string }) => runCommand(options, async (context) => {
+  .action((options: SlotOptions & { soPin?: string; label: string }) => runCommand(options, async (context) => {
     if (Buffer.byteLength(options.label) > 32) throw new ClientError('NTLS_ERR_ARGUMENT', `the label "${options.label}" is longer than 32 bytes`, 'give a shorter --label');
+    const soPin = await soPinFrom(options.soPin);
     const client = clientFor(context, options.server);
     try {
-      await client.server().initToken(options.slot, options.soPin, options.label);
+      await client.server().initToken(options.slot, soPin, options.label);
     } finally {
       await client.close();
     }
@@ -447,11 +448,12 @@ slotCommand(program.command('init-token'))
 
 slotCommand(program.command('init-pin'))
   .description('as the partition SO, set (or reset and unlock) the Crypto Officer PIN')
-  .requiredOption('--so-pin <pin>', 'the partition SO\'s PIN')
-  .action((options: SlotOptions & { soPin: string }) => runCommand(options, async (context) => {
+  .option('--so-pin <pin>', 'the partition SO\'s PIN (else asked on the terminal, without echo)')
+  .action((options: SlotOptions & { soPin?: string }) => runCommand(options, async (context) => {
+    const soPin = await soPinFrom(options.soPin);
     const pin = (await pinFrom(options.pin, true))!;
     await withToken(context, { ...options, pin: undefined }, false, async (token) => {
-      await token.remote.login(token.session, CKU.SO, options.soPin);
+      await token.remote.login(token.session, CKU.SO, soPin);
       try {
         await token.remote.initPin(token.session, pin);
       } finally {

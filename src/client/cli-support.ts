@@ -96,11 +96,23 @@ export async function pinFrom(option: string | undefined, required: boolean): Pr
   return typed;
 }
 
+/** The partition SO's PIN: --so-pin, else asked on the terminal without echo, else one line (NTLS_ERR_NO_PIN). */
+export async function soPinFrom(option: string | undefined): Promise<string> {
+  if (option !== undefined && option !== '') return option;
+  if (!process.stdin.isTTY) {
+    throw new ClientError('NTLS_ERR_NO_PIN', 'this command needs the partition SO\'s PIN: none was given and standard input is not a terminal to ask for it', 'give --so-pin PIN');
+  }
+  const typed = await askHidden('Security Officer PIN: ');
+  if (typed === '') throw new ClientError('NTLS_ERR_NO_PIN', 'no SO PIN was typed', 'type the partition SO\'s PIN, or give --so-pin PIN');
+  return typed;
+}
+
 /** Reads one line from the terminal with echo off (raw mode); Ctrl-C or Ctrl-D gives up. */
 export function askHidden(prompt: string): Promise<string> {
   const input = process.stdin;
-  process.stderr.write(prompt);
+  // Echo off before the prompt shows: what is typed after it is never echoed.
   input.setRawMode(true);
+  process.stderr.write(prompt);
   input.resume();
   return new Promise((resolve, reject) => {
     let typed = '';

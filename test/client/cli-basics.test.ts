@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeHome, repoRoot } from '../support/daemon.js';
-import { CO_PIN, clientBin, expectOk, expectOneLineFailure, initialiseSlot, runClient, setUp, type Setup } from './support.js';
+import { CO_PIN, SO_PIN, clientBin, expectOk, expectOneLineFailure, initialiseSlot, runClient, setUp, type Setup } from './support.js';
 
 let s: Setup;
 let work: string;
@@ -66,9 +66,14 @@ describe('the PIN', () => {
     expect(line).toContain('not a terminal');
   });
 
-  it('on a terminal it is asked for and not echoed', () => {
-    // A pseudo-terminal (python's pty): wait for the prompt, type the PIN, read everything shown.
-    const script = `
+  it('without --so-pin and no terminal: one line naming --so-pin', async () => {
+    const line = expectOneLineFailure(await s.alice.run('init-pin', '--pin', CO_PIN), 'NTLS_ERR_NO_PIN');
+    expect(line).toContain('--so-pin');
+  });
+
+  // A pseudo-terminal (python's pty): for each prompt, wait for it, type the next answer, and
+  // read everything the terminal shows.
+  const PTY = `
 import os, pty, sys, select
 pid, fd = pty.fork()
 if pid == 0:
@@ -88,18 +93,32 @@ def read_until(pred, limit=400):
                 return
             seen += chunk
             if pred(): return
-read_until(lambda: b'PIN: ' in seen)
-os.write(fd, sys.stdin.read().encode() + b'\\r')
+for n, answer in enumerate(sys.stdin.read().split('\\n')):
+    read_until(lambda: seen.count(b'PIN: ') > n)
+    os.write(fd, answer.encode() + b'\\r')
 read_until(lambda: False)
 _, status = os.waitpid(pid, 0)
 sys.stdout.write(seen.decode('utf8', 'replace'))
 sys.exit(os.waitstatus_to_exitcode(status))
 `;
-    const run = spawnSync('python3', ['-c', script, process.execPath, clientBin, 'generate-key', '-t', 'aes-128', '-l', 'typed-pin', '--config-dir', s.alice.folder],
-      { input: CO_PIN, encoding: 'utf8', timeout: 60_000 });
-    expect(run.status, run.stdout + run.stderr).toBe(0);
+  function onTerminal(args: string[], answers: string[]): ReturnType<typeof spawnSync> {
+    return spawnSync('python3', ['-c', PTY, process.execPath, clientBin, ...args, '--config-dir', s.alice.folder], { input: answers.join('\n'), encoding: 'utf8', timeout: 60_000 });
+  }
+
+  it('on a terminal it is asked for and not echoed', () => {
+    const run = onTerminal(['generate-key', '-t', 'aes-128', '-l', 'typed-pin'], [CO_PIN]);
+    expect(run.status, String(run.stdout) + String(run.stderr)).toBe(0);
     expect(run.stdout).toContain('Crypto Officer PIN: ');
     expect(run.stdout).toContain('generated aes-128 "typed-pin"');
+    expect(run.stdout).not.toContain(CO_PIN);
+  });
+
+  it('the SO PIN and the new Crypto Officer PIN of init-pin too', () => {
+    const run = onTerminal(['init-pin'], [SO_PIN, CO_PIN]);
+    expect(run.status, String(run.stdout) + String(run.stderr)).toBe(0);
+    expect(run.stdout).toContain('Security Officer PIN: ');
+    expect(run.stdout).toContain('Crypto Officer PIN of slot 0 set');
+    expect(run.stdout).not.toContain(SO_PIN);
     expect(run.stdout).not.toContain(CO_PIN);
   });
 });
