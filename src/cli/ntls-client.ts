@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../files/atomic-file.js';
 import { isCipherName, CIPHERS, type CipherName } from '../client/cipher.js';
 import { pinFrom, readInput, runCommand, soPinFrom, writeOutput, type CommandContext, type CommonOptions } from '../client/cli-support.js';
 import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
-import { checkClientCertificate, loadClientCredentials, loadServerCertificate, loadServerEndpoint, readableByOthers } from '../client/credentials.js';
+import { checkClientCertificate, checkClientKey, loadClientCredentials, loadServerCertificate, loadServerEndpoint, readableByOthers } from '../client/credentials.js';
 import { ClientError } from '../client/errors.js';
 import { explainFailure } from '../client/failure.js';
 import { KEY_TYPES, isKeyType } from '../client/key-specs.js';
@@ -492,11 +492,12 @@ function relayLink(context: CommandContext, options: RelayOptions): LinkOptions 
     context.failure.clientCertificateFile = options.cert;
     const certificatePem = readPem(options.cert, 'client certificate');
     // The certificate's own checks come first, as with client.json: an expired one never links.
-    checkClientCertificate(options.cert, certificatePem, context.logger);
+    const certificate = checkClientCertificate(options.cert, certificatePem, context.logger);
+    const keyPem = checkClientKey(options.key, readPem(options.key, 'client key'), certificate, options.cert, context.logger);
     const clientName = options.name ?? hostname();
     context.failure.clientName = clientName;
     return {
-      ...address, clientName, certificatePem, keyPem: readPem(options.key, 'client key'),
+      ...address, clientName, certificatePem, keyPem,
       serverCertificatePem: readServerPem(options.serverCert, context),
     };
   }

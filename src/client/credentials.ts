@@ -50,6 +50,25 @@ export function checkClientCertificate(certificateFile: string, certificatePem: 
   return parsed;
 }
 
+/** A client key file's content: a private key, and the certificate's (NTLS_ERR_CLIENT_KEY_FILE). */
+export function checkClientKey(keyFile: string, keyPem: string | null, certificate: X509Certificate, certificateFile: string, logger?: Logger): string {
+  let keyObject: KeyObject | null = null;
+  try {
+    if (keyPem !== null) keyObject = createPrivateKey(keyPem);
+  } catch {
+    keyObject = null;
+  }
+  if (keyPem === null || keyObject === null) {
+    logger?.log(Catalogue.clientKeyLoadFailed);
+    throw new ClientError('NTLS_ERR_CLIENT_KEY_FILE', `${keyFile} does not hold a readable private key`, 'point client.key (or --key) at the key made by `ntls-client create-cert`');
+  }
+  if (!certificate.checkPrivateKey(keyObject)) {
+    logger?.log(Catalogue.clientKeyLoadFailed);
+    throw new ClientError('NTLS_ERR_CLIENT_KEY_FILE', `${keyFile} is not the key of ${certificateFile}`, 'use the key made with that certificate, or make a new pair with `ntls-client create-cert --force`');
+  }
+  return keyPem;
+}
+
 export function loadClientCredentials(folder: string, config: ClientConfig, logger?: Logger): ClientCredentials {
   const { certificate, key } = config.client;
   if (!certificate || !key) {
@@ -72,21 +91,7 @@ export function loadClientCredentials(folder: string, config: ClientConfig, logg
     logger?.log(Catalogue.clientKeyLoadFailed);
     throw new ClientError('NTLS_ERR_KEY_PERMISSIONS', `the client key file ${keyFile} can be read by group or others, so it is refused`, `run \`chmod 600 ${keyFile}\` (and consider making a new certificate)`);
   }
-  const keyPem = readText(keyFile);
-  let keyObject: KeyObject | null = null;
-  try {
-    if (keyPem !== null) keyObject = createPrivateKey(keyPem);
-  } catch {
-    keyObject = null;
-  }
-  if (keyPem === null || keyObject === null) {
-    logger?.log(Catalogue.clientKeyLoadFailed);
-    throw new ClientError('NTLS_ERR_CLIENT_KEY_FILE', `${keyFile} does not hold a readable private key`, 'point client.key at the key made by `ntls-client create-cert`');
-  }
-  if (!parsed.checkPrivateKey(keyObject)) {
-    logger?.log(Catalogue.clientKeyLoadFailed);
-    throw new ClientError('NTLS_ERR_CLIENT_KEY_FILE', `${keyFile} is not the key of ${certificateFile}`, 'use the key made with that certificate, or make a new pair with `ntls-client create-cert --force`');
-  }
+  const keyPem = checkClientKey(keyFile, readText(keyFile), parsed, certificateFile, logger);
   const cn = /(?:^|\n)CN=([^\n]+)/.exec(parsed.subject)?.[1];
   return { certificatePem, keyPem, clientName: config.client.name ?? sanitizeName(cn) };
 }

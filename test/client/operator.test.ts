@@ -90,6 +90,20 @@ describe('flag mode checks the certificate first', () => {
   });
 });
 
+describe('flag mode checks the key against the certificate', () => {
+  it('ping --key of another certificate: NTLS_ERR_CLIENT_KEY_FILE, one line', async () => {
+    const other = new ClientHost('other');
+    try {
+      expectOk(await other.run('create-cert', '--cn', 'other'));
+      const line = expectOneLineFailure(await runClient(['ping', '--server', `127.0.0.1:${s.daemon.port}`, '--server-cert', join(s.home, 'server', 'server.pem'),
+        '--cert', join(s.alice.folder, 'alice.pem'), '--key', join(other.folder, 'otherKey.pem')]), 'NTLS_ERR_CLIENT_KEY_FILE');
+      expect(line).toContain('is not the key of');
+    } finally {
+      other.remove();
+    }
+  });
+});
+
 describe('a refusal says what this side knows', () => {
   it('a client registered for another host is not told to register', async () => {
     const bob = new ClientHost('bob');
