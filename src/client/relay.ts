@@ -22,9 +22,11 @@ export interface RelayHooks {
 
 /**
  * Where the relay's link options come from: fixed values, or its configuration (client.json, or
- * the files its flags name), read again when the server presents a certificate other than the
- * pinned one, so that a certificate accepted after `ntls cert regen` (`add-server --replace`, or
- * a new --server-cert file) serves the next connection without restarting the relay.
+ * the files its flags name), read again when a link cannot be set up (the server presents a
+ * certificate other than the pinned one, refuses this client, cannot be reached), so that what
+ * was changed since it started serves the next connection without restarting the relay: a
+ * server certificate accepted after `ntls cert regen` (`add-server --replace`, or a new
+ * --server-cert file), a new client certificate (`create-cert --force`), a new address.
  */
 export interface LinkSource {
   current(): LinkOptions;
@@ -36,15 +38,20 @@ function sourceOf(options: LinkOptions | LinkSource): LinkSource {
   return 'current' in options ? options : { current: () => options, reload: () => options };
 }
 
-/** Links with the current options; on a pin mismatch, once more with the configuration read again. */
+function sameLink(a: LinkOptions, b: LinkOptions): boolean {
+  return a.host === b.host && a.port === b.port && a.serverCertificatePem === b.serverCertificatePem
+    && a.certificatePem === b.certificatePem && a.keyPem === b.keyPem && a.clientName === b.clientName;
+}
+
+/** Links with the current options; when set-up fails, once more if the configuration changed. */
 async function linkFrom(source: LinkSource): Promise<IdentifiedLink> {
   const options = source.current();
   try {
     return await openIdentifiedLink(options);
   } catch (error) {
-    if (!(error instanceof LinkError) || error.code !== 'NTLS_ERR_SERVER_CERT_MISMATCH') throw error;
+    if (!(error instanceof LinkError)) throw error;
     const fresh = source.reload();
-    if (fresh.serverCertificatePem === options.serverCertificatePem) throw error;
+    if (sameLink(fresh, options)) throw error;
     return openIdentifiedLink(fresh);
   }
 }

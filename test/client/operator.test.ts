@@ -211,6 +211,33 @@ describe('after ntls cert regen, running relays recover without a restart', () =
   });
 });
 
+describe('a running relay follows a renewed client certificate', () => {
+  it('create-cert --force, the new certificate registered: the next program links through the same relay', async () => {
+    const dave = new ClientHost('dave');
+    const socket = join(scratch, 'dave.sock');
+    try {
+      expectOk(await dave.run('create-cert', '--cn', 'dave'));
+      expectOk(await runNtls(['client', 'register', '-c', 'dave', '--cert', dave.certificateFile, '--hostname', '127.0.0.1', '--home', s.home]));
+      expectOk(await runNtls(['client', 'assign-partition', '-c', 'dave', '-p', 'default', '--home', s.home]));
+      expectOk(await dave.run('add-server', '--host', '127.0.0.1', '--port', String(s.daemon.port), '--cert', join(s.home, 'server', 'server.pem'), '--name', 'local'));
+      const relay = await startRelay(['--listen', socket, '--config-dir', dave.folder]);
+      try {
+        expect(pkcs11ToolList(socket).stdout).toMatch(/token label\s*:\s*default/);
+        expectOk(await dave.run('create-cert', '--cn', 'dave', '--force'));
+        expectOk(await runNtls(['client', 'delete', '-c', 'dave', '--force', '--home', s.home]));
+        expectOk(await runNtls(['client', 'register', '-c', 'dave', '--cert', dave.certificateFile, '--hostname', '127.0.0.1', '--home', s.home]));
+        expectOk(await runNtls(['client', 'assign-partition', '-c', 'dave', '-p', 'default', '--home', s.home]));
+        const listed = pkcs11ToolList(socket);
+        expect(listed.stdout, `${String(listed.stderr)}\n${relay.stderr()}`).toMatch(/token label\s*:\s*default/);
+      } finally {
+        relay.child.kill('SIGTERM');
+      }
+    } finally {
+      dave.remove();
+    }
+  });
+});
+
 it('p11-kit-client.so is installed', () => {
   expect(existsSync(P11KIT_CLIENT)).toBe(true);
 });
