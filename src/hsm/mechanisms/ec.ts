@@ -1,5 +1,6 @@
 // EC on the NIST prime curves: key-pair generation, ECDSA (raw over a hash, and hash-then-sign)
 // with PKCS#11's fixed-width r||s signatures, and ECDH1 derivation (CKD_NULL, X9.63 SHA KDFs).
+// A digest the caller hashed is signed natively (native-ecdsa.ts, OpenSSL's EVP_PKEY_sign).
 
 import { createECDH, createHash, generateKeyPair, sign, verify, type KeyObject } from 'node:crypto';
 import { CKA, CKD, CKF, CKK, CKM, CKO, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
@@ -10,10 +11,10 @@ import type {
 import { bigIntToBytes, curveFromNodeName, curveFromParams, type WeierstrassCurve } from './curves.js';
 import { octetString, readOctetString } from './der.js';
 import { hashNamed, hashOfKdf, requireNoParameter, type HashAlgorithm } from './digest.js';
-import { signPrehashed, verifyPrehashed } from './ecdsa-prehash.js';
 import type { MechanismEntry } from './entry.js';
 import { asymmetricKey, base64url, generatedKeyPair } from './keys.js';
 import { HashedMessage, WholeMessage } from './message.js';
+import { signDigest, verifyDigest } from './native-ecdsa.js';
 
 interface EcKey {
   object: KeyObject;
@@ -104,7 +105,7 @@ function ecdsaSigner(mechanism: Mechanism, material: KeyMaterial): StreamingOper
   const input = new WholeMessage(1024);
   return {
     async update(data) { input.add(data); },
-    async final() { return signPrehashed(key.curve, privateScalar(key), input.take()); },
+    async final() { return signDigest(key.object, input.take()); },
   };
 }
 
@@ -116,7 +117,7 @@ function ecdsaVerifier(mechanism: Mechanism, material: KeyMaterial): StreamingOp
     async update(data) { input.add(data); },
     async final(signature) {
       checkSignatureLength(key, signature);
-      return verifyPrehashed(key.curve, ecPoint(key.object, key.curve), input.take(), signature);
+      return verifyDigest(key.object, input.take(), signature);
     },
   };
 }
@@ -130,7 +131,7 @@ function hashedEcdsaSigner(hash: HashAlgorithm) {
       async update(data) { input.add(data); },
       async final() {
         const message = input.message();
-        return message ? signMessage(hash, message, key) : signPrehashed(key.curve, privateScalar(key), input.digest());
+        return message ? signMessage(hash, message, key) : signDigest(key.object, input.digest());
       },
     };
   };
@@ -147,7 +148,7 @@ function hashedEcdsaVerifier(hash: HashAlgorithm) {
         checkSignatureLength(key, signature);
         const message = input.message();
         if (message) return verifyMessage(hash, message, key, signature);
-        return verifyPrehashed(key.curve, ecPoint(key.object, key.curve), input.digest(), signature);
+        return verifyDigest(key.object, input.digest(), signature);
       },
     };
   };
