@@ -79,6 +79,13 @@ async function generateEcKeyPair(mechanism: Mechanism, request: KeyPairRequest):
 
 const P1363 = 'ieee-p1363' as const;
 
+/**
+ * Messages up to this size are hashed here and their digest signed natively on the calling
+ * thread (a P-256 signature costs less than the thread-pool hop of node's asynchronous sign);
+ * larger ones go to node's sign on the thread pool, whole, so the hashing leaves the event loop.
+ */
+const INLINE_HASH_LIMIT = 16 * 1024;
+
 function signMessage(hash: HashAlgorithm, message: Buffer, key: EcKey): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     sign(hash.name, message, { key: key.object, dsaEncoding: P1363 }, (error, signature) => {
@@ -131,7 +138,8 @@ function hashedEcdsaSigner(hash: HashAlgorithm) {
       async update(data) { input.add(data); },
       async final() {
         const message = input.message();
-        return message ? signMessage(hash, message, key) : signDigest(key.object, input.digest());
+        if (message && message.length > INLINE_HASH_LIMIT) return signMessage(hash, message, key);
+        return signDigest(key.object, message ? createHash(hash.name).update(message).digest() : input.digest());
       },
     };
   };
@@ -147,8 +155,8 @@ function hashedEcdsaVerifier(hash: HashAlgorithm) {
       async final(signature) {
         checkSignatureLength(key, signature);
         const message = input.message();
-        if (message) return verifyMessage(hash, message, key, signature);
-        return verifyDigest(key.object, input.digest(), signature);
+        if (message && message.length > INLINE_HASH_LIMIT) return verifyMessage(hash, message, key, signature);
+        return verifyDigest(key.object, message ? createHash(hash.name).update(message).digest() : input.digest(), signature);
       },
     };
   };
