@@ -18,6 +18,7 @@ import { openLink, type LinkOptions } from '../client/link.js';
 import { signingMechanism } from '../client/mechanism-names.js';
 import { SIGNATURE_FORMATS, ecdsaDerToRaw, ecdsaRawToDer, isSignatureFormat, type SignatureFormat } from '../client/signature-format.js';
 import { packageVersion } from '../client/package-version.js';
+import { runBench, type BenchResult } from '../client/bench.js';
 import { pkcs11ModulePath } from '../client/pkcs11-module.js';
 import { NtlsClient, type SlotSummary } from '../client/ntls-client.js';
 import { relayStreams, serveRelay, type LinkSource } from '../client/relay.js';
@@ -463,6 +464,56 @@ slotCommand(program.command('init-pin'))
     say(context, { slot: options.slot, userPinInitialized: true }, `Crypto Officer PIN of slot ${options.slot} set\n`);
   }));
 
+// --- bench ----------------------------------------------------------------------------------
+
+function connectionList(value: string): number[] {
+  const counts = value.split(',').map((part) => Number(part.trim()));
+  if (counts.length === 0 || counts.some((n) => !Number.isInteger(n) || n < 1 || n > 1024)) {
+    throw new InvalidArgumentError('a comma-separated list of connection counts (1-1024) is expected, e.g. 1,8,64.');
+  }
+  return counts;
+}
+
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('a number of seconds above 0 is expected.');
+  return n;
+}
+
+function benchTable(result: BenchResult): string {
+  const rows = result.rows.map((r) => ({
+    'connections': r.connections, 'ops/s': r.opsPerSecond.toFixed(1), 'p50 ms': r.latencyMs.p50.toFixed(2), 'p90 ms': r.latencyMs.p90.toFixed(2),
+    'p99 ms': r.latencyMs.p99.toFixed(2), 'signatures': r.signatures, 'errors': r.errors,
+  }));
+  return `${result.mechanism} with ${result.keyType ?? `"${result.label}"`} on ${result.server} slot ${result.slot}, ${result.dataBytes}-byte input\n`
+    + table(rows, ['connections', 'ops/s', 'p50 ms', 'p90 ms', 'p99 ms', 'signatures', 'errors']);
+}
+
+slotCommand(program.command('bench'))
+  .description('measure signing: signatures per second and latency (C_SignInit + C_Sign) over 1 or more connections')
+  .option('-m, --mechanism <name>', 'signing mechanism (default: from the key: ecdsa-sha256, sha256-rsa-pkcs, eddsa ...)')
+  .option('-t, --key-type <type>', `key generated for the run and destroyed after: ${KEY_TYPES.join(', ')}`, 'ec-p256')
+  .option('-l, --label <label>', 'sign with this existing key instead of generating one')
+  .option('-c, --connections <list>', 'connection counts measured one after the other, e.g. 1,8,64', connectionList, [1, 8])
+  .option('--seconds <n>', 'length of each measurement', positiveSeconds, 5)
+  .option('--count <n>', 'signatures per measurement instead of a time', positive)
+  .option('--data-bytes <n>', 'bytes signed each time (32: a SHA-256 digest, as raw ecdsa takes)', positive, 32)
+  .action((options: SlotOptions & { mechanism?: string; keyType: string; label?: string; connections: number[]; seconds: number; count?: number; dataBytes: number }) => runCommand(options, async (context) => {
+    if (!isKeyType(options.keyType)) throw new ClientError('NTLS_ERR_ARGUMENT', `unknown key type ${options.keyType}`, `use one of ${KEY_TYPES.join(', ')}`);
+    const mechanism = options.mechanism ? signingMechanism(options.mechanism) : undefined;
+    const pin = (await pinFrom(options.pin, true))!;
+    const terminal = process.stderr.isTTY && !context.json;
+    const result = await runBench({
+      client: () => clientFor(context, options.server), slot: options.slot, pin, keyType: options.keyType, label: options.label,
+      mechanism, connections: options.connections, seconds: options.seconds, count: options.count, dataBytes: options.dataBytes,
+      onProgress: terminal
+        ? (p) => process.stderr.write(`\r${p.connections} connection(s): ${p.done} signatures, ${p.seconds.toFixed(1)} s of ${p.target}\x1b[K`)
+        : undefined,
+    });
+    if (terminal) process.stderr.write('\r\x1b[K');
+    say(context, result, benchTable(result));
+  }));
+
 // --- links ----------------------------------------------------------------------------------
 
 interface RelayOptions extends CommonOptions {
@@ -593,6 +644,7 @@ common(program.command('p11-relay'))
 
 // An example for each command's --help: the line a first user would type.
 const EXAMPLES: Record<string, string[]> = {
+  'bench': ['ntls-client bench -t ec-p256 -c 1,8,64 --seconds 10', 'ntls-client bench -l signing -m ecdsa --count 10000 --json'],
   'create-cert': ['ntls-client create-cert --cn app1', 'ntls-client create-cert --cn app1 --key-type rsa-3072 --force'],
   'add-server': ['ntls-client add-server --host hsm1.example --cert server.pem --name hsm1', 'ntls-client add-server --name hsm1 --host hsm1.example --cert new-server.pem --replace'],
   'delete-server': ['ntls-client delete-server --name hsm1'],

@@ -149,7 +149,7 @@ export function find(call: Call, template: Template): ObjectFacts[] {
   }
   const found: ObjectFacts[] = [];
   if (map !== null) {
-    for (const object of call.partition.objects.values()) {
+    for (const object of call.partition.objects.candidates(map)) {
       if (matches(call, object, map)) found.push(factsOf(object));
     }
   }

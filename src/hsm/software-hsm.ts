@@ -23,6 +23,7 @@ import { changePin, credentialAad, initToken, setCredential, verifyPin } from '.
 import { copyObject, createObject, destroyObject, factsOf, find, privateByDefault, readAttributes, writeAttributes } from './objects.js';
 import { deriveKey, generateKey, generateKeyPair, unwrapKey, wrapKey } from './keys.js';
 import type { MechanismDescription, Mechanisms } from './mechanisms/contract.js';
+import { LoginCache } from './login-cache.js';
 import { HsmObject, objectAad } from './object.js';
 import * as operations from './operations.js';
 import { Partition } from './partition.js';
@@ -46,6 +47,8 @@ export interface HsmOptions {
   pinPolicy?: Partial<PinPolicy>;
   /** scrypt cost of PIN-derived keys; lower it only in tests. */
   kdf?: Partial<KdfParameters>;
+  /** Told of every PIN check that runs the KDF (a login the login cache did not answer); for tests. */
+  onKdf?: () => void;
   /**
    * Mechanisms whose C_xxxUpdate is refused (raw ECDSA, RSA PKCS#1 and OAEP, key wrap). The
    * Mechanisms contract does not carry this; the software set exports it as singlePartMechanisms.
@@ -90,6 +93,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   readonly partitions = new Map<number, Partition>();
   readonly policy: PinPolicy;
   readonly kdf: KdfParameters;
+  readonly logins: LoginCache;
   readonly maxPartitions: number;
   readonly singlePartMechanisms: ReadonlySet<number>;
   private readonly standardMechanismTable: ReadonlyMap<number, MechanismInfo>;
@@ -102,6 +106,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   private constructor(readonly store: HsmStore, readonly mechanisms: Mechanisms, options: HsmOptions, readonly logger?: Logger) {
     this.policy = { ...DEFAULT_PIN_POLICY, ...options.pinPolicy };
     this.kdf = { ...DEFAULT_KDF, ...options.kdf };
+    this.logins = new LoginCache(options.onKdf);
     this.maxPartitions = options.maxPartitions ?? 100;
     this.singlePartMechanisms = options.singlePartMechanisms ?? new Set();
     const table = new Map(mechanisms.list().map((m: MechanismDescription) => [m.type, { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags }]));
@@ -228,6 +233,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     for (const session of partition.sessions) session.closed = true;
     partition.sessions.clear();
     partition.forget();
+    this.logins.forget(partition.id);
     this.partitions.delete(slotId);
   }
 

@@ -470,7 +470,9 @@ export class Application {
     return this.run(handle, async (session, role) => {
       if (session.find !== null) throw new Pkcs11Error(CKR.OPERATION_ACTIVE);
       const found = await session.mount.device.find(session.device, template, role);
-      session.find = found.filter((o) => this.visible(session, role, o)).map((o) => o.handle);
+      const handles: number[] = [];
+      for (const o of found) if (this.visible(session, role, o)) handles.push(o.handle);
+      session.find = { handles, next: 0 };
     });
   }
 
@@ -480,10 +482,12 @@ export class Application {
       if (maxCount === null || !Number.isInteger(maxCount) || maxCount < 0) throw new Pkcs11Error(CKR.ARGUMENTS_BAD);
       if (session.find === null) throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED);
       const out: number[] = [];
-      while (out.length < maxCount && session.find.length > 0) {
-        const next = session.find.shift()!;
+      const find = session.find;
+      while (out.length < maxCount && find.next < find.handles.length) {
+        const next = find.handles[find.next++]!;
         // Gone or out of sight since the search began (destroyed, logged out): skipped.
-        const facts = await session.mount.device.facts(session.device, next);
+        const pending = session.mount.device.facts(session.device, next);
+        const facts = pending instanceof Promise ? await pending : pending;
         if (facts !== null && this.visible(session, role, facts)) out.push(next);
       }
       return out;

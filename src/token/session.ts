@@ -21,8 +21,8 @@ export interface OperationState {
 }
 
 export class Session {
-  /** Handles still to return from C_FindObjects, or null when no search is active. */
-  find: number[] | null = null;
+  /** The handles C_FindObjectsInit found and the next to return, or null when no search is active. */
+  find: { handles: number[]; next: number } | null = null;
   readonly operations = new Map<OperationKind, OperationState>();
   /** C_WrapKey output kept between a length query and the real call. */
   readonly wrap: { pending: PendingOutput | null } = { pending: null };
