@@ -9,7 +9,7 @@ import { createSelfSignedCertificate, type KeyType as CertificateKeyType } from 
 import { writeFileAtomic } from '../files/atomic-file.js';
 import { isCipherName, CIPHERS, type CipherName } from '../client/cipher.js';
 import { pinFrom, readInput, runCommand, writeOutput, type CommandContext, type CommonOptions } from '../client/cli-support.js';
-import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
+import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findGroup, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
 import { loadClientCredentials, loadServerCertificate, loadServerEndpoint, readableByOthers } from '../client/credentials.js';
 import { ClientError } from '../client/errors.js';
 import { explainFailure } from '../client/failure.js';
@@ -17,8 +17,12 @@ import { KEY_TYPES, isKeyType } from '../client/key-specs.js';
 import { openLink, type LinkOptions } from '../client/link.js';
 import { signingMechanism } from '../client/mechanism-names.js';
 import { pkcs11ModulePath } from '../client/pkcs11-module.js';
-import { NtlsClient, type SlotSummary } from '../client/ntls-client.js';
-import { relayStreams, serveRelay } from '../client/relay.js';
+import { NtlsClient, groupSettings, type SlotSummary } from '../client/ntls-client.js';
+import { relayStreams, serveHaRelay, serveHaStreams, serveRelay } from '../client/relay.js';
+import { HaConnection } from '../client/ha-connection.js';
+import { HaGroup } from '../client/ha-group.js';
+import { StatusPublisher } from '../client/ha-status.js';
+import { haCommands } from './ha-commands.js';
 import { encodeRequest, request } from '../protocol/p11kit/index.js';
 import type { TokenSession } from '../client/token-session.js';
 import { CKA, CKO, CKR, CKU, Pkcs11Error } from '../pkcs11/constants.js';
@@ -85,6 +89,7 @@ function common(command: Command): Command {
 
 interface SlotOptions extends CommonOptions {
   server?: string;
+  group?: string;
   slot: number;
   pin?: string;
 }
@@ -92,6 +97,7 @@ interface SlotOptions extends CommonOptions {
 function slotCommand(command: Command): Command {
   return common(command)
     .option('-s, --server <name>', 'server name from client.json (default: the first)')
+    .option('-g, --group <name>', 'an HA group instead of a server (slot 0: its virtual slot)')
     .option('--slot <n>', 'slot number, as `verify` lists them', nonNegative, 0)
     .option('--pin <pin>', 'Crypto Officer PIN (default: $NTLS_PIN)');
 }
@@ -112,6 +118,17 @@ function clientFor(context: CommandContext, serverName: string | undefined): Ntl
 /** Opens a session on the slot (logged in when a PIN is there), runs `body`, closes. */
 async function withToken(context: CommandContext, options: SlotOptions, pinRequired: boolean, body: (token: TokenSession, server: string) => Promise<void>): Promise<void> {
   const pin = pinFrom(options.pin, pinRequired);
+  if (options.group !== undefined) {
+    const client = NtlsClient.fromConfig({ folder: context.folder, group: options.group, logger: context.logger });
+    try {
+      const token = await client.openToken({ group: options.group, slot: options.slot, pin });
+      await body(token, `HA group ${options.group}`);
+      await token.close().catch(() => undefined);
+    } finally {
+      await client.close();
+    }
+    return;
+  }
   const client = clientFor(context, options.server);
   try {
     const token = await client.openToken({ slot: options.slot, pin });
@@ -195,6 +212,10 @@ common(program.command('delete-server'))
   .action((options: CommonOptions & { name: string }) => runCommand(options, async (context) => {
     const config = context.config();
     const entry = findServer(config, options.name);
+    const groups = config.haGroups.filter((g) => g.members.includes(entry.name)).map((g) => g.name);
+    if (groups.length) {
+      throw new ClientError('NTLS_ERR_HA_MEMBER_IN_USE', `server ${entry.name} is a member of HA group(s) ${groups.join(', ')}`, `take it out first: \`ntls-client ha remove-member --group ${groups[0]} --server ${entry.name}\``);
+    }
     saveClientConfig(context.folder, { ...config, servers: config.servers.filter((s) => s.name !== entry.name) });
     const file = configPath(context.folder, entry.certificate);
     if (!relative(context.folder, file).startsWith('..')) rmSync(file, { force: true });
@@ -408,6 +429,8 @@ slotCommand(program.command('init-pin'))
 
 interface RelayOptions extends CommonOptions {
   server?: string;
+  group?: string[];
+  ha?: boolean;
   serverCert?: string;
   cert?: string;
   key?: string;
@@ -479,8 +502,11 @@ common(program.command('p11-relay'))
   .option('--key <file>', 'this client\'s private key (instead of client.json)')
   .option('--name <name>', 'name sent in the identity exchange (default: from client.json, else this host name)')
   .option('--listen <path>', 'serve a unix socket for P11_KIT_SERVER_ADDRESS=unix:path=<path>')
+  .option('-g, --group <name>', 'serve this HA group of client.json (repeat for several): one virtual slot each', (value: string, previous: string[] = []) => [...previous, value])
+  .option('--ha', 'serve every HA group of client.json')
   // stdout carries p11-kit's protocol here: nothing else may be written to it, not even --json.
   .action((options: RelayOptions) => runCommand({ ...options, json: false }, async (context) => {
+    if (options.group?.length || options.ha) return haRelay(context, options);
     const link = relayLink(context, options);
     const where = `${link.host}:${link.port}`;
     const report = (error: Error) => {
@@ -504,5 +530,47 @@ common(program.command('p11-relay'))
     }
     await relayStreams(process.stdin, process.stdout, link);
   }));
+
+/** The relay for HA groups: it answers p11-kit's client itself, over the groups' members. */
+async function haRelay(context: CommandContext, options: RelayOptions): Promise<void> {
+  if (options.server || options.serverCert || options.cert || options.key) {
+    throw new ClientError('NTLS_ERR_ARGUMENT', 'an HA relay takes its servers from client.json', 'drop --server, --server-cert, --cert and --key, or drop --group/--ha');
+  }
+  const config = context.config();
+  const entries = options.ha ? config.haGroups : (options.group ?? []).map((name) => findGroup(config, name));
+  if (entries.length === 0) throw new ClientError('NTLS_ERR_UNKNOWN_GROUP', 'client.json has no HA group', 'make one with `ntls-client ha create`');
+  const credentials = loadClientCredentials(context.folder, config, context.logger);
+  if (options.name) credentials.clientName = options.name;
+  const settings = { timeoutMs: config.receiveTimeout * 1000, tcpKeepalive: { enabled: config.tcpKeepalive.enabled, idleSeconds: config.tcpKeepalive.idle } };
+  for (const entry of entries) if (entry.members.length === 0) throw new ClientError('NTLS_ERR_ARGUMENT', `HA group ${entry.name} has no member`, `add one with \`ntls-client ha add-member --group ${entry.name} --server NAME\``);
+  const groups = entries.map((entry) => new HaGroup(groupSettings(context.folder, config, entry, context.logger), credentials, settings, context.logger));
+  const publishers = groups.map((group) => new StatusPublisher(context.folder, group));
+  const connect = () => new HaConnection(groups, credentials, settings);
+  await Promise.all(groups.map((group) => group.start()));
+  const finish = async () => {
+    for (const group of groups) group.close();
+    for (const publisher of publishers) publisher.close();
+    await context.logger.close();
+  };
+  if (options.listen) {
+    const server = await serveHaRelay(options.listen, connect);
+    process.stderr.write(`ntls-client: relaying ${options.listen} to HA group(s) ${groups.map((g) => g.name).join(', ')}\n`);
+    await new Promise<void>((done) => {
+      const stop = () => {
+        server.close(() => done());
+        setTimeout(() => done(), 2000).unref();
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    await finish();
+    process.exit(0);
+  }
+  await serveHaStreams(process.stdin, process.stdout, connect());
+  await finish();
+  process.exit(0);
+}
+
+program.addCommand(haCommands(common));
 
 await program.parseAsync(process.argv);
