@@ -42,6 +42,8 @@ interface MemberSession {
 interface Operation {
   init: { name: string; args: Args };
   member: string;
+  /** The member link's generation at init: on a later link the member has forgotten it. */
+  generation: number;
   /** Parts sent (C_xxxUpdate): a started multi-part operation cannot move. */
   parts: number;
 }
@@ -319,10 +321,11 @@ export class HaConnection implements CallChannel {
 
   private async operationInit(vs: VirtualSession, kind: string, name: string, args: Args): Promise<Args> {
     vs.operations.delete(kind);
-    const operation: Operation = { init: { name, args }, member: '', parts: 0 };
+    const operation: Operation = { init: { name, args }, member: '', generation: 0, parts: 0 };
     await this.run(vs, name, { repeat: true, only: this.objectMember(args) }, async (member, session) => {
       await this.send(member, name, { ...args, session });
       operation.member = member.name;
+      operation.generation = this.links.get(member.name)!.generation;
       return {};
     });
     vs.operations.set(kind, operation);
@@ -340,9 +343,11 @@ export class HaConnection implements CallChannel {
     let first = true;
     try {
       const answer = await this.run(vs, name, { repeat: true, prefer: operation.member, only: this.objectMember(operation.init.args) }, async (member, session) => {
-        if (!first || member.name !== operation.member) {
+        const generation = this.links.get(member.name)!.generation;
+        if (!first || member.name !== operation.member || generation !== operation.generation) {
           await this.send(member, operation.init.name, { ...operation.init.args, session });
           operation.member = member.name;
+          operation.generation = generation;
         }
         first = false;
         return this.send(member, name, { ...args, session });
@@ -522,6 +527,7 @@ export class HaConnection implements CallChannel {
     try {
       const answer = await (link.call as (n: string, a: Args) => Promise<Args>)(name, args);
       member.calls++;
+      group.changed();
       return answer;
     } catch (error) {
       if (error instanceof LinkError) group.lost(member, error);

@@ -112,11 +112,9 @@ export class NtlsClient {
     return this.haGroup(name).remote;
   }
 
-  /** Each member's state, load, calls and last error, as this client sees them. */
-  async groupStatus(name: string): Promise<GroupStatus> {
-    const { group } = this.haGroup(name);
-    await group.start();
-    return group.status();
+  /** Each member's state, load, calls and last error, as this client sees them now. */
+  groupStatus(name: string): GroupStatus {
+    return this.haGroup(name).group.status();
   }
 
   /** A session on a slot of a server (or of an HA group's virtual slot), logged in when a PIN is given. */
