@@ -3,11 +3,10 @@
 // home: same partition (serial, label, PINs), same token objects with the same handles, which
 // is what nodes on one store give. Each node listens on its own fixed loopback port, so a node
 // killed and started again is found where it was.
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
 import { CKM } from '../../src/pkcs11/constants.js';
 import type { Mechanism } from '../../src/pkcs11/mechanism.js';
 import { removeHome, runNtls, startDaemon, type Daemon } from '../support/daemon.js';
