@@ -400,6 +400,7 @@ slotCommand(program.command('init-token'))
   .requiredOption('-l, --label <label>', 'token label (up to 32 bytes)')
   .action((options: SlotOptions & { soPin: string; label: string }) => runCommand(options, async (context) => {
     if (Buffer.byteLength(options.label) > 32) throw new ClientError('NTLS_ERR_ARGUMENT', `the label "${options.label}" is longer than 32 bytes`, 'give a shorter --label');
+    if (options.group !== undefined) throw new ClientError('NTLS_ERR_ARGUMENT', 'init-token initialises one server\'s partition, not an HA group\'s', 'give --server NAME instead of --group');
     const client = clientFor(context, options.server);
     try {
       await client.server().initToken(options.slot, options.soPin, options.label);

@@ -68,4 +68,18 @@ describe('HaGroup events', () => {
     expect(g.member('a')!.timer).not.toBeNull();
     expect(g.pick()!.name).toBe('b');
   });
+
+  it('a lost member is retried every interval up to the retry count, then given up', async () => {
+    const lines: string[] = [];
+    const logger = new Logger({});
+    logger.onLine((line) => lines.push(line));
+    const g = group(['a', 'b'], { recoveryRetries: 2, recoveryIntervalMs: 5 }, logger);
+    made.push(g);
+    g.lost(g.member('a')!, new LinkError('NTLS_ERR_LINK_CLOSED', 'closed', { stage: 'open' }));
+    for (let i = 0; i < 400 && g.member('a')!.state !== 'failed'; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(g.member('a')!.state).toBe('failed');
+    expect(g.member('a')!.recoveryAttempts).toBe(2);
+    expect(lines.filter((l) => /recovery attempt \d+ failed/.test(l))).toHaveLength(2);
+    expect(lines.at(-1)).toContain('HA group g: member a given up after 2 recovery attempt(s)');
+  });
 });
