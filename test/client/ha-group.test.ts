@@ -2,14 +2,17 @@
 // least-busy distribution, the virtual slot and the members' own slots (HA-only), a multi-part
 // operation whose member is lost, and members refused for a certificate other than the one
 // added or for a partition they do not expose.
-import { createHash } from 'node:crypto';
+import { createHash, verify as verifySignature } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSelfSignedCertificate } from '../../src/certificates/self-signed.js';
 import { clientLogFile } from '../../src/client/client-log.js';
-import { CKA, CKF, CKO, CKR, Pkcs11Error } from '../../src/pkcs11/constants.js';
-import { ECDSA_SHA256, GROUP, KEY_LABEL, setUpGroup, type HaSetup } from './ha-support.js';
+import { CKA, CKF, CKO, CKR, Pkcs11Error, CKM } from '../../src/pkcs11/constants.js';
+import { encryptionFor } from '../../src/client/cipher.js';
+import type { NtlsClient } from '../../src/client/ntls-client.js';
+import { sleep } from '../support/daemon.js';
+import { AES_LABEL, ECDSA_SHA256, GROUP, KEY_LABEL, setUpGroup, type HaSetup } from './ha-support.js';
 import { CO_PIN, expectOk, expectOneLineFailure } from './support.js';
 
 let s: HaSetup;
@@ -94,6 +97,52 @@ describe('HA group', () => {
     }
   }, 60_000);
 
+  it('a single-part operation whose member is lost after its init is made on the other member: no error, right output', async () => {
+    const client = s.alice.library();
+    try {
+      const p11 = client.group(GROUP);
+      const token = await client.openToken({ group: GROUP, pin: CO_PIN });
+      const session = token.session;
+      const signKey = await token.findKey(KEY_LABEL, [CKO.PRIVATE_KEY]);
+      const verifyKey = await token.findKey(KEY_LABEL, [CKO.PUBLIC_KEY]);
+      const aes = await token.findKey(AES_LABEL, [CKO.SECRET_KEY]);
+      const publicKey = await token.publicKey(KEY_LABEL);
+      const cbc = encryptionFor('aes-cbc-pad').mechanism;
+      const data = Buffer.from('single-part, failed over');
+      const ciphertext = await p11.encrypt(session, cbc, aes, data);
+      const signature = await p11.sign(session, ECDSA_SHA256, signKey, data);
+      const kinds: Array<[string, (init: boolean) => Promise<unknown>]> = [
+        ['sign', (init) => (init ? p11.signInit(session, ECDSA_SHA256, signKey) : signOnly(client, session, data))],
+        ['verify', (init) => (init ? p11.verifyInit(session, ECDSA_SHA256, verifyKey) : client.group(GROUP).connection.call('C_Verify', { session, data, signature }))],
+        ['encrypt', (init) => (init ? p11.encryptInit(session, cbc, aes) : client.group(GROUP).connection.call('C_Encrypt', { session, data, encryptedData: { query: false, capacity: 4096 } }))],
+        ['decrypt', (init) => (init ? p11.decryptInit(session, cbc, aes) : client.group(GROUP).connection.call('C_Decrypt', { session, encryptedData: ciphertext, data: { query: false, capacity: 4096 } }))],
+        ['digest', (init) => (init ? p11.digestInit(session, { type: CKM.SHA256, parameter: null }) : client.group(GROUP).connection.call('C_Digest', { session, data, digest: { query: false, capacity: 64 } }))],
+      ];
+      for (const [kind, step] of kinds) {
+        const before = client.groupStatus(GROUP).members.map((m) => m.calls);
+        await step(true);
+        const after = client.groupStatus(GROUP).members.map((m) => m.calls);
+        const owner = after[0]! > before[0]! ? 0 : 1;
+        await s.nodes[owner].kill();
+        const answer = await step(false) as Record<string, unknown>;
+        if (kind === 'sign') expect(verifySignature('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, answer.signature as Buffer)).toBe(true);
+        if (kind === 'encrypt') expect(answer.encryptedData).toEqual(ciphertext);
+        if (kind === 'decrypt') expect(answer.data).toEqual(data);
+        if (kind === 'digest') expect(answer.digest).toEqual(createHash('sha256').update(data).digest());
+        await s.nodes[owner].restart();
+        for (let i = 0; i < 300 && client.groupStatus(GROUP).members[owner]!.state !== 'up'; i++) await sleep(50);
+        expect(client.groupStatus(GROUP).members[owner]!.state, kind).toBe('up');
+      }
+      // Random: the member lost under it, the bytes come from the other one.
+      await s.nodes[1].kill();
+      for (let i = 0; i < 4; i++) expect((await p11.generateRandom(session, 32)).length).toBe(32);
+      await s.nodes[1].restart();
+      await token.close();
+    } finally {
+      await client.close();
+    }
+  }, 120_000);
+
   it('refuses as a member a server presenting another certificate than the one added: one line, client.json unchanged', async () => {
     const impostor = await createSelfSignedCertificate({ commonName: 'impostor', keyType: 'ecdsa-p256', usage: 'server', dnsNames: ['impostor'] });
     const pem = join(s.alice.folder, 'impostor.pem');
@@ -150,3 +199,8 @@ describe('HA group', () => {
     expect(human).toMatch(/node1\s+127\.0\.0\.1:\d+\s+up/);
   }, 60_000);
 });
+
+/** C_Sign alone (its init was made before), through the group's connection. */
+function signOnly(client: NtlsClient, session: number, data: Buffer): Promise<unknown> {
+  return client.group(GROUP).connection.call('C_Sign', { session, data, signature: { query: false, capacity: 4096 } });
+}

@@ -14,6 +14,7 @@ import { CO_PIN, ClientHost, clientTestHome, expectOk, initialiseSlot } from './
 
 export const GROUP = 'g1';
 export const KEY_LABEL = 'ha-sign';
+export const AES_LABEL = 'ha-aes';
 export const ECDSA_SHA256: Mechanism = { type: CKM.ECDSA_SHA256, parameter: null };
 
 export function freePort(): Promise<number> {
@@ -83,6 +84,7 @@ export async function setUpGroup(options: { recoveryInterval?: number } = {}): P
   try {
     const token = await client.openToken({ server: 'node1', pin: CO_PIN });
     await token.generateKeyPair('ec-p256', { label: KEY_LABEL });
+    await token.generateKey('aes-256', { label: AES_LABEL });
     await token.close();
   } finally {
     await client.close();
