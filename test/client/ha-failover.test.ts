@@ -3,13 +3,17 @@
 // call fails; the lost node is taken out and comes back by itself, and takes calls again
 // (per-member counts of `ntls-client ha show --json`); the client log says what happened.
 import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { createHash, verify } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientLogFile } from '../../src/client/client-log.js';
 import type { GroupStatus } from '../../src/client/ha-group.js';
-import { CKO } from '../../src/pkcs11/constants.js';
+import { CKA, CKF, CKM, CKO, CKR, CKU } from '../../src/pkcs11/constants.js';
+import { FrameReader, serializeFrame, type Frame } from '../../src/protocol/frame.js';
+import { outputRequest, request } from '../../src/protocol/p11kit/index.js';
+import { call, initialize, type RequestChannel } from '../support/p11kit.js';
 import { sleep } from '../support/daemon.js';
 import { Relay, pkcs11Tool, tempDir, removeDir } from '../support/e2e.js';
 import { ECDSA_SHA256, GROUP, KEY_LABEL, setUpGroup, type HaSetup } from './ha-support.js';
@@ -47,6 +51,42 @@ async function until(what: string, check: () => boolean, timeoutMs = 60_000): Pr
 function clientLog(): string {
   const file = clientLogFile(s.alice.folder);
   return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
+/** p11-kit's side of the relay socket, as p11-kit-client.so speaks it: version byte, then frames in turn. */
+async function relayChannel(path: string): Promise<RequestChannel & { close(): void }> {
+  const socket: Socket = connect(path);
+  const frames = new FrameReader(1 << 24);
+  const waiting: Array<(frame: Frame) => void> = [];
+  let versionSeen = false;
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const versioned = new Promise<void>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      frames.push(chunk);
+      if (!versionSeen) {
+        if (frames.takeByte() === null) return;
+        versionSeen = true;
+        resolve();
+      }
+      let frame: Frame | null;
+      while ((frame = frames.next())) waiting.shift()?.(frame);
+    });
+  });
+  socket.write(Buffer.from([0]));
+  await versioned;
+  let callCode = 1;
+  return {
+    request(body: Buffer): Promise<Frame> {
+      return new Promise((resolve) => {
+        waiting.push(resolve);
+        socket.write(serializeFrame({ callCode: callCode++, options: Buffer.alloc(0), body }));
+      });
+    },
+    close: () => socket.destroy(),
+  };
 }
 
 describe('HA group of two nodes', () => {
@@ -99,6 +139,54 @@ describe('HA group of two nodes', () => {
       await token.close();
     } finally {
       await client.close();
+    }
+  }, 180_000);
+
+  it('a program on the HA relay socket: a long sign loop loses no call while node1 is killed -9 and restarted', async () => {
+    const work = tempDir('ntls-ha-loop-');
+    const socket = join(work, 'relay.sock');
+    const child = spawn(process.execPath, [clientBin, 'p11-relay', '--group', GROUP, '--listen', socket, '--config-dir', s.alice.folder], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const relay = new Relay(socket, child);
+    try {
+      await until('the relay listens', () => existsSync(socket) || !relay.running, 30_000);
+      const channel = await relayChannel(socket);
+      await initialize(channel);
+      const opened = await call(channel, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION | CKF.RW_SESSION }));
+      expect(opened.rv).toBe(CKR.OK);
+      const session = opened.args.session as number;
+      expect((await call(channel, request('C_Login', { session, userType: CKU.USER, pin: Buffer.from(CO_PIN) }))).rv).toBe(CKR.OK);
+      expect((await call(channel, request('C_FindObjectsInit', { session, template: [{ type: CKA.LABEL, value: { kind: 'bytes', value: Buffer.from(KEY_LABEL) } }, { type: CKA.CLASS, value: { kind: 'ulong', value: CKO.PRIVATE_KEY } }] }))).rv).toBe(CKR.OK);
+      const found = await call(channel, request('C_FindObjects', { session, objects: outputRequest(4) }));
+      await call(channel, request('C_FindObjectsFinal', { session }));
+      const key = (found.args.objects as number[])[0]!;
+      const digest = createHash('sha256').update('loop').digest();
+      const failures: number[] = [];
+      let signed = 0;
+      let stop = false;
+      const loop = (async () => {
+        for (let i = 0; i < 100_000 && !stop; i++) {
+          const init = await call(channel, request('C_SignInit', { session, mechanism: { type: CKM.ECDSA, parameter: null }, key }));
+          const sig = init.rv === CKR.OK ? await call(channel, request('C_Sign', { session, data: digest, signature: outputRequest(256) })) : init;
+          if (sig.rv !== CKR.OK) failures.push(sig.rv);
+          else signed++;
+        }
+      })();
+      await until('30 signatures', () => signed >= 30);
+      await s.nodes[0].kill();
+      const atKill = signed;
+      await until('30 signatures with node1 dead', () => signed >= atKill + 30);
+      await s.nodes[0].restart();
+      const atRestart = calls(await haShow(), 'node1');
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && calls(await haShow(), 'node1') <= atRestart + 10) await sleep(300);
+      stop = true;
+      await loop;
+      channel.close();
+      expect(failures).toEqual([]);
+      expect(calls(await haShow(), 'node1')).toBeGreaterThan(atRestart + 10);
+    } finally {
+      await relay.stop();
+      removeDir(work);
     }
   }, 180_000);
 
