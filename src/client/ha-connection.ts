@@ -55,7 +55,16 @@ interface VirtualSession {
   members: Map<string, MemberSession>;
   operations: Map<string, Operation>;
   found: number[] | null;
-  queue: Promise<unknown>;
+  /** Calls waiting their turn, in the order the application issued them. */
+  pending: Queued[];
+  running: boolean;
+}
+
+interface Queued {
+  name: string;
+  args: Args;
+  resolve(answer: Args): void;
+  reject(error: unknown): void;
 }
 
 interface Login {
@@ -165,7 +174,7 @@ export class HaConnection implements CallChannel {
     }
     if (args.session === undefined) throw new Pkcs11Error(CKR.FUNCTION_NOT_SUPPORTED, `${name} is not offered on an HA group`);
     const vs = this.session(args.session);
-    return this.serialized(vs, () => this.sessionCall(vs, name, args));
+    return this.enqueue(vs, name, args);
   }
 
   // --- slots and sessions --------------------------------------------------------------------
@@ -183,10 +192,33 @@ export class HaConnection implements CallChannel {
   }
 
   /** Calls of one session run one after the other, as the application issued them. */
-  private serialized<T>(vs: VirtualSession, body: () => Promise<T>): Promise<T> {
-    const run = vs.queue.then(body, body);
-    vs.queue = run.catch(() => undefined);
-    return run;
+  private enqueue(vs: VirtualSession, name: string, args: Args): Promise<Args> {
+    return new Promise((resolve, reject) => {
+      vs.pending.push({ name, args, resolve, reject });
+      if (!vs.running) void this.drain(vs);
+    });
+  }
+
+  private async drain(vs: VirtualSession): Promise<void> {
+    vs.running = true;
+    // Calls issued in the same turn join the queue first: an init and its single-part operation
+    // sent together (as Pkcs11Remote.sign does) then go to one member together, one round trip.
+    await Promise.resolve();
+    while (vs.pending.length) {
+      const item = vs.pending.shift()!;
+      const next = vs.pending[0];
+      if (INIT_CALLS[item.name] !== undefined && next && SINGLE_CALLS[next.name] === INIT_CALLS[item.name]) {
+        vs.pending.shift();
+        await this.initAndSinglePart(vs, item, next);
+        continue;
+      }
+      try {
+        item.resolve(await this.sessionCall(vs, item.name, item.args));
+      } catch (error) {
+        item.reject(error);
+      }
+    }
+    vs.running = false;
   }
 
   /** A slot call: on a member slot that member only, on a group slot any member (again on another if one is lost, when `repeat`). */
@@ -199,7 +231,7 @@ export class HaConnection implements CallChannel {
   private async openSession(slot: VirtualSlot, flags: number): Promise<Args> {
     if ((flags & CKF.SERIAL_SESSION) === 0) throw new Pkcs11Error(CKR.SESSION_PARALLEL_NOT_SUPPORTED);
     await slot.group.start();
-    const vs: VirtualSession = { id: this.nextSession++, slot, flags, members: new Map(), operations: new Map(), found: null, queue: Promise.resolve() };
+    const vs: VirtualSession = { id: this.nextSession++, slot, flags, members: new Map(), operations: new Map(), found: null, pending: [], running: false };
     // One member session at once, so that a slot no member can serve fails here, as on a server.
     await this.run(vs, 'C_OpenSession', { repeat: true }, async () => ({}));
     this.sessions.set(vs.id, vs);
@@ -358,6 +390,43 @@ export class HaConnection implements CallChannel {
     } catch (error) {
       vs.operations.delete(kind);
       throw error;
+    }
+  }
+
+  /**
+   * An init and its single-part operation issued together: both sent to one member back to back
+   * (pipelined on its link); if that member is lost, both again on another. The init's own
+   * failure is the init's answer, and the operation then gets CKR_OPERATION_NOT_INITIALIZED.
+   */
+  private async initAndSinglePart(vs: VirtualSession, init: Queued, single: Queued): Promise<void> {
+    const kind = INIT_CALLS[init.name]!;
+    vs.operations.delete(kind);
+    let initError: unknown = null;
+    try {
+      const answer = await this.run(vs, single.name, { repeat: true, only: this.objectMember(init.args) }, async (member, session) => {
+        const initDone = this.send(member, init.name, { ...init.args, session });
+        const singleDone = this.send(member, single.name, { ...single.args, session });
+        const [i, o] = await Promise.allSettled([initDone, singleDone]);
+        if (i.status === 'rejected' && i.reason instanceof LinkError) throw i.reason;
+        if (o.status === 'rejected' && o.reason instanceof LinkError) throw o.reason;
+        if (i.status === 'rejected') {
+          initError = i.reason;
+          throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED, single.name);
+        }
+        if (o.status === 'rejected') throw o.reason;
+        // A length query (or too small a buffer) leaves the operation active there.
+        if (Object.values(o.value).some((v) => isLengthOnly(v))) {
+          vs.operations.set(kind, { init: { name: init.name, args: init.args }, member: member.name, generation: this.links.get(member.name)!.generation, parts: 0 });
+        }
+        return o.value;
+      });
+      init.resolve({});
+      single.resolve(answer);
+    } catch (error) {
+      if (initError !== null) init.reject(initError);
+      else if (error instanceof Pkcs11Error && error.rv === CKR.DEVICE_ERROR) init.reject(error);
+      else init.resolve({});
+      single.reject(error);
     }
   }
 

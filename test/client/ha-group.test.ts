@@ -50,6 +50,24 @@ describe('HA group', () => {
     }
   }, 60_000);
 
+  it('an init and its operation sent together (one round trip): the init\'s failure is the init\'s, a bad signature is false', async () => {
+    const client = s.alice.library();
+    try {
+      const p11 = client.group(GROUP);
+      const token = await client.openToken({ group: GROUP, pin: CO_PIN });
+      const key = await token.findKey(KEY_LABEL, [CKO.PRIVATE_KEY]);
+      const publicKey = await token.findKey(KEY_LABEL, [CKO.PUBLIC_KEY]);
+      const failed = await p11.sign(token.session, ECDSA_SHA256, 0x7ffffff0, Buffer.from('x')).then(() => null, (error: unknown) => error);
+      expect(rvOf(failed)).toBe(CKR.KEY_HANDLE_INVALID);
+      const signature = await p11.sign(token.session, ECDSA_SHA256, key, Buffer.from('x'));
+      expect(await p11.verify(token.session, ECDSA_SHA256, publicKey, Buffer.from('x'), signature)).toBe(true);
+      expect(await p11.verify(token.session, ECDSA_SHA256, publicKey, Buffer.from('y'), signature)).toBe(false);
+      await token.close();
+    } finally {
+      await client.close();
+    }
+  });
+
   it('shows one virtual slot per group, and the members\' own slots unless HA-only', async () => {
     let client = s.alice.library();
     try {
