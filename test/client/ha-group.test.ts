@@ -205,6 +205,16 @@ describe('HA group', () => {
     expectOk(await s.alice.run('ha', 'delete', '--group', 'g3'));
   }, 60_000);
 
+  it('slot commands take --group: sign and verify-signature on the group\'s virtual slot', async () => {
+    const input = join(s.alice.folder, 'doc.txt');
+    const signature = join(s.alice.folder, 'doc.sig');
+    writeFileSync(input, 'signed through the group');
+    expectOk(await s.alice.run('sign', '--group', GROUP, '-l', KEY_LABEL, '--in', input, '--out', signature, '--pin', CO_PIN));
+    const checked = expectOk(await s.alice.run('verify-signature', '--group', GROUP, '-l', KEY_LABEL, '--in', input, '--signature', signature));
+    expect(checked.stdout).toContain('signature valid');
+    expectOneLineFailure(await s.alice.run('sign', '--group', 'nope', '-l', KEY_LABEL, '--in', input, '--out', signature, '--pin', CO_PIN), 'NTLS_ERR_UNKNOWN_GROUP');
+  }, 60_000);
+
   it('ha show probes the members when no process uses the group', async () => {
     const result = expectOk(await s.alice.run('ha', 'show', '--json'));
     const rows = JSON.parse(result.stdout) as Array<{ group: string; source: string; serial: string; members: Array<{ name: string; state: string; slot: number }> }>;
