@@ -10,6 +10,7 @@ const UNIT = [
   'test/admin/logs/parse-and-match.test.ts',
   'test/client/timeout.test.ts',
   'test/client/units.test.ts',
+  'test/client/ha-units.test.ts',
   'test/config/config.test.ts',
   'test/datapath/pending-pool.test.ts',
   'test/datapath/tcp-keepalive.test.ts',

@@ -9,7 +9,7 @@ import { createSelfSignedCertificate, type KeyType as CertificateKeyType } from 
 import { writeFileAtomic } from '../files/atomic-file.js';
 import { isCipherName, CIPHERS, type CipherName } from '../client/cipher.js';
 import { pinFrom, readInput, runCommand, soPinFrom, writeOutput, type CommandContext, type CommonOptions } from '../client/cli-support.js';
-import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
+import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findGroup, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
 import { checkClientCertificate, checkClientKey, loadClientCredentials, loadServerCertificate, loadServerEndpoint, readableByOthers } from '../client/credentials.js';
 import { ClientError } from '../client/errors.js';
 import { explainFailure } from '../client/failure.js';
@@ -20,8 +20,12 @@ import { SIGNATURE_FORMATS, ecdsaDerToRaw, ecdsaRawToDer, isSignatureFormat, typ
 import { packageVersion } from '../client/package-version.js';
 import { runBench, type BenchResult } from '../client/bench.js';
 import { pkcs11ModulePath } from '../client/pkcs11-module.js';
-import { NtlsClient, type SlotSummary } from '../client/ntls-client.js';
-import { relayStreams, serveRelay, type LinkSource } from '../client/relay.js';
+import { NtlsClient, groupSettings, type SlotSummary } from '../client/ntls-client.js';
+import { relayStreams, serveHaRelay, serveHaStreams, serveRelay, type LinkSource } from '../client/relay.js';
+import { HaConnection } from '../client/ha-connection.js';
+import { HaGroup } from '../client/ha-group.js';
+import { StatusPublisher } from '../client/ha-status.js';
+import { haCommands } from './ha-commands.js';
 import { encodeRequest, request } from '../protocol/p11kit/index.js';
 import type { TokenSession } from '../client/token-session.js';
 import { CKA, CKK, CKO, CKR, CKU, Pkcs11Error } from '../pkcs11/constants.js';
@@ -90,6 +94,7 @@ function common(command: Command): Command {
 
 interface SlotOptions extends CommonOptions {
   server?: string;
+  group?: string;
   slot: number;
   pin?: string;
 }
@@ -97,6 +102,7 @@ interface SlotOptions extends CommonOptions {
 function slotCommand(command: Command): Command {
   return common(command)
     .option('-s, --server <name>', 'server name from client.json (default: the first)')
+    .option('-g, --group <name>', 'an HA group instead of a server (slot 0: its virtual slot)')
     .option('--slot <n>', 'slot number, as `verify` lists them', nonNegative, 0)
     .option('--pin <pin>', 'Crypto Officer PIN (default: $NTLS_PIN; else asked on the terminal, without echo)');
 }
@@ -117,6 +123,17 @@ function clientFor(context: CommandContext, serverName: string | undefined): Ntl
 /** Opens a session on the slot (logged in when a PIN is there), runs `body`, closes. */
 async function withToken(context: CommandContext, options: SlotOptions, pinRequired: boolean, body: (token: TokenSession, server: string) => Promise<void>): Promise<void> {
   const pin = await pinFrom(options.pin, pinRequired);
+  if (options.group !== undefined) {
+    const client = NtlsClient.fromConfig({ folder: context.folder, group: options.group, logger: context.logger });
+    try {
+      const token = await client.openToken({ group: options.group, slot: options.slot, pin });
+      await body(token, `HA group ${options.group}`);
+      await token.close().catch(() => undefined);
+    } finally {
+      await client.close();
+    }
+    return;
+  }
   const client = clientFor(context, options.server);
   try {
     const token = await client.openToken({ slot: options.slot, pin });
@@ -200,6 +217,10 @@ common(program.command('delete-server'))
   .action((options: CommonOptions & { name: string }) => runCommand(options, async (context) => {
     const config = context.config();
     const entry = findServer(config, options.name);
+    const groups = config.haGroups.filter((g) => g.members.includes(entry.name)).map((g) => g.name);
+    if (groups.length) {
+      throw new ClientError('NTLS_ERR_HA_MEMBER_IN_USE', `server ${entry.name} is a member of HA group(s) ${groups.join(', ')}`, `take it out first: \`ntls-client ha remove-member --group ${groups[0]} --server ${entry.name}\``);
+    }
     saveClientConfig(context.folder, { ...config, servers: config.servers.filter((s) => s.name !== entry.name) });
     const file = configPath(context.folder, entry.certificate);
     if (!relative(context.folder, file).startsWith('..')) rmSync(file, { force: true });
@@ -437,6 +458,7 @@ slotCommand(program.command('init-token'))
   .requiredOption('-l, --label <label>', 'the token label (up to 32 bytes; the client\'s name for the partition, not its partition name)')
   .action((options: SlotOptions & { soPin?: string; label: string }) => runCommand(options, async (context) => {
     if (Buffer.byteLength(options.label) > 32) throw new ClientError('NTLS_ERR_ARGUMENT', `the label "${options.label}" is longer than 32 bytes`, 'give a shorter --label');
+    if (options.group !== undefined) throw new ClientError('NTLS_ERR_ARGUMENT', 'init-token initialises one server\'s partition, not an HA group\'s', 'give --server NAME instead of --group');
     const soPin = await soPinFrom(options.soPin);
     const client = clientFor(context, options.server);
     try {
@@ -518,6 +540,8 @@ slotCommand(program.command('bench'))
 
 interface RelayOptions extends CommonOptions {
   server?: string;
+  group?: string[];
+  ha?: boolean;
   serverCert?: string;
   cert?: string;
   key?: string;
@@ -603,8 +627,11 @@ common(program.command('p11-relay'))
   .option('--key <file>', 'this client\'s private key (instead of client.json)')
   .option('--name <name>', 'name sent in the identity exchange (default: from client.json, else this host name)')
   .option('--listen <path>', 'serve a unix socket for P11_KIT_SERVER_ADDRESS=unix:path=<path>')
+  .option('-g, --group <name>', 'serve this HA group of client.json (repeat for several): one virtual slot each', (value: string, previous: string[] = []) => [...previous, value])
+  .option('--ha', 'serve every HA group of client.json')
   // stdout carries p11-kit's protocol here: nothing else may be written to it, not even --json.
   .action((options: RelayOptions) => runCommand({ ...options, json: false }, async (context) => {
+    if (options.group?.length || options.ha) return haRelay(context, options);
     let link = relayLink(context, options);
     const source: LinkSource = {
       current: () => link,
@@ -642,8 +669,51 @@ common(program.command('p11-relay'))
     process.exit(0);
   }));
 
+/** The relay for HA groups: it answers p11-kit's client itself, over the groups' members. */
+async function haRelay(context: CommandContext, options: RelayOptions): Promise<void> {
+  if (options.server || options.serverCert || options.cert || options.key) {
+    throw new ClientError('NTLS_ERR_ARGUMENT', 'an HA relay takes its servers from client.json', 'drop --server, --server-cert, --cert and --key, or drop --group/--ha');
+  }
+  const config = context.config();
+  const entries = options.ha ? config.haGroups : (options.group ?? []).map((name) => findGroup(config, name));
+  if (entries.length === 0) throw new ClientError('NTLS_ERR_UNKNOWN_GROUP', 'client.json has no HA group', 'make one with `ntls-client ha create`');
+  const credentials = loadClientCredentials(context.folder, config, context.logger);
+  if (options.name) credentials.clientName = options.name;
+  const settings = { timeoutMs: config.receiveTimeout * 1000, tcpKeepalive: { enabled: config.tcpKeepalive.enabled, idleSeconds: config.tcpKeepalive.idle } };
+  for (const entry of entries) if (entry.members.length === 0) throw new ClientError('NTLS_ERR_ARGUMENT', `HA group ${entry.name} has no member`, `add one with \`ntls-client ha add-member --group ${entry.name} --server NAME\``);
+  const groups = entries.map((entry) => new HaGroup(groupSettings(context.folder, config, entry, context.logger), credentials, settings, context.logger));
+  const publishers = groups.map((group) => new StatusPublisher(context.folder, group));
+  const connect = () => new HaConnection(groups, credentials, settings);
+  await Promise.all(groups.map((group) => group.start()));
+  const finish = async () => {
+    for (const group of groups) group.close();
+    for (const publisher of publishers) publisher.close();
+    await context.logger.close();
+  };
+  if (options.listen) {
+    const server = await serveHaRelay(options.listen, connect);
+    process.stderr.write(`ntls-client: relaying ${options.listen} to HA group(s) ${groups.map((g) => g.name).join(', ')}\n`);
+    await new Promise<void>((done) => {
+      const stop = () => {
+        server.close(() => done());
+        setTimeout(() => done(), 2000).unref();
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    await finish();
+    process.exit(0);
+  }
+  await serveHaStreams(process.stdin, process.stdout, connect());
+  await finish();
+  process.exit(0);
+}
+
+program.addCommand(haCommands(common));
+
 // An example for each command's --help: the line a first user would type.
 const EXAMPLES: Record<string, string[]> = {
+  'ha': ['ntls-client ha create --group payments --partition payments', 'ntls-client ha add-member --group payments --server hsm1', 'ntls-client ha show --group payments --json'],
   'bench': ['ntls-client bench -t ec-p256 -c 1,8,64 --seconds 10', 'ntls-client bench -l signing -m ecdsa --count 10000 --json'],
   'create-cert': ['ntls-client create-cert --cn app1', 'ntls-client create-cert --cn app1 --key-type rsa-3072 --force'],
   'add-server': ['ntls-client add-server --host hsm1.example --cert server.pem --name hsm1', 'ntls-client add-server --name hsm1 --host hsm1.example --cert new-server.pem --replace'],

@@ -8,8 +8,11 @@ import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Readable, Writable } from 'node:stream';
-import { FrameBatcher } from '../protocol/frame.js';
+import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
+import { FrameBatcher, FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
+import { decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, type P11KitResponse } from '../protocol/p11kit/index.js';
 import { ClientError } from './errors.js';
+import type { HaConnection } from './ha-connection.js';
 import { LinkError, openIdentifiedLink, type IdentifiedLink, type LinkOptions } from './link.js';
 
 /** p11-kit's client sends one version byte before its first frame. */
@@ -135,4 +138,72 @@ function forwardFrames(local: Readable, link: Writable): void {
       link.once('drain', () => local.resume());
     }
   });
+}
+
+// --- HA groups ---------------------------------------------------------------------------------
+// With HA groups the relay cannot pass bytes through: calls go to the group's members one by
+// one. It answers p11-kit's client itself: each call is decoded, run on an HaConnection of its
+// own (one per program, so each has its own sessions and login) and answered.
+
+/** The p11-kit version the relay speaks to programs: what it speaks to the members. */
+const HA_PROTOCOL_VERSION = 0;
+const MAX_LOCAL_FRAME_BYTES = 64 * 1024 * 1024;
+
+/** Answers one program's p11-kit RPC calls on `connection` until its side ends. */
+export function serveHaStreams(input: Readable, output: Writable, connection: HaConnection): Promise<void> {
+  const frames = new FrameReader(MAX_LOCAL_FRAME_BYTES);
+  let version: number | null = null;
+  let queue: Promise<void> = Promise.resolve();
+  const answer = async (frame: Frame): Promise<void> => {
+    const decoded = decodeRequest(frame.body, { version: version ?? HA_PROTOCOL_VERSION });
+    let body: Buffer;
+    if (!decoded.ok) body = encodeErrorResponse(decoded.error.rv);
+    else {
+      try {
+        const args = await connection.call(decoded.value.call, decoded.value.args);
+        const encoded = encodeResponse({ call: decoded.value.call, args } as P11KitResponse);
+        body = encoded.ok ? encoded.value : encodeErrorResponse(CKR.GENERAL_ERROR);
+      } catch (error) {
+        body = encodeErrorResponse(error instanceof Pkcs11Error ? error.rv : CKR.GENERAL_ERROR);
+      }
+    }
+    output.write(serializeFrame({ callCode: frame.callCode, options: Buffer.alloc(0), body }));
+  };
+  return new Promise<void>((resolve) => {
+    const end = () => {
+      void queue.then(() => connection.close()).finally(() => resolve());
+    };
+    input.on('data', (chunk: Buffer) => {
+      try {
+        frames.push(chunk);
+        if (version === null) {
+          const head = frames.takeByte();
+          if (head === null) return;
+          version = negotiateVersion(head, HA_PROTOCOL_VERSION);
+          output.write(Buffer.from([version]));
+        }
+        let frame: Frame | null;
+        while ((frame = frames.next())) {
+          const f = frame;
+          queue = queue.then(() => answer(f));
+        }
+      } catch {
+        // A header no p11-kit client sends: the stream cannot be followed.
+        input.destroy();
+      }
+    });
+    input.once('end', end);
+    input.once('close', end);
+  });
+}
+
+/** A unix socket (owner-only) where each program gets its own HaConnection. */
+export async function serveHaRelay(path: string, connect: () => HaConnection): Promise<Server> {
+  if (existsSync(path)) rmSync(path, { force: true });
+  const server = createServer((local: Socket) => {
+    local.on('error', () => local.destroy());
+    void serveHaStreams(local, local, connect()).finally(() => local.destroy());
+  });
+  await listenOwnerOnly(server, path);
+  return server;
 }

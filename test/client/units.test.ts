@@ -37,7 +37,7 @@ describe('configuration', () => {
 
   it('defaults without a file; saved owner-only and read back; bad files refused with a code', () => {
     const empty = loadClientConfig(folder);
-    expect(empty).toEqual({ client: {}, servers: [], receiveTimeout: 30, tcpKeepalive: { enabled: true, idle: 60 } });
+    expect(empty).toEqual({ client: {}, servers: [], haGroups: [], receiveTimeout: 30, tcpKeepalive: { enabled: true, idle: 60 } });
     saveClientConfig(folder, { ...empty, servers: [{ name: 'a', host: 'h', port: 1792, certificate: 'servers/a.pem' }] });
     expect(statSync(join(folder, 'client.json')).mode & 0o777).toBe(0o600);
     expect(findServer(loadClientConfig(folder), undefined).name).toBe('a');
