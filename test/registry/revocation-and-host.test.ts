@@ -54,6 +54,8 @@ describe('revocation through the verify location', () => {
     const from = d.log().length;
     unregisterClient(home, gone);
     for (const l of links) expect(await closedWithin(l, 10_000)).toBe(true);
+    // A datapath worker's lines reach lunalogs through the main process, a moment after the close.
+    for (const port of ports) await d.waitForLog(`Connection terminating:  127.0.0.1/${port}`, 5000, from);
     const bodies = d.bodies().slice(from);
     const flushed = bodies.indexOf('info : 0 : Detected client certificate removed from verify location.  Flush verify location cache');
     expect(flushed).toBeGreaterThanOrEqual(0);
