@@ -4,37 +4,31 @@ import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
-import { AdminError } from '../admin/protocol.js';
-import { CONFIG_FILE, ConfigError, loadConfig } from '../config/load.js';
+import { CONFIG_FILE, loadConfig, readConfigFile } from '../config/load.js';
 import { ConfigSchema, ConfigShape } from '../config/schema.js';
 import { resolveHome } from '../home/layout.js';
 import { fields, print, table, type OutputOptions } from './output.js';
+import { Exit, exitWithError, fail } from './failure.js';
 import { withProgress } from './progress.js';
 import { join } from 'node:path';
 
 type Common = OutputOptions & { home?: string };
 
-function fail(problem: string, hint?: string, status = 1, code?: string): never {
-  process.stderr.write(`ntls: ${problem}${hint ? `; ${hint}` : ''}.${code ? ` [${code}]` : ''}\n`);
-  process.exit(status);
-}
-
 async function admin<T>(options: Common, command: string, args: Record<string, unknown> = {}): Promise<T> {
   try {
     return await callAdmin<T>(resolveHome(options.home), command, args);
   } catch (error) {
-    if (error instanceof AdminError) fail(error.message, error.hint, 1, error.code);
-    throw error;
+    exitWithError(error);
   }
 }
 
 async function confirm(question: string, force?: boolean): Promise<void> {
   if (force) return;
-  if (!process.stdin.isTTY) fail('confirmation needed and no terminal to ask on', 'add --force to confirm from a script');
+  if (!process.stdin.isTTY) fail('NTLS_ERR_CONFIRMATION', 'confirmation needed and no terminal to ask on', 'add --force to confirm from a script', Exit.BadInput);
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   const answer = await rl.question(`${question} [y/N] `);
   rl.close();
-  if (!/^y(es)?$/i.test(answer.trim())) fail('cancelled; nothing changed');
+  if (!/^y(es)?$/i.test(answer.trim())) fail('NTLS_ERR_CANCELLED', 'cancelled', 'nothing changed');
 }
 
 const withCommon = (command: Command) => command
@@ -54,7 +48,7 @@ export function registerAdminCommands(program: Command): void {
     .option('-n, --hostname <host>', 'host name or IP the client connects from (required while clients.ipCheck is on)')
     .option('-f, --force', 'register the certificate even if it has expired')
     .action(async (o: Common & { client: string; cert: string; hostname?: string; force?: boolean }) => {
-      if (!existsSync(o.cert)) fail(`certificate file ${o.cert} does not exist`, 'give the file made by `ntls-client create-cert`', 2);
+      if (!existsSync(o.cert)) fail('NTLS_ERR_FILE', `certificate file ${o.cert} does not exist`, 'give the file made by `ntls-client create-cert`', Exit.BadInput);
       const result = await admin<ClientRow>(o, 'client.register', { name: o.client, certificate: readFileSync(o.cert, 'utf8'), host: o.hostname, force: o.force === true });
       if (result.expired) process.stderr.write(`ntls: WARNING: the certificate of ${result.name} expired on ${result.notAfter}; it cannot link until it is renewed.\n`);
       print(result, o, (r: ClientRow) => `client ${r.name} registered (fingerprint ${r.fingerprint})\n`);
@@ -139,8 +133,7 @@ export function registerAdminCommands(program: Command): void {
       try {
         config = loadConfig(home);
       } catch (error) {
-        if (error instanceof ConfigError) fail(`${error.file}: "${error.key}": ${error.problem}`, 'correct the file', 2);
-        throw error;
+        exitWithError(error);
       }
       const policy = {
         pinMinLength: config.hsm.pinMinLength,
@@ -194,8 +187,7 @@ export function registerAdminCommands(program: Command): void {
       try {
         effective = loadConfig(home);
       } catch (error) {
-        if (error instanceof ConfigError) fail(`${error.file}: "${error.key}": ${error.problem}`, 'correct the file', 2);
-        throw error;
+        exitWithError(error);
       }
       const rows = settings().map((s) => ({ key: s.key, value: getPath(effective, s.key), default: s.defaultValue, meaning: s.description }));
       print(rows, o, (r: typeof rows) => table(r, ['key', 'value', 'default', 'meaning']));
@@ -206,7 +198,7 @@ export function registerAdminCommands(program: Command): void {
     .action(async (key: string, raw: string, o: Common) => {
       const home = resolveHome(o.home);
       const known = settings().find((s) => s.key === key);
-      if (!known) fail(`unknown setting "${key}"`, 'see `ntls config show`', 2);
+      if (!known) fail('NTLS_ERR_CONFIG', `unknown setting "${key}"`, 'see `ntls config show`', Exit.BadInput);
       let value: unknown;
       try {
         value = JSON.parse(raw);
@@ -214,10 +206,10 @@ export function registerAdminCommands(program: Command): void {
         value = raw;
       }
       const file = join(home, CONFIG_FILE);
-      const current = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> : {};
+      const current = readConfigFile(home);
       const next = setPath(structuredClone(current), key, value);
       const parsed = ConfigSchema.safeParse(next);
-      if (!parsed.success) fail(`"${key}": ${parsed.error.issues[0]!.message}`, 'nothing changed', 2);
+      if (!parsed.success) fail('NTLS_ERR_CONFIG', `"${key}": ${parsed.error.issues[0]!.message}`, 'nothing changed', Exit.BadInput);
       writeFileSync(`${file}.new`, JSON.stringify(next, null, 2) + '\n', { mode: 0o640 });
       renameSync(`${file}.new`, file);
       let live = false;
@@ -239,7 +231,7 @@ async function waitForRestart(home: string, previousStart: string): Promise<Reco
     } catch {
       // Not answering yet: it is between its shutdown and its start.
     }
-    if (Date.now() > deadline) fail('the service did not come back within 30 s', `read ${join(home, 'logs', 'lunalogs')}`);
+    if (Date.now() > deadline) fail('NTLS_ERR_RESTART_TIMEOUT', 'the service did not come back within 30 s', `read ${join(home, 'logs', 'lunalogs')}`);
   }
 }
 

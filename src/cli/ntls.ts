@@ -8,6 +8,7 @@ import { daemonHolding } from '../daemon/home-lock.js';
 import { registerAdminCommands } from './admin-commands.js';
 import { registerLogCommands } from '../admin/logs/commands.js';
 import { registerTokenCommands } from './token-commands.js';
+import { exitWithError, setJsonOutput } from './failure.js';
 
 function portNumber(value: string): number {
   const port = Number(value);
@@ -77,4 +78,10 @@ registerLogCommands(program);
 
 registerAdminCommands(program);
 registerTokenCommands(program);
-await program.parseAsync(process.argv);
+// --json of the command run shapes its failures too; any failure ends as one line, never a stack.
+program.hook('preAction', (_root, command) => setJsonOutput((command.opts() as { json?: boolean }).json === true));
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  exitWithError(error);
+}

@@ -14,7 +14,7 @@ import { buildServerContext, checkCipherSettings, cipherString, TlsContextError 
 import { VerifyLocationMonitor } from '../datapath/verify-location-monitor.js';
 import { DATAPATH_CONTRACT_VERSION } from '../processor/contract.js';
 import { loadProcessor, ProcessorLoadError, type LoadedProcessor } from '../processor/loader.js';
-import { NtlsError } from '../errors/ntls-error.js';
+import { failureLine, NtlsError } from '../errors/ntls-error.js';
 import { ClientRegistry } from '../registry/client-registry.js';
 import { homeLayout, resolveHome, type HomeLayout } from '../home/layout.js';
 import { HomeInUseError, HomeLock } from './home-lock.js';
@@ -83,8 +83,8 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     config = applyOverrides(loadConfig(root), options);
   } catch (error) {
     if (error instanceof ConfigError) {
-      const fix = error.file === '(command line)' ? 'Correct the option' : 'Correct the file';
-      process.stderr.write(`ntls: configuration error: ${error.file}: "${error.key}": ${error.problem}. ${fix}; \`ntls config show\` lists every setting.\n`);
+      const fix = error.file === '(command line)' ? 'correct the option' : 'correct the file';
+      process.stderr.write(failureLine('ntls', error.code, `configuration error: ${error.file}: "${error.key}": ${error.problem}`, `${fix}; \`ntls config show\` lists every setting`) + '\n');
       process.exit(ExitStatus.BadConfiguration);
     }
     throw error;
