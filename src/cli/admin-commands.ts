@@ -4,8 +4,9 @@ import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
-import { CONFIG_FILE, loadConfig, readConfigFile } from '../config/load.js';
-import { ConfigSchema, ConfigShape } from '../config/schema.js';
+import { CONFIG_FILE, ConfigError, loadConfig, readConfigFile, validateConfig } from '../config/load.js';
+import { bindProblem } from '../config/addresses.js';
+import { ConfigSchema, ConfigShape, type Config } from '../config/schema.js';
 import { resolveHome } from '../home/layout.js';
 import { fields, print, table, type OutputOptions } from './output.js';
 import { Exit, exitWithError, fail } from './failure.js';
@@ -208,8 +209,18 @@ export function registerAdminCommands(program: Command): void {
       const file = join(home, CONFIG_FILE);
       const current = readConfigFile(home);
       const next = setPath(structuredClone(current), key, value);
-      const parsed = ConfigSchema.safeParse(next);
-      if (!parsed.success) fail('NTLS_ERR_CONFIG', `"${key}": ${parsed.error.issues[0]!.message}`, 'nothing changed', Exit.BadInput);
+      // The whole file as the start will read it, then what the start alone would find out.
+      let config: Config;
+      try {
+        config = validateConfig(next, file);
+      } catch (error) {
+        if (error instanceof ConfigError) fail('NTLS_ERR_CONFIG', `"${error.key}": ${error.problem}`, 'nothing changed', Exit.BadInput);
+        throw error;
+      }
+      if (key === 'server.bind' || key === 'metrics.bind') {
+        const problem = await bindProblem(getPath(config, key) as string);
+        if (problem) fail('NTLS_ERR_CONFIG', `"${key}": ${problem}`, 'give an address of this host (0.0.0.0 or :: for all); nothing changed', Exit.BadInput);
+      }
       writeFileSync(`${file}.new`, JSON.stringify(next, null, 2) + '\n', { mode: 0o640 });
       renameSync(`${file}.new`, file);
       let live = false;

@@ -79,7 +79,7 @@ registerLogCommands(program);
 registerAdminCommands(program);
 registerTokenCommands(program);
 // --json of the command run shapes its failures too; any failure ends as one line, never a stack.
-program.hook('preAction', (_root, command) => setJsonOutput((command.opts() as { json?: boolean }).json === true));
+program.hook('preAction', (_root, command) => setJsonOutput(command.opts<{ json?: boolean }>().json === true));
 try {
   await program.parseAsync(process.argv);
 } catch (error) {

@@ -206,7 +206,8 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     if (error instanceof BindError) {
       logger.log(Catalogue.applicationInitFailed);
       const reason = error.cause.code === 'EADDRINUSE' ? 'the port is in use by another program'
-        : error.cause.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s' : (error.cause.code ?? error.cause.message);
+        : error.cause.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s'
+          : error.cause.code === 'ENOTFOUND' || error.cause.code === 'EAI_AGAIN' ? 'the host name does not resolve' : (error.cause.code ?? error.cause.message);
       fail(`cannot listen on ${error.address}:${error.port}: ${reason}. Choose another with --port/--bind or \`ntls config set\`.`);
     }
     if (error instanceof TlsContextError || error instanceof ServerCredentialsError) {
