@@ -1,5 +1,6 @@
 // `ntls client|cert|config|info|service ...`: the operator's commands. Those that change the
 // running service go through the daemon's admin channel so they apply live.
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
@@ -36,6 +37,26 @@ const withCommon = (command: Command) => command
   .option('--home <dir>', 'service home (default: $NTLS_HOME or ./ntls-home)')
   .option('--json', 'output for scripts');
 
+/**
+ * A certificate file given on the command line, checked here: missing, unreadable and malformed
+ * are the same kind of failure (bad input, exit 2), told apart by their code.
+ */
+function readCertificateFile(file: string): string {
+  if (!existsSync(file)) fail('NTLS_ERR_FILE', `certificate file ${file} does not exist`, 'give the file made by `ntls-client create-cert`', Exit.BadInput);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    exitWithError(error);
+  }
+  try {
+    new X509Certificate(text);
+  } catch {
+    fail('NTLS_ERR_NOT_A_CERTIFICATE', `${file} is not a certificate (PEM)`, 'give the client\'s certificate file, made with `ntls-client create-cert`', Exit.BadInput);
+  }
+  return text;
+}
+
 interface ClientRow { name: string; host: string | null; fingerprint: string; partitions: string[]; notAfter: string; expired: boolean; connections: number }
 
 /** notAfter as the table shows it: marked when past. */
@@ -49,8 +70,8 @@ export function registerAdminCommands(program: Command): void {
     .option('-n, --hostname <host>', 'host name or IP the client connects from (required while clients.ipCheck is on)')
     .option('-f, --force', 'register the certificate even if it has expired')
     .action(async (o: Common & { client: string; cert: string; hostname?: string; force?: boolean }) => {
-      if (!existsSync(o.cert)) fail('NTLS_ERR_FILE', `certificate file ${o.cert} does not exist`, 'give the file made by `ntls-client create-cert`', Exit.BadInput);
-      const result = await admin<ClientRow>(o, 'client.register', { name: o.client, certificate: readFileSync(o.cert, 'utf8'), host: o.hostname, force: o.force === true });
+      const certificate = readCertificateFile(o.cert);
+      const result = await admin<ClientRow>(o, 'client.register', { name: o.client, certificate, host: o.hostname, force: o.force === true });
       if (result.expired) process.stderr.write(`ntls: WARNING: the certificate of ${result.name} expired on ${result.notAfter}; it cannot link until it is renewed.\n`);
       print(result, o, (r: ClientRow) => `client ${r.name} registered (fingerprint ${r.fingerprint})\n`);
     });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `ntls`: the daemon and, later, the operator's admin commands.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { homeLayout, resolveHome } from '../home/layout.js';
 import { defaultConfig } from '../config/schema.js';
 import { runForeground } from '../daemon/run.js';
@@ -8,7 +8,7 @@ import { daemonHolding } from '../daemon/home-lock.js';
 import { registerAdminCommands } from './admin-commands.js';
 import { registerLogCommands } from '../admin/logs/commands.js';
 import { registerTokenCommands } from './token-commands.js';
-import { exitWithError, setJsonOutput } from './failure.js';
+import { Exit, exitWithError, fail, setJsonOutput } from './failure.js';
 
 function portNumber(value: string): number {
   const port = Number(value);
@@ -21,9 +21,12 @@ function runningPid(home: string): number | null {
   return daemonHolding(homeLayout(home, defaultConfig()).pidFile);
 }
 
+let usageError = '';
 const program = new Command('ntls')
   .description('Network HSM service: PKCS#11 partitions over mutually-authenticated TLS')
-  .showHelpAfterError('(run `ntls --help` for usage)');
+  // Usage errors, as every failure, end as one line (below); subcommands inherit both settings.
+  .exitOverride()
+  .configureOutput({ outputError: (text) => { usageError = text.trim().replace(/^error: /, ''); } });
 
 program.command('start')
   .description('start the daemon in the foreground')
@@ -83,5 +86,19 @@ program.hook('preAction', (_root, command) => setJsonOutput(command.opts<{ json?
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
+  if (error instanceof CommanderError) {
+    if (error.exitCode === 0) process.exit(0);
+    setJsonOutput(process.argv.includes('--json'));
+    // The deepest command the words name, for the hint.
+    const path: string[] = [];
+    let at: Command = program;
+    for (const word of process.argv.slice(2)) {
+      const next = at.commands.find((c) => c.name() === word || c.aliases().includes(word));
+      if (!next) break;
+      path.push(next.name());
+      at = next;
+    }
+    fail('NTLS_ERR_USAGE', (usageError || error.message).replace(/\s*\n\s*/g, ' '), `see \`ntls ${path.length ? path.join(' ') + ' ' : ''}--help\``, Exit.BadInput);
+  }
   exitWithError(error);
 }
