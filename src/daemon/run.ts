@@ -24,9 +24,10 @@ import { AdminServer } from '../admin/server.js';
 import { adminHandlers } from '../admin/handlers.js';
 import { ADMIN_SOCKET } from '../admin/protocol.js';
 import { join, resolve } from 'node:path';
-import { Registry } from 'prom-client';
 import { serveMetrics } from '../metrics/http-exporter.js';
 import { registerDatapathMetrics } from '../metrics/datapath-metrics.js';
+import { daemonRegistry } from '../metrics/registry.js';
+import { NTLS_VERSION } from '../version.js';
 
 export interface DaemonOptions extends ConfigOverrides {
   home?: string;
@@ -100,7 +101,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   logger.log(Catalogue.opensslVersion, { version: `${process.versions.openssl} (node ${process.version})` });
 
   let processor: LoadedProcessor | undefined;
-  const metrics = new Registry();
+  const metrics = daemonRegistry(NTLS_VERSION);
   let requestRestart!: () => void;
   const restartRequested = new Promise<void>((resolve) => { requestRestart = resolve; });
   try {
