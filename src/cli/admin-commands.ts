@@ -5,6 +5,8 @@ import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
+import { AdminError } from '../admin/protocol.js';
+import { AuditLog, currentOperator } from '../audit/audit-log.js';
 import { CONFIG_FILE, ConfigError, loadConfig, readConfigFile, validateConfig } from '../config/load.js';
 import { bindProblem } from '../config/addresses.js';
 import { ConfigSchema, ConfigShape, type Config } from '../config/schema.js';
@@ -244,12 +246,27 @@ export function registerAdminCommands(program: Command): void {
       }
       writeFileSync(`${file}.new`, JSON.stringify(next, null, 2) + '\n', { mode: 0o640 });
       renameSync(`${file}.new`, file);
+      await auditConfigSet(home, key, value);
       let live = false;
       if (key === 'log.debug') {
         live = await callAdmin(home, 'log.debug', { enabled: value }).then(() => true, () => false);
       }
       print({ key, value, appliedNow: live }, o, () => `${key} = ${JSON.stringify(value)}${live ? ' (applied now)' : ' (takes effect at the next start)'}\n`);
     });
+}
+
+/**
+ * The audit record of a `config set`: written by the running daemon (the one writer of the
+ * chain), or here when none runs (its home lock is free, so nothing else writes it).
+ */
+async function auditConfigSet(home: string, key: string, value: unknown): Promise<void> {
+  const event = { action: 'config.set', target: { key, value }, result: 'ok' as const };
+  try {
+    await callAdmin(home, 'audit.record', event);
+  } catch (error) {
+    if (!(error instanceof AdminError) || error.code !== 'NTLS_ERR_NO_DAEMON') throw error;
+    new AuditLog(home).record({ ...event, who: currentOperator() });
+  }
 }
 
 /** Polls the admin channel until a daemon started after `previousStart` answers (30 s at most). */

@@ -8,6 +8,7 @@ import { daemonHolding } from '../daemon/home-lock.js';
 import { registerAdminCommands } from './admin-commands.js';
 import { registerLogCommands } from '../admin/logs/commands.js';
 import { registerTokenCommands } from './token-commands.js';
+import { registerAuditCommands } from './audit-commands.js';
 import { Exit, exitWithError, fail, setJsonOutput } from './failure.js';
 
 function portNumber(value: string): number {
@@ -78,6 +79,7 @@ program.command('status')
   });
 
 registerLogCommands(program);
+registerAuditCommands(program);
 
 registerAdminCommands(program);
 registerTokenCommands(program);

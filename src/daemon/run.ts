@@ -22,6 +22,8 @@ import { ServerCredentialsError } from './server-credentials.js';
 import { fileKeySource, hsmKeySource } from './server-key-source.js';
 import { AdminServer } from '../admin/server.js';
 import { adminHandlers } from '../admin/handlers.js';
+import { AuditLog } from '../audit/audit-log.js';
+import { auditAdminRequest, auditHandlers } from '../audit/admin-audit.js';
 import { ADMIN_SOCKET } from '../admin/protocol.js';
 import { join, resolve } from 'node:path';
 import { serveMetrics } from '../metrics/http-exporter.js';
@@ -112,8 +114,9 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       for (const bad of invalid) logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
       throw new StartError(ExitStatus.StartFailed, `${invalid[0]!.file} in the verify location is not a certificate`, 'remove or replace it, then start again');
     }
+    const audit = new AuditLog(root);
     processor = await loadProcessor(config.processor.module, {
-      home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION, metrics,
+      home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION, metrics, audit: (event) => audit.record(event),
       assignedPartitions: (client) => registry.byName(client)?.partitions ?? [],
     });
     const keySource = config.server.keysInHardware
@@ -154,7 +157,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     const { idle, interval, count } = config.tcpKeepalive;
     logger.log(Catalogue.tcpKeepAliveConfigured, { idle, interval, count });
     logger.log(Catalogue.cipherListSet, { idle, ciphers: cipherString(config.server) });
-    const admin = new AdminServer(join(root, ADMIN_SOCKET), adminHandlers({
+    const admin = new AdminServer(join(root, ADMIN_SOCKET), new Map([...auditHandlers(audit), ...adminHandlers({
       processorCommands: processor.module.cp_admin_commands?.() ?? new Map(),
       home, config, startedAt: new Date(), processor: processor.name, registry, engine, address,
       rescanClients: () => monitor.rescan(),
@@ -166,7 +169,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       },
       setDebugLogging: (enabled) => { logger.debugEnabled = enabled; },
       restart: () => setImmediate(requestRestart),
-    }));
+    })]), auditAdminRequest(audit));
     await admin.listen();
     const metricsServer = config.metrics.enabled ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port) : null;
     process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`);

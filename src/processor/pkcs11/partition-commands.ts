@@ -59,6 +59,26 @@ function adminFailure(error: unknown): never {
   throw error;
 }
 
+/**
+ * Failed logins in a row and lock state of each role (SO, Crypto Officer, Crypto User), for the
+ * built-in HSM (a PKCS#11 module's token keeps its own, not readable here).
+ */
+function loginState(context: PartitionCommandContext, partition: TokenSummary): Record<string, unknown> {
+  let hsm: SoftwareHsm;
+  try {
+    hsm = context.software();
+  } catch {
+    return {};
+  }
+  const { failures } = hsm.partition(partition.slotId).row;
+  const max = hsm.policy.maxFailedLogins;
+  return {
+    failedLogins: { so: failures.so, co: failures.co, cu: failures.cu },
+    locked: { so: failures.so >= max, co: failures.co >= max, cu: failures.cu >= max },
+    maxFailedLogins: max,
+  };
+}
+
 export function partitionCommands(context: PartitionCommandContext): ReadonlyMap<string, ProcessorAdminCommand> {
   const partitions = () => context.model().tokens(context.partitions());
   const describe = (p: TokenSummary) => {
@@ -67,7 +87,10 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
   };
   const commands: Record<string, ProcessorAdminCommand> = {
     'partition.list': () => partitions().map(describe),
-    'partition.show': (args) => describe(find(partitions(), name(args))),
+    'partition.show': (args) => {
+      const partition = find(partitions(), name(args));
+      return { ...describe(partition), ...loginState(context, partition) };
+    },
     'partition.resolve': (args) => {
       const found = find(context.model().tokens(), name(args));
       if (found.name === context.adminPartition) {

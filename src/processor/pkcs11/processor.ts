@@ -138,6 +138,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
       maxOutputBytes: context.config.datapath.maxFrameBytes,
       commandKeepalive: context.config.processor.commandKeepalive,
       onClose: () => live.delete(connection.id),
+      audit: context.audit ? (event) => context.audit!(event) : undefined,
     });
     live.set(connection.id, entry);
     return entry.instance;
