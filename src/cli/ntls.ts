@@ -10,6 +10,8 @@ import { registerLogCommands } from '../admin/logs/commands.js';
 import { registerTokenCommands } from './token-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { Exit, exitWithError, fail, setJsonOutput } from './failure.js';
+import { callAdmin } from '../admin/client.js';
+import type { Health } from '../metrics/health.js';
 
 function portNumber(value: string): number {
   const port = Number(value);
@@ -66,17 +68,30 @@ program.command('stop')
   });
 
 program.command('status')
-  .description('say whether a daemon runs for a home')
+  .description('say whether a daemon runs for a home and whether it serves (exit 3 when none runs)')
   .option('--home <dir>', 'service home')
-  .action((options: { home?: string }) => {
+  .option('--json', 'output for scripts: running, pid, live, ready and the readiness checks')
+  .addHelpText('after', '\nExamples:\n  ntls status --home /srv/ntls\n  ntls status --json --home /srv/ntls    # {"running":true,"pid":..., "ready":true, "checks":{...}}\n')
+  .action(async (options: { home?: string; json?: boolean }) => {
     const home = resolveHome(options.home);
     const pid = runningPid(home);
     if (pid === null) {
-      process.stdout.write(`ntls: not running (home ${home}).\n`);
-      process.exit(3);
+      if (options.json) process.stdout.write(JSON.stringify({ running: false, home, live: false, ready: false }) + '\n');
+      else process.stdout.write(`ntls: not running (home ${home}).\n`);
+      process.exit(Exit.NotRunning);
     }
-    process.stdout.write(`ntls: running, pid ${pid} (home ${home}).\n`);
+    // Running: whether it serves, from the daemon (a daemon still starting does not answer yet).
+    const health = await callAdmin<Health>(home, 'service.health', {}, 5000).catch(() => null);
+    const status = { running: true, pid, home, live: health !== null, ready: health?.ready ?? false, checks: health?.checks ?? null };
+    if (options.json) {
+      process.stdout.write(JSON.stringify(status) + '\n');
+      return;
+    }
+    process.stdout.write(`ntls: running, pid ${pid} (home ${home}); ${status.ready ? 'ready' : 'not ready'}`
+      + `${status.checks ? ` (store open: ${yesNo(status.checks.storeOpen)}, listening: ${yesNo(status.checks.listening)}, processor loaded: ${yesNo(status.checks.processorLoaded)})` : ' (not answering yet)'}.\n`);
   });
+
+const yesNo = (value: boolean) => (value ? 'yes' : 'no');
 
 registerLogCommands(program);
 registerAuditCommands(program);

@@ -29,6 +29,7 @@ import { join, resolve } from 'node:path';
 import { serveMetrics } from '../metrics/http-exporter.js';
 import { registerDatapathMetrics } from '../metrics/datapath-metrics.js';
 import { daemonRegistry } from '../metrics/registry.js';
+import { healthProbe } from './health-probe.js';
 import { NTLS_VERSION } from '../version.js';
 
 export interface DaemonOptions extends ConfigOverrides {
@@ -157,7 +158,9 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     const { idle, interval, count } = config.tcpKeepalive;
     logger.log(Catalogue.tcpKeepAliveConfigured, { idle, interval, count });
     logger.log(Catalogue.cipherListSet, { idle, ciphers: cipherString(config.server) });
-    const admin = new AdminServer(join(root, ADMIN_SOCKET), new Map([...auditHandlers(audit), ...adminHandlers({
+    let serving = true;
+    const probe = healthProbe(processor.module, () => serving);
+    const admin = new AdminServer(join(root, ADMIN_SOCKET), new Map([...auditHandlers(audit), ['service.health', () => probe()], ...adminHandlers({
       processorCommands: processor.module.cp_admin_commands?.() ?? new Map(),
       home, config, startedAt: new Date(), processor: processor.name, registry, engine, address,
       rescanClients: () => monitor.rescan(),
@@ -171,12 +174,13 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       restart: () => setImmediate(requestRestart),
     })]), auditAdminRequest(audit));
     await admin.listen();
-    const metricsServer = config.metrics.enabled ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port) : null;
+    const metricsServer = config.metrics.enabled ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port, probe) : null;
     process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`);
 
     let stopping: Promise<void> | null = null;
     const stop = ({ restarting = false } = {}) => {
       stopping ??= (async () => {
+        serving = false;
         logger.log(Catalogue.shuttingDown);
         logger.log(Catalogue.initiatingDispatchTermination);
         await admin.close();
