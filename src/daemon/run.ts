@@ -97,7 +97,9 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   mkdirSync(home.logDirectory, { recursive: true, mode: 0o750 });
   const logger = new Logger({
     file: home.logFile, maxBytes: config.log.maxBytes, keep: config.log.keep, debug: config.log.debug,
-    syslog: config.log.syslog, echo: options.echo,
+    syslog: config.log.syslog, echo: options.echo && !process.env.JOURNAL_STREAM,
+    // Run by systemd: the journal takes stdout and stamps each line itself (docs/service.md).
+    journal: process.env.JOURNAL_STREAM !== undefined && process.env.JOURNAL_STREAM !== '',
   });
   installCrashHandler(home.logDirectory, logger, home.logFile, options.echo ?? false);
   logger.log(Catalogue.startingUp);
