@@ -183,6 +183,7 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
 
 function describeCertificate(certificate: X509Certificate, file: string) {
   return {
+    pem: certificate.toString(),
     file,
     subject: certificate.subject,
     fingerprint: certificate.fingerprint256,

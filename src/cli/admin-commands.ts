@@ -170,8 +170,18 @@ export function registerAdminCommands(program: Command): void {
     });
 
   const cert = program.command('cert').description('the server certificate');
-  withCommon(cert.command('show').description('show the server certificate'))
-    .action(async (o: Common) => print(await admin(o, 'cert.show'), o, (r: never) => fields(r)));
+  withCommon(cert.command('show').description('show the server certificate: file, subject, SHA-256 fingerprint, validity; --pem prints it'))
+    .option('--pem', 'print the certificate itself (PEM), the file to give clients')
+    .action(async (o: Common & { pem?: boolean }) => {
+      const shown = await admin<{ pem: string } & Record<string, unknown>>(o, 'cert.show');
+      if (o.pem && !o.json) {
+        process.stdout.write(shown.pem);
+        return;
+      }
+      const rest: Record<string, unknown> = { ...shown };
+      if (!o.pem) delete rest.pem;
+      print(rest, o, (r: never) => fields(r));
+    });
   withCommon(cert.command('regen').description('make a new server key and certificate'))
     .option('--key-type <type>', 'ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096')
     .option('-f, --force', 'do not ask for confirmation')

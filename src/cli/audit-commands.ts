@@ -23,7 +23,6 @@ export function registerAuditCommands(program: Command): void {
     .option('--home <dir>', 'service home (default: $NTLS_HOME or ./ntls-home)')
     .option('--verify', 'check that no record was edited, removed, inserted or moved; names the first bad line')
     .option('--json', 'output for scripts')
-    .addHelpText('after', '\nExamples:\n  ntls logs audit --home /srv/ntls\n  ntls logs audit --verify --home /srv/ntls\n')
     .action((o: { home?: string; verify?: boolean; json?: boolean }) => {
       const home = resolveHome(o.home);
       if (o.verify) {

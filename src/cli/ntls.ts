@@ -9,6 +9,8 @@ import { registerAdminCommands } from './admin-commands.js';
 import { registerLogCommands } from '../admin/logs/commands.js';
 import { registerTokenCommands } from './token-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
+import { addExamples } from './examples.js';
+import { NTLS_VERSION } from '../version.js';
 import { Exit, exitWithError, fail, setJsonOutput } from './failure.js';
 import { callAdmin } from '../admin/client.js';
 import type { Health } from '../metrics/health.js';
@@ -27,6 +29,7 @@ function runningPid(home: string): number | null {
 let usageError = '';
 const program = new Command('ntls')
   .description('Network HSM service: PKCS#11 partitions over mutually-authenticated TLS')
+  .version(NTLS_VERSION, '-V, --version', 'print the version of ntls')
   // Usage errors, as every failure, end as one line (below); subcommands inherit both settings.
   .exitOverride()
   .configureOutput({ outputError: (text) => { usageError = text.trim().replace(/^error: /, ''); } });
@@ -71,7 +74,6 @@ program.command('status')
   .description('say whether a daemon runs for a home and whether it serves (exit 3 when none runs)')
   .option('--home <dir>', 'service home')
   .option('--json', 'output for scripts: running, pid, live, ready and the readiness checks')
-  .addHelpText('after', '\nExamples:\n  ntls status --home /srv/ntls\n  ntls status --json --home /srv/ntls    # {"running":true,"pid":..., "ready":true, "checks":{...}}\n')
   .action(async (options: { home?: string; json?: boolean }) => {
     const home = resolveHome(options.home);
     const pid = runningPid(home);
@@ -98,6 +100,7 @@ registerAuditCommands(program);
 
 registerAdminCommands(program);
 registerTokenCommands(program);
+addExamples(program);
 // --json of the command run shapes its failures too; any failure ends as one line, never a stack.
 program.hook('preAction', (_root, command) => setJsonOutput(command.opts<{ json?: boolean }>().json === true));
 try {

@@ -30,6 +30,7 @@ import { serveMetrics } from '../metrics/http-exporter.js';
 import { registerDatapathMetrics } from '../metrics/datapath-metrics.js';
 import { daemonRegistry } from '../metrics/registry.js';
 import { healthProbe } from './health-probe.js';
+import { nextSteps } from './next-steps.js';
 import { NTLS_VERSION } from '../version.js';
 
 export interface DaemonOptions extends ConfigOverrides {
@@ -177,7 +178,8 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     })]), auditAdminRequest(audit));
     await admin.listen();
     const metricsServer = config.metrics.enabled ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port, probe) : null;
-    process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`);
+    process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`
+      + nextSteps({ root, certificateFile: home.serverCertificate, certificate: credentials.certificate, metrics: metricsServer?.address() ?? null }));
 
     let stopping: Promise<void> | null = null;
     const stop = ({ restarting = false } = {}) => {
