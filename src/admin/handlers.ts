@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js';
 import type { DatapathEngine } from '../datapath/engine.js';
 import type { HomeLayout } from '../home/layout.js';
 import type { ProcessorAdminCommand, ProcessorName } from '../processor/contract.js';
-import { isExpired, RegistryError, type ClientRegistry, type RegisteredClient } from '../registry/client-registry.js';
+import { displayFingerprint, isExpired, RegistryError, type ClientRegistry, type RegisteredClient } from '../registry/client-registry.js';
 import type { AdminHandler } from './server.js';
 import { AdminError } from './protocol.js';
 
@@ -47,7 +47,7 @@ function describeClient(client: RegisteredClient, engine: DatapathEngine) {
   return {
     name: client.name,
     host: client.host,
-    fingerprint: client.fingerprint,
+    fingerprint: displayFingerprint(client.fingerprint),
     partitions: client.partitions,
     notAfter: client.notAfter.toISOString(),
     expired: isExpired(client),
@@ -101,7 +101,7 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
     },
     'client.list': () => registry.list().map((c) => describeClient(c, engine)),
     'client.show': (args) => describeClient(known(text(args, 'name', 'a client name')), engine),
-    'client.fingerprint': (args) => ({ fingerprint: known(text(args, 'name', 'a client name')).fingerprint }),
+    'client.fingerprint': (args) => ({ fingerprint: displayFingerprint(known(text(args, 'name', 'a client name')).fingerprint) }),
     'client.hostip': (args) => {
       const client = known(text(args, 'name', 'a client name'));
       const host = args.host === null ? null : checkHost(text(args, 'host', 'a host name or IP'));

@@ -107,19 +107,19 @@ export function registerAdminCommands(program: Command): void {
         (r: { name: string; connectionsEnded: number }) => `client ${r.name} deleted; ${r.connectionsEnded} connection(s) ended\n`);
     });
 
-  withCommon(client.command('assign-partition').description('give a client a partition (it appears as its next slot)'))
+  withCommon(client.command('assign-partition').description('give a client a partition (the client sees it as its next slot)'))
     .requiredOption('-c, --client <name>', 'client name')
-    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .requiredOption('-p, --partition <name|serial>', 'partition: its name or serial number (else a token label)')
     .action(async (o: Common & { client: string; partition: string }) => {
       print(await admin(o, 'client.assign-partition', { name: o.client, partition: o.partition }), o,
-        (r: ClientRow) => `partition ${o.partition} assigned to ${r.name}; its slots: ${r.partitions.join(', ')}\n`);
+        (r: ClientRow) => `partition ${o.partition} assigned to ${r.name}; ${r.name}'s partitions (serial numbers, in slot order): ${r.partitions.join(', ')}\n`);
     });
   withCommon(client.command('revoke-partition').description('take a partition from a client; its sessions there end at once'))
     .requiredOption('-c, --client <name>', 'client name')
-    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .requiredOption('-p, --partition <name|serial>', 'partition: its name or serial number (else a token label)')
     .action(async (o: Common & { client: string; partition: string }) => {
       print(await admin(o, 'client.revoke-partition', { name: o.client, partition: o.partition }), o,
-        (r: ClientRow) => `partition ${o.partition} revoked from ${r.name}\n`);
+        (r: ClientRow) => `partition ${o.partition} revoked from ${r.name}; ${r.name}'s partitions (serial numbers, in slot order): ${r.partitions.join(', ') || 'none'}\n`);
     });
 
   const partition = program.command('partition').description('HSM partitions');
@@ -137,10 +137,10 @@ export function registerAdminCommands(program: Command): void {
       print(rows, o, (r: never[]) => table(r, ['name', 'serial', 'label', 'initialized', 'tokenObjects', 'sessions', 'connectedClients']));
     });
   withCommon(partition.command('show').description('show one partition and its use'))
-    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .requiredOption('-p, --partition <name|serial>', 'partition: its name or serial number (else a token label)')
     .action(async (o: Common & { partition: string }) => print(await admin(o, 'partition.show', { partition: o.partition }), o, (r: never) => fields(r)));
   withCommon(partition.command('delete').description('delete a partition and every object in it'))
-    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .requiredOption('-p, --partition <name|serial>', 'partition: its name or serial number (else a token label)')
     .option('-f, --force', 'do not ask for confirmation')
     .action(async (o: Common & { partition: string; force?: boolean }) => {
       // Which partition that is, first: an unknown or ambiguous one is refused before any question.

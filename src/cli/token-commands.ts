@@ -135,7 +135,7 @@ export function registerTokenCommands(program: Command): void {
     });
 
   withPins(withCommon(token.command('backup').description('copy every token object of a partition into a token, replacing its previous backup')))
-    .requiredOption('-p, --partition <label|serial>', 'partition to back up')
+    .requiredOption('-p, --partition <name|serial>', 'partition to back up: its name or serial number')
     .requiredOption('-t, --token <name>', 'backup token: image file name, serial number or label')
     .action(async (o: Common & PartitionPins & { partition: string; token: string }) => {
       const before = await admin<TokenListing>(o, 'token.show', { token: o.token });
@@ -173,7 +173,7 @@ export function registerTokenCommands(program: Command): void {
 
   withPins(withCommon(token.command('restore').description('bring a token\'s backup back into a partition (all or nothing)')))
     .requiredOption('-t, --token <name>', 'backup token: image file name, serial number or label')
-    .requiredOption('-p, --partition <label|serial>', 'partition to restore into')
+    .requiredOption('-p, --partition <name|serial>', 'partition to restore into: its name or serial number')
     .option('--replace', 'drop the partition\'s token objects first')
     .option('--add', 'add the backup\'s objects (those already there, identical, are skipped)')
     .action(async (o: Common & PartitionPins & { token: string; partition: string; replace?: boolean; add?: boolean }) => {
