@@ -40,7 +40,7 @@ export function setJsonOutput(on: boolean): void {
 /** Admin codes that mean the input was wrong rather than the operation failing. */
 const BAD_INPUT_CODES = new Set([
   'NTLS_ERR_ADMIN_ARGUMENT', 'NTLS_ERR_BAD_HOST', 'NTLS_ERR_NOT_A_CERTIFICATE', 'NTLS_ERR_CLIENT_NAME', 'NTLS_ERR_LABEL_INVALID',
-  'NTLS_ERR_FILE', 'NTLS_ERR_CONFIG', 'NTLS_ERR_HOST_REQUIRED',
+  'NTLS_ERR_FILE', 'NTLS_ERR_CONFIG', 'NTLS_ERR_HOST_REQUIRED', 'NTLS_ERR_BACKUP_FILE',
 ]);
 
 const ERRNO_TEXT: Record<string, [string, string]> = {
@@ -70,7 +70,7 @@ export function describeFailure(error: unknown): Failure {
     const [what, hint] = ERRNO_TEXT[errno.code] ?? [`cannot be used (${errno.syscall}: ${errno.code})`, 'check the path and its permissions'];
     return { code: 'NTLS_ERR_FILE', message: `${errno.path ?? 'a file'} ${what}`, hint, status: Exit.BadInput };
   }
-  if (error instanceof NtlsError) return { code: error.code, message: error.message, hint: error.hint, status: Exit.Failed };
+  if (error instanceof NtlsError) return { code: error.code, message: error.message, hint: error.hint, status: BAD_INPUT_CODES.has(error.code) ? Exit.BadInput : Exit.Failed };
   return { code: 'NTLS_ERR_INTERNAL', message: `unexpected failure: ${(error as Error)?.message ?? String(error)}`, hint: 'please report it with the command you ran', status: Exit.Failed };
 }
 

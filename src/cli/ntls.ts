@@ -10,6 +10,7 @@ import { registerLogCommands } from '../admin/logs/commands.js';
 import { registerTokenCommands } from './token-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { addExamples } from './examples.js';
+import { registerHomeCommands } from './home-commands.js';
 import { NTLS_VERSION } from '../version.js';
 import { Exit, exitWithError, fail, setJsonOutput } from './failure.js';
 import { callAdmin } from '../admin/client.js';
@@ -100,6 +101,7 @@ registerAuditCommands(program);
 
 registerAdminCommands(program);
 registerTokenCommands(program);
+registerHomeCommands(program);
 addExamples(program);
 // --json of the command run shapes its failures too; any failure ends as one line, never a stack.
 program.hook('preAction', (_root, command) => setJsonOutput(command.opts<{ json?: boolean }>().json === true));

@@ -22,6 +22,7 @@ import { ServerCredentialsError } from './server-credentials.js';
 import { fileKeySource, hsmKeySource } from './server-key-source.js';
 import { AdminServer } from '../admin/server.js';
 import { adminHandlers } from '../admin/handlers.js';
+import { homeBackupHandlers } from '../admin/home-backup.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { auditAdminRequest, auditHandlers } from '../audit/admin-audit.js';
 import { ADMIN_SOCKET } from '../admin/protocol.js';
@@ -163,19 +164,20 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     logger.log(Catalogue.cipherListSet, { idle, ciphers: cipherString(config.server) });
     let serving = true;
     const probe = healthProbe(processor.module, () => serving);
-    const admin = new AdminServer(join(root, ADMIN_SOCKET), new Map([...auditHandlers(audit), ['service.health', () => probe()], ...adminHandlers({
-      processorCommands: processor.module.cp_admin_commands?.() ?? new Map(),
-      home, config, startedAt: new Date(), processor: processor.name, registry, engine, address,
-      rescanClients: () => monitor.rescan(),
-      serverCertificate: () => credentials.certificate,
-      regenerateServerCertificate: async (keyType) => {
-        credentials = await keySource.regenerate(keyType);
-        rebuildContext();
-        return credentials.certificate;
-      },
-      setDebugLogging: (enabled) => { logger.debugEnabled = enabled; },
-      restart: () => setImmediate(requestRestart),
-    })]), auditAdminRequest(audit));
+    const admin = new AdminServer(join(root, ADMIN_SOCKET), new Map([...auditHandlers(audit), ['service.health', () => probe()],
+      ...homeBackupHandlers(root, processor.module.cp_admin_commands?.() ?? new Map()), ...adminHandlers({
+        processorCommands: processor.module.cp_admin_commands?.() ?? new Map(),
+        home, config, startedAt: new Date(), processor: processor.name, registry, engine, address,
+        rescanClients: () => monitor.rescan(),
+        serverCertificate: () => credentials.certificate,
+        regenerateServerCertificate: async (keyType) => {
+          credentials = await keySource.regenerate(keyType);
+          rebuildContext();
+          return credentials.certificate;
+        },
+        setDebugLogging: (enabled) => { logger.debugEnabled = enabled; },
+        restart: () => setImmediate(requestRestart),
+      })]), auditAdminRequest(audit));
     await admin.listen();
     const metricsServer = config.metrics.enabled ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port, probe) : null;
     process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`
