@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { currentOperator } from '../audit/audit-log.js';
 import { ADMIN_SOCKET, AdminError, type AdminResponse } from './protocol.js';
 
 /** Sends one admin request to the daemon of `home` and returns its result, or throws AdminError. */
@@ -13,7 +14,7 @@ export function callAdmin<T = unknown>(home: string, command: string, args: Reco
       reject(new AdminError('NTLS_ERR_ADMIN_TIMEOUT', `the daemon of ${home} did not answer within ${timeoutMs / 1000} s`));
     }, timeoutMs);
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(JSON.stringify({ id: 1, command, args }) + '\n'));
+    socket.on('connect', () => socket.write(JSON.stringify({ id: 1, command, args, who: currentOperator() }) + '\n'));
     socket.on('data', (chunk: string) => {
       buffered += chunk;
       const newline = buffered.indexOf('\n');

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js';
 import type { DatapathView } from '../datapath/datapath-view.js';
 import type { HomeLayout } from '../home/layout.js';
 import type { ProcessorAdminCommand, ProcessorName } from '../processor/contract.js';
-import { isExpired, RegistryError, type ClientRegistry, type RegisteredClient } from '../registry/client-registry.js';
+import { displayFingerprint, isExpired, RegistryError, type ClientRegistry, type RegisteredClient } from '../registry/client-registry.js';
 import type { AdminHandler } from './server.js';
 import { AdminError } from './protocol.js';
 
@@ -48,7 +48,7 @@ function describeClient(client: RegisteredClient, connectionsByClient: Readonly<
   return {
     name: client.name,
     host: client.host,
-    fingerprint: client.fingerprint,
+    fingerprint: displayFingerprint(client.fingerprint),
     partitions: client.partitions,
     notAfter: client.notAfter.toISOString(),
     expired: isExpired(client),
@@ -106,7 +106,7 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       return registry.list().map((c) => describeClient(c, byClient));
     },
     'client.show': (args) => describe(known(text(args, 'name', 'a client name'))),
-    'client.fingerprint': (args) => ({ fingerprint: known(text(args, 'name', 'a client name')).fingerprint }),
+    'client.fingerprint': (args) => ({ fingerprint: displayFingerprint(known(text(args, 'name', 'a client name')).fingerprint) }),
     'client.hostip': (args) => {
       const client = known(text(args, 'name', 'a client name'));
       const host = args.host === null ? null : checkHost(text(args, 'host', 'a host name or IP'));
@@ -190,6 +190,7 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
 
 function describeCertificate(certificate: X509Certificate, file: string) {
   return {
+    pem: certificate.toString(),
     file,
     subject: certificate.subject,
     fingerprint: certificate.fingerprint256,

@@ -10,6 +10,8 @@ export interface AdminRequest {
   id: number;
   command: string;
   args: Record<string, unknown>;
+  /** Who asks, as the CLI says ({uid, user}): for the audit trail (the socket is the daemon user's alone). */
+  who?: unknown;
 }
 
 export interface AdminFailure {

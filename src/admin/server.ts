@@ -3,7 +3,10 @@ import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { ADMIN_MAX_LINE, AdminError, type AdminRequest, type AdminResponse } from './protocol.js';
 
-export type AdminHandler = (args: Record<string, unknown>) => unknown;
+export type AdminHandler = (args: Record<string, unknown>, who?: unknown) => unknown;
+
+/** Told of every answered request (the audit trail). */
+export type AdminObserver = (command: string, args: Record<string, unknown>, who: unknown, outcome: { ok: true } | { ok: false; code: string }) => void;
 
 function isRequest(value: unknown): value is AdminRequest {
   const v = value as AdminRequest;
@@ -31,7 +34,7 @@ export class AdminServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
 
-  constructor(readonly path: string, private readonly handlers: ReadonlyMap<string, AdminHandler>) {
+  constructor(readonly path: string, private readonly handlers: ReadonlyMap<string, AdminHandler>, private readonly observer?: AdminObserver) {
     this.server = createServer((socket) => this.serve(socket));
   }
 
@@ -82,8 +85,18 @@ export class AdminServer {
     if (!handler) {
       return { id: request.id, ok: false, error: { code: 'NTLS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown admin command ${request.command}` } };
     }
+    const response = await this.run(request, handler);
     try {
-      return { id: request.id, ok: true, result: await handler(request.args ?? {}) };
+      this.observer?.(request.command, request.args ?? {}, request.who, response.ok ? { ok: true } : { ok: false, code: response.error.code });
+    } catch {
+      // The audit trail could not be written (disk full...): the answer still goes out.
+    }
+    return response;
+  }
+
+  private async run(request: AdminRequest, handler: AdminHandler): Promise<AdminResponse> {
+    try {
+      return { id: request.id, ok: true, result: await handler(request.args ?? {}, request.who) };
     } catch (error) {
       if (error instanceof AdminError) return { id: request.id, ok: false, error: error.toFailure() };
       const { code, hint } = error as { code?: unknown; hint?: unknown };

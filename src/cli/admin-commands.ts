@@ -1,45 +1,63 @@
 // `ntls client|cert|config|info|service ...`: the operator's commands. Those that change the
 // running service go through the daemon's admin channel so they apply live.
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
 import { AdminError } from '../admin/protocol.js';
-import { CONFIG_FILE, ConfigError, loadConfig } from '../config/load.js';
-import { ConfigSchema, ConfigShape } from '../config/schema.js';
+import { AuditLog, currentOperator } from '../audit/audit-log.js';
+import { CONFIG_FILE, ConfigError, loadConfig, readConfigFile, validateConfig } from '../config/load.js';
+import { bindProblem } from '../config/addresses.js';
+import { ConfigSchema, ConfigShape, type Config } from '../config/schema.js';
 import { resolveHome } from '../home/layout.js';
 import { fields, print, table, type OutputOptions } from './output.js';
+import { Exit, exitWithError, fail } from './failure.js';
 import { withProgress } from './progress.js';
 import { join } from 'node:path';
 
 type Common = OutputOptions & { home?: string };
 
-function fail(problem: string, hint?: string, status = 1, code?: string): never {
-  process.stderr.write(`ntls: ${problem}${hint ? `; ${hint}` : ''}.${code ? ` [${code}]` : ''}\n`);
-  process.exit(status);
-}
-
 async function admin<T>(options: Common, command: string, args: Record<string, unknown> = {}): Promise<T> {
   try {
     return await callAdmin<T>(resolveHome(options.home), command, args);
   } catch (error) {
-    if (error instanceof AdminError) fail(error.message, error.hint, 1, error.code);
-    throw error;
+    exitWithError(error);
   }
 }
 
 async function confirm(question: string, force?: boolean): Promise<void> {
   if (force) return;
-  if (!process.stdin.isTTY) fail('confirmation needed and no terminal to ask on', 'add --force to confirm from a script');
+  if (!process.stdin.isTTY) fail('NTLS_ERR_CONFIRMATION', 'confirmation needed and no terminal to ask on', 'add --force to confirm from a script', Exit.BadInput);
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   const answer = await rl.question(`${question} [y/N] `);
   rl.close();
-  if (!/^y(es)?$/i.test(answer.trim())) fail('cancelled; nothing changed');
+  if (!/^y(es)?$/i.test(answer.trim())) fail('NTLS_ERR_CANCELLED', 'cancelled', 'nothing changed');
 }
 
 const withCommon = (command: Command) => command
   .option('--home <dir>', 'service home (default: $NTLS_HOME or ./ntls-home)')
   .option('--json', 'output for scripts');
+
+/**
+ * A certificate file given on the command line, checked here: missing, unreadable and malformed
+ * are the same kind of failure (bad input, exit 2), told apart by their code.
+ */
+function readCertificateFile(file: string): string {
+  if (!existsSync(file)) fail('NTLS_ERR_FILE', `certificate file ${file} does not exist`, 'give the file made by `ntls-client create-cert`', Exit.BadInput);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    exitWithError(error);
+  }
+  try {
+    new X509Certificate(text);
+  } catch {
+    fail('NTLS_ERR_NOT_A_CERTIFICATE', `${file} is not a certificate (PEM)`, 'give the client\'s certificate file, made with `ntls-client create-cert`', Exit.BadInput);
+  }
+  return text;
+}
 
 interface ClientRow { name: string; host: string | null; fingerprint: string; partitions: string[]; notAfter: string; expired: boolean; connections: number }
 
@@ -54,8 +72,8 @@ export function registerAdminCommands(program: Command): void {
     .option('-n, --hostname <host>', 'host name or IP the client connects from (required while clients.ipCheck is on)')
     .option('-f, --force', 'register the certificate even if it has expired')
     .action(async (o: Common & { client: string; cert: string; hostname?: string; force?: boolean }) => {
-      if (!existsSync(o.cert)) fail(`certificate file ${o.cert} does not exist`, 'give the file made by `ntls-client create-cert`', 2);
-      const result = await admin<ClientRow>(o, 'client.register', { name: o.client, certificate: readFileSync(o.cert, 'utf8'), host: o.hostname, force: o.force === true });
+      const certificate = readCertificateFile(o.cert);
+      const result = await admin<ClientRow>(o, 'client.register', { name: o.client, certificate, host: o.hostname, force: o.force === true });
       if (result.expired) process.stderr.write(`ntls: WARNING: the certificate of ${result.name} expired on ${result.notAfter}; it cannot link until it is renewed.\n`);
       print(result, o, (r: ClientRow) => `client ${r.name} registered (fingerprint ${r.fingerprint})\n`);
     });
@@ -89,19 +107,19 @@ export function registerAdminCommands(program: Command): void {
         (r: { name: string; connectionsEnded: number }) => `client ${r.name} deleted; ${r.connectionsEnded} connection(s) ended\n`);
     });
 
-  withCommon(client.command('assign-partition').description('give a client a partition (it appears as its next slot)'))
+  withCommon(client.command('assign-partition').description('give a client a partition (the client sees it as its next slot)'))
     .requiredOption('-c, --client <name>', 'client name')
-    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .requiredOption('-p, --partition <name|serial>', 'partition: its name or serial number (else a token label)')
     .action(async (o: Common & { client: string; partition: string }) => {
       print(await admin(o, 'client.assign-partition', { name: o.client, partition: o.partition }), o,
-        (r: ClientRow) => `partition ${o.partition} assigned to ${r.name}; its slots: ${r.partitions.join(', ')}\n`);
+        (r: ClientRow) => `partition ${o.partition} assigned to ${r.name}; ${r.name}'s partitions (serial numbers, in slot order): ${r.partitions.join(', ')}\n`);
     });
   withCommon(client.command('revoke-partition').description('take a partition from a client; its sessions there end at once'))
     .requiredOption('-c, --client <name>', 'client name')
-    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .requiredOption('-p, --partition <name|serial>', 'partition: its name or serial number (else a token label)')
     .action(async (o: Common & { client: string; partition: string }) => {
       print(await admin(o, 'client.revoke-partition', { name: o.client, partition: o.partition }), o,
-        (r: ClientRow) => `partition ${o.partition} revoked from ${r.name}\n`);
+        (r: ClientRow) => `partition ${o.partition} revoked from ${r.name}; ${r.name}'s partitions (serial numbers, in slot order): ${r.partitions.join(', ') || 'none'}\n`);
     });
 
   const partition = program.command('partition').description('HSM partitions');
@@ -119,10 +137,10 @@ export function registerAdminCommands(program: Command): void {
       print(rows, o, (r: never[]) => table(r, ['name', 'serial', 'label', 'initialized', 'tokenObjects', 'sessions', 'connectedClients']));
     });
   withCommon(partition.command('show').description('show one partition and its use'))
-    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .requiredOption('-p, --partition <name|serial>', 'partition: its name or serial number (else a token label)')
     .action(async (o: Common & { partition: string }) => print(await admin(o, 'partition.show', { partition: o.partition }), o, (r: never) => fields(r)));
   withCommon(partition.command('delete').description('delete a partition and every object in it'))
-    .requiredOption('-p, --partition <label|serial>', 'partition')
+    .requiredOption('-p, --partition <name|serial>', 'partition: its name or serial number (else a token label)')
     .option('-f, --force', 'do not ask for confirmation')
     .action(async (o: Common & { partition: string; force?: boolean }) => {
       // Which partition that is, first: an unknown or ambiguous one is refused before any question.
@@ -144,14 +162,13 @@ export function registerAdminCommands(program: Command): void {
         print(policy, o, (r: never) => fields(r));
         return;
       }
-      if (o.legacyRsa !== undefined) fail('--legacy-rsa is a partition\'s setting', 'give --partition', 2);
+      if (o.legacyRsa !== undefined) fail('NTLS_ERR_USAGE', '--legacy-rsa is a partition\'s setting', 'give --partition', Exit.BadInput);
       const home = resolveHome(o.home);
       let config;
       try {
         config = loadConfig(home);
       } catch (error) {
-        if (error instanceof ConfigError) fail(`${error.file}: "${error.key}": ${error.problem}`, 'correct the file', 2);
-        throw error;
+        exitWithError(error);
       }
       const policy = {
         pinMinLength: config.hsm.pinMinLength,
@@ -164,8 +181,18 @@ export function registerAdminCommands(program: Command): void {
     });
 
   const cert = program.command('cert').description('the server certificate');
-  withCommon(cert.command('show').description('show the server certificate'))
-    .action(async (o: Common) => print(await admin(o, 'cert.show'), o, (r: never) => fields(r)));
+  withCommon(cert.command('show').description('show the server certificate: file, subject, SHA-256 fingerprint, validity; --pem prints it'))
+    .option('--pem', 'print the certificate itself (PEM), the file to give clients')
+    .action(async (o: Common & { pem?: boolean }) => {
+      const shown = await admin<{ pem: string } & Record<string, unknown>>(o, 'cert.show');
+      if (o.pem && !o.json) {
+        process.stdout.write(shown.pem);
+        return;
+      }
+      const rest: Record<string, unknown> = { ...shown };
+      if (!o.pem) delete rest.pem;
+      print(rest, o, (r: never) => fields(r));
+    });
   withCommon(cert.command('regen').description('make a new server key and certificate'))
     .option('--key-type <type>', 'ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096')
     .option('-f, --force', 'do not ask for confirmation')
@@ -206,8 +233,7 @@ export function registerAdminCommands(program: Command): void {
       try {
         effective = loadConfig(home);
       } catch (error) {
-        if (error instanceof ConfigError) fail(`${error.file}: "${error.key}": ${error.problem}`, 'correct the file', 2);
-        throw error;
+        exitWithError(error);
       }
       const rows = settings().map((s) => ({ key: s.key, value: getPath(effective, s.key), default: s.defaultValue, meaning: s.description }));
       print(rows, o, (r: typeof rows) => table(r, ['key', 'value', 'default', 'meaning']));
@@ -218,7 +244,7 @@ export function registerAdminCommands(program: Command): void {
     .action(async (key: string, raw: string, o: Common) => {
       const home = resolveHome(o.home);
       const known = settings().find((s) => s.key === key);
-      if (!known) fail(`unknown setting "${key}"`, 'see `ntls config show`', 2);
+      if (!known) fail('NTLS_ERR_CONFIG', `unknown setting "${key}"`, 'see `ntls config show`', Exit.BadInput);
       let value: unknown;
       try {
         value = JSON.parse(raw);
@@ -226,18 +252,43 @@ export function registerAdminCommands(program: Command): void {
         value = raw;
       }
       const file = join(home, CONFIG_FILE);
-      const current = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> : {};
+      const current = readConfigFile(home);
       const next = setPath(structuredClone(current), key, value);
-      const parsed = ConfigSchema.safeParse(next);
-      if (!parsed.success) fail(`"${key}": ${parsed.error.issues[0]!.message}`, 'nothing changed', 2);
+      // The whole file as the start will read it, then what the start alone would find out.
+      let config: Config;
+      try {
+        config = validateConfig(next, file);
+      } catch (error) {
+        if (error instanceof ConfigError) fail('NTLS_ERR_CONFIG', `"${error.key}": ${error.problem}`, 'nothing changed', Exit.BadInput);
+        throw error;
+      }
+      if (key === 'server.bind' || key === 'metrics.bind') {
+        const problem = await bindProblem(getPath(config, key) as string);
+        if (problem) fail('NTLS_ERR_CONFIG', `"${key}": ${problem}`, 'give an address of this host (0.0.0.0 or :: for all); nothing changed', Exit.BadInput);
+      }
       writeFileSync(`${file}.new`, JSON.stringify(next, null, 2) + '\n', { mode: 0o640 });
       renameSync(`${file}.new`, file);
+      await auditConfigSet(home, key, value);
       let live = false;
       if (key === 'log.debug') {
         live = await callAdmin(home, 'log.debug', { enabled: value }).then(() => true, () => false);
       }
       print({ key, value, appliedNow: live }, o, () => `${key} = ${JSON.stringify(value)}${live ? ' (applied now)' : ' (takes effect at the next start)'}\n`);
     });
+}
+
+/**
+ * The audit record of a `config set`: written by the running daemon (the one writer of the
+ * chain), or here when none runs (its home lock is free, so nothing else writes it).
+ */
+async function auditConfigSet(home: string, key: string, value: unknown): Promise<void> {
+  const event = { action: 'config.set', target: { key, value }, result: 'ok' as const };
+  try {
+    await callAdmin(home, 'audit.record', event);
+  } catch (error) {
+    if (!(error instanceof AdminError) || error.code !== 'NTLS_ERR_NO_DAEMON') throw error;
+    new AuditLog(home).record({ ...event, who: currentOperator() });
+  }
 }
 
 /** Polls the admin channel until a daemon started after `previousStart` answers (30 s at most). */
@@ -251,7 +302,7 @@ async function waitForRestart(home: string, previousStart: string): Promise<Reco
     } catch {
       // Not answering yet: it is between its shutdown and its start.
     }
-    if (Date.now() > deadline) fail('the service did not come back within 30 s', `read ${join(home, 'logs', 'lunalogs')}`);
+    if (Date.now() > deadline) fail('NTLS_ERR_RESTART_TIMEOUT', 'the service did not come back within 30 s', `read ${join(home, 'logs', 'lunalogs')}`);
   }
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `ntls`: the daemon and, later, the operator's admin commands.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { homeLayout, resolveHome } from '../home/layout.js';
 import { defaultConfig } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
@@ -9,6 +9,13 @@ import { daemonHolding } from '../daemon/home-lock.js';
 import { registerAdminCommands } from './admin-commands.js';
 import { registerLogCommands } from '../admin/logs/commands.js';
 import { registerTokenCommands } from './token-commands.js';
+import { registerAuditCommands } from './audit-commands.js';
+import { addExamples } from './examples.js';
+import { registerHomeCommands } from './home-commands.js';
+import { NTLS_VERSION } from '../version.js';
+import { Exit, exitWithError, fail, setJsonOutput } from './failure.js';
+import { callAdmin } from '../admin/client.js';
+import type { Health } from '../metrics/health.js';
 
 function portNumber(value: string): number {
   const port = Number(value);
@@ -41,9 +48,13 @@ function runningPid(home: string): number | null {
   return daemonHolding(homeLayout(home, defaultConfig()).pidFile);
 }
 
+let usageError = '';
 const program = new Command('ntls')
   .description('Network HSM service: PKCS#11 partitions over mutually-authenticated TLS')
-  .showHelpAfterError('(run `ntls --help` for usage)');
+  .version(NTLS_VERSION, '-V, --version', 'print the version of ntls')
+  // Usage errors, as every failure, end as one line (below); subcommands inherit both settings.
+  .exitOverride()
+  .configureOutput({ outputError: (text) => { usageError = text.trim().replace(/^error: /, ''); } });
 
 program.command('start')
   .description('start the daemon in the foreground')
@@ -84,20 +95,55 @@ program.command('stop')
   });
 
 program.command('status')
-  .description('say whether a daemon runs for a home')
+  .description('say whether a daemon runs for a home and whether it serves (exit 3 when none runs)')
   .option('--home <dir>', 'service home')
-  .action((options: { home?: string }) => {
+  .option('--json', 'output for scripts: running, pid, live, ready and the readiness checks')
+  .action(async (options: { home?: string; json?: boolean }) => {
     const home = resolveHome(options.home);
     const pid = runningPid(home);
     if (pid === null) {
-      process.stdout.write(`ntls: not running (home ${home}).\n`);
-      process.exit(3);
+      if (options.json) process.stdout.write(JSON.stringify({ running: false, home, live: false, ready: false }) + '\n');
+      else process.stdout.write(`ntls: not running (home ${home}).\n`);
+      process.exit(Exit.NotRunning);
     }
-    process.stdout.write(`ntls: running, pid ${pid} (home ${home}).\n`);
+    // Running: whether it serves, from the daemon (a daemon still starting does not answer yet).
+    const health = await callAdmin<Health>(home, 'service.health', {}, 5000).catch(() => null);
+    const status = { running: true, pid, home, live: health !== null, ready: health?.ready ?? false, checks: health?.checks ?? null };
+    if (options.json) {
+      process.stdout.write(JSON.stringify(status) + '\n');
+      return;
+    }
+    process.stdout.write(`ntls: running, pid ${pid} (home ${home}); ${status.ready ? 'ready' : 'not ready'}`
+      + `${status.checks ? ` (store open: ${yesNo(status.checks.storeOpen)}, listening: ${yesNo(status.checks.listening)}, processor loaded: ${yesNo(status.checks.processorLoaded)})` : ' (not answering yet)'}.\n`);
   });
 
+const yesNo = (value: boolean) => (value ? 'yes' : 'no');
+
 registerLogCommands(program);
+registerAuditCommands(program);
 
 registerAdminCommands(program);
 registerTokenCommands(program);
-await program.parseAsync(process.argv);
+registerHomeCommands(program);
+addExamples(program);
+// --json of the command run shapes its failures too; any failure ends as one line, never a stack.
+program.hook('preAction', (_root, command) => setJsonOutput(command.opts<{ json?: boolean }>().json === true));
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    if (error.exitCode === 0) process.exit(0);
+    setJsonOutput(process.argv.includes('--json'));
+    // The deepest command the words name, for the hint.
+    const path: string[] = [];
+    let at: Command = program;
+    for (const word of process.argv.slice(2)) {
+      const next = at.commands.find((c) => c.name() === word || c.aliases().includes(word));
+      if (!next) break;
+      path.push(next.name());
+      at = next;
+    }
+    fail('NTLS_ERR_USAGE', (usageError || error.message).replace(/\s*\n\s*/g, ' '), `see \`ntls ${path.length ? path.join(' ') + ' ' : ''}--help\``, Exit.BadInput);
+  }
+  exitWithError(error);
+}

@@ -14,6 +14,7 @@ import { TokenError } from '../tokens/errors.js';
 import { IMAGE_SUFFIX, createImage, devicesFolder, readImage, type ImageInfo } from '../tokens/image.js';
 import type { TokenListing } from '../tokens/virtual-tokens.js';
 import { fields, print, table, type OutputOptions } from './output.js';
+import { Exit, exitWithError, fail as failWith } from './failure.js';
 import { withProgress } from './progress.js';
 
 type Common = OutputOptions & { home?: string };
@@ -21,17 +22,15 @@ type Common = OutputOptions & { home?: string };
 /** Backups and restores of big partitions take a while; the daemon answers when done. */
 const LONG_CALL_MS = 60 * 60 * 1000;
 
-function fail(problem: string, code: string, hint?: string, status = 1): never {
-  process.stderr.write(`ntls: ${problem} [${code}]${hint ? `; ${hint}` : ''}.\n`);
-  process.exit(status);
+function fail(problem: string, code: string, hint?: string, status: number = Exit.Failed): never {
+  failWith(code, problem, hint, status);
 }
 
 async function admin<T>(options: Common, command: string, args: Record<string, unknown> = {}, timeoutMs?: number): Promise<T> {
   try {
     return await callAdmin<T>(resolveHome(options.home), command, args, timeoutMs);
   } catch (error) {
-    if (error instanceof AdminError) fail(error.message, error.code, error.hint);
-    throw error;
+    exitWithError(error);
   }
 }
 
@@ -95,7 +94,7 @@ export function registerTokenCommands(program: Command): void {
       try {
         config = loadConfig(home);
       } catch (error) {
-        if (error instanceof ConfigError) fail(`${error.file}: "${error.key}": ${error.problem}`, 'NTLS_ERR_CONFIG', 'correct the file', 2);
+        if (error instanceof ConfigError) exitWithError(error);
         throw error;
       }
       let path: string;
@@ -136,7 +135,7 @@ export function registerTokenCommands(program: Command): void {
     });
 
   withPins(withCommon(token.command('backup').description('copy every token object of a partition into a token, replacing its previous backup')))
-    .requiredOption('-p, --partition <label|serial>', 'partition to back up')
+    .requiredOption('-p, --partition <name|serial>', 'partition to back up: its name or serial number')
     .requiredOption('-t, --token <name>', 'backup token: image file name, serial number or label')
     .action(async (o: Common & PartitionPins & { partition: string; token: string }) => {
       const before = await admin<TokenListing>(o, 'token.show', { token: o.token });
@@ -174,7 +173,7 @@ export function registerTokenCommands(program: Command): void {
 
   withPins(withCommon(token.command('restore').description('bring a token\'s backup back into a partition (all or nothing)')))
     .requiredOption('-t, --token <name>', 'backup token: image file name, serial number or label')
-    .requiredOption('-p, --partition <label|serial>', 'partition to restore into')
+    .requiredOption('-p, --partition <name|serial>', 'partition to restore into: its name or serial number')
     .option('--replace', 'drop the partition\'s token objects first')
     .option('--add', 'add the backup\'s objects (those already there, identical, are skipped)')
     .action(async (o: Common & PartitionPins & { token: string; partition: string; replace?: boolean; add?: boolean }) => {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ZodError } from 'zod';
 import { ConfigSchema, type Config } from './schema.js';
@@ -41,6 +41,22 @@ function firstIssue(file: string, error: ZodError): ConfigError {
 /** Reads `<home>/ntls.json` (absent: all defaults) and validates it against the schema. */
 export function loadConfig(home: string): Config {
   const file = join(home, CONFIG_FILE);
+  const parsed = ConfigSchema.safeParse(readConfigFile(home));
+  if (!parsed.success) throw firstIssue(file, parsed.error);
+  return parsed.data;
+}
+
+/** Validates a whole configuration as a start would (file: what to name in the error). */
+export function validateConfig(raw: unknown, file: string): Config {
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) throw firstIssue(file, parsed.error);
+  return parsed.data;
+}
+
+/** The settings as written in `<home>/ntls.json` (absent: none), not yet validated. */
+export function readConfigFile(home: string): Record<string, unknown> {
+  const file = join(home, CONFIG_FILE);
+  if (existsSync(home) && !statSync(home).isDirectory()) throw new ConfigError(home, '(home)', 'is a file, not a folder: a home is a folder', 'unreadable');
   let raw: unknown = {};
   if (existsSync(file)) {
     let text: string;
@@ -56,10 +72,9 @@ export function loadConfig(home: string): Config {
     } catch (error) {
       throw new ConfigError(file, '(file)', `not valid JSON: ${(error as Error).message}`, 'invalid-json');
     }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(file, '(root)', 'not a JSON object', 'wrong-type');
   }
-  const parsed = ConfigSchema.safeParse(raw);
-  if (!parsed.success) throw firstIssue(file, parsed.error);
-  return parsed.data;
+  return raw as Record<string, unknown>;
 }
 
 export interface ConfigOverrides {

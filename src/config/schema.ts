@@ -2,6 +2,7 @@
 // `ntls config show` and docs/operations.md are derived from the descriptions here.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { isAddressOrHostName } from './addresses.js';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().int().min(0).max(86400);
@@ -9,7 +10,7 @@ const seconds = z.number().int().min(0).max(86400);
 /** The settings, section by section (without the checks across sections). */
 export const ConfigShape = z.object({
   server: z.object({
-    bind: z.string().min(1).default('0.0.0.0')
+    bind: z.string().min(1).refine(isAddressOrHostName, { message: 'neither an IP address nor a host name' }).default('0.0.0.0')
       .describe('Address the data path listens on (0.0.0.0 or :: for all interfaces).'),
     port: port.default(1792).describe('TCP port of the data path (NTLS uses 1792).'),
     keyType: z.enum(['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']).default('ecdsa-p256')
@@ -101,7 +102,8 @@ export const ConfigShape = z.object({
   }).strict().default({}),
   metrics: z.object({
     enabled: z.boolean().default(false).describe('Serve Prometheus metrics over HTTP.'),
-    bind: z.string().default('127.0.0.1').describe('Address of the metrics endpoint (keep it local).'),
+    bind: z.string().min(1).refine(isAddressOrHostName, { message: 'neither an IP address nor a host name' }).default('127.0.0.1')
+      .describe('Address of the metrics endpoint (keep it local).'),
     port: port.default(9792).describe('Port of the metrics endpoint (GET /metrics).'),
   }).strict().default({}),
   log: z.object({
@@ -119,6 +121,15 @@ export const ConfigShape = z.object({
 }).strict();
 
 export const ConfigSchema = ConfigShape.superRefine((config, context) => {
+  if (config.hsm.pinMinLength > config.hsm.pinMaxLength) {
+    context.addIssue({ code: 'custom', path: ['hsm', 'pinMinLength'], message: `greater than hsm.pinMaxLength (${config.hsm.pinMaxLength})` });
+  }
+  if (config.log.syslog?.transport === 'unix' && !config.log.syslog.path) {
+    context.addIssue({ code: 'custom', path: ['log', 'syslog', 'path'], message: 'log.syslog.transport is unix: give the socket path' });
+  }
+  if (config.metrics.enabled && config.metrics.port !== 0 && config.metrics.port === config.server.port && config.metrics.bind === config.server.bind) {
+    context.addIssue({ code: 'custom', path: ['metrics', 'port'], message: 'the same address and port as the data path (server.port)' });
+  }
   const { backend, pkcs11 } = config.hsm;
   if (backend !== 'pkcs11') return;
   if (pkcs11.module === null) context.addIssue({ code: 'custom', path: ['hsm', 'pkcs11', 'module'], message: 'hsm.backend is pkcs11: give the module path' });

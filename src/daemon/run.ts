@@ -15,7 +15,7 @@ import { buildServerContext, checkCipherSettings, cipherString, TlsContextError 
 import { VerifyLocationMonitor } from '../datapath/verify-location-monitor.js';
 import { DATAPATH_CONTRACT_VERSION } from '../processor/contract.js';
 import { loadProcessor, ProcessorLoadError, type LoadedProcessor } from '../processor/loader.js';
-import { NtlsError } from '../errors/ntls-error.js';
+import { failureLine, NtlsError } from '../errors/ntls-error.js';
 import { ClientRegistry } from '../registry/client-registry.js';
 import { homeLayout, resolveHome, type HomeLayout } from '../home/layout.js';
 import { HomeInUseError, HomeLock } from './home-lock.js';
@@ -23,13 +23,19 @@ import { ServerCredentialsError } from './server-credentials.js';
 import { fileKeySource, hsmKeySource } from './server-key-source.js';
 import { AdminServer } from '../admin/server.js';
 import { adminHandlers } from '../admin/handlers.js';
+import { homeBackupHandlers } from '../admin/home-backup.js';
+import { AuditLog } from '../audit/audit-log.js';
+import { auditAdminRequest, auditHandlers } from '../audit/admin-audit.js';
 import { ADMIN_SOCKET } from '../admin/protocol.js';
 import { join, resolve } from 'node:path';
-import { Registry } from 'prom-client';
 import { serveMetrics } from '../metrics/http-exporter.js';
 import { combinedDatapath } from './datapath-view.js';
 import { WorkerPool } from './worker-pool.js';
 import { registerDatapathMetrics } from '../metrics/datapath-metrics.js';
+import { daemonRegistry } from '../metrics/registry.js';
+import { healthProbe } from './health-probe.js';
+import { nextSteps } from './next-steps.js';
+import { NTLS_VERSION } from '../version.js';
 
 export interface DaemonOptions extends ConfigOverrides {
   home?: string;
@@ -91,8 +97,8 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     config = applyOverrides(loadConfig(root), options);
   } catch (error) {
     if (error instanceof ConfigError) {
-      const fix = error.file === '(command line)' ? 'Correct the option' : 'Correct the file';
-      process.stderr.write(`ntls: configuration error: ${error.file}: "${error.key}": ${error.problem}. ${fix}; \`ntls config show\` lists every setting.\n`);
+      const fix = error.file === '(command line)' ? 'correct the option' : 'correct the file';
+      process.stderr.write(failureLine('ntls', error.code, `configuration error: ${error.file}: "${error.key}": ${error.problem}`, `${fix}; \`ntls config show\` lists every setting`) + '\n');
       process.exit(ExitStatus.BadConfiguration);
     }
     throw error;
@@ -101,14 +107,16 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   mkdirSync(home.logDirectory, { recursive: true, mode: 0o750 });
   const logger = new Logger({
     file: home.logFile, maxBytes: config.log.maxBytes, keep: config.log.keep, debug: config.log.debug,
-    syslog: config.log.syslog, echo: options.echo,
+    syslog: config.log.syslog, echo: options.echo && !process.env.JOURNAL_STREAM,
+    // Run by systemd: the journal takes stdout and stamps each line itself (docs/service.md).
+    journal: process.env.JOURNAL_STREAM !== undefined && process.env.JOURNAL_STREAM !== '',
   });
   installCrashHandler(home.logDirectory, logger, home.logFile, options.echo ?? false);
   logger.log(Catalogue.startingUp);
   logger.log(Catalogue.opensslVersion, { version: `${process.versions.openssl} (node ${process.version})` });
 
   let processor: LoadedProcessor | undefined;
-  const metrics = new Registry();
+  const metrics = daemonRegistry(NTLS_VERSION);
   let requestRestart!: () => void;
   const restartRequested = new Promise<void>((resolve) => { requestRestart = resolve; });
   try {
@@ -119,8 +127,9 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       for (const bad of invalid) logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
       throw new StartError(ExitStatus.StartFailed, `${invalid[0]!.file} in the verify location is not a certificate`, 'remove or replace it, then start again');
     }
+    const audit = new AuditLog(root);
     processor = await loadProcessor(config.processor.module, {
-      home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION, metrics,
+      home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION, metrics, audit: (event) => audit.record(event),
       assignedPartitions: (client) => registry.byName(client)?.partitions ?? [],
     });
     const keySource = config.server.keysInHardware
@@ -176,30 +185,35 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     const { idle, interval, count } = config.tcpKeepalive;
     logger.log(Catalogue.tcpKeepAliveConfigured, { idle, interval, count });
     logger.log(Catalogue.cipherListSet, { idle, ciphers: cipherString(config.server) });
-    const admin = new AdminServer(join(root, ADMIN_SOCKET), adminHandlers({
-      processorCommands: processor.module.cp_admin_commands?.() ?? new Map(),
-      home, config, startedAt: new Date(), processor: processor.name, registry, datapath, address,
-      rescanClients: () => monitor.rescan(),
-      serverCertificate: () => credentials.certificate,
-      regenerateServerCertificate: async (keyType) => {
-        credentials = await keySource.regenerate(keyType);
-        rebuildContext();
-        pool?.credentialsChanged(pemsOf(credentials));
-        return credentials.certificate;
-      },
-      setDebugLogging: (enabled) => {
-        logger.debugEnabled = enabled;
-        pool?.setDebug(enabled);
-      },
-      restart: () => setImmediate(requestRestart),
-    }));
+    let serving = true;
+    const probe = healthProbe(processor.module, () => serving);
+    const admin = new AdminServer(join(root, ADMIN_SOCKET), new Map([...auditHandlers(audit), ['service.health', () => probe()],
+      ...homeBackupHandlers(root, processor.module.cp_admin_commands?.() ?? new Map()), ...adminHandlers({
+        processorCommands: processor.module.cp_admin_commands?.() ?? new Map(),
+        home, config, startedAt: new Date(), processor: processor.name, registry, datapath, address,
+        rescanClients: () => monitor.rescan(),
+        serverCertificate: () => credentials.certificate,
+        regenerateServerCertificate: async (keyType) => {
+          credentials = await keySource.regenerate(keyType);
+          rebuildContext();
+          pool?.credentialsChanged(pemsOf(credentials));
+          return credentials.certificate;
+        },
+        setDebugLogging: (enabled) => {
+          logger.debugEnabled = enabled;
+          pool?.setDebug(enabled);
+        },
+        restart: () => setImmediate(requestRestart),
+      })]), auditAdminRequest(audit));
     await admin.listen();
-    const metricsServer = config.metrics.enabled ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port) : null;
-    process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`);
+    const metricsServer = config.metrics.enabled ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port, probe) : null;
+    process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`
+      + nextSteps({ root, certificateFile: home.serverCertificate, certificate: credentials.certificate, metrics: metricsServer?.address() ?? null }));
 
     let stopping: Promise<void> | null = null;
     const stop = ({ restarting = false } = {}) => {
       stopping ??= (async () => {
+        serving = false;
         logger.log(Catalogue.shuttingDown);
         logger.log(Catalogue.initiatingDispatchTermination);
         await admin.close();
@@ -234,7 +248,8 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     if (error instanceof BindError) {
       logger.log(Catalogue.applicationInitFailed);
       const reason = error.cause.code === 'EADDRINUSE' ? 'the port is in use by another program'
-        : error.cause.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s' : (error.cause.code ?? error.cause.message);
+        : error.cause.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s'
+          : error.cause.code === 'ENOTFOUND' || error.cause.code === 'EAI_AGAIN' ? 'the host name does not resolve' : (error.cause.code ?? error.cause.message);
       fail(`cannot listen on ${error.address}:${error.port}: ${reason}. Choose another with --port/--bind or \`ntls config set\`.`);
     }
     if (error instanceof TlsContextError || error instanceof ServerCredentialsError) {

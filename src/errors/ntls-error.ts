@@ -16,3 +16,8 @@ export class NtlsError extends Error {
     this.hint = options.hint;
   }
 }
+
+/** The one-line form of a failure both CLIs print on stderr: `<program>: <message>; <hint>. [<code>]`. */
+export function failureLine(program: string, code: string, message: string, hint?: string): string {
+  return `${program}: ${message.replace(/\.$/, '')}${hint ? `; ${hint.replace(/\.$/, '')}` : ''}. [${code}]`;
+}

@@ -14,6 +14,11 @@ export interface LoggerOptions {
   syslog?: { transport: SyslogTransport; format: SyslogFormat; host: string; port: number; path?: string } | null;
   /** Also mirror lines on stderr (foreground `ntls start`). */
   echo?: boolean;
+  /**
+   * Under systemd (JOURNAL_STREAM set): also write each line's text on stdout with its syslog
+   * priority as a `<N>` prefix and no timestamp, host or pid (the journal adds them).
+   */
+  journal?: boolean;
   host?: string;
   /**
    * Hands each message to another process's logger instead of writing it (a datapath worker's
@@ -21,6 +26,8 @@ export interface LoggerOptions {
    */
   relay?: (message: Message, params: Record<string, string | number>) => void;
 }
+
+const JOURNAL_PRIORITY: Record<string, number> = { crit: 2, err: 3, warn: 4, info: 6, debug: 7 };
 
 export type LineListener = (line: string, message: Message) => void;
 
@@ -58,6 +65,7 @@ export class Logger {
     this.writeFile(line);
     this.syslog?.write(at, message.severity, body);
     if (this.options.echo) process.stderr.write(line + '\n');
+    if (this.options.journal) process.stdout.write(`<${JOURNAL_PRIORITY[message.severity] ?? 6}>${body}\n`);
     for (const listener of this.listeners) listener(line, message);
   }
 

@@ -1,9 +1,19 @@
-// Serves the Prometheus metrics (prom-client) on a local HTTP port, when configured.
+// Serves the Prometheus metrics (prom-client) on a local HTTP port, when configured, with
+// /healthz and /readyz (src/metrics/health.ts).
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import type { HealthProbe } from './health.js';
 
-export async function serveMetrics(registry: Registry, bind: string, port: number): Promise<Server> {
+export async function serveMetrics(registry: Registry, bind: string, port: number, probe?: HealthProbe): Promise<Server> {
   const server = createServer((request, response) => {
+    if (request.method === 'GET' && (request.url === '/healthz' || request.url === '/readyz') && probe) {
+      const live = request.url === '/healthz';
+      probe().then((h) => {
+        const ok = live || h.ready;
+        response.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(live ? { live: true } : h) + '\n');
+      }, () => response.writeHead(live ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ live: true, ready: false }) + '\n'));
+      return;
+    }
     if (request.method !== 'GET' || request.url !== '/metrics') {
       response.writeHead(404).end();
       return;

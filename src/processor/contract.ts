@@ -7,6 +7,7 @@ import type { Frame } from '../protocol/frame.js';
 import type { Logger } from '../log/logger.js';
 import type { Config } from '../config/schema.js';
 import type { Registry } from 'prom-client';
+import type { AuditEvent } from '../audit/audit-log.js';
 
 /** Version of this contract, as the datapath speaks it. */
 export const DATAPATH_CONTRACT_VERSION = '1.0';
@@ -31,6 +32,8 @@ export interface ProcessorContext {
   metrics: Registry;
   /** The partitions assigned to a registered client, in assignment order (labels or serials). */
   assignedPartitions(client: string): readonly string[];
+  /** Writes an audit record (failed logins, locked roles); absent in harnesses. */
+  audit?(event: AuditEvent): void;
 }
 
 export interface ServerKeyRequest {

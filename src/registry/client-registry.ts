@@ -36,6 +36,11 @@ export class RegistryError extends Error {
 
 const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** The one way `ntls` prints a fingerprint: SHA-256, upper-case hex pairs joined by colons. */
+export function displayFingerprint(hex: string): string {
+  return (hex.replaceAll(':', '').toUpperCase().match(/../g) ?? []).join(':');
+}
+
 export function fingerprintOf(certificate: X509Certificate): string {
   return certificate.fingerprint256.replaceAll(':', '').toLowerCase();
 }

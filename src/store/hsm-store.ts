@@ -240,6 +240,11 @@ export class HsmStore {
     if (this.db.open) this.db.close();
   }
 
+  /** A consistent copy of the store into `file` while it is in use (SQLite's online backup API). */
+  async backup(file: string): Promise<void> {
+    await this.db.backup(file);
+  }
+
   private partitionIntact(r: PartitionRecord): boolean {
     return this.integrityKey === null || macMatches(partitionMac(this.integrityKey, r), r.mac);
   }

@@ -84,11 +84,30 @@ export interface CheckSummary {
   receiveTimerExpiries: ReceiveTimerSummary[];
   crashes: { lines: CrashLine[]; dumpFiles: DumpFile[] };
   unknown: { count: number; lines: (Where & { raw: string; reason: string | null })[] };
+  /**
+   * Messages of the guide's "unexpected" sections that ntls writes in every healthy run (the
+   * built-in processor named at start, a client ending its link, the processor unloaded at stop):
+   * counted here, not in `unexpected`.
+   */
+  routine: KindCount[];
+  /** Client connections the service refused: certificate not registered, wrong address, failed TLS handshake. */
+  refusedClients: RefusedClient[];
   /** What makes the verdict: each a short phrase. */
   findings: string[];
   exitStatus: 0 | 1;
 }
 
+export interface RefusedClient extends Where {
+  peer: string | null;
+  client: string | null;
+  /** The catalogue id of the line that says so. */
+  id: string;
+}
+
+/** Guide-"unexpected" messages of normal operation (see CheckSummary.routine). */
+const ROUTINE = new Set(['defaultProcessorUsed', 'clientRequestedTermination', 'processorModuleUnloaded']);
+/** Guide-"expected" messages that still need a look: a client was refused. */
+const REFUSED = new Set(['clientCredentialsRejected', 'clientCredentialsMissing', 'secureChannelFailed']);
 const ACCEPT = 'connectionAccepted';
 const DISCONNECT = new Set(['clientDisconnected', 'connectionInstanceDisconnected']);
 const RECEIVE_TIMER = new Set(['receiveTimerTerminate', 'receiveTimerExpired']);
@@ -114,6 +133,8 @@ export class LogCheck {
   private lines = 0;
   private recognised = 0;
   private readonly unexpected = new Map<string, KindCount>();
+  private readonly routine = new Map<string, KindCount>();
+  private readonly refused: RefusedClient[] = [];
   private readonly mismatches = new Map<string, CheckSummary['mismatches'][number]>();
   private readonly open = new Map<string, Tracked>();
   /** Peers this log has accepted at least once. */
@@ -152,8 +173,12 @@ export class LogCheck {
       }
     }
     if (line.kind === 'unexpected') {
-      const entry = this.unexpected.get(id);
-      if (entry) { entry.count++; entry.last = at; } else this.unexpected.set(id, { id, heading: line.heading!, section: line.section!, count: 1, first: at, last: at, example: line.raw });
+      const kinds = ROUTINE.has(id) ? this.routine : this.unexpected;
+      const entry = kinds.get(id);
+      if (entry) { entry.count++; entry.last = at; } else kinds.set(id, { id, heading: line.heading!, section: line.section!, count: 1, first: at, last: at, example: line.raw });
+    }
+    if (REFUSED.has(id) || (id === 'handshakeResult' && line.params.result !== undefined && line.params.result !== 'Success')) {
+      this.refused.push({ ...at, peer: line.params.peer ?? null, client: line.params.client ?? null, id });
     }
     this.followConnections(line, id, at);
     if (RECEIVE_TIMER.has(id)) this.receiveTimer(line, at);
@@ -234,6 +259,10 @@ export class LogCheck {
     if (unexpectedTotal) findings.push(count(unexpectedTotal, 'unexpected message', 'unexpected messages') + ` (${count(unexpected.length, 'kind', 'kinds')})`);
     if (mismatches.length) findings.push(count(mismatches.reduce((n, k) => n + k.count, 0), 'line', 'lines') + ' with the text of a guide message but another level or code');
     if (lost.length) findings.push(count(lost.length, 'connection', 'connections') + ' accepted and never disconnected');
+    const refused = this.refused.filter((r) => !ignore.has(r.id));
+    if (refused.length) findings.push(count(refused.length, 'client connection', 'client connections') + ' refused');
+    const expiries = [...this.timers.values()].reduce((n, t) => n + t.count, 0);
+    if (expiries) findings.push(count(expiries, 'connection', 'connections') + ' of failing clients ended by a receive timer');
     if (this.crashLines.length) findings.push(count(this.crashLines.length, 'crash', 'crashes'));
     if (dumpFiles.length) findings.push(count(dumpFiles.length, 'stack dump file', 'stack dump files'));
     if (this.unknownCount) findings.push(count(this.unknownCount, 'line', 'lines') + ' the guide does not know');
@@ -252,6 +281,8 @@ export class LogCheck {
       receiveTimerExpiries: [...this.timers.values()].sort((a, b) => b.count - a.count || a.client.localeCompare(b.client)),
       crashes: { lines: this.crashLines, dumpFiles },
       unknown: { count: this.unknownCount, lines: this.unknownLines },
+      routine: [...this.routine.values()],
+      refusedClients: refused,
       findings,
       exitStatus: findings.length ? 1 : 0,
     };

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { failureLine } from '../../errors/ntls-error.js';
 import { allMessages } from '../../log/catalogue.js';
 import { resolveHome } from '../../home/layout.js';
 import { LogCheck } from './check.js';
@@ -47,7 +48,7 @@ function guarded<A extends unknown[]>(name: string, action: (...args: A) => Prom
       if (status) process.exitCode = status;
     } catch (error) {
       if (error instanceof LogToolError) {
-        process.stderr.write(`ntls logs ${name}: ${error.message}\n`);
+        process.stderr.write(failureLine(`ntls logs ${name}`, error.code, error.message) + '\n');
         process.exit(error.exitStatus);
       }
       throw error;
@@ -109,9 +110,8 @@ async function completeLinesEnd(file: string, size: number): Promise<number> {
 
 export function registerLogCommands(program: Command): void {
   const logs = program.command('logs')
-    .description('read lunalogs: tail it, explain its lines by the log guide, check it for what needs attention')
-    // Usage errors exit 2, so that check's 1 means only "something unexpected was found".
-    .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
+    .description('read lunalogs: tail it, explain its lines by the log guide, check it for what needs attention');
+  // Usage errors exit 2 (as every ntls usage error: src/cli/ntls.ts), so that check's 1 means only "something unexpected was found".
 
   logs.command('explain')
     .description('say for each line which guide message it is, whether it is expected, what it means and its likely root cause')

@@ -88,6 +88,17 @@ export function formatCheck(summary: CheckSummary, paint: Paint): string {
     ], '  '));
   }
 
+  if (summary.routine.length) {
+    out.push('', `Routine (in the guide's unexpected sections, written by every healthy run): ${summary.routine.map((k) => `${k.id} ${k.count}`).join(', ')}`);
+  }
+  out.push('', paint.bold(`Refused clients: ${summary.refusedClients.length}`));
+  if (summary.refusedClients.length) {
+    out.push(...table([
+      ['PEER', 'CLIENT', 'WHY', 'WHEN'],
+      ...summary.refusedClients.map((r) => [r.peer ?? '-', r.client ?? '-', paint.red(r.id), where(r)]),
+    ], '  '));
+  }
+
   const c = summary.connections;
   out.push('', paint.bold(`Connections: ${c.accepted} accepted, ${c.disconnected} disconnect lines, ${c.paired} paired, ${c.withoutDisconnect.length} without disconnect`));
   if (c.withoutDisconnect.length) {

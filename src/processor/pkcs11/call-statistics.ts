@@ -32,9 +32,13 @@ export class CallStatistics {
   private readonly byCall = new Map<string, PerCall>();
 
   constructor(readonly registry: Registry) {
-    this.requests = new Counter({ name: 'ntls_requests_total', help: 'PKCS#11 requests served, by call', labelNames: ['call'], registers: [registry] });
-    this.failures = new Counter({ name: 'ntls_request_errors_total', help: 'Requests answered with a CKR_ other than CKR_OK', labelNames: ['call', 'rv'], registers: [registry] });
-    this.duration = new Histogram({
+    // The daemon's registry outlives a restart in the same process (`ntls service restart`): the
+    // metrics made by the previous start go on counting.
+    this.requests = registry.getSingleMetric('ntls_requests_total') as Counter<'call'> | undefined
+      ?? new Counter({ name: 'ntls_requests_total', help: 'PKCS#11 requests served, by call', labelNames: ['call'], registers: [registry] });
+    this.failures = registry.getSingleMetric('ntls_request_errors_total') as Counter<'call' | 'rv'> | undefined
+      ?? new Counter({ name: 'ntls_request_errors_total', help: 'Requests answered with a CKR_ other than CKR_OK', labelNames: ['call', 'rv'], registers: [registry] });
+    this.duration = registry.getSingleMetric('ntls_request_duration_seconds') as Histogram<'call'> | undefined ?? new Histogram({
       name: 'ntls_request_duration_seconds', help: 'Time to serve a request, by call', labelNames: ['call'],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
@@ -68,10 +72,8 @@ export class CallStatistics {
     });
   }
 
+  /** `ntls info reset`: the figures of `ntls info show` start again; Prometheus counters never go down. */
   reset(): void {
     this.byCall.clear();
-    this.requests.reset();
-    this.failures.reset();
-    this.duration.reset();
   }
 }

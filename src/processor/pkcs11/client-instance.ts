@@ -2,6 +2,7 @@
 // client's own token-model application (its sessions, handles and login state) through its
 // slots, answers out. Every request, NTLS's own included, takes the same path: decode, the
 // call table's row, encode.
+import type { AuditEvent } from '../../audit/audit-log.js';
 import { Catalogue } from '../../log/catalogue.js';
 import type { Logger } from '../../log/logger.js';
 import { Pkcs11Error, CKR } from '../../pkcs11/constants.js';
@@ -29,6 +30,8 @@ export interface InstanceOptions {
   /** Seconds without a command before the client is ended (0: no keepalive timer). */
   commandKeepalive: number;
   onClose(): void;
+  /** The audit trail: failed logins and logins refused on a locked role. */
+  audit?(event: AuditEvent): void;
 }
 
 export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
@@ -173,6 +176,13 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
 
   private done(call: string, rv: number, started: number): void {
     this.options.statistics.record(call, rv, (performance.now() - started) / 1000);
+    if (call === 'C_Login' && (rv === CKR.PIN_INCORRECT || rv === CKR.PIN_LOCKED) && this.options.audit) {
+      const { client, peer } = this.options.connection;
+      this.options.audit({
+        who: { kind: 'client', name: client, peer }, action: rv === CKR.PIN_LOCKED ? 'login.locked' : 'login.failed',
+        result: 'refused', code: rv === CKR.PIN_LOCKED ? 'CKR_PIN_LOCKED' : 'CKR_PIN_INCORRECT',
+      });
+    }
   }
 
   private unsupported(callId: number): void {

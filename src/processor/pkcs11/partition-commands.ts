@@ -32,18 +32,21 @@ function name(args: Record<string, unknown>): string {
 }
 
 /**
- * A token by its operator name, serial number or token label; NTLS_ERR_UNKNOWN_PARTITION when
- * none answers, NTLS_ERR_AMBIGUOUS_PARTITION when several do (a client may set any token label,
- * so a label never silently picks one partition over another).
+ * A token by its operator name or serial number, else by its token label (docs/operations.md,
+ * "Words"): NTLS_ERR_UNKNOWN_PARTITION when none answers, NTLS_ERR_AMBIGUOUS_PARTITION when
+ * several do — a name of one and the serial of another ("0"), or a label several carry (a
+ * client may set any token label, so a label never silently picks one partition over another).
  */
 export function find(tokens: readonly TokenSummary[], partition: string): TokenSummary {
-  const found = [...new Set(tokens.filter((p) => p.name === partition || p.serial === partition || p.label === partition))];
-  if (found.length === 0) throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition named, numbered or labelled "${partition}"`, 'see `ntls partition list`');
-  if (found.length > 1) {
-    throw new PartitionCommandError('NTLS_ERR_AMBIGUOUS_PARTITION', `"${partition}" answers to ${found.length} partitions: ${found.map((p) => `${p.name} (serial ${p.serial})`).join(', ')}`,
-      'give the serial number');
-  }
-  return found[0]!;
+  const ambiguous = (found: TokenSummary[]) => new PartitionCommandError('NTLS_ERR_AMBIGUOUS_PARTITION',
+    `"${partition}" answers to ${found.length} partitions: ${found.map((p) => `${p.name} (serial ${p.serial})`).join(', ')}`, 'give the serial number, or the name of one that is not another\'s serial');
+  const named = [...new Set(tokens.filter((p) => p.name === partition || p.serial === partition))];
+  if (named.length > 1) throw ambiguous(named);
+  if (named.length === 1) return named[0]!;
+  const labelled = tokens.filter((p) => p.label === partition);
+  if (labelled.length > 1) throw ambiguous(labelled);
+  if (labelled.length === 1) return labelled[0]!;
+  throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition named, numbered or labelled "${partition}"`, 'see `ntls partition list`');
 }
 
 function adminFailure(error: unknown): never {
@@ -59,6 +62,26 @@ function adminFailure(error: unknown): never {
   throw error;
 }
 
+/**
+ * Failed logins in a row and lock state of each role (SO, Crypto Officer, Crypto User), for the
+ * built-in HSM (a PKCS#11 module's token keeps its own, not readable here).
+ */
+function loginState(context: PartitionCommandContext, partition: TokenSummary): Record<string, unknown> {
+  let hsm: SoftwareHsm;
+  try {
+    hsm = context.software();
+  } catch {
+    return {};
+  }
+  const { failures } = hsm.partition(partition.slotId).row;
+  const max = hsm.policy.maxFailedLogins;
+  return {
+    failedLogins: { so: failures.so, co: failures.co, cu: failures.cu },
+    locked: { so: failures.so >= max, co: failures.co >= max, cu: failures.cu >= max },
+    maxFailedLogins: max,
+  };
+}
+
 export function partitionCommands(context: PartitionCommandContext): ReadonlyMap<string, ProcessorAdminCommand> {
   const partitions = () => context.model().tokens(context.partitions());
   /** The partition's policy; null on a PKCS#11 module's token, whose module has its own. */
@@ -72,7 +95,10 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
   };
   const commands: Record<string, ProcessorAdminCommand> = {
     'partition.list': () => partitions().map(describe),
-    'partition.show': (args) => describe(find(partitions(), name(args))),
+    'partition.show': (args) => {
+      const partition = find(partitions(), name(args));
+      return { ...describe(partition), ...loginState(context, partition) };
+    },
     'partition.resolve': (args) => {
       const found = find(context.model().tokens(), name(args));
       if (found.name === context.adminPartition) {

@@ -138,6 +138,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
       maxOutputBytes: context.config.datapath.maxFrameBytes,
       commandKeepalive: context.config.processor.commandKeepalive,
       onClose: () => live.delete(connection.id),
+      audit: context.audit ? (event) => context.audit!(event) : undefined,
     });
     live.set(connection.id, entry);
     return entry.instance;
@@ -184,6 +185,12 @@ export class Pkcs11Processor implements CommandProcessorModule {
       hsmOptions: imageHsmOptions(this.state.context.config),
       adminPartition: adminPartition(),
     })) commands.set(name, command);
+    // `ntls home backup`: a consistent copy of the store while it serves (SQLite's online backup).
+    commands.set('store.backup', async (args) => {
+      if (typeof args.file !== 'string' || !args.file) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a file is missing', 'give the file');
+      await software().store.backup(args.file);
+      return { file: args.file };
+    });
     commands.set('processor.statistics', () => this.state.statistics.snapshot());
     commands.set('processor.application-ids', () => this.state.applicationIds.list());
     commands.set('processor.statistics.reset', () => {

@@ -1,0 +1,50 @@
+// `ntls home backup|restore`: a running home into one file (made by the daemon: src/admin/home-backup.ts),
+// and that file into an empty home.
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { callAdmin } from '../admin/client.js';
+import { unpackArchive } from '../home/archive.js';
+import { resolveHome } from '../home/layout.js';
+import { Exit, exitWithError, fail } from './failure.js';
+import { print } from './output.js';
+
+export function registerHomeCommands(program: Command): void {
+  const home = program.command('home').description('the service home: backup of a running home, restore into an empty one');
+  home.command('backup')
+    .description('copy a running home into one file: store snapshot (while it serves), server key and certificate, clients, configuration, tokens, audit trail')
+    .requiredOption('-o, --out <file>', 'the backup file to write (mode 0600: it holds the server key)')
+    .option('--home <dir>', 'service home (default: $NTLS_HOME or ./ntls-home)')
+    .option('--json', 'output for scripts')
+    .action(async (o: { out: string; home?: string; json?: boolean }) => {
+      const out = resolve(o.out);
+      const result = await callAdmin<{ out: string; bytes: number; files: string[] }>(resolveHome(o.home), 'home.backup', { out }, 10 * 60_000).catch(exitWithError);
+      print(result, o, (r: { out: string; bytes: number; files: string[] }) => `backup written to ${r.out} (${r.bytes} bytes, ${r.files.length} files)\n`);
+    });
+  home.command('restore')
+    .description('unpack a backup made by `ntls home backup` into an empty (or new) home')
+    .requiredOption('-i, --in <file>', 'the backup file')
+    .requiredOption('--home <dir>', 'the home to make: an empty or absent folder')
+    .option('--json', 'output for scripts')
+    .action((o: { in: string; home: string; json?: boolean }) => {
+      const target = resolve(o.home);
+      if (!existsSync(o.in)) fail('NTLS_ERR_FILE', `backup file ${o.in} does not exist`, 'give the file made by `ntls home backup`', Exit.BadInput);
+      if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
+        fail('NTLS_ERR_HOME_NOT_EMPTY', `${target} is not an empty folder`, 'restore into a new or empty folder; nothing was written', Exit.BadInput);
+      }
+      let entries;
+      try {
+        entries = unpackArchive(o.in, readFileSync(o.in));
+      } catch (error) {
+        exitWithError(error);
+      }
+      mkdirSync(target, { recursive: true, mode: 0o750 });
+      for (const entry of entries) {
+        const file = join(target, ...entry.path.split('/'));
+        mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
+        writeFileSync(file, entry.data, { mode: entry.mode });
+      }
+      print({ home: target, files: entries.map((e) => e.path) }, o, (r: { home: string; files: string[] }) =>
+        `restored ${r.files.length} files into ${r.home}; start it with \`ntls start --home ${r.home}\`\n`);
+    });
+}

@@ -1,0 +1,61 @@
+// Issue 16, bug 3: `ntls config set` validates a value as the start would, and refuses with one
+// line, writing nothing; what it accepts, the daemon starts with.
+import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeHome, removeHome, runNtls, startDaemon } from '../support/daemon.js';
+
+const home = makeHome({ log: { debug: false } });
+afterAll(() => removeHome(home));
+const file = join(home, 'ntls.json');
+const ntls = (...args: string[]) => runNtls([...args, '--home', home]);
+
+async function refused(key: string, value: string, says: RegExp): Promise<void> {
+  const before = readFileSync(file, 'utf8');
+  const result = await ntls('config', 'set', key, value);
+  expect(result.status, result.stderr).toBe(2);
+  expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  expect(result.stderr).toMatch(says);
+  expect(result.stderr).toContain('[NTLS_ERR_CONFIG]');
+  expect(readFileSync(file, 'utf8')).toBe(before);
+}
+
+describe('ntls config set refuses what the start would refuse', () => {
+  it('server.bind: not an address', () => refused('server.bind', 'not an ip!', /"server\.bind": neither an IP address nor a host name; .*nothing changed/));
+  it('server.bind: a name that does not resolve', () => refused('server.bind', 'no-such-host.invalid', /does not resolve/));
+  it('server.bind: an address that is not this host\'s', () => refused('server.bind', '192.0.2.1', /is not an address of this host/));
+  it('metrics.bind likewise', () => refused('metrics.bind', 'not an ip!', /"metrics\.bind"/));
+  it('ports out of range, wrong types', async () => {
+    await refused('server.port', '70000', /"server\.port"/);
+    await refused('metrics.port', '-1', /"metrics\.port"/);
+    await refused('server.port', 'twelve', /"server\.port"/);
+  });
+  it('checks across settings: pinMinLength above pinMaxLength', async () => {
+    await refused('hsm.pinMaxLength', '5', /"hsm\.pinMinLength": greater than hsm\.pinMaxLength/);
+  });
+  it('as JSON: {"ok":false,"error":{...}} on stdout, same status', async () => {
+    const result = await ntls('config', 'set', 'server.bind', 'not an ip!', '--json');
+    expect(result.status).toBe(2);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, error: { code: 'NTLS_ERR_CONFIG' } });
+  });
+
+  it('accepts an address or a name of this host, and the daemon starts with it', async () => {
+    expect((await ntls('config', 'set', 'server.bind', 'localhost')).status).toBe(0);
+    expect((await ntls('config', 'set', 'server.bind', '127.0.0.1')).status).toBe(0);
+    expect(JSON.parse(readFileSync(file, 'utf8')).server.bind).toBe('127.0.0.1');
+    const daemon = await startDaemon(home);
+    expect(daemon.port).toBeGreaterThan(0);
+    await daemon.stop();
+  });
+
+  it('a file edited by hand with a bad bind: the start refuses it the same way', async () => {
+    const h = makeHome({ server: { bind: 'not an ip!', port: 0 } });
+    try {
+      const result = await runNtls(['start', '--quiet', '--home', h]);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(/"server\.bind": neither an IP address nor a host name.*\[NTLS_ERR_CONFIG\]/);
+    } finally {
+      removeHome(h);
+    }
+  });
+});

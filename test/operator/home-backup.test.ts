@@ -1,0 +1,93 @@
+// Backup of a running home (issue 16): `ntls home backup` while a client signs, `ntls home
+// restore` into an empty home, a daemon started on it, and the restored key signs what the
+// original key verifies.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeHome, removeHome, runNtls, startDaemon, type Daemon } from '../support/daemon.js';
+import { CO_PIN, ClientHost, expectOk, initialiseSlot } from '../client/support.js';
+
+let home: string;
+let scratch: string;
+let daemon: Daemon;
+let alice: ClientHost;
+const restored: Daemon[] = [];
+
+beforeAll(async () => {
+  home = makeHome({ hsm: { kdfCost: 1024, pinMinLength: 4 }, datapath: { receiveTimeout: 0 } });
+  scratch = mkdtempSync(join(tmpdir(), 'ntls-backup-test-'));
+  daemon = await startDaemon(home);
+  alice = new ClientHost('alice');
+  expectOk(await alice.run('create-cert', '--cn', 'alice'));
+  expectOk(await runNtls(['client', 'register', '-c', 'alice', '--cert', alice.certificateFile, '--hostname', '127.0.0.1', '--home', home]));
+  expectOk(await runNtls(['client', 'assign-partition', '-c', 'alice', '-p', 'default', '--home', home]));
+  expectOk(await alice.run('add-server', '--host', '127.0.0.1', '--port', String(daemon.port), '--cert', join(home, 'server', 'server.pem'), '--name', 'local'));
+  await initialiseSlot(alice);
+  expectOk(await alice.run('generate-key', '--type', 'ec-p256', '--label', 'k1', '--pin', CO_PIN));
+});
+afterAll(async () => {
+  for (const d of restored) await d.stop();
+  await daemon?.stop();
+  alice?.remove();
+  removeHome(home);
+  removeHome(scratch);
+});
+
+describe('ntls home backup and restore', () => {
+  it('backs up while signing, restores into an empty home, and the restored key signs', async () => {
+    const data = join(scratch, 'data.bin');
+    writeFileSync(data, 'to be signed');
+    // Signing goes on during the backup.
+    let backupDone = false;
+    const signed: number[] = [];
+    const signing = (async () => {
+      for (let i = 0; i < 20 && (!backupDone || signed.length === 0); i++) {
+        const r = await alice.run('sign', '-l', 'k1', '--in', data, '--out', join(scratch, `sig-${i}`), '--pin', CO_PIN, '--server', 'local');
+        expectOk(r);
+        signed.push(i);
+      }
+    })();
+    const file = join(scratch, 'home.ntlsbackup');
+    const backup = await runNtls(['home', 'backup', '--out', file, '--json', '--home', home]);
+    backupDone = true;
+    await signing;
+    expect(backup.status, backup.stderr).toBe(0);
+    const made = JSON.parse(backup.stdout) as { files: string[] };
+    for (const f of ['hsm/hsm.db', 'ntls.json', 'server/server.key', 'server/server.pem', 'clients/alice.pem', 'audit/audit.key', 'audit/audit.log']) {
+      expect(made.files).toContain(f);
+    }
+    expect(made.files.some((f) => f.startsWith('logs/'))).toBe(false);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+
+    // Not into a home that is in use or holds anything.
+    const full = join(scratch, 'full');
+    mkdirSync(full);
+    writeFileSync(join(full, 'x'), 'x');
+    const refused = await runNtls(['home', 'restore', '--in', file, '--home', full]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('[NTLS_ERR_HOME_NOT_EMPTY]');
+
+    const copy = join(scratch, 'restored');
+    expectOk(await runNtls(['home', 'restore', '--in', file, '--home', copy]));
+    expect(statSync(join(copy, 'server', 'server.key')).mode & 0o777).toBe(0o600);
+    const second = await startDaemon(copy);
+    restored.push(second);
+    expectOk(await alice.run('add-server', '--host', '127.0.0.1', '--port', String(second.port), '--cert', join(copy, 'server', 'server.pem'), '--name', 'restored'));
+    const sig = join(scratch, 'restored.sig');
+    expectOk(await alice.run('sign', '-l', 'k1', '--in', data, '--out', sig, '--pin', CO_PIN, '--server', 'restored'));
+    // The original daemon's key verifies what the restored one signed: the same key.
+    const verified = expectOk(await alice.run('verify-signature', '-l', 'k1', '--in', data, '--signature', sig, '--pin', CO_PIN, '--server', 'local'));
+    expect(verified.stdout).toContain('signature valid');
+    // The audit trail came along and still checks.
+    expect((await runNtls(['logs', 'audit', '--verify', '--home', copy])).status).toBe(0);
+  });
+
+  it('a file that is not a backup is refused in one line', async () => {
+    const bogus = join(scratch, 'bogus');
+    writeFileSync(bogus, 'hello');
+    const result = await runNtls(['home', 'restore', '--in', bogus, '--home', join(scratch, 'never')]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('[NTLS_ERR_BACKUP_FILE]');
+  });
+});

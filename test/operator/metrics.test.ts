@@ -1,0 +1,89 @@
+// Issue 16, bug 7: the *_total series are Prometheus counters and go on over `ntls service restart`
+// (a stop and a start in the same process); ntls_build_info says which version runs.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Daemon, keepaliveBody, link, makeClient, makeHome, registerClient, removeHome, repoRoot, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
+
+let home: string;
+let daemon: Daemon;
+let client: TestClient;
+let port: number;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+beforeAll(async () => {
+  port = await freePort();
+  home = makeHome({ metrics: { enabled: true, port }, datapath: { receiveTimeout: 0 } });
+  client = await makeClient('metered');
+  registerClient(home, client);
+  daemon = await startDaemon(home);
+});
+afterAll(async () => {
+  await daemon?.stop();
+  removeHome(home);
+});
+
+async function scrape(): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+function value(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  if (!line) throw new Error(`no ${series} in\n${text}`);
+  return Number(line.slice(series.length + 1));
+}
+
+/** The data path's port now (port 0: each start chooses one). */
+async function datapathPort(): Promise<number> {
+  const status = JSON.parse((await runNtls(['service', 'status', '--json', '--home', home])).stdout) as { listening: string };
+  return Number(status.listening.split(':').at(-1));
+}
+
+async function oneRequest(): Promise<void> {
+  const l = await link({ home, port: await datapathPort() } as Daemon, client);
+  await l.request(keepaliveBody());
+  await l.close();
+}
+
+describe('metrics', () => {
+  it('every *_total series is typed counter; ntls_build_info is a gauge of 1', async () => {
+    await oneRequest();
+    const text = await scrape();
+    const totals = [...text.matchAll(/^# TYPE (\S+_total) (\S+)$/gm)];
+    expect(totals.length).toBeGreaterThanOrEqual(8);
+    for (const [, name, type] of totals) expect(`${name} ${type}`).toBe(`${name} counter`);
+    expect(text).toMatch(/^# TYPE ntls_connections gauge$/m);
+    const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(text).toContain(`ntls_build_info{version="${version}",node="${process.versions.node}"} 1`);
+  });
+
+  it('counters go on over `ntls service restart`, and over `ntls info reset`', async () => {
+    await oneRequest();
+    const before = await scrape();
+    const connections = value(before, 'ntls_connections_total');
+    const requests = value(before, 'ntls_requests_total{call="NTLS_Keepalive"}');
+    const bytesIn = value(before, 'ntls_bytes_in_total');
+    expect(connections).toBeGreaterThanOrEqual(2);
+    expect(requests).toBe(2);
+    const restart = await runNtls(['service', 'restart', '--force', '--home', home]);
+    expect(restart.status, restart.stderr).toBe(0);
+    await oneRequest();
+    const after = await scrape();
+    expect(value(after, 'ntls_connections_total')).toBeGreaterThan(connections);
+    expect(value(after, 'ntls_requests_total{call="NTLS_Keepalive"}')).toBe(requests + 1);
+    expect(value(after, 'ntls_bytes_in_total')).toBeGreaterThan(bytesIn);
+    expect((await runNtls(['info', 'reset', '--home', home])).status).toBe(0);
+    const reset = await scrape();
+    expect(value(reset, 'ntls_requests_total{call="NTLS_Keepalive"}')).toBe(requests + 1);
+    expect(value(reset, 'ntls_connections_total')).toBeGreaterThanOrEqual(value(after, 'ntls_connections_total'));
+  });
+});
