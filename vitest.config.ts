@@ -14,6 +14,7 @@ const UNIT = [
   'test/config/config.test.ts',
   'test/datapath/pending-pool.test.ts',
   'test/datapath/tcp-keepalive.test.ts',
+  'test/errors/error-base.test.ts',
   'test/hsm/attributes.test.ts',
   'test/hsm/info.test.ts',
   'test/hsm/key-attributes.test.ts',

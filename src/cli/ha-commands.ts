@@ -160,7 +160,7 @@ export function haCommands(common: (command: Command) => Command): Command {
           throw new ClientError('NTLS_ERR_HA_MEMBER_REFUSED', `server ${entry.name} (${entry.host}:${entry.port}) presented a certificate other than the one added for it, so it is not made a member of HA group ${group.name}`,
             `if its administrator regenerated it, accept the new one with \`ntls-client add-server --name ${entry.name} --host ${entry.host} --port ${entry.port} --cert NEW.pem --replace\`, then add the member again`);
         }
-        if (error instanceof MemberRefusal) throw new ClientError('NTLS_ERR_HA_MEMBER_REFUSED', `${error.message}, so it is not made a member of HA group ${group.name}`, 'check the partition\'s assignment to this client on that server (`ntls client assign-partition`)');
+        if (error instanceof MemberRefusal) throw new ClientError('NTLS_ERR_HA_MEMBER_REFUSED', `${error.message}, so it is not made a member of HA group ${group.name}`, 'check the partition\'s assignment to this client on that server (`ntls client assign-partition`)', error);
         throw error;
       }
       saveGroup(context, config, { ...group, members: [...group.members, entry.name] });

@@ -66,7 +66,7 @@ export function readInput(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new ClientError('NTLS_ERR_FILE', `the ${what} file ${file} cannot be read (${(error as NodeJS.ErrnoException).code})`, 'check its permissions');
+    throw new ClientError('NTLS_ERR_FILE', `the ${what} file ${file} cannot be read (${(error as NodeJS.ErrnoException).code})`, 'check its permissions', error);
   }
 }
 
@@ -75,7 +75,7 @@ export function writeOutput(file: string, data: Buffer, mode = 0o644): void {
   try {
     writeFileAtomic(file, data, mode);
   } catch (error) {
-    throw new ClientError('NTLS_ERR_FILE', `cannot write ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'check that its folder exists and is writable');
+    throw new ClientError('NTLS_ERR_FILE', `cannot write ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'check that its folder exists and is writable', error);
   }
 }
 

@@ -78,7 +78,7 @@ export function loadClientConfig(folder: string): ClientConfig {
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new ClientError('NTLS_ERR_CLIENT_CONFIG', `${file} is not readable JSON (${(error as Error).message})`, 'fix the file or move it away to start afresh');
+    throw new ClientError('NTLS_ERR_CLIENT_CONFIG', `${file} is not readable JSON (${(error as Error).message})`, 'fix the file or move it away to start afresh', error);
   }
   const parsed = ClientConfigSchema.safeParse(raw);
   if (!parsed.success) {

@@ -1,5 +1,6 @@
 // Failures of the client side that are neither PKCS#11 answers (Pkcs11Error) nor link failures
 // (LinkError): configuration, files, names. Each has a stable code and says what to do.
+import { NtlsError } from '../errors/ntls-error.js';
 
 export type ClientErrorCode =
   /** client.json is not valid JSON or does not match the schema. */
@@ -41,9 +42,9 @@ export type ClientErrorCode =
   /** A server that is in use as an HA group member (delete-server). */
   | 'NTLS_ERR_HA_MEMBER_IN_USE';
 
-export class ClientError extends Error {
-  constructor(readonly code: ClientErrorCode, detail: string, readonly hint?: string) {
-    super(detail);
-    this.name = 'ClientError';
+export class ClientError extends NtlsError {
+  declare readonly code: ClientErrorCode;
+  constructor(code: ClientErrorCode, detail: string, hint?: string, cause?: unknown) {
+    super(code, detail, { hint, cause });
   }
 }

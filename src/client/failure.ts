@@ -1,5 +1,6 @@
 // One readable line for anything that went wrong on the client side: what happened, and what to
 // do about it. The code is the error's own (NTLS_ERR_..., CKR_...), so scripts can test it.
+import { NtlsError } from '../errors/ntls-error.js';
 import { CKR, Pkcs11Error, ckrName } from '../pkcs11/constants.js';
 import { ClientError } from './errors.js';
 import { LinkError } from './link.js';
@@ -95,6 +96,10 @@ export function explainFailure(error: unknown, context: FailureContext = {}): Fa
   if (error instanceof Pkcs11Error) {
     return { code: ckrName(error.rv), line: pkcs11Line(error) };
   }
+  if (error instanceof NtlsError) {
+    return { code: error.code, line: `${error.message}${error.hint ? `; ${error.hint}` : ''}` };
+  }
+  // Not ours: a system error (ENOENT and the like) keeps its code, anything else is internal.
   const e = error as NodeJS.ErrnoException;
   return { code: e?.code ?? 'NTLS_ERR_INTERNAL', line: `unexpected failure: ${e?.message ?? String(error)}` };
 }

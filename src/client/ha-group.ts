@@ -4,6 +4,7 @@
 // program behind the relay) shares one HaGroup per group, so load and state are the process's.
 // The members' links for PKCS#11 calls belong to each application (HaConnection): login and
 // sessions stay per application, as on a single server.
+import { NtlsError } from '../errors/ntls-error.js';
 import type { Logger } from '../log/logger.js';
 import { CKF } from '../pkcs11/constants.js';
 import { explainFailure } from './failure.js';
@@ -84,10 +85,10 @@ export async function findPartition(remote: Pkcs11Remote, partition: string): Pr
 }
 
 /** Why a member cannot be in the group although it answers; the configuration must change. */
-export class MemberRefusal extends Error {
-  constructor(readonly code: string, detail: string) {
-    super(detail);
-    this.name = 'MemberRefusal';
+export class MemberRefusal extends NtlsError {
+  declare readonly code: 'NTLS_ERR_HA_MEMBER_REFUSED' | 'NTLS_ERR_SERVER_CERT_MISMATCH';
+  constructor(code: 'NTLS_ERR_HA_MEMBER_REFUSED' | 'NTLS_ERR_SERVER_CERT_MISMATCH', detail: string, cause?: unknown) {
+    super(code, detail, { cause });
   }
 }
 
@@ -108,7 +109,7 @@ export async function probeMember(endpoint: ServerEndpoint, partition: string, s
     return match;
   } catch (error) {
     if (error instanceof LinkError && error.code === 'NTLS_ERR_SERVER_CERT_MISMATCH') {
-      throw new MemberRefusal(error.code, `server ${endpoint.name} (${endpoint.host}:${endpoint.port}) presented a certificate other than the one added for it`);
+      throw new MemberRefusal(error.code, `server ${endpoint.name} (${endpoint.host}:${endpoint.port}) presented a certificate other than the one added for it`, error);
     }
     throw error;
   } finally {

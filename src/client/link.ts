@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
 import { encodeIdentity, scanIdentity, type Identity } from '../protocol/identity.js';
+import { NtlsError } from '../errors/ntls-error.js';
 
 export interface LinkOptions {
   host: string;
@@ -38,16 +39,16 @@ export type LinkErrorCode = 'NTLS_ERR_SERVER_CERT_MISMATCH' | 'NTLS_ERR_LINK_CLO
  */
 export type LinkStage = 'connect' | 'identity' | 'version' | 'open';
 
-export class LinkError extends Error {
+export class LinkError extends NtlsError {
+  declare readonly code: LinkErrorCode;
   /** The socket error's own code (ECONNREFUSED, ERR_SSL_...), when one caused this. */
   readonly errno: string | undefined;
   readonly stage: LinkStage | undefined;
   /** This end's address once TCP was up: what the server's ip check compares. */
   localAddress: string | undefined;
 
-  constructor(readonly code: LinkErrorCode, detail: string, extra: { errno?: string; stage?: LinkStage } = {}) {
-    super(detail);
-    this.name = 'LinkError';
+  constructor(code: LinkErrorCode, detail: string, extra: { errno?: string; stage?: LinkStage; cause?: unknown } = {}) {
+    super(code, detail, { cause: extra.cause });
     this.errno = extra.errno;
     this.stage = extra.stage;
   }
@@ -108,7 +109,7 @@ export class Link {
       while ((frame = this.frames.next())) this.waiting.shift()?.resolve(frame);
     } catch (error) {
       // An answer larger than maxFrameBytes: the stream cannot be followed any further.
-      this.abort(new LinkError('NTLS_ERR_LINK_CLOSED', `the server sent an unreadable answer: ${(error as Error).message}`, { stage: 'open' }));
+      this.abort(new LinkError('NTLS_ERR_LINK_CLOSED', `the server sent an unreadable answer: ${(error as Error).message}`, { stage: 'open', cause: error }));
     }
   }
 
@@ -186,7 +187,7 @@ export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink
       socket.write(encodeIdentity('client', options.clientName));
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      done(error instanceof LinkError ? error : new LinkError('NTLS_ERR_TLS', error.message, { errno: error.code, stage }));
+      done(error instanceof LinkError ? error : new LinkError('NTLS_ERR_TLS', error.message, { errno: error.code, stage, cause: error }));
     });
     socket.on('close', () => done(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link during set-up (is this client registered?)', { stage })));
   });

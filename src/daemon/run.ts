@@ -46,9 +46,10 @@ export interface DaemonOptions extends ConfigOverrides {
 export const ExitStatus = { Ok: 0, StartFailed: 1, BadConfiguration: 2 } as const;
 
 /** A start-up failure: the guide's lines are written; `hint` tells the operator what to do. */
-class StartError extends Error {
-  constructor(readonly status: number, message: string, readonly hint: string) {
-    super(message);
+class StartError extends NtlsError {
+  declare readonly hint: string;
+  constructor(code: string, readonly status: number, message: string, hint: string) {
+    super(code, message, { hint });
   }
 }
 
@@ -125,7 +126,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     const invalid = registry.reload();
     if (invalid.length) {
       for (const bad of invalid) logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
-      throw new StartError(ExitStatus.StartFailed, `${invalid[0]!.file} in the verify location is not a certificate`, 'remove or replace it, then start again');
+      throw new StartError('RC_SSL_CERT_VERIFICATION_LOCATION_ERROR', ExitStatus.StartFailed, `${invalid[0]!.file} in the verify location is not a certificate`, 'remove or replace it, then start again');
     }
     const audit = new AuditLog(root);
     processor = await loadProcessor(config.processor.module, {

@@ -4,9 +4,14 @@ import { dirname } from 'node:path';
 import { createSelfSignedCertificate, type KeyType } from '../certificates/self-signed.js';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
+import { NtlsError } from '../errors/ntls-error.js';
 
-export class ServerCredentialsError extends Error {
-  readonly code = 'RC_GENERAL_ERROR';
+/** The server key and certificate could not be made. */
+export class ServerCredentialsError extends NtlsError {
+  declare readonly code: 'RC_GENERAL_ERROR';
+  constructor(message: string, cause?: unknown) {
+    super('RC_GENERAL_ERROR', message, { cause });
+  }
 }
 
 async function makeCredentials(keyType: KeyType) {
@@ -26,7 +31,7 @@ export async function replaceServerCredentials(certificateFile: string, keyFile:
     made = await makeCredentials(keyType);
   } catch (error) {
     logger.log(Catalogue.serverKeyCertCreateFailed, { error: -1 });
-    throw new ServerCredentialsError(`server key and certificate could not be created: ${(error as Error).message}`);
+    throw new ServerCredentialsError(`server key and certificate could not be created: ${(error as Error).message}`, error);
   }
   writeFileSync(`${keyFile}.new`, made.keyPem, { mode: 0o600 });
   writeFileSync(`${certificateFile}.new`, made.certificatePem, { mode: 0o644 });
@@ -49,6 +54,6 @@ export async function ensureServerCredentials(certificateFile: string, keyFile: 
     return true;
   } catch (error) {
     logger.log(Catalogue.serverKeyCertCreateFailed, { error: -1 });
-    throw new ServerCredentialsError(`server key and certificate could not be created: ${(error as Error).message}`);
+    throw new ServerCredentialsError(`server key and certificate could not be created: ${(error as Error).message}`, error);
   }
 }

@@ -55,7 +55,7 @@ export function hsmKeySource(home: HomeLayout, config: Config, logger: Logger, p
       key = await processor.cp_server_key({ partition: config.server.adminPartition, pin: adminPin(home), regenerate });
     } catch (error) {
       logger.log(Catalogue.serverKeyCertCreateFailed, { error: -1 });
-      throw new ServerCredentialsError(`the server key could not be had from partition ${config.server.adminPartition}: ${(error as Error).message}`);
+      throw new ServerCredentialsError(`the server key could not be had from partition ${config.server.adminPartition}: ${(error as Error).message}`, error);
     }
     const file = home.serverCertificate;
     const current = existsSync(file) ? readFileSync(file, 'utf8') : null;

@@ -16,12 +16,14 @@ import { DatapathStatistics } from './statistics.js';
 import { ClientShares, MemoryBudget } from './memory-budget.js';
 import { PendingPool } from './pending-pool.js';
 import { applyTcpKeepalive } from './tcp-keepalive.js';
+import { NtlsError } from '../errors/ntls-error.js';
 
-export class BindError extends Error {
-  readonly code = 'RC_SOCKET_ERROR';
-  constructor(readonly address: string, readonly port: number, override readonly cause: NodeJS.ErrnoException) {
-    super(`cannot listen on ${address}:${port}: ${cause.code ?? cause.message}`);
-    this.name = 'BindError';
+/** The listening socket could not be opened; `cause` is the system's error (EADDRINUSE, ...). */
+export class BindError extends NtlsError {
+  declare readonly code: 'RC_SOCKET_ERROR';
+  declare readonly cause: NodeJS.ErrnoException;
+  constructor(readonly address: string, readonly port: number, cause: NodeJS.ErrnoException) {
+    super('RC_SOCKET_ERROR', `cannot listen on ${address}:${port}: ${cause.code ?? cause.message}`, { cause });
   }
 }
 

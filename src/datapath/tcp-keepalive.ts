@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NtlsError } from '../errors/ntls-error.js';
 
 export interface TcpKeepaliveSettings {
   /** TCP_KEEPIDLE: seconds of silence before the first probe. */
@@ -24,11 +25,10 @@ export interface TcpKeepaliveState extends TcpKeepaliveSettings {
 }
 
 /** A keepalive setting the socket did not take; `code` is stable, `errno` the system's. */
-export class TcpKeepaliveError extends Error {
-  readonly code = 'NTLS_ERR_TCP_KEEPALIVE';
-  constructor(message: string, readonly errno?: string) {
-    super(message);
-    this.name = 'TcpKeepaliveError';
+export class TcpKeepaliveError extends NtlsError {
+  declare readonly code: 'NTLS_ERR_TCP_KEEPALIVE';
+  constructor(message: string, readonly errno?: string, cause?: unknown) {
+    super('NTLS_ERR_TCP_KEEPALIVE', message, { cause });
   }
 }
 
@@ -81,7 +81,7 @@ function check(name: string, value: number, max: number): void {
 function systemError(error: unknown): TcpKeepaliveError {
   const e = error as { message?: string; errno?: number; syscall?: string };
   const name = Object.entries(constants.errno).find(([, n]) => n === e.errno)?.[0];
-  return new TcpKeepaliveError(`${e.syscall ?? 'setsockopt'}: ${e.message ?? String(error)}`, name);
+  return new TcpKeepaliveError(`${e.syscall ?? 'setsockopt'}: ${e.message ?? String(error)}`, name, error);
 }
 
 /**

@@ -8,11 +8,12 @@ import type { Config } from '../config/schema.js';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
 import type { RegisteredClient } from '../registry/client-registry.js';
+import { NtlsError } from '../errors/ntls-error.js';
 
-export class TlsContextError extends Error {
-  constructor(readonly code: string, detail: string) {
-    super(detail);
-    this.name = 'TlsContextError';
+/** The TLS context cannot be built; `code` is the guide's RC_ code of the line written. */
+export class TlsContextError extends NtlsError {
+  constructor(code: string, detail: string, cause?: unknown) {
+    super(code, detail, { cause });
   }
 }
 
@@ -32,7 +33,7 @@ function readServerCertificate(certificateFile: string, logger: Logger): { certi
     return { certificatePem, certificate: new X509Certificate(certificatePem) };
   } catch (error) {
     logger.log(Catalogue.serverCertLoadFailed, { file: certificateFile });
-    throw new TlsContextError('RC_SSL_LOAD_SERVER_CERT_ERROR', `server certificate ${certificateFile} cannot be read as a certificate: ${(error as Error).message}`);
+    throw new TlsContextError('RC_SSL_LOAD_SERVER_CERT_ERROR', `server certificate ${certificateFile} cannot be read as a certificate: ${(error as Error).message}`, error);
   }
 }
 
@@ -42,7 +43,7 @@ function pairUp(certificateFile: string, certificatePem: string, certificate: X5
     key = createPrivateKey(keyData);
   } catch (error) {
     logger.log(Catalogue.serverKeyLoadFailed);
-    throw new TlsContextError('RC_SSL_LOAD_SERVER_PRIVATE_KEY_ERROR', `server key ${keySource} cannot be read as a private key: ${(error as Error).message}`);
+    throw new TlsContextError('RC_SSL_LOAD_SERVER_PRIVATE_KEY_ERROR', `server key ${keySource} cannot be read as a private key: ${(error as Error).message}`, error);
   }
   if (!certificate.checkPrivateKey(key)) {
     logger.log(Catalogue.serverKeyCheckFailed);
@@ -77,7 +78,7 @@ export function checkCipherSettings(server: Config['server'], logger: Logger): v
     createSecureContext({ ciphers: cipherString(server), minVersion: server.minTlsVersion });
   } catch (error) {
     logger.log(Catalogue.cipherListError);
-    throw new TlsContextError('RC_SSL_CIPHER_LIST_ERROR', `cipher settings rejected by OpenSSL: ${(error as Error).message}`);
+    throw new TlsContextError('RC_SSL_CIPHER_LIST_ERROR', `cipher settings rejected by OpenSSL: ${(error as Error).message}`, error);
   }
 }
 
@@ -95,6 +96,6 @@ export function buildServerContext(credentials: ServerCredentials, clients: read
     });
   } catch (error) {
     logger.log(Catalogue.opensslServerContextFailed);
-    throw new TlsContextError('RC_SOCKET_ERROR', `TLS context could not be built: ${(error as Error).message}`);
+    throw new TlsContextError('RC_SOCKET_ERROR', `TLS context could not be built: ${(error as Error).message}`, error);
   }
 }

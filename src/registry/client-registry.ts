@@ -5,6 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { NtlsError } from '../errors/ntls-error.js';
 
 export interface RegisteredClient {
   name: string;
@@ -27,10 +28,10 @@ export type RegistryErrorCode =
   | 'NTLS_ERR_NOT_A_CERTIFICATE' | 'NTLS_ERR_CLIENT_EXISTS' | 'NTLS_ERR_UNKNOWN_CLIENT' | 'NTLS_ERR_CLIENT_NAME'
   | 'NTLS_ERR_CERT_EXPIRED' | 'NTLS_ERR_CERT_REGISTERED';
 
-export class RegistryError extends Error {
-  constructor(readonly code: RegistryErrorCode, detail: string) {
-    super(detail);
-    this.name = 'RegistryError';
+export class RegistryError extends NtlsError {
+  declare readonly code: RegistryErrorCode;
+  constructor(code: RegistryErrorCode, detail: string, cause?: unknown) {
+    super(code, detail, { cause });
   }
 }
 

@@ -67,7 +67,7 @@ function checkHeader(path: string): void {
     size = stat.size;
   } catch (error) {
     if (error instanceof TokenError) throw error;
-    throw new TokenError('NTLS_ERR_IMAGE_UNREADABLE', `${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new TokenError('NTLS_ERR_IMAGE_UNREADABLE', `${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, undefined, { cause: error });
   }
   const header = Buffer.alloc(100);
   const fd = openSync(path, 'r');
@@ -87,15 +87,16 @@ function checkHeader(path: string): void {
   if (header[18] === 2 || header[19] === 2) throw foreign(path, 'an ntls HSM store, not a token image');
 }
 
+/** SQLite's own result code (SQLITE_BUSY, ...) of a better-sqlite3 error, or '' for any other. */
 function sqliteCode(error: unknown): string {
-  return (error as { code?: string }).code ?? '';
+  return error instanceof Database.SqliteError ? error.code : '';
 }
 
 function openReadOnly(path: string): Database.Database {
   try {
     return new Database(path, { readonly: true, fileMustExist: true, timeout: 0 });
   } catch (error) {
-    throw new TokenError('NTLS_ERR_IMAGE_UNREADABLE', `${path} cannot be opened: ${(error as Error).message}`);
+    throw new TokenError('NTLS_ERR_IMAGE_UNREADABLE', `${path} cannot be opened: ${(error as Error).message}`, undefined, { cause: error });
   }
 }
 
