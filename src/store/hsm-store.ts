@@ -7,35 +7,14 @@ import { existsSync, mkdirSync, openSync, fsyncSync, closeSync, renameSync, rmSy
 import { dirname, join } from 'node:path';
 import { APPLICATION_ID, CREATE_SCHEMA, MAGIC, SCHEMA_VERSION } from './schema.js';
 import { StoreOpenError } from './errors.js';
-import { decodeCredential, encodeCredential, type Credential } from './credential.js';
+import { decodeCredential, encodeCredential } from './credential.js';
+import type { HsmStoreBackend, ObjectRow, PartitionRow, Role } from './store.js';
 import {
   INTEGRITY_KEY, INTEGRITY_SCHEME, INTEGRITY_SCHEME_NAME, macMatches, newIntegrityKey, objectMac, partitionMac,
   StoreIntegrityError, type CorruptRow, type ObjectFields, type PartitionFields,
 } from './integrity.js';
 
-export type Role = 'so' | 'co' | 'cu';
-
-export interface PartitionRow {
-  id: number;
-  slotId: number;
-  serial: string;
-  /** The operator's name for the partition (`ntls partition ...`); clients cannot change it. */
-  name: string;
-  /** The token label, the client's to set (C_InitToken). */
-  label: string;
-  initialized: boolean;
-  credentials: Record<Role, Credential | null>;
-  failures: Record<Role, number>;
-}
-
-export interface ObjectRow {
-  id: number;
-  partitionId: number;
-  /** Clear attributes, encoded by the token model. */
-  attributes: Buffer;
-  /** Secret part sealed under the partition key, or null. */
-  sealed: Buffer | null;
-}
+export type { ObjectRow, PartitionRow, Role } from './store.js';
 
 /** `<home>/hsm/hsm.db` */
 export function storePath(home: string): string {
@@ -153,7 +132,11 @@ function integrityKeyOf(db: Database.Database, migrate: boolean): Buffer | null 
   return key;
 }
 
-export class HsmStore {
+export class HsmStore implements HsmStoreBackend {
+  readonly engine = 'sqlite' as const;
+  /** The next object id to hand out: this process alone writes the file (its lock). */
+  private nextObjectId = 0;
+
   private constructor(
     private readonly db: Database.Database, readonly path: string, private readonly named: boolean,
     /** null: a token image made before row MACs, read as it is and left so (see integrityKeyOf). */
@@ -258,6 +241,12 @@ export class HsmStore {
     return row.m ?? 0;
   }
 
+  /** One id at a time: this process alone writes the file, so the count is all in memory. */
+  reserveObjectIds(): { first: number; count: number } {
+    if (this.nextObjectId === 0) this.nextObjectId = this.maxObjectId() + 1;
+    return { first: this.nextObjectId++, count: 1 };
+  }
+
   private partitionValues(p: PartitionRow) {
     const c = (role: Role) => (p.credentials[role] === null ? null : encodeCredential(p.credentials[role]));
     const fields: PartitionFields = {
@@ -305,6 +294,17 @@ export class HsmStore {
       if (!this.partitionIntact(row)) throw new StoreIntegrityError(this.path, [{ table: 'partitions', id: partitionId }]);
       const next: PartitionFields = { ...row, [`${role}_failures`]: failures };
       this.db.prepare(`UPDATE partitions SET ${role}_failures = ?, mac = ? WHERE id = ?`).run(failures, partitionMac(this.integrityKey, next), partitionId);
+    })();
+  }
+
+  recordLogin(partitionId: number, role: Role, ok: boolean, limit: number): number {
+    return this.db.transaction(() => {
+      const row = this.db.prepare('SELECT * FROM partitions WHERE id = ?').get(partitionId) as PartitionRecord | undefined;
+      if (!row) return ok ? 0 : 1;
+      const current = row[`${role}_failures`];
+      const next = ok ? (current >= limit ? current : 0) : current + 1;
+      if (next !== current) this.setFailures(partitionId, role, next);
+      return next;
     })();
   }
 

@@ -86,14 +86,14 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
       }
       try {
         const made = await hsm.createPartition({ name: partitionName, label, soPin: typeof args.soPin === 'string' ? args.soPin : undefined });
-        context.model().mount(made.slot, hsm, made.slot);
+        if (context.model().slots.find(made.slot) === undefined) context.model().mount(made.slot, hsm, made.slot);
         context.tokensChanged();
         return describe(find(partitions(), made.serial));
       } catch (error) {
         adminFailure(error);
       }
     },
-    'partition.delete': (args) => {
+    'partition.delete': async (args) => {
       const hsm = context.software();
       const partition = find(partitions(), name(args));
       if (partition.name === context.adminPartition) {
@@ -102,8 +102,10 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
       // Every application's sessions on it end before it goes.
       context.model().unmount(partition.slotId);
       try {
-        hsm.deletePartition(partition.slotId);
+        await hsm.deletePartition(partition.slotId);
       } catch (error) {
+        // Still there (the store refused): it serves again.
+        if (hsm.tokens().some((t) => t.slot === partition.slotId)) context.model().mount(partition.slotId, hsm, partition.slotId);
         adminFailure(error);
       } finally {
         context.tokensChanged();
