@@ -84,7 +84,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
         logger,
       });
     } else {
-      partitions = await SoftwareHsm.open({
+      const hsm = await SoftwareHsm.open({
         home: context.home,
         mechanisms: softwareMechanisms,
         singlePartMechanisms,
@@ -95,7 +95,14 @@ export class Pkcs11Processor implements CommandProcessorModule {
         postgres: context.config.store.backend === 'postgres' ? { url: context.config.store.url!, poolSize: context.config.store.poolSize } : undefined,
       });
       // First start: one partition, uninitialised, for its SO to initialise (C_InitToken).
-      if (partitions.tokens().length === 0) await partitions.createPartition({ name: 'default' });
+      // Nodes of a shared store starting together: one makes it, the others then find it.
+      if (hsm.tokens().length === 0) {
+        await hsm.createPartition({ name: 'default' }).catch(async (error: unknown) => {
+          if (!(error instanceof HsmAdminError && error.code === 'NTLS_ERR_PARTITION_EXISTS') || !hsm.shared) throw error;
+          await hsm.sync();
+        });
+      }
+      partitions = hsm;
     }
     const model = new TokenModel(partitions.libraryInfo);
     model.mountAll(partitions);
