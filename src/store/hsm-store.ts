@@ -332,6 +332,20 @@ export class HsmStore implements HsmStoreBackend {
     })();
   }
 
+  /** Every partition and object of another store, in one transaction (`ntls store migrate`). */
+  importAll(partitions: readonly PartitionRow[], objects: readonly ObjectRow[], onProgress?: (done: number, total: number) => void): void {
+    this.db.transaction(() => {
+      const held = this.db.prepare('SELECT count(*) AS n FROM partitions').get() as { n: number };
+      if (held.n !== 0) throw new Error(`the store already holds ${held.n} partition(s)`);
+      for (const p of partitions) this.insertPartition(p);
+      const chunk = 64;
+      for (let i = 0; i < objects.length; i += chunk) {
+        this.putObjects(objects.slice(i, i + chunk));
+        onProgress?.(Math.min(i + chunk, objects.length), objects.length);
+      }
+    })();
+  }
+
   deleteObject(id: number): void {
     this.db.prepare('DELETE FROM objects WHERE id = ?').run(id);
   }

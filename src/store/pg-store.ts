@@ -290,6 +290,31 @@ export class PgStore implements HsmStoreBackend {
     });
   }
 
+  /**
+   * Every partition and object of another store, in one transaction (`ntls store migrate`): all
+   * or nothing, into a database that holds no partition. Rows get this database's MACs; sealed
+   * secrets and credentials go as they are (their additional data binds ids, which are kept).
+   */
+  async importAll(partitions: readonly PartitionRow[], objects: readonly ObjectRow[], onProgress?: (done: number, total: number) => void): Promise<void> {
+    await this.write(partitions.map((p) => p.id), 'both', async (c) => {
+      const held = await c.query<{ n: string }>('SELECT count(*) AS n FROM ntls_partitions');
+      if (held.rows[0]!.n !== '0') throw new Error(`the database already holds ${held.rows[0]!.n} partition(s); migrate into an empty one`);
+      for (const p of partitions) {
+        await c.query(`INSERT INTO ntls_partitions (id, slot_id, serial, name, label, initialized, so_credential, co_credential,
+          cu_credential, so_failures, co_failures, cu_failures, mac, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+        [...PgStore.partitionParameters(this.partitionFields(p)), new Date().toISOString()]);
+      }
+      const chunk = 64;
+      for (let i = 0; i < objects.length; i += chunk) {
+        await this.insertObjects(c, objects.slice(i, i + chunk), false);
+        onProgress?.(Math.min(i + chunk, objects.length), objects.length);
+      }
+      // Ids handed out from now on come after the ones brought in.
+      const top = objects.reduce((m, o) => Math.max(m, o.id), 1);
+      await c.query("SELECT setval('ntls_object_ids', $1)", [top]);
+    });
+  }
+
   /** The partitions other nodes changed since this node's view, as they now are (one snapshot). */
   async changes(): Promise<PartitionState[]> {
     const since = this.seen;

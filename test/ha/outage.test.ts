@@ -39,7 +39,7 @@ describe('PostgreSQL stopped for 10 s under load', () => {
 
     const creates: Tally = { ok: 0, deviceError: 0, other: [] };
     const signs: Tally = { ok: 0, deviceError: 0, other: [] };
-    let phase: 'before' | 'down' | 'after' = 'before';
+    const state = { phase: 'before' as 'before' | 'down' | 'after' };
     const createdAfter: number[] = [];
     let stop = false;
     const loop = (async () => {
@@ -47,7 +47,7 @@ describe('PostgreSQL stopped for 10 s under load', () => {
         try {
           await makePair(i);
           creates.ok++;
-          if (phase === 'after') createdAfter.push(i);
+          if (state.phase === 'after') createdAfter.push(i);
         } catch (error) {
           const rv = (error as { rv?: number }).rv;
           if (rv === CKR.DEVICE_ERROR) creates.deviceError++;
@@ -68,10 +68,10 @@ describe('PostgreSQL stopped for 10 s under load', () => {
     await sleep(1500);
     const logFrom = cluster.nodes[0]!.log().length;
     await cluster.postgres.stop();
-    phase = 'down';
+    state.phase = 'down';
     await sleep(10_000);
     await cluster.postgres.start();
-    phase = 'after';
+    state.phase = 'after';
     // Resumes by itself: a few key pairs made after the start (bounded wait).
     for (let i = 0; i < 300 && createdAfter.length < 3; i++) await sleep(100);
     stop = true;
