@@ -19,6 +19,7 @@ import {
   INTEGRITY_KEY, INTEGRITY_SCHEME, INTEGRITY_SCHEME_NAME, macMatches, newIntegrityKey, objectMac, partitionMac,
   StoreIntegrityError, type PartitionFields,
 } from './integrity.js';
+import { hostListClient, isReadOnlyError, parseHosts, type HostAwareClient } from './pg-hosts.js';
 import { MAGIC, PG_CREATE_SCHEMA, PG_SCHEMA_VERSION } from './schema.js';
 import type { HsmStoreBackend, ObjectRow, PartitionRow, PartitionState, Role } from './store.js';
 
@@ -77,18 +78,26 @@ export class PgStore implements HsmStoreBackend {
     const where = redactUrl(url);
     let pool: pg.Pool;
     try {
+      const hosts = parseHosts(url);
       pool = new pg.Pool({
-        connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+        connectionString: hosts.urls[0], max: options.poolSize ?? 10, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
         idleTimeoutMillis: 30_000, application_name: 'ntls',
+        ...(hosts.urls.length > 1 || hosts.readWrite ? { Client: hostListClient(hosts) } : {}),
       });
     } catch (error) {
       throw new StoreOpenError(where, `store.url is not a PostgreSQL connection string: ${(error as Error).message}`, { cause: error, advice: 'Correct store.url (postgresql://user@host:port/database).' });
     }
     // A pooled connection the server ends (a restart) is reported here; the next query reconnects.
     pool.on('error', () => undefined);
-    let client: pg.PoolClient;
+    let client: pg.PoolClient | undefined;
     try {
-      client = await pool.connect();
+      // Each host of a list gets its turn at start.
+      for (let tries = parseHosts(url).urls.length; client === undefined; tries--) {
+        client = await pool.connect().catch((error: unknown) => {
+          if (tries <= 1) throw error;
+          return undefined;
+        });
+      }
     } catch (error) {
       await pool.end().catch(() => undefined);
       throw new StoreOpenError(where, `cannot connect: ${(error as Error).message || (error as { code?: string }).code}`, { cause: error, advice: 'Check store.url and that PostgreSQL is running and reachable.' });
@@ -120,7 +129,11 @@ export class PgStore implements HsmStoreBackend {
       client.release();
       return result;
     } catch (error) {
-      if (isStatementError(error)) {
+      if (isReadOnlyError(error)) {
+        // The primary became a standby: this connection goes, the next tries the next host.
+        (client as unknown as Partial<HostAwareClient>).passTurn?.();
+        client.release(true);
+      } else if (isStatementError(error)) {
         await client.query('ROLLBACK').catch(() => undefined);
         client.release();
       } else {

@@ -59,17 +59,42 @@ async function runAs(file: string, args: string[]): Promise<void> {
   await run(command, argv, { timeout: 120_000 });
 }
 
-/** Makes and starts a private cluster; call destroy() at the end. */
-export async function startPostgres(): Promise<PostgresServer> {
+/** A temp folder the server's user owns. */
+async function serverFolder(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'ntls-pg-'));
   if (process.getuid?.() === 0) {
     const { stdout } = await run('id', ['-u', 'nobody']);
     const { stdout: group } = await run('id', ['-g', 'nobody']);
     chownSync(dir, Number(stdout.trim()), Number(group.trim()));
   }
+  return dir;
+}
+
+/** Makes and starts a private cluster; call destroy() at the end. */
+export async function startPostgres(): Promise<PostgresServer> {
+  const dir = await serverFolder();
   const data = join(dir, 'data');
   const port = await freePort();
   await runAs(join(PG_BIN, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'ntls', '-E', 'UTF8', '--no-sync', '--no-instructions']);
+  return serve(dir, data, port);
+}
+
+export interface StandbyServer extends PostgresServer {
+  /** pg_ctl promote: the standby becomes a primary (a primary switch). */
+  promote(): Promise<void>;
+}
+
+/** A streaming-replication standby of `primary` (pg_basebackup -R), started on its own port. */
+export async function startStandby(primary: PostgresServer): Promise<StandbyServer> {
+  const dir = await serverFolder();
+  const data = join(dir, 'data');
+  const port = await freePort();
+  await runAs(join(PG_BIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'ntls', '-D', data, '-R', '-X', 'stream', '-c', 'fast', '--no-sync']);
+  const server = await serve(dir, data, port);
+  return { ...server, promote: () => runAs(join(PG_BIN, 'pg_ctl'), ['-D', data, '-w', '-t', '60', 'promote']) };
+}
+
+async function serve(dir: string, data: string, port: number): Promise<PostgresServer> {
   const start = () => runAs(join(PG_BIN, 'pg_ctl'), ['-D', data, '-l', join(dir, 'postgres.log'), '-w', '-t', '60',
     '-o', `-h 127.0.0.1 -p ${port} -k ${dir} -c max_connections=200`, 'start']);
   const stop = () => runAs(join(PG_BIN, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
