@@ -217,7 +217,7 @@ export function registerAdminCommands(program: Command): void {
       }
       const url = o.url ?? configured.store.url;
       if (url === null) fail('no database given', 'give --url postgresql://user@host:port/database', 2);
-      if (await callAdmin(home, 'service.status').then(() => true, () => false)) fail('the service is running on this home', 'stop it first (ntls service stop); nothing was changed');
+      if (await callAdmin(home, 'service.status').then(() => true, () => false)) fail('the service is running on this home', 'stop it first (ntls stop); nothing was changed');
       let done = 0;
       let total = 0;
       const progress = (d: number, t: number) => {

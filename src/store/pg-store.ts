@@ -212,7 +212,7 @@ export class PgStore implements HsmStoreBackend {
   }
 
   async reserveObjectIds(): Promise<{ first: number; count: number }> {
-    const r = await this.pool.query<{ v: string }>("SELECT nextval('ntls_object_ids') AS v");
+    const r = await this.transaction((c) => c.query<{ v: string }>("SELECT nextval('ntls_object_ids') AS v"));
     return { first: Number(r.rows[0]!.v), count: OBJECT_ID_BLOCK };
   }
 
