@@ -240,9 +240,24 @@ export class PgStore implements HsmStoreBackend {
     });
   }
 
+  /**
+   * Writes the whole partition row, except that a role whose credential this write leaves as it
+   * is keeps the failure count stored: another node may have counted a wrong PIN since this
+   * node read the row, and that count is not this write's to undo.
+   */
   async updatePartition(p: PartitionRow, dropObjects = false): Promise<void> {
-    const f = this.partitionFields(p);
     await this.write([p.id], dropObjects ? 'both' : 'row', async (c) => {
+      const stored = (await c.query<PartitionRecord>('SELECT * FROM ntls_partitions WHERE id = $1 FOR UPDATE', [p.id])).rows[0];
+      let row = p;
+      if (stored) {
+        const failures = { ...p.failures };
+        for (const role of ['so', 'co', 'cu'] as const) {
+          const credential = p.credentials[role] === null ? null : encodeCredential(p.credentials[role]);
+          if (credential === stored[`${role}_credential`]) failures[role] = stored[`${role}_failures`];
+        }
+        row = { ...p, failures };
+      }
+      const f = this.partitionFields(row);
       if (dropObjects) await c.query('DELETE FROM ntls_objects WHERE partition_id = $1', [p.id]);
       await c.query(`UPDATE ntls_partitions SET slot_id = $2, serial = $3, name = $4, label = $5, initialized = $6, so_credential = $7,
         co_credential = $8, cu_credential = $9, so_failures = $10, co_failures = $11, cu_failures = $12, mac = $13 WHERE id = $1`,

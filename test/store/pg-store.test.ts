@@ -185,6 +185,27 @@ describe('two nodes on one PostgreSQL store', () => {
     await two.shutdown();
   });
 
+  it('a row written by a node whose view is behind keeps the failure count another node stored', async () => {
+    const url = await freshDatabase();
+    const { hsm: one, slot } = await readyHsm(home(), { postgres: { url } });
+    const two = await openHsm(home(), { postgres: { url } });
+    const a = one.application('a');
+    const sa = await a.C_OpenSession(slot, RW);
+    await a.C_Login(sa, CKU.USER, CO_PIN);
+    const b = two.application('b');
+    const sb = await b.C_OpenSession(slot, RW);
+    expect(await rv(() => b.C_Login(sb, CKU.SO, 'wrong-so-pin'))).toBe(CKR.PIN_INCORRECT);
+    // Node 1 has not refreshed: its new CO PIN rewrites the row, not the SO's count.
+    await a.C_SetPIN(sa, CO_PIN, 'co-secret-2');
+    const database = new URL(url).pathname.slice(1);
+    expect(await server.query(database, 'SELECT so_failures, co_failures FROM ntls_partitions')).toEqual([{ so_failures: 1, co_failures: 0 }]);
+    await one.device.sync();
+    expect(await rv(() => a.C_Logout(sa))).toBe(CKR.OK);
+    expect(await rv(() => a.C_Login(sa, CKU.USER, 'co-secret-2'))).toBe(CKR.OK);
+    await one.shutdown();
+    await two.shutdown();
+  });
+
   it('a partition made or deleted on one node appears or goes on the other', async () => {
     const url = await freshDatabase();
     const { hsm: one } = await readyHsm(home(), { postgres: { url } });
