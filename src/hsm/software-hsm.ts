@@ -82,6 +82,10 @@ export class HsmAdminError extends NtlsError {
 }
 
 const MANUFACTURER = 'NTLS';
+/** Longest a call waits for the refresh from a shared store before it goes on with the view it has. */
+const SYNC_WAIT_MS = 2000;
+/** Pause before a store found unreachable is asked again. */
+const SYNC_RETRY_MS = 1000;
 const VERSION: Version = { major: 0, minor: 1 };
 const LABEL_BYTES = 32;
 const LIBRARY_INFO: LibraryInfo = {
@@ -110,6 +114,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   private syncing: Promise<void> | null = null;
   private queuedSync: Promise<void> | null = null;
   private storeDown = false;
+  private lastSyncFailure = 0;
   private closing: Promise<void> = Promise.resolve();
   private readonly changeListeners: Array<(change: PartitionChange) => void> = [];
   private nextSession = 1;
@@ -211,14 +216,27 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
    */
   sync(): Promise<void> {
     if (!this.store.changes || this.closed) return Promise.resolve();
-    if (this.queuedSync) return this.queuedSync;
-    if (!this.syncing) return this.startSync();
-    const after = this.syncing;
-    this.queuedSync = after.then(() => {
-      this.queuedSync = null;
-      return this.startSync();
+    // A store found unreachable is tried again after a pause, not before every call.
+    if (this.storeDown && Date.now() - this.lastSyncFailure < SYNC_RETRY_MS) return Promise.resolve();
+    let refresh: Promise<void>;
+    if (this.queuedSync) refresh = this.queuedSync;
+    else if (!this.syncing) refresh = this.startSync();
+    else {
+      const after = this.syncing;
+      refresh = this.queuedSync = after.then(() => {
+        this.queuedSync = null;
+        return this.startSync();
+      });
+    }
+    // A database that does not answer (a network cut drops packets) holds a call back this long at most.
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, SYNC_WAIT_MS);
+      timer.unref();
+      void refresh.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
-    return this.queuedSync;
   }
 
   private startSync(): Promise<void> {
@@ -231,6 +249,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
         }
         for (const state of states) this.apply(state);
       } catch {
+        this.lastSyncFailure = Date.now();
         if (!this.storeDown) {
           this.storeDown = true;
           this.logger?.log(Catalogue.containerListFailed);
