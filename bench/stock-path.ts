@@ -1,13 +1,16 @@
 // The path stock PKCS#11 applications take: a C application (bench/stock/sign-loop.c) loads
 // bookworm's p11-kit-client.so and signs in a loop, C_SignInit + C_Sign each time, in 1 and 8
 // processes, P-256 (CKM_ECDSA over a 32-byte digest) and RSA-2048 (CKM_RSA_PKCS over a SHA-256
-// DigestInfo). The same application, in one run, against three servers taking turns:
+// DigestInfo). The same application, in one run, against four paths taking turns:
 //   - ntls: p11-kit-client.so → `ntls-client p11-relay --listen SOCK` (its own process) →
 //     mutual TLS on loopback → the ntls daemon (dist/, temporary home, software HSM);
+//   - ntls module: the same, with ntls's own module libntls-pkcs11.so loaded instead of
+//     p11-kit-client.so (NTLS_PKCS11_RELAY=unix:path=SOCK: the same relay process);
 //   - stunnel: p11-kit-client.so → client stunnel → mutual TLS 1.3 on loopback → server stunnel →
 //     `p11-kit server` + SoftHSM2 (Debian stunnel4, p11-kit, softhsm2);
 //   - unix socket: p11-kit-client.so → `p11-kit server` + SoftHSM2's unix socket.
-// Printed: signatures/s, ntls ÷ stunnel and ntls ÷ unix socket, and the CPU of every process on
+// Printed: signatures/s, ntls ÷ stunnel, ntls ÷ unix socket and ntls module ÷ ntls
+// (libntls-pkcs11.so ÷ p11-kit-client.so, both through the relay), and the CPU of every process on
 // the path (µs per signature, cores) over the same windows. Everything shares this machine's
 // cores: the application's and the client side's CPU are included in what the servers get.
 //
@@ -15,13 +18,14 @@
 //                          BENCH_ROUNDS, default 4; BENCH_PROCESSES=1,8; BENCH_CASES=P-256,RSA-2048;
 //                          BENCH_DAEMON_NODE_ARGS / BENCH_RELAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR";
 //                          BENCH_NICE=-5 runs everything at that nice value on a shared machine)
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   benchSettings, describeSettings, machineCpu, packageVersions, processTreesCpu, recordHeader, treeCpuBetween, writeRecord,
 } from './network/measure.js';
+import { pkcs11ModulePath, PKCS11_RELAY_ENV } from '../src/client/pkcs11-module.js';
 import { NtlsDaemon, NTLS_PARTITION, NTLS_USER_PIN } from './network/ntls-daemon.js';
 import type { RpcChannel } from './network/rpc-channel.js';
 import { SoftHsmServer, SOFTHSM_TOKEN, SOFTHSM_USER_PIN } from './network/softhsm-server.js';
@@ -49,15 +53,18 @@ const CASES: Case[] = [
   { algorithm: 'RSA-2048', mechanism: 'CKM_RSA_PKCS', data: 'SHA-256 DigestInfo', run: 'rsa-pkcs', key: KEY_LABELS['rsa-2048'], signatureBytes: 256 },
 ];
 
-type SystemName = 'ntls' | 'stunnel' | 'unixSocket';
+type SystemName = 'ntls' | 'ntlsModule' | 'stunnel' | 'unixSocket';
 
 /** A server as the application sees it, and the processes on its path to watch. */
 interface System {
   name: SystemName;
   title: string;
+  /** The PKCS#11 module the application loads. */
+  module: string;
   token: string;
   pin: string;
-  serverAddress: string;
+  /** What points the module at its path (P11_KIT_SERVER_ADDRESS, or NTLS_PKCS11_RELAY and NTLS_CLIENT_HOME). */
+  env: NodeJS.ProcessEnv;
   watched: Array<{ name: string; pid: number }>;
 }
 
@@ -84,9 +91,9 @@ async function measureOnce(binary: string, system: System, c: Case, processes: n
   let before: Sample | null = null;
   let after: Sample | null = null;
   const result = await runSignLoop(binary, {
-    module: P11KIT_CLIENT, token: system.token, pin: system.pin, key: c.key, mechanism: c.run,
+    module: system.module, token: system.token, pin: system.pin, key: c.key, mechanism: c.run,
     seconds, warmupSeconds: settings.warmupSeconds, processes,
-    env: { ...process.env, P11_KIT_SERVER_ADDRESS: system.serverAddress },
+    env: { ...process.env, ...system.env },
   }, {
     measuring: () => { before = sample(system); },
     measured: () => { after = sample(system); },
@@ -159,17 +166,20 @@ type Row = { c: Case; processes: number; tallies: Record<SystemName, Tally> };
 
 function printRows(rows: Row[], systems: System[]): void {
   const rate = (t: Tally) => t.signatures / t.seconds;
-  console.log(`\n${'signatures/s'.padEnd(44)}${'procs'.padStart(6)}${'ntls'.padStart(9)}${'stunnel'.padStart(9)}${'unix'.padStart(9)}${'÷stunnel'.padStart(10)}${'÷unix'.padStart(8)}`
-    + `${'path µs/sig: ntls'.padStart(19)}${'stunnel'.padStart(9)}${'unix'.padStart(6)}${'other load'.padStart(12)}`);
+  console.log(`\n${'signatures/s'.padEnd(44)}${'procs'.padStart(6)}${'ntls'.padStart(9)}${'module'.padStart(9)}${'stunnel'.padStart(9)}${'unix'.padStart(9)}`
+    + `${'÷stunnel'.padStart(10)}${'÷unix'.padStart(8)}${'module÷ntls'.padStart(12)}`
+    + `${'path µs/sig: ntls'.padStart(19)}${'module'.padStart(8)}${'stunnel'.padStart(9)}${'unix'.padStart(6)}${'other load'.padStart(17)}`);
   for (const { c, processes, tallies } of rows) {
-    const [n, s, u] = [rate(tallies.ntls), rate(tallies.stunnel), rate(tallies.unixSocket)];
-    console.log(`${`${c.algorithm} ${c.mechanism} (${c.data})`.padEnd(44)}${String(processes).padStart(6)}${n.toFixed(0).padStart(9)}${s.toFixed(0).padStart(9)}${u.toFixed(0).padStart(9)}`
-      + `${(n / s).toFixed(2).padStart(10)}${(n / u).toFixed(2).padStart(8)}`
-      + `${pathMicros(tallies.ntls).toFixed(0).padStart(19)}${pathMicros(tallies.stunnel).toFixed(0).padStart(9)}${pathMicros(tallies.unixSocket).toFixed(0).padStart(6)}`
-      + `${[tallies.ntls, tallies.stunnel, tallies.unixSocket].map((t) => otherCores(t).toFixed(1)).join('/').padStart(12)}`);
+    const [n, m, s, u] = [rate(tallies.ntls), rate(tallies.ntlsModule), rate(tallies.stunnel), rate(tallies.unixSocket)];
+    console.log(`${`${c.algorithm} ${c.mechanism} (${c.data})`.padEnd(44)}${String(processes).padStart(6)}${n.toFixed(0).padStart(9)}${m.toFixed(0).padStart(9)}`
+      + `${s.toFixed(0).padStart(9)}${u.toFixed(0).padStart(9)}${(n / s).toFixed(2).padStart(10)}${(n / u).toFixed(2).padStart(8)}${(m / n).toFixed(2).padStart(12)}`
+      + `${pathMicros(tallies.ntls).toFixed(0).padStart(19)}${pathMicros(tallies.ntlsModule).toFixed(0).padStart(8)}`
+      + `${pathMicros(tallies.stunnel).toFixed(0).padStart(9)}${pathMicros(tallies.unixSocket).toFixed(0).padStart(6)}`
+      + `${[tallies.ntls, tallies.ntlsModule, tallies.stunnel, tallies.unixSocket].map((t) => otherCores(t).toFixed(1)).join('/').padStart(17)}`);
   }
+  console.log('ntls = p11-kit-client.so through the relay, module = libntls-pkcs11.so through the same relay');
   console.log('path µs/sig = CPU of the application and every process on the path per signature; other load = cores busy with');
-  console.log('something else during the windows of ntls/stunnel/unix socket (figures are only fair with it near 0)');
+  console.log('something else during the windows of ntls/module/stunnel/unix socket (figures are only fair with it near 0)');
   console.log('\nCPU over the same windows: µs per signature (cores); the slowest signature; the machine\'s busy cores, and how many of them');
   console.log('were busy with something other than this path');
   for (const { c, processes, tallies } of rows) {
@@ -220,20 +230,32 @@ async function main(): Promise<void> {
     }
     const relay = await RelayProcess.start(ntls);
     stops.push(() => relay.stop());
+    // libntls-pkcs11.so's config folder: empty but for the client log it writes on a failure;
+    // the relay is named by the environment.
+    const moduleHome = join(buildDir, 'module-home');
+    mkdirSync(moduleHome);
     const stunnel = await StunnelPair.start(softhsm.socketPath);
     stops.push(() => stunnel.stop());
 
     const systems: System[] = [
       {
-        name: 'ntls', title: 'ntls', token: NTLS_PARTITION, pin: NTLS_USER_PIN, serverAddress: `unix:path=${relay.socketPath}`,
+        name: 'ntls', title: 'ntls', module: P11KIT_CLIENT, token: NTLS_PARTITION, pin: NTLS_USER_PIN,
+        env: { P11_KIT_SERVER_ADDRESS: `unix:path=${relay.socketPath}` },
         watched: [{ name: 'ntlsDaemon', pid: ntls.pid }, { name: 'relay', pid: relay.pid }],
       },
       {
-        name: 'stunnel', title: 'stunnel', token: SOFTHSM_TOKEN, pin: SOFTHSM_USER_PIN, serverAddress: `unix:path=${stunnel.socketPath}`,
+        name: 'ntlsModule', title: 'ntls module', module: pkcs11ModulePath(), token: NTLS_PARTITION, pin: NTLS_USER_PIN,
+        env: { [PKCS11_RELAY_ENV]: `unix:path=${relay.socketPath}`, NTLS_CLIENT_HOME: moduleHome },
+        watched: [{ name: 'ntlsDaemon', pid: ntls.pid }, { name: 'relay', pid: relay.pid }],
+      },
+      {
+        name: 'stunnel', title: 'stunnel', module: P11KIT_CLIENT, token: SOFTHSM_TOKEN, pin: SOFTHSM_USER_PIN,
+        env: { P11_KIT_SERVER_ADDRESS: `unix:path=${stunnel.socketPath}` },
         watched: [{ name: 'stunnelClient', pid: stunnel.clientPid }, { name: 'stunnelServer', pid: stunnel.serverPid }, { name: 'p11kitServer', pid: softhsm.pid }],
       },
       {
-        name: 'unixSocket', title: 'unix socket', token: SOFTHSM_TOKEN, pin: SOFTHSM_USER_PIN, serverAddress: `unix:path=${softhsm.socketPath}`,
+        name: 'unixSocket', title: 'unix socket', module: P11KIT_CLIENT, token: SOFTHSM_TOKEN, pin: SOFTHSM_USER_PIN,
+        env: { P11_KIT_SERVER_ADDRESS: `unix:path=${softhsm.socketPath}` },
         watched: [{ name: 'p11kitServer', pid: softhsm.pid }],
       },
     ];
@@ -255,7 +277,7 @@ async function main(): Promise<void> {
             try {
               tallies[system.name] = add(tallies[system.name], await measureOnce(binary, system, c, processes, settings.seconds / settings.rounds));
             } catch (error) {
-              const relayLine = system.name === 'ntls' && relay.messages ? ` (relay: ${relay.messages})` : system.name === 'stunnel' ? ` ${stunnel.logs()}` : '';
+              const relayLine = (system.name === 'ntls' || system.name === 'ntlsModule') && relay.messages ? ` (relay: ${relay.messages})` : system.name === 'stunnel' ? ` ${stunnel.logs()}` : '';
               throw new Error(`${system.title}, ${c.algorithm}, ${processes} process(es): ${(error as Error).message}${relayLine}`, { cause: error });
             }
           }
@@ -263,7 +285,7 @@ async function main(): Promise<void> {
         const row = { c, processes, tallies: tallies as Record<SystemName, Tally> };
         rows.push(row);
         const rate = (t: Tally) => (t.signatures / t.seconds).toFixed(0);
-        console.log(` ntls ${rate(row.tallies.ntls)}/s, stunnel ${rate(row.tallies.stunnel)}/s, unix socket ${rate(row.tallies.unixSocket)}/s`);
+        console.log(` ntls ${rate(row.tallies.ntls)}/s, ntls module ${rate(row.tallies.ntlsModule)}/s, stunnel ${rate(row.tallies.stunnel)}/s, unix socket ${rate(row.tallies.unixSocket)}/s`);
       }
     }
 
@@ -273,10 +295,11 @@ async function main(): Promise<void> {
       ...recordHeader('stock-path', 'npm run bench:stock', settings),
       processCounts,
       nice,
-      target: 'ntls ÷ stunnel ≥ 1.0 for 1 and 8 processes, P-256 and RSA-2048 (issue 12)',
-      application: 'bench/stock/sign-loop.c: p11-kit-client.so, C_SignInit + C_Sign per signature, one session per process, processes set up one by one then signing together',
+      target: 'ntls ÷ stunnel ≥ 1.0 for 1 and 8 processes, P-256 and RSA-2048 (issue 12); ntls module ÷ ntls: libntls-pkcs11.so against p11-kit-client.so on the same relay (issue 17)',
+      application: 'bench/stock/sign-loop.c: the module named (p11-kit-client.so, or libntls-pkcs11.so for ntlsModule), C_SignInit + C_Sign per signature, one session per process, processes set up one by one then signing together',
       systems: {
         ntls: 'p11-kit-client.so → ntls-client p11-relay --listen (own process) → mutual TLS 1.3 (loopback) → ntls daemon, software HSM',
+        ntlsModule: 'libntls-pkcs11.so (NTLS_PKCS11_RELAY=unix:path=, the same relay process) → ntls-client p11-relay --listen → mutual TLS 1.3 (loopback) → ntls daemon, software HSM',
         stunnel: 'p11-kit-client.so → stunnel client → mutual TLS 1.3, TLS_AES_256_GCM_SHA384, P-256 certificates (loopback) → stunnel server → p11-kit server + SoftHSM2',
         unixSocket: 'p11-kit-client.so → p11-kit server + SoftHSM2 unix socket',
       },
@@ -287,10 +310,13 @@ async function main(): Promise<void> {
         data: c.data,
         processes,
         ntls: recorded(systems[0]!, tallies.ntls),
-        stunnel: recorded(systems[1]!, tallies.stunnel),
-        unixSocket: recorded(systems[2]!, tallies.unixSocket),
+        ntlsModule: recorded(systems[1]!, tallies.ntlsModule),
+        stunnel: recorded(systems[2]!, tallies.stunnel),
+        unixSocket: recorded(systems[3]!, tallies.unixSocket),
         ntlsOverStunnel: ratio(tallies.ntls, tallies.stunnel),
         ntlsOverUnixSocket: ratio(tallies.ntls, tallies.unixSocket),
+        ntlsModuleOverNtls: ratio(tallies.ntlsModule, tallies.ntls),
+        ntlsModuleOverStunnel: ratio(tallies.ntlsModule, tallies.stunnel),
       })),
     });
     console.log(`\nwritten ${resultsFile}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -169,7 +169,8 @@ export type Lane = () => Promise<void>;
 
 /**
  * Runs the lanes in loops for `warmup` seconds, then counts completions over `seconds`; loops
- * still running at the end are awaited and not counted. `pids` are watched for CPU.
+ * still running at the end are awaited and not counted. `pids` are watched for CPU, each with its
+ * descendants.
  */
 export async function measure(lanes: readonly Lane[], pids: readonly number[], warmup: number, seconds: number): Promise<Tally> {
   let stop = false;
@@ -184,10 +185,11 @@ export async function measure(lanes: readonly Lane[], pids: readonly number[], w
   const failed = Promise.all(loops).catch((error: unknown) => { failures.push(error instanceof Error ? error : new Error(String(error))); stop = true; });
   await sleep(warmup * 1000);
   const c0 = count, t0 = performance.now(), u0 = process.cpuUsage(), m0 = machineCpu();
-  const p0 = pids.map(processCpuSeconds);
+  // Each watched process with everything below it (the daemon's workers and module hosts, p11-kit server's per-connection processes).
+  const p0 = processTreesCpu(pids);
   await sleep(seconds * 1000);
   const c1 = count, t1 = performance.now(), u1 = process.cpuUsage(u0), m1 = machineCpu();
-  const p1 = pids.map(processCpuSeconds);
+  const p1 = processTreesCpu(pids);
   stop = true;
   await failed;
   if (failures[0]) throw failures[0];
@@ -195,7 +197,7 @@ export async function measure(lanes: readonly Lane[], pids: readonly number[], w
     signatures: c1 - c0,
     seconds: (t1 - t0) / 1000,
     clientCpuSeconds: (u1.user + u1.system) / 1e6,
-    processCpuSeconds: p1.map((s, i) => s - p0[i]!),
+    processCpuSeconds: p1.map((tree, i) => treeCpuBetween(p0[i]!, tree)),
     machineBusy: m1.busy - m0.busy,
     machineTotal: m1.total - m0.total,
   };

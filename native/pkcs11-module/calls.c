@@ -11,6 +11,18 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+/*
+ * Arguments refused here, before any call goes out: a NULL mechanism pointer, a NULL template
+ * with a count. CKR_CRYPTOKI_NOT_INITIALIZED comes first, then CKR_ARGUMENTS_BAD, as SoftHSM2
+ * answers them (the session is not looked at).
+ */
+static CK_RV arguments_bad(void) {
+  CK_RV rv = module_ready();
+  return rv != CKR_OK ? rv : CKR_ARGUMENTS_BAD;
+}
+
+#define NO_TEMPLATE(template, count) ((template) == NULL && (count) != 0)
+
 /* --- slots and tokens ----------------------------------------------------------------------- */
 
 EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount) {
@@ -220,8 +232,15 @@ EXPORT CK_RV C_Logout(CK_SESSION_HANDLE hSession) {
   return rpc_end(&c, rv);
 }
 
+/*
+ * Without a username (NULL or empty) C_LoginUser is C_Login. With one it goes to the server as
+ * C_LoginUser; ntls's partitions have no named users, and the server answers
+ * CKR_FUNCTION_NOT_SUPPORTED for the call it does not have.
+ */
 EXPORT CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
                          CK_UTF8CHAR_PTR pUsername, CK_ULONG ulUsernameLen) {
+  if (pUsername == NULL && ulUsernameLen != 0) return arguments_bad();
+  if (pUsername == NULL || ulUsernameLen == 0) return C_Login(hSession, userType, pPin, ulPinLen);
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_LOGIN_USER, hSession);
   if (rv != CKR_OK) return rv;
@@ -233,6 +252,7 @@ EXPORT CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_U
   return rpc_end(&c, rv);
 }
 
+/* Forwarded: the server has no C_SessionCancel and answers CKR_FUNCTION_NOT_SUPPORTED. */
 EXPORT CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags) {
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_SESSION_CANCEL, hSession);
@@ -246,7 +266,7 @@ EXPORT CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags) {
 /* --- objects --------------------------------------------------------------------------------------- */
 
 EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject) {
-  if (phObject == NULL) return CKR_ARGUMENTS_BAD;
+  if (phObject == NULL || NO_TEMPLATE(pTemplate, ulCount)) return arguments_bad();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_CREATE_OBJECT, hSession);
   if (rv != CKR_OK) return rv;
@@ -259,7 +279,7 @@ EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTempla
 
 EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
                           CK_OBJECT_HANDLE_PTR phNewObject) {
-  if (phNewObject == NULL) return CKR_ARGUMENTS_BAD;
+  if (phNewObject == NULL || NO_TEMPLATE(pTemplate, ulCount)) return arguments_bad();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_COPY_OBJECT, hSession);
   if (rv != CKR_OK) return rv;
@@ -294,7 +314,7 @@ EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObjec
 }
 
 EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount) {
-  if (pTemplate == NULL && ulCount != 0) return CKR_ARGUMENTS_BAD;
+  if (NO_TEMPLATE(pTemplate, ulCount)) return arguments_bad();
   if (ulCount == 0) return module_ready();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_GET_ATTRIBUTE_VALUE, hSession);
@@ -317,6 +337,7 @@ EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
 }
 
 EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount) {
+  if (NO_TEMPLATE(pTemplate, ulCount)) return arguments_bad();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_SET_ATTRIBUTE_VALUE, hSession);
   if (rv != CKR_OK) return rv;
@@ -328,6 +349,7 @@ EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
 }
 
 EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount) {
+  if (NO_TEMPLATE(pTemplate, ulCount)) return arguments_bad();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_FIND_OBJECTS_INIT, hSession);
   if (rv != CKR_OK) return rv;
@@ -370,6 +392,7 @@ EXPORT CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession) {
 
 /* C_xxxInit(session, mechanism, key). */
 static CK_RV operation_init(int id, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
+  if (pMechanism == NULL) return arguments_bad();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, id, hSession);
   if (rv != CKR_OK) return rv;
@@ -447,6 +470,7 @@ EXPORT CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG
 EXPORT CK_RV C_SeedRandom(CK_SESSION_HANDLE s, CK_BYTE_PTR seed, CK_ULONG n) { return bytes_in(CALL_C_SEED_RANDOM, s, seed, n); }
 
 EXPORT CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism) {
+  if (pMechanism == NULL) return arguments_bad();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_DIGEST_INIT, hSession);
   if (rv != CKR_OK) return rv;
@@ -497,7 +521,7 @@ EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomDat
 
 EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
                            CK_OBJECT_HANDLE_PTR phKey) {
-  if (pMechanism == NULL || phKey == NULL) return CKR_ARGUMENTS_BAD;
+  if (pMechanism == NULL || phKey == NULL || NO_TEMPLATE(pTemplate, ulCount)) return arguments_bad();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_GENERATE_KEY, hSession);
   if (rv != CKR_OK) return rv;
@@ -512,7 +536,9 @@ EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechani
 EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPublicKeyTemplate,
                                CK_ULONG ulPublicKeyAttributeCount, CK_ATTRIBUTE_PTR pPrivateKeyTemplate,
                                CK_ULONG ulPrivateKeyAttributeCount, CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey) {
-  if (pMechanism == NULL || phPublicKey == NULL || phPrivateKey == NULL) return CKR_ARGUMENTS_BAD;
+  if (pMechanism == NULL || phPublicKey == NULL || phPrivateKey == NULL || NO_TEMPLATE(pPublicKeyTemplate, ulPublicKeyAttributeCount) ||
+      NO_TEMPLATE(pPrivateKeyTemplate, ulPrivateKeyAttributeCount))
+    return arguments_bad();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_GENERATE_KEY_PAIR, hSession);
   if (rv != CKR_OK) return rv;
@@ -528,7 +554,7 @@ EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMec
 
 EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey,
                        CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen) {
-  if (pMechanism == NULL || pulWrappedKeyLen == NULL) return CKR_ARGUMENTS_BAD;
+  if (pMechanism == NULL || pulWrappedKeyLen == NULL) return arguments_bad();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_WRAP_KEY, hSession);
   if (rv != CKR_OK) return rv;
@@ -544,7 +570,7 @@ EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
 
 EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
                          CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey) {
-  if (pMechanism == NULL || phKey == NULL) return CKR_ARGUMENTS_BAD;
+  if (pMechanism == NULL || phKey == NULL || NO_TEMPLATE(pTemplate, ulAttributeCount)) return arguments_bad();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_UNWRAP_KEY, hSession);
   if (rv != CKR_OK) return rv;
@@ -560,7 +586,7 @@ EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism
 
 EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
                          CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey) {
-  if (pMechanism == NULL || phKey == NULL) return CKR_ARGUMENTS_BAD;
+  if (pMechanism == NULL || phKey == NULL || NO_TEMPLATE(pTemplate, ulAttributeCount)) return arguments_bad();
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_DERIVE_KEY, hSession);
   if (rv != CKR_OK) return rv;

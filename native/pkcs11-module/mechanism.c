@@ -19,7 +19,10 @@ typedef enum {
 
 #define VENDOR 0x80000000UL
 
-/* The structured parameters of ntls's codec (SERIALIZERS in mechanisms.ts, p11-kit 0.26's list). */
+/*
+ * The structured parameters of ntls's codec (SERIALIZERS in mechanisms.ts): p11-kit 0.26's list,
+ * and ECDH1_COFACTOR_DERIVE with ECDH1's structure (CK_ECDH1_DERIVE_PARAMS, as PKCS#11 has it).
+ */
 static const struct {
   CK_MECHANISM_TYPE type;
   param_kind kind;
@@ -27,7 +30,7 @@ static const struct {
   {CKM_RSA_PKCS_PSS, PARAM_PSS}, {CKM_SHA1_RSA_PKCS_PSS, PARAM_PSS}, {CKM_SHA224_RSA_PKCS_PSS, PARAM_PSS},
   {CKM_SHA256_RSA_PKCS_PSS, PARAM_PSS}, {CKM_SHA384_RSA_PKCS_PSS, PARAM_PSS}, {CKM_SHA512_RSA_PKCS_PSS, PARAM_PSS},
   {CKM_RSA_PKCS_OAEP, PARAM_OAEP},
-  {CKM_ECDH1_DERIVE, PARAM_ECDH1}, {VENDOR + 0x1001b, PARAM_ECDH1}, {VENDOR + 0x1001e, PARAM_ECDH1},
+  {CKM_ECDH1_DERIVE, PARAM_ECDH1}, {CKM_ECDH1_COFACTOR_DERIVE, PARAM_ECDH1}, {VENDOR + 0x1001b, PARAM_ECDH1}, {VENDOR + 0x1001e, PARAM_ECDH1},
   {CKM_AES_CBC, PARAM_AES_IV}, {CKM_AES_CBC_PAD, PARAM_AES_IV}, {0x2104, PARAM_AES_IV}, {0x2108, PARAM_AES_IV},
   {0x2106, PARAM_AES_IV}, {0x2105, PARAM_AES_IV}, {0x2107, PARAM_AES_IV}, {CKM_AES_CTS, PARAM_AES_IV},
   {CKM_AES_CTR, PARAM_CTR}, {CKM_AES_GCM, PARAM_GCM},
@@ -69,11 +72,9 @@ static param_kind kind_of(CK_MECHANISM_TYPE type) {
     if (STRUCTURED[i].type == type) return STRUCTURED[i].kind;
   /*
    * The server reads the bytes of any other mechanism's parameter as they are. CK_EDDSA_PARAMS
-   * (pointers inside) and ECDH1_COFACTOR_DERIVE (an ECDH1 structure the codec does not list)
-   * cannot travel that way.
+   * (pointers inside) cannot travel that way.
    */
   if (type == NTLS_CKM_EDDSA) return PARAM_EDDSA;
-  if (type == CKM_ECDH1_COFACTOR_DERIVE) return PARAM_REFUSED;
   return PARAM_BYTES;
 }
 

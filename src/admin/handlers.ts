@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
-import type { DatapathEngine } from '../datapath/engine.js';
+import type { DatapathView } from '../datapath/datapath-view.js';
 import type { HomeLayout } from '../home/layout.js';
 import type { ProcessorAdminCommand, ProcessorName } from '../processor/contract.js';
 import { isExpired, RegistryError, type ClientRegistry, type RegisteredClient } from '../registry/client-registry.js';
@@ -19,7 +19,8 @@ export interface ServiceControl {
   startedAt: Date;
   processor: ProcessorName;
   registry: ClientRegistry;
-  engine: DatapathEngine;
+  /** The data path, summed over its worker processes. */
+  datapath: DatapathView;
   address: AddressInfo;
   /** Re-reads the verify location now, applying changes to the TLS context and the processor. */
   rescanClients(): void;
@@ -43,7 +44,7 @@ export function checkHost(host: string): string {
   throw new AdminError('NTLS_ERR_BAD_HOST', `"${host}" is neither an IP address nor a host name`, 'give an IPv4/IPv6 address or a DNS name');
 }
 
-function describeClient(client: RegisteredClient, engine: DatapathEngine) {
+function describeClient(client: RegisteredClient, connectionsByClient: Readonly<Record<string, number>>) {
   return {
     name: client.name,
     host: client.host,
@@ -51,7 +52,7 @@ function describeClient(client: RegisteredClient, engine: DatapathEngine) {
     partitions: client.partitions,
     notAfter: client.notAfter.toISOString(),
     expired: isExpired(client),
-    connections: engine.liveConnections().filter((c) => c.authenticated && c.clientName === client.name).length,
+    connections: connectionsByClient[client.name] ?? 0,
   };
 }
 
@@ -75,7 +76,8 @@ function registryCall<T>(fn: () => T): T {
 }
 
 export function adminHandlers(service: ServiceControl): Map<string, AdminHandler> {
-  const { registry, engine } = service;
+  const { registry, datapath } = service;
+  const describe = async (client: RegisteredClient) => describeClient(client, (await datapath.connections()).byClient);
   const known = (name: string) => registryCall(() => {
     const client = registry.byName(name);
     if (!client) throw new RegistryError('NTLS_ERR_UNKNOWN_CLIENT', `no client named "${name}" is registered`);
@@ -97,17 +99,20 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       }
       const client = registryCall(() => registry.register(name, certificate, host, { allowExpired: args.force === true }));
       service.rescanClients();
-      return describeClient(client, engine);
+      return describe(client);
     },
-    'client.list': () => registry.list().map((c) => describeClient(c, engine)),
-    'client.show': (args) => describeClient(known(text(args, 'name', 'a client name')), engine),
+    'client.list': async () => {
+      const { byClient } = await datapath.connections();
+      return registry.list().map((c) => describeClient(c, byClient));
+    },
+    'client.show': (args) => describe(known(text(args, 'name', 'a client name'))),
     'client.fingerprint': (args) => ({ fingerprint: known(text(args, 'name', 'a client name')).fingerprint }),
     'client.hostip': (args) => {
       const client = known(text(args, 'name', 'a client name'));
       const host = args.host === null ? null : checkHost(text(args, 'host', 'a host name or IP'));
       const updated = registryCall(() => registry.setHost(client.name, host));
       service.rescanClients();
-      return describeClient(updated, engine);
+      return describe(updated);
     },
     'client.assign-partition': async (args) => {
       const client = known(text(args, 'name', 'a client name'));
@@ -117,7 +122,7 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       }
       const updated = registryCall(() => registry.setPartitions(client.name, [...client.partitions, partition.serial]));
       service.rescanClients();
-      return describeClient(updated, engine);
+      return describe(updated);
     },
     'client.revoke-partition': async (args) => {
       const client = known(text(args, 'name', 'a client name'));
@@ -127,13 +132,13 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       }
       const updated = registryCall(() => registry.setPartitions(client.name, client.partitions.filter((p) => p !== partition.serial)));
       service.rescanClients();
-      return describeClient(updated, engine);
+      return describe(updated);
     },
-    'client.delete': (args) => {
+    'client.delete': async (args) => {
       const client = known(text(args, 'name', 'a client name'));
       registryCall(() => registry.remove(client.name));
       service.rescanClients();
-      const ended = engine.terminateClient(client.name);
+      const ended = await datapath.terminateClient(client.name);
       return { name: client.name, connectionsEnded: ended };
     },
     'cert.show': () => describeCertificate(service.serverCertificate(), service.home.serverCertificate),
@@ -150,17 +155,18 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       return { debug: args.enabled };
     },
     'info.show': async () => {
-      const datapath = engine.statistics.snapshot();
+      const counters = await datapath.statistics();
       const calls = service.processorCommands.get('processor.statistics');
       return {
-        ...datapath,
-        connectionsNow: engine.liveConnections().length,
+        ...counters,
+        workers: await datapath.processes(),
+        connectionsNow: (await datapath.connections()).total,
         uptimeSeconds: Math.round((Date.now() - service.startedAt.getTime()) / 1000),
         calls: calls ? await calls({}) : [],
       };
     },
     'info.reset': async () => {
-      engine.statistics.reset();
+      await datapath.resetStatistics();
       await service.processorCommands.get('processor.statistics.reset')?.({});
       return { reset: true };
     },
@@ -168,13 +174,14 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       service.restart();
       return { restarting: true, pid: process.pid };
     },
-    'service.status': () => ({
+    'service.status': async () => ({
       pid: process.pid,
       home: service.home.root,
       startedAt: service.startedAt.toISOString(),
       listening: `${service.address.address}:${service.address.port}`,
       processor: service.processor,
-      connections: engine.liveConnections().length,
+      workers: datapath.workers,
+      connections: (await datapath.connections()).total,
       clients: registry.list().length,
     }),
   };

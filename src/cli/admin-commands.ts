@@ -134,8 +134,19 @@ export function registerAdminCommands(program: Command): void {
         (r: { deleted: string; objects: number }) => `partition ${r.deleted} deleted with ${r.objects} object(s)\n`);
     });
 
-  withCommon(partition.command('policy').description('the PIN policy of the partitions (hsm.* settings; set with ntls config set, applies at restart)'))
-    .action((o: Common) => {
+  withCommon(partition.command('policy').description('the PIN policy of the partitions (hsm.* settings; set with ntls config set, applies at restart); with --partition, that partition\'s own policy (--legacy-rsa on|off: RSA-1024 generated, 512 and more imported; in force at once)'))
+    .option('-p, --partition <name|serial>', 'one partition: show its policy, or change it')
+    .option('--legacy-rsa <on|off>', 'legacy RSA sizes on the partition (off by default)')
+    .action(async (o: Common & { partition?: string; legacyRsa?: string }) => {
+      if (o.partition !== undefined) {
+        const row = o.legacyRsa === undefined
+          ? await admin<Record<string, unknown>>(o, 'partition.show', { partition: o.partition })
+          : await admin<Record<string, unknown>>(o, 'partition.policy', { partition: o.partition, legacyRsa: o.legacyRsa });
+        const policy = { partition: row.name, serial: row.serial, legacyRsa: row.legacyRsa === null ? 'the module decides' : row.legacyRsa ? 'on' : 'off' };
+        print(policy, o, (r: never) => fields(r));
+        return;
+      }
+      if (o.legacyRsa !== undefined) fail('--legacy-rsa is a partition\'s setting', 'give --partition', 2);
       const home = resolveHome(o.home);
       let config;
       try {
@@ -169,9 +180,10 @@ export function registerAdminCommands(program: Command): void {
 
   const info = program.command('info').description('statistics of the running service');
   withCommon(info.command('show').description('show statistics: connections, bytes, requests per call with latency percentiles'))
-    .action(async (o: Common) => print(await admin(o, 'info.show'), o, (r: { calls: Array<Record<string, unknown>> } & Record<string, unknown>) => {
-      const { calls, ...datapath } = r;
-      return fields(datapath) + (calls.length ? '\n' + table(calls, ['call', 'count', 'errors', 'p50ms', 'p90ms', 'p99ms']) : '');
+    .action(async (o: Common) => print(await admin(o, 'info.show'), o, (r: { calls: Array<Record<string, unknown>>; workers: Array<Record<string, unknown>> } & Record<string, unknown>) => {
+      const { calls, workers, ...datapath } = r;
+      return fields(datapath) + '\n' + table(workers, ['index', 'pid', 'connections', 'connectionsTotal'])
+        + (calls.length ? '\n' + table(calls, ['call', 'count', 'errors', 'p50ms', 'p90ms', 'p99ms']) : '');
     }));
   withCommon(info.command('reset').description('zero the counters')).action(async (o: Common) => print(await admin(o, 'info.reset'), o, () => 'statistics reset\n'));
 

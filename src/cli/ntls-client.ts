@@ -8,20 +8,27 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createSelfSignedCertificate, type KeyType as CertificateKeyType } from '../certificates/self-signed.js';
 import { writeFileAtomic } from '../files/atomic-file.js';
 import { isCipherName, CIPHERS, type CipherName } from '../client/cipher.js';
-import { pinFrom, readInput, runCommand, writeOutput, type CommandContext, type CommonOptions } from '../client/cli-support.js';
-import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
-import { loadClientCredentials, loadServerCertificate, loadServerEndpoint, readableByOthers } from '../client/credentials.js';
+import { pinFrom, readInput, runCommand, soPinFrom, writeOutput, type CommandContext, type CommonOptions } from '../client/cli-support.js';
+import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findGroup, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
+import { checkClientCertificate, checkClientKey, loadClientCredentials, loadServerCertificate, loadServerEndpoint, readableByOthers } from '../client/credentials.js';
 import { ClientError } from '../client/errors.js';
 import { explainFailure } from '../client/failure.js';
 import { KEY_TYPES, isKeyType } from '../client/key-specs.js';
 import { openLink, type LinkOptions } from '../client/link.js';
 import { signingMechanism } from '../client/mechanism-names.js';
+import { SIGNATURE_FORMATS, ecdsaDerToRaw, ecdsaRawToDer, isSignatureFormat, type SignatureFormat } from '../client/signature-format.js';
+import { packageVersion } from '../client/package-version.js';
+import { runBench, type BenchResult } from '../client/bench.js';
 import { pkcs11ModulePath } from '../client/pkcs11-module.js';
-import { NtlsClient, type SlotSummary } from '../client/ntls-client.js';
-import { relayStreams, serveRelay } from '../client/relay.js';
+import { NtlsClient, groupSettings, type SlotSummary } from '../client/ntls-client.js';
+import { relayStreams, serveHaRelay, serveHaStreams, serveRelay, type LinkSource } from '../client/relay.js';
+import { HaConnection } from '../client/ha-connection.js';
+import { HaGroup } from '../client/ha-group.js';
+import { StatusPublisher } from '../client/ha-status.js';
+import { haCommands } from './ha-commands.js';
 import { encodeRequest, request } from '../protocol/p11kit/index.js';
 import type { TokenSession } from '../client/token-session.js';
-import { CKA, CKO, CKR, CKU, Pkcs11Error } from '../pkcs11/constants.js';
+import { CKA, CKK, CKO, CKR, CKU, Pkcs11Error } from '../pkcs11/constants.js';
 import { table } from './output.js';
 
 /** A PEM file named by a flag (the relay and ping without client.json). */
@@ -74,7 +81,9 @@ function recordedPath(folder: string, file: string): string {
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
 }
 
-const program = new Command('ntls-client').description('ntls client tools').showHelpAfterError();
+const program = new Command('ntls-client').description('ntls client tools')
+  .version(packageVersion(), '-V, --version', 'print the version of ntls-client')
+  .showHelpAfterError();
 
 function common(command: Command): Command {
   return command
@@ -85,6 +94,7 @@ function common(command: Command): Command {
 
 interface SlotOptions extends CommonOptions {
   server?: string;
+  group?: string;
   slot: number;
   pin?: string;
 }
@@ -92,8 +102,9 @@ interface SlotOptions extends CommonOptions {
 function slotCommand(command: Command): Command {
   return common(command)
     .option('-s, --server <name>', 'server name from client.json (default: the first)')
+    .option('-g, --group <name>', 'an HA group instead of a server (slot 0: its virtual slot)')
     .option('--slot <n>', 'slot number, as `verify` lists them', nonNegative, 0)
-    .option('--pin <pin>', 'Crypto Officer PIN (default: $NTLS_PIN)');
+    .option('--pin <pin>', 'Crypto Officer PIN (default: $NTLS_PIN; else asked on the terminal, without echo)');
 }
 
 function clientFor(context: CommandContext, serverName: string | undefined): NtlsClient {
@@ -111,7 +122,18 @@ function clientFor(context: CommandContext, serverName: string | undefined): Ntl
 
 /** Opens a session on the slot (logged in when a PIN is there), runs `body`, closes. */
 async function withToken(context: CommandContext, options: SlotOptions, pinRequired: boolean, body: (token: TokenSession, server: string) => Promise<void>): Promise<void> {
-  const pin = pinFrom(options.pin, pinRequired);
+  const pin = await pinFrom(options.pin, pinRequired);
+  if (options.group !== undefined) {
+    const client = NtlsClient.fromConfig({ folder: context.folder, group: options.group, logger: context.logger });
+    try {
+      const token = await client.openToken({ group: options.group, slot: options.slot, pin });
+      await body(token, `HA group ${options.group}`);
+      await token.close().catch(() => undefined);
+    } finally {
+      await client.close();
+    }
+    return;
+  }
   const client = clientFor(context, options.server);
   try {
     const token = await client.openToken({ slot: options.slot, pin });
@@ -163,7 +185,7 @@ common(program.command('add-server'))
   .description('add a server and the certificate it must present (copied into the config folder)')
   .requiredOption('--host <host>', 'server host name or IP address')
   .option('--port <n>', 'server port', port, DEFAULT_NTLS_PORT)
-  .requiredOption('--cert <file>', 'the server\'s certificate (server/server.pem of its home, or `ntls cert show`)')
+  .requiredOption('--cert <file>', 'the server\'s certificate (server/server.pem of its home, or `ntls cert show --pem` there)')
   .option('--name <name>', 'name to use for it (default: the host)')
   .option('--replace', 'replace a server of that name: accept its new certificate or address')
   .action((options: CommonOptions & { host: string; port: number; cert: string; name?: string; replace?: boolean }) => runCommand(options, async (context) => {
@@ -195,6 +217,10 @@ common(program.command('delete-server'))
   .action((options: CommonOptions & { name: string }) => runCommand(options, async (context) => {
     const config = context.config();
     const entry = findServer(config, options.name);
+    const groups = config.haGroups.filter((g) => g.members.includes(entry.name)).map((g) => g.name);
+    if (groups.length) {
+      throw new ClientError('NTLS_ERR_HA_MEMBER_IN_USE', `server ${entry.name} is a member of HA group(s) ${groups.join(', ')}`, `take it out first: \`ntls-client ha remove-member --group ${groups[0]} --server ${entry.name}\``);
+    }
     saveClientConfig(context.folder, { ...config, servers: config.servers.filter((s) => s.name !== entry.name) });
     const file = configPath(context.folder, entry.certificate);
     if (!relative(context.folder, file).startsWith('..')) rmSync(file, { force: true });
@@ -209,7 +235,7 @@ common(program.command('list-servers'))
   }));
 
 common(program.command('verify'))
-  .description('link to each server and list the slots (partitions) this client sees')
+  .description('link to each server and list the slots this client sees: one per partition assigned to it, with the token label and the partition serial')
   .option('-s, --server <name>', 'only this server')
   .action((options: CommonOptions & { server?: string }) => runCommand(options, async (context) => {
     const config = context.config();
@@ -235,6 +261,10 @@ common(program.command('verify'))
     else {
       for (const r of results.filter((r) => r.ok)) {
         process.stdout.write(`server ${r.server} (${r.host}:${r.port}): ${r.slots!.length} slot(s)\n`);
+        if (r.slots!.length === 0) {
+          // Linked, so registered and from the right host: what is missing is a partition.
+          process.stdout.write(`no partition is assigned to this client there; ask its administrator to run \`ntls client assign-partition --client ${context.failure.clientName ?? 'NAME'} --partition NAME\`\n`);
+        }
         if (r.slots!.length) process.stdout.write(table(r.slots!.map((s) => ({ slot: s.slot, label: s.label, serial: s.serial, initialized: s.tokenInitialized ? 'yes' : 'no' })), ['slot', 'label', 'serial', 'initialized']));
       }
     }
@@ -293,11 +323,15 @@ slotCommand(program.command('sign'))
   .requiredOption('--in <file>', 'data to sign (- for stdin)')
   .requiredOption('--out <file>', 'where to write the signature')
   .option('-m, --mechanism <name>', 'signing mechanism (default: from the key: sha256-rsa-pkcs, ecdsa-sha256, eddsa ...)')
-  .action((options: SlotOptions & { label: string; in: string; out: string; mechanism?: string }) => runCommand(options, (context) => {
+  .option('--format <format>', 'ECDSA signatures: raw (r‖s, as PKCS#11 gives them) or der (what `openssl dgst -verify` reads)', 'raw')
+  .action((options: SlotOptions & { label: string; in: string; out: string; mechanism?: string; format: string }) => runCommand(options, (context) => {
     const mechanism = options.mechanism ? signingMechanism(options.mechanism) : undefined;
+    const format = signatureFormat(options.format);
     const data = readInput(options.in, 'input');
     return withToken(context, options, true, async (token) => {
-      const signature = await token.sign(options.label, data, mechanism);
+      if (format === 'der') await ecdsaKeyCurve(token, options.label, [CKO.PRIVATE_KEY]);
+      const produced = await token.sign(options.label, data, mechanism);
+      const signature = format === 'der' ? ecdsaRawToDer(produced) : produced;
       writeOutput(options.out, signature);
       say(context, { label: options.label, bytes: data.length, signature: options.out, signatureBytes: signature.length },
         `signed ${data.length} bytes with "${options.label}": ${signature.length}-byte signature in ${options.out}\n`);
@@ -310,16 +344,61 @@ slotCommand(program.command('verify-signature'))
   .requiredOption('--in <file>', 'the data that was signed (- for stdin)')
   .requiredOption('--signature <file>', 'the signature')
   .option('-m, --mechanism <name>', 'signing mechanism (default: from the key)')
-  .action((options: SlotOptions & { label: string; in: string; signature: string; mechanism?: string }) => runCommand(options, (context) => {
+  .option('--format <format>', 'ECDSA signatures: raw (r‖s) or der', 'raw')
+  .action((options: SlotOptions & { label: string; in: string; signature: string; mechanism?: string; format: string }) => runCommand(options, (context) => {
     const mechanism = options.mechanism ? signingMechanism(options.mechanism) : undefined;
+    const format = signatureFormat(options.format);
     const data = readInput(options.in, 'input');
-    const signature = readInput(options.signature, 'signature');
+    const given = readInput(options.signature, 'signature');
     return withToken(context, options, false, async (token) => {
+      const signature = format === 'der' ? ecdsaDerToRaw(given, await ecdsaKeyCurve(token, options.label, [CKO.PUBLIC_KEY])) : given;
       const good = await token.verify(options.label, data, signature, mechanism);
       if (!good) throw new Pkcs11Error(CKR.SIGNATURE_INVALID, `${options.signature} is not a signature of ${options.in} by "${options.label}"`);
       say(context, { valid: true, label: options.label }, `signature valid: ${options.signature} signs ${options.in} with "${options.label}"\n`);
     });
   }));
+
+slotCommand(program.command('export-public-key'))
+  .description('write the public key of a key pair as PEM (SubjectPublicKeyInfo), found by label or id')
+  .option('-l, --label <label>', 'the key\'s label')
+  .option('--id <hex>', 'the key\'s CKA_ID, in hex (instead of --label)')
+  .option('--out <file>', 'where to write it (default: stdout)')
+  .action((options: SlotOptions & { label?: string; id?: string; out?: string }) => runCommand(options, (context) => {
+    return withToken(context, options, false, async (token) => {
+      const handle = await keyByLabelOrId(token, options.label, options.id, [CKO.PUBLIC_KEY]);
+      const pem = String((await token.publicKey(handle)).export({ type: 'spki', format: 'pem' }));
+      if (options.out) {
+        writeOutput(options.out, Buffer.from(pem));
+        say(context, { out: options.out, pem }, `public key of ${options.label ?? `id ${options.id}`} in ${options.out}\n`);
+      } else say(context, { pem }, pem);
+    });
+  }));
+
+function signatureFormat(value: string): SignatureFormat {
+  if (!isSignatureFormat(value)) throw new ClientError('NTLS_ERR_ARGUMENT', `unknown signature format ${value}`, `use one of ${SIGNATURE_FORMATS.join(', ')}`);
+  return value;
+}
+
+const CURVE_HALF: Record<string, number> = { '06082a8648ce3d030107': 32, '06052b81040022': 48, '06052b81040023': 66 };
+
+/** The r and s size of the EC key labelled `label` (the first of `classes`); NTLS_ERR_ARGUMENT for another key type. */
+async function ecdsaKeyCurve(token: TokenSession, label: string, classes: number[]): Promise<number> {
+  const key = await token.describeKey(await token.findKey(label, classes));
+  const half = key.keyType === CKK.EC && key.ecParams ? CURVE_HALF[key.ecParams.toString('hex')] : undefined;
+  if (half === undefined) throw new ClientError('NTLS_ERR_ARGUMENT', `"${label}" is not an ECDSA key on P-256, P-384 or P-521, so --format der does not apply`, 'leave --format out (raw): other signatures have one encoding');
+  return half;
+}
+
+/** A key by label, else by CKA_ID (hex), among `classes`. */
+async function keyByLabelOrId(token: TokenSession, label: string | undefined, id: string | undefined, classes: number[]): Promise<number> {
+  if (label !== undefined) return token.findKey(label, classes);
+  if (id === undefined || !/^([0-9a-fA-F]{2})+$/.test(id)) throw new ClientError('NTLS_ERR_ARGUMENT', 'give the key\'s --label, or its --id in hex', 'see `ntls-client list-objects`');
+  for (const objectClass of classes) {
+    const found = await token.remote.findObjects(token.session, [{ type: CKA.CLASS, value: objectClass }, { type: CKA.ID, value: Buffer.from(id, 'hex') }], 1);
+    if (found.length) return found[0]!;
+  }
+  throw new ClientError('NTLS_ERR_NO_SUCH_OBJECT', `no public key with id ${id.toLowerCase()} in slot ${token.slot}`, 'see `ntls-client list-objects`');
+}
 
 function cipherOption(value: string | undefined): CipherName | undefined {
   if (value === undefined) return undefined;
@@ -375,26 +454,29 @@ slotCommand(program.command('random'))
 
 slotCommand(program.command('init-token'))
   .description('initialise (or re-initialise, erasing every object of) the partition of a slot, as its SO')
-  .requiredOption('--so-pin <pin>', 'the partition SO\'s PIN (set by this call on a blank partition)')
-  .requiredOption('-l, --label <label>', 'token label (up to 32 bytes)')
-  .action((options: SlotOptions & { soPin: string; label: string }) => runCommand(options, async (context) => {
+  .option('--so-pin <pin>', 'the partition SO\'s PIN (set by this call on a blank partition; else asked on the terminal, without echo)')
+  .requiredOption('-l, --label <label>', 'the token label (up to 32 bytes; the client\'s name for the partition, not its partition name)')
+  .action((options: SlotOptions & { soPin?: string; label: string }) => runCommand(options, async (context) => {
     if (Buffer.byteLength(options.label) > 32) throw new ClientError('NTLS_ERR_ARGUMENT', `the label "${options.label}" is longer than 32 bytes`, 'give a shorter --label');
+    if (options.group !== undefined) throw new ClientError('NTLS_ERR_ARGUMENT', 'init-token initialises one server\'s partition, not an HA group\'s', 'give --server NAME instead of --group');
+    const soPin = await soPinFrom(options.soPin);
     const client = clientFor(context, options.server);
     try {
-      await client.server().initToken(options.slot, options.soPin, options.label);
+      await client.server().initToken(options.slot, soPin, options.label);
     } finally {
       await client.close();
     }
-    say(context, { slot: options.slot, label: options.label, initialized: true }, `slot ${options.slot} initialised as "${options.label}"; set the Crypto Officer PIN with \`ntls-client init-pin\`\n`);
+    say(context, { slot: options.slot, label: options.label, initialized: true }, `the token in slot ${options.slot} initialised, token label "${options.label}"; set the Crypto Officer PIN with \`ntls-client init-pin\`\n`);
   }));
 
 slotCommand(program.command('init-pin'))
   .description('as the partition SO, set (or reset and unlock) the Crypto Officer PIN')
-  .requiredOption('--so-pin <pin>', 'the partition SO\'s PIN')
-  .action((options: SlotOptions & { soPin: string }) => runCommand(options, async (context) => {
-    const pin = pinFrom(options.pin, true)!;
+  .option('--so-pin <pin>', 'the partition SO\'s PIN (else asked on the terminal, without echo)')
+  .action((options: SlotOptions & { soPin?: string }) => runCommand(options, async (context) => {
+    const soPin = await soPinFrom(options.soPin);
+    const pin = (await pinFrom(options.pin, true))!;
     await withToken(context, { ...options, pin: undefined }, false, async (token) => {
-      await token.remote.login(token.session, CKU.SO, options.soPin);
+      await token.remote.login(token.session, CKU.SO, soPin);
       try {
         await token.remote.initPin(token.session, pin);
       } finally {
@@ -404,15 +486,73 @@ slotCommand(program.command('init-pin'))
     say(context, { slot: options.slot, userPinInitialized: true }, `Crypto Officer PIN of slot ${options.slot} set\n`);
   }));
 
+// --- bench ----------------------------------------------------------------------------------
+
+function connectionList(value: string): number[] {
+  const counts = value.split(',').map((part) => Number(part.trim()));
+  if (counts.length === 0 || counts.some((n) => !Number.isInteger(n) || n < 1 || n > 1024)) {
+    throw new InvalidArgumentError('a comma-separated list of connection counts (1-1024) is expected, e.g. 1,8,64.');
+  }
+  return counts;
+}
+
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('a number of seconds above 0 is expected.');
+  return n;
+}
+
+function benchTable(result: BenchResult): string {
+  const rows = result.rows.map((r) => ({
+    'connections': r.connections, 'ops/s': r.opsPerSecond.toFixed(1), 'p50 ms': r.latencyMs.p50.toFixed(2), 'p90 ms': r.latencyMs.p90.toFixed(2),
+    'p99 ms': r.latencyMs.p99.toFixed(2), 'signatures': r.signatures, 'errors': r.errors,
+  }));
+  return `${result.mechanism} with ${result.keyType ?? `"${result.label}"`} on ${result.server} slot ${result.slot}, ${result.dataBytes}-byte input\n`
+    + table(rows, ['connections', 'ops/s', 'p50 ms', 'p90 ms', 'p99 ms', 'signatures', 'errors']);
+}
+
+slotCommand(program.command('bench'))
+  .description('measure signing: signatures per second and latency (C_SignInit + C_Sign) over 1 or more connections')
+  .option('-m, --mechanism <name>', 'signing mechanism (default: from the key: ecdsa-sha256, sha256-rsa-pkcs, eddsa ...)')
+  .option('-t, --key-type <type>', `key generated for the run and destroyed after: ${KEY_TYPES.join(', ')}`, 'ec-p256')
+  .option('-l, --label <label>', 'sign with this existing key instead of generating one')
+  .option('-c, --connections <list>', 'connection counts measured one after the other, e.g. 1,8,64', connectionList, [1, 8])
+  .option('--seconds <n>', 'length of each measurement', positiveSeconds, 5)
+  .option('--count <n>', 'signatures per measurement instead of a time', positive)
+  .option('--data-bytes <n>', 'bytes signed each time (32: a SHA-256 digest, as raw ecdsa takes)', positive, 32)
+  .action((options: SlotOptions & { mechanism?: string; keyType: string; label?: string; connections: number[]; seconds: number; count?: number; dataBytes: number }) => runCommand(options, async (context) => {
+    if (!isKeyType(options.keyType)) throw new ClientError('NTLS_ERR_ARGUMENT', `unknown key type ${options.keyType}`, `use one of ${KEY_TYPES.join(', ')}`);
+    const mechanism = options.mechanism ? signingMechanism(options.mechanism) : undefined;
+    const pin = (await pinFrom(options.pin, true))!;
+    const terminal = process.stderr.isTTY && !context.json;
+    const result = await runBench({
+      client: () => clientFor(context, options.server), slot: options.slot, pin, keyType: options.keyType, label: options.label,
+      mechanism, connections: options.connections, seconds: options.seconds, count: options.count, dataBytes: options.dataBytes,
+      onProgress: terminal
+        ? (p) => process.stderr.write(`\r${p.connections} connection(s): ${p.done} signatures, ${p.seconds.toFixed(1)} s of ${p.target}\x1b[K`)
+        : undefined,
+    });
+    if (terminal) process.stderr.write('\r\x1b[K');
+    say(context, result, benchTable(result));
+  }));
+
 // --- links ----------------------------------------------------------------------------------
 
 interface RelayOptions extends CommonOptions {
   server?: string;
+  group?: string[];
+  ha?: boolean;
   serverCert?: string;
   cert?: string;
   key?: string;
   name?: string;
   listen?: string;
+}
+
+/** A server certificate named by --server-cert: it must hold a certificate (the pin). */
+function readServerPem(file: string, context: CommandContext): string {
+  readPem(file, 'server certificate');
+  return loadServerCertificate(file, context.logger).pem;
 }
 
 /** Link options from the flags (all of --server host[:port], --server-cert, --cert, --key), else from client.json. */
@@ -423,16 +563,24 @@ function relayLink(context: CommandContext, options: RelayOptions): LinkOptions 
     }
     const address = endpoint(options.server);
     context.failure.server = { name: options.server, ...address };
+    context.failure.serverCertificateFile = options.serverCert;
+    context.failure.clientCertificateFile = options.cert;
+    const certificatePem = readPem(options.cert, 'client certificate');
+    // The certificate's own checks come first, as with client.json: an expired one never links.
+    const certificate = checkClientCertificate(options.cert, certificatePem, context.logger);
+    const keyPem = checkClientKey(options.key, readPem(options.key, 'client key'), certificate, options.cert, context.logger);
+    const clientName = options.name ?? hostname();
+    context.failure.clientName = clientName;
     return {
-      ...address, clientName: options.name ?? hostname(),
-      certificatePem: readPem(options.cert, 'client certificate'), keyPem: readPem(options.key, 'client key'),
-      serverCertificatePem: readPem(options.serverCert, 'server certificate'),
+      ...address, clientName, certificatePem, keyPem,
+      serverCertificatePem: readServerPem(options.serverCert, context),
     };
   }
   const config = context.config();
   const entry = findServer(config, options.server);
   context.failure.server = entry;
   const credentials = loadClientCredentials(context.folder, config, context.logger);
+  context.failure.clientName = options.name ?? credentials.clientName;
   const server = loadServerEndpoint(context.folder, config, entry.name, context.logger);
   return {
     host: server.host, port: server.port, serverCertificatePem: server.certificatePem,
@@ -479,16 +627,27 @@ common(program.command('p11-relay'))
   .option('--key <file>', 'this client\'s private key (instead of client.json)')
   .option('--name <name>', 'name sent in the identity exchange (default: from client.json, else this host name)')
   .option('--listen <path>', 'serve a unix socket for P11_KIT_SERVER_ADDRESS=unix:path=<path>')
+  .option('-g, --group <name>', 'serve this HA group of client.json (repeat for several): one virtual slot each', (value: string, previous: string[] = []) => [...previous, value])
+  .option('--ha', 'serve every HA group of client.json')
   // stdout carries p11-kit's protocol here: nothing else may be written to it, not even --json.
   .action((options: RelayOptions) => runCommand({ ...options, json: false }, async (context) => {
-    const link = relayLink(context, options);
+    if (options.group?.length || options.ha) return haRelay(context, options);
+    let link = relayLink(context, options);
+    const source: LinkSource = {
+      current: () => link,
+      reload: () => {
+        context.reloadConfig();
+        link = relayLink(context, options);
+        return link;
+      },
+    };
     const where = `${link.host}:${link.port}`;
     const report = (error: Error) => {
       const failure = explainFailure(error, context.failure);
       process.stderr.write(`ntls-client: cannot link to ${where}: ${failure.line} [${failure.code}]\n`);
     };
     if (options.listen) {
-      const server = await serveRelay(options.listen, link, report);
+      const server = await serveRelay(options.listen, source, report);
       process.stderr.write(`ntls-client: relaying ${options.listen} to ${where}\n`);
       await new Promise<void>((done) => {
         const stop = () => {
@@ -502,7 +661,82 @@ common(program.command('p11-relay'))
       await context.logger.close();
       process.exit(0);
     }
-    await relayStreams(process.stdin, process.stdout, link);
+    await relayStreams(process.stdin, process.stdout, source);
+    // The link is gone (the server closed it, or stdin ended): the relay ends with it, so that the
+    // program on the other side of stdout sees its remote end at once (stdin, still read, would
+    // keep this process and the program's wait alive).
+    await context.logger.close();
+    process.exit(0);
   }));
+
+/** The relay for HA groups: it answers p11-kit's client itself, over the groups' members. */
+async function haRelay(context: CommandContext, options: RelayOptions): Promise<void> {
+  if (options.server || options.serverCert || options.cert || options.key) {
+    throw new ClientError('NTLS_ERR_ARGUMENT', 'an HA relay takes its servers from client.json', 'drop --server, --server-cert, --cert and --key, or drop --group/--ha');
+  }
+  const config = context.config();
+  const entries = options.ha ? config.haGroups : (options.group ?? []).map((name) => findGroup(config, name));
+  if (entries.length === 0) throw new ClientError('NTLS_ERR_UNKNOWN_GROUP', 'client.json has no HA group', 'make one with `ntls-client ha create`');
+  const credentials = loadClientCredentials(context.folder, config, context.logger);
+  if (options.name) credentials.clientName = options.name;
+  const settings = { timeoutMs: config.receiveTimeout * 1000, tcpKeepalive: { enabled: config.tcpKeepalive.enabled, idleSeconds: config.tcpKeepalive.idle } };
+  for (const entry of entries) if (entry.members.length === 0) throw new ClientError('NTLS_ERR_ARGUMENT', `HA group ${entry.name} has no member`, `add one with \`ntls-client ha add-member --group ${entry.name} --server NAME\``);
+  const groups = entries.map((entry) => new HaGroup(groupSettings(context.folder, config, entry, context.logger), credentials, settings, context.logger));
+  const publishers = groups.map((group) => new StatusPublisher(context.folder, group));
+  const connect = () => new HaConnection(groups, credentials, settings);
+  await Promise.all(groups.map((group) => group.start()));
+  const finish = async () => {
+    for (const group of groups) group.close();
+    for (const publisher of publishers) publisher.close();
+    await context.logger.close();
+  };
+  if (options.listen) {
+    const server = await serveHaRelay(options.listen, connect);
+    process.stderr.write(`ntls-client: relaying ${options.listen} to HA group(s) ${groups.map((g) => g.name).join(', ')}\n`);
+    await new Promise<void>((done) => {
+      const stop = () => {
+        server.close(() => done());
+        setTimeout(() => done(), 2000).unref();
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    await finish();
+    process.exit(0);
+  }
+  await serveHaStreams(process.stdin, process.stdout, connect());
+  await finish();
+  process.exit(0);
+}
+
+program.addCommand(haCommands(common));
+
+// An example for each command's --help: the line a first user would type.
+const EXAMPLES: Record<string, string[]> = {
+  'ha': ['ntls-client ha create --group payments --partition payments', 'ntls-client ha add-member --group payments --server hsm1', 'ntls-client ha show --group payments --json'],
+  'bench': ['ntls-client bench -t ec-p256 -c 1,8,64 --seconds 10', 'ntls-client bench -l signing -m ecdsa --count 10000 --json'],
+  'create-cert': ['ntls-client create-cert --cn app1', 'ntls-client create-cert --cn app1 --key-type rsa-3072 --force'],
+  'add-server': ['ntls-client add-server --host hsm1.example --cert server.pem --name hsm1', 'ntls-client add-server --name hsm1 --host hsm1.example --cert new-server.pem --replace'],
+  'delete-server': ['ntls-client delete-server --name hsm1'],
+  'list-servers': ['ntls-client list-servers --json'],
+  'verify': ['ntls-client verify', 'ntls-client verify --server hsm1 --json'],
+  'list-objects': ['NTLS_PIN=... ntls-client list-objects --slot 0'],
+  'generate-key': ['ntls-client generate-key -t ec-p256 -l signing --public-out signing.pub.pem', 'ntls-client generate-key -t aes-256 -l data-key'],
+  'sign': ['ntls-client sign -l signing --in invoice.pdf --out invoice.sig', 'ntls-client sign -l signing --in invoice.pdf --out invoice.der --format der   # then: openssl dgst -sha256 -verify signing.pub.pem -signature invoice.der invoice.pdf'],
+  'verify-signature': ['ntls-client verify-signature -l signing --in invoice.pdf --signature invoice.sig'],
+  'export-public-key': ['ntls-client export-public-key -l signing --out signing.pub.pem', 'ntls-client export-public-key --id 01'],
+  'encrypt': ['ntls-client encrypt -l data-key --in secret.txt --out secret.enc'],
+  'decrypt': ['ntls-client decrypt -l data-key --in secret.enc --out secret.txt'],
+  'random': ['ntls-client random -n 32', 'ntls-client random -n 1024 --out seed.bin'],
+  'init-token': ['ntls-client init-token --slot 0 --so-pin so-secret-1 -l app1'],
+  'init-pin': ['ntls-client init-pin --slot 0 --so-pin so-secret-1 --pin co-secret-1'],
+  'ping': ['ntls-client ping --server hsm1', 'ntls-client ping --server hsm1.example:1792 --server-cert server.pem --cert app1.pem --key app1Key.pem'],
+  'module-path': ['pkcs11-tool --module "$(ntls-client module-path)" -L'],
+  'p11-relay': ['ntls-client p11-relay --server hsm1 --listen $XDG_RUNTIME_DIR/ntls/relay.sock', "export P11_KIT_SERVER_ADDRESS='|ntls-client p11-relay --server hsm1'"],
+};
+for (const command of program.commands) {
+  const examples = EXAMPLES[command.name()];
+  if (examples) command.addHelpText('after', `\nExample${examples.length > 1 ? 's' : ''}:\n${examples.map((e) => `  $ ${e}`).join('\n')}\n`);
+}
 
 await program.parseAsync(process.argv);

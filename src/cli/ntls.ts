@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { homeLayout, resolveHome } from '../home/layout.js';
 import { defaultConfig } from '../config/schema.js';
+import { loadConfig } from '../config/load.js';
 import { runForeground } from '../daemon/run.js';
 import { daemonHolding } from '../daemon/home-lock.js';
 import { registerAdminCommands } from './admin-commands.js';
@@ -13,6 +14,26 @@ function portNumber(value: string): number {
   const port = Number(value);
   if (!/^\d+$/.test(value) || port > 65535) throw new InvalidArgumentError('a port is an integer from 0 to 65535.');
   return port;
+}
+
+function workerCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 256) throw new InvalidArgumentError('a worker count is an integer from 0 to 256.');
+  return n;
+}
+
+/**
+ * libuv sizes its thread pool once, from UV_THREADPOOL_SIZE, when the pool is first used: set
+ * here, before the daemon's first asynchronous file or crypto call. A broken configuration is
+ * left to the daemon, which reports it.
+ */
+function sizeThreadPool(home: string): void {
+  if (process.env.UV_THREADPOOL_SIZE) return;
+  try {
+    process.env.UV_THREADPOOL_SIZE = String(loadConfig(home).datapath.outboundWorkers);
+  } catch {
+    // reported by runDaemon
+  }
 }
 
 /** The pid of the daemon running for `home` (it holds the lock on its pid file), or null. */
@@ -29,11 +50,13 @@ program.command('start')
   .option('--home <dir>', 'service home (default: $NTLS_HOME or ./ntls-home)')
   .option('--port <n>', 'TCP port, overriding the configuration', portNumber)
   .option('--bind <addr>', 'bind address, overriding the configuration')
+  .option('--workers <n>', 'datapath worker processes, overriding datapath.inboundWorkers (0: none)', workerCount)
   .option('--quiet', 'do not echo log lines on stderr')
-  .action(async (options: { home?: string; port?: number; bind?: string; quiet?: boolean }) => {
+  .action(async (options: { home?: string; port?: number; bind?: string; workers?: number; quiet?: boolean }) => {
     // A daemon already running for the home is refused by the daemon itself (its home lock).
     const home = resolveHome(options.home);
-    await runForeground({ home, port: options.port, bind: options.bind, echo: !options.quiet });
+    sizeThreadPool(home);
+    await runForeground({ home, port: options.port, bind: options.bind, workers: options.workers, echo: !options.quiet });
   });
 
 program.command('stop')

@@ -22,6 +22,8 @@ export interface CommandContext {
   /** Filled in as the command learns which server and certificate it uses, for the failure line. */
   failure: FailureContext;
   config(): ClientConfig;
+  /** Forgets client.json as read: the next config() reads it again (a long-running relay). */
+  reloadConfig(): void;
 }
 
 export function contextFor(options: CommonOptions): CommandContext {
@@ -35,6 +37,9 @@ export function contextFor(options: CommonOptions): CommandContext {
       if (options.timeout !== undefined) config = { ...config, receiveTimeout: options.timeout };
       if (config.client.certificate) context.failure.clientCertificateFile = configPath(folder, config.client.certificate);
       return config;
+    },
+    reloadConfig() {
+      config = null;
     },
   };
   return context;
@@ -74,10 +79,59 @@ export function writeOutput(file: string, data: Buffer, mode = 0o644): void {
   }
 }
 
-export function pinFrom(option: string | undefined, required: boolean): string | undefined {
+/**
+ * The Crypto Officer PIN: --pin, else $NTLS_PIN, else (when the command needs one) asked on the
+ * terminal without echo. Without a terminal to ask on, a command that needs it fails with one
+ * line (NTLS_ERR_NO_PIN).
+ */
+export async function pinFrom(option: string | undefined, required: boolean): Promise<string | undefined> {
   const pin = option ?? process.env.NTLS_PIN;
-  if (required && (pin === undefined || pin === '')) {
-    throw new ClientError('NTLS_ERR_NO_PIN', 'this command needs the partition\'s Crypto Officer PIN', 'give --pin PIN or set NTLS_PIN');
+  if (pin !== undefined && pin !== '') return pin;
+  if (!required) return undefined;
+  if (!process.stdin.isTTY) {
+    throw new ClientError('NTLS_ERR_NO_PIN', 'this command needs the partition\'s Crypto Officer PIN: none was given and standard input is not a terminal to ask for it', 'give --pin PIN or set NTLS_PIN');
   }
-  return pin === '' ? undefined : pin;
+  const typed = await askHidden('Crypto Officer PIN: ');
+  if (typed === '') throw new ClientError('NTLS_ERR_NO_PIN', 'no PIN was typed', 'type the partition\'s Crypto Officer PIN, or give --pin PIN or set NTLS_PIN');
+  return typed;
+}
+
+/** The partition SO's PIN: --so-pin, else asked on the terminal without echo, else one line (NTLS_ERR_NO_PIN). */
+export async function soPinFrom(option: string | undefined): Promise<string> {
+  if (option !== undefined && option !== '') return option;
+  if (!process.stdin.isTTY) {
+    throw new ClientError('NTLS_ERR_NO_PIN', 'this command needs the partition SO\'s PIN: none was given and standard input is not a terminal to ask for it', 'give --so-pin PIN');
+  }
+  const typed = await askHidden('Security Officer PIN: ');
+  if (typed === '') throw new ClientError('NTLS_ERR_NO_PIN', 'no SO PIN was typed', 'type the partition SO\'s PIN, or give --so-pin PIN');
+  return typed;
+}
+
+/** Reads one line from the terminal with echo off (raw mode); Ctrl-C or Ctrl-D gives up. */
+export function askHidden(prompt: string): Promise<string> {
+  const input = process.stdin;
+  // Echo off before the prompt shows: what is typed after it is never echoed.
+  input.setRawMode(true);
+  process.stderr.write(prompt);
+  input.resume();
+  return new Promise((resolve, reject) => {
+    let typed = '';
+    const finish = (error: ClientError | null) => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      process.stderr.write('\n');
+      if (error) reject(error);
+      else resolve(typed);
+    };
+    const onData = (chunk: Buffer) => {
+      for (const char of chunk.toString('utf8')) {
+        if (char === '\r' || char === '\n') return finish(null);
+        if (char === '\u0003' || char === '\u0004') return finish(new ClientError('NTLS_ERR_NO_PIN', 'no PIN was typed (cancelled)', 'give --pin PIN or set NTLS_PIN'));
+        if (char === '\u007f' || char === '\b') typed = typed.slice(0, -1);
+        else if (char >= ' ') typed += char;
+      }
+    };
+    input.on('data', onData);
+  });
 }

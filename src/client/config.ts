@@ -20,6 +20,21 @@ export const ServerEntrySchema = z.object({
   certificate: z.string().min(1).describe('file holding the server\'s certificate (PEM), as added; the only certificate accepted from it'),
 }).strict();
 
+const groupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a group name is 1-64 letters, digits, dots, dashes or underscores');
+
+/**
+ * An HA group: servers that expose one partition (same label or serial), seen by the client as
+ * one virtual slot. Members are server names of `servers`.
+ */
+export const HaGroupSchema = z.object({
+  name: groupName.describe('name commands use for this group (--group)'),
+  partition: z.string().min(1).max(64).describe('the partition every member exposes: its token label or serial number'),
+  members: z.array(serverName).default([]).describe('server names (of servers[]) that expose the partition'),
+  haOnly: z.boolean().default(false).describe('hide the members\' own slots: only the group\'s virtual slot is seen'),
+  recoveryInterval: z.number().int().min(1).max(3600).default(10).describe('seconds between two attempts to bring a lost member back'),
+  recoveryRetries: z.number().int().min(-1).max(1_000_000).default(-1).describe('attempts before a lost member is given up (-1: for ever, 0: no automatic recovery)'),
+}).strict();
+
 export const ClientConfigSchema = z.object({
   client: z.object({
     name: z.string().regex(/^[\x21-\x7e]{1,200}$/).optional().describe('name sent in the identity exchange (default: the certificate\'s CN)'),
@@ -27,6 +42,7 @@ export const ClientConfigSchema = z.object({
     key: z.string().min(1).optional().describe('this client\'s private key file (PEM, readable by its owner only)'),
   }).strict().default({}),
   servers: z.array(ServerEntrySchema).default([]),
+  haGroups: z.array(HaGroupSchema).default([]).describe('HA groups (ntls-client ha ...)'),
   receiveTimeout: z.number().int().min(0).max(3600).default(30).describe('seconds to wait for a server\'s answer before giving the link up (0: wait for ever)'),
   tcpKeepalive: z.object({
     enabled: z.boolean().default(true).describe('TCP keepalive probes on links'),
@@ -36,6 +52,7 @@ export const ClientConfigSchema = z.object({
 
 export type ClientConfig = z.infer<typeof ClientConfigSchema>;
 export type ServerEntry = z.infer<typeof ServerEntrySchema>;
+export type HaGroupEntry = z.infer<typeof HaGroupSchema>;
 
 /** The client's config folder, from the environment. */
 export function clientHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -87,6 +104,15 @@ export function findServer(config: ClientConfig, name: string | undefined): Serv
   const found = config.servers.find((s) => s.name === name);
   if (!found) {
     throw new ClientError('NTLS_ERR_UNKNOWN_SERVER', `no server named "${name}" (known: ${config.servers.map((s) => s.name).join(', ')})`, 'see `ntls-client list-servers`, or add it with `ntls-client add-server`');
+  }
+  return found;
+}
+
+export function findGroup(config: ClientConfig, name: string): HaGroupEntry {
+  const found = config.haGroups.find((g) => g.name === name);
+  if (!found) {
+    const known = config.haGroups.map((g) => g.name).join(', ');
+    throw new ClientError('NTLS_ERR_UNKNOWN_GROUP', `no HA group named "${name}"${known ? ` (known: ${known})` : ''}`, 'see `ntls-client ha show`, or make it with `ntls-client ha create`');
   }
   return found;
 }

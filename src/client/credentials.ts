@@ -30,6 +30,45 @@ export function readableByOthers(file: string): boolean {
   return (statSync(file).mode & 0o044) !== 0;
 }
 
+/**
+ * A client certificate's own checks, before any link: it is a PEM certificate and within its
+ * validity period (NTLS_ERR_CLIENT_CERT_FILE, NTLS_ERR_CLIENT_CERT_EXPIRED). From client.json and
+ * from the flags (--cert) alike.
+ */
+export function checkClientCertificate(certificateFile: string, certificatePem: string, logger?: Logger): X509Certificate {
+  const parsed = parseCertificate(certificatePem);
+  if (!parsed) {
+    logger?.log(Catalogue.clientCertLoadFailed, { file: certificateFile });
+    throw new ClientError('NTLS_ERR_CLIENT_CERT_FILE', `${certificateFile} does not hold a PEM certificate`, 'point client.certificate (or --cert) at the certificate made by `ntls-client create-cert`');
+  }
+  const now = Date.now();
+  if (Date.parse(parsed.validTo) < now || Date.parse(parsed.validFrom) > now) {
+    logger?.log(Catalogue.clientCertLoadFailed, { file: certificateFile });
+    const when = Date.parse(parsed.validTo) < now ? `expired on ${parsed.validTo}` : `is not valid before ${parsed.validFrom}`;
+    throw new ClientError('NTLS_ERR_CLIENT_CERT_EXPIRED', `the client certificate ${certificateFile} ${when}`, 'make a new one with `ntls-client create-cert --force` and have the server\'s administrator register it');
+  }
+  return parsed;
+}
+
+/** A client key file's content: a private key, and the certificate's (NTLS_ERR_CLIENT_KEY_FILE). */
+export function checkClientKey(keyFile: string, keyPem: string | null, certificate: X509Certificate, certificateFile: string, logger?: Logger): string {
+  let keyObject: KeyObject | null = null;
+  try {
+    if (keyPem !== null) keyObject = createPrivateKey(keyPem);
+  } catch {
+    keyObject = null;
+  }
+  if (keyPem === null || keyObject === null) {
+    logger?.log(Catalogue.clientKeyLoadFailed);
+    throw new ClientError('NTLS_ERR_CLIENT_KEY_FILE', `${keyFile} does not hold a readable private key`, 'point client.key (or --key) at the key made by `ntls-client create-cert`');
+  }
+  if (!certificate.checkPrivateKey(keyObject)) {
+    logger?.log(Catalogue.clientKeyLoadFailed);
+    throw new ClientError('NTLS_ERR_CLIENT_KEY_FILE', `${keyFile} is not the key of ${certificateFile}`, 'use the key made with that certificate, or make a new pair with `ntls-client create-cert --force`');
+  }
+  return keyPem;
+}
+
 export function loadClientCredentials(folder: string, config: ClientConfig, logger?: Logger): ClientCredentials {
   const { certificate, key } = config.client;
   if (!certificate || !key) {
@@ -43,18 +82,7 @@ export function loadClientCredentials(folder: string, config: ClientConfig, logg
     logger?.log(Catalogue.configClientCertFileInvalid);
     throw new ClientError('NTLS_ERR_CLIENT_CERT_FILE', `the client certificate file ${certificateFile} does not exist or cannot be read`, 'fix client.certificate in client.json or run `ntls-client create-cert`');
   }
-  const parsed = parseCertificate(certificatePem);
-  if (!parsed) {
-    logger?.log(Catalogue.clientCertLoadFailed, { file: certificateFile });
-    throw new ClientError('NTLS_ERR_CLIENT_CERT_FILE', `${certificateFile} does not hold a PEM certificate`, 'point client.certificate at the certificate made by `ntls-client create-cert`');
-  }
-
-  const now = Date.now();
-  if (Date.parse(parsed.validTo) < now || Date.parse(parsed.validFrom) > now) {
-    logger?.log(Catalogue.clientCertLoadFailed, { file: certificateFile });
-    const when = Date.parse(parsed.validTo) < now ? `expired on ${parsed.validTo}` : `is not valid before ${parsed.validFrom}`;
-    throw new ClientError('NTLS_ERR_CLIENT_CERT_EXPIRED', `the client certificate ${certificateFile} ${when}`, 'make a new one with `ntls-client create-cert --force` and have the server\'s administrator register it');
-  }
+  const parsed = checkClientCertificate(certificateFile, certificatePem, logger);
   if (!existsSync(keyFile)) {
     logger?.log(Catalogue.configClientKeyFileInvalid);
     throw new ClientError('NTLS_ERR_CLIENT_KEY_FILE', `the client key file ${keyFile} does not exist`, 'fix client.key in client.json or run `ntls-client create-cert`');
@@ -63,21 +91,7 @@ export function loadClientCredentials(folder: string, config: ClientConfig, logg
     logger?.log(Catalogue.clientKeyLoadFailed);
     throw new ClientError('NTLS_ERR_KEY_PERMISSIONS', `the client key file ${keyFile} can be read by group or others, so it is refused`, `run \`chmod 600 ${keyFile}\` (and consider making a new certificate)`);
   }
-  const keyPem = readText(keyFile);
-  let keyObject: KeyObject | null = null;
-  try {
-    if (keyPem !== null) keyObject = createPrivateKey(keyPem);
-  } catch {
-    keyObject = null;
-  }
-  if (keyPem === null || keyObject === null) {
-    logger?.log(Catalogue.clientKeyLoadFailed);
-    throw new ClientError('NTLS_ERR_CLIENT_KEY_FILE', `${keyFile} does not hold a readable private key`, 'point client.key at the key made by `ntls-client create-cert`');
-  }
-  if (!parsed.checkPrivateKey(keyObject)) {
-    logger?.log(Catalogue.clientKeyLoadFailed);
-    throw new ClientError('NTLS_ERR_CLIENT_KEY_FILE', `${keyFile} is not the key of ${certificateFile}`, 'use the key made with that certificate, or make a new pair with `ntls-client create-cert --force`');
-  }
+  const keyPem = checkClientKey(keyFile, readText(keyFile), parsed, certificateFile, logger);
   const cn = /(?:^|\n)CN=([^\n]+)/.exec(parsed.subject)?.[1];
   return { certificatePem, keyPem, clientName: config.client.name ?? sanitizeName(cn) };
 }
@@ -97,7 +111,7 @@ export function loadServerCertificate(file: string, logger?: Logger): { pem: str
   const certificate = parseCertificate(pem);
   if (!certificate) {
     logger?.log(Catalogue.serverCaLoadFailed);
-    throw new ClientError('NTLS_ERR_SERVER_CERT_FILE', `${file} does not hold a PEM certificate`, 'use the server\'s server/server.pem (`ntls cert show` on the server)');
+    throw new ClientError('NTLS_ERR_SERVER_CERT_FILE', `${file} does not hold a PEM certificate`, 'use the server\'s server/server.pem (`ntls cert show --pem` on the server)');
   }
   return { pem, certificate };
 }

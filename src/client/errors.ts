@@ -33,7 +33,13 @@ export type ClientErrorCode =
   /** A value the command does not accept (key type, mechanism, slot). */
   | 'NTLS_ERR_ARGUMENT'
   /** The object exists already (create-cert without --force, a label in use). */
-  | 'NTLS_ERR_EXISTS';
+  | 'NTLS_ERR_EXISTS'
+  /** An HA group name that client.json does not hold. */
+  | 'NTLS_ERR_UNKNOWN_GROUP'
+  /** A server refused as an HA group member (does not expose the partition, another certificate). */
+  | 'NTLS_ERR_HA_MEMBER_REFUSED'
+  /** A server that is in use as an HA group member (delete-server). */
+  | 'NTLS_ERR_HA_MEMBER_IN_USE';
 
 export class ClientError extends Error {
   constructor(readonly code: ClientErrorCode, detail: string, readonly hint?: string) {

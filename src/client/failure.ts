@@ -10,6 +10,17 @@ export interface FailureContext {
   /** This client's certificate file and name, for the registration hint. */
   clientCertificateFile?: string;
   clientName?: string;
+  /**
+   * Set when the server was given by flags (--server host[:port] --server-cert FILE), not by a
+   * client.json name: the server certificate file those flags named.
+   */
+  serverCertificateFile?: string;
+}
+
+/** A name `add-server --name` accepts, made from a host (IPv6 colons and the like become dashes). */
+export function serverNameFor(host: string): string {
+  const name = host.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  return name || 'server';
 }
 
 export interface Failure {
@@ -47,16 +58,28 @@ export function explainFailure(error: unknown, context: FailureContext = {}): Fa
   if (error instanceof LinkError) {
     if (error.code === 'NTLS_ERR_SERVER_CERT_MISMATCH') {
       const s = context.server;
+      if (s && context.serverCertificateFile !== undefined) {
+        const name = serverNameFor(s.host);
+        return { code: error.code, line: `${server} presented a certificate other than the one in ${context.serverCertificateFile}, so it is refused; if its administrator regenerated it (\`ntls cert show --pem\` on the server), copy the new one over ${context.serverCertificateFile} (a running relay reads it again), or record the server once with \`ntls-client add-server --name ${name} --host ${s.host} --port ${s.port} --cert NEW.pem\` and use --server ${name}` };
+      }
       const replace = s ? `ntls-client add-server --name ${s.name} --host ${s.host} --port ${s.port} --cert NEW.pem --replace` : 'ntls-client add-server ... --replace';
-      return { code: error.code, line: `${server} presented a certificate other than the one added for it, so it is refused; if its administrator regenerated it, get the new server.pem and accept it with \`${replace}\`` };
+      return { code: error.code, line: `${server} presented a certificate other than the one added for it, so it is refused; if its administrator regenerated it (\`ntls cert show --pem\` on the server), accept the new one with \`${replace}\`` };
     }
     if (isServerDown(error)) {
       return { code: 'NTLS_ERR_SERVER_DOWN', line: `${server} cannot be reached (${error.errno}); check that ntls runs there and that host and port are right (\`ntls-client list-servers\`)` };
     }
     if (isClientRefusal(error)) {
-      const file = context.clientCertificateFile ?? 'this client\'s certificate';
+      // What this side knows: its certificate is valid (checked before linking) and the server
+      // is the pinned one (checked in the handshake). Whether the server does not know the
+      // certificate, knows it for another host address, or has removed it, only the server
+      // knows; its log says which (docs/logs.md).
       const name = context.clientName ?? 'NAME';
-      return { code: 'NTLS_ERR_CLIENT_REFUSED', line: `${server} refused this client's certificate (not registered there, or expired); ask its administrator to run \`ntls client register --client ${name} --cert ${file}\`` };
+      const address = error.localAddress ?? 'ITS-ADDRESS';
+      const file = context.clientCertificateFile ?? 'CERT.pem';
+      return {
+        code: 'NTLS_ERR_CLIENT_REFUSED',
+        line: `${server} refused this client's certificate, sent from ${address}, after the TLS handshake; this side's checks passed (the certificate is valid, the server presented its pinned certificate), so the server does not accept it from this address: not registered there, registered for another host, or removed; ask its administrator to look with \`ntls client show --client ${name}\` (unknown there: \`ntls client register --client ${name} --cert ${file} --hostname ${address}\`; another host: \`ntls client hostip --client ${name} --hostname ${address}\`)`,
+      };
     }
     if (error.code === 'NTLS_ERR_TIMEOUT') {
       return { code: error.code, line: `${server} did not answer in time (${error.message}); check the server and the network, or raise receiveTimeout in client.json` };
@@ -86,7 +109,7 @@ function pkcs11Line(error: Pkcs11Error): string {
     case CKR.USER_NOT_LOGGED_IN: return `this needs a login (${name}); give the PIN with --pin or NTLS_PIN`;
     case CKR.SLOT_ID_INVALID: return `this client has no such slot (${name}); \`ntls-client verify\` lists its slots`;
     case CKR.TOKEN_NOT_RECOGNIZED:
-    case CKR.TOKEN_NOT_PRESENT: return `the partition is not usable (${name}); its SO must initialise it`;
+    case CKR.TOKEN_NOT_PRESENT: return `the token in this slot is not initialised (${name}); its SO initialises it with \`ntls-client init-token\``;
     case CKR.SIGNATURE_INVALID: return `the signature does not verify (${name})`;
     case CKR.MECHANISM_INVALID: return `the key or the partition does not offer this mechanism (${name})`;
     case CKR.KEY_FUNCTION_NOT_PERMITTED: return `the key may not be used this way (${name}); use a key made for it`;

@@ -42,6 +42,8 @@ export class LinkError extends Error {
   /** The socket error's own code (ECONNREFUSED, ERR_SSL_...), when one caused this. */
   readonly errno: string | undefined;
   readonly stage: LinkStage | undefined;
+  /** This end's address once TCP was up: what the server's ip check compares. */
+  localAddress: string | undefined;
 
   constructor(readonly code: LinkErrorCode, detail: string, extra: { errno?: string; stage?: LinkStage } = {}) {
     super(detail);
@@ -131,12 +133,14 @@ export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink
   return new Promise((resolve, reject) => {
     let settled = false;
     let stage: LinkStage = 'connect';
+    let localAddress: string | undefined;
     const done = (error: Error | null, link?: IdentifiedLink) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.off('data', onData);
       if (error) {
+        if (error instanceof LinkError) error.localAddress ??= localAddress;
         socket.destroy();
         reject(error);
       } else resolve(link!);
@@ -172,6 +176,7 @@ export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink
       }
     };
     socket.once('secureConnect', () => {
+      localAddress = socket.localAddress;
       const presented = socket.getPeerCertificate();
       if (!presented?.fingerprint256 || presented.fingerprint256 !== expected.fingerprint256) {
         return done(new LinkError('NTLS_ERR_SERVER_CERT_MISMATCH', `${options.host}:${options.port} presented a certificate other than the registered one (it may have been regenerated; add the new one)`, { stage }));

@@ -6,7 +6,7 @@
 import { CKF, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import { isLengthOnly, outputRequest, type LengthOnly } from '../protocol/p11kit/index.js';
-import type { RpcConnection } from './rpc-connection.js';
+import type { CallChannel, RpcConnection } from './rpc-connection.js';
 import { fromWireAttribute, toWireTemplate, type AttributeRead, type TemplateEntry } from './template.js';
 
 export type { LibraryInfo, MechanismInfo, SessionInfo, SlotInfo, TokenInfo } from '../pkcs11/info.js';
@@ -37,10 +37,11 @@ async function afterInit<T>(init: Promise<unknown>, operation: Promise<T>): Prom
   return operation;
 }
 
-export class Pkcs11Remote {
-  constructor(readonly connection: RpcConnection) {}
+export class Pkcs11Remote<C extends CallChannel = RpcConnection> {
+  /** One server's connection, or an HA group's (HaConnection): the same calls either way. */
+  constructor(readonly connection: C) {}
 
-  /** The server's name in the client configuration. */
+  /** The server's (or HA group's) name in the client configuration. */
   get serverName(): string {
     return this.connection.endpoint.name;
   }

@@ -2,13 +2,18 @@
 // protocol to its "remote" (a command on stdin/stdout, or a unix socket); the relay opens the
 // mutual-TLS link to ntls, performs the identity exchange, then passes bytes both ways. Requests
 // go to the server a whole frame per write (one TLS record), answers come back as they arrive.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Readable, Writable } from 'node:stream';
-import { FrameBatcher } from '../protocol/frame.js';
-import { openIdentifiedLink, type LinkOptions } from './link.js';
+import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
+import { FrameBatcher, FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
+import { decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, type P11KitResponse } from '../protocol/p11kit/index.js';
+import { ClientError } from './errors.js';
+import type { HaConnection } from './ha-connection.js';
+import { LinkError, openIdentifiedLink, type IdentifiedLink, type LinkOptions } from './link.js';
 
 /** p11-kit's client sends one version byte before its first frame. */
 const P11KIT_VERSION_BYTES = 1;
@@ -18,9 +23,45 @@ export interface RelayHooks {
   onLink?(socket: TLSSocket): void;
 }
 
+/**
+ * Where the relay's link options come from: fixed values, or its configuration (client.json, or
+ * the files its flags name), read again when a link cannot be set up (the server presents a
+ * certificate other than the pinned one, refuses this client, cannot be reached), so that what
+ * was changed since it started serves the next connection without restarting the relay: a
+ * server certificate accepted after `ntls cert regen` (`add-server --replace`, or a new
+ * --server-cert file), a new client certificate (`create-cert --force`), a new address.
+ */
+export interface LinkSource {
+  current(): LinkOptions;
+  /** Reads the configuration again; throws what reading it throws. */
+  reload(): LinkOptions;
+}
+
+function sourceOf(options: LinkOptions | LinkSource): LinkSource {
+  return 'current' in options ? options : { current: () => options, reload: () => options };
+}
+
+function sameLink(a: LinkOptions, b: LinkOptions): boolean {
+  return a.host === b.host && a.port === b.port && a.serverCertificatePem === b.serverCertificatePem
+    && a.certificatePem === b.certificatePem && a.keyPem === b.keyPem && a.clientName === b.clientName;
+}
+
+/** Links with the current options; when set-up fails, once more if the configuration changed. */
+async function linkFrom(source: LinkSource): Promise<IdentifiedLink> {
+  const options = source.current();
+  try {
+    return await openIdentifiedLink(options);
+  } catch (error) {
+    if (!(error instanceof LinkError)) throw error;
+    const fresh = source.reload();
+    if (sameLink(fresh, options)) throw error;
+    return openIdentifiedLink(fresh);
+  }
+}
+
 /** Joins a local stream pair to a fresh link; resolves when either side ends. */
-export async function relayStreams(input: Readable, output: Writable, options: LinkOptions, hooks: RelayHooks = {}): Promise<void> {
-  const { socket, initial } = await openIdentifiedLink(options);
+export async function relayStreams(input: Readable, output: Writable, options: LinkOptions | LinkSource, hooks: RelayHooks = {}): Promise<void> {
+  const { socket, initial } = await linkFrom(sourceOf(options));
   hooks.onLink?.(socket);
   if (initial.length) output.write(initial);
   forwardFrames(input, socket);
@@ -36,11 +77,13 @@ export async function relayStreams(input: Readable, output: Writable, options: L
  * Serves a unix socket (owner-only); each connection on it gets its own link to ntls, so each
  * PKCS#11 program using P11_KIT_SERVER_ADDRESS=unix:path=... has its own sessions and login.
  */
-export async function serveRelay(path: string, options: LinkOptions, onError: (error: Error) => void, hooks: RelayHooks = {}): Promise<Server> {
+export async function serveRelay(path: string, options: LinkOptions | LinkSource, onError: (error: Error) => void, hooks: RelayHooks = {}): Promise<Server> {
+  const source = sourceOf(options);
+  prepareSocketFolder(path);
   if (existsSync(path)) rmSync(path, { force: true });
   const server = createServer((local: Socket) => {
     local.pause();
-    openIdentifiedLink(options).then(({ socket, initial }) => {
+    linkFrom(source).then(({ socket, initial }) => {
       hooks.onLink?.(socket);
       if (initial.length) local.write(initial);
       forwardFrames(local, socket);
@@ -60,8 +103,29 @@ export async function serveRelay(path: string, options: LinkOptions, onError: (e
       local.destroy();
     });
   });
-  await listenOwnerOnly(server, path);
+  try {
+    await listenOwnerOnly(server, path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new ClientError('NTLS_ERR_FILE', `cannot listen on ${path} (${code})`, 'give --listen a path in a folder you can write, e.g. $XDG_RUNTIME_DIR/ntls.sock');
+  }
   return server;
+}
+
+/**
+ * The socket's folder is made (owner-only, 0700) when it does not exist, as with
+ * `--listen /run/user/$UID/ntls/relay.sock`; one that cannot be made is a one-line failure.
+ */
+function prepareSocketFolder(path: string): void {
+  const folder = dirname(path);
+  if (existsSync(folder)) return;
+  try {
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new ClientError('NTLS_ERR_FILE', `cannot make the folder ${folder} for the relay socket (${code})`,
+      'give --listen a path in a folder you can write, e.g. $XDG_RUNTIME_DIR/ntls.sock or ~/.config/ntls-client/relay.sock');
+  }
 }
 
 /** Local bytes to the link, cut at frame ends; waits for `drain` when the link is full. */
@@ -74,4 +138,72 @@ function forwardFrames(local: Readable, link: Writable): void {
       link.once('drain', () => local.resume());
     }
   });
+}
+
+// --- HA groups ---------------------------------------------------------------------------------
+// With HA groups the relay cannot pass bytes through: calls go to the group's members one by
+// one. It answers p11-kit's client itself: each call is decoded, run on an HaConnection of its
+// own (one per program, so each has its own sessions and login) and answered.
+
+/** The p11-kit version the relay speaks to programs: what it speaks to the members. */
+const HA_PROTOCOL_VERSION = 0;
+const MAX_LOCAL_FRAME_BYTES = 64 * 1024 * 1024;
+
+/** Answers one program's p11-kit RPC calls on `connection` until its side ends. */
+export function serveHaStreams(input: Readable, output: Writable, connection: HaConnection): Promise<void> {
+  const frames = new FrameReader(MAX_LOCAL_FRAME_BYTES);
+  let version: number | null = null;
+  let queue: Promise<void> = Promise.resolve();
+  const answer = async (frame: Frame): Promise<void> => {
+    const decoded = decodeRequest(frame.body, { version: version ?? HA_PROTOCOL_VERSION });
+    let body: Buffer;
+    if (!decoded.ok) body = encodeErrorResponse(decoded.error.rv);
+    else {
+      try {
+        const args = await connection.call(decoded.value.call, decoded.value.args);
+        const encoded = encodeResponse({ call: decoded.value.call, args } as P11KitResponse);
+        body = encoded.ok ? encoded.value : encodeErrorResponse(CKR.GENERAL_ERROR);
+      } catch (error) {
+        body = encodeErrorResponse(error instanceof Pkcs11Error ? error.rv : CKR.GENERAL_ERROR);
+      }
+    }
+    output.write(serializeFrame({ callCode: frame.callCode, options: Buffer.alloc(0), body }));
+  };
+  return new Promise<void>((resolve) => {
+    const end = () => {
+      void queue.then(() => connection.close()).finally(() => resolve());
+    };
+    input.on('data', (chunk: Buffer) => {
+      try {
+        frames.push(chunk);
+        if (version === null) {
+          const head = frames.takeByte();
+          if (head === null) return;
+          version = negotiateVersion(head, HA_PROTOCOL_VERSION);
+          output.write(Buffer.from([version]));
+        }
+        let frame: Frame | null;
+        while ((frame = frames.next())) {
+          const f = frame;
+          queue = queue.then(() => answer(f));
+        }
+      } catch {
+        // A header no p11-kit client sends: the stream cannot be followed.
+        input.destroy();
+      }
+    });
+    input.once('end', end);
+    input.once('close', end);
+  });
+}
+
+/** A unix socket (owner-only) where each program gets its own HaConnection. */
+export async function serveHaRelay(path: string, connect: () => HaConnection): Promise<Server> {
+  if (existsSync(path)) rmSync(path, { force: true });
+  const server = createServer((local: Socket) => {
+    local.on('error', () => local.destroy());
+    void serveHaStreams(local, local, connect()).finally(() => local.destroy());
+  });
+  await listenOwnerOnly(server, path);
+  return server;
 }

@@ -38,7 +38,14 @@ export interface ConnectionSettings {
  */
 export const CLIENT_PROTOCOL_VERSION = 0;
 
-export class RpcConnection {
+/** What Pkcs11Remote calls through: one server (RpcConnection) or an HA group (HaConnection). */
+export interface CallChannel {
+  readonly endpoint: { readonly name: string };
+  call<N extends RequestCallName>(name: N, args: RequestArgs<N>): Promise<ResponseArgs<N>>;
+  close(): Promise<void>;
+}
+
+export class RpcConnection implements CallChannel {
   private link: Link | null = null;
   private opening: Promise<Link> | null = null;
   private closed = false;

@@ -12,6 +12,7 @@ import { decryptionFor, defaultCipher, encryptionFor, type CipherName } from './
 import { ClientError } from './errors.js';
 import { defaultSignMechanism, keyGeneration, type KeyDescription, type KeyGenerationOptions, type KeyType } from './key-specs.js';
 import type { Pkcs11Remote } from './pkcs11-remote.js';
+import type { CallChannel } from './rpc-connection.js';
 
 export interface TokenSessionOptions {
   slot?: number;
@@ -52,9 +53,9 @@ const CLASS_NAMES: Record<number, string> = {
 };
 
 export class TokenSession {
-  private constructor(readonly remote: Pkcs11Remote, readonly slot: number, readonly session: number) {}
+  private constructor(readonly remote: Pkcs11Remote<CallChannel>, readonly slot: number, readonly session: number) {}
 
-  static async open(remote: Pkcs11Remote, options: TokenSessionOptions = {}): Promise<TokenSession> {
+  static async open(remote: Pkcs11Remote<CallChannel>, options: TokenSessionOptions = {}): Promise<TokenSession> {
     const slot = options.slot ?? 0;
     const flags = CKF.SERIAL_SESSION | (options.readWrite === false ? 0 : CKF.RW_SESSION);
     const session = await remote.openSession(slot, flags);

@@ -65,6 +65,14 @@ export function loadConfig(home: string): Config {
 export interface ConfigOverrides {
   port?: number;
   bind?: string;
+  /** datapath.inboundWorkers (`ntls start --workers`, or NTLS_WORKERS in the environment). */
+  workers?: number;
+}
+
+/** NTLS_WORKERS, when set, stands for `--workers` (a container's or a test run's whole set of daemons). */
+export function workersFromEnvironment(): number | undefined {
+  const value = process.env.NTLS_WORKERS;
+  return value === undefined || value === '' ? undefined : Number(value);
 }
 
 /** Flags of `ntls start` over the file's values; they obey the same schema (file "(command line)"). */
@@ -72,7 +80,9 @@ export function applyOverrides(config: Config, overrides: ConfigOverrides): Conf
   const server = { ...config.server };
   if (overrides.port !== undefined) server.port = overrides.port;
   if (overrides.bind !== undefined) server.bind = overrides.bind;
-  const parsed = ConfigSchema.safeParse({ ...config, server });
+  const workers = overrides.workers ?? workersFromEnvironment();
+  const datapath = workers === undefined ? config.datapath : { ...config.datapath, inboundWorkers: workers };
+  const parsed = ConfigSchema.safeParse({ ...config, server, datapath });
   if (!parsed.success) throw firstIssue('(command line)', parsed.error);
   return parsed.data;
 }

@@ -1,5 +1,6 @@
 // Every setting of the daemon, with its type, default and meaning, in one place.
 // `ntls config show` and docs/operations.md are derived from the descriptions here.
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
@@ -31,8 +32,10 @@ export const ConfigShape = z.object({
       .describe('Refuse a client whose source address does not match its registered host (a client registered without a host is refused); false accepts a registered certificate from any address.'),
   }).strict().default({}),
   datapath: z.object({
-    inboundWorkers: z.number().int().min(1).max(256).default(5).describe('Inbound worker count reported at start.'),
-    outboundWorkers: z.number().int().min(1).max(256).default(5).describe('Outbound worker count reported at start.'),
+    inboundWorkers: z.number().int().min(0).max(256).default(availableParallelism())
+      .describe('Datapath worker processes serving the TLS port (default: the number of cores; 0: the main process alone). docs/workers.md.'),
+    outboundWorkers: z.number().int().min(1).max(1024).default(4)
+      .describe('Threads of the main process\'s libuv pool, where signatures and other cryptography run (UV_THREADPOOL_SIZE, unless the environment sets it).'),
     receiveTimeout: seconds.default(1200)
       .describe('Seconds a connected client may stay silent before the receive timer disconnects it (0: never).'),
     handshakeTimeout: z.number().int().min(100).max(120000).default(10000)

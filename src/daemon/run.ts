@@ -1,6 +1,7 @@
 // The daemon's composition root: configuration, log, server credentials, command processor,
 // datapath engine, verify-location monitor, signals. Start-up writes the guide's sequence;
 // any failure writes the guide's lines for it and the daemon exits non-zero, never half started.
+import type { KeyObject } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +27,8 @@ import { ADMIN_SOCKET } from '../admin/protocol.js';
 import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { serveMetrics } from '../metrics/http-exporter.js';
+import { combinedDatapath } from './datapath-view.js';
+import { WorkerPool } from './worker-pool.js';
 import { registerDatapathMetrics } from '../metrics/datapath-metrics.js';
 
 export interface DaemonOptions extends ConfigOverrides {
@@ -41,6 +44,11 @@ class StartError extends Error {
   constructor(readonly status: number, message: string, readonly hint: string) {
     super(message);
   }
+}
+
+/** The server key and certificate as the workers receive them. */
+function pemsOf(credentials: { certificatePem: string; key: KeyObject }): { certificatePem: string; keyPem: string } {
+  return { certificatePem: credentials.certificatePem, keyPem: credentials.key.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }
 
 function fail(line: string): never {
@@ -123,13 +131,26 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     // use OpenSSL engines), so the HSM never performs SSL operations: the line says so.
     logger.log(Catalogue.hsmCryptoSupport, { state: config.server.keysInHardware ? 'NOT enabled' : 'disabled' });
     let context = buildServerContext(credentials, registry.list(), config.server, logger);
-    logger.log(Catalogue.workersConfigured, { inbound: config.datapath.inboundWorkers, outbound: config.datapath.outboundWorkers });
+    const workers = config.datapath.inboundWorkers;
+    // The threads the main process answers with: its libuv pool (`ntls start` sizes it from
+    // datapath.outboundWorkers unless UV_THREADPOOL_SIZE is set), where the cryptography runs.
+    const outbound = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+    logger.log(Catalogue.workersConfigured, { inbound: Math.max(workers, 1), outbound });
 
+    // The main process's own engine serves the local socket, and the TLS port when there are no workers.
     const engine = new DatapathEngine({
       config, logger, registry, processor: processor.module, serverName: hostname(), secureContext: context,
     });
-    registerDatapathMetrics(metrics, engine);
-    const address = await engine.listen();
+    const pool = workers === 0 ? null : new WorkerPool({
+      workers, config, logger, processor: processor.module, serverName: hostname(), verifyLocation: home.verifyLocation,
+      logDirectory: home.logDirectory, logFile: home.logFile, credentials: pemsOf(credentials),
+    });
+    const datapath = combinedDatapath(engine, pool);
+    registerDatapathMetrics(metrics, datapath);
+    const address = pool ? await pool.start().catch(async (error: unknown) => {
+      await pool.stop();
+      throw error;
+    }) : await engine.listen();
     if (config.localSocket.enabled) await engine.listenLocal(resolve(root, config.localSocket.path));
     const rebuildContext = () => {
       try {
@@ -141,8 +162,10 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     };
     const monitor = new VerifyLocationMonitor(registry, logger, (change) => {
       rebuildContext();
-      // Unregistration ends live links too (after the monitor's "removed ... Flush" line).
-      if (change.removed.length || change.changed.length) engine.terminateUnregistered();
+      // Unregistration ends live links too (after the monitor's "removed ... Flush" line), on every worker.
+      const endUnregistered = change.removed.length > 0 || change.changed.length > 0;
+      if (endUnregistered) engine.terminateUnregistered();
+      pool?.registrationsChanged(endUnregistered);
       const module = processor!.module;
       for (const client of change.added) module.cp_client_registration_observer({ operation: 'registered', client: client.name });
       for (const client of change.removed) module.cp_client_registration_observer({ operation: 'removed', client: client.name });
@@ -155,15 +178,19 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     logger.log(Catalogue.cipherListSet, { idle, ciphers: cipherString(config.server) });
     const admin = new AdminServer(join(root, ADMIN_SOCKET), adminHandlers({
       processorCommands: processor.module.cp_admin_commands?.() ?? new Map(),
-      home, config, startedAt: new Date(), processor: processor.name, registry, engine, address,
+      home, config, startedAt: new Date(), processor: processor.name, registry, datapath, address,
       rescanClients: () => monitor.rescan(),
       serverCertificate: () => credentials.certificate,
       regenerateServerCertificate: async (keyType) => {
         credentials = await keySource.regenerate(keyType);
         rebuildContext();
+        pool?.credentialsChanged(pemsOf(credentials));
         return credentials.certificate;
       },
-      setDebugLogging: (enabled) => { logger.debugEnabled = enabled; },
+      setDebugLogging: (enabled) => {
+        logger.debugEnabled = enabled;
+        pool?.setDebug(enabled);
+      },
       restart: () => setImmediate(requestRestart),
     }));
     await admin.listen();
@@ -177,7 +204,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
         logger.log(Catalogue.initiatingDispatchTermination);
         await admin.close();
         metricsServer?.close();
-        await engine.close();
+        await Promise.all([engine.close(), pool?.stop()]);
         logger.log(Catalogue.dispatchingTerminated);
         monitor.stop();
         await processor!.module.cp_shutdown();
@@ -197,6 +224,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       monitor.rescan();
       try {
         logger.debugEnabled = loadConfig(root).log.debug;
+        pool?.setDebug(logger.debugEnabled);
       } catch {
         // A file broken since the start: what runs stays; `ntls config show` names the problem.
       }

@@ -37,7 +37,7 @@ export interface ConnectionDependencies {
   admitClient(client: string): boolean;
   /** Gives back a slot taken by admitClient. */
   leaveClient(client: string): void;
-  processor: CommandProcessorModule;
+  processor: Pick<CommandProcessorModule, 'cp_server_connected'>;
   statistics: DatapathStatistics;
   /** Called once when the connection leaves the pending phase (identified, or closed before). */
   onSettled(connection: Connection): void;

@@ -10,6 +10,7 @@ import type { ClientRegistry } from '../registry/client-registry.js';
 import { existsSync, rmSync } from 'node:fs';
 import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
 import { Connection, type ConnectionDependencies } from './connection.js';
+import type { DatapathConnections } from './datapath-view.js';
 import { plainAddress } from './peer.js';
 import { DatapathStatistics } from './statistics.js';
 import { ClientShares, MemoryBudget } from './memory-budget.js';
@@ -28,7 +29,8 @@ export interface EngineOptions {
   config: Config;
   logger: Logger;
   registry: ClientRegistry;
-  processor: CommandProcessorModule;
+  /** What the datapath needs of the command processor: an instance per connection. */
+  processor: Pick<CommandProcessorModule, 'cp_server_connected'>;
   serverName: string;
   secureContext: SecureContext;
 }
@@ -92,7 +94,8 @@ export class DatapathEngine {
         reject(new BindError(bind, port, error));
       };
       this.server.once('error', onError);
-      this.server.listen({ host: bind, port, backlog: 511, exclusive: true }, () => {
+      // Not exclusive: on datapath workers the main process holds the one socket, shared by all (docs/workers.md).
+      this.server.listen({ host: bind, port, backlog: 511, exclusive: false }, () => {
         this.server.off('error', onError);
         resolve(this.server.address() as AddressInfo);
       });
@@ -151,6 +154,15 @@ export class DatapathEngine {
 
   liveConnections(): readonly Connection[] {
     return [...this.connections];
+  }
+
+  /** How many connections are open, and the authenticated ones by client. */
+  connectionCounts(): DatapathConnections {
+    const byClient: Record<string, number> = {};
+    for (const connection of this.connections) {
+      if (connection.authenticated && connection.clientName) byClient[connection.clientName] = (byClient[connection.clientName] ?? 0) + 1;
+    }
+    return { total: this.connections.size, byClient };
   }
 
   /** Stops accepting, ends every connection, and waits (bounded) for them to close. */

@@ -12,7 +12,8 @@ function encodeValue(kind: AttributeKind, value: AttributeValue): Buffer {
       return Buffer.from([value ? 1 : 0]);
     case 'ulong': {
       const b = Buffer.alloc(8);
-      b.writeBigUInt64LE(BigInt(value as number));
+      // -1 is CK_UNAVAILABLE_INFORMATION (~0UL).
+      b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(value as number)));
       return b;
     }
     case 'bytes':
@@ -60,7 +61,7 @@ export function decodeAttributes(blob: Buffer): Map<number, AttributeValue> {
     let value: AttributeValue;
     switch (kind) {
       case 'bool': value = payload[0] === 1; break;
-      case 'ulong': value = Number(payload.readBigUInt64LE()); break;
+      case 'ulong': { const n = payload.readBigUInt64LE(); value = n === 0xffffffffffffffffn ? -1 : Number(n); break; }
       case 'bytes': case 'date': value = payload; break;
       case 'template': value = [...decodeAttributes(payload)].map(([t, v]) => ({ type: t, value: v })); break;
       case 'mechanisms': {

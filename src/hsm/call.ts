@@ -7,6 +7,7 @@ import type { Caller } from '../token/device.js';
 import type { KeyMaterial } from './mechanisms/contract.js';
 import type { HsmObject } from './object.js';
 import type { Partition } from './partition.js';
+import { checkRsaKeySize } from './policy.js';
 import type { SoftwareSession } from './session.js';
 import type { Vault } from './vault.js';
 
@@ -37,6 +38,7 @@ export function usableKey(call: Call, handle: number, usage: number, mechanism: 
   if (!key.flag(usage)) throw new Pkcs11Error(CKR.KEY_FUNCTION_NOT_PERMITTED);
   const allowed = key.attributes.get(CKA.ALLOWED_MECHANISMS) as readonly number[] | undefined;
   if (allowed && allowed.length > 0 && !allowed.includes(mechanism)) throw new Pkcs11Error(CKR.MECHANISM_INVALID);
+  checkRsaKeySize(call.partition.row.policy, key.attributes, CKR.KEY_SIZE_RANGE);
   return key;
 }
 

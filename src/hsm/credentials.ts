@@ -2,7 +2,8 @@
 //
 // A login opens the role's credential: the PIN-derived key unwraps the partition key, which
 // the partition then keeps in memory while any holder stays logged in. A wrong PIN is counted
-// in the store before the call returns, so a lock survives a restart.
+// in the store before the call returns, so a lock survives a restart. A PIN that already
+// opened the role's credential since start is recognised without the KDF (login-cache.ts).
 
 import { randomBytes } from 'node:crypto';
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
@@ -29,7 +30,13 @@ export async function verifyPin(vault: Vault, partition: Partition, role: Role, 
   if (credential === null) {
     throw new Pkcs11Error(role === 'so' ? CKR.TOKEN_NOT_RECOGNIZED : CKR.USER_PIN_NOT_INITIALIZED);
   }
-  if (isLocked(vault.policy, partition.row.failures[role])) throw new Pkcs11Error(CKR.PIN_LOCKED);
+  if (isLocked(vault.policy, partition.row.failures[role])) {
+    vault.logins.forget(partition.id, role);
+    throw new Pkcs11Error(CKR.PIN_LOCKED);
+  }
+  const known = vault.logins.check(partition.id, role, credential, pin);
+  if (known !== null) return withFailuresCleared(vault, partition, role, known);
+  vault.logins.kdfRuns();
   const key = await openCredential(pin, credential, credentialAad(partition.id, role));
   if (partition.row.credentials[role] !== credential) {
     // The credential changed while the KDF ran (C_InitPIN, C_SetPIN): judge against the new one.
@@ -39,8 +46,15 @@ export async function verifyPin(vault: Vault, partition: Partition, role: Role, 
   if (key === null) {
     // The stored count, which other nodes add to: locked there before this try, locked here.
     const failures = await vault.recordLogin(partition, role, false);
+    if (isLocked(vault.policy, failures)) vault.logins.forget(partition.id, role);
     throw new Pkcs11Error(isLocked(vault.policy, failures - 1) ? CKR.PIN_LOCKED : CKR.PIN_INCORRECT);
   }
+  vault.logins.remember(partition.id, role, credential, pin, key);
+  return withFailuresCleared(vault, partition, role, key);
+}
+
+/** A right PIN ends the run of failures (written before the call returns). */
+async function withFailuresCleared(vault: Vault, partition: Partition, role: Role, key: Buffer): Promise<Buffer> {
   try {
     // Failures counted (on another node) while the KDF ran: a lock reached meanwhile holds.
     if (partition.row.failures[role] !== 0 && isLocked(vault.policy, await vault.recordLogin(partition, role, true))) throw new Pkcs11Error(CKR.PIN_LOCKED);
@@ -72,6 +86,7 @@ export async function initToken(vault: Vault, partition: Partition, pin: Buffer,
   }, true);
   partition.objects.clear();
   partition.forget();
+  vault.logins.forget(partition.id);
 }
 
 /** C_InitPIN and the Crypto User's PIN: a new credential for the role under the partition key a login holds. */
@@ -85,6 +100,7 @@ export async function setCredential(vault: Vault, partition: Partition, role: Ro
     credentials: { ...partition.row.credentials, [role]: credential },
     failures: { ...partition.row.failures, [role]: 0 },
   });
+  vault.logins.forget(partition.id, role);
 }
 
 /** C_SetPIN: changes the PIN of `role` (the one logged in on the session, or the Crypto Officer's). */
@@ -94,6 +110,7 @@ export async function changePin(vault: Vault, partition: Partition, role: Role, 
   try {
     const credential = await createCredential(newPin, key, vault.kdf, credentialAad(partition.id, role));
     await vault.savePartition(partition, { ...partition.row, credentials: { ...partition.row.credentials, [role]: credential } });
+    vault.logins.forget(partition.id, role);
   } finally {
     key.fill(0);
   }

@@ -6,8 +6,9 @@ import { attributeEquals, templateMap, type Attribute, type Template } from '../
 import { CKA, CKK, CKM, CKO, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import type { ObjectFacts } from '../token/device.js';
-import { checkStillOpen, materialOf, objectOf, usableKey, type Call } from './call.js';
+import { checkCanSeal, checkStillOpen, materialOf, objectOf, usableKey, type Call } from './call.js';
 import { install, matches } from './objects.js';
+import { checkRsaGeneration } from './policy.js';
 import type { HsmObject } from './object.js';
 import {
   checkGenerationTemplate, checkImportTemplate, generatedKey, generatedKeyType, importedKey, keyTemplateClass,
@@ -30,8 +31,18 @@ function imposeTemplate(map: AttributeMap, key: HsmObject, type: number): void {
   }
 }
 
+/**
+ * A token key's value is sealed under the partition key, which only the caller's own login
+ * opens: without one, a token secret or private key is refused before any work is done, even
+ * with CKA_PRIVATE false (docs/hsm.md, "Key generation in a public session").
+ */
+function checkTokenKeyAllowed(call: Call, map: AttributeMap): void {
+  if (map.get(CKA.TOKEN) === true) checkCanSeal(call);
+}
+
 export async function generateKey(call: Call, mechanism: Mechanism, template: Template): Promise<ObjectFacts> {
   const map = templateMap(template);
+  checkTokenKeyAllowed(call, map);
   const keyType = generatedKeyType(mechanism.type, map);
   checkGenerationTemplate(map, CKO.SECRET_KEY, keyType, call.role === 'so');
   const valueLength = map.get(CKA.VALUE_LEN) as number | undefined;
@@ -47,6 +58,7 @@ export async function generateKey(call: Call, mechanism: Mechanism, template: Te
 export async function generateKeyPair(call: Call, mechanism: Mechanism, publicTemplate: Template, privateTemplate: Template): Promise<[ObjectFacts, ObjectFacts]> {
   const pub = templateMap(publicTemplate);
   const priv = templateMap(privateTemplate);
+  checkTokenKeyAllowed(call, priv);
   const keyType = generatedKeyType(mechanism.type, pub);
   checkGenerationTemplate(pub, CKO.PUBLIC_KEY, keyType, call.role === 'so');
   checkGenerationTemplate(priv, CKO.PRIVATE_KEY, keyType, call.role === 'so');
@@ -54,6 +66,7 @@ export async function generateKeyPair(call: Call, mechanism: Mechanism, publicTe
   if (keyType === CKK.RSA) {
     const bits = pub.get(CKA.MODULUS_BITS) as number | undefined;
     if (bits === undefined) throw new Pkcs11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_MODULUS_BITS');
+    checkRsaGeneration(call.partition.row.policy, bits);
     request.modulusBits = bits;
     const exponent = pub.get(CKA.PUBLIC_EXPONENT) as Buffer | undefined;
     if (exponent) request.publicExponent = exponent;
@@ -94,6 +107,7 @@ export async function unwrapKey(call: Call, mechanism: Mechanism, unwrappingHand
   const unwrapping = usableKey(call, unwrappingHandle, CKA.UNWRAP, mechanism.type, CKR.UNWRAPPING_KEY_HANDLE_INVALID);
   const map = templateMap(template);
   imposeTemplate(map, unwrapping, CKA.UNWRAP_TEMPLATE);
+  checkTokenKeyAllowed(call, map);
   const { objectClass, keyType } = keyTemplateClass(map, null);
   checkImportTemplate(map, objectClass, keyType, call.role === 'so');
   const material = await call.vault.mechanisms.unwrapKey(mechanism, materialOf(call, unwrapping), wrapped, objectClass, keyType);
@@ -106,6 +120,7 @@ export async function deriveKey(call: Call, mechanism: Mechanism, baseHandle: nu
   const base = usableKey(call, baseHandle, CKA.DERIVE, mechanism.type);
   const map = templateMap(template);
   imposeTemplate(map, base, CKA.DERIVE_TEMPLATE);
+  checkTokenKeyAllowed(call, map);
   const { objectClass, keyType } = keyTemplateClass(map, CKO.SECRET_KEY);
   if (objectClass !== CKO.SECRET_KEY) throw new Pkcs11Error(CKR.TEMPLATE_INCONSISTENT, 'derivation makes secret keys');
   const valueLength = checkImportTemplate(map, objectClass, keyType, call.role === 'so');

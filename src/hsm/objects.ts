@@ -5,10 +5,11 @@
 import { attributeEquals, templateMap, type AttributeValue, type Template } from '../pkcs11/attributes.js';
 import { CKA, CKK, CKO, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { AttributeRead, ObjectFacts } from '../token/device.js';
-import { checkCanSeal, objectOf, secretAvailable, secretFor, type Call } from './call.js';
+import { checkCanSeal, materialOf, objectOf, secretAvailable, secretFor, type Call } from './call.js';
 import { HsmObject } from './object.js';
 import { privateComponents } from './key-encoding.js';
-import { checkChange, isPrivateComponent, objectFromTemplate, validAttributes, valueIsSecret, type NewObject } from './templates.js';
+import { checkRsaKeySize } from './policy.js';
+import { alwaysPresentDefault, checkChange, isPrivateComponent, objectFromTemplate, validAttributes, valueIsSecret, type NewObject } from './templates.js';
 
 export function factsOf(object: HsmObject): ObjectFacts {
   return { handle: object.handle, token: object.isToken, private: object.isPrivate };
@@ -45,6 +46,7 @@ export async function createObject(call: Call, template: Template): Promise<Obje
   const map = templateMap(template);
   if (map.get(CKA.CLASS) === undefined) throw new Pkcs11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_CLASS');
   const built = objectFromTemplate(map, call.role === 'so', (key) => call.vault.mechanisms.describeKey(key));
+  checkRsaKeySize(call.partition.row.policy, built.attributes, CKR.ATTRIBUTE_VALUE_INVALID);
   return (await install(call, [built]))[0]!;
 }
 
@@ -76,8 +78,15 @@ function readAttribute(call: Call, object: HsmObject, type: number): Read {
     if ((objectClass === CKO.SECRET_KEY && unreadable) || !secretAvailable(call, object)) return 'sensitive';
     return { value: secretFor(call, object) };
   }
-  const value = object.attributes.get(type);
-  return value === undefined ? 'invalid' : { value };
+  const value = object.attributes.get(type) ?? alwaysPresentDefault(objectClass, type);
+  if (value !== undefined) return { value };
+  // CKA_CHECK_VALUE of a secret key: computed from the value, for a caller who may open it.
+  if (type === CKA.CHECK_VALUE && objectClass === CKO.SECRET_KEY) {
+    if (!secretAvailable(call, object)) return 'sensitive';
+    const computed = call.vault.mechanisms.describeKey(materialOf(call, object)).get(CKA.CHECK_VALUE);
+    return computed === undefined ? 'invalid' : { value: computed };
+  }
+  return 'invalid';
 }
 
 export function readAttributes(call: Call, handle: number, types: readonly number[]): AttributeRead[] {
@@ -144,7 +153,7 @@ export function find(call: Call, template: Template): ObjectFacts[] {
   }
   const found: ObjectFacts[] = [];
   if (map !== null) {
-    for (const object of call.partition.objects.values()) {
+    for (const object of call.partition.objects.candidates(map)) {
       if (matches(call, object, map)) found.push(factsOf(object));
     }
   }

@@ -5,7 +5,7 @@
 
 import { CKA, CKO, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
-import type { OperationKind } from '../token/device.js';
+import type { ContextLogin, OperationKind } from '../token/device.js';
 import { materialOf, objectOf, usableKey, type Call } from './call.js';
 import type { StreamingOperation } from './mechanisms/contract.js';
 import type { SoftwareSession } from './session.js';
@@ -20,15 +20,18 @@ function stream(session: SoftwareSession, kind: OperationKind): StreamingOperati
 }
 
 /** C_SignInit, C_VerifyInit, C_EncryptInit, C_DecryptInit (a key) and C_DigestInit (none). */
-export function operationInit(call: Call, kind: OperationKind, mechanism: Mechanism, keyHandle: number | null): void {
+export function operationInit(call: Call, kind: OperationKind, mechanism: Mechanism, keyHandle: number | null): ContextLogin {
   const { mechanisms } = call.vault;
   if (kind === 'digest') {
     call.session.operations.set(kind, mechanisms.digest(mechanism));
-    return;
+    return 'none';
   }
   if (keyHandle === null) throw new Pkcs11Error(CKR.KEY_HANDLE_INVALID);
-  const material = materialOf(call, usableKey(call, keyHandle, USAGE[kind], mechanism.type));
+  const key = usableKey(call, keyHandle, USAGE[kind], mechanism.type);
+  const material = materialOf(call, key);
   call.session.operations.set(kind, mechanisms[kind](mechanism, material));
+  // A private key with CKA_ALWAYS_AUTHENTICATE wants the PIN again for each signature or decryption.
+  return key.objectClass === CKO.PRIVATE_KEY && key.flag(CKA.ALWAYS_AUTHENTICATE) ? 'required' : 'none';
 }
 
 export async function operationUpdate(session: SoftwareSession, kind: OperationKind, data: Buffer): Promise<Buffer | null> {

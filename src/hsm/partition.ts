@@ -4,6 +4,7 @@
 
 import type { PartitionRow, Role } from '../store/hsm-store.js';
 import type { HsmObject } from './object.js';
+import { ObjectTable } from './object-table.js';
 
 /** What the partition knows of a session open on it (the software session, src/hsm/session.ts). */
 export interface PartitionSession {
@@ -12,7 +13,7 @@ export interface PartitionSession {
 }
 
 export class Partition {
-  readonly objects = new Map<number, HsmObject>();
+  readonly objects = new ObjectTable();
   readonly sessions = new Set<PartitionSession>();
   private key: Buffer | null = null;
   /** Logins (by holder: an application of the token model) that keep the partition key in memory. */

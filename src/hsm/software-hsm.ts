@@ -12,23 +12,28 @@ import type { AttributeValue, Template } from '../pkcs11/attributes.js';
 import { CKF, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type SlotInfo, type TokenInfo, type Version } from '../pkcs11/info.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
-import { DEFAULT_KDF, createCredential, type Credential, type KdfParameters } from '../store/credential.js';
+import { DEFAULT_KDF, createCredential, encodeCredential, type Credential, type KdfParameters } from '../store/credential.js';
 import { StoreOpenError } from '../store/errors.js';
 import { HsmStore, storePath } from '../store/hsm-store.js';
 import { PgStore } from '../store/pg-store.js';
-import type { HsmStoreBackend, MaybePromise, ObjectRow, PartitionRow, PartitionState, Role } from '../store/store.js';
+import {
+  DEFAULT_PARTITION_POLICY, type HsmStoreBackend, type MaybePromise, type ObjectRow, type PartitionPolicy, type PartitionRow,
+  type PartitionState, type Role,
+} from '../store/store.js';
 import { KEY_BYTES, seal, unseal } from '../store/seal.js';
-import type { AttributeRead, Caller, Device, DeviceToken, ObjectFacts, OperationKind } from '../token/device.js';
+import type { AttributeRead, Caller, ContextLogin, Device, DeviceToken, ObjectFacts, OperationKind } from '../token/device.js';
 import { decodeAttributes, encodeAttributes } from './attribute-codec.js';
 import type { Call } from './call.js';
 import { changePin, credentialAad, initToken, setCredential, verifyPin } from './credentials.js';
 import { copyObject, createObject, destroyObject, factsOf, find, privateByDefault, readAttributes, writeAttributes } from './objects.js';
 import { deriveKey, generateKey, generateKeyPair, unwrapKey, wrapKey } from './keys.js';
 import type { MechanismDescription, Mechanisms } from './mechanisms/contract.js';
+import { LoginCache } from './login-cache.js';
 import { HsmObject, objectAad } from './object.js';
 import * as operations from './operations.js';
 import { Partition } from './partition.js';
-import { DEFAULT_PIN_POLICY, checkPinLength, pinBytes, pinFlags, type PinPolicy } from './pin-policy.js';
+import { mechanismTable } from './policy.js';
+import { DEFAULT_PIN_POLICY, checkPinLength, isLocked, pinBytes, pinFlags, type PinPolicy } from './pin-policy.js';
 import { SoftwareSession } from './session.js';
 import type { Vault } from './vault.js';
 
@@ -47,6 +52,8 @@ export interface HsmOptions {
   pinPolicy?: Partial<PinPolicy>;
   /** scrypt cost of PIN-derived keys; lower it only in tests. */
   kdf?: Partial<KdfParameters>;
+  /** Told of every PIN check that runs the KDF (a login the login cache did not answer); for tests. */
+  onKdf?: () => void;
   /**
    * The home's store in a PostgreSQL database shared by several nodes (docs/ha.md) instead of
    * its SQLite file. Ignored with storeFile.
@@ -71,7 +78,8 @@ export interface PartitionCredential {
   pin: string | Buffer;
 }
 
-export type HsmAdminErrorCode = 'NTLS_ERR_PARTITION_LIMIT' | 'NTLS_ERR_PARTITION_NOT_FOUND' | 'NTLS_ERR_PARTITION_EXISTS' | 'NTLS_ERR_LABEL_INVALID' | 'NTLS_ERR_HSM_CLOSED';
+export type HsmAdminErrorCode = 'NTLS_ERR_PARTITION_LIMIT' | 'NTLS_ERR_PARTITION_NOT_FOUND' | 'NTLS_ERR_PARTITION_EXISTS' | 'NTLS_ERR_LABEL_INVALID' | 'NTLS_ERR_HSM_CLOSED'
+  | 'NTLS_ERR_POLICY_UNSUPPORTED';
 
 /** A refused administrator request (not a PKCS#11 call). */
 export class HsmAdminError extends NtlsError {
@@ -105,9 +113,11 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   readonly partitions = new Map<number, Partition>();
   readonly policy: PinPolicy;
   readonly kdf: KdfParameters;
+  readonly logins: LoginCache;
   readonly maxPartitions: number;
   readonly singlePartMechanisms: ReadonlySet<number>;
-  private readonly mechanismTable: ReadonlyMap<number, MechanismInfo>;
+  private readonly standardMechanismTable: ReadonlyMap<number, MechanismInfo>;
+  private readonly legacyMechanismTable: ReadonlyMap<number, MechanismInfo>;
   private nextObject = 0;
   private lastObject = 0;
   /** The refresh from a shared store under way, and the one queued behind it (see sync). */
@@ -124,9 +134,12 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   private constructor(readonly store: HsmStoreBackend, readonly mechanisms: Mechanisms, options: HsmOptions, readonly logger?: Logger) {
     this.policy = { ...DEFAULT_PIN_POLICY, ...options.pinPolicy };
     this.kdf = { ...DEFAULT_KDF, ...options.kdf };
+    this.logins = new LoginCache(options.onKdf);
     this.maxPartitions = options.maxPartitions ?? 100;
     this.singlePartMechanisms = options.singlePartMechanisms ?? new Set();
-    this.mechanismTable = new Map(mechanisms.list().map((m: MechanismDescription) => [m.type, { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags }]));
+    const table = new Map(mechanisms.list().map((m: MechanismDescription) => [m.type, { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags }]));
+    this.standardMechanismTable = mechanismTable(table, DEFAULT_PARTITION_POLICY);
+    this.legacyMechanismTable = mechanismTable(table, { legacyRsa: true });
   }
 
   /**
@@ -272,6 +285,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       for (const session of current.sessions) session.closed = true;
       current.sessions.clear();
       current.forget();
+      this.logins.forget(current.id);
       this.partitions.delete(current.slotId);
       return;
     }
@@ -283,7 +297,17 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       // A new SO credential is a new partition key (C_InitToken elsewhere): logins here end.
       if (partition.row.credentials.so !== null && state.row.credentials.so !== null
         && !partition.row.credentials.so.salt.equals(state.row.credentials.so.salt)) partition.forget();
-      partition.row = state.row;
+      // A credential left as it was stays the same object (the login cache is bound to it); a PIN
+      // changed or locked on another node drops the cached login here. The policy comes with the row.
+      const credentials = { ...state.row.credentials };
+      for (const role of ['so', 'co', 'cu'] as const) {
+        const before = partition.row.credentials[role];
+        const now = credentials[role];
+        if (before !== null && now !== null && encodeCredential(before) === encodeCredential(now)) credentials[role] = before;
+        else this.logins.forget(partition.id, role);
+        if (isLocked(this.policy, state.row.failures[role])) this.logins.forget(partition.id, role);
+      }
+      partition.row = { ...state.row, credentials };
     }
     if (state.objects !== null) {
       const stored = new Map(state.objects.map((o) => [o.id, o]));
@@ -364,7 +388,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     const slotId = Math.max(-1, ...[...this.partitions.keys()]) + 1;
     const row: PartitionRow = {
       id, slotId, serial, name, label, initialized: so !== null,
-      credentials: { so, co: null, cu: null }, failures: { so: 0, co: 0, cu: 0 },
+      credentials: { so, co: null, cu: null }, failures: { so: 0, co: 0, cu: 0 }, policy: { ...DEFAULT_PARTITION_POLICY },
     };
     if (this.partitions.has(slotId) || [...this.partitions.values()].some((p) => p.id === id || p.row.name === name)) {
       throw new HsmAdminError('NTLS_ERR_PARTITION_EXISTS', 'another partition was made meanwhile; try again');
@@ -391,6 +415,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     for (const session of partition.sessions) session.closed = true;
     partition.sessions.clear();
     partition.forget();
+    this.logins.forget(partition.id);
     this.partitions.delete(slotId);
   }
 
@@ -400,6 +425,29 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       const serial = String(randomInt(100_000_000, 999_999_999)) + String(randomInt(100, 999));
       if (!taken.has(serial)) return serial;
     }
+  }
+
+  /** A partition's policy (`ntls partition show`). */
+  partitionPolicy(slotId: number): PartitionPolicy {
+    this.checkOpen();
+    const partition = this.partitions.get(slotId);
+    if (!partition) throw new HsmAdminError('NTLS_ERR_PARTITION_NOT_FOUND', `no partition in slot ${slotId}`);
+    return { ...partition.row.policy };
+  }
+
+  /**
+   * Changes a partition's policy (`ntls partition policy --partition P --legacy-rsa on|off`):
+   * stored in its row (under the row MAC), in force for the next call on it.
+   */
+  async setPartitionPolicy(slotId: number, change: Partial<PartitionPolicy>): Promise<PartitionPolicy> {
+    this.checkOpen();
+    await this.sync();
+    const partition = this.partitions.get(slotId);
+    if (!partition) throw new HsmAdminError('NTLS_ERR_PARTITION_NOT_FOUND', `no partition in slot ${slotId}`);
+    if (!this.store.keepsPolicies) throw new HsmAdminError('NTLS_ERR_POLICY_UNSUPPORTED', 'this token image was made before partition policies; it keeps the defaults');
+    const policy = { ...partition.row.policy, ...change };
+    await this.savePartition(partition, { ...partition.row, policy });
+    return { ...policy };
   }
 
   /** One partition's summary, or CKR_SLOT_ID_INVALID. */
@@ -523,8 +571,8 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   }
 
   mechanismsOf(slotId: number): ReadonlyMap<number, MechanismInfo> {
-    this.partition(slotId);
-    return this.mechanismTable;
+    const { policy } = this.partition(slotId).row;
+    return policy.legacyRsa ? this.legacyMechanismTable : this.standardMechanismTable;
   }
 
   defaultPrivate(objectClass: number): boolean {
@@ -647,8 +695,13 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
 
   // --- Operations -------------------------------------------------------------------------------
 
-  async operationInit(session: SoftwareSession, kind: OperationKind, mechanism: Mechanism, key: number | null, caller: Caller): Promise<void> {
-    operations.operationInit(this.call(session, caller), kind, mechanism, key);
+  async operationInit(session: SoftwareSession, kind: OperationKind, mechanism: Mechanism, key: number | null, caller: Caller): Promise<ContextLogin> {
+    return operations.operationInit(this.call(session, caller), kind, mechanism, key);
+  }
+
+  /** C_Login(CKU_CONTEXT_SPECIFIC): the PIN of the caller's role, judged (and a wrong one counted) as at C_Login. */
+  async contextLogin(session: SoftwareSession, pin: Buffer, caller: Role): Promise<void> {
+    (await verifyPin(this, this.call(session, caller).partition, caller, pin)).fill(0);
   }
 
   operationUpdate(session: SoftwareSession, kind: OperationKind, data: Buffer): Promise<Buffer | null> {

@@ -38,8 +38,8 @@ const BY_KEY_TYPE: Record<number, { public: number[]; private: number[] }> = {
   [CKK.EC_EDWARDS]: { public: [CKA.EC_PARAMS, CKA.EC_POINT], private: [CKA.EC_PARAMS, CKA.EC_POINT, CKA.VALUE] },
 };
 
-export const KEY_TYPES = new Set<number>([CKK.RSA, CKK.EC, CKK.EC_EDWARDS, CKK.AES, CKK.GENERIC_SECRET]);
-const SECRET_KEY_TYPES = new Set<number>([CKK.AES, CKK.GENERIC_SECRET]);
+export const KEY_TYPES = new Set<number>([CKK.RSA, CKK.EC, CKK.EC_EDWARDS, CKK.AES, CKK.DES3, CKK.GENERIC_SECRET]);
+const SECRET_KEY_TYPES = new Set<number>([CKK.AES, CKK.DES3, CKK.GENERIC_SECRET]);
 const PAIR_KEY_TYPES = new Set<number>([CKK.RSA, CKK.EC, CKK.EC_EDWARDS]);
 
 const validCache = new Map<string, Set<number>>();
@@ -70,6 +70,38 @@ const CHANGEABLE = new Set<number>([CKA.LABEL, CKA.ID, CKA.SUBJECT, CKA.START_DA
   CKA.DERIVE, CKA.SIGN_RECOVER, CKA.VERIFY_RECOVER, CKA.SENSITIVE, CKA.EXTRACTABLE, CKA.WRAP_WITH_TRUSTED,
   CKA.TRUSTED, CKA.URL, CKA.CERTIFICATE_CATEGORY, CKA.HASH_OF_SUBJECT_PUBLIC_KEY, CKA.HASH_OF_ISSUER_PUBLIC_KEY]);
 
+const EMPTY = Buffer.alloc(0);
+const NONE: readonly number[] = [];
+const NO_TEMPLATE: readonly [] = [];
+/** CK_UNAVAILABLE_INFORMATION as a CK_ULONG attribute value (the codec writes ~0UL). */
+export const UNAVAILABLE = -1;
+
+/**
+ * What an attribute the spec says every key of a class has reads as when the object does not
+ * hold it: a key made before this token recorded it, restored from such a backup, or one whose
+ * value is "none" (CKA_KEY_GEN_MECHANISM of a key that was not generated here reads
+ * CK_UNAVAILABLE_INFORMATION, as PKCS#11 says). undefined: the class does not have it.
+ */
+const ALWAYS_PRESENT: Record<number, ReadonlyMap<number, AttributeValue>> = (() => {
+  const key: Array<[number, AttributeValue]> = [
+    [CKA.ID, EMPTY], [CKA.START_DATE, EMPTY], [CKA.END_DATE, EMPTY], [CKA.DERIVE, false], [CKA.LOCAL, false],
+    [CKA.KEY_GEN_MECHANISM, UNAVAILABLE], [CKA.ALLOWED_MECHANISMS, NONE], [CKA.DERIVE_TEMPLATE, NO_TEMPLATE],
+    [CKA.LABEL, EMPTY], [CKA.MODIFIABLE, true], [CKA.COPYABLE, true], [CKA.DESTROYABLE, true],
+  ];
+  return {
+    [CKO.PUBLIC_KEY]: new Map([...key, [CKA.SUBJECT, EMPTY], [CKA.VERIFY_RECOVER, false], [CKA.TRUSTED, false], [CKA.WRAP_TEMPLATE, NO_TEMPLATE]]),
+    [CKO.PRIVATE_KEY]: new Map([...key, [CKA.SUBJECT, EMPTY], [CKA.SIGN_RECOVER, false], [CKA.ALWAYS_SENSITIVE, false],
+      [CKA.NEVER_EXTRACTABLE, false], [CKA.WRAP_WITH_TRUSTED, false], [CKA.UNWRAP_TEMPLATE, NO_TEMPLATE], [CKA.ALWAYS_AUTHENTICATE, false]]),
+    [CKO.SECRET_KEY]: new Map([...key, [CKA.ALWAYS_SENSITIVE, false], [CKA.NEVER_EXTRACTABLE, false], [CKA.WRAP_WITH_TRUSTED, false],
+      [CKA.TRUSTED, false], [CKA.WRAP_TEMPLATE, NO_TEMPLATE], [CKA.UNWRAP_TEMPLATE, NO_TEMPLATE]]),
+  };
+})();
+
+/** The value an always-present attribute of a key reads as when the key does not hold it; undefined when there is none. */
+export function alwaysPresentDefault(objectClass: number, type: number): AttributeValue | undefined {
+  return ALWAYS_PRESENT[objectClass]?.get(type);
+}
+
 /** True when the object's secret part is this attribute's value (CKA_VALUE of secret keys and private values). */
 export function valueIsSecret(objectClass: number, isPrivate: boolean): boolean {
   return objectClass === CKO.SECRET_KEY || ((objectClass === CKO.DATA || objectClass === CKO.CERTIFICATE) && isPrivate);
@@ -92,8 +124,6 @@ function checkTemplate(map: AttributeMap, objectClass: number, keyType: number |
     if (TOKEN_SET.includes(type)) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY, `0x${type.toString(16)}`);
     // Only the SO may mark a certificate or a wrapping key trusted.
     if (type === CKA.TRUSTED && value === true && !isSO) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY, 'CKA_TRUSTED');
-    // Per-operation re-authentication (CKU_CONTEXT_SPECIFIC) is not implemented: refuse keys that would need it.
-    if (type === CKA.ALWAYS_AUTHENTICATE && value === true) throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID, 'CKA_ALWAYS_AUTHENTICATE');
   }
 }
 
@@ -234,6 +264,12 @@ export function objectFromTemplate(map: AttributeMap, isSO: boolean, describe: (
         if (error instanceof Pkcs11Error) throw error;
         throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID, (error as Error).message);
       }
+      // A check value the caller gives must be the key's (PKCS#11: the token checks it).
+      const givenCheck = map.get(CKA.CHECK_VALUE);
+      const check = derived.get(CKA.CHECK_VALUE);
+      if (givenCheck !== undefined && check !== undefined && !(Buffer.isBuffer(givenCheck) && (givenCheck.length === 0 || (Buffer.isBuffer(check) && check.equals(givenCheck))))) {
+        throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID, 'CKA_CHECK_VALUE does not match the key');
+      }
       keyDefaults(map, objectClass);
       merge(map, derived, objectClass === CKO.PRIVATE_KEY ? PRIVATE_COMPONENTS : [CKA.VALUE]);
       if (objectClass === CKO.PUBLIC_KEY) map.set(CKA.PUBLIC_KEY_INFO, der);
@@ -263,6 +299,7 @@ export function generatedKeyType(mechanism: number, template: AttributeMap): num
     case CKM.EC_KEY_PAIR_GEN: return CKK.EC;
     case CKM.EC_EDWARDS_KEY_PAIR_GEN: return CKK.EC_EDWARDS;
     case CKM.AES_KEY_GEN: return CKK.AES;
+    case CKM.DES3_KEY_GEN: return CKK.DES3;
     case CKM.GENERIC_SECRET_KEY_GEN: return (template.get(CKA.KEY_TYPE) as number | undefined) ?? CKK.GENERIC_SECRET;
     default: throw new Pkcs11Error(CKR.MECHANISM_INVALID);
   }

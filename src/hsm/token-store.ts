@@ -2,7 +2,7 @@
 // SO and user PINs: the HSM's front door for what an image is inside.
 import { randomBytes } from 'node:crypto';
 import { createCredential, type KdfParameters } from '../store/credential.js';
-import { HsmStore } from '../store/hsm-store.js';
+import { DEFAULT_PARTITION_POLICY, HsmStore } from '../store/hsm-store.js';
 import { KEY_BYTES } from '../store/seal.js';
 import { credentialAad } from './credentials.js';
 import { pinBytes } from './pin-policy.js';
@@ -29,7 +29,7 @@ export async function createTokenStore(path: string, token: TokenStore): Promise
   try {
     store.insertPartition({
       id: token.partitionId, slotId: 0, serial: token.serial, name: token.label || token.serial, label: token.label, initialized: true,
-      credentials: { so, co, cu: null }, failures: { so: 0, co: 0, cu: 0 },
+      credentials: { so, co, cu: null }, failures: { so: 0, co: 0, cu: 0 }, policy: { ...DEFAULT_PARTITION_POLICY },
     });
   } finally {
     store.close();

@@ -4,6 +4,7 @@
 import type { KdfParameters } from '../store/credential.js';
 import type { PartitionRow, Role } from '../store/store.js';
 import type { Mechanisms } from './mechanisms/contract.js';
+import type { LoginCache } from './login-cache.js';
 import type { HsmObject } from './object.js';
 import type { Partition } from './partition.js';
 import type { PinPolicy } from './pin-policy.js';
@@ -12,6 +13,8 @@ export interface Vault {
   readonly mechanisms: Mechanisms;
   readonly policy: PinPolicy;
   readonly kdf: KdfParameters;
+  /** PINs that already opened a role's credential since start (checked without the KDF). */
+  readonly logins: LoginCache;
   /** A handle no other node of a shared store gives (the store hands them out in blocks). */
   newObjectHandle(): Promise<number>;
   /** Seals a token object's secret part; needs the partition key (some login on the partition). */

@@ -15,6 +15,11 @@ export interface LoggerOptions {
   /** Also mirror lines on stderr (foreground `ntls start`). */
   echo?: boolean;
   host?: string;
+  /**
+   * Hands each message to another process's logger instead of writing it (a datapath worker's
+   * lines are the daemon's: its main process writes them, in order, with its own pid).
+   */
+  relay?: (message: Message, params: Record<string, string | number>) => void;
 }
 
 export type LineListener = (line: string, message: Message) => void;
@@ -43,6 +48,10 @@ export class Logger {
   log<T extends string>(message: Message<T>, ...params: keyof TemplateParams<T> extends never ? [] : [TemplateParams<T>]): void {
     if (this.closed || (message.severity === 'debug' && !this.debugEnabled)) return;
     const values = (params[0] ?? {}) as Record<string, string | number>;
+    if (this.options.relay) {
+      this.options.relay(message, values);
+      return;
+    }
     const at = new Date();
     const body = renderBody(message, values);
     const line = formatLine(at, this.origin, message.severity, body);

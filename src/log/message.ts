@@ -13,7 +13,10 @@ export type Section =
   | 'datapath-debug'
   | 'processor-expected'
   | 'processor-unexpected'
-  | 'processor-debug';
+  | 'processor-debug'
+  /** The client's own lines (HA groups): the guide has none for them. */
+  | 'client-expected'
+  | 'client-unexpected';
 
 /**
  * How the text follows the prefix:

@@ -1,19 +1,23 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { DatapathEngine } from '../datapath/engine.js';
+import type { DatapathView } from '../datapath/datapath-view.js';
+import type { DatapathCounters } from '../datapath/statistics.js';
 
-/** The datapath's counters as Prometheus gauges, read when scraped. */
-export function registerDatapathMetrics(registry: Registry, engine: DatapathEngine): void {
-  const figures: Array<[string, string, () => number]> = [
-    ['ntls_connections', 'Connections open now', () => engine.liveConnections().length],
-    ['ntls_connections_total', 'Connections accepted since start', () => engine.statistics.connectionsTotal],
-    ['ntls_connections_rejected_total', 'Connections refused by the admission limits', () => engine.statistics.connectionsRejected],
-    ['ntls_handshakes_failed_total', 'TLS handshakes and identity exchanges that failed', () => engine.statistics.handshakesFailed],
-    ['ntls_authentications_refused_total', 'Clients refused after the handshake', () => engine.statistics.authenticationsRefused],
-    ['ntls_receive_timeouts_total', 'Connections ended by the receive timer', () => engine.statistics.receiveTimeouts],
-    ['ntls_bytes_in_total', 'Bytes received from clients', () => engine.statistics.bytesIn],
-    ['ntls_bytes_out_total', 'Bytes sent to clients', () => engine.statistics.bytesOut],
+/** The datapath's counters, summed over its worker processes, read when scraped. */
+export function registerDatapathMetrics(registry: Registry, datapath: DatapathView): void {
+  const counters: Array<[string, string, keyof DatapathCounters]> = [
+    ['ntls_connections_total', 'Connections accepted since start', 'connectionsTotal'],
+    ['ntls_connections_rejected_total', 'Connections refused by the admission limits', 'connectionsRejected'],
+    ['ntls_handshakes_failed_total', 'TLS handshakes and identity exchanges that failed', 'handshakesFailed'],
+    ['ntls_authentications_refused_total', 'Clients refused after the handshake', 'authenticationsRefused'],
+    ['ntls_receive_timeouts_total', 'Connections ended by the receive timer', 'receiveTimeouts'],
+    ['ntls_bytes_in_total', 'Bytes received from clients', 'bytesIn'],
+    ['ntls_bytes_out_total', 'Bytes sent to clients', 'bytesOut'],
   ];
-  for (const [name, help, read] of figures) {
-    new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  new Gauge({ name: 'ntls_connections', help: 'Connections open now', registers: [registry],
+    async collect() { this.set((await datapath.connections()).total); } });
+  for (const [name, help, key] of counters) {
+    new Gauge({ name, help, registers: [registry], async collect() { this.set((await datapath.statistics())[key]); } });
   }
+  new Gauge({ name: 'ntls_datapath_workers', help: 'Processes serving the TLS port', registers: [registry],
+    collect() { this.set(datapath.workers); } });
 }

@@ -98,6 +98,10 @@ export function normaliseAttribute(attribute: Attribute): Attribute {
       throw invalid();
     case 'ulong':
       if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return attribute;
+      // CKA_KEY_GEN_MECHANISM of a key not generated in the token is CK_UNAVAILABLE_INFORMATION (~0UL), -1 as the codec reads it.
+      if (attribute.type === CKA.KEY_GEN_MECHANISM && (value === -1 || (Buffer.isBuffer(value) && value.length === 8 && value.readBigUInt64LE() === 0xffffffffffffffffn))) {
+        return { type: attribute.type, value: -1 };
+      }
       if (Buffer.isBuffer(value) && value.length === 8) {
         const n = value.readBigUInt64LE();
         if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid();

@@ -8,13 +8,14 @@ import { dirname, join } from 'node:path';
 import { APPLICATION_ID, CREATE_SCHEMA, MAGIC, SCHEMA_VERSION } from './schema.js';
 import { StoreOpenError } from './errors.js';
 import { decodeCredential, encodeCredential } from './credential.js';
-import type { HsmStoreBackend, ObjectRow, PartitionRow, Role } from './store.js';
+import { decodePolicy, encodePolicy, type HsmStoreBackend, type ObjectRow, type PartitionRow, type Role } from './store.js';
 import {
   INTEGRITY_KEY, INTEGRITY_SCHEME, INTEGRITY_SCHEME_NAME, macMatches, newIntegrityKey, objectMac, partitionMac,
   StoreIntegrityError, type CorruptRow, type ObjectFields, type PartitionFields,
 } from './integrity.js';
 
-export type { ObjectRow, PartitionRow, Role } from './store.js';
+export type { ObjectRow, PartitionPolicy, PartitionRow, Role } from './store.js';
+export { DEFAULT_PARTITION_POLICY } from './store.js';
 
 /** `<home>/hsm/hsm.db` */
 export function storePath(home: string): string {
@@ -97,8 +98,12 @@ function addNameColumn(db: Database.Database): void {
   })();
 }
 
+function hasColumn(db: Database.Database, column: string): boolean {
+  return (db.prepare('SELECT name FROM pragma_table_info(\'partitions\')').all() as { name: string }[]).some((c) => c.name === column);
+}
+
 function hasNameColumn(db: Database.Database): boolean {
-  return (db.prepare('SELECT name FROM pragma_table_info(\'partitions\')').all() as { name: string }[]).some((c) => c.name === 'name');
+  return hasColumn(db, 'name');
 }
 
 /**
@@ -139,6 +144,8 @@ export class HsmStore implements HsmStoreBackend {
 
   private constructor(
     private readonly db: Database.Database, readonly path: string, private readonly named: boolean,
+    /** false: a token image made before partition policies, whose one partition keeps the defaults. */
+    private readonly withPolicy: boolean,
     /** null: a token image made before row MACs, read as it is and left so (see integrityKeyOf). */
     private readonly integrityKey: Buffer | null,
   ) {}
@@ -178,7 +185,13 @@ export class HsmStore implements HsmStoreBackend {
         addNameColumn(db);
         named = true;
       }
-      return new HsmStore(db, path, named, integrityKeyOf(db, options.create !== false));
+      // Stores made before partition policies gain the column (null: the defaults); a token image is left as it is.
+      let withPolicy = hasColumn(db, 'policy');
+      if (!withPolicy && options.create !== false) {
+        db.exec('ALTER TABLE partitions ADD COLUMN policy TEXT');
+        withPolicy = true;
+      }
+      return new HsmStore(db, path, named, withPolicy, integrityKeyOf(db, options.create !== false));
     } catch (error) {
       try { db?.close(); } catch { /* already failing */ }
       if (error instanceof StoreOpenError) throw error;
@@ -212,6 +225,7 @@ export class HsmStore implements HsmStoreBackend {
         cu: r.cu_credential === null ? null : decodeCredential(r.cu_credential),
       },
       failures: { so: r.so_failures, co: r.co_failures, cu: r.cu_failures },
+      policy: decodePolicy(r.policy),
     }));
   }
 
@@ -253,6 +267,7 @@ export class HsmStore implements HsmStoreBackend {
       id: p.id, slot_id: p.slotId, serial: p.serial, ...(this.named ? { name: p.name } : {}), label: p.label, initialized: p.initialized ? 1 : 0,
       so_credential: c('so'), co_credential: c('co'), cu_credential: c('cu'),
       so_failures: p.failures.so, co_failures: p.failures.co, cu_failures: p.failures.cu,
+      ...(this.withPolicy ? { policy: encodePolicy(p.policy) } : {}),
     };
     return this.integrityKey ? { ...fields, mac: partitionMac(this.integrityKey, fields) } : fields;
   }
@@ -265,9 +280,10 @@ export class HsmStore implements HsmStoreBackend {
   insertPartition(p: PartitionRow): void {
     const name = this.named ? 'name, ' : '';
     const mac = this.integrityKey ? ', mac' : '';
+    const policy = this.withPolicy ? ', policy' : '';
     this.db.prepare(`INSERT INTO partitions (id, slot_id, serial, ${name}label, initialized, so_credential, co_credential,
-      cu_credential, so_failures, co_failures, cu_failures, created_at${mac}) VALUES (@id, @slot_id, @serial, ${name ? '@name, ' : ''}@label,
-      @initialized, @so_credential, @co_credential, @cu_credential, @so_failures, @co_failures, @cu_failures, @created_at${mac ? ', @mac' : ''})`)
+      cu_credential, so_failures, co_failures, cu_failures, created_at${policy}${mac}) VALUES (@id, @slot_id, @serial, ${name ? '@name, ' : ''}@label,
+      @initialized, @so_credential, @co_credential, @cu_credential, @so_failures, @co_failures, @cu_failures, @created_at${policy ? ', @policy' : ''}${mac ? ', @mac' : ''})`)
       .run({ ...this.partitionValues(p), created_at: new Date().toISOString() });
   }
 
@@ -278,7 +294,7 @@ export class HsmStore implements HsmStoreBackend {
       this.db.prepare(`UPDATE partitions SET slot_id = @slot_id, serial = @serial, label = @label,
         initialized = @initialized, so_credential = @so_credential, co_credential = @co_credential,
         cu_credential = @cu_credential, so_failures = @so_failures, co_failures = @co_failures,
-        cu_failures = @cu_failures${this.integrityKey ? ', mac = @mac' : ''} WHERE id = @id`).run(this.partitionValues(p));
+        cu_failures = @cu_failures${this.withPolicy ? ', policy = @policy' : ''}${this.integrityKey ? ', mac = @mac' : ''} WHERE id = @id`).run(this.partitionValues(p));
     })();
   }
 
@@ -306,6 +322,11 @@ export class HsmStore implements HsmStoreBackend {
       if (next !== current) this.setFailures(partitionId, role, next);
       return next;
     })();
+  }
+
+  /** Whether this store keeps partition policies (a token image made before them does not). */
+  get keepsPolicies(): boolean {
+    return this.withPolicy;
   }
 
   deletePartition(id: number): void {

@@ -2,7 +2,7 @@
 // clear fields under the store's integrity key (a random key in the meta table), so a record
 // changed on disk by anything but the store (a flipped bit, a torn or stray write, an edit by a
 // tool) is found when it is read, instead of being served: a key's attributes (its type, its
-// public values, what it may be used for), a partition's name, label, credentials or failure counts.
+// public values, what it may be used for), a partition's name, label, credentials, failure counts or policy.
 //
 // A sealed secret is not in the MAC: it is AES-256-GCM under the partition key with the
 // partition and object as additional data (seal.ts), checked each time it is unsealed, which a
@@ -68,6 +68,8 @@ export interface PartitionFields {
   name?: string | null;
   so_credential: string | null; co_credential: string | null; cu_credential: string | null;
   so_failures: number; co_failures: number; cu_failures: number;
+  /** The partition's policy (JSON); absent or null while it is the default. */
+  policy?: string | null;
 }
 
 export interface ObjectFields {
@@ -78,6 +80,8 @@ export function partitionMac(key: Buffer, p: PartitionFields): Buffer {
   return mac(key, 'ntls-partition-row-v1', [
     p.id, p.slot_id, p.serial, p.name ?? null, p.label, p.initialized, p.so_credential, p.co_credential, p.cu_credential,
     p.so_failures, p.co_failures, p.cu_failures,
+    // A default policy adds nothing: rows written before policies existed keep their MAC.
+    ...(p.policy === undefined || p.policy === null ? [] : [p.policy]),
   ]);
 }
 

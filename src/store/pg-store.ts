@@ -21,7 +21,7 @@ import {
 } from './integrity.js';
 import { hostListClient, isReadOnlyError, parseHosts, type HostAwareClient } from './pg-hosts.js';
 import { MAGIC, PG_CREATE_SCHEMA, PG_SCHEMA_VERSION } from './schema.js';
-import type { HsmStoreBackend, ObjectRow, PartitionRow, PartitionState, Role } from './store.js';
+import { decodePolicy, encodePolicy, type HsmStoreBackend, type ObjectRow, type PartitionRow, type PartitionState, type Role } from './store.js';
 
 /** Object ids one node takes at a time (the sequence's increment). */
 export const OBJECT_ID_BLOCK = 256;
@@ -64,6 +64,7 @@ function isStatementError(error: unknown): boolean {
 
 export class PgStore implements HsmStoreBackend {
   readonly engine = 'postgres' as const;
+  readonly keepsPolicies = true;
   /** The highest store version this node has applied (its view holds every change up to it). */
   private seen = 0;
 
@@ -177,6 +178,7 @@ export class PgStore implements HsmStoreBackend {
         cu: r.cu_credential === null ? null : decodeCredential(r.cu_credential),
       },
       failures: { so: r.so_failures, co: r.co_failures, cu: r.cu_failures },
+      policy: decodePolicy(r.policy),
     };
   }
 
@@ -222,20 +224,21 @@ export class PgStore implements HsmStoreBackend {
       id: p.id, slot_id: p.slotId, serial: p.serial, name: p.name, label: p.label, initialized: p.initialized ? 1 : 0,
       so_credential: c('so'), co_credential: c('co'), cu_credential: c('cu'),
       so_failures: p.failures.so, co_failures: p.failures.co, cu_failures: p.failures.cu,
+      policy: encodePolicy(p.policy),
     };
     return { ...fields, mac: partitionMac(this.integrityKey, fields) };
   }
 
   private static partitionParameters(f: PartitionFields & { mac: Buffer }): unknown[] {
     return [f.id, f.slot_id, f.serial, f.name, f.label, f.initialized, f.so_credential, f.co_credential, f.cu_credential,
-      f.so_failures, f.co_failures, f.cu_failures, f.mac];
+      f.so_failures, f.co_failures, f.cu_failures, f.mac, f.policy ?? null];
   }
 
   async insertPartition(p: PartitionRow): Promise<void> {
     const f = this.partitionFields(p);
     await this.write([p.id], 'both', async (c) => {
       await c.query(`INSERT INTO ntls_partitions (id, slot_id, serial, name, label, initialized, so_credential, co_credential,
-        cu_credential, so_failures, co_failures, cu_failures, mac, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+        cu_credential, so_failures, co_failures, cu_failures, mac, policy, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
       [...PgStore.partitionParameters(f), new Date().toISOString()]);
     });
   }
@@ -260,7 +263,7 @@ export class PgStore implements HsmStoreBackend {
       const f = this.partitionFields(row);
       if (dropObjects) await c.query('DELETE FROM ntls_objects WHERE partition_id = $1', [p.id]);
       await c.query(`UPDATE ntls_partitions SET slot_id = $2, serial = $3, name = $4, label = $5, initialized = $6, so_credential = $7,
-        co_credential = $8, cu_credential = $9, so_failures = $10, co_failures = $11, cu_failures = $12, mac = $13 WHERE id = $1`,
+        co_credential = $8, cu_credential = $9, so_failures = $10, co_failures = $11, cu_failures = $12, mac = $13, policy = $14 WHERE id = $1`,
       PgStore.partitionParameters(f));
     });
   }
@@ -329,7 +332,7 @@ export class PgStore implements HsmStoreBackend {
       if (held.rows[0]!.n !== '0') throw new Error(`the database already holds ${held.rows[0]!.n} partition(s); migrate into an empty one`);
       for (const p of partitions) {
         await c.query(`INSERT INTO ntls_partitions (id, slot_id, serial, name, label, initialized, so_credential, co_credential,
-          cu_credential, so_failures, co_failures, cu_failures, mac, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+          cu_credential, so_failures, co_failures, cu_failures, mac, policy, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
         [...PgStore.partitionParameters(this.partitionFields(p)), new Date().toISOString()]);
       }
       const chunk = 64;
@@ -403,6 +406,9 @@ async function prepareSchema(client: pg.PoolClient): Promise<Buffer> {
     }
     const key = Buffer.from(meta.get(INTEGRITY_KEY) ?? '', 'hex');
     if (key.length !== 32) throw new Error('integrity key malformed');
+    // A database made before partition policies gains the column; its rows keep their MACs (a default policy adds nothing).
+    const policy = await client.query("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'ntls_partitions' AND column_name = 'policy'");
+    if (policy.rowCount === 0) await client.query('ALTER TABLE ntls_partitions ADD COLUMN policy TEXT');
     await client.query('COMMIT');
     return key;
   } catch (error) {

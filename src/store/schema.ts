@@ -20,6 +20,7 @@ CREATE TABLE partitions (
   label       TEXT NOT NULL,
   initialized INTEGER NOT NULL,
   name        TEXT UNIQUE,
+  policy      TEXT,
   so_credential TEXT,
   co_credential TEXT,
   cu_credential TEXT,
@@ -64,6 +65,7 @@ CREATE TABLE ntls_partitions (
   so_failures INTEGER NOT NULL DEFAULT 0,
   co_failures INTEGER NOT NULL DEFAULT 0,
   cu_failures INTEGER NOT NULL DEFAULT 0,
+  policy      TEXT,
   created_at  TEXT NOT NULL,
   mac         BYTEA
 );

@@ -23,6 +23,27 @@ export interface PartitionRow {
   initialized: boolean;
   credentials: Record<Role, Credential | null>;
   failures: Record<Role, number>;
+  /** What the operator allows on this partition beyond the defaults (`ntls partition policy`). */
+  policy: PartitionPolicy;
+}
+
+/** A partition's policy; every setting off by default. */
+export interface PartitionPolicy {
+  /** RSA keys of 1024 bits generated, and of 512 to 1023 bits imported and used (legacy sizes). */
+  legacyRsa: boolean;
+}
+
+export const DEFAULT_PARTITION_POLICY: PartitionPolicy = Object.freeze({ legacyRsa: false });
+
+/** The stored form of a policy (the `policy` column, and what the row MAC covers): null while it is the default. */
+export function encodePolicy(policy: PartitionPolicy): string | null {
+  return policy.legacyRsa ? JSON.stringify({ legacyRsa: true }) : null;
+}
+
+export function decodePolicy(text: string | null | undefined): PartitionPolicy {
+  if (text === null || text === undefined) return { ...DEFAULT_PARTITION_POLICY };
+  const parsed = JSON.parse(text) as Partial<PartitionPolicy>;
+  return { legacyRsa: parsed.legacyRsa === true };
 }
 
 export interface ObjectRow {
@@ -47,6 +68,8 @@ export interface HsmStoreBackend {
   readonly engine: 'sqlite' | 'postgres';
   /** Where it is, for messages (a path, or a URL without its password). */
   readonly path: string;
+  /** Whether partition policies are kept (false: a token image made before them, which keeps the defaults). */
+  readonly keepsPolicies: boolean;
   partitions(): MaybePromise<PartitionRow[]>;
   /** Every object row; StoreIntegrityError when one fails its MAC. */
   objects(): MaybePromise<ObjectRow[]>;

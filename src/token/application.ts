@@ -234,9 +234,13 @@ export class Application {
     return this.run(handle, async (session, current) => {
       const { mount } = session;
       if (userType === CKU.CONTEXT_SPECIFIC) {
-        // No key here has CKA_ALWAYS_AUTHENTICATE, so no operation ever waits for this login.
+        // CKA_ALWAYS_AUTHENTICATE: the PIN again, for the operation just initialised with such a key.
         if (current === null) throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN);
-        throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED);
+        const waiting = [...session.operations.values()].filter((op) => op.contextLogin === 'required' || op.contextLogin === 'device');
+        if (waiting.length === 0) throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED, 'no operation waits for a context-specific login');
+        await mount.device.contextLogin(session.device, pinBytes(pin), current);
+        for (const op of waiting) if (op.contextLogin === 'required') op.contextLogin = 'done';
+        return;
       }
       const role = roleOfUserType(userType);
       const check = () => {
@@ -466,7 +470,9 @@ export class Application {
     return this.run(handle, async (session, role) => {
       if (session.find !== null) throw new Pkcs11Error(CKR.OPERATION_ACTIVE);
       const found = await session.mount.device.find(session.device, template, role);
-      session.find = found.filter((o) => this.visible(session, role, o)).map((o) => o.handle);
+      const handles: number[] = [];
+      for (const o of found) if (this.visible(session, role, o)) handles.push(o.handle);
+      session.find = { handles, next: 0 };
     });
   }
 
@@ -476,10 +482,12 @@ export class Application {
       if (maxCount === null || !Number.isInteger(maxCount) || maxCount < 0) throw new Pkcs11Error(CKR.ARGUMENTS_BAD);
       if (session.find === null) throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED);
       const out: number[] = [];
-      while (out.length < maxCount && session.find.length > 0) {
-        const next = session.find.shift()!;
+      const find = session.find;
+      while (out.length < maxCount && find.next < find.handles.length) {
+        const next = find.handles[find.next++]!;
         // Gone or out of sight since the search began (destroyed, logged out): skipped.
-        const facts = await session.mount.device.facts(session.device, next);
+        const pending = session.mount.device.facts(session.device, next);
+        const facts = pending instanceof Promise ? await pending : pending;
         if (facts !== null && this.visible(session, role, facts)) out.push(next);
       }
       return out;
@@ -574,6 +582,11 @@ export class Application {
   private active(session: Session, kind: OperationKind): OperationState {
     const op = session.operations.get(kind);
     if (op === undefined) throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED);
+    if (op.contextLogin === 'required') {
+      // A CKA_ALWAYS_AUTHENTICATE key used without C_Login(CKU_CONTEXT_SPECIFIC) after its init: the operation fails, and ends.
+      this.endOperation(session, kind);
+      throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN, 'the key needs a context-specific login for each operation');
+    }
     return op;
   }
 
@@ -610,8 +623,8 @@ export class Application {
         this.checkKeyUser(role);
         await this.object(session, role, key, CKR.KEY_HANDLE_INVALID);
       }
-      await session.mount.device.operationInit(session.device, kind, mechanism, key, role);
-      session.operations.set(kind, { mechanism, multiPart: false, pending: null });
+      const contextLogin = await session.mount.device.operationInit(session.device, kind, mechanism, key, role);
+      session.operations.set(kind, { mechanism, multiPart: false, pending: null, contextLogin });
     });
   }
 

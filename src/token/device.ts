@@ -41,6 +41,8 @@ export interface ObjectFacts {
 export type AttributeRead = { value: AttributeValue } | { rv: number };
 
 export type OperationKind = 'sign' | 'verify' | 'encrypt' | 'decrypt' | 'digest';
+/** How an operation's key wants a context-specific login (CKA_ALWAYS_AUTHENTICATE): see Device.operationInit. */
+export type ContextLogin = 'none' | 'required' | 'device';
 export type KeyOperationKind = Exclude<OperationKind, 'digest'>;
 
 /**
@@ -118,7 +120,15 @@ export interface Device<S extends DeviceSession = DeviceSession> {
   seedRandom(session: S, seed: Buffer): Promise<void>;
 
   // --- Operations (one of each kind per session; the model keeps the state) ----------------------
-  operationInit(session: S, kind: OperationKind, mechanism: Mechanism, key: number | null, caller: Caller): Promise<void>;
+  /**
+   * Starts an operation. Says how its key's CKA_ALWAYS_AUTHENTICATE is judged: 'none' (no
+   * context-specific login needed), 'required' (the model refuses the operation's use until
+   * C_Login(CKU_CONTEXT_SPECIFIC) succeeds), 'device' (the device judges it itself and the model
+   * passes a context-specific login on to it).
+   */
+  operationInit(session: S, kind: OperationKind, mechanism: Mechanism, key: number | null, caller: Caller): Promise<ContextLogin>;
+  /** C_Login(CKU_CONTEXT_SPECIFIC): checks the PIN of the caller's role (a wrong one counted toward its lock). */
+  contextLogin(session: S, pin: Buffer, caller: Role): Promise<void>;
   /** Output so far for encrypt/decrypt, null for sign/verify/digest. */
   operationUpdate(session: S, kind: OperationKind, data: Buffer): Promise<Buffer | null>;
   operationFinal(session: S, kind: Exclude<OperationKind, 'verify'>): Promise<Buffer>;

@@ -5,7 +5,7 @@
 // the call that takes it.
 
 import type { Mechanism } from '../pkcs11/mechanism.js';
-import type { Device, DeviceSession, OperationKind } from './device.js';
+import type { ContextLogin, Device, DeviceSession, OperationKind } from './device.js';
 import type { PendingOutput } from './output.js';
 
 export interface OperationState {
@@ -13,11 +13,16 @@ export interface OperationState {
   /** Set once C_xxxUpdate has been called: the single-part call is then refused. */
   multiPart: boolean;
   pending: PendingOutput | null;
+  /**
+   * CKA_ALWAYS_AUTHENTICATE: 'required' until C_Login(CKU_CONTEXT_SPECIFIC) succeeds for this
+   * operation, then 'done'; 'device' when the device judges it; 'none' when the key does not ask.
+   */
+  contextLogin: ContextLogin | 'done';
 }
 
 export class Session {
-  /** Handles still to return from C_FindObjects, or null when no search is active. */
-  find: number[] | null = null;
+  /** The handles C_FindObjectsInit found and the next to return, or null when no search is active. */
+  find: { handles: number[]; next: number } | null = null;
   readonly operations = new Map<OperationKind, OperationState>();
   /** C_WrapKey output kept between a length query and the real call. */
   readonly wrap: { pending: PendingOutput | null } = { pending: null };

@@ -104,7 +104,8 @@ describe.runIf(process.platform === 'linux')('no delayed-ACK stall on the reques
 
   beforeAll(async () => {
     home = makeHome(E2E_CONFIG);
-    daemon = await runDaemon({ home });
+    // In-process (no workers): the test reads the accepted sockets' options from the engine itself.
+    daemon = await runDaemon({ home, workers: 0 });
     client = await makeClient('nodelay');
     registerClient(home, client);
     options = {

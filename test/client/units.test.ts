@@ -6,11 +6,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../../src/files/atomic-file.js';
 import { decryptionFor, encryptionFor } from '../../src/client/cipher.js';
-import { clientHome, findServer, loadClientConfig, saveClientConfig } from '../../src/client/config.js';
+import { clientHome, findServer, loadClientConfig, saveClientConfig, ServerEntrySchema } from '../../src/client/config.js';
 import { ClientError } from '../../src/client/errors.js';
-import { explainFailure, isClientRefusal } from '../../src/client/failure.js';
+import { explainFailure, isClientRefusal, serverNameFor } from '../../src/client/failure.js';
 import { LinkError } from '../../src/client/link.js';
 import { signingMechanism } from '../../src/client/mechanism-names.js';
+import { ecdsaDerToRaw, ecdsaRawToDer } from '../../src/client/signature-format.js';
+import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { fromWireAttribute, toWireAttribute } from '../../src/client/template.js';
 import { CKA, CKM, CKR, Pkcs11Error } from '../../src/pkcs11/constants.js';
 
@@ -35,7 +37,7 @@ describe('configuration', () => {
 
   it('defaults without a file; saved owner-only and read back; bad files refused with a code', () => {
     const empty = loadClientConfig(folder);
-    expect(empty).toEqual({ client: {}, servers: [], receiveTimeout: 30, tcpKeepalive: { enabled: true, idle: 60 } });
+    expect(empty).toEqual({ client: {}, servers: [], haGroups: [], receiveTimeout: 30, tcpKeepalive: { enabled: true, idle: 60 } });
     saveClientConfig(folder, { ...empty, servers: [{ name: 'a', host: 'h', port: 1792, certificate: 'servers/a.pem' }] });
     expect(statSync(join(folder, 'client.json')).mode & 0o777).toBe(0o600);
     expect(findServer(loadClientConfig(folder), undefined).name).toBe('a');
@@ -111,5 +113,30 @@ describe('atomic writes', () => {
     expect(readFileSync(target, 'utf8')).toBe('second');
     expect(() => writeFileAtomic(join(folder, 'missing', 'x'), 'y')).toThrow();
     expect(readdirSync(folder).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('ECDSA signature encodings', () => {
+  it('r‖s to DER and back equals node:crypto\'s encodings, P-256 to P-521', () => {
+    for (const [curve, half] of [['prime256v1', 32], ['secp384r1', 48], ['secp521r1', 66]] as const) {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: curve });
+      for (let i = 0; i < 20; i++) {
+        const data = Buffer.from(`message ${i}`);
+        const der = nodeSign('sha256', data, { key: privateKey, dsaEncoding: 'der' });
+        const raw = ecdsaDerToRaw(der, half);
+        expect(raw).toHaveLength(2 * half);
+        expect(ecdsaRawToDer(raw).equals(der)).toBe(true);
+      }
+    }
+    expect(codeOf(() => ecdsaDerToRaw(Buffer.from('3003020101', 'hex'), 32))).toBe('NTLS_ERR_ARGUMENT');
+    expect(codeOf(() => ecdsaRawToDer(Buffer.alloc(3)))).toBe('NTLS_ERR_ARGUMENT');
+  });
+});
+
+describe('the name a mismatch line suggests', () => {
+  it('is one add-server --name accepts, for IPv4, IPv6 and host names', () => {
+    for (const host of ['127.0.0.1', '::1', 'fe80::1%eth0', 'hsm1.example', '[::1]', 'x'.repeat(80)]) {
+      expect(ServerEntrySchema.safeParse({ name: serverNameFor(host), host, port: 1792, certificate: 'x' }).success, host).toBe(true);
+    }
   });
 });

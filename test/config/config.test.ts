@@ -1,5 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyOverrides, CONFIG_FILE, ConfigError, loadConfig, type ConfigProblem } from '../../src/config/load.js';
@@ -51,7 +51,7 @@ describe('defaults', () => {
     expect(config.server).toMatchObject({ bind: '0.0.0.0', port: 1792, keyType: 'ecdsa-p256', minTlsVersion: 'TLSv1.2' });
     expect(config.server.cipherList.split(':')[0]).toBe('AES256-GCM-SHA384');
     expect(config.tcpKeepalive).toEqual({ idle: 10, interval: 10, count: 2 });
-    expect(config.datapath).toMatchObject({ inboundWorkers: 5, outboundWorkers: 5 });
+    expect(config.datapath).toMatchObject({ inboundWorkers: availableParallelism(), outboundWorkers: 4 });
     expect(config.processor).toEqual({ module: null, workers: 50, commandKeepalive: 0 });
     expect(config.log).toMatchObject({ debug: false, syslog: null });
     expect(config.clients.ipCheck).toBe(true);

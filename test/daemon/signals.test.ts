@@ -133,7 +133,7 @@ describe('fatal signals', () => {
   }
 
   it('a real invalid memory access in native code (NTLS_FAULT_INJECTION=native-fault-on-connection) is dumped the same way', async () => {
-    const daemon = await started({}, { NTLS_FAULT_INJECTION: 'native-fault-on-connection' });
+    const daemon = await started({}, { NTLS_FAULT_INJECTION: 'native-fault-on-connection', NTLS_WORKERS: '0' });
     const client = await makeClient('trigger');
     registerClient(daemon.home, client);
     await link(daemon, client).catch(() => undefined);
@@ -146,5 +146,31 @@ describe('fatal signals', () => {
     expect(dump).toContain('fault address 0x0');
     expect(dump).toMatch(/crash_handler\.node/);
     expect(daemon.log().some((l) => l.includes('info : 0 : NTLS CRASH AND BURN! Stack dump saved to '))).toBe(true);
+  });
+
+  it('the same fault on a datapath worker: its dump and line, and the daemon serves on with a new worker in its place', async () => {
+    const daemon = await started({}, { NTLS_FAULT_INJECTION: 'native-fault-on-connection', NTLS_WORKERS: '2' });
+    const before = JSON.parse((await runNtls(['info', 'show', '--json', '--home', daemon.home])).stdout) as { workers: Array<{ pid: number }> };
+    const client = await makeClient('trigger');
+    registerClient(daemon.home, client);
+    await link(daemon, client).catch(() => undefined);
+    for (let i = 0; i < 100 && dumpsIn(daemon.home).length === 0; i++) await sleep(50);
+    const dumps = dumpsIn(daemon.home);
+    expect(dumps).toHaveLength(1);
+    const dump = readFileSync(join(daemon.home, 'logs', dumps[0]!), 'utf8');
+    expect(dump).toContain('signal 11 (SIGSEGV)');
+    const crashed = before.workers.map((w) => w.pid).find((pid) => dump.includes(`pid ${pid},`));
+    expect(crashed).toBeDefined();
+    for (let i = 0; i < 100 && !daemon.log().some((l) => l.includes('NTLS CRASH AND BURN! Stack dump saved to ')); i++) await sleep(50);
+    expect(daemon.log().find((l) => l.includes('NTLS CRASH AND BURN! Stack dump saved to '))).toContain(`NTLS [${crashed}]: info : 0 : NTLS CRASH AND BURN! Stack dump saved to `);
+    let after: Array<{ pid: number }> = [];
+    for (let i = 0; i < 100; i++) {
+      after = (JSON.parse((await runNtls(['info', 'show', '--json', '--home', daemon.home])).stdout) as { workers: Array<{ pid: number }> }).workers;
+      if (after.length === 2 && !after.some((w) => w.pid === crashed)) break;
+      await sleep(100);
+    }
+    expect(after).toHaveLength(2);
+    expect(after.map((w) => w.pid)).not.toContain(crashed);
+    expect(daemon.child.exitCode).toBeNull();
   });
 });

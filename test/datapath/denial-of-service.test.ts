@@ -34,7 +34,9 @@ async function start(config: Record<string, unknown>): Promise<{ attacker: TestC
   const victim = await makeClient('victim');
   registerClient(home, attacker);
   registerClient(home, victim);
-  daemon = await startDaemon(home);
+  // One datapath worker: the figures below are the daemon-wide limits themselves. With N workers
+  // each holds 1/N of them (docs/workers.md), which workers.daemon.test.ts checks.
+  daemon = await startDaemon(home, {}, ['--workers', '1']);
   return { attacker, victim };
 }
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Daemon, link, linkWhenRegistered, keepaliveBody, runNtls, makeClient, makeHome, registerClient, removeHome, startDaemon } from '../support/daemon.js';
+import { Daemon, link, linkWhenRegistered, keepaliveBody, runNtls, makeClient, makeHome, registerClient, removeHome, sleep, startDaemon, workersLine } from '../support/daemon.js';
 
 const homes: string[] = [];
 const daemons: Daemon[] = [];
@@ -30,7 +30,7 @@ describe('daemon start and shutdown', () => {
       'info : 0 : "NTLS PKCS#11 Command Processor" module version 1.0 loaded',
       'info : 0 : SA command processor configured with 50 worker threads',
       'info : 0 : HSM crypto support for data path SSL operations disabled',
-      'info : 0 : NTLS data path configured with 5 inbound worker threads and 5 outbound worker threads',
+      workersLine(),
       'info : 0 : Client certificate verify location monitor started',
       'info : 0 : NTLS is online and operational.',
       'info : 0 : Data path TCP keep alive is configured as : TCP_KEEPIDLE = 10 sec : TCP_KEEPINTVL = 10 sec : TCP_KEEPCNT = 2 retries',
@@ -88,7 +88,7 @@ describe('daemon start and shutdown', () => {
 
   it('a fault nothing catches writes ntls_bt_<date>_<time> and the CRASH AND BURN line', async () => {
     const h = home();
-    const daemon = await startDaemon(h, { NTLS_FAULT_INJECTION: 'uncaught-on-connection' });
+    const daemon = await startDaemon(h, { NTLS_FAULT_INJECTION: 'uncaught-on-connection', NTLS_WORKERS: '0' });
     daemons.push(daemon);
     const client = await makeClient('crasher');
     registerClient(h, client);
@@ -100,6 +100,29 @@ describe('daemon start and shutdown', () => {
     expect(readFileSync(join(h, 'logs', dumps[0]!), 'utf8')).toContain('fault injected by NTLS_FAULT_INJECTION');
     const crash = daemon.log().find((l) => l.includes('CRASH AND BURN'))!;
     expect(crash).toMatch(/ local5 crit  NTLS \[\d+\]: info : 0 : NTLS CRASH AND BURN! Stack dump saved to .*ntls_bt_/);
+  });
+
+  it('the same fault on a datapath worker: its dump and line (its pid), and the daemon serves on with a new worker', async () => {
+    const h = home();
+    const daemon = await startDaemon(h, { NTLS_FAULT_INJECTION: 'uncaught-on-connection', NTLS_WORKERS: '2' });
+    daemons.push(daemon);
+    const client = await makeClient('crasher');
+    registerClient(h, client);
+    await link(daemon, client).catch(() => undefined);
+    const dumpsNow = () => readdirSync(join(h, 'logs')).filter((f) => /^ntls_bt_/.test(f));
+    for (let i = 0; i < 100 && (dumpsNow().length === 0 || !daemon.log().some((l) => l.includes('CRASH AND BURN'))); i++) await sleep(50);
+    expect(dumpsNow()).toHaveLength(1);
+    expect(readFileSync(join(h, 'logs', dumpsNow()[0]!), 'utf8')).toContain('fault injected by NTLS_FAULT_INJECTION');
+    const crash = daemon.log().find((l) => l.includes('CRASH AND BURN'))!;
+    expect(crash).toMatch(/ local5 crit  NTLS \[\d+\]: info : 0 : NTLS CRASH AND BURN! Stack dump saved to .*ntls_bt_/);
+    expect(crash).not.toContain(`NTLS [${daemon.child.pid}]`);
+    let workers: Array<{ pid: number }> = [];
+    for (let i = 0; i < 100 && workers.length !== 2; i++) {
+      workers = (JSON.parse((await runNtls(['info', 'show', '--json', '--home', h])).stdout) as { workers: Array<{ pid: number }> }).workers;
+      if (workers.length !== 2) await sleep(100);
+    }
+    expect(workers).toHaveLength(2);
+    expect(daemon.child.exitCode).toBeNull();
   });
 
   it('keys in hardware: the server key is an object of the administrative partition, not a file', async () => {

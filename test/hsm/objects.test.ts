@@ -423,8 +423,10 @@ describe('private data objects', () => {
     expect((await again.C_GetAttributeValue(t, h, [{ type: CKA.VALUE }])).attributes[0]!.value).toEqual(text('two'));
   });
 
-  it('CKA_ALWAYS_AUTHENTICATE keys are refused (no context-specific login here)', async () => {
+  it('CKA_ALWAYS_AUTHENTICATE keys are made (the context-specific login they need: test/token/contract.test.ts); it cannot be changed afterwards', async () => {
     await app.C_Login(s, CKU.USER, CO_PIN);
-    expect(await rv(() => app.C_GenerateKeyPair(s, mech(CKM.EC_KEY_PAIR_GEN), [{ type: CKA.EC_PARAMS, value: P256 }], [{ type: CKA.ALWAYS_AUTHENTICATE, value: true }]))).toBe(CKR.ATTRIBUTE_VALUE_INVALID);
+    const pair = await app.C_GenerateKeyPair(s, mech(CKM.EC_KEY_PAIR_GEN), [{ type: CKA.EC_PARAMS, value: P256 }], [{ type: CKA.ALWAYS_AUTHENTICATE, value: true }]);
+    expect((await app.C_GetAttributeValue(s, pair.privateKey, [{ type: CKA.ALWAYS_AUTHENTICATE }])).attributes[0]!.value).toBe(true);
+    expect(await rv(() => app.C_SetAttributeValue(s, pair.privateKey, [{ type: CKA.ALWAYS_AUTHENTICATE, value: false }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
   });
 });

@@ -2,7 +2,7 @@
 // CKR_ error paths. Two applications never share sessions or login state.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CKF, CKR, CKS, CKU, CKO, CKA } from '../../src/pkcs11/constants.js';
+import { CKF, CKM, CKR, CKS, CKU, CKO, CKA } from '../../src/pkcs11/constants.js';
 import { CKU_CRYPTO_USER } from '../../src/token/index.js';
 import { type Hsm, CO_PIN, CU_PIN, RO, RW, SO_PIN, openHsm, readyHsm, removeHome, rv, tempHome, text } from './support.js';
 
@@ -154,12 +154,48 @@ describe('C_Login / C_Logout', () => {
     expect(await rv(() => app.C_Login(s, 7, CO_PIN))).toBe(CKR.USER_TYPE_INVALID);
   });
 
-  it('CKU_CONTEXT_SPECIFIC has nothing to authenticate', async () => {
+  it('CKU_CONTEXT_SPECIFIC with no key operation waiting has nothing to authenticate', async () => {
     const app = hsm.application('a');
     const s = await app.C_OpenSession(slot, RW);
     expect(await rv(() => app.C_Login(s, CKU.CONTEXT_SPECIFIC, CO_PIN))).toBe(CKR.USER_NOT_LOGGED_IN);
     await app.C_Login(s, CKU.USER, CO_PIN);
     expect(await rv(() => app.C_Login(s, CKU.CONTEXT_SPECIFIC, CO_PIN))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    // A digest is no key operation.
+    await app.C_DigestInit(s, { type: CKM.SHA256, parameter: null });
+    expect(await rv(() => app.C_Login(s, CKU.CONTEXT_SPECIFIC, CO_PIN))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+  });
+
+  it('CKA_ALWAYS_AUTHENTICATE: decryption and multi-part signing wait for the context-specific login too; the Crypto User gives its own PIN', async () => {
+    const app = hsm.application('a');
+    const s = await app.C_OpenSession(slot, RW);
+    await app.C_Login(s, CKU.USER, CO_PIN);
+    const pair = await app.C_GenerateKeyPair(s, { type: CKM.RSA_PKCS_KEY_PAIR_GEN, parameter: null },
+      [{ type: CKA.MODULUS_BITS, value: 2048 }, { type: CKA.TOKEN, value: true }],
+      [{ type: CKA.TOKEN, value: true }, { type: CKA.ALWAYS_AUTHENTICATE, value: true }]);
+    const oaep = { type: CKM.RSA_PKCS, parameter: null };
+    await app.C_EncryptInit(s, oaep, pair.publicKey);
+    const encrypted = await app.C_Encrypt(s, text('secret'));
+    await app.C_DecryptInit(s, oaep, pair.privateKey);
+    expect(await rv(() => app.C_Decrypt(s, encrypted))).toBe(CKR.USER_NOT_LOGGED_IN);
+    await app.C_DecryptInit(s, oaep, pair.privateKey);
+    await app.C_Login(s, CKU.CONTEXT_SPECIFIC, CO_PIN);
+    expect((await app.C_Decrypt(s, encrypted)).toString()).toBe('secret');
+    const sha = { type: CKM.SHA256_RSA_PKCS, parameter: null };
+    await app.C_SignInit(s, sha, pair.privateKey);
+    expect(await rv(() => app.C_SignUpdate(s, text('part')))).toBe(CKR.USER_NOT_LOGGED_IN);
+    await app.C_SignInit(s, sha, pair.privateKey);
+    await app.C_Login(s, CKU.CONTEXT_SPECIFIC, CO_PIN);
+    await app.C_SignUpdate(s, text('part one, '));
+    await app.C_SignUpdate(s, text('part two'));
+    expect(await app.C_SignFinal(s)).toHaveLength(256);
+    // The Crypto User re-authenticates with the Crypto User's PIN; the Crypto Officer's is wrong for it.
+    const cu = hsm.application('cu');
+    const c = await cu.C_OpenSession(slot, RW);
+    await cu.C_Login(c, CKU_CRYPTO_USER, CU_PIN);
+    await cu.C_SignInit(c, sha, pair.privateKey);
+    expect(await rv(() => cu.C_Login(c, CKU.CONTEXT_SPECIFIC, CO_PIN))).toBe(CKR.PIN_INCORRECT);
+    await cu.C_Login(c, CKU.CONTEXT_SPECIFIC, CU_PIN);
+    expect(await cu.C_Sign(c, text('by the crypto user'))).toHaveLength(256);
   });
 
   it('CKR_USER_PIN_NOT_INITIALIZED before C_InitPIN', async () => {

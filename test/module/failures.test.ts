@@ -2,10 +2,12 @@
 // CKR_DEVICE_ERROR, one line on stderr naming the cause and the fix, and the guide's line in the
 // client log (<config folder>/logs/ntls-client.log); never a crash, never a hang (the receive
 // timeout bounds every wait). Covered: the settings that pick the relay and server, relay down,
-// server down, wrong configuration, and calls interrupted mid-way (the relay killed, the server
-// stopped).
+// a relay that does not answer or answers half a frame, server down, wrong configuration, and
+// calls interrupted mid-way (the relay killed, its socket gone, the answer cut short or stalled
+// half-way, the server paused, the server stopped).
 import { spawn, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalogue } from '../../src/log/catalogue.js';
@@ -91,6 +93,79 @@ describe('the relay or the server cannot be reached', () => {
     const r = await initWith({ NTLS_CLIENT_HOME: folder });
     expectRefused(r);
     expect(r.result.stderr).toContain('[NTLS_ERR_CLIENT_REFUSED]');
+  });
+});
+
+/** A unix socket in the relay's place, each connection handled by `onConnection`; closed by the caller. */
+function fakeRelay(path: string, onConnection: (socket: Socket) => void): Promise<Server> {
+  const server = createServer(onConnection);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve(server));
+  });
+}
+
+const closeServer = (server: Server) => new Promise<void>((r) => server.close(() => r()));
+
+describe('a relay that does not behave (bounded by the timeout, 2 s here)', () => {
+  const withTimeout = (name: string) => folderCopy(name, (f) => writeFileSync(join(f, 'pkcs11-module.conf'), 'timeout: 2\n'));
+
+  it('a relay socket that takes the connection and never answers: CKR_DEVICE_ERROR once the timeout runs out', async () => {
+    const folder = await withTimeout('silent-relay');
+    const socket = join(world.work, 'silent.sock');
+    const held: Socket[] = [];
+    const server = await fakeRelay(socket, (c) => held.push(c.on('error', () => undefined)));
+    try {
+      const r = await initWith({ NTLS_CLIENT_HOME: folder, NTLS_PKCS11_RELAY: `unix:path=${socket}` });
+      expectRefused(r);
+      expect(r.result.stderr).toContain(`no answer from the server through the relay socket ${socket} (NTLS_PKCS11_RELAY) within 2 s`);
+      expect(clientLog(folder).at(-1)).toMatch(guideLine(Catalogue.connectFailed));
+    } finally {
+      for (const c of held) c.destroy();
+      await closeServer(server);
+    }
+  });
+
+  it('a relay that answers the version, then half a frame header and closes: CKR_DEVICE_ERROR', async () => {
+    const folder = await withTimeout('half-frame');
+    const socket = join(world.work, 'half-frame.sock');
+    const server = await fakeRelay(socket, (c) => {
+      c.on('error', () => undefined);
+      let seen = 0;
+      c.on('data', (d: Buffer) => {
+        if (seen === 0) c.write(d.subarray(0, 1)); // the version byte, echoed
+        seen += d.length;
+        if (seen > 12) c.end(Buffer.from([0, 0, 0, 1, 0, 0])); // 6 of the answer's 12 header bytes
+      });
+    });
+    try {
+      const r = await initWith({ NTLS_CLIENT_HOME: folder, NTLS_PKCS11_RELAY: `unix:path=${socket}` });
+      expectRefused(r);
+      expect(r.result.stderr).toContain('C_Initialize: the link closed');
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  it('a relay that answers with a frame of another call: CKR_DEVICE_ERROR, not misread', async () => {
+    const folder = await withTimeout('wrong-frame');
+    const socket = join(world.work, 'wrong-frame.sock');
+    const server = await fakeRelay(socket, (c) => {
+      c.on('error', () => undefined);
+      let seen = 0;
+      c.on('data', (d: Buffer) => {
+        if (seen === 0) c.write(d.subarray(0, 1));
+        seen += d.length;
+        if (seen > 12) c.write(Buffer.from([0, 0, 0, 0x63, 0, 0, 0, 0, 0, 0, 0, 0])); // call code 99, empty
+      });
+    });
+    try {
+      const r = await initWith({ NTLS_CLIENT_HOME: folder, NTLS_PKCS11_RELAY: `unix:path=${socket}` });
+      expectRefused(r);
+      expect(r.result.stderr).toContain('the answer was not a p11-kit frame for this call');
+    } finally {
+      await closeServer(server);
+    }
   });
 });
 
@@ -242,9 +317,94 @@ describe('a call interrupted mid-way', () => {
     }
   });
 
+  /**
+   * A proxy between the module and a real relay: it passes everything until `cut` is set, then
+   * passes only the first 5 bytes of the next answer and, for 'close', closes the connection, for
+   * 'stall', lets nothing more through. Connections made after that pass everything.
+   */
+  async function cuttingProxy(path: string, relaySocket: string): Promise<{ cut(how: 'close' | 'stall'): void; close(): Promise<void> }> {
+    let pending: 'close' | 'stall' | null = null;
+    const sockets: Socket[] = [];
+    const server = await fakeRelay(path, (module) => {
+      const upstream = createConnection(relaySocket);
+      sockets.push(module, upstream);
+      module.on('error', () => undefined);
+      upstream.on('error', () => undefined);
+      module.pipe(upstream);
+      let stalled = false;
+      upstream.on('data', (d: Buffer) => {
+        if (stalled) return;
+        if (pending === null) {
+          module.write(d);
+          return;
+        }
+        const how = pending;
+        pending = null;
+        module.write(d.subarray(0, 5));
+        if (how === 'close') {
+          module.destroy();
+          upstream.destroy();
+        } else {
+          stalled = true;
+        }
+      });
+      module.on('close', () => upstream.destroy());
+    });
+    return {
+      cut(how) { pending = how; },
+      async close() {
+        for (const s of sockets) s.destroy();
+        await closeServer(server);
+      },
+    };
+  }
+
+  for (const how of ['close', 'stall'] as const) {
+    it(`an answer cut short half-way (5 bytes, then the relay ${how === 'close' ? 'closes' : 'says nothing more'}): CKR_DEVICE_ERROR; the next call links anew, old sessions invalid`, async () => {
+      const files = { name: 'fred', dir: world.folder, cert: join(world.folder, 'fred.pem'), key: join(world.folder, 'fredKey.pem') };
+      const relay = await startRelay(world.daemon, files, join(world.work, `cut-${how}-relay.sock`));
+      const proxy = await cuttingProxy(join(world.work, `cut-${how}.sock`), relay.socketPath);
+      writeModuleConfig(world, ['timeout: 2']);
+      try {
+        const r = await interrupted({ ...world.env, NTLS_PKCS11_RELAY: `unix:path=${join(world.work, `cut-${how}.sock`)}` }, () => proxy.cut(how));
+        expect(r.status, r.out).toBe(0);
+        expect(r.signal).toBe(null);
+        const v = values(r.out);
+        expect(v.get('failed'), r.out).toMatch(/^CKR_DEVICE_ERROR /);
+        expect(r.out).toMatch(how === 'close' ? /ntls-pkcs11: C_Sign(Init)?: the link closed/ : /ntls-pkcs11: C_Sign(Init)?: no answer within 2 s/);
+        expect(v.get('next')).toBe('CKR_SESSION_HANDLE_INVALID');
+        expect(v.get('finalize')).toBe('CKR_OK');
+      } finally {
+        rmSync(join(world.folder, 'pkcs11-module.conf'), { force: true });
+        await proxy.close();
+        await relay.stop();
+      }
+    });
+  }
+
   it('afterwards the module works again on a fresh link', async () => {
     const { result, values: v } = await moduleCheck(check, world.module, ['sign-loop', '0', PIN, '20'], { env: world.env });
     expect(result.status, explain(result)).toBe(0);
     expect(v.get('signatures')).toMatch(/^20 /);
+  });
+});
+
+// Last: it stops the world's daemon.
+describe('the server stops while the application signs', () => {
+  it('CKR_DEVICE_ERROR for the call under way as soon as the link closes (not at the 30 s receive timeout); the next call cannot link and says so; C_Finalize ends cleanly', async () => {
+    const r = await interrupted(world.env, async () => {
+      await world.daemon.stop();
+    });
+    expect(r.status, r.out).toBe(0);
+    expect(r.signal).toBe(null);
+    const v = values(r.out);
+    expect(v.get('failed'), r.out).toMatch(/^CKR_DEVICE_ERROR /);
+    expect(v.get('next'), r.out).toBe('CKR_DEVICE_ERROR');
+    expect(v.get('finalize')).toBe('CKR_OK');
+    // The module's own relay (stdin/stdout) ends when its link does: the call fails on the link's
+    // end, not when the receive timeout (30 s, client.json's default) runs out.
+    expect(r.out).toMatch(/ntls-pkcs11: C_Sign(Init)?: the link closed; the link to the server is gone/);
+    expect(r.out).not.toMatch(/no answer within/);
+    expect(r.out).toMatch(/\[NTLS_ERR_SERVER_DOWN\]/);
   });
 });

@@ -6,14 +6,16 @@
 import {
   createCipheriv, createECDH, createHash, createHmac, createPublicKey, verify as verifySignature, constants,
 } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKF, CKK, CKM, CKO, CKU } from '../../src/pkcs11/constants.js';
 import { attr, encodeRequest, outputRequest, P11KIT_HANDSHAKE, request } from '../../src/protocol/p11kit/index.js';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { runSignLoop } from '../../bench/stock/sign-loop.js';
 import { link, makeClient } from '../support/daemon.js';
-import { admin, explain, startRelay, type Relay } from '../support/e2e.js';
-import { buildModuleCheck, moduleCheck, moduleWorld, PIN, P11KIT_CLIENT, type ModuleWorld } from './support.js';
+import { admin, explain, run, startRelay, type Relay } from '../support/e2e.js';
+import { buildModuleCheck, here, moduleCheck, moduleTool, moduleWorld, PIN, P11KIT_CLIENT, type ModuleWorld } from './support.js';
 
 let world: ModuleWorld;
 let check: string;
@@ -80,6 +82,8 @@ describe('module-check (C, dlopen) on libntls-pkcs11.so', () => {
     // ECDH1 derive (CKD_NULL) with the peer's point: the secret node computes from the other side.
     const point = hex('ec-point').subarray(2); // CKA_EC_POINT is a DER OCTET STRING
     expect(hex('ecdh-secret').equals(peer.computeSecret(point))).toBe(true);
+    // ECDH1_COFACTOR_DERIVE, the same structure: P-256's cofactor is 1, so the same secret.
+    expect(hex('ecdh-cofactor-secret').toString('hex')).toBe(peer.computeSecret(point).toString('hex'));
 
     // ECDSA-SHA256 (r || s) and Ed25519 verify with node.
     const ecKey = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') }, format: 'jwk' });
@@ -141,6 +145,27 @@ describe('module-check (C, dlopen) on libntls-pkcs11.so', () => {
     const { result, values } = await moduleCheck(check, world.module, ['sign-loop', '0', PIN, '50'], { env });
     expect(result.status, explain(result)).toBe(0);
     expect(values.get('signatures')).toMatch(/^50 /);
+  });
+
+  it('bench:stock\'s application (bench/stock/sign-loop.c) runs its ntls-module cell: P-256 and RSA-2048, 2 processes, one relay socket', async () => {
+    for (const args of [['EC:prime256v1', 'bench-p256', 'b1'], ['rsa:2048', 'bench-rsa', 'b2']]) {
+      const r = await moduleTool(world, ['--slot', '0', '--login', '--pin', PIN, '--keypairgen', '--key-type', args[0]!, '--label', args[1]!, '--id', args[2]!]);
+      expect(r.status, explain(r)).toBe(0);
+    }
+    const pkcs11js = dirname(createRequire(import.meta.url).resolve('pkcs11js/package.json'));
+    const binary = join(world.work, 'bin', 'sign-loop');
+    const built = await run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-I', join(pkcs11js, 'includes', 'pkcs11'), '-o', binary,
+      join(here, '..', '..', 'bench', 'stock', 'sign-loop.c'), '-ldl']);
+    expect(built.status, explain(built)).toBe(0);
+    const env = { ...process.env, ...world.env, NTLS_PKCS11_RELAY: `unix:path=${relay.socketPath}` };
+    for (const [key, mechanism, bytes] of [['bench-p256', 'ecdsa', 64], ['bench-rsa', 'rsa-pkcs', 256]] as const) {
+      const result = await runSignLoop(binary, {
+        module: world.module, token: 'mona-token', pin: PIN, key, mechanism, seconds: 0.5, warmupSeconds: 0.1, processes: 2, env,
+      });
+      expect(result.signatures, key).toBeGreaterThan(0);
+      expect(result.perProcess).toHaveLength(2);
+      expect(result.signatureBytes).toBe(bytes);
+    }
   });
 });
 

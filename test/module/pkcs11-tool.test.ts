@@ -136,6 +136,13 @@ describe('pkcs11-tool --module libntls-pkcs11.so', () => {
     expect(secret.equals(readFileSync(file('secret.ossl')))).toBe(true);
   });
 
+  it('ECDH1-COFACTOR-DERIVE with the same openssl peer: P-256\'s cofactor is 1, so openssl\'s ECDH secret', async () => {
+    ok(await user(['--derive', '-m', 'ECDH1-COFACTOR-DERIVE', '--id', '02', '-i', file('peer.der'), '-o', file('cofactor.token')]));
+    const secret = readFileSync(file('cofactor.token'));
+    expect(secret.toString('hex')).toBe(readFileSync(file('secret.ossl')).toString('hex'));
+    expect(secret).toHaveLength(32);
+  });
+
   it('GnuTLS p11tool loads the module as a provider and lists the token', async () => {
     const r = ok(await run('p11tool', ['--provider', world.module, '--list-tokens'], { env: world.env }));
     expect(r.stdout).toContain('tina-token');

@@ -96,6 +96,39 @@ describe('the store checks every row it reads', () => {
     }
   });
 
+  it('a partition\'s policy is under its row MAC: legacy RSA turned on behind the store\'s back is refused; set by the store, it reads back', () => {
+    withDb(home, (db) => db.prepare('UPDATE partitions SET policy = ?').run(JSON.stringify({ legacyRsa: true })));
+    let store = HsmStore.open(storePath(home));
+    try {
+      expect(() => store.partitions()).toThrow(StoreIntegrityError);
+    } finally {
+      store.close();
+    }
+    withDb(home, (db) => db.prepare('UPDATE partitions SET policy = NULL').run());
+    store = HsmStore.open(storePath(home));
+    try {
+      const [row] = store.partitions();
+      expect(row!.policy).toEqual({ legacyRsa: false });
+      store.updatePartition({ ...row!, policy: { legacyRsa: true } });
+      expect(store.partitions()[0]!.policy).toEqual({ legacyRsa: true });
+      store.setFailures(row!.id, 'co', 2);
+      expect(store.partitions()[0]!.policy).toEqual({ legacyRsa: true });
+    } finally {
+      store.close();
+    }
+  });
+
+  it('a store made before partition policies gains the column at open; its row MACs still hold (a default policy adds nothing to the MAC)', () => {
+    withDb(home, (db) => db.exec('ALTER TABLE partitions DROP COLUMN policy'));
+    const store = HsmStore.open(storePath(home));
+    try {
+      expect(store.partitions()[0]!.policy).toEqual({ legacyRsa: false });
+      expect(store.keepsPolicies).toBe(true);
+    } finally {
+      store.close();
+    }
+  });
+
   it('a store made before row MACs gets them at its first open, and reads the same', () => {
     const before = withDb(home, (db) => db.prepare('SELECT id, partition_id, attributes, sealed FROM objects ORDER BY id').all());
     withDb(home, (db) => {

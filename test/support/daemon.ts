@@ -2,7 +2,7 @@
 // loopback port, and reads its lunalogs. Every wait is bounded.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSelfSignedCertificate, type CertificateAndKey } from '../../src/certificates/self-signed.js';
@@ -93,6 +93,15 @@ export class Daemon {
     clearTimeout(timer);
     return result;
   }
+}
+
+/**
+ * The start-up line on the datapath's workers, as a daemon started by these tests writes it: the
+ * workers that run (datapath.inboundWorkers: the cores, or NTLS_WORKERS; 0 is the main process
+ * alone, reported as 1) and the main process's libuv thread pool (4 unless set).
+ */
+export function workersLine(inbound = Number(process.env.NTLS_WORKERS || availableParallelism())): string {
+  return `info : 0 : NTLS data path configured with ${Math.max(inbound, 1)} inbound worker threads and ${Number(process.env.UV_THREADPOOL_SIZE) || 4} outbound worker threads`;
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -229,4 +229,68 @@ describe.each(devices)('the token model over %s', (_name, make) => {
     expect(info.rv).toBe(CKR.ATTRIBUTE_SENSITIVE);
     a.finalize();
   });
+
+  it('triple DES (legacy): a DES3 key is generated and encrypts and decrypts in ECB and CBC-PAD; the device does it, the model forwards it', async () => {
+    const a = d.tokens.application('a10');
+    const s = await a.C_OpenSession(d.slot, RW);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    expect(a.C_GetMechanismList(d.slot)).toEqual(expect.arrayContaining([CKM.DES3_KEY_GEN, CKM.DES3_ECB, CKM.DES3_CBC, CKM.DES3_CBC_PAD]));
+    const key = await a.C_GenerateKey(s, { type: CKM.DES3_KEY_GEN, parameter: null }, [{ type: CKA.ENCRYPT, value: true }, { type: CKA.DECRYPT, value: true }]);
+    expect((await a.C_GetAttributeValue(s, key, [{ type: CKA.KEY_TYPE }])).attributes[0]!.value).toBe(CKK.DES3);
+    const ecb = { type: CKM.DES3_ECB, parameter: null };
+    const block = Buffer.from('8 bytes!16 bytes');
+    await a.C_EncryptInit(s, ecb, key);
+    const encrypted = await a.C_Encrypt(s, block);
+    expect(encrypted).toHaveLength(16);
+    await a.C_DecryptInit(s, ecb, key);
+    expect(await a.C_Decrypt(s, encrypted)).toEqual(block);
+    const pad = { type: CKM.DES3_CBC_PAD, parameter: { kind: 'bytes' as const, value: Buffer.alloc(8, 7) } };
+    await a.C_EncryptInit(s, pad, key);
+    const padded = await a.C_Encrypt(s, Buffer.from('eleven byte'));
+    expect(padded).toHaveLength(16);
+    await a.C_DecryptInit(s, pad, key);
+    expect((await a.C_Decrypt(s, padded)).toString()).toBe('eleven byte');
+    a.finalize();
+  });
+
+  it('CKA_ALWAYS_AUTHENTICATE: each signature needs C_Login(CKU_CONTEXT_SPECIFIC) after C_SignInit, good for one operation; a wrong PIN counts', async () => {
+    const a = d.tokens.application('a9');
+    const s = await a.C_OpenSession(d.slot, RW);
+    // Before any login: a context-specific login is CKR_USER_NOT_LOGGED_IN.
+    expect(await rv(() => a.C_Login(s, CKU.CONTEXT_SPECIFIC, d.userPin))).toBe(CKR.USER_NOT_LOGGED_IN);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    const pair = await a.C_GenerateKeyPair(s, { type: CKM.EC_KEY_PAIR_GEN, parameter: null },
+      [{ type: CKA.EC_PARAMS, value: P256 }, { type: CKA.VERIFY, value: true }],
+      [{ type: CKA.SIGN, value: true }, { type: CKA.PRIVATE, value: true }, { type: CKA.ALWAYS_AUTHENTICATE, value: true }]);
+    const read = await a.C_GetAttributeValue(s, pair.privateKey, [{ type: CKA.ALWAYS_AUTHENTICATE }]);
+    expect(read.attributes[0]!.value).toBe(true);
+    const digest = createHash('sha256').update('always authenticate').digest();
+    // No operation waits for it yet.
+    expect(await rv(() => a.C_Login(s, CKU.CONTEXT_SPECIFIC, d.userPin))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    // Without the context-specific login, C_Sign is CKR_USER_NOT_LOGGED_IN and the operation ends.
+    await a.C_SignInit(s, ECDSA, pair.privateKey);
+    expect(await rv(() => a.C_Sign(s, digest))).toBe(CKR.USER_NOT_LOGGED_IN);
+    expect(await rv(() => a.C_Sign(s, digest))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    // With it: a length query and the signature, one operation.
+    await a.C_SignInit(s, ECDSA, pair.privateKey);
+    await a.C_Login(s, CKU.CONTEXT_SPECIFIC, d.userPin);
+    expect(await a.C_Sign(s, digest, null)).toHaveLength(64);
+    const signature = await a.C_Sign(s, digest, 64);
+    expect(verify('sha256', Buffer.from('always authenticate'), { key: await publicKeyOf(a, s, pair.publicKey), dsaEncoding: 'ieee-p1363' }, signature)).toBe(true);
+    // The login was for that operation only.
+    await a.C_SignInit(s, ECDSA, pair.privateKey);
+    expect(await rv(() => a.C_Sign(s, digest))).toBe(CKR.USER_NOT_LOGGED_IN);
+    // A wrong PIN is CKR_PIN_INCORRECT, counted toward the user's lock (the token info says so).
+    await a.C_SignInit(s, ECDSA, pair.privateKey);
+    expect(await rv(() => a.C_Login(s, CKU.CONTEXT_SPECIFIC, 'wrong-pin-0'))).toBe(CKR.PIN_INCORRECT);
+    const flags = (await a.C_GetTokenInfo(d.slot)).flags;
+    expect(flags & CKF.USER_PIN_COUNT_LOW).toBe(CKF.USER_PIN_COUNT_LOW);
+    await a.C_Login(s, CKU.CONTEXT_SPECIFIC, d.userPin);
+    expect(await a.C_Sign(s, digest)).toHaveLength(64);
+    // A key without the attribute needs nothing more.
+    const plain = await ecKeyPair(a, s, 'contract-plain', false);
+    await a.C_SignInit(s, ECDSA, plain.privateKey);
+    expect(await a.C_Sign(s, digest)).toHaveLength(64);
+    a.finalize();
+  });
 });

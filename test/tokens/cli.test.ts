@@ -160,3 +160,5 @@ describe('ntls token', () => {
     await daemon.waitForLog('NON Deployed token Bulk with Serial Number');
   });
 });
+
+// Runs the `ntls token` examples of docs/operations.md.

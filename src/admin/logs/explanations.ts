@@ -30,6 +30,10 @@ export const sectionIntroductions: Record<Section, string> = {
   'processor-expected': 'The following log messages are normal and expected entries in the log files from the Luna SA command processor of NTLS.',
   'processor-unexpected': 'Under normal circumstances, you should not see any of these log messages. If you do so, please consult the user documentation to seek guidance on how to correct the problem.',
   'processor-debug': 'Thales does not enable logging of debug messages for NTLS. If in future Thales does enable this level of log messages, the messages above show examples of what you might find in the log files.',
+  // ntls-client's own HA lines (src/client/ha-log.ts): the guide has no such section, so no
+  // sentence of it is quoted here.
+  'client-expected': '',
+  'client-unexpected': '',
 };
 
 /** The guide's titles of its sections. */
@@ -40,6 +44,8 @@ export const sectionTitles: Record<Section, string> = {
   'processor-expected': 'Luna Network HSM 7 Command Processor: Expected Log Messages',
   'processor-unexpected': 'Luna Network HSM 7 Command Processor: Unexpected Log Messages',
   'processor-debug': 'Luna Network HSM 7 Command Processor Debug Messages',
+  'client-expected': 'ntls-client: HA group events',
+  'client-unexpected': 'ntls-client: HA group failures',
 };
 
 const OLDER = '“NTLS” in older implementations.';

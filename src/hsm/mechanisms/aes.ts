@@ -14,7 +14,7 @@ import { WholeMessage } from './message.js';
 
 const BLOCK = 16;
 
-type Direction = 'encrypt' | 'decrypt';
+export type Direction = 'encrypt' | 'decrypt';
 
 async function generateAesKey(mechanism: Mechanism, request: SecretKeyRequest): Promise<GeneratedSecretKey> {
   requireNoParameter(mechanism);
@@ -46,11 +46,12 @@ function ivParameter(mechanism: Mechanism): Buffer {
 }
 
 /**
- * ECB, CBC, CBC-PAD, CTR: node's cipher keeps partial blocks between updates. A leftover that
+ * ECB, CBC, CBC-PAD, CTR (and DES3's, with its 8-byte block): node's cipher keeps partial blocks between updates. A leftover that
  * is not a whole block at final() is CKR_DATA_LEN_RANGE (encrypt) or
  * CKR_ENCRYPTED_DATA_LEN_RANGE (decrypt); bad CBC-PAD padding is CKR_ENCRYPTED_DATA_INVALID.
  */
-function blockOperation(direction: Direction, cipher: Cipher | Decipher, blockAligned: boolean, beforeUpdate?: (length: number) => void): StreamingOperation<void, Buffer> {
+export function blockOperation(direction: Direction, cipher: Cipher | Decipher, blockAligned: boolean, beforeUpdate?: (length: number) => void,
+  block = BLOCK): StreamingOperation<void, Buffer> {
   let total = 0;
   const lengthError = direction === 'encrypt' ? CKR.DATA_LEN_RANGE : CKR.ENCRYPTED_DATA_LEN_RANGE;
   return {
@@ -60,7 +61,7 @@ function blockOperation(direction: Direction, cipher: Cipher | Decipher, blockAl
       return cipher.update(data);
     },
     async final() {
-      if (blockAligned && total % BLOCK !== 0) throw new Pkcs11Error(lengthError);
+      if (blockAligned && total % block !== 0) throw new Pkcs11Error(lengthError);
       try {
         return cipher.final();
       } catch {

@@ -1,7 +1,6 @@
 // The curves the software HSM offers, named as PKCS#11 sees them (CKA_EC_PARAMS bytes) and as
-// node:crypto does. Short Weierstrass constants serve the prehashed ECDSA in ecdsa-prehash.ts.
+// node:crypto does, with their short Weierstrass constants.
 
-import { createECDH } from 'node:crypto';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import { readElement } from './der.js';
 
@@ -18,8 +17,6 @@ export interface WeierstrassCurve {
   p: bigint;
   n: bigint;
   b: bigint;
-  /** OpenSSL multiplies on this curve much faster than BigInt can (P-256's ecp_nistz256). */
-  fastNativeMultiply: boolean;
 }
 
 export interface EdwardsCurve {
@@ -42,7 +39,6 @@ export const P256: WeierstrassCurve = {
   p: big('ffffffff00000001000000000000000000000000ffffffffffffffffffffffff'),
   n: big('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551'),
   b: big('5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b'),
-  fastNativeMultiply: true,
 };
 
 export const P384: WeierstrassCurve = {
@@ -51,7 +47,6 @@ export const P384: WeierstrassCurve = {
   p: big('fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffff'),
   n: big('ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973'),
   b: big('b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aef'),
-  fastNativeMultiply: false,
 };
 
 export const P521: WeierstrassCurve = {
@@ -60,7 +55,6 @@ export const P521: WeierstrassCurve = {
   p: (1n << 521n) - 1n,
   n: big('01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409'),
   b: big('0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00'),
-  fastNativeMultiply: false,
 };
 
 export const ED25519: EdwardsCurve = {
@@ -107,26 +101,6 @@ export function curveFromNodeName(name: string | undefined): WeierstrassCurve {
   const curve = name === undefined ? undefined : byNodeName.get(name);
   if (!curve) throw new Pkcs11Error(CKR.CURVE_NOT_SUPPORTED);
   return curve;
-}
-
-const generators = new Map<WeierstrassCurve, { x: bigint; y: bigint }>();
-
-/** The base point, taken from OpenSSL (1·G) rather than typed in. */
-export function generator(curve: WeierstrassCurve): { x: bigint; y: bigint } {
-  let g = generators.get(curve);
-  if (!g) {
-    const one = Buffer.alloc(curve.byteLength);
-    one[one.length - 1] = 1;
-    const ecdh = createECDH(curve.nodeName);
-    ecdh.setPrivateKey(one);
-    const point = ecdh.getPublicKey();
-    g = {
-      x: bytesToBigInt(point.subarray(1, 1 + curve.byteLength)),
-      y: bytesToBigInt(point.subarray(1 + curve.byteLength)),
-    };
-    generators.set(curve, g);
-  }
-  return g;
 }
 
 export function bytesToBigInt(bytes: Buffer): bigint {

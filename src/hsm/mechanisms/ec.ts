@@ -1,5 +1,6 @@
 // EC on the NIST prime curves: key-pair generation, ECDSA (raw over a hash, and hash-then-sign)
 // with PKCS#11's fixed-width r||s signatures, and ECDH1 derivation (CKD_NULL, X9.63 SHA KDFs).
+// A digest the caller hashed is signed natively (native-ecdsa.ts, OpenSSL's EVP_PKEY_sign).
 
 import { createECDH, createHash, generateKeyPair, sign, verify, type KeyObject } from 'node:crypto';
 import { CKA, CKD, CKF, CKK, CKM, CKO, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
@@ -10,10 +11,10 @@ import type {
 import { bigIntToBytes, curveFromNodeName, curveFromParams, type WeierstrassCurve } from './curves.js';
 import { octetString, readOctetString } from './der.js';
 import { hashNamed, hashOfKdf, requireNoParameter, type HashAlgorithm } from './digest.js';
-import { signPrehashed, verifyPrehashed } from './ecdsa-prehash.js';
 import type { MechanismEntry } from './entry.js';
 import { asymmetricKey, base64url, generatedKeyPair } from './keys.js';
 import { HashedMessage, WholeMessage } from './message.js';
+import { signDigest, verifyDigest } from './native-ecdsa.js';
 
 interface EcKey {
   object: KeyObject;
@@ -78,6 +79,13 @@ async function generateEcKeyPair(mechanism: Mechanism, request: KeyPairRequest):
 
 const P1363 = 'ieee-p1363' as const;
 
+/**
+ * Messages up to this size are hashed here and their digest signed natively on the calling
+ * thread (a P-256 signature costs less than the thread-pool hop of node's asynchronous sign);
+ * larger ones go to node's sign on the thread pool, whole, so the hashing leaves the event loop.
+ */
+const INLINE_HASH_LIMIT = 16 * 1024;
+
 function signMessage(hash: HashAlgorithm, message: Buffer, key: EcKey): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     sign(hash.name, message, { key: key.object, dsaEncoding: P1363 }, (error, signature) => {
@@ -104,7 +112,7 @@ function ecdsaSigner(mechanism: Mechanism, material: KeyMaterial): StreamingOper
   const input = new WholeMessage(1024);
   return {
     async update(data) { input.add(data); },
-    async final() { return signPrehashed(key.curve, privateScalar(key), input.take()); },
+    async final() { return signDigest(key.object, input.take()); },
   };
 }
 
@@ -116,7 +124,7 @@ function ecdsaVerifier(mechanism: Mechanism, material: KeyMaterial): StreamingOp
     async update(data) { input.add(data); },
     async final(signature) {
       checkSignatureLength(key, signature);
-      return verifyPrehashed(key.curve, ecPoint(key.object, key.curve), input.take(), signature);
+      return verifyDigest(key.object, input.take(), signature);
     },
   };
 }
@@ -130,7 +138,8 @@ function hashedEcdsaSigner(hash: HashAlgorithm) {
       async update(data) { input.add(data); },
       async final() {
         const message = input.message();
-        return message ? signMessage(hash, message, key) : signPrehashed(key.curve, privateScalar(key), input.digest());
+        if (message && message.length > INLINE_HASH_LIMIT) return signMessage(hash, message, key);
+        return signDigest(key.object, message ? createHash(hash.name).update(message).digest() : input.digest());
       },
     };
   };
@@ -146,8 +155,8 @@ function hashedEcdsaVerifier(hash: HashAlgorithm) {
       async final(signature) {
         checkSignatureLength(key, signature);
         const message = input.message();
-        if (message) return verifyMessage(hash, message, key, signature);
-        return verifyPrehashed(key.curve, ecPoint(key.object, key.curve), input.digest(), signature);
+        if (message && message.length > INLINE_HASH_LIMIT) return verifyMessage(hash, message, key, signature);
+        return verifyDigest(key.object, message ? createHash(hash.name).update(message).digest() : input.digest(), signature);
       },
     };
   };

@@ -17,10 +17,14 @@ import { HashedMessage, WholeMessage } from './message.js';
 import { maxPssSalt, pkcs1v15Unpad, pssEncode, pssVerify } from './rsa-padding.js';
 import { rsaPrivate, RsaWorkerFailure } from './rsa-private.js';
 
-export const RSA_GENERATE_MIN_BITS = 2048;
+/**
+ * What the mechanisms can do; a partition's policy (src/hsm/policy.ts) asks for more: 2048 bits
+ * generated and 1024 used unless its legacy RSA sizes are on.
+ */
+export const RSA_GENERATE_MIN_BITS = 1024;
 export const RSA_GENERATE_MAX_BITS = 4096;
 /** Imported keys may be smaller or larger than what we generate. */
-const RSA_USE_MIN_BITS = 1024;
+const RSA_USE_MIN_BITS = 512;
 const RSA_USE_MAX_BITS = 16384;
 
 interface RsaKey {

@@ -62,6 +62,8 @@ function unwrappedKey(value: Buffer, objectClass: number, keyType: number): KeyM
   if (objectClass === CKO.SECRET_KEY) {
     if (keyType === CKK.AES) {
       if (value.length !== 16 && value.length !== 24 && value.length !== 32) throw new Pkcs11Error(CKR.WRAPPED_KEY_INVALID);
+    } else if (keyType === CKK.DES3) {
+      if (value.length !== 24) throw new Pkcs11Error(CKR.WRAPPED_KEY_INVALID);
     } else if (keyType === CKK.GENERIC_SECRET) {
       if (value.length === 0) throw new Pkcs11Error(CKR.WRAPPED_KEY_INVALID);
     } else {

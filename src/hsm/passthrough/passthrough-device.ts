@@ -14,7 +14,7 @@ import { CKA, CKF, CKR, CKU, Pkcs11Error } from '../../pkcs11/constants.js';
 import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type SlotInfo, type TokenInfo } from '../../pkcs11/info.js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
 import type {
-  AttributeRead, Caller, Device, DeviceSession, DeviceToken, ObjectFacts, OperationKind,
+  AttributeRead, ContextLogin, Caller, Device, DeviceSession, DeviceToken, ObjectFacts, OperationKind,
 } from '../../token/device.js';
 import type { Role } from '../../token/roles.js';
 import { TokenLink, type TokenMapping } from './token-link.js';
@@ -309,9 +309,17 @@ export class PassthroughDevice implements Device<PassthroughSession> {
 
   // --- Operations -----------------------------------------------------------------------------------
 
-  async operationInit(session: PassthroughSession, kind: OperationKind, mechanism: Mechanism, key: number | null): Promise<void> {
+  /** The module judges CKA_ALWAYS_AUTHENTICATE itself: a context-specific login goes on to it ('device'). */
+  async operationInit(session: PassthroughSession, kind: OperationKind, mechanism: Mechanism, key: number | null): Promise<ContextLogin> {
     const { token, module } = this.check(session);
     await token.host.request('cryptoInit', kind, module, mechanism, key);
+    return kind === 'digest' ? 'none' : 'device';
+  }
+
+  /** C_Login(CKU_CONTEXT_SPECIFIC) on the module session: the module checks the PIN and counts a wrong one. */
+  async contextLogin(session: PassthroughSession, pin: Buffer): Promise<void> {
+    const { token, module } = this.check(session);
+    await token.host.request('login', CKU.CONTEXT_SPECIFIC, pinText(pin), module);
   }
 
   async operationUpdate(session: PassthroughSession, kind: OperationKind, data: Buffer): Promise<Buffer | null> {

@@ -61,9 +61,14 @@ function adminFailure(error: unknown): never {
 
 export function partitionCommands(context: PartitionCommandContext): ReadonlyMap<string, ProcessorAdminCommand> {
   const partitions = () => context.model().tokens(context.partitions());
+  /** The partition's policy; null on a PKCS#11 module's token, whose module has its own. */
+  const legacyRsa = (p: TokenSummary): boolean | null => {
+    const device = context.partitions();
+    return device.kind === 'software' ? context.software().partitionPolicy(p.slotId).legacyRsa : null;
+  };
   const describe = (p: TokenSummary) => {
     const clients = context.liveClients().filter((c) => c.view.includes(p.slotId)).map((c) => c.client);
-    return { ...p, connectedClients: [...new Set(clients)] };
+    return { ...p, connectedClients: [...new Set(clients)], legacyRsa: legacyRsa(p) };
   };
   const commands: Record<string, ProcessorAdminCommand> = {
     'partition.list': () => partitions().map(describe),
@@ -92,6 +97,19 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
       } catch (error) {
         adminFailure(error);
       }
+    },
+    /** `ntls partition policy --partition P --legacy-rsa on|off`: in force for the partition's next call. */
+    'partition.policy': async (args) => {
+      const hsm = context.software();
+      const partition = find(partitions(), name(args));
+      const value = args.legacyRsa;
+      if (value !== 'on' && value !== 'off') throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', `--legacy-rsa takes on or off (got ${String(value)})`, 'give --legacy-rsa on or --legacy-rsa off');
+      try {
+        await hsm.setPartitionPolicy(partition.slotId, { legacyRsa: value === 'on' });
+      } catch (error) {
+        adminFailure(error);
+      }
+      return describe(find(partitions(), partition.serial));
     },
     'partition.delete': async (args) => {
       const hsm = context.software();

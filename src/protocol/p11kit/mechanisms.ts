@@ -35,12 +35,14 @@ const VENDOR = 0x80000000;
 type Serializer = 'pss' | 'oaep' | 'ecdh1' | 'aes-iv' | 'des-iv' | 'ctr' | 'gcm' | 'mac-general' | 'dh-derive' | 'unsupported';
 
 // p11-kit 0.26's p11_rpc_mechanism_serializers (IBM vendor serializers are recognised but not
-// implemented: their parameters are refused rather than misread).
+// implemented: their parameters are refused rather than misread), and ECDH1_COFACTOR_DERIVE,
+// whose parameter is CK_ECDH1_DERIVE_PARAMS too: p11-kit has no serializer for it (its clients
+// never send it), ntls's own module sends it as ECDH1.
 const SERIALIZERS = new Map<number, Serializer>([
   [CKM.RSA_PKCS_PSS, 'pss'], [CKM.SHA1_RSA_PKCS_PSS, 'pss'], [CKM.SHA224_RSA_PKCS_PSS, 'pss'],
   [CKM.SHA256_RSA_PKCS_PSS, 'pss'], [CKM.SHA384_RSA_PKCS_PSS, 'pss'], [CKM.SHA512_RSA_PKCS_PSS, 'pss'],
   [CKM.RSA_PKCS_OAEP, 'oaep'],
-  [CKM.ECDH1_DERIVE, 'ecdh1'], [VENDOR + 0x1001b /* CKM_IBM_EC_X25519 */, 'ecdh1'], [VENDOR + 0x1001e /* CKM_IBM_EC_X448 */, 'ecdh1'],
+  [CKM.ECDH1_DERIVE, 'ecdh1'], [CKM.ECDH1_COFACTOR_DERIVE, 'ecdh1'], [VENDOR + 0x1001b /* CKM_IBM_EC_X25519 */, 'ecdh1'], [VENDOR + 0x1001e /* CKM_IBM_EC_X448 */, 'ecdh1'],
   [CKM.AES_CBC, 'aes-iv'], [CKM.AES_CBC_PAD, 'aes-iv'], [0x2104 /* AES_OFB */, 'aes-iv'], [0x2108 /* AES_CFB1 */, 'aes-iv'],
   [0x2106 /* AES_CFB8 */, 'aes-iv'], [0x2105 /* AES_CFB64 */, 'aes-iv'], [0x2107 /* AES_CFB128 */, 'aes-iv'], [CKM.AES_CTS, 'aes-iv'],
   [CKM.AES_CTR, 'ctr'], [CKM.AES_GCM, 'gcm'],

@@ -223,3 +223,5 @@ describe('ntls logs check exit statuses', () => {
     expect((JSON.parse(result.stdout) as CheckSummary).file).toBe(fixture.logFile);
   });
 });
+
+// Runs the examples of docs/logs.md.

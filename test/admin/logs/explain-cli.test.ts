@@ -99,3 +99,5 @@ describe('colour', () => {
     }
   });
 });
+
+// Runs the examples of docs/logs.md.

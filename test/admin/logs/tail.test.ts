@@ -193,3 +193,5 @@ describe('ntls logs tail -f', () => {
     }
   });
 });
+
+// Runs the examples of docs/logs.md.

@@ -224,6 +224,17 @@ describe('requests: fixed bytes', () => {
       for (const b of [gcm, ctr, cbc]) expect(value(encodeRequest(value(decodeRequest(b))))).toEqual(b);
     });
 
+    it('ECDH1_COFACTOR_DERIVE: CK_ECDH1_DERIVE_PARAMS as ECDH1 (ntls\'s module sends it; p11-kit has no serializer for it)', () => {
+      const pub = Buffer.concat([Buffer.from([4]), Buffer.alloc(64, 5)]);
+      for (const version of [0, 2]) {
+        const head = bytes().u32(CKM.ECDH1_COFACTOR_DERIVE);
+        const b = signInit((version === 2 ? head.u8(1) : head).u64(1).nullArr().arr(pub).build());
+        const m = { type: CKM.ECDH1_COFACTOR_DERIVE, parameter: { kind: 'ecdh1' as const, kdf: 1, sharedData: null, publicData: pub } };
+        expect(mechOf(b, version)).toEqual(m);
+        expect(value(encodeRequest(request('C_SignInit', { session: 3, mechanism: m, key: 9 }), { version }))).toEqual(b);
+      }
+    });
+
     it('v2 framing: nothing after a parameterless mechanism, a presence byte before others', () => {
       const none = signInit(bytes().u32(CKM.ECDSA).build());
       expect(mechOf(none, 2)).toEqual({ type: CKM.ECDSA, parameter: null });

@@ -1,0 +1,100 @@
+// The main process's side of a datapath worker's channel: the worker's connections get real
+// processor instances here, their requests are processed in order per connection, and the
+// answers go back. Connection ids are the daemon's own (unique across workers), so application
+// ids, statistics and logs see one daemon.
+import type { Frame } from '../protocol/frame.js';
+import {
+  ChannelKind, ChannelReader, ChannelWriter, framePayload, readFramePayload, type ChannelMessage, type ConnectionOpen,
+} from './channel.js';
+import type { CommandProcessorModule, ProcessorInstance } from '../processor/contract.js';
+
+const EMPTY = Buffer.alloc(0);
+
+interface Hosted {
+  instance: ProcessorInstance;
+  /** The last request's answer: the next is processed after it, so answers keep their order. */
+  queue: Promise<unknown>;
+}
+
+export interface WorkerStream {
+  write(bytes: Buffer): boolean;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  destroyed: boolean;
+}
+
+export class ProcessorHost {
+  private readonly hosted = new Map<number, Hosted>();
+  private readonly reader = new ChannelReader();
+  private readonly writer: ChannelWriter;
+
+  /**
+   * `connectionId(local)` gives the daemon-wide id of the worker's connection `local`.
+   */
+  constructor(
+    private readonly processor: CommandProcessorModule,
+    stream: WorkerStream,
+    private readonly connectionId: (local: number) => number,
+    private readonly onLog: (id: string, params: Record<string, string | number>) => void,
+  ) {
+    this.writer = new ChannelWriter(stream);
+    stream.on('data', (chunk: Buffer) => {
+      for (const message of this.reader.push(chunk)) this.receive(message);
+    });
+    // A worker that dies breaks its pipe: its exit (worker-pool.ts) is what ends its connections.
+    stream.on('error', () => undefined);
+  }
+
+  /** Connections served for this worker now. */
+  get connections(): number {
+    return this.hosted.size;
+  }
+
+  private receive(message: ChannelMessage): void {
+    const local = message.connection;
+    if (message.kind === ChannelKind.Log) {
+      const { id, params } = JSON.parse(message.payload.toString('utf8')) as { id: string; params: Record<string, string | number> };
+      this.onLog(id, params);
+      return;
+    }
+    if (message.kind === ChannelKind.Open) {
+      const open = JSON.parse(message.payload.toString('utf8')) as ConnectionOpen;
+      const instance = this.processor.cp_server_connected({
+        id: this.connectionId(local), client: open.client, peer: open.peer, fingerprint: open.fingerprint, local: open.local,
+        terminate: () => this.writer.send(ChannelKind.Terminate, local),
+      });
+      this.hosted.set(local, { instance, queue: Promise.resolve() });
+      return;
+    }
+    const hosted = this.hosted.get(local);
+    if (!hosted) return;
+    switch (message.kind) {
+      case ChannelKind.Version:
+        hosted.instance.negotiateVersion(message.payload.readUInt8(0));
+        break;
+      case ChannelKind.Request: {
+        const { callCode, body } = readFramePayload(message.payload);
+        const request: Frame = { callCode, options: EMPTY, body: Buffer.from(body) };
+        hosted.queue = hosted.queue.then(() => hosted.instance.process(request)).then(
+          (answer) => this.writer.send(ChannelKind.Answer, local, framePayload(answer.callCode, answer.body)),
+          // A processor that throws outside PKCS#11 ends the connection, as the datapath does in-process.
+          () => this.writer.send(ChannelKind.Terminate, local),
+        );
+        break;
+      }
+      case ChannelKind.Refused:
+        hosted.instance.refuse({ callCode: readFramePayload(message.payload).callCode, options: EMPTY, body: EMPTY });
+        break;
+      case ChannelKind.Close:
+        this.hosted.delete(local);
+        hosted.instance.close();
+        break;
+    }
+  }
+
+  /** The worker is gone: each of its connections' instances closes (their sessions end). */
+  lost(): void {
+    for (const hosted of this.hosted.values()) hosted.instance.close();
+    this.hosted.clear();
+  }
+}
