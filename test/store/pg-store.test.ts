@@ -206,6 +206,62 @@ describe('two nodes on one PostgreSQL store', () => {
     await two.shutdown();
   });
 
+  it('a partition policy set through node 1 is in force on node 2, kept in its row under the row MAC', async () => {
+    const url = await freshDatabase();
+    const { hsm: one, slot } = await readyHsm(home(), { postgres: { url } });
+    const two = await openHsm(home(), { postgres: { url } });
+    const b = two.application('b');
+    expect(b.C_GetMechanismInfo(slot, CKM.RSA_PKCS_KEY_PAIR_GEN).minKeySize).toBe(2048);
+    expect(await one.device.setPartitionPolicy(slot, { legacyRsa: true })).toEqual({ legacyRsa: true });
+    const database = new URL(url).pathname.slice(1);
+    expect(await server.query(database, 'SELECT policy FROM ntls_partitions')).toEqual([{ policy: '{"legacyRsa":true}' }]);
+    await two.device.sync();
+    expect(two.device.partitionPolicy(slot)).toEqual({ legacyRsa: true });
+    expect(b.C_GetMechanismInfo(slot, CKM.RSA_PKCS_KEY_PAIR_GEN).minKeySize).toBe(1024);
+    await one.shutdown();
+    await two.shutdown();
+    const again = await openHsm(home(), { postgres: { url } });
+    expect(again.device.partitionPolicy(slot)).toEqual({ legacyRsa: true });
+    await again.shutdown();
+    // The policy is under the MAC: a row whose policy was changed behind ntls's back is not served.
+    await server.query(database, 'UPDATE ntls_partitions SET policy = NULL');
+    const error = await openHsm(home(), { postgres: { url } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreOpenError);
+    expect((error as StoreOpenError).code).toBe('LUNA_RET_DEVICE_ERROR');
+  });
+
+  it('a PIN changed through node 2 drops node 1\'s cached login; a change that keeps the PIN does not', async () => {
+    const url = await freshDatabase();
+    let kdfRuns = 0;
+    const { hsm: one, slot } = await readyHsm(home(), { postgres: { url }, onKdf: () => { kdfRuns++; } });
+    const two = await openHsm(home(), { postgres: { url } });
+    const a = one.application('a');
+    const sa = await a.C_OpenSession(slot, RW);
+    await a.C_Login(sa, CKU.USER, CO_PIN);
+    await a.C_Logout(sa);
+    const id = one.partition(slot).id;
+    expect(one.device.logins.holds(id, 'co')).toBe(true);
+    // Another node changes the row but not the CO's credential: the cached login stays good.
+    await two.device.setPartitionPolicy(slot, { legacyRsa: true });
+    await one.device.sync();
+    expect(one.device.logins.holds(id, 'co')).toBe(true);
+    kdfRuns = 0;
+    await a.C_Login(sa, CKU.USER, CO_PIN);
+    expect(kdfRuns).toBe(0);
+    await a.C_Logout(sa);
+    // The CO's PIN changed through node 2: node 1 forgets it, and the old PIN is refused there.
+    const b = two.application('b');
+    const sb = await b.C_OpenSession(slot, RW);
+    await b.C_Login(sb, CKU.USER, CO_PIN);
+    await b.C_SetPIN(sb, CO_PIN, 'co-secret-2');
+    await one.device.sync();
+    expect(one.device.logins.holds(id, 'co')).toBe(false);
+    expect(await rv(() => a.C_Login(sa, CKU.USER, CO_PIN))).toBe(CKR.PIN_INCORRECT);
+    expect(await rv(() => a.C_Login(sa, CKU.USER, 'co-secret-2'))).toBe(CKR.OK);
+    await one.shutdown();
+    await two.shutdown();
+  });
+
   it('a partition made or deleted on one node appears or goes on the other', async () => {
     const url = await freshDatabase();
     const { hsm: one } = await readyHsm(home(), { postgres: { url } });
