@@ -103,6 +103,20 @@ describe('the PostgreSQL store', () => {
     expect((await server.query(database, "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name LIKE 'ntls\\_%'"))[0]!.n).toBe(1);
   });
 
+  it('a database made before partition policies gains the column at open; its rows keep their MACs', async () => {
+    const url = await freshDatabase();
+    const { hsm } = await readyHsm(home(), { postgres: { url } });
+    await hsm.shutdown();
+    const database = new URL(url).pathname.slice(1);
+    await server.query(database, 'ALTER TABLE ntls_partitions DROP COLUMN policy');
+    const again = await openHsm(home(), { postgres: { url } });
+    const slot = again.listPartitions()[0]!.slotId;
+    expect(again.device.partitionPolicy(slot)).toEqual({ legacyRsa: false });
+    await again.device.setPartitionPolicy(slot, { legacyRsa: true });
+    expect(await server.query(database, 'SELECT policy FROM ntls_partitions')).toEqual([{ policy: '{"legacyRsa":true}' }]);
+    await again.shutdown();
+  });
+
   it('a wrong store.url (nothing listening, unknown database) is one clear line with the password masked', async () => {
     const closed = await PgStore.open(`postgresql://ntls:hunter2@127.0.0.1:${server.port + 1}/x`, { connectTimeoutMs: 2000 }).catch((e: unknown) => e);
     expect(closed).toBeInstanceOf(StoreOpenError);
