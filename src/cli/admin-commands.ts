@@ -14,6 +14,8 @@ import { resolveHome } from '../home/layout.js';
 import { fields, print, table, type OutputOptions } from './output.js';
 import { Exit, exitWithError, fail } from './failure.js';
 import { withProgress } from './progress.js';
+import { NtlsError } from '../errors/ntls-error.js';
+import { migrateToPostgres, migrateToSqlite, type MigrationResult } from '../store/migrate.js';
 import { join } from 'node:path';
 
 type Common = OutputOptions & { home?: string };
@@ -237,6 +239,45 @@ export function registerAdminCommands(program: Command): void {
       }
       const rows = settings().map((s) => ({ key: s.key, value: getPath(effective, s.key), default: s.defaultValue, meaning: s.description }));
       print(rows, o, (r: typeof rows) => table(r, ['key', 'value', 'default', 'meaning']));
+    });
+  const store = program.command('store').description('the HSM store (docs/ha.md)');
+  withCommon(store.command('migrate').description('move the home\'s store into PostgreSQL (--to postgres) or back into its SQLite file (--to sqlite), all or nothing; the service stopped'))
+    .requiredOption('--to <backend>', 'postgres or sqlite')
+    .option('--url <url>', 'the PostgreSQL database (default: store.url)')
+    .action(async (o: Common & { to: string; url?: string }) => {
+      const home = resolveHome(o.home);
+      if (o.to !== 'postgres' && o.to !== 'sqlite') fail('NTLS_ERR_USAGE', `--to ${o.to}: give postgres or sqlite`, undefined, Exit.BadInput);
+      let configured: ReturnType<typeof loadConfig>;
+      try {
+        configured = loadConfig(home);
+      } catch (error) {
+        fail('NTLS_ERR_CONFIG', (error as Error).message, 'fix the configuration first', Exit.BadInput);
+      }
+      const url = o.url ?? configured.store.url;
+      if (url === null) fail('NTLS_ERR_USAGE', 'no database given', 'give --url postgresql://user@host:port/database', Exit.BadInput);
+      if (await callAdmin(home, 'service.status').then(() => true, () => false)) fail('NTLS_ERR_SERVICE_RUNNING', 'the service is running on this home', 'stop it first (ntls stop); nothing was changed');
+      let done = 0;
+      let total = 0;
+      const progress = (d: number, t: number) => {
+        done = d;
+        total = t;
+      };
+      const path = join(home, 'hsm', 'hsm.db');
+      const work = o.to === 'postgres' ? migrateToPostgres(path, url, progress) : migrateToSqlite(url, path, progress);
+      let result: MigrationResult;
+      try {
+        result = await withProgress(`moving the store to ${o.to}`, work, () => (total ? `${done}/${total} objects` : ''));
+      } catch (error) {
+        const reason = error instanceof NtlsError ? error.message.replace(/\.$/, '') : (error as Error).message;
+        fail(error instanceof NtlsError ? error.code : 'NTLS_ERR_STORE', reason, 'nothing was moved', Exit.Failed);
+      }
+      const file = join(home, CONFIG_FILE);
+      const current = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> : {};
+      const next = setPath(structuredClone(current), 'store.backend', o.to);
+      if (o.to === 'postgres') setPath(next, 'store.url', url);
+      writeFileSync(`${file}.new`, JSON.stringify(next, null, 2) + '\n', { mode: 0o640 });
+      renameSync(`${file}.new`, file);
+      print({ to: o.to, ...result, storeBackend: o.to }, o, () => `moved ${result.partitions} partition(s) and ${result.objects} object(s) to ${o.to}; store.backend is now ${o.to}${o.to === 'postgres' ? ` (the SQLite file ${path} was left as it was)` : ''}\n`);
     });
   withCommon(config.command('set').description('change one setting (validated; applied at next start, log.debug at once)'))
     .argument('<key>', 'setting, e.g. datapath.receiveTimeout')

@@ -100,6 +100,13 @@ export const ConfigShape = z.object({
       })).default([]).describe('ntls partitions and the module tokens they are, in slot order.'),
     }).strict().default({}).describe('The PKCS#11 module behind ntls when hsm.backend is pkcs11 (docs/passthrough.md).'),
   }).strict().default({}),
+  store: z.object({
+    backend: z.enum(['sqlite', 'postgres']).default('sqlite')
+      .describe('Where the built-in HSM keeps partitions and keys: the SQLite file of the home (hsm/hsm.db), or a PostgreSQL database several nodes share (docs/ha.md).'),
+    url: z.string().min(1).nullable().default(null)
+      .describe('PostgreSQL connection URL when store.backend is postgres (postgresql://user@host:port/database?sslmode=...); keep the password out of it with PGPASSWORD or ~/.pgpass.'),
+    poolSize: z.number().int().min(1).max(1000).default(10).describe('PostgreSQL connections this node keeps at most.'),
+  }).strict().default({}),
   metrics: z.object({
     enabled: z.boolean().default(false).describe('Serve Prometheus metrics over HTTP.'),
     bind: z.string().min(1).refine(isAddressOrHostName, { message: 'neither an IP address nor a host name' }).default('127.0.0.1')
@@ -129,6 +136,12 @@ export const ConfigSchema = ConfigShape.superRefine((config, context) => {
   }
   if (config.metrics.enabled && config.metrics.port !== 0 && config.metrics.port === config.server.port && config.metrics.bind === config.server.bind) {
     context.addIssue({ code: 'custom', path: ['metrics', 'port'], message: 'the same address and port as the data path (server.port)' });
+  }
+  if (config.store.backend === 'postgres' && config.store.url === null) {
+    context.addIssue({ code: 'custom', path: ['store', 'url'], message: 'store.backend is postgres: give the database URL' });
+  }
+  if (config.store.backend === 'postgres' && config.hsm.backend === 'pkcs11') {
+    context.addIssue({ code: 'custom', path: ['store', 'backend'], message: 'the PostgreSQL store is the built-in HSM\'s (hsm.backend software)' });
   }
   const { backend, pkcs11 } = config.hsm;
   if (backend !== 'pkcs11') return;

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import { createCredential, openCredential, type Credential } from '../store/credential.js';
-import type { Role } from '../store/hsm-store.js';
+import type { Role } from '../store/store.js';
 import { KEY_BYTES } from '../store/seal.js';
 import type { Partition } from './partition.js';
 import { checkPinLength, isLocked } from './pin-policy.js';
@@ -44,19 +44,20 @@ export async function verifyPin(vault: Vault, partition: Partition, role: Role, 
     return verifyPin(vault, partition, role, pin);
   }
   if (key === null) {
-    const failures = partition.row.failures[role] + 1;
-    vault.saveFailures(partition, role, failures);
+    // The stored count, which other nodes add to: locked there before this try, locked here.
+    const failures = await vault.recordLogin(partition, role, false);
     if (isLocked(vault.policy, failures)) vault.logins.forget(partition.id, role);
-    throw new Pkcs11Error(CKR.PIN_INCORRECT);
+    throw new Pkcs11Error(isLocked(vault.policy, failures - 1) ? CKR.PIN_LOCKED : CKR.PIN_INCORRECT);
   }
   vault.logins.remember(partition.id, role, credential, pin, key);
   return withFailuresCleared(vault, partition, role, key);
 }
 
 /** A right PIN ends the run of failures (written before the call returns). */
-function withFailuresCleared(vault: Vault, partition: Partition, role: Role, key: Buffer): Buffer {
+async function withFailuresCleared(vault: Vault, partition: Partition, role: Role, key: Buffer): Promise<Buffer> {
   try {
-    if (partition.row.failures[role] !== 0) vault.saveFailures(partition, role, 0);
+    // Failures counted (on another node) while the KDF ran: a lock reached meanwhile holds.
+    if (partition.row.failures[role] !== 0 && isLocked(vault.policy, await vault.recordLogin(partition, role, true))) throw new Pkcs11Error(CKR.PIN_LOCKED);
   } catch (error) {
     key.fill(0);
     throw error;
@@ -79,7 +80,7 @@ export async function initToken(vault: Vault, partition: Partition, pin: Buffer,
   key.fill(0);
   // Sessions may have opened while the KDF ran.
   if (partition.sessions.size > 0) throw new Pkcs11Error(CKR.SESSION_EXISTS);
-  vault.savePartition(partition, {
+  await vault.savePartition(partition, {
     ...partition.row, label: trimmed, initialized: true,
     credentials: { so, co: null, cu: null }, failures: { so: 0, co: 0, cu: 0 },
   }, true);
@@ -94,7 +95,7 @@ export async function setCredential(vault: Vault, partition: Partition, role: Ro
   const key = partition.partitionKey;
   if (key === null) throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN);
   const credential = await createCredential(pin, key, vault.kdf, credentialAad(partition.id, role));
-  vault.savePartition(partition, {
+  await vault.savePartition(partition, {
     ...partition.row,
     credentials: { ...partition.row.credentials, [role]: credential },
     failures: { ...partition.row.failures, [role]: 0 },
@@ -108,7 +109,7 @@ export async function changePin(vault: Vault, partition: Partition, role: Role, 
   const key = await verifyPin(vault, partition, role, oldPin);
   try {
     const credential = await createCredential(newPin, key, vault.kdf, credentialAad(partition.id, role));
-    vault.savePartition(partition, { ...partition.row, credentials: { ...partition.row.credentials, [role]: credential } });
+    await vault.savePartition(partition, { ...partition.row, credentials: { ...partition.row.credentials, [role]: credential } });
     vault.logins.forget(partition.id, role);
   } finally {
     key.fill(0);

@@ -52,7 +52,7 @@ export async function generateKey(call: Call, mechanism: Mechanism, template: Te
   const generated = await call.vault.mechanisms.generateKey(mechanism, { valueLength, keyType });
   checkStillOpen(call);
   const built = generatedKey(map, generated.key, generated.attributes, mechanism.type);
-  return install(call, [built])[0]!;
+  return (await install(call, [built]))[0]!;
 }
 
 export async function generateKeyPair(call: Call, mechanism: Mechanism, publicTemplate: Template, privateTemplate: Template): Promise<[ObjectFacts, ObjectFacts]> {
@@ -85,7 +85,7 @@ export async function generateKeyPair(call: Call, mechanism: Mechanism, publicTe
     const value = publicKey.attributes.get(type);
     if (value !== undefined && !privateKey.attributes.has(type)) privateKey.attributes.set(type, value);
   }
-  const [p, q] = install(call, [publicKey, privateKey]);
+  const [p, q] = await install(call, [publicKey, privateKey]);
   return [p!, q!];
 }
 
@@ -113,7 +113,7 @@ export async function unwrapKey(call: Call, mechanism: Mechanism, unwrappingHand
   const material = await call.vault.mechanisms.unwrapKey(mechanism, materialOf(call, unwrapping), wrapped, objectClass, keyType);
   checkStillOpen(call);
   const built = importedKey(map, material, call.vault.mechanisms.describeKey(material), null);
-  return install(call, [built])[0]!;
+  return (await install(call, [built]))[0]!;
 }
 
 export async function deriveKey(call: Call, mechanism: Mechanism, baseHandle: number, template: Template): Promise<ObjectFacts> {
@@ -127,5 +127,5 @@ export async function deriveKey(call: Call, mechanism: Mechanism, baseHandle: nu
   const material = await call.vault.mechanisms.deriveKey(mechanism, materialOf(call, base), keyType, valueLength);
   checkStillOpen(call);
   const built = importedKey(map, material, call.vault.mechanisms.describeKey(material), base.attributes);
-  return install(call, [built])[0]!;
+  return (await install(call, [built]))[0]!;
 }

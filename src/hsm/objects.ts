@@ -21,10 +21,14 @@ export function privateByDefault(objectClass: number | undefined): boolean {
 }
 
 /** Gives new objects handles and puts them in the partition; token objects are written in one transaction first. */
-export function install(call: Call, built: readonly NewObject[]): ObjectFacts[] {
+export async function install(call: Call, built: readonly NewObject[]): Promise<ObjectFacts[]> {
   const { vault, partition } = call;
-  const objects = built.map((b) => {
-    const handle = vault.newObjectHandle();
+  // Token objects' secrets need a login: judged before a handle is taken.
+  for (const b of built) if (b.attributes.get(CKA.TOKEN) === true && b.secret !== null) checkCanSeal(call);
+  const handles: number[] = [];
+  for (let i = 0; i < built.length; i++) handles.push(await vault.newObjectHandle());
+  const objects = built.map((b, i) => {
+    const handle = handles[i]!;
     const token = b.attributes.get(CKA.TOKEN) === true;
     if (token) {
       if (b.secret !== null) checkCanSeal(call);
@@ -33,23 +37,23 @@ export function install(call: Call, built: readonly NewObject[]): ObjectFacts[] 
     }
     return new HsmObject(handle, partition.id, b.attributes, b.secret, null, { session: call.session.id });
   });
-  vault.persist(partition, objects);
+  await vault.persist(partition, objects);
   for (const o of objects) partition.objects.set(o.handle, o);
   return objects.map(factsOf);
 }
 
-export function createObject(call: Call, template: Template): ObjectFacts {
+export async function createObject(call: Call, template: Template): Promise<ObjectFacts> {
   const map = templateMap(template);
   if (map.get(CKA.CLASS) === undefined) throw new Pkcs11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_CLASS');
   const built = objectFromTemplate(map, call.role === 'so', (key) => call.vault.mechanisms.describeKey(key));
   checkRsaKeySize(call.partition.row.policy, built.attributes, CKR.ATTRIBUTE_VALUE_INVALID);
-  return install(call, [built])[0]!;
+  return (await install(call, [built]))[0]!;
 }
 
-export function destroyObject(call: Call, handle: number): void {
+export async function destroyObject(call: Call, handle: number): Promise<void> {
   const object = objectOf(call, handle);
   if (object.attributes.get(CKA.DESTROYABLE) === false) throw new Pkcs11Error(CKR.ACTION_PROHIBITED, 'CKA_DESTROYABLE is false');
-  call.vault.unpersist(object);
+  await call.vault.unpersist(object);
   call.partition.objects.delete(handle);
   call.partition.dropUnsealed(handle);
 }
@@ -96,7 +100,7 @@ export function readAttributes(call: Call, handle: number, types: readonly numbe
   });
 }
 
-export function writeAttributes(call: Call, handle: number, template: Template): ObjectFacts {
+export async function writeAttributes(call: Call, handle: number, template: Template): Promise<ObjectFacts> {
   const object = objectOf(call, handle);
   const changes = templateMap(template);
   if (object.attributes.get(CKA.MODIFIABLE) === false) throw new Pkcs11Error(CKR.ACTION_PROHIBITED, 'CKA_MODIFIABLE is false');
@@ -116,7 +120,7 @@ export function writeAttributes(call: Call, handle: number, template: Template):
     }
   }
   const updated = new HsmObject(object.handle, object.partitionId, attributes, secret, sealed, object.owner);
-  call.vault.persist(call.partition, [updated]);
+  await call.vault.persist(call.partition, [updated]);
   call.partition.objects.set(handle, updated);
   if (updated.sealed !== object.sealed) call.partition.dropUnsealed(handle);
   return factsOf(updated);
@@ -160,7 +164,7 @@ export function find(call: Call, template: Template): ObjectFacts[] {
 const COPY_SETTABLE: readonly number[] = [CKA.TOKEN, CKA.PRIVATE, CKA.MODIFIABLE, CKA.DESTROYABLE];
 
 /** C_CopyObject: a new object with the original's attributes and value, changed by the template. */
-export function copyObject(call: Call, handle: number, template: Template): ObjectFacts {
+export async function copyObject(call: Call, handle: number, template: Template): Promise<ObjectFacts> {
   const object = objectOf(call, handle);
   const changes = templateMap(template);
   if (object.attributes.get(CKA.COPYABLE) === false) throw new Pkcs11Error(CKR.ACTION_PROHIBITED, 'CKA_COPYABLE is false');
@@ -193,5 +197,5 @@ export function copyObject(call: Call, handle: number, template: Template): Obje
       value = null;
     }
   }
-  return install(call, [{ attributes, secret: value, material: null }])[0]!;
+  return (await install(call, [{ attributes, secret: value, material: null }]))[0]!;
 }

@@ -12,9 +12,14 @@ import type { AttributeValue, Template } from '../pkcs11/attributes.js';
 import { CKF, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type SlotInfo, type TokenInfo, type Version } from '../pkcs11/info.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
-import { DEFAULT_KDF, createCredential, type Credential, type KdfParameters } from '../store/credential.js';
+import { DEFAULT_KDF, createCredential, encodeCredential, type Credential, type KdfParameters } from '../store/credential.js';
 import { StoreOpenError } from '../store/errors.js';
-import { DEFAULT_PARTITION_POLICY, HsmStore, storePath, type ObjectRow, type PartitionPolicy, type PartitionRow, type Role } from '../store/hsm-store.js';
+import { HsmStore, storePath } from '../store/hsm-store.js';
+import { PgStore } from '../store/pg-store.js';
+import {
+  DEFAULT_PARTITION_POLICY, type HsmStoreBackend, type MaybePromise, type ObjectRow, type PartitionPolicy, type PartitionRow,
+  type PartitionState, type Role,
+} from '../store/store.js';
 import { KEY_BYTES, seal, unseal } from '../store/seal.js';
 import type { AttributeRead, Caller, ContextLogin, Device, DeviceToken, ObjectFacts, OperationKind } from '../token/device.js';
 import { decodeAttributes, encodeAttributes } from './attribute-codec.js';
@@ -28,7 +33,7 @@ import { HsmObject, objectAad } from './object.js';
 import * as operations from './operations.js';
 import { Partition } from './partition.js';
 import { mechanismTable } from './policy.js';
-import { DEFAULT_PIN_POLICY, checkPinLength, pinBytes, pinFlags, type PinPolicy } from './pin-policy.js';
+import { DEFAULT_PIN_POLICY, checkPinLength, isLocked, pinBytes, pinFlags, type PinPolicy } from './pin-policy.js';
 import { SoftwareSession } from './session.js';
 import type { Vault } from './vault.js';
 
@@ -49,6 +54,11 @@ export interface HsmOptions {
   kdf?: Partial<KdfParameters>;
   /** Told of every PIN check that runs the KDF (a login the login cache did not answer); for tests. */
   onKdf?: () => void;
+  /**
+   * The home's store in a PostgreSQL database shared by several nodes (docs/ha.md) instead of
+   * its SQLite file. Ignored with storeFile.
+   */
+  postgres?: { url: string; poolSize?: number };
   /**
    * Mechanisms whose C_xxxUpdate is refused (raw ECDSA, RSA PKCS#1 and OAEP, key wrap). The
    * Mechanisms contract does not carry this; the software set exports it as singlePartMechanisms.
@@ -80,12 +90,22 @@ export class HsmAdminError extends NtlsError {
 }
 
 const MANUFACTURER = 'NTLS';
+/** Longest a call waits for the refresh from a shared store before it goes on with the view it has. */
+const SYNC_WAIT_MS = 2000;
+/** Pause before a store found unreachable is asked again. */
+const SYNC_RETRY_MS = 1000;
 const VERSION: Version = { major: 0, minor: 1 };
 const LABEL_BYTES = 32;
 const LIBRARY_INFO: LibraryInfo = {
   cryptokiVersion: { major: 2, minor: 40 }, manufacturerId: MANUFACTURER, flags: 0,
   libraryDescription: 'NTLS network HSM', libraryVersion: VERSION,
 };
+
+/** Partitions another node made or deleted, applied to this node's view (docs/ha.md). */
+export interface PartitionChange {
+  kind: 'added' | 'removed';
+  slot: number;
+}
 
 export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   readonly kind = 'software' as const;
@@ -98,12 +118,20 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   readonly singlePartMechanisms: ReadonlySet<number>;
   private readonly standardMechanismTable: ReadonlyMap<number, MechanismInfo>;
   private readonly legacyMechanismTable: ReadonlyMap<number, MechanismInfo>;
-  private nextObject: number;
+  private nextObject = 0;
+  private lastObject = 0;
+  /** The refresh from a shared store under way, and the one queued behind it (see sync). */
+  private syncing: Promise<void> | null = null;
+  private queuedSync: Promise<void> | null = null;
+  private storeDown = false;
+  private lastSyncFailure = 0;
+  private closing: Promise<void> = Promise.resolve();
+  private readonly changeListeners: Array<(change: PartitionChange) => void> = [];
   private nextSession = 1;
   private reservedPartitionId = 0;
   private closed = false;
 
-  private constructor(readonly store: HsmStore, readonly mechanisms: Mechanisms, options: HsmOptions, readonly logger?: Logger) {
+  private constructor(readonly store: HsmStoreBackend, readonly mechanisms: Mechanisms, options: HsmOptions, readonly logger?: Logger) {
     this.policy = { ...DEFAULT_PIN_POLICY, ...options.pinPolicy };
     this.kdf = { ...DEFAULT_KDF, ...options.kdf };
     this.logins = new LoginCache(options.onKdf);
@@ -112,7 +140,6 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     const table = new Map(mechanisms.list().map((m: MechanismDescription) => [m.type, { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags }]));
     this.standardMechanismTable = mechanismTable(table, DEFAULT_PARTITION_POLICY);
     this.legacyMechanismTable = mechanismTable(table, { legacyRsa: true });
-    this.nextObject = store.maxObjectId() + 1;
   }
 
   /**
@@ -130,16 +157,19 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     if (policy.minLength > policy.maxLength) {
       throw new RangeError(`hsm.pinMinLength (${policy.minLength}) is above hsm.pinMaxLength (${policy.maxLength})`);
     }
-    const path = options.storeFile ?? storePath(options.home);
-    let store: HsmStore | undefined;
+    const postgres = options.storeFile === undefined ? options.postgres : undefined;
+    const path = postgres ? 'store.url' : options.storeFile ?? storePath(options.home);
+    let store: HsmStoreBackend | undefined;
     try {
-      store = HsmStore.open(path, options.storeFile === undefined ? {} : { create: false, journal: 'delete' });
+      store = postgres
+        ? await PgStore.open(postgres.url, { poolSize: postgres.poolSize })
+        : HsmStore.open(path, options.storeFile === undefined ? {} : { create: false, journal: 'delete' });
       const hsm = new SoftwareHsm(store, options.mechanisms, options, options.logger);
-      hsm.load();
+      await hsm.load();
       options.logger?.log(Catalogue.partitionsFound, { count: hsm.partitions.size });
       return hsm;
     } catch (error) {
-      store?.close();
+      await Promise.resolve(store?.close()).catch(() => undefined);
       const failure = error instanceof StoreOpenError ? error : new StoreOpenError(path, (error as Error).message, { cause: error });
       options.logger?.log(Catalogue.containerListFailed);
       options.logger?.log(Catalogue.systemContainersLoadFailed);
@@ -147,10 +177,13 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     }
   }
 
-  private load(): void {
-    for (const row of this.store.partitions()) this.partitions.set(row.slotId, new Partition(row));
+  private async load(): Promise<void> {
+    const { partitions, objects } = this.store instanceof PgStore
+      ? await this.store.snapshot()
+      : { partitions: await this.store.partitions(), objects: await this.store.objects() };
+    for (const row of partitions) this.partitions.set(row.slotId, new Partition(row));
     const byId = new Map([...this.partitions.values()].map((p) => [p.id, p]));
-    for (const row of this.store.objects()) {
+    for (const row of objects) {
       const partition = byId.get(row.partitionId);
       if (!partition) throw new Error(`object ${row.id} belongs to no partition`);
       const attributes = decodeAttributes(row.attributes);
@@ -158,6 +191,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     }
   }
 
+  /** Closes the store (a PostgreSQL pool ends in the background: `shutdown()` waits for it). */
   close(): void {
     if (this.closed) return;
     for (const p of this.partitions.values()) {
@@ -165,8 +199,144 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       p.sessions.clear();
       p.forget();
     }
-    this.store.close();
     this.closed = true;
+    this.closing = Promise.resolve(this.store.close()).catch(() => undefined);
+  }
+
+  /** close(), and the store's connections ended. */
+  async shutdown(): Promise<void> {
+    this.close();
+    await this.closing;
+  }
+
+  /** Whether other nodes write the same store (PostgreSQL). */
+  get shared(): boolean {
+    return this.store.changes !== undefined;
+  }
+
+  /** Called when another node's partition appears here (after) or goes (before it is dropped). */
+  onPartitionChange(listener: (change: PartitionChange) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  /**
+   * Brings this node's view up to the shared store: the partitions other nodes changed are
+   * reloaded, made or dropped. Called before each call (the processor) and administrator request,
+   * so a call sees every change acknowledged before it arrived. A sync asked for while one runs
+   * waits for the next (the one running may have read before the caller's change). When the
+   * store cannot be reached the view stays as it is (calls that write then fail on their own);
+   * the first failure is logged, and the recovery.
+   */
+  sync(): Promise<void> {
+    if (!this.store.changes || this.closed) return Promise.resolve();
+    // A store found unreachable is tried again after a pause, not before every call.
+    if (this.storeDown && Date.now() - this.lastSyncFailure < SYNC_RETRY_MS) return Promise.resolve();
+    let refresh: Promise<void>;
+    if (this.queuedSync) refresh = this.queuedSync;
+    else if (!this.syncing) refresh = this.startSync();
+    else {
+      const after = this.syncing;
+      refresh = this.queuedSync = after.then(() => {
+        this.queuedSync = null;
+        return this.startSync();
+      });
+    }
+    // A database that does not answer (a network cut drops packets) holds a call back this long at most.
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, SYNC_WAIT_MS);
+      timer.unref();
+      void refresh.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private startSync(): Promise<void> {
+    const run = (async () => {
+      try {
+        const states = await this.store.changes!();
+        if (this.storeDown) {
+          this.storeDown = false;
+          this.logger?.log(Catalogue.partitionsFound, { count: this.partitions.size });
+        }
+        for (const state of states) this.apply(state);
+      } catch {
+        this.lastSyncFailure = Date.now();
+        if (!this.storeDown) {
+          this.storeDown = true;
+          this.logger?.log(Catalogue.containerListFailed);
+        }
+      } finally {
+        this.syncing = null;
+      }
+    })();
+    this.syncing = run;
+    return run;
+  }
+
+  /** One partition as another node left it. */
+  private apply(state: PartitionState): void {
+    if (this.closed) return;
+    const current = [...this.partitions.values()].find((p) => p.id === state.id);
+    if (state.row === null) {
+      if (!current) return;
+      for (const listener of this.changeListeners) listener({ kind: 'removed', slot: current.slotId });
+      for (const session of current.sessions) session.closed = true;
+      current.sessions.clear();
+      current.forget();
+      this.logins.forget(current.id);
+      this.partitions.delete(current.slotId);
+      return;
+    }
+    let partition = current;
+    if (!partition) {
+      partition = new Partition(state.row);
+      this.partitions.set(state.row.slotId, partition);
+    } else {
+      // A new SO credential is a new partition key (C_InitToken elsewhere): logins here end.
+      if (partition.row.credentials.so !== null && state.row.credentials.so !== null
+        && !partition.row.credentials.so.salt.equals(state.row.credentials.so.salt)) partition.forget();
+      // A credential left as it was stays the same object (the login cache is bound to it); a PIN
+      // changed or locked on another node drops the cached login here. The policy comes with the row.
+      const credentials = { ...state.row.credentials };
+      for (const role of ['so', 'co', 'cu'] as const) {
+        const before = partition.row.credentials[role];
+        const now = credentials[role];
+        if (before !== null && now !== null && encodeCredential(before) === encodeCredential(now)) credentials[role] = before;
+        else this.logins.forget(partition.id, role);
+        if (isLocked(this.policy, state.row.failures[role])) this.logins.forget(partition.id, role);
+      }
+      partition.row = { ...state.row, credentials };
+    }
+    if (state.objects !== null) {
+      const stored = new Map(state.objects.map((o) => [o.id, o]));
+      for (const [handle, object] of partition.objects) {
+        if (!object.isToken) continue;
+        const now = stored.get(handle);
+        if (now && sameStoredObject(object, now)) {
+          stored.delete(handle);
+          continue;
+        }
+        partition.objects.delete(handle);
+        partition.dropUnsealed(handle);
+      }
+      for (const row of stored.values()) {
+        partition.objects.set(row.id, new HsmObject(row.id, row.partitionId, decodeAttributes(row.attributes), null, row.sealed, null));
+      }
+    }
+    if (!current) for (const listener of this.changeListeners) listener({ kind: 'added', slot: partition.slotId });
+  }
+
+  /** A store failure in a call: the guide's device-error line, and CKR_DEVICE_ERROR to the caller; nothing of the call stays. */
+  private async stored<T>(write: () => MaybePromise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      this.logger?.log(Catalogue.containerListFailed);
+      if (error instanceof Pkcs11Error) throw error;
+      throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
+    }
   }
 
   private checkOpen(): void {
@@ -190,6 +360,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
    */
   async createPartition(options: { name?: string; label?: string; soPin?: string | Buffer } = {}): Promise<DeviceToken> {
     this.checkOpen();
+    await this.sync();
     if (this.partitions.size >= this.maxPartitions) {
       throw new HsmAdminError('NTLS_ERR_PARTITION_LIMIT', `the HSM holds at most ${this.maxPartitions} partitions; delete one or raise the limit`);
     }
@@ -219,17 +390,28 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       id, slotId, serial, name, label, initialized: so !== null,
       credentials: { so, co: null, cu: null }, failures: { so: 0, co: 0, cu: 0 }, policy: { ...DEFAULT_PARTITION_POLICY },
     };
-    this.store.insertPartition(row);
-    this.partitions.set(slotId, new Partition(row));
+    if (this.partitions.has(slotId) || [...this.partitions.values()].some((p) => p.id === id || p.row.name === name)) {
+      throw new HsmAdminError('NTLS_ERR_PARTITION_EXISTS', 'another partition was made meanwhile; try again');
+    }
+    try {
+      await this.store.insertPartition(row);
+    } catch (error) {
+      // Another node made a partition with the same slot, id or name at the same moment.
+      if ((error as { code?: string }).code === '23505') throw new HsmAdminError('NTLS_ERR_PARTITION_EXISTS', 'another node made a partition with this name or slot at the same moment; try again');
+      throw error;
+    }
+    // A refresh meanwhile may have brought it in already.
+    if (this.partitions.get(slotId)?.id !== id) this.partitions.set(slotId, new Partition(row));
     return this.tokens().find((p) => p.slot === slotId)!;
   }
 
   /** Deletes a partition and every object in it; the token model has ended its sessions first. */
-  deletePartition(slotId: number): void {
+  async deletePartition(slotId: number): Promise<void> {
     this.checkOpen();
     const partition = this.partitions.get(slotId);
     if (!partition) throw new HsmAdminError('NTLS_ERR_PARTITION_NOT_FOUND', `no partition in slot ${slotId}`);
-    this.store.deletePartition(partition.id);
+    await this.store.deletePartition(partition.id);
+    if (this.partitions.get(slotId) !== partition) return;
     for (const session of partition.sessions) session.closed = true;
     partition.sessions.clear();
     partition.forget();
@@ -257,13 +439,14 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
    * Changes a partition's policy (`ntls partition policy --partition P --legacy-rsa on|off`):
    * stored in its row (under the row MAC), in force for the next call on it.
    */
-  setPartitionPolicy(slotId: number, change: Partial<PartitionPolicy>): PartitionPolicy {
+  async setPartitionPolicy(slotId: number, change: Partial<PartitionPolicy>): Promise<PartitionPolicy> {
     this.checkOpen();
+    await this.sync();
     const partition = this.partitions.get(slotId);
     if (!partition) throw new HsmAdminError('NTLS_ERR_PARTITION_NOT_FOUND', `no partition in slot ${slotId}`);
     if (!this.store.keepsPolicies) throw new HsmAdminError('NTLS_ERR_POLICY_UNSUPPORTED', 'this token image was made before partition policies; it keeps the defaults');
     const policy = { ...partition.row.policy, ...change };
-    this.savePartition(partition, { ...partition.row, policy });
+    await this.savePartition(partition, { ...partition.row, policy });
     return { ...policy };
   }
 
@@ -317,7 +500,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
         if (mode === 'add' && known.has(sameObject(entry))) {
           skipped++;
         } else {
-          const handle = this.newObjectHandle();
+          const handle = await this.newObjectHandle();
           const sealed = entry.secret === null ? null : seal(key, entry.secret, objectAad(partition.id, handle));
           made.push(new HsmObject(handle, partition.id, new Map(entry.attributes), null, sealed, null));
         }
@@ -326,12 +509,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       // The KDF and the progress calls let other requests run: the partition may be gone.
       if (this.partitions.get(slotId) !== partition) throw new Pkcs11Error(CKR.DEVICE_REMOVED, 'the partition was deleted meanwhile; nothing was imported');
       const rows: ObjectRow[] = made.map((o) => ({ id: o.handle, partitionId: partition.id, attributes: encodeAttributes(o.attributes), sealed: o.sealed }));
-      try {
-        if (mode === 'replace') this.store.replaceObjects(partition.id, rows);
-        else this.store.putObjects(rows);
-      } catch (error) {
-        throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
-      }
+      await this.stored(() => (mode === 'replace' ? this.store.replaceObjects(partition.id, rows) : this.store.putObjects(rows)));
       let removed = 0;
       if (mode === 'replace') {
         for (const object of tokenObjects(partition)) {
@@ -469,8 +647,8 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     return copyObject(this.call(session, caller), handle, template);
   }
 
-  destroyObject(session: SoftwareSession, handle: number): void {
-    destroyObject(this.call(session, null), handle);
+  destroyObject(session: SoftwareSession, handle: number): Promise<void> {
+    return destroyObject(this.call(session, null), handle);
   }
 
   async readAttributes(session: SoftwareSession, handle: number, types: readonly number[], caller: Caller): Promise<AttributeRead[]> {
@@ -552,7 +730,15 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
 
   // --- The vault: handles, persistence, secret parts ---------------------------------------------
 
-  newObjectHandle(): number {
+  /** Handles come in blocks the store hands out, so that no two nodes give the same one. */
+  async newObjectHandle(): Promise<number> {
+    while (this.nextObject >= this.lastObject) {
+      const block = await this.stored(() => this.store.reserveObjectIds());
+      if (this.nextObject >= this.lastObject) {
+        this.nextObject = block.first;
+        this.lastObject = block.first + block.count;
+      }
+    }
     return this.nextObject++;
   }
 
@@ -578,44 +764,35 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     return clear;
   }
 
-  persist(partition: Partition, objects: readonly HsmObject[]): void {
+  async persist(partition: Partition, objects: readonly HsmObject[]): Promise<void> {
     const rows = objects.filter((o) => o.isToken).map((o) => ({
       id: o.handle, partitionId: partition.id, attributes: encodeAttributes(o.attributes), sealed: o.sealed,
     }));
     if (rows.length === 0) return;
-    try {
-      this.store.putObjects(rows);
-    } catch (error) {
-      throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
-    }
+    await this.stored(() => this.store.putObjects(rows));
   }
 
-  unpersist(object: HsmObject): void {
+  async unpersist(object: HsmObject): Promise<void> {
     if (!object.isToken) return;
-    try {
-      this.store.deleteObject(object.handle);
-    } catch (error) {
-      throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
-    }
+    await this.stored(() => this.store.deleteObject(object.handle));
   }
 
-  savePartition(partition: Partition, row: PartitionRow, dropObjects = false): void {
-    try {
-      this.store.updatePartition(row, dropObjects);
-    } catch (error) {
-      throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
-    }
+  async savePartition(partition: Partition, row: PartitionRow, dropObjects = false): Promise<void> {
+    await this.stored(() => this.store.updatePartition(row, dropObjects));
     partition.row = row;
   }
 
-  saveFailures(partition: Partition, role: Role, failures: number): void {
-    try {
-      this.store.setFailures(partition.id, role, failures);
-    } catch (error) {
-      throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
-    }
+  async recordLogin(partition: Partition, role: Role, ok: boolean): Promise<number> {
+    const failures = await this.stored(() => this.store.recordLogin(partition.id, role, ok, this.policy.maxFailedLogins));
     partition.row = { ...partition.row, failures: { ...partition.row.failures, [role]: failures } };
+    return failures;
   }
+}
+
+/** Whether an object in memory is the stored row as it is (same attributes, same sealed secret). */
+function sameStoredObject(object: HsmObject, row: ObjectRow): boolean {
+  const sealedSame = object.sealed === null ? row.sealed === null : row.sealed !== null && object.sealed.equals(row.sealed);
+  return sealedSame && encodeAttributes(object.attributes).equals(row.attributes);
 }
 
 function tokenObjects(partition: Partition): HsmObject[] {

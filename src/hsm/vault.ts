@@ -2,7 +2,7 @@
 // handles, and the store with its sealing. SoftwareHsm implements it; the call modules see only
 // this, so they and the HSM do not import each other.
 import type { KdfParameters } from '../store/credential.js';
-import type { PartitionRow, Role } from '../store/hsm-store.js';
+import type { PartitionRow, Role } from '../store/store.js';
 import type { Mechanisms } from './mechanisms/contract.js';
 import type { LoginCache } from './login-cache.js';
 import type { HsmObject } from './object.js';
@@ -15,16 +15,20 @@ export interface Vault {
   readonly kdf: KdfParameters;
   /** PINs that already opened a role's credential since start (checked without the KDF). */
   readonly logins: LoginCache;
-  newObjectHandle(): number;
+  /** A handle no other node of a shared store gives (the store hands them out in blocks). */
+  newObjectHandle(): Promise<number>;
   /** Seals a token object's secret part; needs the partition key (some login on the partition). */
   sealSecret(partition: Partition, handle: number, secret: Buffer): Buffer;
   /** The secret part in clear: from memory (session objects) or unsealed (token objects). */
   secretOf(partition: Partition, object: HsmObject): Buffer;
   /** Writes token objects (all of them in one transaction); session objects are not stored. */
-  persist(partition: Partition, objects: readonly HsmObject[]): void;
-  unpersist(object: HsmObject): void;
+  persist(partition: Partition, objects: readonly HsmObject[]): Promise<void>;
+  unpersist(object: HsmObject): Promise<void>;
   /** Writes a partition's new row, and only then takes it as the partition's state. */
-  savePartition(partition: Partition, row: PartitionRow, dropObjects?: boolean): void;
-  /** Records a role's consecutive failed logins before the call returns. */
-  saveFailures(partition: Partition, role: Role, failures: number): void;
+  savePartition(partition: Partition, row: PartitionRow, dropObjects?: boolean): Promise<void>;
+  /**
+   * Records a login judged, in the stored count (atomic across nodes), before the call returns:
+   * a failure adds one, a success clears it unless the role is locked. Returns the count after.
+   */
+  recordLogin(partition: Partition, role: Role, ok: boolean): Promise<number>;
 }

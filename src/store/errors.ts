@@ -6,8 +6,8 @@ import { NtlsError } from '../errors/ntls-error.js';
 
 export class StoreOpenError extends NtlsError {
   declare readonly code: 'LUNA_RET_DEVICE_ERROR';
-  constructor(readonly path: string, readonly reason: string, options?: { cause?: unknown }) {
-    super('LUNA_RET_DEVICE_ERROR', `HSM store ${path} cannot be used: ${reason}. The file was left as it is; restore it from a backup or move it away to start with an empty HSM.`, { cause: options?.cause });
+  constructor(readonly path: string, readonly reason: string, options?: { cause?: unknown; advice?: string }) {
+    super('LUNA_RET_DEVICE_ERROR', `HSM store ${path} cannot be used: ${reason}. ${options?.advice ?? 'The file was left as it is; restore it from a backup or move it away to start with an empty HSM.'}`, { cause: options?.cause });
   }
 }
 

@@ -7,55 +7,15 @@ import { existsSync, mkdirSync, openSync, fsyncSync, closeSync, renameSync, rmSy
 import { dirname, join } from 'node:path';
 import { APPLICATION_ID, CREATE_SCHEMA, MAGIC, SCHEMA_VERSION } from './schema.js';
 import { StoreOpenError } from './errors.js';
-import { decodeCredential, encodeCredential, type Credential } from './credential.js';
+import { decodeCredential, encodeCredential } from './credential.js';
+import { decodePolicy, encodePolicy, type HsmStoreBackend, type ObjectRow, type PartitionRow, type Role } from './store.js';
 import {
   INTEGRITY_KEY, INTEGRITY_SCHEME, INTEGRITY_SCHEME_NAME, macMatches, newIntegrityKey, objectMac, partitionMac,
   StoreIntegrityError, type CorruptRow, type ObjectFields, type PartitionFields,
 } from './integrity.js';
 
-export type Role = 'so' | 'co' | 'cu';
-
-export interface PartitionRow {
-  id: number;
-  slotId: number;
-  serial: string;
-  /** The operator's name for the partition (`ntls partition ...`); clients cannot change it. */
-  name: string;
-  /** The token label, the client's to set (C_InitToken). */
-  label: string;
-  initialized: boolean;
-  credentials: Record<Role, Credential | null>;
-  failures: Record<Role, number>;
-  /** What the operator allows on this partition beyond the defaults (`ntls partition policy`). */
-  policy: PartitionPolicy;
-}
-
-/** A partition's policy; every setting off by default. */
-export interface PartitionPolicy {
-  /** RSA keys of 1024 bits generated, and of 512 to 1023 bits imported and used (legacy sizes). */
-  legacyRsa: boolean;
-}
-
-export const DEFAULT_PARTITION_POLICY: PartitionPolicy = Object.freeze({ legacyRsa: false });
-
-function encodePolicy(policy: PartitionPolicy): string | null {
-  return policy.legacyRsa ? JSON.stringify({ legacyRsa: true }) : null;
-}
-
-function decodePolicy(text: string | null | undefined): PartitionPolicy {
-  if (text === null || text === undefined) return { ...DEFAULT_PARTITION_POLICY };
-  const parsed = JSON.parse(text) as Partial<PartitionPolicy>;
-  return { legacyRsa: parsed.legacyRsa === true };
-}
-
-export interface ObjectRow {
-  id: number;
-  partitionId: number;
-  /** Clear attributes, encoded by the token model. */
-  attributes: Buffer;
-  /** Secret part sealed under the partition key, or null. */
-  sealed: Buffer | null;
-}
+export type { ObjectRow, PartitionPolicy, PartitionRow, Role } from './store.js';
+export { DEFAULT_PARTITION_POLICY } from './store.js';
 
 /** `<home>/hsm/hsm.db` */
 export function storePath(home: string): string {
@@ -177,7 +137,11 @@ function integrityKeyOf(db: Database.Database, migrate: boolean): Buffer | null 
   return key;
 }
 
-export class HsmStore {
+export class HsmStore implements HsmStoreBackend {
+  readonly engine = 'sqlite' as const;
+  /** The next object id to hand out: this process alone writes the file (its lock). */
+  private nextObjectId = 0;
+
   private constructor(
     private readonly db: Database.Database, readonly path: string, private readonly named: boolean,
     /** false: a token image made before partition policies, whose one partition keeps the defaults. */
@@ -296,6 +260,12 @@ export class HsmStore {
     return row.m ?? 0;
   }
 
+  /** One id at a time: this process alone writes the file, so the count is all in memory. */
+  reserveObjectIds(): { first: number; count: number } {
+    if (this.nextObjectId === 0) this.nextObjectId = this.maxObjectId() + 1;
+    return { first: this.nextObjectId++, count: 1 };
+  }
+
   private partitionValues(p: PartitionRow) {
     const c = (role: Role) => (p.credentials[role] === null ? null : encodeCredential(p.credentials[role]));
     const fields: PartitionFields = {
@@ -348,6 +318,17 @@ export class HsmStore {
     })();
   }
 
+  recordLogin(partitionId: number, role: Role, ok: boolean, limit: number): number {
+    return this.db.transaction(() => {
+      const row = this.db.prepare('SELECT * FROM partitions WHERE id = ?').get(partitionId) as PartitionRecord | undefined;
+      if (!row) return ok ? 0 : 1;
+      const current = row[`${role}_failures`];
+      const next = ok ? (current >= limit ? current : 0) : current + 1;
+      if (next !== current) this.setFailures(partitionId, role, next);
+      return next;
+    })();
+  }
+
   /** Whether this store keeps partition policies (a token image made before them does not). */
   get keepsPolicies(): boolean {
     return this.withPolicy;
@@ -374,6 +355,20 @@ export class HsmStore {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM objects WHERE partition_id = ?').run(partitionId);
       for (const r of rows) put.run(this.objectValues(r));
+    })();
+  }
+
+  /** Every partition and object of another store, in one transaction (`ntls store migrate`). */
+  importAll(partitions: readonly PartitionRow[], objects: readonly ObjectRow[], onProgress?: (done: number, total: number) => void): void {
+    this.db.transaction(() => {
+      const held = this.db.prepare('SELECT count(*) AS n FROM partitions').get() as { n: number };
+      if (held.n !== 0) throw new Error(`the store already holds ${held.n} partition(s)`);
+      for (const p of partitions) this.insertPartition(p);
+      const chunk = 64;
+      for (let i = 0; i < objects.length; i += chunk) {
+        this.putObjects(objects.slice(i, i + chunk));
+        onProgress?.(Math.min(i + chunk, objects.length), objects.length);
+      }
     })();
   }
 

@@ -39,3 +39,55 @@ CREATE TABLE objects (
 ) STRICT;
 CREATE INDEX objects_by_partition ON objects(partition_id);
 `;
+
+/**
+ * The same store in PostgreSQL (pg-store.ts), shared by several nodes. Besides the SQLite
+ * tables: the store clock (one row every write takes first, serialising writers), each
+ * partition's last change, and the sequence object ids are taken from in blocks.
+ */
+export const PG_SCHEMA_VERSION = 1;
+
+export const PG_CREATE_SCHEMA = `
+CREATE TABLE ntls_meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE ntls_partitions (
+  id          INTEGER PRIMARY KEY,
+  slot_id     INTEGER NOT NULL UNIQUE,
+  serial      TEXT NOT NULL UNIQUE,
+  label       TEXT NOT NULL,
+  initialized INTEGER NOT NULL,
+  name        TEXT UNIQUE,
+  so_credential TEXT,
+  co_credential TEXT,
+  cu_credential TEXT,
+  so_failures INTEGER NOT NULL DEFAULT 0,
+  co_failures INTEGER NOT NULL DEFAULT 0,
+  cu_failures INTEGER NOT NULL DEFAULT 0,
+  policy      TEXT,
+  created_at  TEXT NOT NULL,
+  mac         BYTEA
+);
+CREATE TABLE ntls_objects (
+  id           INTEGER PRIMARY KEY,
+  partition_id INTEGER NOT NULL REFERENCES ntls_partitions(id) ON DELETE CASCADE,
+  attributes   BYTEA NOT NULL,
+  sealed       BYTEA,
+  mac          BYTEA
+);
+CREATE INDEX ntls_objects_by_partition ON ntls_objects(partition_id);
+CREATE TABLE ntls_clock (
+  one     INTEGER PRIMARY KEY CHECK (one = 1),
+  version BIGINT NOT NULL
+);
+INSERT INTO ntls_clock (one, version) VALUES (1, 0);
+CREATE TABLE ntls_partition_versions (
+  partition_id    INTEGER PRIMARY KEY,
+  version         BIGINT NOT NULL,
+  objects_version BIGINT NOT NULL,
+  deleted         BOOLEAN NOT NULL
+);
+CREATE INDEX ntls_partition_versions_by_version ON ntls_partition_versions(version);
+CREATE SEQUENCE ntls_object_ids START WITH 1 INCREMENT BY 256;
+`;

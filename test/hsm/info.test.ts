@@ -88,10 +88,10 @@ describe('partitions (HSM administrator)', () => {
     const app = hsm.application('a');
     const s = await app.C_OpenSession(slot, RW);
     await app.C_Login(s, CKU.USER, CO_PIN);
-    hsm.deletePartition(slot);
+    await hsm.deletePartition(slot);
     expect(await rv(() => app.C_GetSessionInfo(s))).toBe(CKR.SESSION_HANDLE_INVALID);
     expect(app.C_GetSlotList(true)).toEqual([]);
-    expect(() => hsm.deletePartition(slot)).toThrow(HsmAdminError);
+    await expect(hsm.deletePartition(slot)).rejects.toThrow(HsmAdminError);
     hsm.close();
     hsm = await openHsm(home);
     expect(hsm.listPartitions()).toEqual([]);

@@ -50,7 +50,7 @@ describe('the legacy RSA sizes policy', () => {
   });
 
   it('on: RSA-1024 is generated and signs, a 512-bit key is imported and signs; off again, they are refused at use', async () => {
-    hsm.device.setPartitionPolicy(slot, { legacyRsa: true });
+    await hsm.device.setPartitionPolicy(slot, { legacyRsa: true });
     expect(app.C_GetMechanismInfo(slot, CKM.RSA_PKCS_KEY_PAIR_GEN).minKeySize).toBe(1024);
     expect(app.C_GetMechanismInfo(slot, CKM.SHA256_RSA_PKCS).minKeySize).toBe(512);
     const pair = await rsaPair(1024);
@@ -63,7 +63,7 @@ describe('the legacy RSA sizes policy', () => {
     expect(await app.C_Sign(s, Buffer.from('legacy'))).toHaveLength(64);
     expect(await rv(() => rsaPair(512))).toBe(CKR.KEY_SIZE_RANGE);
 
-    hsm.device.setPartitionPolicy(slot, { legacyRsa: false });
+    await hsm.device.setPartitionPolicy(slot, { legacyRsa: false });
     expect(await rv(() => app.C_SignInit(s, mech(CKM.SHA1_RSA_PKCS), small))).toBe(CKR.KEY_SIZE_RANGE);
     await app.C_SignInit(s, mech(CKM.SHA256_RSA_PKCS), pair.privateKey);
     expect(await app.C_Sign(s, Buffer.from('1024 bits are still used'))).toHaveLength(128);
@@ -71,12 +71,12 @@ describe('the legacy RSA sizes policy', () => {
 
   it('is kept in the partition row across a restart (under the row MAC), one partition at a time', async () => {
     const other = await hsm.createPartition({ name: 'other', soPin: 'so-secret-1' });
-    hsm.device.setPartitionPolicy(slot, { legacyRsa: true });
+    await hsm.device.setPartitionPolicy(slot, { legacyRsa: true });
     hsm.close();
     hsm = await openHsm(home);
     expect(hsm.device.partitionPolicy(slot)).toEqual({ legacyRsa: true });
     expect(hsm.device.partitionPolicy(other.slotId)).toEqual({ legacyRsa: false });
-    hsm.device.setPartitionPolicy(slot, { legacyRsa: false });
+    await hsm.device.setPartitionPolicy(slot, { legacyRsa: false });
     hsm.close();
     hsm = await openHsm(home);
     expect(hsm.device.partitionPolicy(slot)).toEqual({ legacyRsa: false });

@@ -127,7 +127,7 @@ describe('login cache', () => {
     await loginOnce(CO_PIN);
     const id = hsm.partition(slot).id;
     expect(hsm.device.logins.holds(id, 'co')).toBe(true);
-    hsm.deletePartition(slot);
+    await hsm.deletePartition(slot);
     expect(hsm.device.logins.holds(id, 'co')).toBe(false);
   });
 });

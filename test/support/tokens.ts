@@ -38,9 +38,9 @@ export class SoftwareUnderTest extends TokensUnderTest<SoftwareHsm> {
     return this.listPartitions().find((p) => p.slotId === made.slot)!;
   }
 
-  deletePartition(slot: number): void {
+  async deletePartition(slot: number): Promise<void> {
     this.model.unmount(slot);
-    this.device.deletePartition(slot);
+    await this.device.deletePartition(slot);
   }
 
   getTokenInfo(slot: number) {
@@ -54,5 +54,11 @@ export class SoftwareUnderTest extends TokensUnderTest<SoftwareHsm> {
   override close(): void {
     this.model.close();
     this.device.close();
+  }
+
+  /** close(), and the store's connections ended (a PostgreSQL store). */
+  async shutdown(): Promise<void> {
+    this.model.close();
+    await this.device.shutdown();
   }
 }

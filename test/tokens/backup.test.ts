@@ -125,7 +125,7 @@ describe('backup, delete, restore', () => {
     expect(readImage(path)).toMatchObject({ objects: 7, backup: { id: 'first', objects: 7, sourceLabel: 'test', at: result.at } });
     expect(readdirSync(folder)).toEqual(['Backup1.ntlstoken']);
 
-    hsm.deletePartition(slot);
+    await hsm.deletePartition(slot);
     const restoredSlot = await newPartition('restored');
     const restored = await restorePartition({
       hsm: hsm.device, slot: restoredSlot, partition: co, image: handle(path), tokenPin: TOKEN_PIN, hsmOptions: imageOptions, mode: 'add',

@@ -29,6 +29,11 @@ export interface InstanceOptions {
   maxOutputBytes: number;
   /** Seconds without a command before the client is ended (0: no keepalive timer). */
   commandKeepalive: number;
+  /**
+   * Before each call: brings the device's view up to a store other nodes share (docs/ha.md), so a
+   * call sees what was acknowledged anywhere before it. Never rejects.
+   */
+  beforeCall?: () => Promise<void>;
   onClose(): void;
   /** The audit trail: failed logins and logins refused on a locked role. */
   audit?(event: AuditEvent): void;
@@ -115,6 +120,7 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
       return encodeErrorResponse(decoded.error.rv);
     }
     const request = decoded.value;
+    if (this.options.beforeCall) await this.options.beforeCall();
     const handler = callTable[request.call] as ((args: unknown, ctx: CallContext) => unknown) | undefined;
     if (!handler) {
       this.unsupported(peekCallId(body));

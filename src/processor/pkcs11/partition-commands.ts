@@ -117,7 +117,7 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
       }
       try {
         const made = await hsm.createPartition({ name: partitionName, label, soPin: typeof args.soPin === 'string' ? args.soPin : undefined });
-        context.model().mount(made.slot, hsm, made.slot);
+        if (context.model().slots.find(made.slot) === undefined) context.model().mount(made.slot, hsm, made.slot);
         context.tokensChanged();
         return describe(find(partitions(), made.serial));
       } catch (error) {
@@ -125,19 +125,19 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
       }
     },
     /** `ntls partition policy --partition P --legacy-rsa on|off`: in force for the partition's next call. */
-    'partition.policy': (args) => {
+    'partition.policy': async (args) => {
       const hsm = context.software();
       const partition = find(partitions(), name(args));
       const value = args.legacyRsa;
       if (value !== 'on' && value !== 'off') throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', `--legacy-rsa takes on or off (got ${String(value)})`, 'give --legacy-rsa on or --legacy-rsa off');
       try {
-        hsm.setPartitionPolicy(partition.slotId, { legacyRsa: value === 'on' });
+        await hsm.setPartitionPolicy(partition.slotId, { legacyRsa: value === 'on' });
       } catch (error) {
         adminFailure(error);
       }
       return describe(find(partitions(), partition.serial));
     },
-    'partition.delete': (args) => {
+    'partition.delete': async (args) => {
       const hsm = context.software();
       const partition = find(partitions(), name(args));
       if (partition.name === context.adminPartition) {
@@ -146,8 +146,10 @@ export function partitionCommands(context: PartitionCommandContext): ReadonlyMap
       // Every application's sessions on it end before it goes.
       context.model().unmount(partition.slotId);
       try {
-        hsm.deletePartition(partition.slotId);
+        await hsm.deletePartition(partition.slotId);
       } catch (error) {
+        // Still there (the store refused): it serves again.
+        if (hsm.tokens().some((t) => t.slot === partition.slotId)) context.model().mount(partition.slotId, hsm, partition.slotId);
         adminFailure(error);
       } finally {
         context.tokensChanged();

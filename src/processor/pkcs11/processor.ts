@@ -84,7 +84,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
         logger,
       });
     } else {
-      partitions = await SoftwareHsm.open({
+      const hsm = await SoftwareHsm.open({
         home: context.home,
         mechanisms: softwareMechanisms,
         singlePartMechanisms,
@@ -92,16 +92,45 @@ export class Pkcs11Processor implements CommandProcessorModule {
         maxPartitions: settings.maxPartitions,
         pinPolicy: { minLength: settings.pinMinLength, maxLength: settings.pinMaxLength, maxFailedLogins: settings.maxFailedLogins },
         kdf: { cost: settings.kdfCost },
+        postgres: context.config.store.backend === 'postgres' ? { url: context.config.store.url!, poolSize: context.config.store.poolSize } : undefined,
       });
       // First start: one partition, uninitialised, for its SO to initialise (C_InitToken).
-      if (partitions.tokens().length === 0) await partitions.createPartition({ name: 'default' });
+      // Nodes of a shared store starting together: one makes it, the others then find it.
+      if (hsm.tokens().length === 0) {
+        await hsm.createPartition({ name: 'default' }).catch(async (error: unknown) => {
+          if (!(error instanceof HsmAdminError && error.code === 'NTLS_ERR_PARTITION_EXISTS') || !hsm.shared) throw error;
+          await hsm.sync();
+        });
+      }
+      partitions = hsm;
     }
     const model = new TokenModel(partitions.libraryInfo);
     model.mountAll(partitions);
     this.running = {
       context, model, partitions, statistics, applicationIds: new ApplicationIds(model, logger), virtualTokens: null, live: new Map(),
     };
-    if (partitions instanceof SoftwareHsm) this.running.virtualTokens = await this.startTokens(context, partitions, model);
+    if (partitions instanceof SoftwareHsm) {
+      this.followPartitions(partitions, model);
+      this.running.virtualTokens = await this.startTokens(context, partitions, model);
+    }
+  }
+
+  /**
+   * A store shared with other nodes: partitions they make are mounted here, those they delete
+   * unmounted (their sessions here end), and every live client's slots worked out again.
+   */
+  private followPartitions(hsm: SoftwareHsm, model: TokenModel): void {
+    hsm.onPartitionChange((change) => {
+      if (change.kind === 'removed') model.unmount(change.slot);
+      else if (model.slots.find(change.slot) === undefined) model.mount(change.slot, hsm, change.slot);
+      this.tokensChanged();
+    });
+  }
+
+  /** What runs before each call and administrator request: the shared store's changes (none for SQLite). */
+  private sync(): Promise<void> {
+    const partitions = this.running?.partitions;
+    return partitions instanceof SoftwareHsm ? partitions.sync() : Promise.resolve();
   }
 
   /** The USB tokens: a deployed one is a software device mounted at its slot while deployed. */
@@ -137,6 +166,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
       view: () => entry.view,
       maxOutputBytes: context.config.datapath.maxFrameBytes,
       commandKeepalive: context.config.processor.commandKeepalive,
+      beforeCall: this.state.partitions instanceof SoftwareHsm && this.state.partitions.shared ? () => this.sync() : undefined,
       onClose: () => live.delete(connection.id),
       audit: context.audit ? (event) => context.audit!(event) : undefined,
     });
@@ -188,9 +218,18 @@ export class Pkcs11Processor implements CommandProcessorModule {
     // `ntls home backup`: a consistent copy of the store while it serves (SQLite's online backup).
     commands.set('store.backup', async (args) => {
       if (typeof args.file !== 'string' || !args.file) throw new PartitionCommandError('NTLS_ERR_ADMIN_ARGUMENT', 'a file is missing', 'give the file');
-      await software().store.backup(args.file);
+      const store = software().store;
+      if (!store.backup) throw new PartitionCommandError('NTLS_ERR_STORE_BACKUP', `the store is ${store.engine}: ntls home backup copies a SQLite store`, 'back up a PostgreSQL store with pg_dump (docs/ha.md)');
+      await store.backup(args.file);
       return { file: args.file };
     });
+    // Another node may have changed the partitions: this node's view first.
+    for (const [name, command] of commands) {
+      commands.set(name, async (...args: Parameters<ProcessorAdminCommand>) => {
+        await this.sync();
+        return command(...args);
+      });
+    }
     commands.set('processor.statistics', () => this.state.statistics.snapshot());
     commands.set('processor.application-ids', () => this.state.applicationIds.list());
     commands.set('processor.statistics.reset', () => {
@@ -206,7 +245,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
     for (const entry of [...running.live.values()]) entry.instance.close();
     running.model.close();
     await running.virtualTokens?.close();
-    if (running.partitions instanceof SoftwareHsm) running.partitions.close();
+    if (running.partitions instanceof SoftwareHsm) await running.partitions.shutdown();
     else await running.partitions.close();
     this.running = null;
   }
