@@ -1,3 +1,4 @@
+// The client commands of docs/ha.md and docs/client.md (HA groups: create, add-member, set, show) run for real here.
 // HA groups over two real daemons, apart from failover under a loop (ha-failover.test.ts):
 // least-busy distribution, the virtual slot and the members' own slots (HA-only), a multi-part
 // operation whose member is lost, and members refused for a certificate other than the one

@@ -1,3 +1,4 @@
+// The set-up of docs/ha.md ("Set up from zero", steps 2 and 3) done for real: shared verify location, store.backend and store.url.
 // Two ntls nodes, one service: real daemons on one private PostgreSQL store, with the client
 // registry folder shared. A key made through node 1 signs through node 2 at once; partitions made
 // or deleted through one node are so on the other; a client registered or deleted once is so on

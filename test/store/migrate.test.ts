@@ -1,3 +1,4 @@
+// docs/ha.md, step 4 (an existing single-node home moves its store into PostgreSQL), done for real.
 // `ntls store migrate`: a home's SQLite store into PostgreSQL and back, through the real CLI,
 // all or nothing; the keys work afterwards with the same PINs.
 
