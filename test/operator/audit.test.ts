@@ -1,3 +1,4 @@
+// docs/operations.md (audit trail: ntls logs audit --verify), done for real.
 // Audit trail (issue 16): operator changes and failed or locked logins leave a record (who, what,
 // when, result) in <home>/audit/audit.log, chained by HMAC-SHA256; `ntls logs audit --verify`
 // finds an edited, removed or reordered record and names its line. `partition show` gives

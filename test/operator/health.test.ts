@@ -1,3 +1,4 @@
+// docs/operations.md (health: /healthz, /readyz, ntls status --json), done for real.
 // Health (issue 16): /healthz (live) and /readyz (serving: store open, listening, processor
 // loaded; 503 otherwise) on the metrics port; `ntls status --json` says the same.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+// docs/operations.md (Backup and restore of a running home) and docs/service.md, done for real.
 // Backup of a running home (issue 16): `ntls home backup` while a client signs, `ntls home
 // restore` into an empty home, a daemon started on it, and the restored key signs what the
 // original key verifies.

@@ -133,7 +133,7 @@ describe('ntls client register', () => {
     const ntls = (...args: string[]) => runNtls([...args, '--home', home]);
 
     const noHost = await ntls('client', 'register', '-c', 'fresh', '--cert', freshFile);
-    expect(noHost.status).toBe(1);
+    expect(noHost.status).toBe(2); // bad input (docs/operations.md, exit statuses)
     expect(noHost.stderr).toContain('[NTLS_ERR_HOST_REQUIRED]');
 
     const old = await ntls('client', 'register', '-c', 'stale', '--cert', expiredFile, '-n', '127.0.0.1');
