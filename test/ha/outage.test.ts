@@ -73,7 +73,7 @@ describe('PostgreSQL stopped for 10 s under load', () => {
     await cluster.postgres.start();
     state.phase = 'after';
     // Resumes by itself: a few key pairs made after the start (bounded wait).
-    for (let i = 0; i < 300 && createdAfter.length < 3; i++) await sleep(100);
+    for (let i = 0; i < 600 && createdAfter.length < 3; i++) await sleep(100);
     stop = true;
     await loop;
 
