@@ -1,6 +1,7 @@
 // The admin channel: a unix stream socket in the home (owner-only), one JSON object per line.
 //   request   {"id": 1, "command": "client.list", "args": {...}}
 //   response  {"id": 1, "ok": true, "result": ...}  |  {"id": 1, "ok": false, "error": {"code", "message", "hint"}}
+import { NtlsError } from '../errors/ntls-error.js';
 
 export const ADMIN_SOCKET = 'admin.sock';
 /** Largest request line accepted. */
@@ -25,10 +26,9 @@ export type AdminResponse =
   | { id: number; ok: false; error: AdminFailure };
 
 /** A refused admin request: `code` is stable, `message` names the problem, `hint` the fix. */
-export class AdminError extends Error {
-  constructor(readonly code: string, message: string, readonly hint?: string) {
-    super(message);
-    this.name = 'AdminError';
+export class AdminError extends NtlsError {
+  constructor(code: string, message: string, hint?: string) {
+    super(code, message, { hint });
   }
 
   toFailure(): AdminFailure {

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ZodError } from 'zod';
 import { ConfigSchema, type Config } from './schema.js';
+import { NtlsError } from '../errors/ntls-error.js';
 
 export const CONFIG_FILE = 'ntls.json';
 
@@ -12,11 +13,10 @@ export type ConfigProblem = 'unreadable' | 'invalid-json' | 'unknown-key' | 'wro
  * A configuration the daemon cannot run with; `key` names the offending setting by its full
  * path ("server.port", "log.syslog.transport"), or "(file)" / "(root)" for the file as a whole.
  */
-export class ConfigError extends Error {
-  readonly code = 'NTLS_ERR_CONFIG';
+export class ConfigError extends NtlsError {
+  declare readonly code: 'NTLS_ERR_CONFIG';
   constructor(readonly file: string, readonly key: string, readonly problem: string, readonly reason: ConfigProblem = 'invalid-value') {
-    super(`${file}: ${key}: ${problem}`);
-    this.name = 'ConfigError';
+    super('NTLS_ERR_CONFIG', `${file}: ${key}: ${problem}`);
   }
 }
 

@@ -79,7 +79,9 @@ export function workerConfig(config: Config, n: number): Config {
 function sendTo(worker: Worker, message: MainToWorker | WorkerInit): boolean {
   if (!worker.isConnected()) return false;
   try {
-    worker.send(message);
+    // A worker exiting now breaks the pipe after the check: the callback takes that error (EPIPE),
+    // which would otherwise be thrown at nobody.
+    worker.send(message, () => undefined);
     return true;
   } catch {
     return false;
@@ -125,6 +127,9 @@ export class WorkerPool {
     const worker = cluster.fork({ NTLS_WORKER_INDEX: String(slot.index) });
     slot.worker = worker;
     slot.started = Date.now();
+    // A message to a worker that is exiting fails with EPIPE (cluster's own replies too): its
+    // exit is what counts, handled below; unhandled, the error would end this process.
+    worker.on('error', () => undefined);
     const stream = worker.process.stdio?.[4] as unknown as WorkerStream | undefined;
     if (!stream) throw new Error('the worker has no request channel');
     slot.host = new ProcessorHost(options.processor, stream, (local) => slot.index * IDS_PER_WORKER + local, (id, params) => this.log(id, params));
@@ -179,7 +184,10 @@ export class WorkerPool {
         slot.worker = null;
         slot.report = null;
         if (!up) {
-          reject(new Error(`datapath worker ${slot.index} ended before it listened`));
+          // Its last messages (why it failed: a port in use) are read before the channel's end.
+          const failed = () => reject(new Error(`datapath worker ${slot.index} ended before it listened`));
+          if (worker.isConnected()) worker.once('disconnect', failed);
+          else failed();
           return;
         }
         if (this.stopping) return;

@@ -123,5 +123,9 @@ process.once('message', (init: WorkerInit) => {
 
 send({ type: 'ready' });
 
+// The channel to the main process broken (EPIPE: it is stopping the workers, or gone): nothing
+// left to serve.
+process.on('error', () => process.exit(0));
+
 // The main process may end without telling (kill -9): a worker without it has nothing to serve.
 process.on('disconnect', () => process.exit(0));

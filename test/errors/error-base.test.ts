@@ -2,6 +2,9 @@
 // and the cause from one place, whatever the kind of error.
 import { describe, expect, it } from 'vitest';
 import { NtlsError } from '../../src/errors/ntls-error.js';
+import { LogToolError } from '../../src/admin/logs/errors.js';
+import { AdminError } from '../../src/admin/protocol.js';
+import { ConfigError } from '../../src/config/load.js';
 import { ClientError } from '../../src/client/errors.js';
 import { explainFailure } from '../../src/client/failure.js';
 import { MemberRefusal } from '../../src/client/ha-group.js';
@@ -58,5 +61,21 @@ describe('the error base', () => {
     expect(refusal.code).toBe('NTLS_ERR_HA_MEMBER_REFUSED');
     expect(refusal.line).not.toMatch(/unexpected failure/);
     expect(explainFailure(new Error('boom')).code).toBe('NTLS_ERR_INTERNAL');
+  });
+});
+
+describe('the admin side\'s errors', () => {
+  it('AdminError, ConfigError and LogToolError are NtlsErrors with one spelling of code', () => {
+    const admin = new AdminError('NTLS_ERR_ADMIN_ARGUMENT', 'x is missing', 'give x');
+    const config = new ConfigError('ntls.json', 'server.port', 'too big', 'out-of-range');
+    const log = new LogToolError('NTLS_ERR_LOG_BAD_LEVEL', 'no such level');
+    for (const error of [admin, config, log]) {
+      expect(error).toBeInstanceOf(NtlsError);
+      expect(error.code).toMatch(/^NTLS_ERR_/);
+    }
+    expect(admin.hint).toBe('give x');
+    expect(admin.toFailure()).toEqual({ code: 'NTLS_ERR_ADMIN_ARGUMENT', message: 'x is missing', hint: 'give x' });
+    expect(config).toMatchObject({ code: 'NTLS_ERR_CONFIG', key: 'server.port', reason: 'out-of-range', name: 'ConfigError' });
+    expect(log).toMatchObject({ exitStatus: 2, name: 'LogToolError' });
   });
 });

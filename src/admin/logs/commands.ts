@@ -57,14 +57,14 @@ function guarded<A extends unknown[]>(name: string, action: (...args: A) => Prom
 }
 
 function parseCount(value: string): number {
-  if (!/^\d+$/.test(value)) throw new LogToolError('ERR_LOG_BAD_COUNT', `-n takes a number of lines (0 or more), not "${value}".`);
+  if (!/^\d+$/.test(value)) throw new LogToolError('NTLS_ERR_LOG_BAD_COUNT', `-n takes a number of lines (0 or more), not "${value}".`);
   return Number(value);
 }
 
 function parseSeconds(value: string): number {
   const seconds = Number(value);
   if (!/^\d+(\.\d+)?$/.test(value) || seconds <= 0) {
-    throw new LogToolError('ERR_LOG_BAD_DURATION', `--for takes a number of seconds greater than 0, not "${value}".`);
+    throw new LogToolError('NTLS_ERR_LOG_BAD_DURATION', `--for takes a number of seconds greater than 0, not "${value}".`);
   }
   return seconds;
 }
@@ -75,7 +75,7 @@ function parseIgnore(values: string[]): string[] {
   const names = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   for (const name of names) {
     if (!knownNames.has(name)) {
-      throw new LogToolError('ERR_LOG_BAD_ID', `--ignore "${name}" is no catalogue id or guide heading; \`ntls logs explain\` prints the ids (e.g. defaultProcessorUsed).`);
+      throw new LogToolError('NTLS_ERR_LOG_BAD_ID', `--ignore "${name}" is no catalogue id or guide heading; \`ntls logs explain\` prints the ids (e.g. defaultProcessorUsed).`);
     }
   }
   return names;
@@ -149,7 +149,7 @@ export function registerLogCommands(program: Command): void {
       const ignore = parseIgnore(options.ignore);
       const target = file ? { file, hint: '' } : homeLog(options.home);
       const source = openSource(target.file, target.hint);
-      if (options.rotated && source.name === '-') throw new LogToolError('ERR_LOG_BAD_USAGE', '--rotated reads files beside a log file; give its path instead of -.');
+      if (options.rotated && source.name === '-') throw new LogToolError('NTLS_ERR_LOG_BAD_USAGE', '--rotated reads files beside a log file; give its path instead of -.');
       const sources = options.rotated ? [...rotatedFiles(source.name).map((f) => openSource(f)), source] : [source];
       const logDirectory = source.name === '-' ? (options.home ? join(resolveHome(options.home), 'logs') : null) : dirname(source.name);
       const check = new LogCheck(sources.map((s) => s.name), { ignore, logDirectory });
@@ -183,9 +183,9 @@ export function registerLogCommands(program: Command): void {
       if (options.code !== undefined) filterOptions.code = parseCode(options.code);
       if (options.client !== undefined) filterOptions.client = options.client;
       const seconds = options.for === undefined ? null : parseSeconds(options.for);
-      if (seconds !== null && !options.follow) throw new LogToolError('ERR_LOG_BAD_USAGE', '--for only goes with -f; add -f or leave --for out.');
+      if (seconds !== null && !options.follow) throw new LogToolError('NTLS_ERR_LOG_BAD_USAGE', '--for only goes with -f; add -f or leave --for out.');
       const target = file ? { file, hint: '' } : homeLog(options.home);
-      if (target.file === '-') throw new LogToolError('ERR_LOG_BAD_USAGE', 'tail reads a file, not standard input; give a lunalogs path.');
+      if (target.file === '-') throw new LogToolError('NTLS_ERR_LOG_BAD_USAGE', 'tail reads a file, not standard input; give a lunalogs path.');
       const source = openSource(target.file, target.hint);
       const paint = paintFor(process.stdout);
       const print = (line: Parameters<typeof formatTailLine>[0]) => write(options.json ? JSON.stringify(line) : formatTailLine(line, paint));

@@ -15,14 +15,14 @@ export const LEVELS = ['crit', 'err', 'warn', 'info', 'debug'] as const;
 export function parseLevel(value: string): Severity {
   const severity = severityOf(value);
   if (!severity || !/^(crit|critical|err|error|warn|warning|info|debug)$/i.test(value)) {
-    throw new LogToolError('ERR_LOG_BAD_LEVEL', `--level "${value}" is no level; use one of ${LEVELS.join(', ')} (lines of that level and more severe are shown).`);
+    throw new LogToolError('NTLS_ERR_LOG_BAD_LEVEL', `--level "${value}" is no level; use one of ${LEVELS.join(', ')} (lines of that level and more severe are shown).`);
   }
   return severity;
 }
 
 export function parseCode(value: string): number {
   if (!/^(0|0x[0-9a-f]{1,8}|[1-9]\d*)$/i.test(value)) {
-    throw new LogToolError('ERR_LOG_BAD_CODE', `--code "${value}" is no code; give it as the log prints it, e.g. 0xc0000002 or 0.`);
+    throw new LogToolError('NTLS_ERR_LOG_BAD_CODE', `--code "${value}" is no code; give it as the log prints it, e.g. 0xc0000002 or 0.`);
   }
   return value.toLowerCase().startsWith('0x') ? Number.parseInt(value, 16) : Number(value);
 }

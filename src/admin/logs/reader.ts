@@ -20,12 +20,12 @@ export function openSource(file: string, hint = ''): LogSource {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new LogToolError('ERR_LOG_FILE_MISSING', `${file}: no such file; give the path of a lunalogs file${hint}.`);
+      throw new LogToolError('NTLS_ERR_LOG_FILE_MISSING', `${file}: no such file; give the path of a lunalogs file${hint}.`);
     }
-    throw new LogToolError('ERR_LOG_UNREADABLE', `${file}: cannot be read (${code}); check its permissions or run as its owner.`);
+    throw new LogToolError('NTLS_ERR_LOG_UNREADABLE', `${file}: cannot be read (${code}); check its permissions or run as its owner.`);
   }
   if (stat.isDirectory()) {
-    throw new LogToolError('ERR_LOG_IS_DIRECTORY', `${file} is a directory; give a log file inside it, e.g. ${file.replace(/\/$/, '')}/lunalogs.`);
+    throw new LogToolError('NTLS_ERR_LOG_IS_DIRECTORY', `${file} is a directory; give a log file inside it, e.g. ${file.replace(/\/$/, '')}/lunalogs.`);
   }
   return { name: file, stream: () => createReadStream(file) };
 }
@@ -45,7 +45,7 @@ export async function* readLines(source: LogSource): AsyncGenerator<string> {
   }
   if (failure) {
     const code = failure.code ?? String(failure);
-    if (code === 'EISDIR') throw new LogToolError('ERR_LOG_IS_DIRECTORY', `${source.name} is a directory; give a log file inside it.`);
-    throw new LogToolError('ERR_LOG_UNREADABLE', `${source.name}: cannot be read (${code}); check its permissions.`);
+    if (code === 'EISDIR') throw new LogToolError('NTLS_ERR_LOG_IS_DIRECTORY', `${source.name} is a directory; give a log file inside it.`);
+    throw new LogToolError('NTLS_ERR_LOG_UNREADABLE', `${source.name}: cannot be read (${code}); check its permissions.`);
   }
 }
