@@ -54,7 +54,8 @@ export async function runCommand(options: CommonOptions, body: (context: Command
   } catch (error) {
     const failure = explainFailure(error, context.failure);
     await context.logger.close();
-    if (context.json) process.stdout.write(JSON.stringify({ ok: false, code: failure.code, error: failure.line }) + '\n');
+    // The same shape as `ntls --json` (docs/operations.md): the failure's code and its line.
+    if (context.json) process.stdout.write(JSON.stringify({ ok: false, error: { code: failure.code, message: failure.line } }) + '\n');
     process.stderr.write(`ntls-client: ${failure.line} [${failure.code}]\n`);
     process.exit(1);
   }

@@ -35,6 +35,21 @@ describe('--version and --help', () => {
     expect(expectOk(await runClient(['--version'])).stdout.trim()).toBe(version);
   });
 
+  it('--json failures have the shape `ntls --json` prints: {ok:false, error:{code, message}}', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'ntls-client-empty-'));
+    try {
+      const result = await runClient(['verify', '--json', '--config-dir', empty]);
+      expect(result.status).not.toBe(0);
+      const printed = JSON.parse(result.stdout) as { ok: boolean; error: { code: string; message: string } };
+      expect(printed.ok).toBe(false);
+      expect(printed.error.code).toMatch(/^NTLS_ERR_/);
+      expect(result.stderr).toContain(`[${printed.error.code}]`);
+      expect(result.stderr).toContain(printed.error.message);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
   it('every command\'s --help has an example that uses it', async () => {
     const help = expectOk(await runClient(['--help'])).stdout;
     const commands = [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}([a-z][a-z0-9-]+)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
