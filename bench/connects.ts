@@ -12,7 +12,6 @@
 //   npm run bench:connects   (BENCH_SECONDS per measurement, BENCH_LOOPS=4,16)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -22,6 +21,7 @@ import { P11KIT_HANDSHAKE, request } from '../src/protocol/p11kit/index.js';
 import { machineCpu, processTreesCpu, sleep, treeCpuBetween, writeRecord } from './network/measure.js';
 import { NtlsDaemon } from './network/ntls-daemon.js';
 import { encoded } from './network/rpc-channel.js';
+import { freePort } from './stock/stunnel.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LOOPS = (process.env.BENCH_LOOPS ?? '4,16').split(',').map(Number);
@@ -95,17 +95,6 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** `openssl s_time -new` from `loops` processes at once: their connections per second summed. */

@@ -10,13 +10,13 @@
 //   npm run bench:ha          (BENCH_SECONDS=5 per window, BENCH_ROUNDS=3, BENCH_LANES=8)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NtlsClient } from '../src/client/ntls-client.js';
 import type { TokenSession } from '../src/client/token-session.js';
 import { CKM, CKO, CKU } from '../src/pkcs11/constants.js';
+import { freePort } from './stock/stunnel.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const ntlsBin = join(root, 'dist/src/cli/ntls.js');
@@ -31,17 +31,6 @@ const ECDSA_SHA256 = { type: CKM.ECDSA_SHA256, parameter: null };
 const pinned = availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function run(bin: string, args: string[]): string {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NTLS_PIN: '' } });

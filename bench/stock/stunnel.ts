@@ -14,7 +14,8 @@ import { createSelfSignedCertificate } from '../../src/certificates/self-signed.
 
 const STUNNEL = '/usr/bin/stunnel4';
 
-function freePort(): Promise<number> {
+/** A loopback TCP port free a moment ago (the kernel's choice). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

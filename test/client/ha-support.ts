@@ -4,29 +4,19 @@
 // is what nodes on one store give. Each node listens on its own fixed loopback port, so a node
 // killed and started again is found where it was.
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CKM } from '../../src/pkcs11/constants.js';
 import type { Mechanism } from '../../src/pkcs11/mechanism.js';
 import { removeHome, runNtls, startDaemon, type Daemon } from '../support/daemon.js';
 import { CO_PIN, ClientHost, clientTestHome, expectOk, initialiseSlot } from './support.js';
+import { freePort } from '../support/ports.js';
+export { freePort };
 
 export const GROUP = 'g1';
 export const KEY_LABEL = 'ha-sign';
 export const AES_LABEL = 'ha-aes';
 export const ECDSA_SHA256: Mechanism = { type: CKM.ECDSA_SHA256, parameter: null };
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export class Node {
   daemon: Daemon;

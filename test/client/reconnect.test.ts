@@ -1,6 +1,5 @@
 // A lost link fails the calls in flight with a LinkError; the next call links again, to the
 // restarted daemon on the same address.
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinkError } from '../../src/client/link.js';
@@ -9,19 +8,12 @@ import { CKM, CKR, CKU } from '../../src/pkcs11/constants.js';
 import { keyGeneration } from '../../src/client/key-specs.js';
 import { removeHome, runNtls, startDaemon, type Daemon } from '../support/daemon.js';
 import { CO_PIN, ClientHost, clientTestHome, expectOk, initialiseSlot } from './support.js';
+import { freePort } from '../support/ports.js';
 
 let home: string;
 let daemon: Daemon;
 let alice: ClientHost;
 let client: NtlsClient;
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-  const { port } = probe.address() as { port: number };
-  await new Promise((r) => probe.close(r));
-  return port;
-}
 
 beforeAll(async () => {
   home = clientTestHome({ server: { bind: '127.0.0.1', port: await freePort() } });

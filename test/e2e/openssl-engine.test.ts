@@ -3,7 +3,6 @@
 // signatures made in ntls verify with plain openssl, and RSA decryption happens in the token.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import {
   createClientCert, createPartition, explain, openssl, p11kitEnv, pkcs11Tool, registerClient, removeDir,
   startE2eDaemon, startRelay, tempDir, waitFor, writeEngineConfig, type Relay, type ToolResult,
 } from '../support/e2e.js';
+import { freePort } from '../support/ports.js';
 
 let daemon: Daemon;
 let work: string;
@@ -159,14 +159,3 @@ describe('openssl with the pkcs11 engine on p11-kit-client.so', () => {
     ok(await ossl(['dgst', '-sha256', '-engine', 'pkcs11', '-keyform', 'engine', '-sign', uri('eng-rsa'), '-out', file('again.sig'), file('message.txt')]));
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}

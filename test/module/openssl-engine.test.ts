@@ -4,11 +4,11 @@
 // TLS 1.3 with a token key.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explain, openssl, PKCS11_ENGINE, waitFor, type ToolResult } from '../support/e2e.js';
 import { moduleTool, moduleWorld, PIN, type ModuleWorld } from './support.js';
+import { freePort } from '../support/ports.js';
 
 let world: ModuleWorld;
 let env: NodeJS.ProcessEnv;
@@ -96,14 +96,3 @@ describe('openssl with the pkcs11 engine on libntls-pkcs11.so', () => {
     }
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}

@@ -1,24 +1,15 @@
 // Issue 16, bug 7: the *_total series are Prometheus counters and go on over `ntls service restart`
 // (a stop and a start in the same process); ntls_build_info says which version runs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, keepaliveBody, link, makeClient, makeHome, registerClient, removeHome, repoRoot, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
+import { freePort } from '../support/ports.js';
 
 let home: string;
 let daemon: Daemon;
 let client: TestClient;
 let port: number;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 beforeAll(async () => {
   port = await freePort();
