@@ -31,6 +31,8 @@ export interface PgStoreOptions {
   poolSize?: number;
   /** Milliseconds to wait for a connection before the call fails. */
   connectTimeoutMs?: number;
+  /** Milliseconds a statement may take before the call fails and its connection is dropped. */
+  queryTimeoutMs?: number;
 }
 
 interface PartitionRecord extends PartitionFields {
@@ -83,6 +85,9 @@ export class PgStore implements HsmStoreBackend {
       pool = new pg.Pool({
         connectionString: hosts.urls[0], max: options.poolSize ?? 10, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
         idleTimeoutMillis: 30_000, application_name: 'ntls',
+        // No call waits on the database for ever: a statement stuck behind a lock or a connection
+        // that stopped answering fails (CKR_DEVICE_ERROR), and its connection is not reused.
+        query_timeout: options.queryTimeoutMs ?? 10_000, keepAlive: true,
         ...(hosts.urls.length > 1 || hosts.readWrite ? { Client: hostListClient(hosts) } : {}),
       });
     } catch (error) {

@@ -41,6 +41,7 @@ describe('PostgreSQL stopped for 10 s under load', () => {
     const signs: Tally = { ok: 0, deviceError: 0, other: [] };
     const state = { phase: 'before' as 'before' | 'down' | 'after' };
     const createdAfter: number[] = [];
+    const errorsAfter: string[] = [];
     let stop = false;
     const loop = (async () => {
       for (let i = 1; !stop && i < 100_000; i++) {
@@ -52,6 +53,7 @@ describe('PostgreSQL stopped for 10 s under load', () => {
           const rv = (error as { rv?: number }).rv;
           if (rv === CKR.DEVICE_ERROR) creates.deviceError++;
           else creates.other.push(rv ?? -1);
+          if (state.phase === 'after') errorsAfter.push(`${(error as Error).message}`);
         }
         try {
           await p11.sign(session, ECDSA, first.privateKey, Buffer.from(`data ${i}`));
@@ -77,7 +79,8 @@ describe('PostgreSQL stopped for 10 s under load', () => {
     stop = true;
     await loop;
 
-    expect(createdAfter.length).toBeGreaterThanOrEqual(3);
+    const seen = JSON.stringify({ creates, signs, errorsAfter: errorsAfter.slice(-5), log: cluster.nodes[0]!.log().slice(-15) });
+    expect(createdAfter.length, seen).toBeGreaterThanOrEqual(3);
     expect(creates.deviceError).toBeGreaterThan(0);
     expect(creates.other).toEqual([]);
     expect(signs.other).toEqual([]);

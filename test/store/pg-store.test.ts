@@ -2,6 +2,7 @@
 // (test/support/postgres.ts): what it keeps is what SQLite keeps (sealed secrets, row MACs, no
 // PIN), it survives a reopen, and it refuses a database not of its schema without writing.
 
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreOpenError } from '../../src/store/errors.js';
 import { PgStore } from '../../src/store/pg-store.js';
@@ -115,6 +116,28 @@ describe('the PostgreSQL store', () => {
     await again.device.setPartitionPolicy(slot, { legacyRsa: true });
     expect(await server.query(database, 'SELECT policy FROM ntls_partitions')).toEqual([{ policy: '{"legacyRsa":true}' }]);
     await again.shutdown();
+  });
+
+  it('a write stuck behind a lock fails after the statement timeout, and the next write after the lock goes succeeds', async () => {
+    const url = await freshDatabase();
+    const store = await PgStore.open(url, { queryTimeoutMs: 500 });
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT version FROM ntls_clock FOR UPDATE');
+      const stuck = await store.reserveObjectIds().then(() => 'answered', (e: unknown) => e);
+      // reserveObjectIds takes no clock lock; a write does.
+      expect(stuck).toBe('answered');
+      const write = await store.deletePartition(12345).then(() => 'answered', (e: unknown) => e);
+      expect(write).toBeInstanceOf(Error);
+      expect((write as Error).message).toMatch(/timeout/i);
+      await holder.query('ROLLBACK');
+      await store.deletePartition(12345);
+    } finally {
+      await holder.end();
+      await store.close();
+    }
   });
 
   it('a wrong store.url (nothing listening, unknown database) is one clear line with the password masked', async () => {
