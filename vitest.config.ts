@@ -12,6 +12,7 @@ const UNIT = [
   'test/client/units.test.ts',
   'test/client/ha-units.test.ts',
   'test/config/config.test.ts',
+  'test/daemon/placement.test.ts',
   'test/datapath/pending-pool.test.ts',
   'test/datapath/tcp-keepalive.test.ts',
   'test/errors/error-base.test.ts',

@@ -61,7 +61,7 @@ program.command('start')
   .option('--home <dir>', 'service home (default: $NTLS_HOME or ./ntls-home)')
   .option('--port <n>', 'TCP port, overriding the configuration', portNumber)
   .option('--bind <addr>', 'bind address, overriding the configuration')
-  .option('--workers <n>', 'datapath worker processes, overriding datapath.inboundWorkers (0: none)', workerCount)
+  .option('--workers <n>', 'processes serving the TLS port, the main one included, overriding datapath.inboundWorkers (0 or 1: the main process alone)', workerCount)
   .option('--quiet', 'do not echo log lines on stderr')
   .action(async (options: { home?: string; port?: number; bind?: string; workers?: number; quiet?: boolean }) => {
     // A daemon already running for the home is refused by the daemon itself (its home lock).

@@ -34,7 +34,7 @@ export const ConfigShape = z.object({
   }).strict().default({}),
   datapath: z.object({
     inboundWorkers: z.number().int().min(0).max(256).default(availableParallelism())
-      .describe('Datapath worker processes serving the TLS port (default: the number of cores; 0: the main process alone). docs/workers.md.'),
+      .describe('Processes serving the TLS port, the main process included (default: the number of cores; 0 or 1: the main process alone; N: the main process and N-1 datapath workers). docs/workers.md.'),
     outboundWorkers: z.number().int().min(1).max(1024).default(4)
       .describe('Threads of the main process\'s libuv pool, where signatures and other cryptography run (UV_THREADPOOL_SIZE, unless the environment sets it).'),
     receiveTimeout: seconds.default(1200)

@@ -1,5 +1,5 @@
-// The data path as one: the main process's engine (the local socket, and the TLS port when the
-// daemon runs without workers) and the datapath workers' reports, summed.
+// The data path as one: the main process's engine (the local socket, and the TLS connections it
+// keeps) and the datapath workers' reports, summed.
 import type { DatapathConnections, DatapathView, DatapathWorker } from '../datapath/datapath-view.js';
 import type { DatapathEngine } from '../datapath/engine.js';
 import { DatapathStatistics, type DatapathCounters } from '../datapath/statistics.js';
@@ -7,7 +7,7 @@ import type { WorkerPool } from './worker-pool.js';
 
 export function combinedDatapath(engine: DatapathEngine, pool: WorkerPool | null): DatapathView {
   return {
-    workers: pool?.size || 1,
+    workers: (pool?.size ?? 0) + 1,
     async statistics(): Promise<DatapathCounters> {
       const sum = new DatapathStatistics();
       sum.add(engine.statistics.snapshot());
@@ -30,11 +30,9 @@ export function combinedDatapath(engine: DatapathEngine, pool: WorkerPool | null
       return { total, byClient };
     },
     async processes(): Promise<DatapathWorker[]> {
-      if (!pool) {
-        const { connectionsTotal } = engine.statistics;
-        return [{ index: 0, pid: process.pid, connections: engine.connectionCounts().total, connectionsTotal }];
-      }
-      return (await pool.refresh()).map((r) => ({ index: r.index, pid: r.pid, connections: r.connections, connectionsTotal: r.statistics.connectionsTotal }));
+      const main = { index: 0, pid: process.pid, connections: engine.connectionCounts().total, connectionsTotal: engine.statistics.connectionsTotal };
+      const workers = pool ? await pool.refresh() : [];
+      return [main, ...workers.map((r) => ({ index: r.index, pid: r.pid, connections: r.connections, connectionsTotal: r.statistics.connectionsTotal }))];
     },
     async terminateClient(client: string): Promise<number> {
       return engine.terminateClient(client) + (pool ? await pool.terminateClient(client) : 0);

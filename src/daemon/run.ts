@@ -30,7 +30,7 @@ import { ADMIN_SOCKET } from '../admin/protocol.js';
 import { join, resolve } from 'node:path';
 import { serveMetrics } from '../metrics/http-exporter.js';
 import { combinedDatapath } from './datapath-view.js';
-import { WorkerPool } from './worker-pool.js';
+import { WorkerPool, workerConfig } from './worker-pool.js';
 import { registerDatapathMetrics } from '../metrics/datapath-metrics.js';
 import { daemonRegistry } from '../metrics/registry.js';
 import { healthProbe } from './health-probe.js';
@@ -141,26 +141,33 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     // use OpenSSL engines), so the HSM never performs SSL operations: the line says so.
     logger.log(Catalogue.hsmCryptoSupport, { state: config.server.keysInHardware ? 'NOT enabled' : 'disabled' });
     let context = buildServerContext(credentials, registry.list(), config.server, logger);
-    const workers = config.datapath.inboundWorkers;
+    // datapath.inboundWorkers: the processes serving the TLS port, this one included (0 or 1: this one alone).
+    const tlsProcesses = Math.max(config.datapath.inboundWorkers, 1);
     // The threads the main process answers with: its libuv pool (`ntls start` sizes it from
     // datapath.outboundWorkers unless UV_THREADPOOL_SIZE is set), where the cryptography runs.
     const outbound = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-    logger.log(Catalogue.workersConfigured, { inbound: Math.max(workers, 1), outbound });
+    logger.log(Catalogue.workersConfigured, { inbound: tlsProcesses, outbound });
 
-    // The main process's own engine serves the local socket, and the TLS port when there are no workers.
-    const engine = new DatapathEngine({
-      config, logger, registry, processor: processor.module, serverName: hostname(), secureContext: context,
+    // The main process accepts every connection of the TLS port; it serves some itself (and the
+    // local socket) and hands the others to the datapath workers (placement.ts).
+    const pool = tlsProcesses === 1 ? null : new WorkerPool({
+      workers: tlsProcesses - 1, servingProcesses: tlsProcesses, config, logger, processor: processor.module, serverName: hostname(),
+      verifyLocation: home.verifyLocation, logDirectory: home.logDirectory, logFile: home.logFile, credentials: pemsOf(credentials),
     });
-    const pool = workers === 0 ? null : new WorkerPool({
-      workers, config, logger, processor: processor.module, serverName: hostname(), verifyLocation: home.verifyLocation,
-      logDirectory: home.logDirectory, logFile: home.logFile, credentials: pemsOf(credentials),
+    const engine: DatapathEngine = new DatapathEngine({
+      config: pool ? workerConfig(config, tlsProcesses) : config, logger, registry, processor: processor.module, serverName: hostname(),
+      secureContext: context, handOff: pool ? (socket) => pool.handOff(socket, engine.connectionCounts().total) : undefined,
     });
     const datapath = combinedDatapath(engine, pool);
     registerDatapathMetrics(metrics, datapath);
-    const address = pool ? await pool.start().catch(async (error: unknown) => {
+    await pool?.start().catch(async (error: unknown) => {
       await pool.stop();
       throw error;
-    }) : await engine.listen();
+    });
+    const address = await engine.listen().catch(async (error: unknown) => {
+      await pool?.stop();
+      throw error;
+    });
     if (config.localSocket.enabled) await engine.listenLocal(resolve(root, config.localSocket.path));
     const rebuildContext = () => {
       try {
@@ -302,10 +309,12 @@ export async function runForeground(options: DaemonOptions): Promise<void> {
     return up;
   };
   let running = await started();
-  if (process.env.NTLS_FAULT_INJECTION === 'uncaught-on-connection') {
+  // Test hooks of the crash handlers; with datapath workers, the workers take them (src/workers/worker.ts).
+  const faultHere = running.config.datapath.inboundWorkers <= 1;
+  if (faultHere && process.env.NTLS_FAULT_INJECTION === 'uncaught-on-connection') {
     // Test hook for the crash handler: the first accepted connection throws outside any handler.
     running.engine.onNextConnection(() => { throw new Error('fault injected by NTLS_FAULT_INJECTION'); });
-  } else if (process.env.NTLS_FAULT_INJECTION === 'native-fault-on-connection') {
+  } else if (faultHere && process.env.NTLS_FAULT_INJECTION === 'native-fault-on-connection') {
     // The same with a real invalid memory access in native code (SIGSEGV).
     running.engine.onNextConnection(() => nativeFaultForTest());
   }

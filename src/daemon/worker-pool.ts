@@ -1,11 +1,11 @@
-// The daemon's datapath workers (docs/workers.md): N processes that share the TLS port (Node's
-// cluster: this process accepts and hands each connection to the next worker in turn) and do
-// TLS, the identity exchange and framing; this process runs the command processor for all of
-// them over one binary channel per worker, writes their log lines, sums their statistics, and
-// replaces a worker that dies. A client sees one daemon whichever worker holds its link.
+// The daemon's datapath workers (docs/workers.md): processes beside the main one that serve TLS
+// connections the main process accepted and handed to them (placement.ts says which), doing TLS,
+// the identity exchange and framing; this process runs the command processor for all of them
+// over one binary channel per worker, writes their log lines, sums their statistics, and
+// replaces a worker that dies. A client sees one daemon whichever process holds its link.
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/schema.js';
 import { Catalogue } from '../log/catalogue.js';
@@ -13,10 +13,10 @@ import type { Logger } from '../log/logger.js';
 import type { Message } from '../log/message.js';
 import type { CommandProcessorModule } from '../processor/contract.js';
 import { ProcessorHost, type WorkerStream } from '../workers/processor-host.js';
-import { BindError } from '../datapath/engine.js';
 import { CRASH_EXIT_STATUS } from '../datapath/crash-handler.js';
 import { DatapathStatistics } from '../datapath/statistics.js';
 import type { MainToWorker, WorkerInit, WorkerReport, WorkerToMain } from '../workers/messages.js';
+import { placeConnection } from './placement.js';
 
 /**
  * The worker's program beside this module; when this module runs from its TypeScript source
@@ -26,7 +26,7 @@ function workerScript(): string {
   const beside = fileURLToPath(new URL('../workers/worker.js', import.meta.url));
   return existsSync(beside) ? beside : fileURLToPath(new URL('../../dist/src/workers/worker.js', import.meta.url));
 }
-/** Connection ids of worker i are i·2^24 + its own: unique in the daemon. */
+/** Connection ids of worker i are (i+1)·2^24 + its own: unique in the daemon (the main process's are below 2^24). */
 const IDS_PER_WORKER = 1 << 24;
 /** A worker that dies again within this long after its start is not replaced at once. */
 const RESPAWN_BACKOFF_MS = [0, 500, 2000, 10_000];
@@ -35,7 +35,10 @@ const REPLY_TIMEOUT_MS = 5000;
 const NATIVE_FAULT_SIGNALS = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT']);
 
 export interface WorkerPoolOptions {
+  /** Worker processes to run. */
   workers: number;
+  /** Processes serving the TLS port, the main one included: the daemon-wide limits are shared among them. */
+  servingProcesses: number;
   config: Config;
   logger: Logger;
   processor: CommandProcessorModule;
@@ -53,6 +56,10 @@ interface Slot {
   report: WorkerReport | null;
   started: number;
   failures: number;
+  /** Serving connections handed to it. */
+  serving: boolean;
+  /** Connections handed to it and not yet closed. */
+  assigned: number;
 }
 
 /** A worker's share of a daemon-wide limit (at least 1). */
@@ -93,20 +100,18 @@ export class WorkerPool {
   private readonly pending = new Map<number, { resolve(value: unknown): void; timer: NodeJS.Timeout }>();
   private nextReply = 1;
   private refreshing: Promise<WorkerReport[]> | null = null;
-  private bindFailureLogged = false;
   private stopping = false;
   /** The counters of workers that have ended: the daemon's totals do not go back when one is replaced. */
   readonly retired = new DatapathStatistics();
   private credentials: { certificatePem: string; keyPem: string };
-  address: AddressInfo | null = null;
 
   constructor(private readonly options: WorkerPoolOptions) {
     this.credentials = options.credentials;
-    this.slots = Array.from({ length: options.workers }, (_, index) => ({ index, worker: null, host: null, report: null, started: 0, failures: 0 }));
+    this.slots = Array.from({ length: options.workers }, (_, index) => ({ index, worker: null, host: null, report: null, started: 0, failures: 0, serving: false, assigned: 0 }));
     cluster.setupPrimary({
       exec: workerScript(),
       args: [],
-      // fd 3: Node's IPC (control, log lines); fd 4: the binary request channel.
+      // fd 3: Node's IPC (control, handed connections); fd 4: the binary request channel and log lines.
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
       serialization: 'advanced',
     });
@@ -116,10 +121,29 @@ export class WorkerPool {
     return this.slots.length;
   }
 
-  /** Starts every worker; resolves once each listens (rejects with the first one's failure). */
-  async start(): Promise<AddressInfo> {
+  /** Starts every worker; resolves once each serves (rejects with the first one's failure). */
+  async start(): Promise<void> {
     await Promise.all(this.slots.map((slot) => this.spawn(slot)));
-    return this.address!;
+  }
+
+  /**
+   * A new connection of the TLS port, not read yet: handed to the least busy worker when it is
+   * less busy than the main process (`main` connections); false when the main process keeps it.
+   */
+  handOff(socket: Socket, main: number | null): boolean {
+    const index = placeConnection(main, this.slots.map((slot) => (slot.serving && slot.worker?.isConnected() ? slot.assigned : null)));
+    if (index === null) return false;
+    const slot = this.slots[index]!;
+    try {
+      slot.worker!.send({ type: 'connection' } satisfies MainToWorker, socket, { keepOpen: false }, (error) => {
+        // Lost with the worker (it is exiting): the client's link fails and it connects again.
+        if (error) socket.destroy();
+      });
+    } catch {
+      return false;
+    }
+    slot.assigned++;
+    return true;
   }
 
   private spawn(slot: Slot): Promise<void> {
@@ -132,9 +156,9 @@ export class WorkerPool {
     worker.on('error', () => undefined);
     const stream = worker.process.stdio?.[4] as unknown as WorkerStream | undefined;
     if (!stream) throw new Error('the worker has no request channel');
-    slot.host = new ProcessorHost(options.processor, stream, (local) => slot.index * IDS_PER_WORKER + local, (id, params) => this.log(id, params));
+    slot.host = new ProcessorHost(options.processor, stream, (local) => (slot.index + 1) * IDS_PER_WORKER + local, (id, params) => this.log(id, params));
     const init: WorkerInit = {
-      index: slot.index, config: options.config, workerConfig: workerConfig(options.config, this.slots.length),
+      index: slot.index + 1, config: options.config, workerConfig: workerConfig(options.config, options.servingProcesses),
       serverName: options.serverName, verifyLocation: options.verifyLocation, logDirectory: options.logDirectory,
       logFile: options.logFile, credentials: this.credentials,
     };
@@ -145,27 +169,17 @@ export class WorkerPool {
           case 'ready':
             sendTo(worker, init);
             break;
-          case 'listening':
+          case 'serving':
             up = true;
             slot.failures = 0;
-            this.address ??= message.address;
+            slot.serving = true;
             resolve();
             break;
+          case 'released':
+            slot.assigned = Math.max(0, slot.assigned - 1);
+            break;
           case 'failed':
-            if (up) break;
-            if (message.bind && !this.bindFailureLogged) {
-              // The guide's three lines once for the daemon, whichever worker found the port taken.
-              this.bindFailureLogged = true;
-              options.logger.log(Catalogue.listeningPortBindFailed);
-              options.logger.log(Catalogue.serverSocketInitFailed);
-              options.logger.log(Catalogue.initializationFailed);
-            }
-            if (message.bind) {
-              const cause = Object.assign(new Error(message.message), { code: message.bind.code });
-              reject(new BindError(message.bind.address, message.bind.port, cause));
-            } else {
-              reject(new Error(message.message));
-            }
+            if (!up) reject(new Error(message.message));
             break;
           case 'reply':
             this.pending.get(message.id)?.resolve(message.value);
@@ -183,9 +197,11 @@ export class WorkerPool {
         slot.host = null;
         slot.worker = null;
         slot.report = null;
+        slot.serving = false;
+        slot.assigned = 0;
         if (!up) {
-          // Its last messages (why it failed: a port in use) are read before the channel's end.
-          const failed = () => reject(new Error(`datapath worker ${slot.index} ended before it listened`));
+          // Its last messages (why it failed) are read before the channel's end.
+          const failed = () => reject(new Error(`datapath worker ${slot.index + 1} ended before it served`));
           if (worker.isConnected()) worker.once('disconnect', failed);
           else failed();
           return;

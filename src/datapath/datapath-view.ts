@@ -20,12 +20,12 @@ export interface DatapathWorker {
 }
 
 export interface DatapathView {
-  /** How many processes serve the TLS port (1: the main process alone). */
+  /** How many processes serve the TLS port, the main one included (1: the main process alone). */
   readonly workers: number;
   statistics(): Promise<DatapathCounters>;
   resetStatistics(): Promise<void>;
   connections(): Promise<DatapathConnections>;
-  /** The processes serving the TLS port now (the main process alone: one entry, index 0). */
+  /** The processes serving the TLS port now: the main process (index 0), then each worker (1, 2, ...). */
   processes(): Promise<DatapathWorker[]>;
   /** Ends a client's live connections wherever they are; resolves with how many. */
   terminateClient(client: string): Promise<number>;

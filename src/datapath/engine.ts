@@ -35,6 +35,11 @@ export interface EngineOptions {
   processor: Pick<CommandProcessorModule, 'cp_server_connected'>;
   serverName: string;
   secureContext: SecureContext;
+  /**
+   * Offered each new TCP connection of the TLS port before anything is read from it: true when
+   * another process (a datapath worker) has taken it (src/daemon/placement.ts).
+   */
+  handOff?: (socket: Socket) => boolean;
 }
 
 /** Writes a line at most once a second, so a flood cannot flood the log. */
@@ -78,7 +83,10 @@ export class DatapathEngine {
     this.perClient = clientLimits(options.config.datapath);
     this.pending = new PendingPool({ total: options.config.datapath.maxPendingConnections, perAddress: options.config.datapath.maxPendingPerAddress });
     this.clientShares = new ClientShares(this.perClient.memoryBytes);
-    this.server = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.accept(socket));
+    // Paused: a connection handed to a worker must reach it with not a byte read here.
+    this.server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
+      if (!this.options.handOff?.(socket)) this.accept(socket);
+    });
     this.server.on('error', () => this.options.logger.log(Catalogue.acceptFailed));
     this.tooManyConnections = new RateLimitedLine(() => options.logger.log(Catalogue.newConnectionFailed));
     this.tooManyPending = new RateLimitedLine(() => options.logger.log(Catalogue.tcpAcceptFailed));
@@ -96,8 +104,7 @@ export class DatapathEngine {
         reject(new BindError(bind, port, error));
       };
       this.server.once('error', onError);
-      // Not exclusive: on datapath workers the main process holds the one socket, shared by all (docs/workers.md).
-      this.server.listen({ host: bind, port, backlog: 511, exclusive: false }, () => {
+      this.server.listen({ host: bind, port, backlog: 511 }, () => {
         this.server.off('error', onError);
         resolve(this.server.address() as AddressInfo);
       });
@@ -227,6 +234,12 @@ export class DatapathEngine {
       onSettled,
       onClosed: (c) => this.connections.delete(c),
     };
+  }
+
+  /** A connection the main process accepted and handed to this process (a datapath worker). */
+  adopt(socket: Socket): void {
+    socket.setNoDelay(true);
+    this.accept(socket);
   }
 
   /** Runs `hook` outside any handler when the next connection arrives (crash-handler tests). */

@@ -1,6 +1,5 @@
 // The control messages between the daemon's main process and its datapath workers, over Node's
 // IPC channel (the requests and answers themselves travel on the binary channel, channel.ts).
-import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
 import type { DatapathCounters } from '../datapath/statistics.js';
 
@@ -28,6 +27,8 @@ export interface WorkerReport {
 }
 
 export type MainToWorker =
+  /** A TLS-port connection to serve, sent with its socket (src/daemon/placement.ts). */
+  | { type: 'connection' }
   | { type: 'registrations'; endUnregistered: boolean }
   | { type: 'credentials'; certificatePem: string; keyPem: string }
   | { type: 'debug'; enabled: boolean }
@@ -39,6 +40,9 @@ export type MainToWorker =
 export type WorkerToMain =
   /** Loaded, listening for its init (a message sent before would be lost). */
   | { type: 'ready' }
-  | { type: 'listening'; address: AddressInfo }
-  | { type: 'failed'; message: string; bind?: { address: string; port: number; code: string } }
+  /** Initialised: connections handed to it are served. */
+  | { type: 'serving' }
+  /** A connection handed to it has closed. */
+  | { type: 'released' }
+  | { type: 'failed'; message: string }
   | { type: 'reply'; id: number; value: unknown };

@@ -1,12 +1,12 @@
-// A datapath worker: one process of the daemon that serves the TLS port beside the others (the
-// main process shares the listening socket among them, src/daemon/worker-pool.ts). Here: TLS,
+// A datapath worker: one process of the daemon that serves TLS connections beside the main
+// process (which accepts them all and hands some here, src/daemon/placement.ts). Here: TLS,
 // the identity exchange, framing, the admission limits, the receive timer. The requests go to
 // the main process, which runs the command processor (one token model, one HSM, one log) over
 // the worker's channel (fd 4); log lines and statistics go there too, over the IPC channel.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { Socket } from 'node:net';
 import { installCrashHandler, nativeFaultForTest } from '../datapath/crash-handler.js';
-import { BindError, DatapathEngine } from '../datapath/engine.js';
+import { DatapathEngine } from '../datapath/engine.js';
 import { buildServerContext } from '../datapath/tls-context.js';
 import { Logger } from '../log/logger.js';
 import { RemoteProcessor } from './remote-processor.js';
@@ -30,12 +30,12 @@ async function start(init: WorkerInit): Promise<void> {
   workerIndex = init.index;
   const stream = new Socket({ fd: CHANNEL_FD, readable: true, writable: true });
   const writer = new ChannelWriter(stream);
-  // Until it listens, a worker's lines are its failure to, which the main process reports once.
-  let listening = false;
+  // Until it serves, a worker's lines are its failure to, which the main process reports once.
+  let serving = false;
   const logger = new Logger({
     debug: config.log.debug,
     relay: (message, params) => {
-      if (listening) writer.send(ChannelKind.Log, 0, Buffer.from(JSON.stringify({ id: message.id, params })));
+      if (serving) writer.send(ChannelKind.Log, 0, Buffer.from(JSON.stringify({ id: message.id, params })));
     },
   });
   // A fault ends this process before a relayed line could leave it: the crash line goes to the
@@ -61,11 +61,13 @@ async function start(init: WorkerInit): Promise<void> {
   const engine = new DatapathEngine({
     config: init.workerConfig, logger, registry, processor, serverName: init.serverName, secureContext: context(),
   });
-  const address = await engine.listen();
-  listening = true;
+  serving = true;
   injectFault(engine);
-  process.on('message', (message: MainToWorker) => {
+  process.on('message', (message: MainToWorker, handle?: unknown) => {
     switch (message.type) {
+      case 'connection':
+        if (handle instanceof Socket) adopt(engine, handle);
+        break;
       case 'registrations':
         registry.reload();
         engine.replaceSecureContext(context());
@@ -96,7 +98,13 @@ async function start(init: WorkerInit): Promise<void> {
         break;
     }
   });
-  send({ type: 'listening', address: { address: address.address, family: address.family, port: address.port } });
+  send({ type: 'serving' });
+}
+
+/** A connection from the main process: served here; the main process is told when it is gone (placement.ts counts). */
+function adopt(engine: DatapathEngine, socket: Socket): void {
+  socket.once('close', () => send({ type: 'released' }));
+  engine.adopt(socket);
 }
 
 /** Test hooks of the crash handlers (NTLS_FAULT_INJECTION), as the main process has them without workers. */
@@ -115,9 +123,8 @@ function report(engine: DatapathEngine): WorkerReport {
 process.once('message', (init: WorkerInit) => {
   start(init).catch((error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
-    const bind = error instanceof BindError ? { address: error.address, port: error.port, code: error.cause.code ?? error.cause.message } : undefined;
-    // Exit once the message has left: the main process reports it (a port in use, say).
-    process.send?.({ type: 'failed', message, ...(bind ? { bind } : {}) } satisfies WorkerToMain, undefined, {}, () => process.exit(1));
+    // Exit once the message has left: the main process reports it.
+    process.send?.({ type: 'failed', message } satisfies WorkerToMain, undefined, {}, () => process.exit(1));
   });
 });
 

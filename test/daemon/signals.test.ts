@@ -153,6 +153,9 @@ describe('fatal signals', () => {
     const before = JSON.parse((await runNtls(['info', 'show', '--json', '--home', daemon.home])).stdout) as { workers: Array<{ pid: number }> };
     const client = await makeClient('trigger');
     registerClient(daemon.home, client);
+    // The first link stays in the main process (it holds as many as the worker); the next goes to
+    // the worker, whose hook faults.
+    const held = await linkWhenRegistered(daemon, client);
     await link(daemon, client).catch(() => undefined);
     for (let i = 0; i < 100 && dumpsIn(daemon.home).length === 0; i++) await sleep(50);
     const dumps = dumpsIn(daemon.home);
@@ -171,6 +174,10 @@ describe('fatal signals', () => {
     }
     expect(after).toHaveLength(2);
     expect(after.map((w) => w.pid)).not.toContain(crashed);
+    expect(crashed).not.toBe(daemon.child.pid);
     expect(daemon.child.exitCode).toBeNull();
+    // The link the main process holds was never touched.
+    await held.request(keepaliveBody());
+    await held.close();
   });
 });

@@ -108,6 +108,9 @@ describe('daemon start and shutdown', () => {
     daemons.push(daemon);
     const client = await makeClient('crasher');
     registerClient(h, client);
+    // The first link stays in the main process (it holds as many as the worker); the next goes to
+    // the worker, whose hook faults.
+    const held = await linkWhenRegistered(daemon, client);
     await link(daemon, client).catch(() => undefined);
     const dumpsNow = () => readdirSync(join(h, 'logs')).filter((f) => /^ntls_bt_/.test(f));
     for (let i = 0; i < 100 && (dumpsNow().length === 0 || !daemon.log().some((l) => l.includes('CRASH AND BURN'))); i++) await sleep(50);
@@ -123,6 +126,9 @@ describe('daemon start and shutdown', () => {
     }
     expect(workers).toHaveLength(2);
     expect(daemon.child.exitCode).toBeNull();
+    // The link the main process holds was never touched.
+    await held.request(keepaliveBody());
+    await held.close();
   });
 
   it('keys in hardware: the server key is an object of the administrative partition, not a file', async () => {

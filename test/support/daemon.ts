@@ -97,7 +97,7 @@ export class Daemon {
 
 /**
  * The start-up line on the datapath's workers, as a daemon started by these tests writes it: the
- * workers that run (datapath.inboundWorkers: the cores, or NTLS_WORKERS; 0 is the main process
+ * processes serving the TLS port (datapath.inboundWorkers: the cores, or NTLS_WORKERS; 0 is the main process
  * alone, reported as 1) and the main process's libuv thread pool (4 unless set).
  */
 export function workersLine(inbound = Number(process.env.NTLS_WORKERS || availableParallelism())): string {

@@ -1,6 +1,7 @@
-// A daemon on two datapath worker processes (docs/workers.md) serves as one: each behaviour a
-// client can observe is checked with two links that `ntls info show` proves landed on
-// different workers. Forced to 2 workers (--workers 2), whatever the number of cores.
+// A daemon serving the TLS port on two processes (docs/workers.md: the main process and one
+// datapath worker) serves as one: each behaviour a client can observe is checked with two links
+// that `ntls info show` proves landed on different processes. Forced to 2 (--workers 2),
+// whatever the number of cores.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NtlsClient } from '../../src/client/ntls-client.js';
@@ -40,7 +41,7 @@ async function linkOnAWorker(): Promise<{ client: NtlsClient; p11: Pkcs11Remote;
   throw new Error('no worker counted the new link');
 }
 
-/** Two links that landed on different workers (round robin: at most a few tries). */
+/** Two links that landed on different processes (the least busy takes the next: at most a few tries). */
 async function linksOnTwoWorkers(): Promise<[Pkcs11Remote, Pkcs11Remote]> {
   const first = await linkOnAWorker();
   for (let attempt = 0; attempt < 6; attempt++) {
@@ -78,16 +79,24 @@ afterAll(async () => {
   alice?.remove();
 });
 
-describe('two datapath workers, one service', () => {
-  it('start-up reports the two workers that run, and info show lists them', async () => {
+describe('the main process and a datapath worker, one service', () => {
+  it('start-up reports the two processes that serve, and info show lists them: the main process, then the worker', async () => {
     expect(daemon.bodies()).toContain(workersLine(2));
     const { workers } = await info();
     expect(workers.map((w) => w.index)).toEqual([0, 1]);
-    expect(new Set(workers.map((w) => w.pid)).size).toBe(2);
-    expect(workers.map((w) => w.pid)).not.toContain(daemon.child.pid);
+    expect(workers[0]!.pid).toBe(daemon.child.pid);
+    expect(workers[1]!.pid).not.toBe(daemon.child.pid);
   });
 
-  it('an object made through one worker is found, changed and destroyed through the other at the next call', async () => {
+  it('each new link goes to the process holding fewer links, the main process when they hold as many', async () => {
+    for (let i = 0; i < 4; i++) {
+      const [main, worker] = (await info()).workers.map((w) => w.connections) as [number, number];
+      const { worker: landed } = await linkOnAWorker();
+      expect(landed).toBe(worker < main ? 1 : 0);
+    }
+  });
+
+  it('an object made through one process is found, changed and destroyed through the other at the next call', async () => {
     const [a, b] = await linksOnTwoWorkers();
     const sa = await loggedIn(a);
     const sb = await loggedIn(b);
@@ -106,7 +115,7 @@ describe('two datapath workers, one service', () => {
     expect(await rv(a.getAttributeValue(sa, made, [CKA.LABEL]))).toBe(CKR.OBJECT_HANDLE_INVALID);
   });
 
-  it('the counters of info show and the metrics sum both workers', async () => {
+  it('the counters of info show and the metrics sum both processes', async () => {
     const [a, b] = await linksOnTwoWorkers();
     const before = await info();
     for (let i = 0; i < 10; i++) {
@@ -126,7 +135,7 @@ describe('two datapath workers, one service', () => {
     expect(new Set(lines.map((l) => shape.exec(l)![1]))).toEqual(new Set([String(daemon.child.pid)]));
   });
 
-  it('kill -9 of a worker during a sign loop: the other worker\'s links go on, the crash line is written, a new worker takes new links', async () => {
+  it('kill -9 of the worker during a sign loop: the main process\'s links go on, the crash line is written, a new worker takes new links', async () => {
     const [a, b] = await linksOnTwoWorkers();
     const sa = await loggedIn(a);
     const sb = await loggedIn(b);
@@ -135,8 +144,9 @@ describe('two datapath workers, one service', () => {
       [{ type: CKA.TOKEN, value: false }, { type: CKA.SIGN, value: true }])).privateKey;
     const ka = await keyOf(a, sa);
     const kb = await keyOf(b, sb);
-    // a and b are on different workers: whichever holds which, killing one ends exactly one loop.
-    const killed = (await info()).workers[0]!;
+    // a and b are on different processes: killing the worker ends exactly one loop.
+    const killed = (await info()).workers[1]!;
+    expect(killed.pid).not.toBe(daemon.child.pid);
     let stop = false;
     const loop = async (p11: Pkcs11Remote, session: number, key: number) => {
       let ok = 0;
@@ -172,11 +182,11 @@ describe('two datapath workers, one service', () => {
     await linksOnTwoWorkers();
   });
 
-  it('PIN failures through both workers are counted once toward the lock', async () => {
+  it('PIN failures through both processes are counted once toward the lock', async () => {
     const [a, b] = await linksOnTwoWorkers();
     const sa = await a.openSession(0);
     const sb = await b.openSession(0);
-    // maxFailedLogins is 4: two wrong PINs through each worker lock the user.
+    // maxFailedLogins is 4: two wrong PINs through each process lock the user.
     for (const [p11, session] of [[a, sa], [b, sb], [a, sa], [b, sb]] as const) {
       expect(await rv(p11.login(session, CKU.USER, 'wrong-pin'))).toBe(CKR.PIN_INCORRECT);
     }
@@ -184,7 +194,7 @@ describe('two datapath workers, one service', () => {
     expect(await rv(b.login(sb, CKU.USER, CO_PIN))).toBe(CKR.PIN_LOCKED);
   });
 
-  it('client delete ends the client\'s links on every worker', async () => {
+  it('client delete ends the client\'s links on every process', async () => {
     const [a, b] = await linksOnTwoWorkers();
     const before = (await info()).connectionsNow;
     expect(before).toBeGreaterThanOrEqual(2);
@@ -196,8 +206,8 @@ describe('two datapath workers, one service', () => {
   });
 });
 
-describe('the limits hold for the whole daemon over two workers', () => {
-  it('datapath.maxConnectionsPerClient 4: each worker holds 2, so a client gets 4 links in all', async () => {
+describe('the limits hold for the whole daemon over two processes', () => {
+  it('datapath.maxConnectionsPerClient 4: each process holds 2, so a client gets 4 links in all', async () => {
     const limited = clientTestHome({ datapath: { maxConnectionsPerClient: 4, maxConnections: 64, receiveTimeout: 0 } });
     const d = await startDaemon(limited, {}, ['--workers', '2']);
     const greedy = await makeClient('greedy');

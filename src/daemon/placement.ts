@@ -1,0 +1,18 @@
+// Where a new connection of the TLS port is served (docs/workers.md): the main process accepts
+// them all and serves one itself unless a datapath worker holds fewer. Serving in the main
+// process spares a request the hop to a worker and back (two process wake-ups, about half the
+// latency of a signature at one connection on a small machine); workers take the connections
+// beyond, so that TLS and framing spread over the cores as links add up.
+
+/**
+ * The worker to hand a connection to (its index), or null to serve it in the main process.
+ * `main` is the main process's connection count, `workers` each worker's (null: not serving now).
+ */
+export function placeConnection(main: number | null, workers: ReadonlyArray<number | null>): number | null {
+  let best: number | null = null;
+  workers.forEach((load, index) => {
+    if (load !== null && (best === null || load < workers[best]!)) best = index;
+  });
+  if (best === null) return null;
+  return main !== null && main <= workers[best]! ? null : best;
+}
