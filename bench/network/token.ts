@@ -135,12 +135,15 @@ export async function generateKeys(channel: RpcChannel, pin: string): Promise<Se
  */
 export async function readyServer(connect: () => Promise<RpcChannel>, pin: string, count: number, together: number): Promise<{ mechanisms: Set<number>; connections: TokenConnection[] }> {
   const setup = await connect();
+  let mechanisms: Set<number>;
   try {
-    const mechanisms = await generateKeys(setup, pin);
-    return { mechanisms, connections: await connectAll(count, together, connect, pin) };
+    mechanisms = await generateKeys(setup, pin);
   } finally {
+    // Closed before the measured connections open: a link held meanwhile would change where the
+    // daemon places them (its main process takes a connection unless a worker holds fewer).
     await setup.close();
   }
+  return { mechanisms, connections: await connectAll(count, together, connect, pin) };
 }
 
 /**
