@@ -89,7 +89,9 @@ export class ChannelReader {
 
 /**
  * Writes messages to a stream, several in one write when they come in the same turn of the
- * event loop (a burst of answers is one system call, not one each).
+ * event loop: the write waits for the end of the loop's poll phase (setImmediate), so answers
+ * to requests read from several sockets, or finished on several threads, in that phase leave in
+ * one system call. A write to the other process is its wake-up, the dearest part of the hop.
  */
 export class ChannelWriter {
   private queued: Buffer[] = [];
@@ -101,7 +103,7 @@ export class ChannelWriter {
     this.queued.push(encodeMessage(kind, connection, payload));
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(() => this.flush());
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {

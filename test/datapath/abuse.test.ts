@@ -90,7 +90,7 @@ describe('total connection limit', () => {
     const home = makeHome({ datapath: { maxConnections: 3, maxConnectionsPerClient: 3, receiveTimeout: 0 } });
     const client = await makeClient('few');
     registerClient(home, client);
-    // One worker holds the whole limit (with N, each holds 1/N: workers.daemon.test.ts).
+    // The main process alone holds the whole limit (with N processes, each holds 1/N: workers.daemon.test.ts).
     const daemon = await startDaemon(home, {}, ['--workers', '1']);
     try {
       const links = await Promise.all([link(daemon, client), link(daemon, client), link(daemon, client)]);
