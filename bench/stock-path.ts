@@ -9,13 +9,16 @@
 //   - stunnel: p11-kit-client.so → client stunnel → mutual TLS 1.3 on loopback → server stunnel →
 //     `p11-kit server` + SoftHSM2 (Debian stunnel4, p11-kit, softhsm2);
 //   - unix socket: p11-kit-client.so → `p11-kit server` + SoftHSM2's unix socket.
+// BENCH_THREADS=8 adds, for each algorithm, a cell of 1 process × 8 threads: one application
+// initialised with CKF_OS_LOCKING_OK, logged in once, each thread signing on its own session.
 // Printed: signatures/s, ntls ÷ stunnel, ntls ÷ unix socket and ntls module ÷ ntls
 // (libntls-pkcs11.so ÷ p11-kit-client.so, both through the relay), and the CPU of every process on
 // the path (µs per signature, cores) over the same windows. Everything shares this machine's
 // cores: the application's and the client side's CPU are included in what the servers get.
 //
 //   npm run bench:stock   (BENCH_SECONDS per system and cell, default 8; BENCH_WARMUP_SECONDS;
-//                          BENCH_ROUNDS, default 4; BENCH_PROCESSES=1,8; BENCH_CASES=P-256,RSA-2048;
+//                          BENCH_ROUNDS, default 4; BENCH_PROCESSES=1,8; BENCH_THREADS=8 (off by default);
+//                          BENCH_CASES=P-256,RSA-2048;
 //                          BENCH_DAEMON_NODE_ARGS / BENCH_RELAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR";
 //                          BENCH_NICE=-5 runs everything at that nice value on a shared machine)
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -30,13 +33,14 @@ import { NtlsDaemon, NTLS_PARTITION, NTLS_USER_PIN } from './network/ntls-daemon
 import type { RpcChannel } from './network/rpc-channel.js';
 import { SoftHsmServer, SOFTHSM_TOKEN, SOFTHSM_USER_PIN } from './network/softhsm-server.js';
 import { generateKeys, KEY_LABELS } from './network/token.js';
-import { RelayProcess } from './stock/relay-process.js';
+import { P11KIT_CLIENT, RelayProcess } from './stock/relay-process.js';
 import { buildSignLoop, runSignLoop, type SignLoopMechanism } from './stock/sign-loop.js';
 import { StunnelPair } from './stock/stunnel.js';
 
-const P11KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
 const settings = benchSettings({ seconds: 8, rounds: 4 });
 const processCounts = (process.env.BENCH_PROCESSES ?? '1,8').split(',').map(Number);
+/** Threads of one process, each a cell of its own after the process counts'; none unless asked. */
+const threadCounts = process.env.BENCH_THREADS ? process.env.BENCH_THREADS.split(',').map(Number) : [];
 const resultsFile = fileURLToPath(new URL('../../bench/results/stock-path.json', import.meta.url));
 
 interface Case {
@@ -87,12 +91,20 @@ interface Sample {
 const sample = (system: System): Sample => ({ trees: processTreesCpu(system.watched.map((w) => w.pid)), machine: machineCpu() });
 
 /** One run of the application against `system`, with the path's CPU read over its window. */
-async function measureOnce(binary: string, system: System, c: Case, processes: number, seconds: number): Promise<Tally> {
+/** A cell's application: `processes` processes of `threads` signing threads each. */
+interface Shape {
+  processes: number;
+  threads: number;
+}
+
+const shapeTitle = ({ processes, threads }: Shape) => (threads > 1 ? `${processes} process(es) × ${threads} threads` : `${processes} process(es)`);
+
+async function measureOnce(binary: string, system: System, c: Case, { processes, threads }: Shape, seconds: number): Promise<Tally> {
   let before: Sample | null = null;
   let after: Sample | null = null;
   const result = await runSignLoop(binary, {
     module: system.module, token: system.token, pin: system.pin, key: c.key, mechanism: c.run,
-    seconds, warmupSeconds: settings.warmupSeconds, processes,
+    seconds, warmupSeconds: settings.warmupSeconds, processes, threads,
     env: { ...process.env, ...system.env },
   }, {
     measuring: () => { before = sample(system); },
@@ -162,16 +174,16 @@ function recorded(system: System, t: Tally) {
   };
 }
 
-type Row = { c: Case; processes: number; tallies: Record<SystemName, Tally> };
+type Row = { c: Case; shape: Shape; tallies: Record<SystemName, Tally> };
 
 function printRows(rows: Row[], systems: System[]): void {
   const rate = (t: Tally) => t.signatures / t.seconds;
   console.log(`\n${'signatures/s'.padEnd(44)}${'procs'.padStart(6)}${'ntls'.padStart(9)}${'module'.padStart(9)}${'stunnel'.padStart(9)}${'unix'.padStart(9)}`
     + `${'÷stunnel'.padStart(10)}${'÷unix'.padStart(8)}${'module÷ntls'.padStart(12)}`
     + `${'path µs/sig: ntls'.padStart(19)}${'module'.padStart(8)}${'stunnel'.padStart(9)}${'unix'.padStart(6)}${'other load'.padStart(17)}`);
-  for (const { c, processes, tallies } of rows) {
+  for (const { c, shape, tallies } of rows) {
     const [n, m, s, u] = [rate(tallies.ntls), rate(tallies.ntlsModule), rate(tallies.stunnel), rate(tallies.unixSocket)];
-    console.log(`${`${c.algorithm} ${c.mechanism} (${c.data})`.padEnd(44)}${String(processes).padStart(6)}${n.toFixed(0).padStart(9)}${m.toFixed(0).padStart(9)}`
+    console.log(`${`${c.algorithm} ${c.mechanism} (${c.data})`.padEnd(44)}${(shape.threads > 1 ? `${shape.processes}×${shape.threads}` : String(shape.processes)).padStart(6)}${n.toFixed(0).padStart(9)}${m.toFixed(0).padStart(9)}`
       + `${s.toFixed(0).padStart(9)}${u.toFixed(0).padStart(9)}${(n / s).toFixed(2).padStart(10)}${(n / u).toFixed(2).padStart(8)}${(m / n).toFixed(2).padStart(12)}`
       + `${pathMicros(tallies.ntls).toFixed(0).padStart(19)}${pathMicros(tallies.ntlsModule).toFixed(0).padStart(8)}`
       + `${pathMicros(tallies.stunnel).toFixed(0).padStart(9)}${pathMicros(tallies.unixSocket).toFixed(0).padStart(6)}`
@@ -182,8 +194,8 @@ function printRows(rows: Row[], systems: System[]): void {
   console.log('something else during the windows of ntls/module/stunnel/unix socket (figures are only fair with it near 0)');
   console.log('\nCPU over the same windows: µs per signature (cores); the slowest signature; the machine\'s busy cores, and how many of them');
   console.log('were busy with something other than this path');
-  for (const { c, processes, tallies } of rows) {
-    console.log(`${c.algorithm}, ${processes} process(es)`);
+  for (const { c, shape, tallies } of rows) {
+    console.log(`${c.algorithm}, ${shapeTitle(shape)}`);
     for (const system of systems) {
       const t = tallies[system.name];
       const parts = [['application', t.applicationCpu] as const, ...system.watched.map((w, i) => [w.name, t.watchedCpu[i]!] as const)]
@@ -209,7 +221,7 @@ function applyNice(): number | null {
 async function main(): Promise<void> {
   const started = Date.now();
   const nice = applyNice();
-  console.log(`${describeSettings(settings)}; processes ${processCounts.join(', ')}${nice === null ? '' : `; nice ${nice}`}`);
+  console.log(`${describeSettings(settings)}; processes ${processCounts.join(', ')}${threadCounts.length ? `; 1 process × ${threadCounts.join(', ')} threads` : ''}${nice === null ? '' : `; nice ${nice}`}`);
   const buildDir = mkdtempSync(join(tmpdir(), 'ntls-bench-stock-'));
   const stops: Array<() => Promise<void>> = [];
   try {
@@ -265,24 +277,25 @@ async function main(): Promise<void> {
     const cases = CASES.filter((k) => !only || only.includes(k.algorithm));
     // Every path signs for a second before the first window, so that the first turn does not
     // measure the relay's and the daemon's JavaScript before it is compiled (servers run long).
-    for (const system of systems) for (const c of cases) await measureOnce(binary, system, c, 1, 1);
+    for (const system of systems) for (const c of cases) await measureOnce(binary, system, c, { processes: 1, threads: 1 }, 1);
     const rows: Row[] = [];
     for (const c of cases) {
-      for (const processes of processCounts) {
-        process.stdout.write(`  ${c.algorithm}, ${processes} process(es) ...`);
+      const shapes: Shape[] = [...processCounts.map((processes) => ({ processes, threads: 1 })), ...threadCounts.map((threads) => ({ processes: 1, threads }))];
+      for (const shape of shapes) {
+        process.stdout.write(`  ${c.algorithm}, ${shapeTitle(shape)} ...`);
         const tallies: Partial<Record<SystemName, Tally>> = {};
         // The systems take turns, so that load from elsewhere lands on all alike.
         for (let round = 0; round < settings.rounds; round++) {
           for (const system of systems) {
             try {
-              tallies[system.name] = add(tallies[system.name], await measureOnce(binary, system, c, processes, settings.seconds / settings.rounds));
+              tallies[system.name] = add(tallies[system.name], await measureOnce(binary, system, c, shape, settings.seconds / settings.rounds));
             } catch (error) {
               const relayLine = (system.name === 'ntls' || system.name === 'ntlsModule') && relay.messages ? ` (relay: ${relay.messages})` : system.name === 'stunnel' ? ` ${stunnel.logs()}` : '';
-              throw new Error(`${system.title}, ${c.algorithm}, ${processes} process(es): ${(error as Error).message}${relayLine}`, { cause: error });
+              throw new Error(`${system.title}, ${c.algorithm}, ${shapeTitle(shape)}: ${(error as Error).message}${relayLine}`, { cause: error });
             }
           }
         }
-        const row = { c, processes, tallies: tallies as Record<SystemName, Tally> };
+        const row = { c, shape, tallies: tallies as Record<SystemName, Tally> };
         rows.push(row);
         const rate = (t: Tally) => (t.signatures / t.seconds).toFixed(0);
         console.log(` ntls ${rate(row.tallies.ntls)}/s, ntls module ${rate(row.tallies.ntlsModule)}/s, stunnel ${rate(row.tallies.stunnel)}/s, unix socket ${rate(row.tallies.unixSocket)}/s`);
@@ -294,9 +307,11 @@ async function main(): Promise<void> {
     writeRecord(resultsFile, {
       ...recordHeader('stock-path', 'npm run bench:stock', settings),
       processCounts,
+      ...(threadCounts.length ? { threadCounts } : {}),
       nice,
       target: 'ntls ÷ stunnel ≥ 1.0 for 1 and 8 processes, P-256 and RSA-2048 (issue 12); ntls module ÷ ntls: libntls-pkcs11.so against p11-kit-client.so on the same relay (issue 17)',
-      application: 'bench/stock/sign-loop.c: the module named (p11-kit-client.so, or libntls-pkcs11.so for ntlsModule), C_SignInit + C_Sign per signature, one session per process, processes set up one by one then signing together',
+      application: 'bench/stock/sign-loop.c: the module named (p11-kit-client.so, or libntls-pkcs11.so for ntlsModule), C_SignInit + C_Sign per signature, one session per process, processes set up one by one then signing together'
+        + (threadCounts.length ? '; rows with threads: one process, C_Initialize with CKF_OS_LOCKING_OK, one C_Login, each thread signing on a session of its own' : ''),
       systems: {
         ntls: 'p11-kit-client.so → ntls-client p11-relay --listen (own process) → mutual TLS 1.3 (loopback) → ntls daemon, software HSM',
         ntlsModule: 'libntls-pkcs11.so (NTLS_PKCS11_RELAY=unix:path=, the same relay process) → ntls-client p11-relay --listen → mutual TLS 1.3 (loopback) → ntls daemon, software HSM',
@@ -304,11 +319,12 @@ async function main(): Promise<void> {
         unixSocket: 'p11-kit-client.so → p11-kit server + SoftHSM2 unix socket',
       },
       packages: packageVersions(['p11-kit', 'p11-kit-modules', 'softhsm2', 'stunnel4']),
-      rows: rows.map(({ c, processes, tallies }) => ({
+      rows: rows.map(({ c, shape, tallies }) => ({
         algorithm: c.algorithm,
         mechanism: c.mechanism,
         data: c.data,
-        processes,
+        processes: shape.processes,
+        ...(shape.threads > 1 ? { threads: shape.threads } : {}),
         ntls: recorded(systems[0]!, tallies.ntls),
         ntlsModule: recorded(systems[1]!, tallies.ntlsModule),
         stunnel: recorded(systems[2]!, tallies.stunnel),

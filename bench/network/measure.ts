@@ -49,6 +49,17 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
+/** CPU seconds of `pid`'s children that ended and were waited for (cutime + cstime). */
+export function reapedChildrenCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Processes whose parent is `pid` (e.g. the daemon's module hosts). */
 export function childProcesses(pid: number): number[] {
   const children: number[] = [];
@@ -67,7 +78,10 @@ export function childProcesses(pid: number): number[] {
 
 /**
  * CPU seconds of each root and of every process below it, by pid (threads count in their
- * process), read in one pass over /proc: p11-kit server's per-connection children, say.
+ * process), read in one pass over /proc: p11-kit server's per-connection children, say. A
+ * process's figure includes its reaped children's (cutime, cstime), so that a child that lived
+ * and ended within a window (a p11-kit-remote per connection, when each connection is a new
+ * program) still counts: alive it counts itself, reaped it counts in its parent.
  */
 export function processTreesCpu(roots: readonly number[]): Array<Map<number, number>> {
   const parents = new Map<number, number>();
@@ -78,7 +92,8 @@ export function processTreesCpu(roots: readonly number[]): Array<Map<number, num
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       parents.set(Number(entry), Number(fields[1]));
-      seconds.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / 100);
+      // utime, stime, cutime, cstime in clock ticks (USER_HZ 100)
+      seconds.set(Number(entry), (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100);
     } catch {
       // gone meanwhile
     }

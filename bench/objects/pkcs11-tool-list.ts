@@ -11,10 +11,9 @@ import { NtlsDaemon, NTLS_USER_PIN } from '../network/ntls-daemon.js';
 import { processTreesCpu, treeCpuBetween } from '../network/measure.js';
 import { ok } from '../network/rpc-channel.js';
 import { initialize, openUserSession } from '../network/token.js';
-import { RelayProcess } from '../stock/relay-process.js';
+import { P11KIT_CLIENT, RelayProcess } from '../stock/relay-process.js';
 import { labelOf, idOf } from './populate.js';
 
-const P11KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
 const P256_OID = Buffer.from('06082a8648ce3d030107', 'hex');
 
 export interface ListingFigure {

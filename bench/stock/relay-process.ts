@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NtlsDaemon } from '../network/ntls-daemon.js';
 
+/** Bookworm's p11-kit client module: what stock programs load to reach a p11-kit server, or the relay. */
+export const P11KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
+
 export class RelayProcess {
   private stderr = '';
 

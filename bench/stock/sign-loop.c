@@ -9,8 +9,12 @@
  * short cool-down (not counted) so that the servers' processes are still busy, and alive, when a
  * caller reads their CPU as the window closes.
  *
+ * With --threads T (above 1) each process is a threaded application: C_Initialize with
+ * CKF_OS_LOCKING_OK, one login, then T threads each signing on a session of its own (the first
+ * on the session that logged in, the others opened after the login).
+ *
  *   sign-loop --module PATH --token LABEL --pin PIN --key LABEL --mechanism ecdsa|rsa-pkcs
- *             [--seconds S] [--warmup W] [--cooldown C] [--processes N] [--timeout T]
+ *             [--seconds S] [--warmup W] [--cooldown C] [--processes N] [--threads T] [--timeout T]
  *
  *   ecdsa     CKM_ECDSA over a 32-byte digest (what bookworm's p11-kit client passes for P-256)
  *   rsa-pkcs  CKM_RSA_PKCS over a SHA-256 DigestInfo
@@ -29,6 +33,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +48,7 @@
 #include "pkcs11.h"
 
 #define MAX_PROCESSES 256
+#define MAX_THREADS 64
 
 struct options {
   const char *module;
@@ -54,6 +60,7 @@ struct options {
   double warmup;
   double cooldown;
   int processes;
+  int threads;
   int timeout;
 };
 
@@ -143,6 +150,97 @@ static int label_matches(const CK_UTF8CHAR label[32], const char *wanted) {
   return 1;
 }
 
+/* The data: a 32-byte digest (ECDSA), or a SHA-256 DigestInfo around it (RSA PKCS #1 v1.5). */
+static const CK_BYTE sha256_digest_info[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                             0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+
+/* One signing loop (a process's, or one of its threads'): its session, its data, what it counted. */
+struct signing {
+  int process;
+  int thread;
+  int threaded;
+  CK_FUNCTION_LIST_PTR functions;
+  CK_SESSION_HANDLE session;
+  CK_OBJECT_HANDLE key;
+  CK_MECHANISM mechanism;
+  CK_BYTE data[sizeof sha256_digest_info + 32];
+  CK_ULONG data_length;
+  /* The first signature's length: every later one must have it. */
+  CK_ULONG signature_length;
+  const struct window *window;
+  /* The process's only loop reads the process's CPU as it crosses the window's edges. */
+  int sample_cpu;
+  int64_t cpu_start;
+  int64_t cpu_end;
+  uint64_t count;
+  int64_t max_signature_ns;
+};
+
+static void fail_signing(const struct signing *s, const char *call, CK_RV rv) {
+  if (!s->threaded) fail_rv(s->process, call, rv);
+  fprintf(stderr, "sign-loop: process %d thread %d: %s failed: CKR 0x%lx (%s)\n", s->process, s->thread, call,
+          (unsigned long)rv, ckr_name(rv));
+  _exit(2);
+}
+
+static void prepare_data(struct signing *s, const char *mechanism) {
+  CK_BYTE *digest;
+  s->mechanism.pParameter = NULL_PTR;
+  s->mechanism.ulParameterLen = 0;
+  if (strcmp(mechanism, "ecdsa") == 0) {
+    s->mechanism.mechanism = CKM_ECDSA;
+    digest = s->data;
+    s->data_length = 32;
+  } else {
+    s->mechanism.mechanism = CKM_RSA_PKCS;
+    memcpy(s->data, sha256_digest_info, sizeof sha256_digest_info);
+    digest = s->data + sizeof sha256_digest_info;
+    s->data_length = sizeof s->data;
+  }
+  for (int i = 0; i < 32; i++) digest[i] = (CK_BYTE)(s->process * 31 + s->thread * 131 + i);
+}
+
+/* C_SignInit + C_Sign, as applications sign; answers the signature's length. */
+static CK_ULONG sign_once(const struct signing *s) {
+  CK_BYTE signature[1024];
+  CK_ULONG signature_length = sizeof signature;
+  CK_RV rv = s->functions->C_SignInit(s->session, (CK_MECHANISM_PTR)&s->mechanism, s->key);
+  if (rv != CKR_OK) fail_signing(s, "C_SignInit", rv);
+  rv = s->functions->C_Sign(s->session, (CK_BYTE_PTR)s->data, s->data_length, signature, &signature_length);
+  if (rv != CKR_OK) fail_signing(s, "C_Sign", rv);
+  return signature_length;
+}
+
+/* Signs until the window's cool-down ends, counting the signatures completed in the window. */
+static void *sign_window(void *arg) {
+  struct signing *s = arg;
+  int64_t start = s->window->start_ns, end = s->window->end_ns, stop = s->window->stop_ns;
+  uint64_t count = 0;
+  int64_t max_signature = 0;
+  s->cpu_start = -1;
+  s->cpu_end = -1;
+  for (;;) {
+    int64_t before = now_ns();
+    if (before >= stop) break;
+    if (s->sample_cpu && s->cpu_start < 0 && before >= start) s->cpu_start = cpu_us();
+    if (s->sample_cpu && s->cpu_end < 0 && before >= end) s->cpu_end = cpu_us();
+    CK_ULONG signature_length = sign_once(s);
+    int64_t after = now_ns();
+    if (signature_length != s->signature_length) {
+      fprintf(stderr, "sign-loop: process %d thread %d: C_Sign answered a signature of another length\n", s->process, s->thread);
+      _exit(2);
+    }
+    if (after >= start && after < end) {
+      count++;
+      if (after - before > max_signature) max_signature = after - before;
+    }
+  }
+  if (s->sample_cpu && s->cpu_end < 0) s->cpu_end = cpu_us();
+  s->count = count;
+  s->max_signature_ns = max_signature;
+  return NULL;
+}
+
 /* One process: set up, report ready, wait for the start, sign until the window closes. */
 static void signer(int process, const struct options *o, int ready_fd, int go_fd,
                    const struct window *window, struct tally *tally) {
@@ -158,7 +256,9 @@ static void signer(int process, const struct options *o, int ready_fd, int go_fd
   CK_RV rv = get(&functions);
   if (rv != CKR_OK) fail_rv(process, "C_GetFunctionList", rv);
 
-  CALL(process, C_Initialize, (NULL_PTR));
+  /* A threaded application tells the module to lock with the system's primitives. */
+  CK_C_INITIALIZE_ARGS os_locking = {NULL_PTR, NULL_PTR, NULL_PTR, NULL_PTR, CKF_OS_LOCKING_OK, NULL_PTR};
+  CALL(process, C_Initialize, (o->threads > 1 ? &os_locking : NULL_PTR));
   CK_SLOT_ID slots[64];
   CK_ULONG slot_count = 64;
   CALL(process, C_GetSlotList, (CK_TRUE, slots, &slot_count));
@@ -197,32 +297,25 @@ static void signer(int process, const struct options *o, int ready_fd, int go_fd
     _exit(2);
   }
 
-  /* The data: a 32-byte digest (ECDSA), or a SHA-256 DigestInfo around it (RSA PKCS #1 v1.5). */
-  static const CK_BYTE sha256_digest_info[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                               0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
-  CK_BYTE data[sizeof sha256_digest_info + 32];
-  CK_ULONG data_length;
-  CK_MECHANISM mechanism = {0, NULL_PTR, 0};
-  CK_BYTE *digest;
-  if (strcmp(o->mechanism, "ecdsa") == 0) {
-    mechanism.mechanism = CKM_ECDSA;
-    digest = data;
-    data_length = 32;
-  } else {
-    mechanism.mechanism = CKM_RSA_PKCS;
-    memcpy(data, sha256_digest_info, sizeof sha256_digest_info);
-    digest = data + sizeof sha256_digest_info;
-    data_length = sizeof data;
+  /* A session per thread: the first is the one that logged in; the login holds for the others. */
+  struct signing signings[MAX_THREADS];
+  for (int t = 0; t < o->threads; t++) {
+    struct signing *s = &signings[t];
+    memset(s, 0, sizeof *s);
+    s->process = process;
+    s->thread = t;
+    s->threaded = o->threads > 1;
+    s->functions = functions;
+    s->session = session;
+    if (t > 0) CALL(process, C_OpenSession, (slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL_PTR, NULL_PTR, &s->session));
+    s->key = key;
+    s->window = window;
+    s->sample_cpu = o->threads == 1;
+    prepare_data(s, o->mechanism);
+    /* One signature before the start, so that a wrong key or mechanism fails during set-up. */
+    s->signature_length = sign_once(s);
   }
-  for (int i = 0; i < 32; i++) digest[i] = (CK_BYTE)(process * 31 + i);
-
-  /* One signature before the start, so that a wrong key or mechanism fails during set-up. */
-  CK_BYTE signature[1024];
-  CK_ULONG signature_length = sizeof signature;
-  CALL(process, C_SignInit, (session, &mechanism, key));
-  CALL(process, C_Sign, (session, data, data_length, signature, &signature_length));
-  const CK_ULONG expected_length = signature_length;
-  tally->signature_bytes = expected_length;
+  tally->signature_bytes = signings[0].signature_length;
 
   if (write(ready_fd, "r", 1) != 1) fail(process, "cannot report ready to the parent");
   close(ready_fd);
@@ -231,30 +324,34 @@ static void signer(int process, const struct options *o, int ready_fd, int go_fd
   while (read(go_fd, &byte, 1) < 0 && errno == EINTR) {}
   close(go_fd);
 
-  int64_t start = window->start_ns, end = window->end_ns, stop = window->stop_ns;
-  alarm((unsigned)((stop - now_ns()) / 1000000000) + (unsigned)o->timeout + 1);
-  uint64_t count = 0;
-  int64_t max_signature = 0, cpu_start = -1, cpu_end = -1;
-  for (;;) {
-    int64_t before = now_ns();
-    if (before >= stop) break;
-    if (cpu_start < 0 && before >= start) cpu_start = cpu_us();
-    if (cpu_end < 0 && before >= end) cpu_end = cpu_us();
-    signature_length = sizeof signature;
-    CALL(process, C_SignInit, (session, &mechanism, key));
-    CALL(process, C_Sign, (session, data, data_length, signature, &signature_length));
-    int64_t after = now_ns();
-    if (signature_length != expected_length) fail(process, "C_Sign answered a signature of another length");
-    if (after >= start && after < end) {
-      count++;
-      if (after - before > max_signature) max_signature = after - before;
-    }
+  alarm((unsigned)((window->stop_ns - now_ns()) / 1000000000) + (unsigned)o->timeout + 1);
+  int64_t cpu_start, cpu_end;
+  if (o->threads == 1) {
+    sign_window(&signings[0]);
+    cpu_start = signings[0].cpu_start;
+    cpu_end = signings[0].cpu_end;
+  } else {
+    /* The threads sign; this one reads the process's CPU (every thread's) at the window's edges. */
+    pthread_t threads[MAX_THREADS];
+    for (int t = 0; t < o->threads; t++)
+      if (pthread_create(&threads[t], NULL, sign_window, &signings[t]) != 0) fail(process, "cannot start a signing thread");
+    sleep_until(window->start_ns);
+    cpu_start = cpu_us();
+    sleep_until(window->end_ns);
+    cpu_end = cpu_us();
+    for (int t = 0; t < o->threads; t++) pthread_join(threads[t], NULL);
   }
-  if (cpu_end < 0) cpu_end = cpu_us();
+  uint64_t count = 0;
+  int64_t max_signature = 0;
+  for (int t = 0; t < o->threads; t++) {
+    count += signings[t].count;
+    if (signings[t].max_signature_ns > max_signature) max_signature = signings[t].max_signature_ns;
+  }
   tally->signatures = count;
   tally->cpu_us = cpu_start < 0 ? 0 : cpu_end - cpu_start;
   tally->max_signature_ns = max_signature;
   alarm((unsigned)o->timeout);
+  for (int t = o->threads - 1; t >= 1; t--) CALL(process, C_CloseSession, (signings[t].session));
   CALL(process, C_CloseSession, (session));
   CALL(process, C_Finalize, (NULL_PTR));
   tally->finished = 1;
@@ -288,7 +385,7 @@ static void check_exit(pid_t pid, int status, int must_have_finished, const stru
 static void usage(const char *why) {
   fprintf(stderr, "sign-loop: %s\n"
                   "usage: sign-loop --module PATH --token LABEL --pin PIN --key LABEL --mechanism ecdsa|rsa-pkcs\n"
-                  "                 [--seconds S] [--warmup W] [--cooldown C] [--processes N] [--timeout T]\n", why);
+                  "                 [--seconds S] [--warmup W] [--cooldown C] [--processes N] [--threads T] [--timeout T]\n", why);
   exit(64);
 }
 
@@ -303,13 +400,13 @@ static void print_string(const char *s) {
 }
 
 int main(int argc, char **argv) {
-  struct options o = {NULL, NULL, NULL, NULL, NULL, 5, 1, 0.25, 1, 30};
+  struct options o = {NULL, NULL, NULL, NULL, NULL, 5, 1, 0.25, 1, 1, 30};
   static const struct option long_options[] = {
     {"module", required_argument, NULL, 'm'}, {"token", required_argument, NULL, 't'},
     {"pin", required_argument, NULL, 'p'}, {"key", required_argument, NULL, 'k'},
     {"mechanism", required_argument, NULL, 'M'}, {"seconds", required_argument, NULL, 's'},
     {"warmup", required_argument, NULL, 'w'}, {"cooldown", required_argument, NULL, 'c'}, {"processes", required_argument, NULL, 'n'},
-    {"timeout", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
+    {"threads", required_argument, NULL, 'h'}, {"timeout", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
   };
   int c;
   while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
@@ -323,6 +420,7 @@ int main(int argc, char **argv) {
       case 'w': o.warmup = atof(optarg); break;
       case 'c': o.cooldown = atof(optarg); break;
       case 'n': o.processes = atoi(optarg); break;
+      case 'h': o.threads = atoi(optarg); break;
       case 'T': o.timeout = atoi(optarg); break;
       default: usage("unknown option");
     }
@@ -334,6 +432,7 @@ int main(int argc, char **argv) {
   if (!(o.warmup >= 0 && o.warmup <= 600)) usage("--warmup is a number of seconds from 0 to 600");
   if (!(o.cooldown >= 0 && o.cooldown <= 600)) usage("--cooldown is a number of seconds from 0 to 600");
   if (o.processes < 1 || o.processes > MAX_PROCESSES) usage("--processes is 1 to 256");
+  if (o.threads < 1 || o.threads > MAX_THREADS) usage("--threads is 1 to 64");
   if (o.timeout < 1 || o.timeout > 3600) usage("--timeout is 1 to 3600 seconds");
 
   struct window *window = mmap(NULL, sizeof *window, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -415,9 +514,9 @@ int main(int argc, char **argv) {
   print_string(o.token);
   printf(",\"key\":");
   print_string(o.key);
-  printf(",\"mechanism\":\"%s\",\"processes\":%d,\"signatures\":%llu,\"elapsedSeconds\":%.6f,"
+  printf(",\"mechanism\":\"%s\",\"processes\":%d,\"threads\":%d,\"signatures\":%llu,\"elapsedSeconds\":%.6f,"
          "\"signaturesPerSecond\":%.1f,\"cpuSeconds\":%.6f,\"maxSignatureMs\":%.3f,\"signatureBytes\":%llu,\"perProcess\":[",
-         o.mechanism, o.processes, (unsigned long long)signatures, elapsed, (double)signatures / elapsed,
+         o.mechanism, o.processes, o.threads, (unsigned long long)signatures, elapsed, (double)signatures / elapsed,
          (double)cpu / 1e6, (double)max_signature / 1e6, (unsigned long long)tallies[0].signature_bytes);
   for (int i = 0; i < o.processes; i++) printf("%s%llu", i ? "," : "", (unsigned long long)tallies[i].signatures);
   printf("]}\n");

@@ -29,6 +29,11 @@ export interface SignLoopRun {
   /** Signing goes on, not counted, this long after the window (default 0.25 s). */
   cooldownSeconds?: number;
   processes: number;
+  /**
+   * Signing threads in each process (default 1): above 1, the process initialises the module
+   * with CKF_OS_LOCKING_OK, logs in once, and each thread signs on a session of its own.
+   */
+  threads?: number;
   /** Each process's set-up and each call must end within this (default 30 s). */
   timeoutSeconds?: number;
   /** The environment of the application (P11_KIT_SERVER_ADDRESS, SOFTHSM2_CONF, ...). */
@@ -44,6 +49,7 @@ export interface SignLoopResult {
   /** The slowest C_SignInit + C_Sign pair in the window. */
   maxSignatureMs: number;
   signatureBytes: number;
+  threads: number;
   perProcess: number[];
 }
 
@@ -64,7 +70,7 @@ export class SignLoopError extends Error {
 /** Compiles sign-loop.c into `dir`; answers the program's path. */
 export function buildSignLoop(dir: string): string {
   const binary = join(dir, 'sign-loop');
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-I', headers, '-o', binary, source, '-ldl'], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 60_000 });
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-I', headers, '-o', binary, source, '-ldl'], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 60_000 });
   return binary;
 }
 
@@ -74,6 +80,7 @@ export function signLoopArguments(run: SignLoopRun): string[] {
     '--seconds', String(run.seconds), '--warmup', String(run.warmupSeconds),
     '--cooldown', String(run.cooldownSeconds ?? 0.25), '--processes', String(run.processes),
     '--timeout', String(run.timeoutSeconds ?? 30),
+    ...(run.threads && run.threads > 1 ? ['--threads', String(run.threads)] : []),
   ];
 }
 
