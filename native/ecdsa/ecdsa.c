@@ -14,8 +14,6 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
-#include <string.h>
-#include <openssl/crypto.h>
 
 #define CHECK(call) do { if ((call) != napi_ok) return NULL; } while (0)
 
@@ -93,17 +91,23 @@ static size_t scalar_width(EVP_PKEY *key) {
   return (size_t)(EVP_PKEY_get_bits(key) + 7) / 8;
 }
 
-// The DER ECDSA-Sig-Value of a signature by `key` over the digest; 0 when OpenSSL fails.
-// Safe on any thread: each call has its own context over the shared, read-only key.
-static int sign_der(EVP_PKEY *key, const unsigned char *digest, size_t digest_length, unsigned char *der, size_t *der_length) {
-  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-  int ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_sign(ctx, der, der_length, digest, digest_length) == 1;
-  EVP_PKEY_CTX_free(ctx);
-  return ok;
-}
+// sign(key, digest): r||s, each as wide as the group order.
+static napi_value sign(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  const unsigned char *digest;
+  size_t digest_length;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  EVP_PKEY *key = argc >= 2 ? key_arg(env, argv[0]) : NULL;
+  if (key == NULL || !buffer_arg(env, argv[1], &digest, &digest_length)) return fail(env, "ERR_INVALID_ARG_TYPE", "sign(key, digest: Buffer)");
 
-// r||s as a new Buffer from the DER signature, or NULL with a pending exception.
-static napi_value fixed_width(napi_env env, EVP_PKEY *key, const unsigned char *der, size_t der_length) {
+  unsigned char der[160]; // an ECDSA-Sig-Value on P-521 is at most 139 bytes
+  size_t der_length = sizeof der;
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+  int ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_sign(ctx, der, &der_length, digest, digest_length) == 1;
+  EVP_PKEY_CTX_free(ctx);
+  if (!ok) return fail(env, "ERR_ECDSA_SIGN", "OpenSSL could not sign");
+
   const unsigned char *cursor = der;
   ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &cursor, (long)der_length);
   if (sig == NULL) return fail(env, "ERR_ECDSA_SIGN", "OpenSSL returned a malformed signature");
@@ -114,118 +118,11 @@ static napi_value fixed_width(napi_env env, EVP_PKEY *key, const unsigned char *
     ECDSA_SIG_free(sig);
     return NULL;
   }
-  int ok = BN_bn2binpad(ECDSA_SIG_get0_r(sig), out, (int)width) == (int)width
+  ok = BN_bn2binpad(ECDSA_SIG_get0_r(sig), out, (int)width) == (int)width
     && BN_bn2binpad(ECDSA_SIG_get0_s(sig), (unsigned char *)out + width, (int)width) == (int)width;
   ECDSA_SIG_free(sig);
   if (!ok) return fail(env, "ERR_ECDSA_SIGN", "a signature value does not fit the order's width");
   return result;
-}
-
-// sign(key, digest): r||s, each as wide as the group order, signed on the calling thread.
-static napi_value sign(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  const unsigned char *digest;
-  size_t digest_length;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  EVP_PKEY *key = argc >= 2 ? key_arg(env, argv[0]) : NULL;
-  if (key == NULL || !buffer_arg(env, argv[1], &digest, &digest_length)) return fail(env, "ERR_INVALID_ARG_TYPE", "sign(key, digest: Buffer)");
-  unsigned char der[160]; // an ECDSA-Sig-Value on P-521 is at most 139 bytes
-  size_t der_length = sizeof der;
-  if (!sign_der(key, digest, digest_length, der, &der_length)) return fail(env, "ERR_ECDSA_SIGN", "OpenSSL could not sign");
-  return fixed_width(env, key, der, der_length);
-}
-
-// One signature on libuv's thread pool: the digest is copied, the key's external is held by a
-// reference until the callback has run.
-typedef struct {
-  napi_async_work work;
-  napi_ref key_ref;
-  napi_ref callback_ref;
-  EVP_PKEY *key;
-  unsigned char *digest;
-  size_t digest_length;
-  unsigned char der[160];
-  size_t der_length;
-  int ok;
-} sign_job;
-
-static void sign_job_free(napi_env env, sign_job *job) {
-  if (job->key_ref != NULL) napi_delete_reference(env, job->key_ref);
-  if (job->callback_ref != NULL) napi_delete_reference(env, job->callback_ref);
-  if (job->work != NULL) napi_delete_async_work(env, job->work);
-  OPENSSL_cleanse(job->digest, job->digest_length);
-  free(job->digest);
-  free(job);
-}
-
-static void sign_job_execute(napi_env env, void *data) {
-  (void)env;
-  sign_job *job = data;
-  job->der_length = sizeof job->der;
-  job->ok = sign_der(job->key, job->digest, job->digest_length, job->der, &job->der_length);
-  ERR_clear_error();
-}
-
-static void sign_job_complete(napi_env env, napi_status status, void *data) {
-  sign_job *job = data;
-  napi_value callback, global, argv[2];
-  if (napi_get_reference_value(env, job->callback_ref, &callback) == napi_ok && napi_get_global(env, &global) == napi_ok) {
-    napi_get_null(env, &argv[0]);
-    napi_get_undefined(env, &argv[1]);
-    napi_value signature = NULL;
-    if (status == napi_ok && job->ok) signature = fixed_width(env, job->key, job->der, job->der_length);
-    if (signature != NULL) {
-      argv[1] = signature;
-    } else {
-      bool pending = false;
-      napi_value error = NULL, code = NULL, message = NULL;
-      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &error);
-      if (error == NULL && napi_create_string_utf8(env, "ERR_ECDSA_SIGN", NAPI_AUTO_LENGTH, &code) == napi_ok
-        && napi_create_string_utf8(env, "OpenSSL could not sign", NAPI_AUTO_LENGTH, &message) == napi_ok) {
-        napi_create_error(env, code, message, &error);
-      }
-      if (error != NULL) argv[0] = error;
-    }
-    napi_value ignored;
-    napi_call_function(env, global, callback, 2, argv, &ignored);
-  }
-  sign_job_free(env, job);
-}
-
-// signAsync(key, digest, callback(error, signature)): sign() on the thread pool.
-static napi_value sign_async(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  const unsigned char *digest;
-  size_t digest_length;
-  napi_valuetype callback_type = napi_undefined;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  EVP_PKEY *key = argc >= 3 ? key_arg(env, argv[0]) : NULL;
-  if (key == NULL || !buffer_arg(env, argv[1], &digest, &digest_length)
-    || napi_typeof(env, argv[2], &callback_type) != napi_ok || callback_type != napi_function) {
-    return fail(env, "ERR_INVALID_ARG_TYPE", "signAsync(key, digest: Buffer, callback)");
-  }
-  sign_job *job = calloc(1, sizeof *job);
-  if (job == NULL) return fail(env, "ERR_ECDSA_SIGN", "out of memory");
-  job->key = key;
-  job->digest_length = digest_length;
-  job->digest = malloc(digest_length > 0 ? digest_length : 1);
-  napi_value name;
-  if (job->digest == NULL
-    || napi_create_reference(env, argv[0], 1, &job->key_ref) != napi_ok
-    || napi_create_reference(env, argv[2], 1, &job->callback_ref) != napi_ok
-    || napi_create_string_utf8(env, "ntls:ecdsa-sign", NAPI_AUTO_LENGTH, &name) != napi_ok
-    || napi_create_async_work(env, NULL, name, sign_job_execute, sign_job_complete, job, &job->work) != napi_ok) {
-    sign_job_free(env, job);
-    return fail(env, "ERR_ECDSA_SIGN", "could not queue the signature");
-  }
-  if (digest_length > 0) memcpy(job->digest, digest, digest_length);
-  if (napi_queue_async_work(env, job->work) != napi_ok) {
-    sign_job_free(env, job);
-    return fail(env, "ERR_ECDSA_SIGN", "could not queue the signature");
-  }
-  return NULL;
 }
 
 // verify(key, digest, signature): whether r||s is a valid signature of the digest.
@@ -274,7 +171,6 @@ static napi_value init(napi_env env, napi_value exports) {
     {"privateKey", NULL, private_key, NULL, NULL, NULL, napi_enumerable, NULL},
     {"publicKey", NULL, public_key, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sign", NULL, sign, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"signAsync", NULL, sign_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"verify", NULL, verify, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));

@@ -14,8 +14,7 @@ import { hashNamed, hashOfKdf, requireNoParameter, type HashAlgorithm } from './
 import type { MechanismEntry } from './entry.js';
 import { asymmetricKey, base64url, generatedKeyPair } from './keys.js';
 import { HashedMessage, WholeMessage } from './message.js';
-import { eventLoopBusy } from './loop-load.js';
-import { signDigest, signDigestAsync, verifyDigest } from './native-ecdsa.js';
+import { signDigest, verifyDigest } from './native-ecdsa.js';
 
 interface EcKey {
   object: KeyObject;
@@ -87,11 +86,6 @@ const P1363 = 'ieee-p1363' as const;
  */
 const INLINE_HASH_LIMIT = 16 * 1024;
 
-/** A digest signed on the event loop while it is idle, on the thread pool while it is busy (loop-load.ts). */
-function signDigestHere(key: KeyObject, digest: Buffer): Buffer | Promise<Buffer> {
-  return eventLoopBusy() ? signDigestAsync(key, digest) : signDigest(key, digest);
-}
-
 function signMessage(hash: HashAlgorithm, message: Buffer, key: EcKey): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     sign(hash.name, message, { key: key.object, dsaEncoding: P1363 }, (error, signature) => {
@@ -118,7 +112,7 @@ function ecdsaSigner(mechanism: Mechanism, material: KeyMaterial): StreamingOper
   const input = new WholeMessage(1024);
   return {
     async update(data) { input.add(data); },
-    async final() { return signDigestHere(key.object, input.take()); },
+    async final() { return signDigest(key.object, input.take()); },
   };
 }
 
@@ -145,7 +139,7 @@ function hashedEcdsaSigner(hash: HashAlgorithm) {
       async final() {
         const message = input.message();
         if (message && message.length > INLINE_HASH_LIMIT) return signMessage(hash, message, key);
-        return signDigestHere(key.object, message ? createHash(hash.name).update(message).digest() : input.digest());
+        return signDigest(key.object, message ? createHash(hash.name).update(message).digest() : input.digest());
       },
     };
   };

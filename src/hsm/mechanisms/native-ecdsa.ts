@@ -19,7 +19,6 @@ interface EcdsaAddon {
   privateKey(pkcs8: Buffer): NativeKey;
   publicKey(spki: Buffer): NativeKey;
   sign(key: NativeKey, digest: Buffer): Buffer;
-  signAsync(key: NativeKey, digest: Buffer, callback: (error: Error | null, signature?: Buffer) => void): void;
   verify(key: NativeKey, digest: Buffer, signature: Buffer): boolean;
 }
 
@@ -71,17 +70,6 @@ export function signDigest(privateKey: KeyObject, digest: Buffer): Buffer {
   } catch (error) {
     throw new Pkcs11Error(CKR.FUNCTION_FAILED, (error as Error).message);
   }
-}
-
-/** The same on libuv's thread pool: the event loop serves other requests meanwhile. */
-export function signDigestAsync(privateKey: KeyObject, digest: Buffer): Promise<Buffer> {
-  const key = nativeKey(privateKey);
-  return new Promise((resolve, reject) => {
-    ecdsaAddon().signAsync(key, digest, (error, signature) => {
-      if (error || !signature) reject(new Pkcs11Error(CKR.FUNCTION_FAILED, error?.message ?? 'no signature'));
-      else resolve(signature);
-    });
-  });
 }
 
 /** Whether r||s (its length already checked) is a signature of `digest` under `publicKey`. */

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { CKK, CKM, CKO } from '../../../src/pkcs11/constants.js';
 import { P256, P384, P521 } from '../../../src/hsm/mechanisms/curves.js';
-import { signDigest, signDigestAsync, verifyDigest } from '../../../src/hsm/mechanisms/native-ecdsa.js';
+import { signDigest, verifyDigest } from '../../../src/hsm/mechanisms/native-ecdsa.js';
 import { mech, mechanisms, sign, verify } from './run.js';
 
 const P1363 = 'ieee-p1363' as const;
@@ -46,21 +46,6 @@ describe.each([
     for (const bad of [Buffer.concat([zero, theirs.subarray(width)]), Buffer.concat([theirs.subarray(0, width), zero]), Buffer.concat([n, theirs.subarray(width)])]) {
       expect(await verify(mech(CKM.ECDSA), pair.publicKey, bad, hash)).toBe(false);
     }
-  });
-
-  it('on the thread pool: 64 signatures at once all verify; the digest is copied when the call is made', async () => {
-    const pair = await mechanisms.generateKeyPair(mech(CKM.EC_KEY_PAIR_GEN), { ecParams: curve.params });
-    const privateKey = createPrivateKey({ key: pair.privateKey.der, format: 'der', type: 'pkcs8' });
-    const publicKey = createPublicKey({ key: pair.publicKey.der, format: 'der', type: 'spki' });
-    const messages = Array.from({ length: 64 }, () => randomBytes(48));
-    const digests = messages.map((m) => createHash(hashName).update(m).digest());
-    const pending = digests.map((d) => signDigestAsync(privateKey, d));
-    for (const d of digests) d.fill(0);
-    const signatures = await Promise.all(pending);
-    signatures.forEach((signature, i) => {
-      expect(signature.length).toBe(2 * curve.byteLength);
-      expect(nodeVerify(hashName, messages[i]!, { key: publicKey, dsaEncoding: P1363 }, signature)).toBe(true);
-    });
   });
 
   it('digests longer than the order are truncated to its bits, as the hashed mechanisms do', async () => {
