@@ -1,12 +1,12 @@
 // The client end of an NTLS link: mutual TLS to the server, the identity exchange, the command
 // protocol's version byte, then request/response frames. The relay and the client library build
 // on it.
-import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
 import { encodeIdentity, scanIdentity, type Identity } from '../protocol/identity.js';
 import { NtlsError } from '../errors/ntls-error.js';
+import { certificateFingerprint, clientTlsContext } from './tls-contexts.js';
 
 export interface LinkOptions {
   host: string;
@@ -130,7 +130,7 @@ export interface IdentifiedLink {
 /** Mutual TLS and the identity exchange; the command protocol is the caller's. */
 export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink> {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const expected = new X509Certificate(options.serverCertificatePem);
+  const expected = certificateFingerprint(options.serverCertificatePem);
   return new Promise((resolve, reject) => {
     let settled = false;
     let stage: LinkStage = 'connect';
@@ -149,10 +149,7 @@ export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink
     const socket = connect({
       host: options.host,
       port: options.port,
-      cert: options.certificatePem,
-      key: options.keyPem,
-      ciphers: options.ciphers,
-      maxVersion: options.maxVersion,
+      secureContext: clientTlsContext(options),
       socket: options.socket,
       // The server is identified by its registered certificate, pinned by fingerprint below,
       // not by a CA or a host name.
@@ -179,7 +176,7 @@ export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink
     socket.once('secureConnect', () => {
       localAddress = socket.localAddress;
       const presented = socket.getPeerCertificate();
-      if (!presented?.fingerprint256 || presented.fingerprint256 !== expected.fingerprint256) {
+      if (!presented?.fingerprint256 || presented.fingerprint256 !== expected) {
         return done(new LinkError('NTLS_ERR_SERVER_CERT_MISMATCH', `${options.host}:${options.port} presented a certificate other than the registered one (it may have been regenerated; add the new one)`, { stage }));
       }
       stage = 'identity';
