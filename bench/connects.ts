@@ -188,7 +188,7 @@ async function main(): Promise<void> {
         openssl: 'openssl s_time -new (one process per loop) against openssl s_server -Verify 1 -tls1_3, same certificates',
         serverCpuMsPerConnect: 'CPU of the server\'s process tree over the window / connects made',
       },
-      note: 'one run on a 2-core machine shared with other agents (load average about 20): absolute figures are low; compare the columns, which ran one right after the other',
+      note: 'one run on a 2-core machine whose cores the bench\'s client loops share with the server measured; compare the columns, which ran one right after the other',
       rows,
     });
     console.log(`written ${resultsFile}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const result = {
     command: `npm run bench:objects${network ? ' -- --network' : ''}`,
     date: new Date().toISOString(),
-    note: 'one run on a 2-core machine shared with other work (busy); figures are wall-clock',
+    note: 'one run on a 2-core machine (the relay and pkcs11-tool share its cores with the daemon); figures are wall-clock',
     inProcess: { objects: OBJECTS, rounds: ROUNDS, searches: search },
     ...(listing ? { pkcs11ToolList: listing } : {}),
   };
