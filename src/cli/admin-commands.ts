@@ -209,7 +209,7 @@ export function registerAdminCommands(program: Command): void {
   withCommon(info.command('show').description('show statistics: connections, bytes, requests per call with latency percentiles'))
     .action(async (o: Common) => print(await admin(o, 'info.show'), o, (r: { calls: Array<Record<string, unknown>>; workers: Array<Record<string, unknown>> } & Record<string, unknown>) => {
       const { calls, workers, ...datapath } = r;
-      return fields(datapath) + '\n' + table(workers, ['index', 'pid', 'connections', 'connectionsTotal'])
+      return fields(datapath) + '\n' + table(workers, ['index', 'role', 'pid', 'connections', 'connectionsTotal'])
         + (calls.length ? '\n' + table(calls, ['call', 'count', 'errors', 'p50ms', 'p90ms', 'p99ms']) : '');
     }));
   withCommon(info.command('reset').description('zero the counters')).action(async (o: Common) => print(await admin(o, 'info.reset'), o, () => 'statistics reset\n'));

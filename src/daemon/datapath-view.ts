@@ -30,9 +30,9 @@ export function combinedDatapath(engine: DatapathEngine, pool: WorkerPool | null
       return { total, byClient };
     },
     async processes(): Promise<DatapathWorker[]> {
-      const main = { index: 0, pid: process.pid, connections: engine.connectionCounts().total, connectionsTotal: engine.statistics.connectionsTotal };
+      const main: DatapathWorker = { index: 0, role: 'main', pid: process.pid, connections: engine.connectionCounts().total, connectionsTotal: engine.statistics.connectionsTotal };
       const workers = pool ? await pool.refresh() : [];
-      return [main, ...workers.map((r) => ({ index: r.index, pid: r.pid, connections: r.connections, connectionsTotal: r.statistics.connectionsTotal }))];
+      return [main, ...workers.map((r): DatapathWorker => ({ index: r.index, role: 'worker', pid: r.pid, connections: r.connections, connectionsTotal: r.statistics.connectionsTotal }))];
     },
     async terminateClient(client: string): Promise<number> {
       return engine.terminateClient(client) + (pool ? await pool.terminateClient(client) : 0);

@@ -13,6 +13,8 @@ export interface DatapathConnections {
 /** One process serving the TLS port, as `ntls info show` lists them. */
 export interface DatapathWorker {
   index: number;
+  /** The main process (index 0) or a datapath worker. */
+  role: 'main' | 'worker';
   pid: number;
   connections: number;
   /** Connections it has accepted since it started. */

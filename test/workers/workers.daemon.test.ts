@@ -13,7 +13,7 @@ import {
 } from '../support/daemon.js';
 import { ClientHost, clientTestHome, CO_PIN, expectOk, initialiseSlot } from '../client/support.js';
 
-interface WorkerRow { index: number; pid: number; connections: number; connectionsTotal: number }
+interface WorkerRow { index: number; role: string; pid: number; connections: number; connectionsTotal: number }
 interface Info { workers: WorkerRow[]; connectionsNow: number; requests: number; connectionsTotal: number }
 
 let home: string;
@@ -89,7 +89,7 @@ describe('the main process and a datapath worker, one service', () => {
   it('start-up reports the two processes that serve, and info show lists them: the main process, then the worker', async () => {
     expect(daemon.bodies()).toContain(workersLine(2));
     const { workers } = await info();
-    expect(workers.map((w) => w.index)).toEqual([0, 1]);
+    expect(workers.map((w) => [w.index, w.role])).toEqual([[0, 'main'], [1, 'worker']]);
     expect(workers[0]!.pid).toBe(daemon.child.pid);
     expect(workers[1]!.pid).not.toBe(daemon.child.pid);
   });
