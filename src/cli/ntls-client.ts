@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { createSelfSignedCertificate, type KeyType as CertificateKeyType } from '../certificates/self-signed.js';
 import { writeFileAtomic } from '../files/atomic-file.js';
 import { isCipherName, CIPHERS, type CipherName } from '../client/cipher.js';
@@ -12,7 +12,7 @@ import { pinFrom, readInput, runCommand, soPinFrom, writeOutput, type CommandCon
 import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findGroup, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
 import { checkClientCertificate, checkClientKey, loadClientCredentials, loadServerCertificate, loadServerEndpoint, readableByOthers } from '../client/credentials.js';
 import { ClientError } from '../client/errors.js';
-import { explainFailure } from '../client/failure.js';
+import { exitStatusFor, explainFailure } from '../client/failure.js';
 import { KEY_TYPES, isKeyType } from '../client/key-specs.js';
 import { openLink, type LinkOptions } from '../client/link.js';
 import { signingMechanism } from '../client/mechanism-names.js';
@@ -81,9 +81,12 @@ function recordedPath(folder: string, file: string): string {
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
 }
 
+let usageError = '';
 const program = new Command('ntls-client').description('ntls client tools')
   .version(packageVersion(), '-V, --version', 'print the version of ntls-client')
-  .showHelpAfterError();
+  // Usage errors end as one line with NTLS_ERR_USAGE and status 2, as ntls's (below); subcommands inherit both settings.
+  .exitOverride()
+  .configureOutput({ outputError: (text) => { usageError = text.trim().replace(/^error: /, ''); } });
 
 function common(command: Command): Command {
   return command
@@ -734,9 +737,34 @@ const EXAMPLES: Record<string, string[]> = {
   'module-path': ['pkcs11-tool --module "$(ntls-client module-path)" -L'],
   'p11-relay': ['ntls-client p11-relay --server hsm1 --listen $XDG_RUNTIME_DIR/ntls/relay.sock', "export P11_KIT_SERVER_ADDRESS='|ntls-client p11-relay --server hsm1'"],
 };
+// Commands added whole (ha) did not inherit the usage-error settings: every command gets them.
+const everyCommand = (command: Command): Command[] => [command, ...command.commands.flatMap(everyCommand)];
+for (const command of everyCommand(program)) {
+  command.exitOverride().configureOutput({ outputError: (text) => { usageError = text.trim().replace(/^error: /, ''); } });
+}
 for (const command of program.commands) {
   const examples = EXAMPLES[command.name()];
   if (examples) command.addHelpText('after', `\nExample${examples.length > 1 ? 's' : ''}:\n${examples.map((e) => `  $ ${e}`).join('\n')}\n`);
 }
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (!(error instanceof CommanderError)) throw error;
+  if (error.exitCode === 0) process.exit(0);
+  // The deepest command the words name, for the hint.
+  const path: string[] = [];
+  let at: Command = program;
+  for (const word of process.argv.slice(2)) {
+    const next = at.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (!next) break;
+    path.push(next.name());
+    at = next;
+  }
+  // commander.help: a command group named without its command (its help is on stderr already).
+  const message = (error.code === 'commander.help' ? 'no command given' : usageError || error.message).replace(/\s*\n\s*/g, ' ');
+  const line = `${message}; see \`ntls-client ${path.length ? path.join(' ') + ' ' : ''}--help\``;
+  if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: 'NTLS_ERR_USAGE', message: line } }) + '\n');
+  process.stderr.write(`ntls-client: ${line} [NTLS_ERR_USAGE]\n`);
+  process.exit(exitStatusFor('NTLS_ERR_USAGE'));
+}

@@ -143,7 +143,9 @@ try {
       path.push(next.name());
       at = next;
     }
-    fail('NTLS_ERR_USAGE', (usageError || error.message).replace(/\s*\n\s*/g, ' '), `see \`ntls ${path.length ? path.join(' ') + ' ' : ''}--help\``, Exit.BadInput);
+    // commander.help: a command group named without its command (its help is on stderr already).
+    const message = error.code === 'commander.help' ? 'no command given' : usageError || error.message;
+    fail('NTLS_ERR_USAGE', message.replace(/\s*\n\s*/g, ' '), `see \`ntls ${path.length ? path.join(' ') + ' ' : ''}--help\``, Exit.BadInput);
   }
   exitWithError(error);
 }

@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../files/atomic-file.js';
 import { openClientLog } from './client-log.js';
 import { clientHome, configPath, loadClientConfig, type ClientConfig } from './config.js';
 import { ClientError } from './errors.js';
-import { explainFailure, type FailureContext } from './failure.js';
+import { explainFailure, exitStatusFor, type FailureContext } from './failure.js';
 
 export interface CommonOptions {
   configDir?: string;
@@ -45,7 +45,7 @@ export function contextFor(options: CommonOptions): CommandContext {
   return context;
 }
 
-/** Runs a command; any failure becomes one line on stderr and exit status 1. */
+/** Runs a command; any failure becomes one line on stderr and exit status 2 (bad input) or 1 (failed). */
 export async function runCommand(options: CommonOptions, body: (context: CommandContext) => Promise<void>): Promise<void> {
   const context = contextFor(options);
   try {
@@ -57,7 +57,7 @@ export async function runCommand(options: CommonOptions, body: (context: Command
     // The same shape as `ntls --json` (docs/operations.md): the failure's code and its line.
     if (context.json) process.stdout.write(JSON.stringify({ ok: false, error: { code: failure.code, message: failure.line } }) + '\n');
     process.stderr.write(`ntls-client: ${failure.line} [${failure.code}]\n`);
-    process.exit(1);
+    process.exit(exitStatusFor(failure.code));
   }
 }
 

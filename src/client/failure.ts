@@ -30,6 +30,25 @@ export interface Failure {
   line: string;
 }
 
+/** Exit statuses of `ntls-client`, those of `ntls` (docs/operations.md, "Errors and exit status"). */
+export const ClientExit = {
+  /** The operation failed or was refused (by the server, the HSM, the network). */
+  Failed: 1,
+  /** The input cannot be used: a bad argument or option, a missing or unreadable file, an unknown server or group name. */
+  BadInput: 2,
+} as const;
+
+const BAD_INPUT_CODES = new Set([
+  'NTLS_ERR_USAGE', 'NTLS_ERR_ARGUMENT', 'NTLS_ERR_FILE', 'NTLS_ERR_NO_PIN', 'NTLS_ERR_UNKNOWN_SERVER', 'NTLS_ERR_UNKNOWN_GROUP',
+  'NTLS_ERR_CLIENT_KEY_FILE', 'NTLS_ERR_SERVER_CERT_FILE', 'NTLS_ERR_CLIENT_CERT_FILE', 'NTLS_ERR_CLIENT_CONFIG',
+  'NTLS_ERR_NO_CLIENT_CERT', 'NTLS_ERR_KEY_PERMISSIONS',
+]);
+
+/** The exit status for a failure's code. */
+export function exitStatusFor(code: string): number {
+  return BAD_INPUT_CODES.has(code) ? ClientExit.BadInput : ClientExit.Failed;
+}
+
 // TLS alerts a server sends when it does not accept the client's certificate.
 const REFUSED_ALERT = /ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|ACCESS_DENIED|UNSUPPORTED_CERTIFICATE)/;
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);

@@ -50,6 +50,24 @@ describe('--version and --help', () => {
     }
   });
 
+  // A failure of the operation (a server down) is status 1: test/client/cli.test.ts.
+  it('exit statuses are ntls\'s: a usage error or bad input is one line and status 2', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'ntls-client-empty-'));
+    try {
+      for (const args of [['bogus'], ['sign', '--nope'], ['ha', 'show', '--bogus'], ['sign', '-l', 'k']]) {
+        const usage = await runClient([...args, '--config-dir', empty]);
+        expectOneLineFailure(usage, 'NTLS_ERR_USAGE');
+        expect(usage.status, args.join(' ')).toBe(2);
+      }
+      const unknownServer = await runClient(['ping', '--server', 'nowhere', '--config-dir', empty]);
+      expect(unknownServer.status, unknownServer.stderr).toBe(2);
+      const json = await runClient(['sign', '--nope', '--json', '--config-dir', empty]);
+      expect((JSON.parse(json.stdout) as { error: { code: string } }).error.code).toBe('NTLS_ERR_USAGE');
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
   it('every command\'s --help has an example that uses it', async () => {
     const help = expectOk(await runClient(['--help'])).stdout;
     const commands = [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}([a-z][a-z0-9-]+)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
