@@ -13,6 +13,7 @@ import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findGroup, findServer
 import { checkClientCertificate, checkClientKey, loadClientCredentials, loadServerCertificate, loadServerEndpoint, readableByOthers } from '../client/credentials.js';
 import { ClientError } from '../client/errors.js';
 import { exitStatusFor, explainFailure } from '../client/failure.js';
+import { helpHint, usageMessage } from './usage-error.js';
 import { KEY_TYPES, isKeyType } from '../client/key-specs.js';
 import { openLink, type LinkOptions } from '../client/link.js';
 import { signingMechanism } from '../client/mechanism-names.js';
@@ -752,18 +753,7 @@ try {
 } catch (error) {
   if (!(error instanceof CommanderError)) throw error;
   if (error.exitCode === 0) process.exit(0);
-  // The deepest command the words name, for the hint.
-  const path: string[] = [];
-  let at: Command = program;
-  for (const word of process.argv.slice(2)) {
-    const next = at.commands.find((c) => c.name() === word || c.aliases().includes(word));
-    if (!next) break;
-    path.push(next.name());
-    at = next;
-  }
-  // commander.help: a command group named without its command (its help is on stderr already).
-  const message = (error.code === 'commander.help' ? 'no command given' : usageError || error.message).replace(/\s*\n\s*/g, ' ');
-  const line = `${message}; see \`ntls-client ${path.length ? path.join(' ') + ' ' : ''}--help\``;
+  const line = `${usageMessage(error, usageError)}; ${helpHint(program, process.argv.slice(2))}`;
   if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: 'NTLS_ERR_USAGE', message: line } }) + '\n');
   process.stderr.write(`ntls-client: ${line} [NTLS_ERR_USAGE]\n`);
   process.exit(exitStatusFor('NTLS_ERR_USAGE'));

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `ntls`: the daemon and, later, the operator's admin commands.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { helpHint, usageMessage } from './usage-error.js';
 import { homeLayout, resolveHome } from '../home/layout.js';
 import { defaultConfig } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
@@ -134,18 +135,7 @@ try {
   if (error instanceof CommanderError) {
     if (error.exitCode === 0) process.exit(0);
     setJsonOutput(process.argv.includes('--json'));
-    // The deepest command the words name, for the hint.
-    const path: string[] = [];
-    let at: Command = program;
-    for (const word of process.argv.slice(2)) {
-      const next = at.commands.find((c) => c.name() === word || c.aliases().includes(word));
-      if (!next) break;
-      path.push(next.name());
-      at = next;
-    }
-    // commander.help: a command group named without its command (its help is on stderr already).
-    const message = error.code === 'commander.help' ? 'no command given' : usageError || error.message;
-    fail('NTLS_ERR_USAGE', message.replace(/\s*\n\s*/g, ' '), `see \`ntls ${path.length ? path.join(' ') + ' ' : ''}--help\``, Exit.BadInput);
+    fail('NTLS_ERR_USAGE', usageMessage(error, usageError), helpHint(program, process.argv.slice(2)), Exit.BadInput);
   }
   exitWithError(error);
 }
