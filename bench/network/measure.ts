@@ -40,8 +40,17 @@ export function describeSettings(settings: BenchSettings): string {
 // CPU accounting over a measurement window: this process, other processes, the whole machine.
 
 export function processCpuSeconds(pid: number): number {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds of one thread of `pid` (its event loop when `tid` is `pid`). */
+export function threadCpuSeconds(pid: number, tid: number): number {
+  return statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function statCpuSeconds(file: string): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(file, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
   } catch {
@@ -136,6 +145,8 @@ export interface Tally {
   clientCpuSeconds: number;
   /** CPU seconds of each watched process, in the order given. */
   processCpuSeconds: number[];
+  /** CPU seconds of each probe given to measure() (a thread, a single process), in order. */
+  probeCpuSeconds: number[];
   machineBusy: number;
   machineTotal: number;
 }
@@ -150,6 +161,8 @@ export interface Window {
   daemonCores: number | null;
   /** The same, each watched process on its own. */
   processCores: number[];
+  /** Cores used by each probe. */
+  probeCores: number[];
 }
 
 export function add(a: Tally | null, b: Tally): Tally {
@@ -159,6 +172,7 @@ export function add(a: Tally | null, b: Tally): Tally {
     seconds: a.seconds + b.seconds,
     clientCpuSeconds: a.clientCpuSeconds + b.clientCpuSeconds,
     processCpuSeconds: a.processCpuSeconds.map((s, i) => s + (b.processCpuSeconds[i] ?? NaN)),
+    probeCpuSeconds: a.probeCpuSeconds.map((s, i) => s + (b.probeCpuSeconds[i] ?? NaN)),
     machineBusy: a.machineBusy + b.machineBusy,
     machineTotal: a.machineTotal + b.machineTotal,
   };
@@ -172,6 +186,7 @@ export function windowOf(t: Tally): Window {
     clientCores: t.clientCpuSeconds / t.seconds,
     daemonCores: processCores.length === 0 ? null : processCores.reduce((a, b) => a + b, 0),
     processCores,
+    probeCores: t.probeCpuSeconds.map((s) => s / t.seconds),
   };
 }
 
@@ -185,9 +200,9 @@ export type Lane = () => Promise<void>;
 /**
  * Runs the lanes in loops for `warmup` seconds, then counts completions over `seconds`; loops
  * still running at the end are awaited and not counted. `pids` are watched for CPU, each with its
- * descendants.
+ * descendants; `probes` (CPU seconds so far, e.g. of one thread) are read at the window's ends.
  */
-export async function measure(lanes: readonly Lane[], pids: readonly number[], warmup: number, seconds: number): Promise<Tally> {
+export async function measure(lanes: readonly Lane[], pids: readonly number[], warmup: number, seconds: number, probes: ReadonlyArray<() => number> = []): Promise<Tally> {
   let stop = false;
   let count = 0;
   const loops = lanes.map(async (once) => {
@@ -202,9 +217,11 @@ export async function measure(lanes: readonly Lane[], pids: readonly number[], w
   const c0 = count, t0 = performance.now(), u0 = process.cpuUsage(), m0 = machineCpu();
   // Each watched process with everything below it (the daemon's workers and module hosts, p11-kit server's per-connection processes).
   const p0 = processTreesCpu(pids);
+  const r0 = probes.map((probe) => probe());
   await sleep(seconds * 1000);
   const c1 = count, t1 = performance.now(), u1 = process.cpuUsage(u0), m1 = machineCpu();
   const p1 = processTreesCpu(pids);
+  const r1 = probes.map((probe) => probe());
   stop = true;
   await failed;
   if (failures[0]) throw failures[0];
@@ -213,6 +230,7 @@ export async function measure(lanes: readonly Lane[], pids: readonly number[], w
     seconds: (t1 - t0) / 1000,
     clientCpuSeconds: (u1.user + u1.system) / 1e6,
     processCpuSeconds: p1.map((tree, i) => treeCpuBetween(p0[i]!, tree)),
+    probeCpuSeconds: r1.map((end, i) => end - r0[i]!),
     machineBusy: m1.busy - m0.busy,
     machineTotal: m1.total - m0.total,
   };
@@ -222,6 +240,7 @@ export async function measure(lanes: readonly Lane[], pids: readonly number[], w
 export interface Contender {
   lanes: readonly Lane[];
   pids: readonly number[];
+  probes?: ReadonlyArray<() => number>;
 }
 
 /**
@@ -233,7 +252,7 @@ export async function interleaved(settings: BenchSettings, systems: ReadonlyArra
   for (let round = 0; round < settings.rounds; round++) {
     const warmup = round === 0 ? settings.warmupSeconds : settings.rewarmSeconds;
     for (const [i, system] of systems.entries()) {
-      if (system) tallies[i] = add(tallies[i] ?? null, await measure(system.lanes, system.pids, warmup, settings.seconds / settings.rounds));
+      if (system) tallies[i] = add(tallies[i] ?? null, await measure(system.lanes, system.pids, warmup, settings.seconds / settings.rounds, system.probes));
     }
   }
   return tallies.map((t) => t && windowOf(t));
