@@ -31,7 +31,10 @@ function run(command: string, args: string[], options: { cwd: string; env?: Node
 
 it('npm pack, then `npm install -g ./ntls-VERSION.tgz`: ntls-client --version and module-path work', async () => {
   const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
-  const pack = await run('npm', ['pack', '--pack-destination', work], { cwd: repoRoot }, 300_000);
+  // --ignore-scripts: pack's `prepare` would rebuild dist/ of this checkout while other test files
+  // start daemons from it (and test/scripts/unless-npx.test.ts checks nothing rebuilt it); the test
+  // line has built dist/ already, and that is what the tarball takes.
+  const pack = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', work], { cwd: repoRoot }, 300_000);
   expect(pack.status, pack.stderr).toBe(0);
   const tarball = `ntls-${version}.tgz`;
   expect(existsSync(join(work, tarball))).toBe(true);
