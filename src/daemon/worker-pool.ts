@@ -210,12 +210,21 @@ export class WorkerPool {
         // Its connections are gone; the others serve on. A new worker takes its place.
         const quick = Date.now() - slot.started < 10_000;
         slot.failures = quick ? slot.failures + 1 : 0;
-        const delay = RESPAWN_BACKOFF_MS[Math.min(slot.failures, RESPAWN_BACKOFF_MS.length - 1)]!;
-        setTimeout(() => {
-          if (!this.stopping) this.spawn(slot).catch(() => undefined);
-        }, delay).unref();
+        this.respawnLater(slot);
       });
     });
+  }
+
+  /** A new worker in the slot after the backoff; one that ends before it serves is tried again, later each time. */
+  private respawnLater(slot: Slot): void {
+    const delay = RESPAWN_BACKOFF_MS[Math.min(slot.failures, RESPAWN_BACKOFF_MS.length - 1)]!;
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.spawn(slot).catch(() => {
+        slot.failures++;
+        this.respawnLater(slot);
+      });
+    }, delay).unref();
   }
 
   /** A worker's log line, written by this process's logger (one lunalogs, in order). */
