@@ -20,7 +20,8 @@
 //                          BENCH_ROUNDS, default 4; BENCH_PROCESSES=1,8; BENCH_THREADS=8 (off by default);
 //                          BENCH_CASES=P-256,RSA-2048;
 //                          BENCH_DAEMON_NODE_ARGS / BENCH_RELAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR";
-//                          BENCH_NICE=-5 runs everything at that nice value on a shared machine)
+//                          BENCH_NICE=-5 runs everything at that nice value on a shared machine;
+//                          BENCH_OUT=FILE writes the record there instead of bench/results/stock-path.json)
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +42,7 @@ const settings = benchSettings({ seconds: 8, rounds: 4 });
 const processCounts = (process.env.BENCH_PROCESSES ?? '1,8').split(',').map(Number);
 /** Threads of one process, each a cell of its own after the process counts'; none unless asked. */
 const threadCounts = process.env.BENCH_THREADS ? process.env.BENCH_THREADS.split(',').map(Number) : [];
-const resultsFile = fileURLToPath(new URL('../../bench/results/stock-path.json', import.meta.url));
+const resultsFile = process.env.BENCH_OUT ?? fileURLToPath(new URL('../../bench/results/stock-path.json', import.meta.url));
 
 interface Case {
   algorithm: string;

@@ -16,11 +16,38 @@ import { labelOf, idOf } from './populate.js';
 
 const P256_OID = Buffer.from('06082a8648ce3d030107', 'hex');
 
-export interface ListingFigure {
-  objects: number; listed: number; seconds: number;
+interface ListingRun {
+  listed: number; seconds: number;
   /** CPU seconds over the listing: the daemon (with its child processes), the relay. */
   daemonCpuSeconds: number; relayCpuSeconds: number;
+}
+
+export interface ListingFigure extends ListingRun {
+  objects: number;
   command: string;
+  /** The same listing in the same run through `p11-relay --no-read-ahead`, and its seconds ÷ ours. */
+  withoutReadAhead: ListingRun; ratio: number;
+}
+
+const LIST_ARGS = ['--module', P11KIT_CLIENT, '--login', '--pin', 'PIN', '-O'];
+
+async function listOnce(daemonPid: number, relay: RelayProcess, count: number, how: string): Promise<ListingRun> {
+  const env = { ...process.env, P11_KIT_SERVER_ADDRESS: `unix:path=${relay.socketPath}` };
+  const args = LIST_ARGS.map((a) => (a === 'PIN' ? NTLS_USER_PIN : a));
+  await runTool(['--module', P11KIT_CLIENT, '-L'], env, 30_000); // warm-up: the relay's link and code
+  const [daemonBefore, relayBefore] = processTreesCpu([daemonPid, relay.pid]);
+  const start = performance.now();
+  const out = await runTool(args, env, 600_000);
+  const seconds = (performance.now() - start) / 1000;
+  const [daemonAfter, relayAfter] = processTreesCpu([daemonPid, relay.pid]);
+  const daemonCpuSeconds = treeCpuBetween(daemonBefore!, daemonAfter!);
+  const relayCpuSeconds = treeCpuBetween(relayBefore!, relayAfter!);
+  const listed = out.split('\n').filter((line) => /^(Public Key Object|Private Key Object|Data object|Secret Key Object|Certificate Object)/.test(line)).length;
+  process.stderr.write(`pkcs11-tool -O listed ${listed} of ${count} objects through the relay${how} in ${seconds.toFixed(2)} s (daemon CPU ${daemonCpuSeconds.toFixed(2)} s, relay ${relayCpuSeconds.toFixed(2)} s)\n`);
+  return {
+    listed, seconds: Math.round(seconds * 1000) / 1000,
+    daemonCpuSeconds: Math.round(daemonCpuSeconds * 100) / 100, relayCpuSeconds: Math.round(relayCpuSeconds * 100) / 100,
+  };
 }
 
 function runTool(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string> {
@@ -58,22 +85,22 @@ export async function listThroughRelay(count: number): Promise<ListingFigure> {
       await ok(channel, request('C_CreateObject', { session, template }));
     }
     await channel.close();
-    relay = await RelayProcess.start(daemon);
-    const env = { ...process.env, P11_KIT_SERVER_ADDRESS: `unix:path=${relay.socketPath}` };
-    const args = ['--module', P11KIT_CLIENT, '--login', '--pin', NTLS_USER_PIN, '-O'];
-    await runTool(['--module', P11KIT_CLIENT, '-L'], env, 30_000); // warm-up: the relay's link and code
-    const [daemonBefore, relayBefore] = processTreesCpu([daemon.pid, relay.pid]);
-    const start = performance.now();
-    const out = await runTool(args, env, 600_000);
-    const seconds = (performance.now() - start) / 1000;
-    const [daemonAfter, relayAfter] = processTreesCpu([daemon.pid, relay.pid]);
-    const daemonCpuSeconds = treeCpuBetween(daemonBefore!, daemonAfter!);
-    const relayCpuSeconds = treeCpuBetween(relayBefore!, relayAfter!);
-    const listed = out.split('\n').filter((line) => /^(Public Key Object|Private Key Object|Data object|Secret Key Object|Certificate Object)/.test(line)).length;
-    process.stderr.write(`pkcs11-tool -O listed ${listed} of ${count} objects through the relay in ${seconds.toFixed(2)} s (daemon CPU ${daemonCpuSeconds.toFixed(2)} s, relay ${relayCpuSeconds.toFixed(2)} s)\n`);
+    const timed = async (relayArgs: string[]): Promise<ListingRun> => {
+      relay = await RelayProcess.start(daemon, 15_000, relayArgs);
+      try {
+        return await listOnce(daemon.pid, relay, count, relayArgs.length ? ` ${relayArgs.join(' ')}` : '');
+      } finally {
+        await relay.stop();
+        relay = undefined;
+      }
+    };
+    // The reference first, in the same run: the relay sending every call to the daemon.
+    const reference = await timed(['--no-read-ahead']);
+    const run = await timed([]);
     return {
-      objects: count, listed, seconds: Math.round(seconds * 1000) / 1000,
-      daemonCpuSeconds: Math.round(daemonCpuSeconds * 100) / 100, relayCpuSeconds: Math.round(relayCpuSeconds * 100) / 100, command: `pkcs11-tool ${args.join(' ').replace(NTLS_USER_PIN, 'PIN')}` };
+      objects: count, ...run, command: `pkcs11-tool ${LIST_ARGS.join(' ')}`,
+      withoutReadAhead: reference, ratio: Math.round((reference.seconds / run.seconds) * 100) / 100,
+    };
   } finally {
     await relay?.stop();
     await daemon.stop();

@@ -18,12 +18,12 @@ export class RelayProcess {
   }
 
   /** BENCH_RELAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the relay. */
-  static async start(daemon: NtlsDaemon, timeoutMs = 15_000): Promise<RelayProcess> {
+  static async start(daemon: NtlsDaemon, timeoutMs = 15_000, relayArgs: string[] = []): Promise<RelayProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'ntls-bench-relay-'));
     const socketPath = join(dir, 'relay.sock');
     const [node, ...args] = daemon.relayCommand(dir);
     const nodeArgs = (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(node!, [...nodeArgs, ...args, '--listen', socketPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(node!, [...nodeArgs, ...args, ...relayArgs, '--listen', socketPath], { stdio: ['ignore', 'ignore', 'pipe'] });
     const relay = new RelayProcess(dir, socketPath, child);
     const deadline = Date.now() + timeoutMs;
     while (!existsSync(socketPath)) {

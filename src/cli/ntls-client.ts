@@ -551,6 +551,8 @@ interface RelayOptions extends CommonOptions {
   key?: string;
   name?: string;
   listen?: string;
+  /** False with --no-read-ahead. */
+  readAhead: boolean;
 }
 
 /** A server certificate named by --server-cert: it must hold a certificate (the pin). */
@@ -633,6 +635,7 @@ common(program.command('p11-relay'))
   .option('--listen <path>', 'serve a unix socket for P11_KIT_SERVER_ADDRESS=unix:path=<path>')
   .option('-g, --group <name>', 'serve this HA group of client.json (repeat for several): one virtual slot each', (value: string, previous: string[] = []) => [...previous, value])
   .option('--ha', 'serve every HA group of client.json')
+  .option('--no-read-ahead', 'send every attribute read to the server (by default, consecutive reads of one object are answered from one read of its public attributes)')
   // stdout carries p11-kit's protocol here: nothing else may be written to it, not even --json.
   .action((options: RelayOptions) => runCommand({ ...options, json: false }, async (context) => {
     if (options.group?.length || options.ha) return haRelay(context, options);
@@ -651,7 +654,7 @@ common(program.command('p11-relay'))
       process.stderr.write(`ntls-client: cannot link to ${where}: ${failure.line} [${failure.code}]\n`);
     };
     if (options.listen) {
-      const server = await serveRelay(options.listen, source, report);
+      const server = await serveRelay(options.listen, source, report, { readAhead: options.readAhead });
       process.stderr.write(`ntls-client: relaying ${options.listen} to ${where}\n`);
       await new Promise<void>((done) => {
         const stop = () => {
@@ -665,7 +668,7 @@ common(program.command('p11-relay'))
       await context.logger.close();
       process.exit(0);
     }
-    await relayStreams(process.stdin, process.stdout, source);
+    await relayStreams(process.stdin, process.stdout, source, { readAhead: options.readAhead });
     // The link is gone (the server closed it, or stdin ended): the relay ends with it, so that the
     // program on the other side of stdout sees its remote end at once (stdin, still read, would
     // keep this process and the program's wait alive).

@@ -7,20 +7,24 @@ import { dirname } from 'node:path';
 import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import { FrameBatcher, FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
 import { decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, type P11KitResponse } from '../protocol/p11kit/index.js';
 import { ClientError } from './errors.js';
+import { AttributeReadAhead } from './read-ahead.js';
 import type { HaConnection } from './ha-connection.js';
 import { LinkError, openIdentifiedLink, type IdentifiedLink, type LinkOptions } from './link.js';
 
 /** p11-kit's client sends one version byte before its first frame. */
 const P11KIT_VERSION_BYTES = 1;
+const MAX_LOCAL_FRAME_BYTES = 64 * 1024 * 1024;
 
 export interface RelayHooks {
   /** Called with each link's TLS socket once it is open (tests read its socket options). */
   onLink?(socket: TLSSocket): void;
+  /** False: every call goes to the server (no attribute read-ahead, read-ahead.ts). Default true. */
+  readAhead?: boolean;
 }
 
 /**
@@ -63,9 +67,7 @@ async function linkFrom(source: LinkSource): Promise<IdentifiedLink> {
 export async function relayStreams(input: Readable, output: Writable, options: LinkOptions | LinkSource, hooks: RelayHooks = {}): Promise<void> {
   const { socket, initial } = await linkFrom(sourceOf(options));
   hooks.onLink?.(socket);
-  if (initial.length) output.write(initial);
-  forwardFrames(input, socket);
-  socket.pipe(output, { end: false });
+  join(input, output, socket, initial, hooks);
   socket.resume();
   await new Promise<void>((resolve) => {
     socket.once('close', () => resolve());
@@ -85,9 +87,7 @@ export async function serveRelay(path: string, options: LinkOptions | LinkSource
     local.pause();
     linkFrom(source).then(({ socket, initial }) => {
       hooks.onLink?.(socket);
-      if (initial.length) local.write(initial);
-      forwardFrames(local, socket);
-      socket.pipe(local);
+      join(local, local, socket, initial, hooks);
       const end = () => {
         local.destroy();
         socket.destroy();
@@ -128,6 +128,117 @@ function prepareSocketFolder(path: string): void {
   }
 }
 
+/** Joins a program's streams to its link, with attribute read-ahead unless turned off. */
+function join(input: Readable, output: Writable, link: Duplex, initial: Buffer, hooks: RelayHooks): void {
+  if (hooks.readAhead === false) {
+    if (initial.length) output.write(initial);
+    forwardFrames(input, link);
+    link.pipe(output, { end: false });
+  } else relayWithReadAhead(input, output, link, initial);
+}
+
+/**
+ * The relay with attribute read-ahead: whole frames both ways. p11-kit's client may have calls
+ * of several threads in flight on one socket (answers are matched by call code), so requests
+ * are sent on as they come; read-ahead only plans a call when nothing else is in flight, and any
+ * call that overlaps another ends the burst. Frames the server sends unasked are passed on.
+ */
+export function relayWithReadAhead(input: Readable, output: Writable, link: Duplex, initial: Buffer): void {
+  const requests = new FrameReader(MAX_LOCAL_FRAME_BYTES);
+  const answers = new FrameReader(MAX_LOCAL_FRAME_BYTES);
+  const readAhead = new AttributeReadAhead();
+  let clientVersionSent = false;
+  let version: number | null = null;
+  let inFlight = 0;
+  let fetching: { callCode: number; request: Frame; then: (answer: Buffer) => Buffer | null } | null = null;
+  const broken = () => {
+    input.destroy();
+    link.destroy();
+  };
+  const linkWriter = pausingWriter(link, input);
+  const programWriter = pausingWriter(output, link);
+  const toLink = (frame: Frame) => {
+    inFlight++;
+    linkWriter(serializeFrame(frame));
+  };
+  const toProgram = (frame: Frame) => programWriter(serializeFrame(frame));
+  const serve = (frame: Frame) => {
+    if (inFlight > 0) {
+      readAhead.interrupt();
+      toLink(frame);
+      return;
+    }
+    const plan = readAhead.plan(frame.body, version ?? 0);
+    if (plan.kind === 'answer') toProgram({ callCode: frame.callCode, options: Buffer.alloc(0), body: plan.body });
+    else if (plan.kind === 'fetch') {
+      fetching = { callCode: frame.callCode, request: frame, then: plan.then };
+      toLink({ callCode: frame.callCode, options: frame.options, body: plan.body });
+    } else toLink(frame);
+  };
+  const answered = (frame: Frame) => {
+    inFlight = Math.max(0, inFlight - 1);
+    const fetched = fetching;
+    if (fetched && frame.callCode === fetched.callCode) {
+      fetching = null;
+      const body = fetched.then(frame.body);
+      if (body) toProgram({ callCode: frame.callCode, options: frame.options, body });
+      else toLink(fetched.request);
+    } else toProgram(frame);
+  };
+  input.on('data', (chunk: Buffer) => {
+    link.cork();
+    try {
+      requests.push(chunk);
+      if (!clientVersionSent) {
+        const head = requests.takeByte();
+        if (head === null) return;
+        link.write(Buffer.from([head]));
+        clientVersionSent = true;
+      }
+      let frame: Frame | null;
+      while ((frame = requests.next())) serve(frame);
+    } catch {
+      broken();
+    } finally {
+      link.uncork();
+    }
+  });
+  const fromLink = (chunk: Buffer) => {
+    output.cork();
+    try {
+      answers.push(chunk);
+      if (version === null) {
+        const head = answers.takeByte();
+        if (head === null) return;
+        version = head;
+        output.write(Buffer.from([head]));
+      }
+      let frame: Frame | null;
+      while ((frame = answers.next())) answered(frame);
+    } catch {
+      broken();
+    } finally {
+      output.uncork();
+    }
+  };
+  if (initial.length) fromLink(initial);
+  link.on('data', fromLink);
+}
+
+/** Writes to `to`; while `to` is full, `from` is not read (back-pressure). */
+function pausingWriter(to: Writable, from: Readable): (bytes: Buffer) => void {
+  let full = false;
+  return (bytes) => {
+    if (to.write(bytes) || full) return;
+    full = true;
+    from.pause();
+    to.once('drain', () => {
+      full = false;
+      from.resume();
+    });
+  };
+}
+
 /** Local bytes to the link, cut at frame ends; waits for `drain` when the link is full. */
 function forwardFrames(local: Readable, link: Writable): void {
   const batcher = new FrameBatcher(P11KIT_VERSION_BYTES);
@@ -147,7 +258,6 @@ function forwardFrames(local: Readable, link: Writable): void {
 
 /** The p11-kit version the relay speaks to programs: what it speaks to the members. */
 const HA_PROTOCOL_VERSION = 0;
-const MAX_LOCAL_FRAME_BYTES = 64 * 1024 * 1024;
 
 /** Answers one program's p11-kit RPC calls on `connection` until its side ends. */
 export function serveHaStreams(input: Readable, output: Writable, connection: HaConnection): Promise<void> {

@@ -2,7 +2,7 @@
 // codec wants each value typed the way p11-kit types the attribute (attributeKind), callers
 // should not have to know that.
 import { CKR, Pkcs11Error, ckaName } from '../pkcs11/constants.js';
-import { attributeKind, tokenValue, type Attribute } from '../protocol/p11kit/index.js';
+import { attributeKind, tokenValue, wireValue, type Attribute } from '../protocol/p11kit/index.js';
 
 /** boolean: CK_BBOOL; number: CK_ULONG; string: UTF-8 bytes (or YYYYMMDD for dates). */
 export type TemplateValue = boolean | number | string | Buffer | number[] | TemplateEntry[];
@@ -46,6 +46,8 @@ export function toWireAttribute(entry: TemplateEntry, nested = false): Attribute
     case 'bytes':
       if (typeof value === 'string') return { type, value: { kind: 'bytes', value: Buffer.from(value, 'utf8') } };
       if (Buffer.isBuffer(value)) return { type, value: { kind: 'bytes', value } };
+      // CKA_DESTROYABLE, CKA_NAME_HASH_ALGORITHM...: a CK_BBOOL or CK_ULONG that p11-kit carries as its bytes.
+      if (typeof value === 'boolean' || typeof value === 'number') return { type, value: wireValue(type, value) };
       throw wrong();
   }
 }

@@ -3,14 +3,14 @@
 // a regenerated server certificate without a restart. Runs the `p11-relay --listen` blocks of
 // README.md and docs/client.md (a relay in a missing $XDG_RUNTIME_DIR/ntls folder, pkcs11-tool
 // through p11-kit-client.so on its socket).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSelfSignedCertificate } from '../../src/certificates/self-signed.js';
 import { removeHome, runNtls } from '../support/daemon.js';
-import { CO_PIN, ClientHost, clientBin, expectOk, expectOneLineFailure, initialiseSlot, runClient, setUp, type Setup } from './support.js';
+import { CO_PIN, ClientHost, expectOk, expectOneLineFailure, initialiseSlot, runClient, setUp, startRelay, type Setup } from './support.js';
 
 const P11KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
 
@@ -32,28 +32,6 @@ afterAll(async () => {
 function flags(host: ClientHost, serverCert: string, name = host.name): string[] {
   return ['--server', `127.0.0.1:${s.daemon.port}`, '--server-cert', serverCert,
     '--cert', join(host.folder, `${host.name}.pem`), '--key', join(host.folder, `${host.name}Key.pem`), '--name', name];
-}
-
-/** Starts `ntls-client p11-relay --listen` and waits for its "relaying" line (bounded). */
-async function startRelay(args: string[]): Promise<{ child: ChildProcess; stderr: () => string }> {
-  const child = spawn(process.execPath, [clientBin, 'p11-relay', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let said = '';
-  child.stderr.on('data', (d) => (said += d));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start: ${said}`)), 20_000);
-    const check = () => {
-      if (said.includes('relaying')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stderr.on('data', check);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`relay exited ${code}: ${said}`));
-    });
-  });
-  return { child, stderr: () => said };
 }
 
 function pkcs11ToolList(socket: string): ReturnType<typeof spawnSync> {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameReader } from '../../src/protocol/frame.js';
 import { decodeResponse, encodeRequest, outputRequest, request, serializeFrame } from '../../src/protocol/p11kit/index.js';
 import { removeHome } from '../support/daemon.js';
-import { CO_PIN, clientBin, initialiseSlot, setUp, type Setup } from './support.js';
+import { CO_PIN, clientBin, initialiseSlot, setUp, startRelay, type Setup } from './support.js';
 
 let s: Setup;
 
@@ -75,16 +75,8 @@ describe('p11-relay --listen from client.json, with stock pkcs11-tool', () => {
   it('lists the slot and logs in through p11-kit-client.so', async () => {
     await initialiseSlot(s.alice);
     const socket = join(s.alice.folder, 'relay.sock');
-    const relay = spawn(process.execPath, [clientBin, 'p11-relay', '--listen', socket, '--config-dir', s.alice.folder], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const relay = (await startRelay(['--listen', socket, '--config-dir', s.alice.folder])).child;
     try {
-      await new Promise<void>((resolve, reject) => {
-        let said = '';
-        relay.stderr.on('data', (d) => {
-          said += d;
-          if (said.includes('relaying')) resolve();
-        });
-        relay.once('exit', (code) => reject(new Error(`relay exited ${code}: ${said}`)));
-      });
       const env = { ...process.env, P11_KIT_SERVER_ADDRESS: `unix:path=${socket}` };
       const list = spawnSync('pkcs11-tool', ['--module', P11KIT_CLIENT, '-L'], { env, encoding: 'utf8', timeout: 20_000 });
       expect(list.stdout).toMatch(/token label\s*:\s*default/);

@@ -1,6 +1,6 @@
 // A daemon in a temporary home and client config folders beside it, driven through the real
 // `ntls` and `ntls-client` programs (dist/, built by `npm test`'s pretest).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,4 +114,26 @@ export async function initialiseSlot(host: ClientHost, slot = 0, label = 'defaul
   } finally {
     await client.close();
   }
+}
+
+/** Starts `ntls-client p11-relay ARGS` and waits for its "relaying" line (bounded). */
+export async function startRelay(args: string[]): Promise<{ child: ChildProcess; stderr: () => string }> {
+  const child = spawn(process.execPath, [clientBin, 'p11-relay', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let said = '';
+  child.stderr.on('data', (d) => (said += d));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay did not start: ${said}`)), 20_000);
+    const check = () => {
+      if (said.includes('relaying')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stderr.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`relay exited ${code}: ${said}`));
+    });
+  });
+  return { child, stderr: () => said };
 }

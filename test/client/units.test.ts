@@ -55,6 +55,7 @@ describe('templates', () => {
     expect(toWireAttribute({ type: CKA.VALUE_LEN, value: 32 }).value).toEqual({ kind: 'ulong', value: 32 });
     expect(toWireAttribute({ type: CKA.LABEL, value: 'k' }).value).toEqual({ kind: 'bytes', value: Buffer.from('k') });
     expect(toWireAttribute({ type: CKA.ALLOWED_MECHANISMS, value: [CKM.AES_GCM] }).value).toEqual({ kind: 'mechanisms', value: [CKM.AES_GCM] });
+    expect(toWireAttribute({ type: CKA.DESTROYABLE, value: false }).value).toEqual({ kind: 'bytes', value: Buffer.from([0]) });
     expect(fromWireAttribute({ type: CKA.SIGN, value: { kind: 'byte', value: 1 } })).toEqual({ type: CKA.SIGN, value: true });
     expect(fromWireAttribute({ type: CKA.VALUE, value: null, length: -1 })).toEqual({ type: CKA.VALUE, value: null });
     expect(() => toWireAttribute({ type: CKA.TOKEN, value: 'yes' })).toThrow(Pkcs11Error);

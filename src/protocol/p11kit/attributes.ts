@@ -309,15 +309,26 @@ export function tokenTemplate(template: readonly Attribute[]): TokenAttribute[] 
   return template.map(tokenAttribute);
 }
 
-/** A plain value typed for the wire, by how p11-kit types the attribute. */
+/**
+ * A plain value typed for the wire, by how p11-kit types the attribute. A CK_BBOOL or CK_ULONG
+ * attribute that p11-kit 0.24.1 leaves as a byte array (CKA_DESTROYABLE, CKA_NAME_HASH_ALGORITHM)
+ * travels as its bytes in memory: one byte, or eight little-endian (an LP64 CK_ULONG).
+ */
 export function wireValue(type: number, value: TokenValue): AttributeValue {
-  if (typeof value === 'boolean') return { kind: 'byte', value: value ? 1 : 0 };
-  if (typeof value === 'number') return { kind: 'ulong', value };
+  const asBytes = attributeKind(type) === 'bytes';
+  if (typeof value === 'boolean') return asBytes ? { kind: 'bytes', value: Buffer.from([value ? 1 : 0]) } : { kind: 'byte', value: value ? 1 : 0 };
+  if (typeof value === 'number') return asBytes ? { kind: 'bytes', value: ulongBytes(value) } : { kind: 'ulong', value };
   if (Buffer.isBuffer(value)) return { kind: attributeKind(type) === 'date' ? 'date' : 'bytes', value };
   if (value.length > 0 && typeof value[0] === 'object') {
     return { kind: 'attributes', value: (value as readonly TokenAttribute[]).map((a) => ({ type: a.type, value: wireValue(a.type, a.value) })) };
   }
   return attributeKind(type) === 'attributes' ? { kind: 'attributes', value: [] } : { kind: 'mechanisms', value: [...(value as readonly number[])] };
+}
+
+function ulongBytes(value: number): Buffer {
+  const out = Buffer.alloc(SIZEOF_CK_ULONG);
+  out.writeBigUInt64LE(value < 0 ? 0xffffffffffffffffn : BigInt(value));
+  return out;
 }
 
 /** C_GetAttributeValue's per-attribute results as p11-kit's server writes them. */

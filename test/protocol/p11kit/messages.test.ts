@@ -3,7 +3,7 @@ import { CKA, CKG, CKM, CKR, CKO, CKK } from '../../../src/pkcs11/constants.js';
 import {
   P11KIT_CALLS, P11KIT_HANDSHAKE, P11KitErrorCode, answerOutput, attr, decodeRequest, decodeResponse,
   encodeErrorResponse, encodeRequest, encodeResponse, lengthOnly, negotiateVersion, outputRequest,
-  parameterUpdateFor, request, response, type P11KitRequest, type P11KitResponse, type Result,
+  parameterUpdateFor, request, response, wireResults, wireValue, type P11KitRequest, type P11KitResponse, type Result,
 } from '../../../src/protocol/p11kit/index.js';
 import { attrBytes, bytes } from './fixture-writer.js';
 
@@ -413,5 +413,21 @@ describe('responses', () => {
     const sha = { type: 0x393 /* CKM_SHA256_KEY_DERIVATION */, parameter: null };
     expect(value(encodeResponse(response('C_DeriveKey2', { result: 0, parameterUpdate: parameterUpdateFor(sha), key: 42 })))).toEqual(noP);
     expect(value(decodeResponse(noP, 'C_DeriveKey2', { mechanismType: 0x393 }))).toEqual({ call: 'C_DeriveKey2', args: { result: 0, parameterUpdate: null, key: 42 } });
+  });
+});
+
+describe('token values on the wire', () => {
+  it('a CK_BBOOL or CK_ULONG attribute p11-kit 0.24.1 types as bytes travels as its bytes (it was CKR_GENERAL_ERROR)', () => {
+    expect(wireValue(CKA.DESTROYABLE, false)).toEqual({ kind: 'bytes', value: Buffer.from([0]) });
+    expect(wireValue(CKA.NAME_HASH_ALGORITHM, CKM.SHA256)).toEqual({ kind: 'bytes', value: Buffer.from('5002000000000000', 'hex') });
+    expect(wireValue(CKA.SIGN, true)).toEqual({ kind: 'byte', value: 1 });
+    const body = value(encodeResponse(response('C_GetAttributeValue', {
+      template: wireResults([{ type: CKA.DESTROYABLE, value: true, length: 1 }, { type: CKA.MODIFIABLE, value: false, length: 1 }]), result: CKR.OK,
+    })));
+    const decoded = value(decodeResponse(body, 'C_GetAttributeValue'));
+    expect(decoded.args).toEqual({
+      template: [{ type: CKA.DESTROYABLE, value: { kind: 'bytes', value: Buffer.from([1]) }, length: 1 }, { type: CKA.MODIFIABLE, value: { kind: 'byte', value: 0 }, length: 1 }],
+      result: CKR.OK,
+    });
   });
 });
