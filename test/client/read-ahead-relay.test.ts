@@ -80,6 +80,50 @@ describe('p11-relay attribute read-ahead, with stock pkcs11-tool', () => {
     expect(readsWith).toBeLessThan(readsWithout / 2);
   }, 120_000);
 
+  it('answers every kind of attribute as the server does: flags, numbers, bytes, dates, mechanism lists, sensitive values', async () => {
+    const ahead = await relayEnv(join(s.alice.folder, 'kinds-ahead.sock'));
+    const plain = await relayEnv(join(s.alice.folder, 'kinds-plain.sock'), '--no-read-ahead');
+    // Each read is a burst for pkcs11js (a size query, then the value); single attributes as
+    // p11-kit's client reads them, then a whole template with a sensitive value in it.
+    const script = (label: string) => `
+      import pkcs11js from 'pkcs11js';
+      const p = new pkcs11js.PKCS11();
+      p.load(${JSON.stringify(P11KIT_CLIENT)});
+      p.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+      const slot = p.C_GetSlotList(true)[0];
+      const session = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      p.C_Login(session, pkcs11js.CKU_USER, ${JSON.stringify(CO_PIN)});
+      const aes = p.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+        { type: pkcs11js.CKA_TOKEN, value: false }, { type: pkcs11js.CKA_LABEL, value: ${JSON.stringify(label)} }, { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+        { type: pkcs11js.CKA_SENSITIVE, value: true }, { type: pkcs11js.CKA_ENCRYPT, value: true },
+        { type: pkcs11js.CKA_START_DATE, value: Buffer.from('20260101') },
+        { type: pkcs11js.CKA_ALLOWED_MECHANISMS, value: Buffer.from(new BigUint64Array([BigInt(pkcs11js.CKM_AES_GCM), BigInt(pkcs11js.CKM_AES_CBC_PAD)]).buffer) },
+      ]);
+      const types = ['CKA_CLASS', 'CKA_KEY_TYPE', 'CKA_LABEL', 'CKA_VALUE_LEN', 'CKA_SENSITIVE', 'CKA_ENCRYPT', 'CKA_SIGN', 'CKA_START_DATE',
+        'CKA_END_DATE', 'CKA_ALLOWED_MECHANISMS', 'CKA_DESTROYABLE', 'CKA_VALUE', 'CKA_MODULUS', 'CKA_CHECK_VALUE'];
+      const show = (f) => { try { return f().map((a) => a.value === undefined ? null : Buffer.from(a.value).toString('hex')); } catch (e) { return String(e.message).match(/CKR_\\w+/)?.[0] ?? e.message; } };
+      const seen = {};
+      for (const t of types) seen[t] = show(() => p.C_GetAttributeValue(session, aes, [{ type: pkcs11js[t] }]));
+      seen.template = show(() => p.C_GetAttributeValue(session, aes, types.slice(0, 8).map((t) => ({ type: pkcs11js[t] }))));
+      seen.withSensitive = show(() => p.C_GetAttributeValue(session, aes, [{ type: pkcs11js.CKA_LABEL }, { type: pkcs11js.CKA_VALUE }]));
+      p.C_Finalize();
+      console.log(JSON.stringify(seen));
+    `;
+    const run = (env: NodeJS.ProcessEnv) => {
+      const result = spawnSync(process.execPath, ['--input-type=module', '-e', script('kinds')], { env, encoding: 'utf8', timeout: 30_000, cwd: join(import.meta.dirname, '..', '..') });
+      expect(result.status, result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as Record<string, unknown>;
+    };
+    // A new key each run: its check value differs, its length does not.
+    const { CKA_CHECK_VALUE: checkAhead, ...withReadAhead } = run(ahead);
+    const { CKA_CHECK_VALUE: checkPlain, ...without } = run(plain);
+    expect(withReadAhead).toEqual(without);
+    expect([checkAhead, checkPlain].map((v) => (v as string[])[0]!.length)).toEqual([6, 6]);
+    expect(without.CKA_VALUE).toBe('CKR_ATTRIBUTE_SENSITIVE');
+    expect(without.CKA_ALLOWED_MECHANISMS).toEqual([Buffer.from(new BigUint64Array([0x1087n, 0x1085n]).buffer).toString('hex')]);
+    expect(without.CKA_START_DATE).toEqual([Buffer.from('20260101').toString('hex')]);
+  }, 60_000);
+
   it('a program\'s own change is seen by its next read of the object', async () => {
     const env = await relayEnv(join(s.alice.folder, 'write.sock'));
     // pkcs11js reads a size, then the value (two reads of one object: a burst), then changes the label and reads it again.
