@@ -194,8 +194,9 @@ export class Connection {
 
   private async checkIdentity(): Promise<void> {
     const { logger } = this.deps;
-    const certificate = (this.stream as TLSSocket).getPeerCertificate();
-    if (!certificate || !certificate.raw) {
+    // The X509Certificate's getters read one field each; getPeerCertificate() would parse them all.
+    const certificate = (this.stream as TLSSocket).getPeerX509Certificate();
+    if (!certificate) {
       logger.log(Catalogue.clientCertExpected);
       logger.log(Catalogue.clientCredentialsMissing, { peer: this.peer });
       return this.refuse();
@@ -205,7 +206,7 @@ export class Connection {
     // Registered certificates are pinned by fingerprint, so chain verification reduces to
     // "registered and within its validity"; the handshake itself proved the key is held.
     const now = Date.now();
-    const valid = Date.parse(certificate.valid_from) <= now && now <= Date.parse(certificate.valid_to);
+    const valid = Date.parse(certificate.validFrom) <= now && now <= Date.parse(certificate.validTo);
     if (!client || !valid) {
       logger.log(Catalogue.clientCredentialsRejected, { peer: this.peer });
       return this.refuse();

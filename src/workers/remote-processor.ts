@@ -55,7 +55,8 @@ class RemoteInstance implements ProcessorInstance {
     if (this.closed) return;
     this.closed = true;
     this.writer.send(ChannelKind.Close, this.connection.id);
-    this.fail(new Pkcs11Error(CKR.DEVICE_REMOVED, 'the connection is closed'));
+    // An Error costs a stack trace: made only when a request is waiting.
+    if (this.waiting.length) this.fail(new Pkcs11Error(CKR.DEVICE_REMOVED, 'the connection is closed'));
     this.onClose();
   }
 
