@@ -10,6 +10,15 @@ import { removeHome, runNtls } from '../support/daemon.js';
 import { CO_PIN, initialiseSlot, setUp, startRelay, type Setup } from './support.js';
 
 const P11KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
+/** The start of a pkcs11js program through p11-kit-client.so: \`p\`, \`session\` logged in as user. */
+const LOGGED_IN = `
+      import pkcs11js from 'pkcs11js';
+      const p = new pkcs11js.PKCS11();
+      p.load(${JSON.stringify(P11KIT_CLIENT)});
+      p.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+      const slot = p.C_GetSlotList(true)[0];
+      const session = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      p.C_Login(session, pkcs11js.CKU_USER, ${JSON.stringify(CO_PIN)});`;
 
 let s: Setup;
 const relays: ChildProcess[] = [];
@@ -85,14 +94,7 @@ describe('p11-relay attribute read-ahead, with stock pkcs11-tool', () => {
     const plain = await relayEnv(join(s.alice.folder, 'kinds-plain.sock'), '--no-read-ahead');
     // Each read is a burst for pkcs11js (a size query, then the value); single attributes as
     // p11-kit's client reads them, then a whole template with a sensitive value in it.
-    const script = (label: string) => `
-      import pkcs11js from 'pkcs11js';
-      const p = new pkcs11js.PKCS11();
-      p.load(${JSON.stringify(P11KIT_CLIENT)});
-      p.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
-      const slot = p.C_GetSlotList(true)[0];
-      const session = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-      p.C_Login(session, pkcs11js.CKU_USER, ${JSON.stringify(CO_PIN)});
+    const script = (label: string) => `${LOGGED_IN}
       const aes = p.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
         { type: pkcs11js.CKA_TOKEN, value: false }, { type: pkcs11js.CKA_LABEL, value: ${JSON.stringify(label)} }, { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
         { type: pkcs11js.CKA_SENSITIVE, value: true }, { type: pkcs11js.CKA_ENCRYPT, value: true },
@@ -127,14 +129,7 @@ describe('p11-relay attribute read-ahead, with stock pkcs11-tool', () => {
   it('a program\'s own change is seen by its next read of the object', async () => {
     const env = await relayEnv(join(s.alice.folder, 'write.sock'));
     // pkcs11js reads a size, then the value (two reads of one object: a burst), then changes the label and reads it again.
-    const script = `
-      import pkcs11js from 'pkcs11js';
-      const p = new pkcs11js.PKCS11();
-      p.load(${JSON.stringify(P11KIT_CLIENT)});
-      p.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
-      const slot = p.C_GetSlotList(true)[0];
-      const session = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-      p.C_Login(session, pkcs11js.CKU_USER, ${JSON.stringify(CO_PIN)});
+    const script = `${LOGGED_IN}
       const object = p.C_CreateObject(session, [
         { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA }, { type: pkcs11js.CKA_TOKEN, value: false }, { type: pkcs11js.CKA_LABEL, value: 'before' },
       ]);
