@@ -39,7 +39,7 @@ import { buildSignLoop, runSignLoop, type SignLoopMechanism } from './stock/sign
 import { StunnelPair } from './stock/stunnel.js';
 
 const settings = benchSettings({ seconds: 8, rounds: 4 });
-const processCounts = (process.env.BENCH_PROCESSES ?? '1,8').split(',').map(Number);
+const processCounts = (process.env.BENCH_PROCESSES ?? '1,8').split(',').filter(Boolean).map(Number);
 /** Threads of one process, each a cell of its own after the process counts'; none unless asked. */
 const threadCounts = process.env.BENCH_THREADS ? process.env.BENCH_THREADS.split(',').map(Number) : [];
 const resultsFile = process.env.BENCH_OUT ?? fileURLToPath(new URL('../../bench/results/stock-path.json', import.meta.url));

@@ -31,8 +31,6 @@ extern char **environ;
 /* Time a relay the module started gets to start node and open its link, beyond the timeout. */
 #define START_GRACE_MS 10000
 
-enum { IO_OK = 0, IO_TIMEOUT = -1, IO_CLOSED = -2 };
-
 void link_init(link_t *link) {
   memset(link, 0, sizeof *link);
   link->fd = -1;
@@ -270,17 +268,67 @@ static uint32_t be32(const unsigned char *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+int64_t link_deadline(const module_config *config) {
+  return deadline_in(timeout_ms(config));
+}
+
+int link_deadline_passed(int64_t deadline) {
+  return deadline >= 0 && now_ms() >= deadline;
+}
+
+uint32_t link_next_code(link_t *link) {
+  uint32_t code = link->next_code++;
+  if (link->next_code == 0) link->next_code = 1;
+  return code;
+}
+
+int link_send(link_t *link, wire_writer *request, uint32_t code, int64_t deadline) {
+  if (link->fd < 0) return IO_CLOSED;
+  unsigned char *h = request->data;
+  uint32_t header[3] = {code, 0, (uint32_t)(request->len - FRAME_HEADER)};
+  for (int i = 0; i < 3; i++) {
+    h[i * 4] = (unsigned char)(header[i] >> 24);
+    h[i * 4 + 1] = (unsigned char)(header[i] >> 16);
+    h[i * 4 + 2] = (unsigned char)(header[i] >> 8);
+    h[i * 4 + 3] = (unsigned char)header[i];
+  }
+  return send_all(link->fd, request->data, request->len, deadline);
+}
+
 /*
- * The answer frame into link->answer, its body moved to the front. The answer comes after the
- * request has gone, so each read waits for data first (one poll and one read per chunk), and
- * reads what is there: header and body usually in one.
+ * The next frame from what was read and, when that holds no whole frame, from the socket: one
+ * poll and one read per chunk, whatever is there (frames of several calls may come together).
  */
-static int read_answer(link_t *link, uint32_t code, int64_t deadline, const char **what) {
-  wire_writer *in = &link->answer;
-  wire_writer_reset(in);
-  size_t have = 0, need = FRAME_HEADER;
-  uint32_t options = 0, length = 0;
-  while (have < need) {
+int link_read(link_t *link, int64_t deadline, uint32_t *code, wire_writer *body, const char **what) {
+  wire_writer *in = &link->in;
+  for (;;) {
+    size_t have = in->len - link->in_start, need = FRAME_HEADER;
+    if (have >= FRAME_HEADER) {
+      const unsigned char *h = in->data + link->in_start;
+      uint32_t options = be32(h + 4), length = be32(h + 8);
+      if (options > MAX_ANSWER_OPTIONS || length > MAX_ANSWER_BODY) {
+        *what = "the answer was not a p11-kit frame for this call";
+        return IO_CLOSED;
+      }
+      need = FRAME_HEADER + (size_t)options + length;
+      if (have >= need) {
+        *code = be32(h);
+        wire_writer_reset(body);
+        wire_put_raw(body, h + FRAME_HEADER + options, length);
+        if (body->failed) {
+          *what = "no memory for the answer";
+          return IO_CLOSED;
+        }
+        link->in_start += need;
+        if (link->in_start == in->len) in->len = link->in_start = 0;
+        return IO_OK;
+      }
+    }
+    if (link->in_start > 0) {
+      memmove(in->data, in->data + link->in_start, have);
+      in->len = have;
+      link->in_start = 0;
+    }
     size_t room = need - have < 16384 ? 16384 : need - have;
     if (!wire_reserve(in, room)) {
       *what = "no memory for the answer";
@@ -295,53 +343,38 @@ static int read_answer(link_t *link, uint32_t code, int64_t deadline, const char
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
       return IO_CLOSED;
     }
-    have += (size_t)n;
-    if (need == FRAME_HEADER && have >= FRAME_HEADER) {
-      options = be32(in->data + 4);
-      length = be32(in->data + 8);
-      if (be32(in->data) != code || options > MAX_ANSWER_OPTIONS || length > MAX_ANSWER_BODY) {
-        *what = "the answer was not a p11-kit frame for this call";
-        return IO_CLOSED;
-      }
-      need = FRAME_HEADER + (size_t)options + length;
-    }
+    in->len = have + (size_t)n;
   }
-  /* One request, one answer: anything after it is not p11-kit's protocol. */
-  if (have != need) {
-    *what = "the server sent more than the answer";
-    return IO_CLOSED;
-  }
-  memmove(in->data, in->data + FRAME_HEADER + options, length);
-  in->len = length;
-  return IO_OK;
 }
 
-CK_RV link_exchange(link_t *link, wire_writer *request, const module_config *config, const char *call) {
-  if (link->fd < 0) return CKR_DEVICE_ERROR;
-  if (request->failed || request->len < FRAME_HEADER) return CKR_HOST_MEMORY;
-  uint32_t code = link->next_code++;
-  if (link->next_code == 0) link->next_code = 1;
-  size_t body = request->len - FRAME_HEADER;
-  unsigned char *h = request->data;
-  uint32_t header[3] = {code, 0, (uint32_t)body};
-  for (int i = 0; i < 3; i++) {
-    h[i * 4] = (unsigned char)(header[i] >> 24);
-    h[i * 4 + 1] = (unsigned char)(header[i] >> 16);
-    h[i * 4 + 2] = (unsigned char)(header[i] >> 8);
-    h[i * 4 + 3] = (unsigned char)header[i];
-  }
-  int64_t deadline = deadline_in(timeout_ms(config));
-  const char *what = "the link closed";
-  int io = send_all(link->fd, request->data, request->len, deadline);
-  if (io == IO_OK) io = read_answer(link, code, deadline, &what);
-  if (io == IO_OK) return CKR_OK;
-  link_close(link, 1);
+void link_tell_failure(const module_config *config, const char *call, int io, const char *what) {
   client_log(config->folder, LOG_READ_FAILED);
   if (io == IO_TIMEOUT)
     client_say("%s: no answer within %d s; the link to the server is closed (sessions on it are gone); check the server, or raise the timeout", call, config->timeout_seconds);
   else
     client_say("%s: %s; the link to the server is gone (sessions on it are gone), the next call links again", call, what);
+}
+
+CK_RV link_exchange(link_t *link, wire_writer *request, wire_writer *answer, const module_config *config, const char *call) {
+  if (link->fd < 0) return CKR_DEVICE_ERROR;
+  if (request->failed || request->len < FRAME_HEADER) return CKR_HOST_MEMORY;
+  uint32_t code = link_next_code(link), got = 0;
+  int64_t deadline = link_deadline(config);
+  const char *what = "the link closed";
+  int io = link_send(link, request, code, deadline);
+  if (io == IO_OK) io = link_read(link, deadline, &got, answer, &what);
+  if (io == IO_OK && got != code) {
+    what = "the answer was not a p11-kit frame for this call";
+    io = IO_CLOSED;
+  }
+  if (io == IO_OK) return CKR_OK;
+  link_close(link, 1);
+  link_tell_failure(config, call, io, what);
   return CKR_DEVICE_ERROR;
+}
+
+void link_shutdown(link_t *link) {
+  if (link->fd >= 0) shutdown(link->fd, SHUT_RDWR);
 }
 
 /* Waits up to `ms` for the relay to end; true when it has (or is not ours to wait for). */
@@ -359,6 +392,7 @@ static int reaped(pid_t pid, int ms) {
 void link_close(link_t *link, int reap) {
   if (link->fd >= 0) close(link->fd);
   link->fd = -1;
+  link->in.len = link->in_start = 0;
   if (link->relay > 0) {
     /* The relay ends when its stdin does; a relay that lingers is ended. */
     if (reap && !reaped(link->relay, 300)) {
@@ -376,5 +410,6 @@ void link_forget(link_t *link) {
   if (link->fd >= 0) close(link->fd);
   link->fd = -1;
   link->relay = 0;
-  wire_writer_free(&link->answer);
+  wire_writer_free(&link->in);
+  link->in_start = 0;
 }

@@ -3,8 +3,12 @@
  * and interfaces, and the machinery of one call over the link (rpc.h). The forwarded calls are
  * in calls.c.
  *
- * Threads: one lock serialises the calls on the link (the application's mutex callbacks when it
- * gives them without CKF_OS_LOCKING_OK, else a pthread mutex). Fork: the state remembers the
+ * Threads: the calls of several threads are in flight on the one link at once, as p11-kit's own
+ * client has them: each call writes its frame whole (one writer at a time) under a code of its
+ * own, and whichever waiting thread holds the reader's turn reads answers and hands each to the
+ * call with its code. A short lock guards the link, the sessions and the waiting calls; nobody
+ * holds it while waiting on the socket. An application that gives its own mutex callbacks without
+ * CKF_OS_LOCKING_OK gets its calls one at a time under its mutex. Fork: the state remembers the
  * process that initialised it; in a child every call answers CKR_CRYPTOKI_NOT_INITIALIZED until
  * the child calls C_Initialize, which drops the parent's link without touching it and links
  * anew.
@@ -104,11 +108,11 @@ static const unsigned char HANDSHAKE[] = "PRIVATE-GNOME-KEYRING-PKCS11-PROTOCOL-
 /* After a failed attempt to link, calls fail at once for this long before the next attempt. */
 #define RELINK_PAUSE_SECONDS 1
 
+/* The application's mutex, when it gives its callbacks without CKF_OS_LOCKING_OK: whole calls under it. */
 typedef struct {
-  CK_C_INITIALIZE_ARGS app; /* the application's mutex callbacks, when used */
+  CK_C_INITIALIZE_ARGS app;
   void *app_mutex;
   int use_app;
-  pthread_mutex_t os;
 } call_lock;
 
 /* Sessions of the current link: open addressing, handle -> slot. */
@@ -118,28 +122,59 @@ typedef struct {
   size_t size, used;
 } session_table;
 
+/* A call waiting for its answer: the reader of the moment hands it over. */
+typedef struct waiter {
+  uint32_t code;
+  int done;          /* the answer's body is in *body */
+  wire_writer *body;
+  struct waiter *next;
+} waiter;
+
+/* Under state_lock, except `initialized` (atomics) and what the reader's turn owns. */
 static struct {
   int initialized; /* read without the lock: atomics */
   pid_t pid;       /* the process that initialised */
   call_lock lock;
   module_config config;
   link_t link;
-  wire_writer request;
+  unsigned generation; /* counts links; a call belongs to the link it began on */
+  int broken;          /* the link failed: its calls end, and it closes when the last has */
+  int in_flight;       /* calls between rpc_begin and rpc_end */
+  int reading;         /* a thread has the reader's turn */
+  wire_writer scratch; /* the reader's: the frame just read */
+  waiter *waiters;
   time_t relink_after;
   session_table sessions;
 } g;
 
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+/* One frame on the socket at a time. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+/* An answer handed over, the reader's turn free, the link broken, or the last call ended. */
+static pthread_cond_t changed;
+
 /* Serialises C_Initialize and C_Finalize; made anew in a forked child. */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 
-static void in_child_after_fork(void) {
-  pthread_mutex_init(&init_lock, NULL);
-  /* The parent's call lock may have been held by one of its threads: the child has one thread. */
-  pthread_mutex_init(&g.lock.os, NULL);
+static void make_changed(void) {
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&changed, &attr);
+  pthread_condattr_destroy(&attr);
 }
 
-static void setup_fork_handler(void) {
+/* A parent's thread may have held any of them at the fork: the child has one thread. */
+static void in_child_after_fork(void) {
+  pthread_mutex_init(&init_lock, NULL);
+  pthread_mutex_init(&state_lock, NULL);
+  pthread_mutex_init(&write_lock, NULL);
+  make_changed();
+}
+
+static void setup(void) {
+  make_changed();
   pthread_atfork(NULL, NULL, in_child_after_fork);
 }
 
@@ -151,30 +186,26 @@ CK_RV module_ready(void) {
   return is_initialized() ? CKR_OK : CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
-/* --- the lock --------------------------------------------------------------------------- */
+/* --- the application's lock ------------------------------------------------------------------- */
 
 static CK_RV lock_create(call_lock *l, const CK_C_INITIALIZE_ARGS *args) {
   l->use_app = args && args->CreateMutex && !(args->flags & CKF_OS_LOCKING_OK);
-  if (l->use_app) {
-    l->app = *args;
-    return l->app.CreateMutex(&l->app_mutex) == CKR_OK ? CKR_OK : CKR_CANT_LOCK;
-  }
-  return pthread_mutex_init(&l->os, NULL) == 0 ? CKR_OK : CKR_CANT_LOCK;
+  if (!l->use_app) return CKR_OK;
+  l->app = *args;
+  return l->app.CreateMutex(&l->app_mutex) == CKR_OK ? CKR_OK : CKR_CANT_LOCK;
 }
 
 static void lock_destroy(call_lock *l) {
   if (l->use_app) l->app.DestroyMutex(l->app_mutex);
-  else pthread_mutex_destroy(&l->os);
 }
 
 static CK_RV lock_take(call_lock *l) {
-  if (l->use_app) return l->app.LockMutex(l->app_mutex) == CKR_OK ? CKR_OK : CKR_CANT_LOCK;
-  return pthread_mutex_lock(&l->os) == 0 ? CKR_OK : CKR_CANT_LOCK;
+  if (!l->use_app) return CKR_OK;
+  return l->app.LockMutex(l->app_mutex) == CKR_OK ? CKR_OK : CKR_CANT_LOCK;
 }
 
 static void lock_give(call_lock *l) {
   if (l->use_app) l->app.UnlockMutex(l->app_mutex);
-  else pthread_mutex_unlock(&l->os);
 }
 
 /* --- sessions of the link ------------------------------------------------------------------ */
@@ -228,69 +259,90 @@ static void sessions_rebuild(void) {
   g.sessions = fresh;
 }
 
-void sessions_add(CK_SESSION_HANDLE h, CK_SLOT_ID slot) {
-  if (h == 0 || h == RPC_NO_SESSION || sessions_has(h)) return;
-  if ((g.sessions.used + 1) * 2 > g.sessions.size) sessions_rebuild();
-  if (g.sessions.size == 0) return;
-  sessions_insert(&g.sessions, h, slot);
+/* A session opened by a call on a link that has since failed is not added: that link is gone. */
+void sessions_add(const rpc_call *c, CK_SESSION_HANDLE h, CK_SLOT_ID slot) {
+  pthread_mutex_lock(&state_lock);
+  if (h != 0 && h != RPC_NO_SESSION && c->generation == g.generation && !g.broken && !sessions_has(h)) {
+    if ((g.sessions.used + 1) * 2 > g.sessions.size) sessions_rebuild();
+    if (g.sessions.size != 0) sessions_insert(&g.sessions, h, slot);
+  }
+  pthread_mutex_unlock(&state_lock);
 }
 
 void sessions_remove(CK_SESSION_HANDLE h) {
+  pthread_mutex_lock(&state_lock);
   session_table *t = &g.sessions;
-  if (t->size == 0) return;
-  for (size_t i = slot_of(t, h), n = 0; n < t->size; i = (i + 1) & (t->size - 1), n++) {
+  for (size_t i = t->size ? slot_of(t, h) : 0, n = 0; n < t->size; i = (i + 1) & (t->size - 1), n++) {
     if (t->handles[i] == h) {
       t->handles[i] = RPC_NO_SESSION; /* a tombstone keeps probe chains whole; `used` counts it until a rebuild */
-      return;
+      break;
     }
-    if (t->handles[i] == 0) return;
+    if (t->handles[i] == 0) break;
   }
+  pthread_mutex_unlock(&state_lock);
 }
 
 void sessions_remove_slot(CK_SLOT_ID slot) {
+  pthread_mutex_lock(&state_lock);
   session_table *t = &g.sessions;
   for (size_t i = 0; i < t->size; i++)
     if (t->handles[i] != 0 && t->handles[i] != RPC_NO_SESSION && t->slots[i] == slot) t->handles[i] = RPC_NO_SESSION;
+  pthread_mutex_unlock(&state_lock);
 }
 
 /* --- one call ---------------------------------------------------------------------------- */
 
-static void link_lost(void) {
-  sessions_clear();
-}
-
 static CK_RV initialize_remote(void);
 
-/* Links (again) when the link is down, at most once per RELINK_PAUSE_SECONDS. */
+/*
+ * The link, up, for a new call (state_lock held). A failed link's calls end at once (its socket
+ * is shut), and the last of them closes it; then it links again, at most once per
+ * RELINK_PAUSE_SECONDS after a failed attempt.
+ */
 static CK_RV ensure_link(void) {
+  while (g.broken) pthread_cond_wait(&changed, &state_lock);
   if (g.link.fd >= 0) return CKR_OK;
   time_t now = time(NULL);
   if (now < g.relink_after) return CKR_DEVICE_ERROR;
   CK_RV rv = link_open(&g.link, &g.config);
   if (rv == CKR_OK) rv = initialize_remote();
   if (rv != CKR_OK) g.relink_after = time(NULL) + RELINK_PAUSE_SECONDS;
+  else g.generation++;
   return rv;
+}
+
+/* The link failed under `call` (state_lock held): told once, its sessions forgotten, its calls woken. */
+static void link_failed(const char *call, int io, const char *what) {
+  if (g.broken) return;
+  g.broken = 1;
+  link_shutdown(&g.link);
+  sessions_clear();
+  link_tell_failure(&g.config, call, io, what);
+  pthread_cond_broadcast(&changed);
 }
 
 static void begin_message(rpc_call *c, int id) {
   c->id = id;
   c->rv = CKR_OK;
-  wire_writer_reset(&g.request);
-  wire_reserve(&g.request, FRAME_HEADER);
-  wire_put_u32(&g.request, (uint32_t)id);
-  wire_put_string(&g.request, CALLS[id].request);
+  wire_reserve(&c->request, FRAME_HEADER);
+  wire_put_u32(&c->request, (uint32_t)id);
+  wire_put_string(&c->request, CALLS[id].request);
 }
 
 CK_RV rpc_begin(rpc_call *c, int id, CK_SESSION_HANDLE session) {
+  memset(c, 0, sizeof *c);
   if (!is_initialized()) return CKR_CRYPTOKI_NOT_INITIALIZED;
   if (lock_take(&g.lock) != CKR_OK) return CKR_CANT_LOCK;
-  /* C_Finalize may have run while this thread waited for the lock. */
-  if (!is_initialized()) {
-    lock_give(&g.lock);
-    return CKR_CRYPTOKI_NOT_INITIALIZED;
-  }
-  CK_RV rv = ensure_link();
+  pthread_mutex_lock(&state_lock);
+  /* C_Finalize may have run while this thread waited. */
+  CK_RV rv = is_initialized() ? ensure_link() : CKR_CRYPTOKI_NOT_INITIALIZED;
   if (rv == CKR_OK && session != RPC_NO_SESSION && !sessions_has(session)) rv = CKR_SESSION_HANDLE_INVALID;
+  if (rv == CKR_OK) {
+    g.in_flight++;
+    c->generation = g.generation;
+    c->version = g.link.version;
+  }
+  pthread_mutex_unlock(&state_lock);
   if (rv != CKR_OK) {
     lock_give(&g.lock);
     return rv;
@@ -299,14 +351,10 @@ CK_RV rpc_begin(rpc_call *c, int id, CK_SESSION_HANDLE session) {
   return CKR_OK;
 }
 
-static CK_RV exchange(rpc_call *c) {
-  CK_RV rv = link_exchange(&g.link, &g.request, &g.config, CALLS[c->id].name);
-  if (rv != CKR_OK) {
-    link_lost();
-    return rv;
-  }
+/* The answer in c->body: the call's own, or the server's CK_RV for it. */
+static CK_RV read_answer(rpc_call *c) {
   wire_reader *r = &c->answer;
-  wire_reader_init(r, g.link.answer.data, g.link.answer.len);
+  wire_reader_init(r, c->body.data, c->body.len);
   uint32_t id = wire_get_u32(r);
   const unsigned char *signature;
   uint32_t length;
@@ -322,30 +370,139 @@ static CK_RV exchange(rpc_call *c) {
   return CKR_OK;
 }
 
+static void wait_until(int64_t deadline_ms) {
+  if (deadline_ms < 0) {
+    pthread_cond_wait(&changed, &state_lock);
+    return;
+  }
+  struct timespec at = {(time_t)(deadline_ms / 1000), (long)(deadline_ms % 1000) * 1000000};
+  pthread_cond_timedwait(&changed, &state_lock, &at);
+}
+
+static waiter *waiter_of(uint32_t code) {
+  for (waiter *w = g.waiters; w; w = w->next)
+    if (w->code == code && !w->done) return w;
+  return NULL;
+}
+
+static void forget_waiter(const waiter *gone) {
+  for (waiter **w = &g.waiters; *w; w = &(*w)->next)
+    if (*w == gone) {
+      *w = gone->next;
+      return;
+    }
+}
+
+/*
+ * Reads frames and hands each to its call until this call's answer is in (state_lock held on
+ * entry and on return, not while reading). IO_OK, or why the link failed.
+ */
+static int read_for_all(waiter *self, int64_t deadline, const char **what) {
+  g.reading = 1;
+  int io = IO_OK;
+  while (!self->done) {
+    pthread_mutex_unlock(&state_lock);
+    uint32_t code = 0;
+    io = link_read(&g.link, deadline, &code, &g.scratch, what);
+    pthread_mutex_lock(&state_lock);
+    if (io != IO_OK) break;
+    waiter *w = waiter_of(code);
+    if (!w) {
+      *what = "the answer was not a p11-kit frame for this call";
+      io = IO_CLOSED;
+      break;
+    }
+    wire_writer answer = *w->body;
+    *w->body = g.scratch;
+    g.scratch = answer;
+    w->done = 1;
+    if (w != self) pthread_cond_broadcast(&changed);
+  }
+  g.reading = 0;
+  pthread_cond_broadcast(&changed); /* another call may take the reader's turn */
+  return io;
+}
+
+static CK_RV exchange(rpc_call *c) {
+  const char *name = CALLS[c->id].name, *what = "the link closed";
+  int64_t deadline = link_deadline(&g.config);
+  waiter self = {0, 0, &c->body, NULL};
+  pthread_mutex_lock(&state_lock);
+  if (g.broken || c->generation != g.generation) {
+    pthread_mutex_unlock(&state_lock);
+    return CKR_DEVICE_ERROR;
+  }
+  self.code = link_next_code(&g.link);
+  self.next = g.waiters;
+  g.waiters = &self;
+  pthread_mutex_unlock(&state_lock);
+
+  /* The link stays open while this call is in flight (only the last call of a failed link closes it). */
+  pthread_mutex_lock(&write_lock);
+  int io = link_send(&g.link, &c->request, self.code, deadline);
+  pthread_mutex_unlock(&write_lock);
+
+  pthread_mutex_lock(&state_lock);
+  while (io == IO_OK && !self.done && !g.broken) {
+    if (!g.reading) {
+      io = read_for_all(&self, deadline, &what);
+    } else {
+      wait_until(deadline);
+      if (!self.done && deadline >= 0 && link_deadline_passed(deadline)) io = IO_TIMEOUT;
+    }
+  }
+  if (io != IO_OK) link_failed(name, io, what);
+  forget_waiter(&self);
+  pthread_mutex_unlock(&state_lock);
+  return self.done ? read_answer(c) : CKR_DEVICE_ERROR;
+}
+
 CK_RV rpc_run(rpc_call *c) {
   if (c->rv != CKR_OK) return c->rv;
-  if (g.request.failed) return CKR_HOST_MEMORY;
+  if (c->request.failed) return CKR_HOST_MEMORY;
   return exchange(c);
 }
 
 CK_RV rpc_end(rpc_call *c, CK_RV rv) {
   if (rv == CKR_OK && c->answer.failed) rv = CKR_DEVICE_ERROR;
+  wire_writer_free(&c->request);
+  wire_writer_free(&c->body);
+  pthread_mutex_lock(&state_lock);
+  if (--g.in_flight == 0) {
+    if (g.broken) {
+      link_close(&g.link, 1);
+      g.broken = 0;
+    }
+    pthread_cond_broadcast(&changed);
+  }
+  pthread_mutex_unlock(&state_lock);
   lock_give(&g.lock);
   return rv;
 }
 
 int rpc_version(void) {
-  return g.link.version;
+  return __atomic_load_n(&g.link.version, __ATOMIC_RELAXED);
+}
+
+/* One call alone on the link (state_lock held, nothing in flight): C_Initialize, C_Finalize. */
+static CK_RV exchange_alone(rpc_call *c) {
+  CK_RV rv = c->request.failed ? CKR_HOST_MEMORY
+    : link_exchange(&g.link, &c->request, &c->body, &g.config, CALLS[c->id].name);
+  if (rv == CKR_OK) rv = read_answer(c);
+  wire_writer_free(&c->request);
+  wire_writer_free(&c->body);
+  return rv;
 }
 
 /* C_Initialize on the server, first call of every link (the handshake p11-kit's server checks). */
 static CK_RV initialize_remote(void) {
   rpc_call c;
+  memset(&c, 0, sizeof c);
   begin_message(&c, CALL_C_INITIALIZE);
   rpc_put_bytes(&c, HANDSHAKE, sizeof HANDSHAKE - 1);
   rpc_put_byte(&c, 0);
   rpc_put_bytes(&c, "", 1);
-  CK_RV rv = rpc_run(&c);
+  CK_RV rv = exchange_alone(&c);
   if (rv != CKR_OK && g.link.fd >= 0) {
     link_close(&g.link, 1);
     client_log(g.config.folder, LOG_HANDSHAKE_FAILED);
@@ -357,28 +514,28 @@ static CK_RV initialize_remote(void) {
 /* --- arguments ------------------------------------------------------------------------------ */
 
 void rpc_put_ulong(rpc_call *c, CK_ULONG v) {
-  wire_put_u64(&g.request, v);
+  wire_put_u64(&c->request, v);
   (void)c;
 }
 
 void rpc_put_byte(rpc_call *c, CK_BYTE v) {
-  wire_put_byte(&g.request, v);
+  wire_put_byte(&c->request, v);
   (void)c;
 }
 
 void rpc_put_bytes(rpc_call *c, const void *data, CK_ULONG len) {
   if (data == NULL) {
     if (len != 0 && c->rv == CKR_OK) c->rv = CKR_ARGUMENTS_BAD;
-    wire_put_byte(&g.request, 0);
-    wire_put_u32(&g.request, 0);
+    wire_put_byte(&c->request, 0);
+    wire_put_u32(&c->request, 0);
     return;
   }
   if (len >= WIRE_MAX_ARRAY) {
     if (c->rv == CKR_OK) c->rv = CKR_DATA_LEN_RANGE;
     return;
   }
-  wire_put_byte(&g.request, 1);
-  wire_put_array(&g.request, data, len);
+  wire_put_byte(&c->request, 1);
+  wire_put_array(&c->request, data, len);
 }
 
 void rpc_put_output(rpc_call *c, const void *out, const CK_ULONG *out_len) {
@@ -387,12 +544,12 @@ void rpc_put_output(rpc_call *c, const void *out, const CK_ULONG *out_len) {
     return;
   }
   if (out == NULL) {
-    wire_put_u32(&g.request, 0);
+    wire_put_u32(&c->request, 0);
   } else if (*out_len == 0) {
     /* A buffer of 0 bytes (p11-kit 0.25 on); protocol 0 cannot say it and asks for the length. */
-    wire_put_u32(&g.request, g.link.version >= 1 ? 0xffffffffu : 0);
+    wire_put_u32(&c->request, c->version >= 1 ? 0xffffffffu : 0);
   } else {
-    wire_put_u32(&g.request, *out_len >= 0xfffffffeUL ? 0xfffffffeu : (uint32_t)*out_len);
+    wire_put_u32(&c->request, *out_len >= 0xfffffffeUL ? 0xfffffffeu : (uint32_t)*out_len);
   }
 }
 
@@ -401,27 +558,27 @@ void rpc_put_ulong_output(rpc_call *c, const void *out, const CK_ULONG *count) {
     if (c->rv == CKR_OK) c->rv = CKR_ARGUMENTS_BAD;
     return;
   }
-  wire_put_u32(&g.request, out == NULL ? 0 : *count >= 0xfffffffeUL ? 0xfffffffeu : (uint32_t)*count);
+  wire_put_u32(&c->request, out == NULL ? 0 : *count >= 0xfffffffeUL ? 0xfffffffeu : (uint32_t)*count);
 }
 
 void rpc_put_mechanism(rpc_call *c, const CK_MECHANISM *mechanism) {
-  CK_RV rv = mechanism_write(&g.request, mechanism, g.link.version);
+  CK_RV rv = mechanism_write(&c->request, mechanism, c->version);
   if (rv != CKR_OK && c->rv == CKR_OK) c->rv = rv;
 }
 
 void rpc_put_template(rpc_call *c, const CK_ATTRIBUTE *template, CK_ULONG count) {
-  CK_RV rv = attributes_write(&g.request, template, count);
+  CK_RV rv = attributes_write(&c->request, template, count);
   if (rv != CKR_OK && c->rv == CKR_OK) c->rv = rv;
 }
 
 void rpc_put_attribute_requests(rpc_call *c, const CK_ATTRIBUTE *template, CK_ULONG count) {
-  CK_RV rv = attribute_requests_write(&g.request, template, count);
+  CK_RV rv = attribute_requests_write(&c->request, template, count);
   if (rv != CKR_OK && c->rv == CKR_OK) c->rv = rv;
 }
 
 void rpc_put_string(rpc_call *c, const void *text, size_t max) {
   size_t n = text ? strnlen(text, max) : 0;
-  wire_put_array(&g.request, text ? text : "", n);
+  wire_put_array(&c->request, text ? text : "", n);
   (void)c;
 }
 
@@ -429,7 +586,7 @@ void rpc_put_space_string(rpc_call *c, const void *text, size_t size) {
   unsigned char padded[64];
   memset(padded, ' ', sizeof padded);
   if (text) memcpy(padded, text, size);
-  wire_put_array(&g.request, padded, size);
+  wire_put_array(&c->request, padded, size);
   (void)c;
 }
 
@@ -508,13 +665,15 @@ CK_RV rpc_get_version(rpc_call *c, CK_VERSION *v) {
 static void drop_state(int reap) {
   if (reap) link_close(&g.link, 1);
   else link_forget(&g.link);
-  wire_writer_free(&g.link.answer);
-  wire_writer_free(&g.request);
+  wire_writer_free(&g.link.in);
+  wire_writer_free(&g.scratch);
   sessions_clear();
+  g.broken = g.in_flight = g.reading = 0;
+  g.waiters = NULL;
 }
 
 EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs) {
-  pthread_once(&fork_once, setup_fork_handler);
+  pthread_once(&setup_once, setup);
   const CK_C_INITIALIZE_ARGS *args = pInitArgs;
   if (args) {
     if (args->pReserved != NULL) return CKR_ARGUMENTS_BAD;
@@ -539,14 +698,15 @@ EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs) {
   }
   if (rv == CKR_OK) rv = lock_create(&g.lock, args);
   if (rv == CKR_OK) {
+    pthread_mutex_lock(&state_lock);
     link_init(&g.link);
     g.relink_after = 0;
     rv = link_open(&g.link, &g.config);
     if (rv == CKR_OK) rv = initialize_remote();
-    if (rv != CKR_OK) {
-      drop_state(1);
-      lock_destroy(&g.lock);
-    }
+    if (rv == CKR_OK) g.generation++;
+    else drop_state(1);
+    pthread_mutex_unlock(&state_lock);
+    if (rv != CKR_OK) lock_destroy(&g.lock);
   }
   if (rv == CKR_OK) {
     g.pid = getpid();
@@ -564,13 +724,18 @@ EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved) {
     return CKR_CRYPTOKI_NOT_INITIALIZED;
   }
   lock_take(&g.lock);
+  pthread_mutex_lock(&state_lock);
   __atomic_store_n(&g.initialized, 0, __ATOMIC_RELEASE);
+  /* Calls still under way end first (each within the receive timeout); no new one starts. */
+  while (g.in_flight > 0) pthread_cond_wait(&changed, &state_lock);
   if (g.link.fd >= 0) {
     rpc_call c;
+    memset(&c, 0, sizeof c);
     begin_message(&c, CALL_C_FINALIZE);
-    rpc_run(&c);
+    exchange_alone(&c);
   }
   drop_state(1);
+  pthread_mutex_unlock(&state_lock);
   lock_give(&g.lock);
   lock_destroy(&g.lock);
   pthread_mutex_unlock(&init_lock);

@@ -9,8 +9,9 @@
  *   if (rv == CKR_OK) rv = rpc_get_output(&c, out, out_len);
  *   return rpc_end(&c, rv);                           // malformed answer check, unlock
  *
- * Between rpc_begin and rpc_end the module's lock is held: calls are serialised on the one
- * link, as sessions and login state belong to it on the server.
+ * Each call has its own request and answer buffers; the calls of several threads are in flight
+ * on the one link at once (sessions and login state belong to it on the server), and rpc_end
+ * must follow every rpc_begin that succeeded.
  */
 #ifndef NTLS_RPC_H
 #define NTLS_RPC_H
@@ -46,7 +47,11 @@ enum {
 
 typedef struct {
   int id;
-  CK_RV rv; /* the first local failure while writing arguments */
+  CK_RV rv;            /* the first local failure while writing arguments */
+  unsigned generation; /* the link it runs on */
+  int version;         /* that link's protocol version */
+  wire_writer request; /* FRAME_HEADER reserved bytes, then the body */
+  wire_writer body;    /* the answer's body */
   wire_reader answer;
 } rpc_call;
 
@@ -81,7 +86,7 @@ CK_RV rpc_get_space_string(rpc_call *c, CK_UTF8CHAR *into, size_t size);
 CK_RV rpc_get_version(rpc_call *c, CK_VERSION *v);
 
 /* Sessions opened on the current link (handle -> slot), so handles of a lost link are refused. */
-void sessions_add(CK_SESSION_HANDLE session, CK_SLOT_ID slot);
+void sessions_add(const rpc_call *c, CK_SESSION_HANDLE session, CK_SLOT_ID slot);
 void sessions_remove(CK_SESSION_HANDLE session);
 void sessions_remove_slot(CK_SLOT_ID slot);
 
