@@ -301,6 +301,8 @@ static CK_RV initialize_remote(void);
  */
 static CK_RV ensure_link(void) {
   while (g.broken) pthread_cond_wait(&changed, &state_lock);
+  /* C_Finalize may have run meanwhile. */
+  if (!is_initialized()) return CKR_CRYPTOKI_NOT_INITIALIZED;
   if (g.link.fd >= 0) return CKR_OK;
   time_t now = time(NULL);
   if (now < g.relink_after) return CKR_DEVICE_ERROR;
@@ -334,8 +336,7 @@ CK_RV rpc_begin(rpc_call *c, int id, CK_SESSION_HANDLE session) {
   if (!is_initialized()) return CKR_CRYPTOKI_NOT_INITIALIZED;
   if (lock_take(&g.lock) != CKR_OK) return CKR_CANT_LOCK;
   pthread_mutex_lock(&state_lock);
-  /* C_Finalize may have run while this thread waited. */
-  CK_RV rv = is_initialized() ? ensure_link() : CKR_CRYPTOKI_NOT_INITIALIZED;
+  CK_RV rv = ensure_link();
   if (rv == CKR_OK && session != RPC_NO_SESSION && !sessions_has(session)) rv = CKR_SESSION_HANDLE_INVALID;
   if (rv == CKR_OK) {
     g.in_flight++;
