@@ -141,6 +141,7 @@ static struct {
   int broken;          /* the link failed: its calls end, and it closes when the last has */
   int in_flight;       /* calls between rpc_begin and rpc_end */
   int reading;         /* a thread has the reader's turn */
+  int64_t heard_until; /* the receive timeout from the last answer read (link_deadline) */
   wire_writer scratch; /* the reader's: the frame just read */
   waiter *waiters;
   time_t relink_after;
@@ -308,8 +309,12 @@ static CK_RV ensure_link(void) {
   if (now < g.relink_after) return CKR_DEVICE_ERROR;
   CK_RV rv = link_open(&g.link, &g.config);
   if (rv == CKR_OK) rv = initialize_remote();
-  if (rv != CKR_OK) g.relink_after = time(NULL) + RELINK_PAUSE_SECONDS;
-  else g.generation++;
+  if (rv != CKR_OK) {
+    g.relink_after = time(NULL) + RELINK_PAUSE_SECONDS;
+  } else {
+    g.generation++;
+    g.heard_until = 0;
+  }
   return rv;
 }
 
@@ -371,6 +376,16 @@ static CK_RV read_answer(rpc_call *c) {
   return CKR_OK;
 }
 
+/*
+ * When a call in flight gives up: the receive timeout after its request went, or after the last
+ * answer the link brought, whichever is later. The server answers a link's calls in order, so a
+ * call queued behind long ones (a key generation) waits while answers keep coming.
+ */
+static int64_t give_up_at(int64_t sent_deadline) {
+  if (sent_deadline < 0 || g.heard_until < 0) return -1;
+  return sent_deadline > g.heard_until ? sent_deadline : g.heard_until;
+}
+
 static void wait_until(int64_t deadline_ms) {
   if (deadline_ms < 0) {
     pthread_cond_wait(&changed, &state_lock);
@@ -402,11 +417,13 @@ static int read_for_all(waiter *self, int64_t deadline, const char **what) {
   g.reading = 1;
   int io = IO_OK;
   while (!self->done) {
+    int64_t until = give_up_at(deadline);
     pthread_mutex_unlock(&state_lock);
     uint32_t code = 0;
-    io = link_read(&g.link, deadline, &code, &g.scratch, what);
+    io = link_read(&g.link, until, &code, &g.scratch, what);
     pthread_mutex_lock(&state_lock);
     if (io != IO_OK) break;
+    g.heard_until = link_deadline(&g.config);
     waiter *w = waiter_of(code);
     if (!w) {
       *what = "the answer was not a p11-kit frame for this call";
@@ -448,8 +465,8 @@ static CK_RV exchange(rpc_call *c) {
     if (!g.reading) {
       io = read_for_all(&self, deadline, &what);
     } else {
-      wait_until(deadline);
-      if (!self.done && deadline >= 0 && link_deadline_passed(deadline)) io = IO_TIMEOUT;
+      wait_until(give_up_at(deadline));
+      if (!self.done && link_deadline_passed(give_up_at(deadline))) io = IO_TIMEOUT;
     }
   }
   if (io != IO_OK) link_failed(name, io, what);
@@ -706,6 +723,7 @@ EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs) {
     if (rv == CKR_OK) rv = initialize_remote();
     if (rv == CKR_OK) g.generation++;
     else drop_state(1);
+    g.heard_until = 0;
     pthread_mutex_unlock(&state_lock);
     if (rv != CKR_OK) lock_destroy(&g.lock);
   }

@@ -47,10 +47,11 @@ interface Watch {
 
 /**
  * A proxy on `path` to the relay on `relaySocket`, passing frames whole. With `reorder`, an answer
- * waits up to 20 ms for the next one and goes after it. With `watch.cutAfter` = N, both sockets
- * close once N requests have gone through (connections made later pass everything).
+ * waits up to 20 ms for the next one and goes after it. With `spacingMs`, answers wait in a queue
+ * and go one every spacingMs (a slow server that answers in order). With `watch.cutAfter` = N,
+ * both sockets close once N requests have gone through (connections made later pass everything).
  */
-async function frameProxy(path: string, relaySocket: string, options: { reorder: boolean }): Promise<{ watch: Watch; close(): Promise<void> }> {
+async function frameProxy(path: string, relaySocket: string, options: { reorder?: boolean; spacingMs?: number }): Promise<{ watch: Watch; close(): Promise<void> }> {
   const watch: Watch = { maxInFlight: 0, overtaken: 0, requests: 0, cutAfter: null };
   const sockets: Socket[] = [];
   const server: Server = createServer((module) => {
@@ -81,7 +82,21 @@ async function frameProxy(path: string, relaySocket: string, options: { reorder:
         upstream.destroy();
       }
     });
+    const queue: Array<{ code: number; frame: Buffer }> = [];
+    let spacing: NodeJS.Timeout | null = null;
+    const releaseOne = () => {
+      const next = queue.shift();
+      if (next) inFlight.delete(next.code);
+      if (next && !module.destroyed) module.write(next.frame);
+      spacing = queue.length ? setTimeout(releaseOne, options.spacingMs) : null;
+    };
     const toModule = new FrameReader((v) => module.write(v), (code, frame) => {
+      if (options.spacingMs) {
+        // In flight until the module has the answer.
+        queue.push({ code, frame: Buffer.from(frame) });
+        spacing ??= setTimeout(releaseOne, options.spacingMs);
+        return;
+      }
       inFlight.delete(code);
       if (!options.reorder) {
         module.write(frame);
@@ -98,8 +113,8 @@ async function frameProxy(path: string, relaySocket: string, options: { reorder:
     });
     module.on('data', (d: Buffer) => toRelay.push(d));
     upstream.on('data', (d: Buffer) => toModule.push(d));
-    module.on('close', () => upstream.destroy());
-    upstream.on('close', () => { releaseHeld(); module.destroy(); });
+    module.on('close', () => { if (spacing) clearTimeout(spacing); upstream.destroy(); });
+    upstream.on('close', () => { releaseHeld(); if (!queue.length) module.destroy(); });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -153,6 +168,22 @@ describe('threads share the link', () => {
       expect(values.get('threads')).toBe('8 signatures=160');
       expect(proxy.watch.overtaken, 'answers overtaken').toBeGreaterThan(10);
     } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a server that answers slowly but steadily: calls queued behind others wait while answers keep coming (timeout 1 s, 6 calls in flight, an answer every 200 ms)', async () => {
+    const proxy = await frameProxy(join(world.work, 'slow.sock'), relay.socketPath, { spacingMs: 200 });
+    writeModuleConfig(world, ['timeout: 1']);
+    try {
+      const { result, values } = await moduleCheck(check, world.module, ['sign-threads', '0', PIN, '6', '1'],
+        { env: { ...world.env, NTLS_PKCS11_RELAY: `unix:path=${join(world.work, 'slow.sock')}` } });
+      expect(result.status, explain(result)).toBe(0);
+      expect(values.get('threads')).toBe('6 signatures=6');
+      expect(proxy.watch.maxInFlight).toBeGreaterThan(5);
+      expect(result.stderr).not.toMatch(/no answer within/);
+    } finally {
+      rmSync(join(world.folder, 'pkcs11-module.conf'), { force: true });
       await proxy.close();
     }
   });
