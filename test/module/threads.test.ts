@@ -188,6 +188,18 @@ describe('threads share the link', () => {
     }
   });
 
+  it('C_Finalize while 6 threads sign: it returns CKR_OK once their calls under way end; their next calls answer CKR_CRYPTOKI_NOT_INITIALIZED; no hang, no crash', async () => {
+    const started = Date.now();
+    const { result, values } = await moduleCheck(check, world.module, ['finalize-while-signing', '0', PIN, '6'], { env: world.env });
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(result.signal, explain(result)).toBe(null);
+    expect(result.status, explain(result)).toBe(0);
+    expect(values.get('finalize')).toBe('CKR_OK');
+    expect(values.get('signed')).toBe('yes');
+    for (let i = 0; i < 6; i++) expect(values.get(`thread-${i}`), explain(result)).toBe('CKR_CRYPTOKI_NOT_INITIALIZED');
+    expect(values.get('after')).toBe('CKR_CRYPTOKI_NOT_INITIALIZED');
+  });
+
   it('the link cut with calls of several threads in flight: each ends at once with an error, none hangs or crashes; a new process signs', async () => {
     const proxy = await frameProxy(join(world.work, 'cut.sock'), relay.socketPath, { reorder: false });
     writeModuleConfig(world, ['timeout: 20']);
