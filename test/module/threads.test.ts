@@ -145,48 +145,46 @@ afterAll(async () => {
   await world?.close();
 });
 
+/**
+ * module-check sign-threads (T threads, N signatures each) through a frameProxy named `name`, with
+ * the module's settings file holding `settings` meanwhile; what it printed and what the proxy saw.
+ */
+async function signThroughProxy(name: string, options: { reorder?: boolean; spacingMs?: number }, threads: number, signatures: number, settings: string[] = []) {
+  const socket = join(world.work, `${name}.sock`);
+  const proxy = await frameProxy(socket, relay.socketPath, options);
+  if (settings.length) writeModuleConfig(world, settings);
+  try {
+    const run = await moduleCheck(check, world.module, ['sign-threads', '0', PIN, String(threads), String(signatures)],
+      { env: { ...world.env, NTLS_PKCS11_RELAY: `unix:path=${socket}` } });
+    return { ...run, watch: proxy.watch };
+  } finally {
+    rmSync(join(world.folder, 'pkcs11-module.conf'), { force: true });
+    await proxy.close();
+  }
+}
+
 describe('threads share the link', () => {
   it('the calls of 8 threads are in flight at once, not one after the other', async () => {
-    const proxy = await frameProxy(join(world.work, 'watch.sock'), relay.socketPath, { reorder: false });
-    try {
-      const { result, values } = await moduleCheck(check, world.module, ['sign-threads', '0', PIN, '8', '40'],
-        { env: { ...world.env, NTLS_PKCS11_RELAY: `unix:path=${join(world.work, 'watch.sock')}` } });
-      expect(result.status, explain(result)).toBe(0);
-      expect(values.get('threads')).toBe('8 signatures=320');
-      expect(proxy.watch.maxInFlight, 'requests in flight at once').toBeGreaterThan(1);
-    } finally {
-      await proxy.close();
-    }
+    const { result, values, watch } = await signThroughProxy('watch', {}, 8, 40);
+    expect(result.status, explain(result)).toBe(0);
+    expect(values.get('threads')).toBe('8 signatures=320');
+    expect(watch.maxInFlight, 'requests in flight at once').toBeGreaterThan(1);
   });
 
   it('answers that come out of order reach their own calls (matched by frame code)', async () => {
-    const proxy = await frameProxy(join(world.work, 'reorder.sock'), relay.socketPath, { reorder: true });
-    try {
-      const { result, values } = await moduleCheck(check, world.module, ['sign-threads', '0', PIN, '8', '20'],
-        { env: { ...world.env, NTLS_PKCS11_RELAY: `unix:path=${join(world.work, 'reorder.sock')}` } });
-      expect(result.status, explain(result)).toBe(0);
-      expect(values.get('threads')).toBe('8 signatures=160');
-      expect(proxy.watch.overtaken, 'answers overtaken').toBeGreaterThan(10);
-    } finally {
-      await proxy.close();
-    }
+    const { result, values, watch } = await signThroughProxy('reorder', { reorder: true }, 8, 20);
+    expect(result.status, explain(result)).toBe(0);
+    expect(values.get('threads')).toBe('8 signatures=160');
+    expect(watch.overtaken, 'answers overtaken').toBeGreaterThan(10);
   });
 
   it('a server that answers slowly but steadily: calls queued behind others wait while answers keep coming (timeout 2 s, 10 calls in flight, an answer every 250 ms)', async () => {
-    const proxy = await frameProxy(join(world.work, 'slow.sock'), relay.socketPath, { spacingMs: 250 });
-    writeModuleConfig(world, ['timeout: 2']);
-    try {
-      const { result, values } = await moduleCheck(check, world.module, ['sign-threads', '0', PIN, '10', '1'],
-        { env: { ...world.env, NTLS_PKCS11_RELAY: `unix:path=${join(world.work, 'slow.sock')}` } });
-      expect(result.status, explain(result)).toBe(0);
-      expect(values.get('threads')).toBe('10 signatures=10');
-      // The last of 10 queued answers comes 2.5 s after its request: past the timeout, were it counted from the request alone.
-      expect(proxy.watch.maxInFlight).toBeGreaterThan(8);
-      expect(result.stderr).not.toMatch(/no answer within/);
-    } finally {
-      rmSync(join(world.folder, 'pkcs11-module.conf'), { force: true });
-      await proxy.close();
-    }
+    const { result, values, watch } = await signThroughProxy('slow', { spacingMs: 250 }, 10, 1, ['timeout: 2']);
+    expect(result.status, explain(result)).toBe(0);
+    expect(values.get('threads')).toBe('10 signatures=10');
+    // The last of 10 queued answers comes 2.5 s after its request: past the timeout, were it counted from the request alone.
+    expect(watch.maxInFlight).toBeGreaterThan(8);
+    expect(result.stderr).not.toMatch(/no answer within/);
   });
 
   it('C_Finalize while 6 threads sign: it returns CKR_OK once their calls under way end; their next calls answer CKR_CRYPTOKI_NOT_INITIALIZED; no hang, no crash', async () => {
