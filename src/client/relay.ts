@@ -147,7 +147,6 @@ export function relayWithReadAhead(input: Readable, output: Writable, link: Dupl
   const requests = new FrameReader(MAX_LOCAL_FRAME_BYTES);
   const answers = new FrameReader(MAX_LOCAL_FRAME_BYTES);
   const readAhead = new AttributeReadAhead();
-  let clientVersionSent = false;
   let version: number | null = null;
   let inFlight = 0;
   let fetching: { callCode: number; request: Frame; then: (answer: Buffer) => Buffer | null } | null = null;
@@ -185,44 +184,40 @@ export function relayWithReadAhead(input: Readable, output: Writable, link: Dupl
       else toLink(fetched.request);
     } else toProgram(frame);
   };
-  input.on('data', (chunk: Buffer) => {
-    link.cork();
-    try {
-      requests.push(chunk);
-      if (!clientVersionSent) {
-        const head = requests.takeByte();
-        if (head === null) return;
-        link.write(Buffer.from([head]));
-        clientVersionSent = true;
-      }
-      let frame: Frame | null;
-      while ((frame = requests.next())) serve(frame);
-    } catch {
-      broken();
-    } finally {
-      link.uncork();
-    }
-  });
-  const fromLink = (chunk: Buffer) => {
-    output.cork();
-    try {
-      answers.push(chunk);
-      if (version === null) {
-        const head = answers.takeByte();
-        if (head === null) return;
-        version = head;
-        output.write(Buffer.from([head]));
-      }
-      let frame: Frame | null;
-      while ((frame = answers.next())) answered(frame);
-    } catch {
-      broken();
-    } finally {
-      output.uncork();
-    }
-  };
+  input.on('data', versionThenFrames(requests, link, (head) => link.write(Buffer.from([head])), serve, broken));
+  const fromLink = versionThenFrames(answers, output, (head) => {
+    version = head;
+    output.write(Buffer.from([head]));
+  }, answered, broken);
   if (initial.length) fromLink(initial);
   link.on('data', fromLink);
+}
+
+/**
+ * The handler of one direction's chunks: a p11-kit stream is a version byte, then frames. The
+ * version byte goes to `onVersion` once, each whole frame to `onFrame`; what they write to `to`
+ * leaves in one write per chunk (corked). A malformed stream calls `broken`.
+ */
+function versionThenFrames(reader: FrameReader, to: Writable, onVersion: (head: number) => void, onFrame: (frame: Frame) => void, broken: () => void): (chunk: Buffer) => void {
+  let versionSeen = false;
+  return (chunk) => {
+    to.cork();
+    try {
+      reader.push(chunk);
+      if (!versionSeen) {
+        const head = reader.takeByte();
+        if (head === null) return;
+        versionSeen = true;
+        onVersion(head);
+      }
+      let frame: Frame | null;
+      while ((frame = reader.next())) onFrame(frame);
+    } catch {
+      broken();
+    } finally {
+      to.uncork();
+    }
+  };
 }
 
 /** Writes to `to`; while `to` is full, `from` is not read (back-pressure). */
