@@ -76,6 +76,8 @@ export const ConfigShape = z.object({
     workers: z.number().int().min(1).max(1024).default(50).describe('Command processor worker count.'),
     commandKeepalive: z.number().int().min(0).max(86400).default(0)
       .describe('Seconds a client may go without sending a command (a keepalive counts) before the processor ends it; 0: off.'),
+    maxAppIdsPerClient: z.number().int().min(1).max(100_000).default(256)
+      .describe('Persistent application ids (NTLS OpenAccess) one registered client may hold at once; past it OpenAccess is CKR_DEVICE_MEMORY.'),
   }).strict().default({}),
   hsm: z.object({
     maxPartitions: z.number().int().min(1).max(1000).default(100).describe('Most partitions the HSM holds.'),
@@ -84,6 +86,10 @@ export const ConfigShape = z.object({
     maxFailedLogins: z.number().int().min(1).max(100).default(10).describe('Consecutive bad logins that lock a role.'),
     kdfCost: z.number().int().min(1024).max(1 << 22).default(1 << 15)
       .describe('scrypt N of the keys derived from PINs (a power of two; lower only for tests).'),
+    maxSessions: z.number().int().min(1).max(1_000_000).default(4096)
+      .describe('Sessions open at once on one partition, all applications together; past it C_OpenSession is CKR_SESSION_COUNT.'),
+    operationMemoryBudget: z.number().int().min(1024 * 1024).max(16 * 1024 * 1024 * 1024).default(256 * 1024 * 1024)
+      .describe('Bytes the open operations of all sessions may hold as kept input (EdDSA, raw RSA, AES-GCM decryption, key wrap); past it an update is CKR_DEVICE_MEMORY.'),
     backend: z.enum(['software', 'pkcs11']).default('software')
       .describe('Where keys live: the built-in software HSM, or the PKCS#11 module of hsm.pkcs11 (docs/passthrough.md).'),
     pkcs11: z.object({

@@ -49,6 +49,8 @@ export interface HsmOptions {
   logger?: Logger;
   /** Most partitions the HSM holds (appliances: 100). */
   maxPartitions?: number;
+  /** Sessions open at once on one partition, all applications together (CKR_SESSION_COUNT past it). */
+  maxSessions?: number;
   pinPolicy?: Partial<PinPolicy>;
   /** scrypt cost of PIN-derived keys; lower it only in tests. */
   kdf?: Partial<KdfParameters>;
@@ -95,6 +97,8 @@ const SYNC_WAIT_MS = 2000;
 /** Pause before a store found unreachable is asked again. */
 const SYNC_RETRY_MS = 1000;
 const VERSION: Version = { major: 0, minor: 1 };
+/** Sessions one partition holds open at once by default (hsm.maxSessions). */
+const DEFAULT_MAX_SESSIONS = 4096;
 const LABEL_BYTES = 32;
 const LIBRARY_INFO: LibraryInfo = {
   cryptokiVersion: { major: 2, minor: 40 }, manufacturerId: MANUFACTURER, flags: 0,
@@ -115,6 +119,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   readonly kdf: KdfParameters;
   readonly logins: LoginCache;
   readonly maxPartitions: number;
+  readonly maxSessions: number;
   readonly singlePartMechanisms: ReadonlySet<number>;
   private readonly standardMechanismTable: ReadonlyMap<number, MechanismInfo>;
   private readonly legacyMechanismTable: ReadonlyMap<number, MechanismInfo>;
@@ -136,6 +141,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     this.kdf = { ...DEFAULT_KDF, ...options.kdf };
     this.logins = new LoginCache(options.onKdf);
     this.maxPartitions = options.maxPartitions ?? 100;
+    this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.singlePartMechanisms = options.singlePartMechanisms ?? new Set();
     const table = new Map(mechanisms.list().map((m: MechanismDescription) => [m.type, { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags }]));
     this.standardMechanismTable = mechanismTable(table, DEFAULT_PARTITION_POLICY);
@@ -562,7 +568,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     flags |= pinFlags(this.policy, 'so', p.row.failures.so) | pinFlags(this.policy, 'co', p.row.failures.co);
     return {
       label: p.row.label, manufacturerId: MANUFACTURER, model: 'NTLS partition', serialNumber: p.row.serial, flags,
-      maxSessionCount: 0, sessionCount: p.sessionCount(false), maxRwSessionCount: 0, rwSessionCount: p.sessionCount(true),
+      maxSessionCount: this.maxSessions, sessionCount: p.sessionCount(false), maxRwSessionCount: this.maxSessions, rwSessionCount: p.sessionCount(true),
       maxPinLen: this.policy.maxLength, minPinLen: this.policy.minLength,
       totalPublicMemory: UNAVAILABLE_INFORMATION, freePublicMemory: UNAVAILABLE_INFORMATION,
       totalPrivateMemory: UNAVAILABLE_INFORMATION, freePrivateMemory: UNAVAILABLE_INFORMATION,
@@ -608,6 +614,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   openSession(slotId: number, readWrite: boolean): SoftwareSession {
     const partition = this.partition(slotId);
     if (!partition.initialized) throw new Pkcs11Error(CKR.TOKEN_NOT_RECOGNIZED);
+    if (partition.sessions.size >= this.maxSessions) throw new Pkcs11Error(CKR.SESSION_COUNT, `${partition.sessions.size} sessions are open on this partition`);
     const session = new SoftwareSession(this.nextSession++, partition, readWrite);
     partition.sessions.add(session);
     return session;

@@ -430,11 +430,14 @@ export class Application {
   C_GetAttributeValue(handle: number, object: number, requests: readonly AttributeRequest[]): Promise<AttributeReadout> {
     return this.run(handle, async (session, role) => {
       await this.object(session, role, object);
-      const reads = await session.mount.device.readAttributes(session.device, object, requests.map((r) => r.type), role);
+      // Each type is read once, however often the template names it.
+      const types = [...new Set(requests.map((r) => r.type))];
+      const readList = await session.mount.device.readAttributes(session.device, object, types, role);
+      const reads = new Map(types.map((type, i) => [type, readList[i]!]));
       let rv: number = CKR.OK;
       const fail = (code: number) => { if (rv === CKR.OK) rv = code; };
-      const attributes = requests.map((request, i): AttributeResult => {
-        const read = reads[i]!;
+      const attributes = requests.map((request): AttributeResult => {
+        const read = reads.get(request.type)!;
         if ('rv' in read) {
           fail(read.rv);
           return { type: request.type, value: null, length: null };

@@ -52,7 +52,8 @@ describe('defaults', () => {
     expect(config.server.cipherList.split(':')[0]).toBe('AES256-GCM-SHA384');
     expect(config.tcpKeepalive).toEqual({ idle: 10, interval: 10, count: 2 });
     expect(config.datapath).toMatchObject({ inboundWorkers: availableParallelism(), outboundWorkers: 4 });
-    expect(config.processor).toEqual({ module: null, workers: 50, commandKeepalive: 0 });
+    expect(config.processor).toEqual({ module: null, workers: 50, commandKeepalive: 0, maxAppIdsPerClient: 256 });
+    expect(config.hsm).toMatchObject({ maxSessions: 4096, operationMemoryBudget: 256 * 1024 * 1024 });
     expect(config.log).toMatchObject({ debug: false, syslog: null });
     expect(config.clients.ipCheck).toBe(true);
     expect(config.datapath).toMatchObject({ maxConnectionsPerClient: null, clientMemoryBudget: null, frameTimeout: 30 });

@@ -425,6 +425,20 @@ describe('C_DeriveKey', () => {
     const bobPoint = await pointOf(bob.publicKey);
     expect(await rv(() => app.C_DeriveKey(s, ecdh(bobPoint), alice.privateKey, [t(CKA.CLASS, CKO.SECRET_KEY)]))).toBe(CKR.TEMPLATE_INCOMPLETE);
   });
+
+  it('a generic secret through a KDF is at most 512 bytes: a client naming 2 GiB gets CKR_KEY_SIZE_RANGE at once, not a KDF run of that length', async () => {
+    const alice = await ecPair([], [t(CKA.DERIVE, true)]);
+    const bob = await ecPair();
+    const point = (await app.C_GetAttributeValue(s, bob.publicKey, [{ type: CKA.EC_POINT }])).attributes[0]!.value as Buffer;
+    const kdf = mech(CKM.ECDH1_DERIVE, { kind: 'ecdh1', kdf: CKD.SHA256_KDF, sharedData: null, publicData: point });
+    const secret = (length: number) => [t(CKA.CLASS, CKO.SECRET_KEY), t(CKA.KEY_TYPE, CKK.GENERIC_SECRET), t(CKA.VALUE_LEN, length)];
+    // Before, 2 GiB of SHA-256 blocks ran on the event loop until the heap ran out.
+    for (const length of [0x7fffffff, 0xffffffff, 513]) {
+      expect(await rv(() => app.C_DeriveKey(s, kdf, alice.privateKey, secret(length))), String(length)).toBe(CKR.KEY_SIZE_RANGE);
+    }
+    const k = await app.C_DeriveKey(s, kdf, alice.privateKey, secret(512));
+    expect((await app.C_GetAttributeValue(s, k, [{ type: CKA.VALUE_LEN }])).attributes[0]!.value).toBe(512);
+  });
 });
 
 describe('C_GenerateRandom / C_SeedRandom', () => {

@@ -144,13 +144,8 @@ function gcmDecrypt(mechanism: Mechanism, material: KeyMaterial): StreamingOpera
   const key = aesKey(material);
   const input = new WholeMessage();
   return {
-    async update(data) {
-      try {
-        input.add(data);
-      } catch {
-        throw new Pkcs11Error(CKR.ENCRYPTED_DATA_LEN_RANGE);
-      }
-    },
+    dispose() { input.release(); },
+    async update(data) { input.add(data, CKR.ENCRYPTED_DATA_LEN_RANGE); },
     async final() {
       const sealed = input.take();
       if (sealed.length < tagLength) throw new Pkcs11Error(CKR.ENCRYPTED_DATA_LEN_RANGE);
@@ -188,13 +183,8 @@ function keyWrap(direction: Direction, padded: boolean) {
     const input = new WholeMessage();
     const lengthError = direction === 'encrypt' ? CKR.DATA_LEN_RANGE : CKR.ENCRYPTED_DATA_LEN_RANGE;
     return {
-      async update(data) {
-        try {
-          input.add(data);
-        } catch {
-          throw new Pkcs11Error(lengthError);
-        }
-      },
+      dispose() { input.release(); },
+      async update(data) { input.add(data, lengthError); },
       async final() {
         const data = input.take();
         const length = data.length;

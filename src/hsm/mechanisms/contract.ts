@@ -61,6 +61,8 @@ export interface MechanismDescription extends MechanismInfo {
 export interface StreamingOperation<TFinalArg, TResult> {
   update(data: Buffer): Promise<Buffer | void>;
   final(arg: TFinalArg): Promise<TResult>;
+  /** Gives back what the operation holds (kept input); called once it has left its session, finished or not. */
+  dispose?(): void;
 }
 
 export interface Mechanisms {

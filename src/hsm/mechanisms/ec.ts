@@ -12,6 +12,7 @@ import { bigIntToBytes, curveFromNodeName, curveFromParams, type WeierstrassCurv
 import { octetString, readOctetString } from './der.js';
 import { hashNamed, hashOfKdf, requireNoParameter, type HashAlgorithm } from './digest.js';
 import type { MechanismEntry } from './entry.js';
+import { SECRET_MAX_BYTES } from './hmac.js';
 import { asymmetricKey, base64url, generatedKeyPair } from './keys.js';
 import { HashedMessage, WholeMessage } from './message.js';
 import { signDigest, verifyDigest } from './native-ecdsa.js';
@@ -111,6 +112,7 @@ function ecdsaSigner(mechanism: Mechanism, material: KeyMaterial): StreamingOper
   const key = ecKey(material, CKO.PRIVATE_KEY);
   const input = new WholeMessage(1024);
   return {
+    dispose() { input.release(); },
     async update(data) { input.add(data); },
     async final() { return signDigest(key.object, input.take()); },
   };
@@ -121,6 +123,7 @@ function ecdsaVerifier(mechanism: Mechanism, material: KeyMaterial): StreamingOp
   const key = ecKey(material, CKO.PUBLIC_KEY);
   const input = new WholeMessage(1024);
   return {
+    dispose() { input.release(); },
     async update(data) { input.add(data); },
     async final(signature) {
       checkSignatureLength(key, signature);
@@ -135,6 +138,7 @@ function hashedEcdsaSigner(hash: HashAlgorithm) {
     const key = ecKey(material, CKO.PRIVATE_KEY);
     const input = new HashedMessage(hash);
     return {
+      dispose() { input.release(); },
       async update(data) { input.add(data); },
       async final() {
         const message = input.message();
@@ -151,6 +155,7 @@ function hashedEcdsaVerifier(hash: HashAlgorithm) {
     const key = ecKey(material, CKO.PUBLIC_KEY);
     const input = new HashedMessage(hash);
     return {
+      dispose() { input.release(); },
       async update(data) { input.add(data); },
       async final(signature) {
         checkSignatureLength(key, signature);
@@ -194,7 +199,9 @@ function derivedLength(keyType: number, valueLength: number, available: number |
     return length;
   }
   if (keyType !== CKK.GENERIC_SECRET) throw new Pkcs11Error(CKR.TEMPLATE_INCONSISTENT);
-  if (valueLength < 0) throw new Pkcs11Error(CKR.KEY_SIZE_RANGE);
+  // The bound of generic secrets everywhere else; the KDF would otherwise run (and hold the
+  // output) for whatever length a client names.
+  if (!Number.isInteger(valueLength) || valueLength < 0 || valueLength > SECRET_MAX_BYTES) throw new Pkcs11Error(CKR.KEY_SIZE_RANGE);
   return valueLength || (available ?? 0);
 }
 

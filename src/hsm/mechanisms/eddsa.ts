@@ -41,6 +41,7 @@ function eddsaSigner(mechanism: Mechanism, material: KeyMaterial): StreamingOper
   const key = asymmetricKey(material, CKK.EC_EDWARDS, CKO.PRIVATE_KEY);
   const input = new WholeMessage();
   return {
+    dispose() { input.release(); },
     async update(data) { input.add(data); },
     final() {
       return new Promise((resolve, reject) => {
@@ -58,6 +59,7 @@ function eddsaVerifier(mechanism: Mechanism, material: KeyMaterial): StreamingOp
   const key = asymmetricKey(material, CKK.EC_EDWARDS, CKO.PUBLIC_KEY);
   const input = new WholeMessage();
   return {
+    dispose() { input.release(); },
     async update(data) { input.add(data); },
     async final(signature) {
       if (signature.length !== SIGNATURE_LENGTH) throw new Pkcs11Error(CKR.SIGNATURE_LEN_RANGE);

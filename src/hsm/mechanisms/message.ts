@@ -2,6 +2,12 @@
 // sign needs the whole message, so small messages are kept; past RETAIN_LIMIT the input is
 // hashed as it arrives and the mechanism signs the digest instead (see rsa.ts, ec.ts).
 // Kept input is copied: the caller may reuse its buffer once update() has returned.
+//
+// Every byte kept is counted in one budget for the process (`operationMemory`): one message
+// may be 64 MiB, and sessions have no fixed number, so without it a client could fill the
+// daemon's memory with open operations. Past the budget, update() is CKR_DEVICE_MEMORY. A
+// message gives its bytes back through release(), which its operation's dispose() calls when
+// the operation leaves its session, finished or not.
 
 import { createHash, type Hash } from 'node:crypto';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
@@ -12,16 +18,58 @@ export const MESSAGE_LIMIT = 64 * 1024 * 1024;
 /** Hash-then-sign mechanisms keep up to this much for the one-shot call, then stream a hash. */
 export const RETAIN_LIMIT = 1024 * 1024;
 
+/** The bytes all kept messages of the process hold, against a budget (hsm.operationMemoryBudget). */
+export class OperationMemory {
+  private held = 0;
+
+  constructor(public limit: number) {}
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  reserve(bytes: number): void {
+    if (this.held + bytes > this.limit) throw new Pkcs11Error(CKR.DEVICE_MEMORY, `open operations hold ${this.held} bytes; ${bytes} more would pass ${this.limit}`);
+    this.held += bytes;
+  }
+
+  release(bytes: number): void {
+    this.held -= bytes;
+  }
+}
+
+const DEFAULT_OPERATION_MEMORY = 256 * 1024 * 1024;
+export const operationMemory = new OperationMemory(DEFAULT_OPERATION_MEMORY);
+
+/** Kept bytes, counted in `operationMemory` until released. */
+class KeptChunks {
+  chunks: Buffer[] = [];
+  private counted = 0;
+
+  keep(data: Buffer): void {
+    operationMemory.reserve(data.length);
+    this.counted += data.length;
+    this.chunks.push(Buffer.from(data));
+  }
+
+  release(): void {
+    operationMemory.release(this.counted);
+    this.counted = 0;
+    this.chunks = [];
+  }
+}
+
 export class WholeMessage {
-  private chunks: Buffer[] = [];
+  private readonly kept = new KeptChunks();
   private size = 0;
 
   constructor(private readonly limit = MESSAGE_LIMIT) {}
 
-  add(data: Buffer): void {
+  /** `tooLong`: the error for a message over the limit (decryption says CKR_ENCRYPTED_DATA_LEN_RANGE). */
+  add(data: Buffer, tooLong: number = CKR.DATA_LEN_RANGE): void {
+    if (this.size + data.length > this.limit) throw new Pkcs11Error(tooLong);
+    this.kept.keep(data);
     this.size += data.length;
-    if (this.size > this.limit) throw new Pkcs11Error(CKR.DATA_LEN_RANGE);
-    this.chunks.push(Buffer.from(data));
   }
 
   get length(): number {
@@ -29,40 +77,48 @@ export class WholeMessage {
   }
 
   take(): Buffer {
-    const whole = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-    this.chunks = [];
-    return whole;
+    const { chunks } = this.kept;
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size);
+  }
+
+  release(): void {
+    this.kept.release();
   }
 }
 
 export class HashedMessage {
-  private chunks: Buffer[] | null = [];
+  private kept: KeptChunks | null = new KeptChunks();
   private size = 0;
   private state: Hash | null = null;
 
   constructor(readonly hash: HashAlgorithm, private readonly retainLimit = RETAIN_LIMIT) {}
 
   add(data: Buffer): void {
-    if (this.chunks) {
-      this.size += data.length;
-      if (this.size <= this.retainLimit) {
-        this.chunks.push(Buffer.from(data));
+    if (this.kept) {
+      if (this.size + data.length <= this.retainLimit) {
+        this.kept.keep(data);
+        this.size += data.length;
         return;
       }
       this.state = createHash(this.hash.name);
-      for (const chunk of this.chunks) this.state.update(chunk);
-      this.chunks = null;
+      for (const chunk of this.kept.chunks) this.state.update(chunk);
+      this.kept.release();
+      this.kept = null;
     }
     this.state!.update(data);
   }
 
   /** The whole message while it was small enough to keep, else null. */
   message(): Buffer | null {
-    return this.chunks ? Buffer.concat(this.chunks, this.size) : null;
+    return this.kept ? Buffer.concat(this.kept.chunks, this.size) : null;
   }
 
   digest(): Buffer {
     if (this.state) return this.state.digest();
     return createHash(this.hash.name).update(this.message()!).digest();
+  }
+
+  release(): void {
+    this.kept?.release();
   }
 }

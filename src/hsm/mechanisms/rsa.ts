@@ -158,6 +158,7 @@ function rsaPkcsSigner(mechanism: Mechanism, material: KeyMaterial): StreamingOp
   const key = rsaKey(material, CKO.PRIVATE_KEY);
   const input = new WholeMessage();
   return {
+    dispose() { input.release(); },
     async update(data) { input.add(data); },
     final: () => signPkcs1Raw(key, input.take()),
   };
@@ -168,6 +169,7 @@ function rsaPkcsVerifier(mechanism: Mechanism, material: KeyMaterial): Streaming
   const key = rsaKey(material, CKO.PUBLIC_KEY);
   const input = new WholeMessage();
   return {
+    dispose() { input.release(); },
     async update(data) { input.add(data); },
     async final(signature) { return verifyPkcs1Raw(key, input.take(), signature); },
   };
@@ -179,6 +181,7 @@ function hashedPkcsSigner(hash: HashAlgorithm) {
     const key = rsaKey(material, CKO.PRIVATE_KEY);
     const input = new HashedMessage(hash);
     return {
+      dispose() { input.release(); },
       async update(data) { input.add(data); },
       async final() {
         const message = input.message();
@@ -195,6 +198,7 @@ function hashedPkcsVerifier(hash: HashAlgorithm) {
     const key = rsaKey(material, CKO.PUBLIC_KEY);
     const input = new HashedMessage(hash);
     return {
+      dispose() { input.release(); },
       async update(data) { input.add(data); },
       async final(signature) {
         checkSignatureLength(key, signature);
@@ -248,12 +252,14 @@ function pssSigner(fixedHash?: HashAlgorithm) {
     if (!fixedHash) {
       const input = new WholeMessage(settings.hash.length);
       return {
+        dispose() { input.release(); },
         async update(data) { input.add(data); },
         final: () => signPssDigest(key, settings, input.take()),
       };
     }
     const input = new HashedMessage(fixedHash);
     return {
+      dispose() { input.release(); },
       async update(data) { input.add(data); },
       async final() {
         const message = input.message();
@@ -273,12 +279,14 @@ function pssVerifier(fixedHash?: HashAlgorithm) {
     if (!fixedHash) {
       const input = new WholeMessage(settings.hash.length);
       return {
+        dispose() { input.release(); },
         async update(data) { input.add(data); },
         async final(signature) { return verifyPssDigest(key, settings, input.take(), signature); },
       };
     }
     const input = new HashedMessage(fixedHash);
     return {
+      dispose() { input.release(); },
       async update(data) { input.add(data); },
       async final(signature) {
         checkSignatureLength(key, signature);
@@ -305,6 +313,7 @@ function x509Signer(mechanism: Mechanism, material: KeyMaterial): StreamingOpera
   const key = rsaKey(material, CKO.PRIVATE_KEY);
   const input = new WholeMessage();
   return {
+    dispose() { input.release(); },
     async update(data) { input.add(data); },
     final: async () => privateRaw(key, rawBlock(key, input.take()), constants.RSA_NO_PADDING, CKR.DATA_INVALID),
   };
@@ -315,6 +324,7 @@ function x509Verifier(mechanism: Mechanism, material: KeyMaterial): StreamingOpe
   const key = rsaKey(material, CKO.PUBLIC_KEY);
   const input = new WholeMessage();
   return {
+    dispose() { input.release(); },
     async update(data) { input.add(data); },
     async final(signature) {
       const expected = rawBlock(key, input.take());
@@ -383,13 +393,8 @@ function rsaCipher(kind: RsaCipherKind, direction: 'encrypt' | 'decrypt') {
     const key = rsaKey(material, direction === 'encrypt' ? CKO.PUBLIC_KEY : CKO.PRIVATE_KEY);
     const input = new WholeMessage(key.k);
     return {
-      async update(data) {
-        try {
-          input.add(data);
-        } catch {
-          throw new Pkcs11Error(direction === 'encrypt' ? CKR.DATA_LEN_RANGE : CKR.ENCRYPTED_DATA_LEN_RANGE);
-        }
-      },
+      dispose() { input.release(); },
+      async update(data) { input.add(data, direction === 'encrypt' ? CKR.DATA_LEN_RANGE : CKR.ENCRYPTED_DATA_LEN_RANGE); },
       async final() {
         const data = input.take();
         return direction === 'encrypt' ? encryptOnce(kind, key, oaep, data) : decryptOnce(kind, key, oaep, data);

@@ -33,9 +33,13 @@ const unwrapDataCodes = new Map([
 ]);
 
 async function runOnce(operation: StreamingOperation<void, Buffer>, data: Buffer): Promise<Buffer> {
-  const head = await operation.update(data);
-  const tail = await operation.final();
-  return head ? Buffer.concat([head, tail]) : tail;
+  try {
+    const head = await operation.update(data);
+    const tail = await operation.final();
+    return head ? Buffer.concat([head, tail]) : tail;
+  } finally {
+    operation.dispose?.();
+  }
 }
 
 export async function wrapKey(mechanism: Mechanism, wrappingKey: KeyMaterial, key: KeyMaterial): Promise<Buffer> {

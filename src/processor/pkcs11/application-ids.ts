@@ -4,6 +4,7 @@
 // with its sessions, when its last connection ends) until OpenAccess makes it persistent: then
 // it survives disconnects, so a login survives a reconnecting process, until CloseAccess.
 import { Catalogue } from '../../log/catalogue.js';
+import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { Logger } from '../../log/logger.js';
 import type { Application, TokenModel } from '../../token/index.js';
 import type { ApplicationId } from './calls.js';
@@ -17,6 +18,7 @@ interface Mapping {
 }
 
 const PERSISTENT_BIT = 0x80000000;
+const DEFAULT_MAX_PERSISTENT = 256;
 
 export interface AppIdSummary {
   client: string;
@@ -29,7 +31,8 @@ export interface AppIdSummary {
 export class ApplicationIds {
   private readonly mappings = new Map<string, Mapping>();
 
-  constructor(private readonly model: TokenModel, private readonly logger: Logger) {}
+  /** `maxPersistentPerClient`: persistent ids one client may hold (processor.maxAppIdsPerClient); they outlive its links. */
+  constructor(private readonly model: TokenModel, private readonly logger: Logger, private readonly maxPersistentPerClient = DEFAULT_MAX_PERSISTENT) {}
 
   private static key(client: string, id: ApplicationId): string {
     return `appid:${client}:${id.major}:${id.minor}`;
@@ -55,8 +58,16 @@ export class ApplicationIds {
     return mapping.app;
   }
 
+  /** CKR_DEVICE_MEMORY when OpenAccess of this id would pass the client's most persistent ids. */
+  checkOpenAccess(client: string, id: ApplicationId): void {
+    if (!this.mappings.get(ApplicationIds.key(client, id))?.persistent && this.persistentCount(client) >= this.maxPersistentPerClient) {
+      throw new Pkcs11Error(CKR.DEVICE_MEMORY, `client ${client} holds ${this.maxPersistentPerClient} persistent application ids`);
+    }
+  }
+
   /** OpenAccess: the mapping outlives its connections. */
   openAccess(client: string, id: ApplicationId, connection: number, peer: string): Application {
+    this.checkOpenAccess(client, id);
     const app = this.attach(client, id, connection, peer);
     const mapping = this.mappings.get(ApplicationIds.key(client, id))!;
     this.logger.log(Catalogue.openAccess, { appId: ApplicationIds.shown(id, mapping.connections.size), minor: id.minor, peer });
@@ -97,6 +108,13 @@ export class ApplicationIds {
     return [...this.mappings.values()].map((m) => ({
       client: m.key.split(':')[1]!, major: m.id.major, minor: m.id.minor, persistent: m.persistent, connections: m.connections.size,
     }));
+  }
+
+  private persistentCount(client: string): number {
+    const prefix = `appid:${client}:`;
+    let count = 0;
+    for (const mapping of this.mappings.values()) if (mapping.persistent && mapping.key.startsWith(prefix)) count++;
+    return count;
   }
 
   private remove(mapping: Mapping, connection: number, peer: string): void {

@@ -37,6 +37,9 @@ export type CallTable = { [N in RequestCallName]?: Handler<N> };
 
 const bytes = (value: Buffer | null): Buffer => value ?? Buffer.alloc(0);
 
+/** An attribute's type, flag and length on the wire, beside its value. */
+const ATTRIBUTE_OVERHEAD_BYTES = 9;
+
 function mechanism(value: Mechanism | null): Mechanism {
   if (!value) throw new Pkcs11Error(CKR.ARGUMENTS_BAD, 'no mechanism');
   return value;
@@ -120,13 +123,16 @@ export const callTable: CallTable = {
   C_CopyObject: async (args, { app }) => ({ object: await app.C_CopyObject(args.session, args.object, tokenTemplate(args.template)) }),
   C_DestroyObject: async (args, { app }) => { await app.C_DestroyObject(args.session, args.object); return NO_ANSWER; },
   C_GetObjectSize: async (args, { app }) => ({ size: await app.C_GetObjectSize(args.session, args.object) }),
-  C_GetAttributeValue: async (args, { app }) => {
+  C_GetAttributeValue: async (args, { app, maxOutputBytes }) => {
     const readout = await app.C_GetAttributeValue(args.session, args.object,
       args.template.map((r) => ({ type: r.type, length: r.length === 0 ? null : r.length })));
     // These three travel inside a normal answer; any other failure is an ERROR message.
     if (![CKR.OK, CKR.ATTRIBUTE_SENSITIVE, CKR.ATTRIBUTE_TYPE_INVALID, CKR.BUFFER_TOO_SMALL].includes(readout.rv as never)) {
       throw new Pkcs11Error(readout.rv);
     }
+    // A template naming one large value many times would make an answer many times the request.
+    const answerBytes = readout.attributes.reduce((sum, a) => sum + ATTRIBUTE_OVERHEAD_BYTES + (a.value === null ? 0 : a.length ?? 0), 0);
+    if (answerBytes > maxOutputBytes) throw new Pkcs11Error(CKR.DEVICE_MEMORY, `an answer of ${answerBytes} bytes, over ${maxOutputBytes}`);
     return { template: wireResults(readout.attributes), result: readout.rv };
   },
   C_SetAttributeValue: async (args, { app }) => { await app.C_SetAttributeValue(args.session, args.object, tokenTemplate(args.template)); return NO_ANSWER; },

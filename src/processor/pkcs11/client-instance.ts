@@ -157,6 +157,7 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
 
   openAccess(id: ApplicationId): void {
     const { applicationIds, connection } = this.options;
+    applicationIds.checkOpenAccess(connection.client, id);
     this.leaveApplication();
     this.app = applicationIds.openAccess(connection.client, id, connection.id, connection.peer);
     this.appIdKey = ApplicationIds.keyOf(connection.client, id);

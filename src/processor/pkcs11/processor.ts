@@ -2,7 +2,7 @@
 // model over the HSM's device (the software HSM in the service home, or a PKCS#11 module) and
 // the USB tokens deployed beside it. Each client sees only its assigned partitions.
 import { PassthroughDevice, SoftwareHsm, HsmAdminError } from '../../hsm/index.js';
-import { singlePartMechanisms, softwareMechanisms } from '../../hsm/mechanisms/index.js';
+import { operationMemory, singlePartMechanisms, softwareMechanisms } from '../../hsm/mechanisms/index.js';
 import type { VirtualTokens } from '../../tokens/virtual-tokens.js';
 import { ClientSlots, TokenModel, type Device, type TokenSummary } from '../../token/index.js';
 import type {
@@ -84,12 +84,14 @@ export class Pkcs11Processor implements CommandProcessorModule {
         logger,
       });
     } else {
+      operationMemory.limit = settings.operationMemoryBudget;
       const hsm = await SoftwareHsm.open({
         home: context.home,
         mechanisms: softwareMechanisms,
         singlePartMechanisms,
         logger,
         maxPartitions: settings.maxPartitions,
+        maxSessions: settings.maxSessions,
         pinPolicy: { minLength: settings.pinMinLength, maxLength: settings.pinMaxLength, maxFailedLogins: settings.maxFailedLogins },
         kdf: { cost: settings.kdfCost },
         postgres: context.config.store.backend === 'postgres' ? { url: context.config.store.url!, poolSize: context.config.store.poolSize } : undefined,
@@ -107,7 +109,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
     const model = new TokenModel(partitions.libraryInfo);
     model.mountAll(partitions);
     this.running = {
-      context, model, partitions, statistics, applicationIds: new ApplicationIds(model, logger), virtualTokens: null, live: new Map(),
+      context, model, partitions, statistics, applicationIds: new ApplicationIds(model, logger, context.config.processor.maxAppIdsPerClient), virtualTokens: null, live: new Map(),
     };
     if (partitions instanceof SoftwareHsm) {
       this.followPartitions(partitions, model);
