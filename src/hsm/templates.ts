@@ -381,7 +381,8 @@ export function importedKey(map: AttributeMap, material: KeyMaterial, derived: D
 /**
  * C_SetAttributeValue checks for one attribute: ATTRIBUTE_TYPE_INVALID when the object does not
  * have it, ATTRIBUTE_READ_ONLY when it cannot change or the change goes the forbidden way
- * (sensitive back to false, extractable back to true, wrap-with-trusted back to false).
+ * (sensitive back to false, extractable back to true, wrap-with-trusted back to false), and for
+ * anyone but the SO on a CKA_TRUSTED object.
  */
 export function checkChange(attrs: AttributeMap, type: number, value: AttributeValue, isSO: boolean): void {
   const objectClass = attrs.get(CKA.CLASS) as number;
@@ -394,4 +395,7 @@ export function checkChange(attrs: AttributeMap, type: number, value: AttributeV
   if (type === CKA.EXTRACTABLE && current === false && value === true) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
   if (type === CKA.WRAP_WITH_TRUSTED && current === true && value === false) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
   if (type === CKA.TRUSTED && !isSO) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
+  // What the SO designated for CKA_WRAP_WITH_TRUSTED keys stays as the SO made it: a user turning
+  // on CKA_DECRYPT of a trusted wrapping key would unwrap such keys by decrypting their blob.
+  if (attrs.get(CKA.TRUSTED) === true && !isSO) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
 }

@@ -312,6 +312,36 @@ describe('C_SetAttributeValue', () => {
     expect(await rv(() => app.C_SetAttributeValue(s, h, [{ type: CKA.TRUSTED, value: false }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
     expect(await rv(() => so.C_CreateObject(t, data([{ type: CKA.PRIVATE, value: true }])))).toBe(CKR.USER_NOT_LOGGED_IN);
   });
+
+  it('a CKA_TRUSTED key is changed by the SO alone: a user turning on its CKA_DECRYPT would decrypt what it wraps', async () => {
+    const so = hsm.application('so-trust');
+    const t = await so.C_OpenSession(slot, RW);
+    await so.C_Login(t, CKU.SO, SO_PIN);
+    // The SO's transport key: wraps and unwraps only.
+    const transport = await so.C_CreateObject(t, [
+      { type: CKA.CLASS, value: CKO.SECRET_KEY }, { type: CKA.KEY_TYPE, value: CKK.AES }, { type: CKA.TOKEN, value: true },
+      { type: CKA.PRIVATE, value: false }, { type: CKA.VALUE, value: Buffer.alloc(32, 9) }, { type: CKA.TRUSTED, value: true },
+      { type: CKA.ENCRYPT, value: false }, { type: CKA.DECRYPT, value: false }, { type: CKA.WRAP, value: true }, { type: CKA.UNWRAP, value: true },
+    ]);
+    // Nobody logged in (the key is public), and the Crypto Officer.
+    const co = hsm.application('co-trust');
+    const c = await co.C_OpenSession(slot, RW);
+    await co.C_Login(c, CKU.USER, CO_PIN);
+    for (const [user, session] of [[app, s], [co, c]] as const) {
+      for (const change of [[{ type: CKA.DECRYPT, value: true }], [{ type: CKA.ENCRYPT, value: true }], [{ type: CKA.LABEL, value: text('mine') }]]) {
+        expect(await rv(() => user.C_SetAttributeValue(session, transport, change)), `${session} ${change[0]!.type}`).toBe(CKR.ATTRIBUTE_READ_ONLY);
+      }
+    }
+    // Nor through a copy with other attributes.
+    expect(await rv(() => co.C_CopyObject(c, transport, [{ type: CKA.DECRYPT, value: true }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
+    const read = await app.C_GetAttributeValue(s, transport, [{ type: CKA.DECRYPT }]);
+    expect(read.attributes[0]!.value).toBe(false);
+    await co.C_CloseSession(c);
+    // The SO still manages it.
+    await so.C_SetAttributeValue(t, transport, [{ type: CKA.LABEL, value: text('transport') }]);
+    await so.C_DestroyObject(t, transport);
+    await so.C_CloseSession(t);
+  });
 });
 
 describe('C_FindObjectsInit / C_FindObjects / C_FindObjectsFinal', () => {

@@ -151,6 +151,13 @@ export class ProcessorHarness {
     this.announce({ operation: 'registered', client });
   }
 
+  /** `ntls client delete`: the client and its assignments go. */
+  remove(client: string): void {
+    this.registered.delete(client);
+    this.assignments.delete(client);
+    this.announce({ operation: 'removed', client });
+  }
+
   /** `ntls client assign-partition`: the partition (label or serial) is resolved by the processor. */
   async assign(client: string, partition: string): Promise<void> {
     const serial = await this.resolve(client, partition);

@@ -29,6 +29,9 @@ export interface AppIdSummary {
 }
 
 export class ApplicationIds {
+  /** The owner of the local socket's application ids: '@' is in no client name (client-registry.ts). */
+  static readonly LOCAL_OWNER = '@local';
+
   private readonly mappings = new Map<string, Mapping>();
 
   /** `maxPersistentPerClient`: persistent ids one client may hold (processor.maxAppIdsPerClient); they outlive its links. */
@@ -111,10 +114,25 @@ export class ApplicationIds {
   }
 
   private persistentCount(client: string): number {
+    return this.of(client).filter((mapping) => mapping.persistent).length;
+  }
+
+  private of(client: string): Mapping[] {
     const prefix = `appid:${client}:`;
-    let count = 0;
-    for (const mapping of this.mappings.values()) if (mapping.persistent && mapping.key.startsWith(prefix)) count++;
-    return count;
+    return [...this.mappings.values()].filter((mapping) => mapping.key.startsWith(prefix));
+  }
+
+  /** The applications of a client's ids, connected or not (persistent ids outlive their links). */
+  applicationsOf(client: string): Application[] {
+    return this.of(client).map((mapping) => mapping.app);
+  }
+
+  /** The client was removed from the registry: its ids end with their sessions and logins. */
+  removeClient(client: string): void {
+    for (const mapping of this.of(client)) {
+      mapping.app.finalize();
+      this.mappings.delete(mapping.key);
+    }
   }
 
   private remove(mapping: Mapping, connection: number, peer: string): void {

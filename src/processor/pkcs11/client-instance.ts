@@ -101,14 +101,22 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
    * once (the device closes its side after), so no call sees a session on a slot it lost.
    */
   revokeSlots(modelSlots: readonly number[]): void {
-    for (const slot of modelSlots) {
-      try {
-        const closing = this.app.C_CloseAllSessions(slot);
-        if (closing instanceof Promise) closing.catch(() => undefined);
-      } catch {
-        // A token taken away meanwhile has no sessions left to close.
-      }
-    }
+    closeSessionsOn(this.app, modelSlots);
+  }
+
+  /**
+   * Who owns this connection's application ids: its client, or the local socket's operator under
+   * a name no registered client can have (a client registered as "local" is another owner).
+   */
+  private get appIdOwner(): string {
+    return this.options.connection.local ? ApplicationIds.LOCAL_OWNER : this.options.connection.client;
+  }
+
+  /** An application id's sessions on slots outside this connection's view end as it attaches (a view changed while nobody was connected). */
+  private attached(app: Application): Application {
+    const view = this.options.view();
+    closeSessionsOn(app, this.options.model.tokens().map((t) => t.slotId).filter((slot) => !view.includes(slot)));
+    return app;
   }
 
   private async answer(body: Buffer): Promise<Buffer> {
@@ -151,22 +159,22 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
   setApplicationId(id: ApplicationId): void {
     const { applicationIds, connection } = this.options;
     this.leaveApplication();
-    this.app = applicationIds.attach(connection.client, id, connection.id, connection.peer);
-    this.appIdKey = ApplicationIds.keyOf(connection.client, id);
+    this.app = this.attached(applicationIds.attach(this.appIdOwner, id, connection.id, connection.peer));
+    this.appIdKey = ApplicationIds.keyOf(this.appIdOwner, id);
   }
 
   openAccess(id: ApplicationId): void {
     const { applicationIds, connection } = this.options;
-    applicationIds.checkOpenAccess(connection.client, id);
+    applicationIds.checkOpenAccess(this.appIdOwner, id);
     this.leaveApplication();
-    this.app = applicationIds.openAccess(connection.client, id, connection.id, connection.peer);
-    this.appIdKey = ApplicationIds.keyOf(connection.client, id);
+    this.app = this.attached(applicationIds.openAccess(this.appIdOwner, id, connection.id, connection.peer));
+    this.appIdKey = ApplicationIds.keyOf(this.appIdOwner, id);
   }
 
   closeAccess(id: ApplicationId): void {
     const { applicationIds, connection } = this.options;
-    const closingOwn = this.appIdKey === ApplicationIds.keyOf(connection.client, id);
-    applicationIds.closeAccess(connection.client, id, connection.id, connection.peer);
+    const closingOwn = this.appIdKey === ApplicationIds.keyOf(this.appIdOwner, id);
+    applicationIds.closeAccess(this.appIdOwner, id, connection.id, connection.peer);
     if (closingOwn) {
       this.appIdKey = null;
       this.app = this.options.model.application(this.connectionAppId());
@@ -195,5 +203,17 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
   private unsupported(callId: number): void {
     const shown = callId < 0 ? 0 : callId;
     this.options.logger.log(Catalogue.unsupportedCommand, { command: `0x${shown.toString(16).padStart(8, '0')}` });
+  }
+}
+
+/** An application's sessions on these model slots end, and with them its login there. */
+export function closeSessionsOn(app: Application, modelSlots: readonly number[]): void {
+  for (const slot of modelSlots) {
+    try {
+      const closing = app.C_CloseAllSessions(slot);
+      if (closing instanceof Promise) closing.catch(() => undefined);
+    } catch {
+      // A token taken away meanwhile has no sessions left to close.
+    }
   }
 }

@@ -12,7 +12,7 @@ import type {
 import { DATAPATH_CONTRACT_VERSION } from '../contract.js';
 import { ApplicationIds } from './application-ids.js';
 import { CallStatistics } from './call-statistics.js';
-import { ClientInstance } from './client-instance.js';
+import { ClientInstance, closeSessionsOn } from './client-instance.js';
 import { PartitionCommandError, partitionCommands } from './partition-commands.js';
 import { serverKeyFromPartition } from './server-key.js';
 import { imageHsmOptions, startVirtualTokens, tokenCommands } from './token-commands.js';
@@ -157,7 +157,8 @@ export class Pkcs11Processor implements CommandProcessorModule {
   }
 
   cp_client_registration_observer(event: RegistrationEvent): void {
-    if (event.operation === 'assignments-changed' || event.operation === 'registered') this.reassign(event.client);
+    if (event.operation === 'removed') this.state.applicationIds.removeClient(event.client);
+    this.reassign(event.client);
   }
 
   cp_server_connected(connection: ConnectionInfo): ProcessorInstance {
@@ -263,7 +264,10 @@ export class Pkcs11Processor implements CommandProcessorModule {
     return new ClientSlots(slots);
   }
 
-  /** Applies a client's new assignments to its live connections: revoked partitions' sessions end. */
+  /**
+   * Applies a client's new assignments to its live connections and to its application ids,
+   * connected or not: revoked partitions' sessions end.
+   */
   private reassign(client: string): void {
     for (const entry of this.state.live.values()) {
       if (entry.connection.client !== client) continue;
@@ -271,6 +275,9 @@ export class Pkcs11Processor implements CommandProcessorModule {
       entry.instance.revokeSlots(entry.view.modelSlots().filter((slot) => !next.includes(slot)));
       entry.view = next;
     }
+    const view = this.viewFor(client);
+    const lost = this.state.model.tokens().map((t) => t.slotId).filter((slot) => !view.includes(slot));
+    for (const app of this.state.applicationIds.applicationsOf(client)) closeSessionsOn(app, lost);
   }
 
   /** Tokens were mounted or unmounted: every live client's slots are worked out again. */
