@@ -10,6 +10,8 @@ import { ObjectTable } from './object-table.js';
 export interface PartitionSession {
   readonly readWrite: boolean;
   closed: boolean;
+  /** The session ends: closed, its operations gone with what they hold. */
+  end(): void;
 }
 
 export class Partition {

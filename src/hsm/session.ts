@@ -39,4 +39,9 @@ export class SoftwareSession implements DeviceSession, PartitionSession {
   get slot(): number {
     return this.partition.slotId;
   }
+
+  end(): void {
+    this.closed = true;
+    this.operations.clear();
+  }
 }

@@ -201,8 +201,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   close(): void {
     if (this.closed) return;
     for (const p of this.partitions.values()) {
-      for (const session of p.sessions) session.closed = true;
-      p.sessions.clear();
+      endSessions(p);
       p.forget();
     }
     this.closed = true;
@@ -288,8 +287,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     if (state.row === null) {
       if (!current) return;
       for (const listener of this.changeListeners) listener({ kind: 'removed', slot: current.slotId });
-      for (const session of current.sessions) session.closed = true;
-      current.sessions.clear();
+      endSessions(current);
       current.forget();
       this.logins.forget(current.id);
       this.partitions.delete(current.slotId);
@@ -418,8 +416,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     if (!partition) throw new HsmAdminError('NTLS_ERR_PARTITION_NOT_FOUND', `no partition in slot ${slotId}`);
     await this.store.deletePartition(partition.id);
     if (this.partitions.get(slotId) !== partition) return;
-    for (const session of partition.sessions) session.closed = true;
-    partition.sessions.clear();
+    endSessions(partition);
     partition.forget();
     this.logins.forget(partition.id);
     this.partitions.delete(slotId);
@@ -625,8 +622,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   }
 
   closeSession(session: SoftwareSession): void {
-    session.closed = true;
-    session.operations.clear();
+    session.end();
     const { partition } = session;
     partition.sessions.delete(session);
     for (const [handle, object] of partition.objects) {
@@ -829,4 +825,10 @@ function checkLabel(label: string): string {
 /** CK_TOKEN_INFO.utcTime: YYYYMMDDhhmmss00. */
 function utcTime(at: Date): string {
   return at.toISOString().replace(/[-:T]/g, '').slice(0, 14) + '00';
+}
+
+/** A partition's sessions end where it goes (deleted, the HSM closed): their operations give back what they hold. */
+function endSessions(partition: Partition): void {
+  for (const session of partition.sessions) session.end();
+  partition.sessions.clear();
 }

@@ -3,7 +3,7 @@
 // (hsm.operationMemoryBudget, docs/operations.md "Limits"). Without it, a client opening sessions
 // and feeding each 64 MiB of C_SignUpdate could fill the daemon's memory. Past the budget an
 // update is CKR_DEVICE_MEMORY and that operation ends; an operation gives its bytes back however
-// it ends: finished, failed, or its session closed.
+// it ends: finished, failed, its session closed or its partition deleted.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKM, CKR, CKU } from '../../src/pkcs11/constants.js';
 import type { Template } from '../../src/pkcs11/attributes.js';
@@ -101,5 +101,15 @@ describe('hsm.operationMemoryBudget', () => {
     await app.C_SignInit(s, mech(CKM.EDDSA), key);
     expect(await app.C_Sign(s, Buffer.from('small'))).toHaveLength(64);
     await app.C_CloseSession(s);
+  });
+
+  // Last: it deletes the partition the others use.
+  it('a partition deleted under open operations gives their bytes back', async () => {
+    const s = await app.C_OpenSession(slot, RW);
+    await app.C_SignInit(s, mech(CKM.EDDSA), key);
+    await feed(s, 2);
+    expect(operationMemory.bytes).toBe(2 * MiB);
+    await hsm.deletePartition(slot);
+    expect(operationMemory.bytes).toBe(0);
   });
 });
