@@ -19,7 +19,7 @@
 import { CKM } from '../../pkcs11/constants.js';
 import type { Mechanism, MechanismParameter } from '../../pkcs11/mechanism.js';
 import { P11KitCodecError, P11KitErrorCode } from './errors.js';
-import { WireReader, WireWriter } from './wire.js';
+import { ULONG_MINUS_ONE, WireReader, WireWriter } from './wire.js';
 
 export type MechanismFraming = 'legacy' | 'v2';
 
@@ -124,7 +124,7 @@ function readParameter(r: WireReader, type: number, at: number): MechanismParame
       // receive on x86-64 (8 bytes, little-endian), MechanismParameter having no ulong kind.
       const len = r.ulong();
       const b = Buffer.alloc(8);
-      b.writeBigUInt64LE(BigInt(len));
+      b.writeBigUInt64LE(len === ULONG_MINUS_ONE ? 0xffffffffffffffffn : BigInt(len));
       return { kind: 'bytes', value: b };
     }
     case 'dh-derive': {
@@ -186,7 +186,10 @@ function writeParameter(w: WireWriter, type: number, p: MechanismParameter): voi
       return;
     case 'mac-general':
       if (p.kind !== 'bytes' || p.value.length !== 8) return wrong();
-      w.ulong(Number(p.value.readBigUInt64LE(0)));
+      {
+        const length = p.value.readBigUInt64LE(0);
+        w.ulong(length === 0xffffffffffffffffn ? ULONG_MINUS_ONE : Number(length));
+      }
       return;
     case 'dh-derive':
       if (p.kind !== 'bytes' || p.value.length === 0) return wrong();

@@ -247,6 +247,14 @@ describe('requests: fixed bytes', () => {
       for (const b of [none, pss, absent, withBytes]) expect(value(encodeRequest(value(decodeRequest(b, { version: 2 })), { version: 2 }))).toEqual(b);
     });
 
+    it('a CK_MAC_GENERAL_PARAMS of (CK_ULONG)-1 goes on as the 8 bytes a module would get, not an exception', () => {
+      const b = signInit(bytes().u32(CKM.SHA256_HMAC_GENERAL).u8(1).u64(0xffffffffffffffffn).build());
+      expect(mechOf(b, 2)).toEqual({ type: CKM.SHA256_HMAC_GENERAL, parameter: { kind: 'bytes', value: Buffer.alloc(8, 0xff) } });
+      const ten = signInit(bytes().u32(CKM.SHA256_HMAC_GENERAL).u8(1).u64(10).build());
+      expect(mechOf(ten, 2)).toEqual({ type: CKM.SHA256_HMAC_GENERAL, parameter: { kind: 'bytes', value: Buffer.from([10, 0, 0, 0, 0, 0, 0, 0]) } });
+      for (const request of [b, ten]) expect(value(encodeRequest(value(decodeRequest(request, { version: 2 })), { version: 2 }))).toEqual(request);
+    });
+
     it('the NULL mechanism (cancel) is 0xffffffff alone', () => {
       const b = signInit(bytes().u32(0xffffffff).build());
       expect(mechOf(b)).toBeNull();
