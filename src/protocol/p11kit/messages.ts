@@ -238,7 +238,11 @@ function readRequestElement(r: WireReader, e: string, field: string, framing: Me
     case 'ay': {
       const valid = r.byte();
       if (valid === 0) {
-        r.uint32(); // the length a NULL array still carries (p11-kit reads it since 0.25.0)
+        // A NULL pointer with its length (p11-kit reads it since 0.25.0). p11-kit's clients
+        // refuse a NULL pointer with a length before sending; behind p11-kit's server the module
+        // gets NULL and that length, and answers CKR_ARGUMENTS_BAD.
+        const length = r.uint32();
+        if (length !== 0) throw new P11KitCodecError(P11KitErrorCode.BadValue, `${field}: a NULL array of ${length} bytes`, { rv: CKR.ARGUMENTS_BAD });
         return null;
       }
       return r.byteArray();

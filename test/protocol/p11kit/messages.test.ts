@@ -99,6 +99,14 @@ describe('requests: fixed bytes', () => {
     expect(value(encodeRequest(request('C_Login', { session: 7, userType: 1, pin: null })))).toEqual(nullPin);
   });
 
+  it('a NULL input array with a length (C_SignUpdate(NULL, 16)) is CKR_ARGUMENTS_BAD, as the module behind p11-kit\'s server says, not empty data', () => {
+    const body = bytes().head(44, 'uay').u64(7).ayNull(16).build();
+    const decoded = decodeRequest(body);
+    expect(decoded.ok).toBe(false);
+    expect(errorOf(decoded).rv).toBe(CKR.ARGUMENTS_BAD);
+    expect(errorOf(decoded).fatal).toBe(false);
+  });
+
   it('C_Sign with the three fy forms: query, room, empty buffer (0xffffffff)', () => {
     const mk = (n: number) => bytes().head(43, 'uayfy').u64(1).ay('data').u32(n).build();
     const sign = (b: Buffer) => (value(decodeRequest(b)) as Extract<P11KitRequest, { call: 'C_Sign' }>).args.signature;
