@@ -1,5 +1,6 @@
 #include "attribute.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef enum { KIND_BYTES = 0, KIND_BYTE, KIND_ULONG, KIND_DATE, KIND_ATTRIBUTES, KIND_MECHANISMS } attribute_kind;
@@ -110,12 +111,16 @@ CK_RV attribute_requests_write(wire_writer *w, const CK_ATTRIBUTE *template, CK_
   return CKR_OK;
 }
 
+static const char NO_MEMORY[] = "no memory";
+
 /*
  * One answered attribute into the caller's `into` (type already checked). `length` is the
  * declared ulValueLen; the value follows by kind. A value that is not there (size answer) sets
- * the length only.
+ * the length only. Returns 0 for a malformed answer, *problem saying why when it is not plain
+ * truncation (NO_MEMORY when memory ran out).
  */
-static int read_value(wire_reader *r, CK_ATTRIBUTE *into, CK_ATTRIBUTE_TYPE type, uint32_t length, int nested, int *too_small) {
+static int read_value(wire_reader *r, CK_ATTRIBUTE *into, CK_ATTRIBUTE_TYPE type, uint32_t length, int nested, int *too_small,
+                      const char **problem) {
   switch (kind_of(type)) {
   case KIND_BYTE: {
     CK_BYTE v = wire_get_byte(r);
@@ -147,7 +152,10 @@ static int read_value(wire_reader *r, CK_ATTRIBUTE *into, CK_ATTRIBUTE_TYPE type
       else into->ulValueLen = UNAVAILABLE, *too_small = 1;
       return 1;
     }
-    if (n > length) return 0;
+    if (n > length) {
+      *problem = "a value longer than its declared length";
+      return 0;
+    }
     if (into->ulValueLen < n) {
       into->ulValueLen = UNAVAILABLE;
       *too_small = 1;
@@ -178,7 +186,10 @@ static int read_value(wire_reader *r, CK_ATTRIBUTE *into, CK_ATTRIBUTE_TYPE type
     return !r->failed;
   }
   case KIND_ATTRIBUTES: {
-    if (nested) return 0;
+    if (nested) {
+      *problem = "an attribute array nested in a nested template";
+      return 0;
+    }
     uint32_t n = wire_get_u32(r);
     if (!wire_count_fits(r, n, 5)) return 0;
     CK_ULONG bytes = (CK_ULONG)n * sizeof(CK_ATTRIBUTE);
@@ -192,7 +203,7 @@ static int read_value(wire_reader *r, CK_ATTRIBUTE *into, CK_ATTRIBUTE_TYPE type
         uint32_t inner_length = wire_get_u32(r);
         CK_ATTRIBUTE scratch = {inner_type, NULL, 0};
         int ignored = 0;
-        if (r->failed || !read_value(r, &scratch, inner_type, inner_length, 1, &ignored)) return 0;
+        if (r->failed || !read_value(r, &scratch, inner_type, inner_length, 1, &ignored, problem)) return 0;
       }
       if (into->pValue == NULL) into->ulValueLen = n ? bytes : length;
       else into->ulValueLen = UNAVAILABLE, *too_small = 1;
@@ -204,17 +215,37 @@ static int read_value(wire_reader *r, CK_ATTRIBUTE *into, CK_ATTRIBUTE_TYPE type
      */
     CK_ATTRIBUTE *inner = into->pValue;
     CK_ULONG slots = into->ulValueLen / sizeof(CK_ATTRIBUTE);
-    for (uint32_t i = 0; i < n; i++) {
+    /*
+     * An entry takes one answer: once answered its ulValueLen no longer says its room (it may be
+     * CK_UNAVAILABLE_INFORMATION), so a type answered twice would write past the caller's buffer.
+     */
+    unsigned char *answered = n ? calloc(slots, 1) : NULL;
+    if (n && !answered) {
+      *problem = NO_MEMORY;
+      return 0;
+    }
+    int ok = 1;
+    for (uint32_t i = 0; ok && i < n; i++) {
       CK_ATTRIBUTE_TYPE inner_type = wire_get_u32(r);
       uint8_t valid = wire_get_byte(r);
-      if (r->failed) return 0;
-      CK_ATTRIBUTE *target = &inner[i];
+      if (r->failed) {
+        ok = 0;
+        break;
+      }
+      CK_ULONG at = i;
       for (CK_ULONG j = 0; j < slots; j++) {
         if (inner[j].type == inner_type) {
-          target = &inner[j];
+          at = j;
           break;
         }
       }
+      if (answered[at]) {
+        *problem = "an attribute twice in a nested template";
+        ok = 0;
+        break;
+      }
+      answered[at] = 1;
+      CK_ATTRIBUTE *target = &inner[at];
       if (target->type != inner_type) {
         target->type = inner_type;
         target->pValue = NULL;
@@ -224,28 +255,42 @@ static int read_value(wire_reader *r, CK_ATTRIBUTE *into, CK_ATTRIBUTE_TYPE type
         continue;
       }
       uint32_t inner_length = wire_get_u32(r);
-      if (r->failed || !read_value(r, target, inner_type, inner_length, 1, too_small)) return 0;
+      ok = !r->failed && read_value(r, target, inner_type, inner_length, 1, too_small, problem);
     }
-    into->ulValueLen = bytes;
-    return 1;
+    free(answered);
+    if (ok) into->ulValueLen = bytes;
+    return ok;
   }
   }
   return 0;
 }
 
-int attributes_read_into(wire_reader *r, CK_ATTRIBUTE *template, CK_ULONG count, int *too_small) {
+CK_RV attributes_read_into(wire_reader *r, CK_ATTRIBUTE *template, CK_ULONG count, int *too_small, const char **problem) {
+  *problem = NULL;
   uint32_t n = wire_get_u32(r);
-  if (r->failed || n != count) return 0;
-  for (uint32_t i = 0; i < n; i++) {
+  if (!r->failed && n != count) {
+    *problem = "another number of attributes than asked for";
+    return CKR_DEVICE_ERROR;
+  }
+  for (uint32_t i = 0; !r->failed && i < n; i++) {
     CK_ATTRIBUTE_TYPE type = wire_get_u32(r);
     uint8_t valid = wire_get_byte(r);
-    if (r->failed || type != template[i].type) return 0;
+    if (r->failed) break;
+    if (type != template[i].type) {
+      *problem = "attributes other than those asked for";
+      return CKR_DEVICE_ERROR;
+    }
     if (!valid) {
       template[i].ulValueLen = UNAVAILABLE;
       continue;
     }
     uint32_t length = wire_get_u32(r);
-    if (r->failed || !read_value(r, &template[i], type, length, 0, too_small)) return 0;
+    if (r->failed) break;
+    if (!read_value(r, &template[i], type, length, 0, too_small, problem)) {
+      if (*problem == NO_MEMORY) return CKR_HOST_MEMORY;
+      r->failed = 1;
+      return CKR_DEVICE_ERROR;
+    }
   }
-  return 1;
+  return r->failed ? CKR_DEVICE_ERROR : CKR_OK;
 }

@@ -19,9 +19,10 @@ CK_RV attribute_requests_write(wire_writer *w, const CK_ATTRIBUTE *template, CK_
 /*
  * The `aA` of C_GetAttributeValue's answer, into the caller's template as PKCS#11 says:
  * lengths for NULL pValues, values where they fit, CK_UNAVAILABLE_INFORMATION where they do
- * not (then *too_small is set). Returns 0 when the answer is malformed or does not match the
- * template asked for.
+ * not (then *too_small is set). Returns CKR_OK, CKR_HOST_MEMORY, or CKR_DEVICE_ERROR when the
+ * answer is malformed or does not match the template asked for (*problem says how, when it is
+ * more than being cut short).
  */
-int attributes_read_into(wire_reader *r, CK_ATTRIBUTE *template, CK_ULONG count, int *too_small);
+CK_RV attributes_read_into(wire_reader *r, CK_ATTRIBUTE *template, CK_ULONG count, int *too_small, const char **problem);
 
 #endif

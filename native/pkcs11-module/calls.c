@@ -325,10 +325,12 @@ EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
   rv = rpc_run(&c);
   if (rv == CKR_OK) {
     int too_small = 0;
+    const char *problem = NULL;
     CK_ULONG result = CKR_OK;
-    if (!attributes_read_into(&c.answer, pTemplate, ulCount, &too_small) || rpc_get_ulong(&c, &result) != CKR_OK) {
-      rv = CKR_DEVICE_ERROR;
-    } else {
+    rv = attributes_read_into(&c.answer, pTemplate, ulCount, &too_small, &problem);
+    if (rv == CKR_DEVICE_ERROR && problem) rv = rpc_malformed(&c, problem);
+    if (rv == CKR_OK) rv = rpc_get_ulong(&c, &result);
+    if (rv == CKR_OK) {
       /* The server's verdict (SENSITIVE, TYPE_INVALID, BUFFER_TOO_SMALL), else what did not fit here. */
       rv = result != CKR_OK ? result : too_small ? CKR_BUFFER_TOO_SMALL : CKR_OK;
     }
@@ -373,7 +375,7 @@ EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phOb
     CK_ULONG count = ulMaxObjectCount;
     rv = rpc_get_ulong_output(&c, phObject, &count);
     if (rv == CKR_BUFFER_TOO_SMALL && count == 0) rv = CKR_OK; /* the answer to a room of 0 */
-    else if (rv == CKR_BUFFER_TOO_SMALL) rv = CKR_DEVICE_ERROR; /* more handles than asked for */
+    else if (rv == CKR_BUFFER_TOO_SMALL) rv = rpc_malformed(&c, "more handles than asked for");
     *pulObjectCount = rv == CKR_OK ? count : 0;
   }
   return rpc_end(&c, rv);
@@ -513,7 +515,7 @@ EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomDat
   rv = rpc_run(&c);
   if (rv == CKR_OK) rv = rpc_get_output(&c, pRandomData ? pRandomData : &none, &length);
   /* Fewer bytes than asked would leave part of the caller's buffer as it was. */
-  if (rv == CKR_OK && length != ulRandomLen) rv = CKR_DEVICE_ERROR;
+  if (rv == CKR_OK && length != ulRandomLen) rv = rpc_malformed(&c, "another number of random bytes than asked for");
   return rpc_end(&c, rv);
 }
 

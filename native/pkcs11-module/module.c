@@ -364,16 +364,34 @@ static CK_RV read_answer(rpc_call *c) {
   uint32_t id = wire_get_u32(r);
   const unsigned char *signature;
   uint32_t length;
-  if (!wire_get_array(r, &signature, &length) || signature == NULL) return CKR_DEVICE_ERROR;
+  if (!wire_get_array(r, &signature, &length) || signature == NULL) return rpc_malformed(c, "no call id and signature");
   if (id == CALL_ERROR) {
     /* The call failed on the server: its CK_RV (CKR_OK there is a protocol failure). */
-    if (length != 1 || signature[0] != 'u') return CKR_DEVICE_ERROR;
+    if (length != 1 || signature[0] != 'u') return rpc_malformed(c, "an ERROR without its CK_RV");
     uint64_t code = wire_get_u64(r);
-    return r->failed || code == CKR_OK ? CKR_DEVICE_ERROR : (CK_RV)code;
+    if (r->failed) return rpc_malformed(c, "an ERROR without its CK_RV");
+    if (code == CKR_OK) return rpc_malformed(c, "an ERROR carrying CKR_OK");
+    c->answered = 1;
+    return (CK_RV)code;
   }
   const char *want = CALLS[c->id].answer;
-  if (id != (uint32_t)c->id || length != strlen(want) || memcmp(signature, want, length) != 0) return CKR_DEVICE_ERROR;
+  if (id != (uint32_t)c->id || length != strlen(want) || memcmp(signature, want, length) != 0)
+    return rpc_malformed(c, "the call id or signature of another call");
+  c->answered = 1;
   return CKR_OK;
+}
+
+CK_RV rpc_malformed(rpc_call *c, const char *what) {
+  if (!c->malformed) c->malformed = what;
+  return CKR_DEVICE_ERROR;
+}
+
+/* The answer's last check (cut short) and the stderr line of a refused answer. */
+static CK_RV finish_answer(rpc_call *c, CK_RV rv) {
+  if (c->answered && c->answer.failed) rpc_malformed(c, "values cut short, or a length beyond its end");
+  if (!c->malformed) return rv;
+  client_say("%s: the server's answer is malformed (%s); the call answers CKR_DEVICE_ERROR", CALLS[c->id].name, c->malformed);
+  return CKR_DEVICE_ERROR;
 }
 
 /*
@@ -482,7 +500,7 @@ CK_RV rpc_run(rpc_call *c) {
 }
 
 CK_RV rpc_end(rpc_call *c, CK_RV rv) {
-  if (rv == CKR_OK && c->answer.failed) rv = CKR_DEVICE_ERROR;
+  rv = finish_answer(c, rv);
   wire_writer_free(&c->request);
   wire_writer_free(&c->body);
   pthread_mutex_lock(&state_lock);
@@ -506,7 +524,7 @@ int rpc_version(void) {
 static CK_RV exchange_alone(rpc_call *c) {
   CK_RV rv = c->request.failed ? CKR_HOST_MEMORY
     : link_exchange(&g.link, &c->request, &c->body, &g.config, CALLS[c->id].name);
-  if (rv == CKR_OK) rv = read_answer(c);
+  if (rv == CKR_OK) rv = finish_answer(c, read_answer(c));
   wire_writer_free(&c->request);
   wire_writer_free(&c->body);
   return rv;
@@ -652,7 +670,7 @@ CK_RV rpc_get_ulong_output(rpc_call *c, CK_ULONG_PTR out, CK_ULONG_PTR count) {
     *count = n;
     return out ? CKR_BUFFER_TOO_SMALL : CKR_OK;
   }
-  if (!wire_count_fits(r, n, 8)) return CKR_DEVICE_ERROR;
+  if (!wire_count_fits(r, n, 8)) return rpc_malformed(c, "a count beyond its end");
   if (out == NULL || *count < n) {
     r->pos += (size_t)n * 8;
     CK_RV rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
@@ -667,7 +685,8 @@ CK_RV rpc_get_ulong_output(rpc_call *c, CK_ULONG_PTR out, CK_ULONG_PTR count) {
 CK_RV rpc_get_space_string(rpc_call *c, CK_UTF8CHAR *into, size_t size) {
   const unsigned char *data;
   uint32_t n;
-  if (!wire_get_array(&c->answer, &data, &n) || data == NULL || n != size) return CKR_DEVICE_ERROR;
+  if (!wire_get_array(&c->answer, &data, &n)) return CKR_DEVICE_ERROR;
+  if (data == NULL || n != size) return rpc_malformed(c, "a text field not of its size");
   memcpy(into, data, size);
   return CKR_OK;
 }

@@ -53,6 +53,8 @@ typedef struct {
   wire_writer request; /* FRAME_HEADER reserved bytes, then the body */
   wire_writer body;    /* the answer's body */
   wire_reader answer;
+  int answered;          /* answer holds the call's own answer or the server's ERROR for it */
+  const char *malformed; /* why the answer was refused, told on stderr by rpc_end */
 } rpc_call;
 
 CK_RV rpc_begin(rpc_call *c, int id, CK_SESSION_HANDLE session);
@@ -84,6 +86,8 @@ CK_RV rpc_get_output(rpc_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 CK_RV rpc_get_ulong_output(rpc_call *c, CK_ULONG_PTR out, CK_ULONG_PTR count);
 CK_RV rpc_get_space_string(rpc_call *c, CK_UTF8CHAR *into, size_t size);
 CK_RV rpc_get_version(rpc_call *c, CK_VERSION *v);
+/* Refuses the answer: CKR_DEVICE_ERROR, and rpc_end tells `what` (the first reason) on stderr. */
+CK_RV rpc_malformed(rpc_call *c, const char *what);
 
 /* Sessions opened on the current link (handle -> slot), so handles of a lost link are refused. */
 void sessions_add(const rpc_call *c, CK_SESSION_HANDLE session, CK_SLOT_ID slot);

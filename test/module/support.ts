@@ -85,15 +85,20 @@ export function writeModuleConfig(world: ModuleWorld, lines: string[]): void {
   writeFileSync(join(world.folder, 'pkcs11-module.conf'), lines.join('\n') + '\n');
 }
 
-/** Builds fixtures/module-check.c with cc (the PKCS#11 headers pkcs11js ships, and the module's 3.0 ones). */
-export async function buildModuleCheck(dir: string): Promise<string> {
+/** Builds fixtures/<name>.c with cc (the PKCS#11 headers pkcs11js ships, and the module's 3.0 ones) into dir/<name>. */
+export async function buildFixture(dir: string, name: string): Promise<string> {
   const pkcs11js = dirname(createRequire(import.meta.url).resolve('pkcs11js/package.json'));
-  const out = join(dir, 'module-check');
+  const out = join(dir, name);
   mkdirSync(dir, { recursive: true });
   const r = await run('cc', ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-O1', '-I', join(pkcs11js, 'includes', 'pkcs11'), '-I', moduleHeaders,
-    '-o', out, join(here, 'fixtures', 'module-check.c'), '-ldl', '-lpthread']);
-  if (r.status !== 0) throw new Error(`cannot build module-check:\n${explain(r)}`);
+    '-o', out, join(here, 'fixtures', `${name}.c`), '-ldl', '-lpthread']);
+  if (r.status !== 0) throw new Error(`cannot build ${name}:\n${explain(r)}`);
   return out;
+}
+
+/** Builds fixtures/module-check.c. */
+export function buildModuleCheck(dir: string): Promise<string> {
+  return buildFixture(dir, 'module-check');
 }
 
 /** module-check MODULE ARGS... ; its "name=value" lines as a map. */
