@@ -386,9 +386,10 @@ CK_RV rpc_malformed(rpc_call *c, const char *what) {
   return CKR_DEVICE_ERROR;
 }
 
-/* The answer's last check (cut short) and the stderr line of a refused answer. */
+/* The answer's last checks (cut short, bytes left over) and the stderr line of a refused answer. */
 static CK_RV finish_answer(rpc_call *c, CK_RV rv) {
   if (c->answered && c->answer.failed) rpc_malformed(c, "values cut short, or a length beyond its end");
+  else if (c->answered && rv != CKR_DEVICE_ERROR && rv != CKR_HOST_MEMORY && c->answer.pos != c->answer.len) rpc_malformed(c, "bytes after its last value");
   if (!c->malformed) return rv;
   client_say("%s: the server's answer is malformed (%s); the call answers CKR_DEVICE_ERROR", CALLS[c->id].name, c->malformed);
   return CKR_DEVICE_ERROR;

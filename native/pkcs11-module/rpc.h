@@ -80,7 +80,10 @@ void rpc_put_attribute_requests(rpc_call *c, const CK_ATTRIBUTE *template, CK_UL
 void rpc_put_string(rpc_call *c, const void *text, size_t max);
 void rpc_put_space_string(rpc_call *c, const void *text, size_t size);
 
-/* Answers. They return CKR_OK, CKR_BUFFER_TOO_SMALL, or CKR_DEVICE_ERROR for a malformed one. */
+/*
+ * Answers. They return CKR_OK, CKR_BUFFER_TOO_SMALL, or CKR_DEVICE_ERROR for a malformed one;
+ * rpc_end also refuses an answer with bytes after the values read.
+ */
 CK_RV rpc_get_ulong(rpc_call *c, CK_ULONG *v);
 CK_RV rpc_get_output(rpc_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 CK_RV rpc_get_ulong_output(rpc_call *c, CK_ULONG_PTR out, CK_ULONG_PTR count);

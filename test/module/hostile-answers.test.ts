@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKR } from '../../src/pkcs11/constants.js';
 import { FrameReader } from '../../src/protocol/frame.js';
 import {
-  answerOutput, attr, decodeRequest, encodeResponse, serializeFrame, type P11KitRequest, type P11KitResponse,
+  answerOutput, attr, decodeRequest, encodeErrorResponse, encodeResponse, serializeFrame, type P11KitRequest, type P11KitResponse,
 } from '../../src/protocol/p11kit/index.js';
 import { explain, mustSucceed, removeDir, tempDir } from '../support/e2e.js';
 import { buildFixture, moduleCheck, ntlsClient } from './support.js';
@@ -151,5 +151,33 @@ describe('a nested template (CKA_WRAP_TEMPLATE) answering one attribute twice', 
     expect(values.get('wrap-template'), explain(result)).toBe('CKR_DEVICE_ERROR');
     expect(result.stderr).toContain("ntls-pkcs11: C_GetAttributeValue: the server's answer is malformed (an attribute twice in a nested template)");
     expect(values.get('session-info')).toBe('CKR_OK'); // the link goes on
+  });
+});
+
+describe('bytes after the last value of an answer', () => {
+  const withTail = (body: Buffer) => Buffer.concat([body, Buffer.from([0, 0, 0, 0])]);
+
+  it.each([
+    ['C_GetSessionInfo', 'session-info'],
+    ['C_GenerateRandom', 'random'],
+  ] as const)('%s: CKR_DEVICE_ERROR', async (call, name) => {
+    const { result, values } = await checkWith(onCall(call, (request) => withTail(serverAnswer(request))));
+    expect(result.status, explain(result)).toBe(0);
+    expect(values.get(name), explain(result)).toBe('CKR_DEVICE_ERROR');
+    expect(result.stderr).toContain(`ntls-pkcs11: ${call}: the server's answer is malformed (bytes after its last value)`);
+    expect(values.get('slot-list')).toBe('CKR_OK'); // the link goes on
+  });
+
+  it('an ERROR answer: CKR_DEVICE_ERROR, not the CK_RV it carries', async () => {
+    const { result, values } = await checkWith(onCall('C_SignFinal', () => withTail(encodeErrorResponse(CKR.OPERATION_NOT_INITIALIZED))));
+    expect(values.get('sign-final'), explain(result)).toBe('CKR_DEVICE_ERROR');
+    expect(values.get('sign-final-guard')).toBe('intact');
+    expect(result.stderr).toContain("ntls-pkcs11: C_SignFinal: the server's answer is malformed (bytes after its last value)");
+  });
+
+  it("C_Initialize's answer: the module does not initialise", async () => {
+    const { result, values } = await checkWith(onCall('C_Initialize', (request) => withTail(serverAnswer(request))));
+    expect(values.get('initialize'), explain(result)).toBe('CKR_DEVICE_ERROR');
+    expect(result.stderr).toContain("ntls-pkcs11: C_Initialize: the server's answer is malformed (bytes after its last value)");
   });
 });
