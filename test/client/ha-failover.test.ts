@@ -148,7 +148,7 @@ describe('HA group of two nodes', () => {
     const child = spawn(process.execPath, [clientBin, 'p11-relay', '--group', GROUP, '--listen', socket, '--config-dir', s.alice.folder], { stdio: ['ignore', 'pipe', 'pipe'] });
     const relay = new Relay(socket, child);
     try {
-      await until('the relay listens', () => existsSync(socket) || !relay.running, 30_000);
+      await relay.listening(30_000);
       const channel = await relayChannel(socket);
       await initialize(channel);
       const opened = await call(channel, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION | CKF.RW_SESSION }));
@@ -196,8 +196,7 @@ describe('HA group of two nodes', () => {
     const child = spawn(process.execPath, [clientBin, 'p11-relay', '--group', GROUP, '--listen', socket, '--config-dir', s.alice.folder], { stdio: ['ignore', 'pipe', 'pipe'] });
     const relay = new Relay(socket, child);
     try {
-      await until('the relay listens', () => existsSync(socket) || !relay.running, 30_000);
-      expect(relay.running, relay.stderr).toBe(true);
+      await relay.listening(30_000);
       const digest = join(work, 'digest.bin');
       writeFileSync(digest, createHash('sha256').update('tool').digest());
       const listing = await pkcs11Tool(socket, ['-L']);

@@ -11,14 +11,15 @@
 //     (signed there); `certutil -L`, `-K` and `-V` find and check them, and OpenSSL checks each
 //     certificate's signature with its own public key.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Daemon, removeHome, sleep } from '../support/daemon.js';
+import { Daemon, removeHome } from '../support/daemon.js';
 import {
   P11KIT_CLIENT, createClientCert, createPartition, explain, openssl, p11kitEnv, registerClient, removeDir, run, startE2eDaemon,
   startRelay, tempDir, type Relay, type ToolResult,
 } from '../support/e2e.js';
+import { waitForUnixListener } from '../support/unix-socket.js';
 import { ReferenceServer } from '../support/reference.js';
 import { moduleWorld, type ModuleWorld } from '../module/support.js';
 
@@ -49,10 +50,9 @@ class SshAgent {
   static async start(dir: string, module: string, env: NodeJS.ProcessEnv): Promise<SshAgent> {
     const socket = join(dir, 'agent.sock');
     const child = spawn('ssh-agent', ['-D', '-a', socket, '-P', module], { env: { ...process.env, ...env }, stdio: 'ignore' });
-    for (let i = 0; i < 100 && !existsSync(socket) && child.exitCode === null; i++) await sleep(50);
-    if (!existsSync(socket)) {
+    if (!(await waitForUnixListener(socket, () => child.exitCode === null, 5000))) {
       child.kill('SIGKILL');
-      throw new Error(`ssh-agent did not create ${socket}`);
+      throw new Error(`ssh-agent did not listen on ${socket}`);
     }
     return new SshAgent(socket, child);
   }

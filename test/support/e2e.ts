@@ -224,6 +224,19 @@ export class Relay {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /**
+   * Waits (bounded) until the relay listens on its socket; throws with its output if it does not.
+   * The relay's socket file appears only once it accepts (test/local-socket), so the file is enough.
+   */
+  async listening(timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!existsSync(this.socketPath) && this.running && Date.now() < deadline) await sleep(20);
+    if (existsSync(this.socketPath) && this.running) return;
+    const exited = !this.running;
+    await this.stop();
+    throw new Error(`relay ${exited ? 'exited before listening' : `did not listen on ${this.socketPath} within ${timeoutMs} ms`}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+  }
+
   async stop(): Promise<void> {
     if (this.running) this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
@@ -236,15 +249,7 @@ export class Relay {
 export async function startRelay(daemon: Daemon, client: ClientFiles, socketPath: string, timeoutMs = 15_000): Promise<Relay> {
   const child = spawn(process.execPath, [...relayArgs(daemon, client), '--listen', socketPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   const relay = new Relay(socketPath, child);
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(socketPath)) {
-    if (!relay.running) throw new Error(`relay exited before listening\nstdout: ${relay.stdout}\nstderr: ${relay.stderr}`);
-    if (Date.now() > deadline) {
-      await relay.stop();
-      throw new Error(`relay did not listen on ${socketPath} within ${timeoutMs} ms\nstderr: ${relay.stderr}`);
-    }
-    await sleep(50);
-  }
+  await relay.listening(timeoutMs);
   return relay;
 }
 

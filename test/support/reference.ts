@@ -4,8 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { sleep } from './daemon.js';
 import { SOFTHSM_MODULE, SoftHsm, type SoftHsmToken } from './softhsm.js';
+import { waitForUnixListener } from './unix-socket.js';
 
 export class ReferenceServer {
   private constructor(readonly softhsm: SoftHsm, readonly token: SoftHsmToken, readonly socketPath: string, private readonly child: ChildProcess,
@@ -21,11 +21,10 @@ export class ReferenceServer {
       { env: { ...process.env, ...softhsm.env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    for (let i = 0; i < 200 && !existsSync(socketPath) && child.exitCode === null; i++) await sleep(50);
-    if (!existsSync(socketPath)) {
+    if (!(await waitForUnixListener(socketPath, () => child.exitCode === null, 10_000))) {
       child.kill('SIGKILL');
       softhsm.remove();
-      throw new Error(`p11-kit server did not create its socket: ${stderr}`);
+      throw new Error(`p11-kit server did not listen on its socket: ${stderr}`);
     }
     return new ReferenceServer(softhsm, token, socketPath, child, () => stderr);
   }

@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { waitForUnixListener } from '../../../support/unix-socket.js';
 
 export const P11KIT_CLIENT_MODULE = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
@@ -135,10 +136,9 @@ export async function startSoftHsmServer(): Promise<SoftHsmServer> {
   if (init.status !== 0) throw new Error(`softhsm2-util failed: ${init.stderr.toString()}`);
   const socketPath = path.join(dir, 'p11kit.sock');
   const child = spawn('p11-kit', ['server', '--provider', SOFTHSM_MODULE, '-f', '-n', socketPath, 'pkcs11:'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  for (let i = 0; i < 100 && !existsSync(socketPath); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!existsSync(socketPath)) {
+  if (!(await waitForUnixListener(socketPath, () => child.exitCode === null, 5000))) {
     child.kill();
-    throw new Error('p11-kit server did not create its socket');
+    throw new Error('p11-kit server did not listen on its socket');
   }
   return {
     dir,
