@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 // Two speeds. Unit: in memory — no daemon, no CLI, no system tool, nothing spawned, no build
@@ -51,8 +52,14 @@ const UNIT = [
   'test/tokens/watcher.test.ts',
 ];
 
+// .ci/run sets NTLS_TEST_REPORT_DIR: each run then also writes a JSON report there, and
+// scripts/ci-summary.mjs prints the failures last, where the tail of CI's output shows them.
+const reportDir = process.env.NTLS_TEST_REPORT_DIR;
+
 export default defineConfig({
   test: {
+    reporters: reportDir ? ['default', 'json'] : ['default'],
+    ...(reportDir ? { outputFile: { json: join(reportDir, `vitest-${Date.now()}-${process.pid}.json`) } } : {}),
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
