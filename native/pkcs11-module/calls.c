@@ -128,6 +128,7 @@ EXPORT CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pAppli
   rpc_put_ulong(&c, flags);
   rv = rpc_run(&c);
   if (rv == CKR_OK) rv = rpc_get_ulong(&c, phSession);
+  if (rv == CKR_OK && *phSession == CK_INVALID_HANDLE) rv = rpc_malformed(&c, "session handle 0, which is no session");
   if (rv == CKR_OK) sessions_add(&c, *phSession, slotID);
   return rpc_end(&c, rv);
 }
