@@ -95,6 +95,10 @@ export class PgStore implements HsmStoreBackend {
     }
     // A pooled connection the server ends (a restart) is reported here; the next query reconnects.
     pool.on('error', () => undefined);
+    // The pool hears only its idle connections. One checked out with no query running (COMMIT
+    // answered, not yet released) reports its end as an 'error' event of its own, which unheard
+    // would end the process; the query that meets it fails instead, and the pool drops it.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     let client: pg.PoolClient | undefined;
     try {
       // Each host of a list gets its turn at start.
