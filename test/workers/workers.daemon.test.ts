@@ -180,7 +180,8 @@ describe('the main process and a datapath worker, one service', () => {
     const results = [ra!, rb!];
     expect(results.filter((r) => r.failed === 0)).toHaveLength(1);
     expect(results.filter((r) => r.failed === 1)).toHaveLength(1);
-    expect(daemon.bodies()).toContain('info : 0 : NTLS CRASH AND BURN and unable to dump the stack!');
+    // Written by the main process when it sees the worker's exit: waited for, not read once.
+    expect(await daemon.waitForLog('NTLS CRASH AND BURN and unable to dump the stack!')).toMatch(/info : 0 : NTLS CRASH AND BURN and unable to dump the stack!$/);
     let replaced: WorkerRow[] = [];
     for (let attempt = 0; attempt < 100 && replaced.length !== 2; attempt++) {
       replaced = (await info()).workers;
