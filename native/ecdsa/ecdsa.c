@@ -25,10 +25,24 @@ static napi_value fail(napi_env env, const char *code, const char *message) {
   return NULL;
 }
 
+// A parsed key and, each made at its first use, a context initialised for signing and one for
+// verifying. Making a context looks its algorithm up by name in OpenSSL's tables (about a tenth
+// of a P-256 signature); an initialised context signs again and again, a fresh nonce each time.
+// Used from the one JavaScript thread of the environment that made it.
+typedef struct {
+  EVP_PKEY *pkey;
+  EVP_PKEY_CTX *sign;
+  EVP_PKEY_CTX *verify;
+} held_key;
+
 static void free_key(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  EVP_PKEY_free((EVP_PKEY *)data);
+  held_key *key = data;
+  EVP_PKEY_CTX_free(key->sign);
+  EVP_PKEY_CTX_free(key->verify);
+  EVP_PKEY_free(key->pkey);
+  free(key);
 }
 
 static int buffer_arg(napi_env env, napi_value value, const unsigned char **data, size_t *length) {
@@ -40,20 +54,39 @@ static int buffer_arg(napi_env env, napi_value value, const unsigned char **data
   return 1;
 }
 
-static EVP_PKEY *key_arg(napi_env env, napi_value value) {
+static held_key *key_arg(napi_env env, napi_value value) {
   void *data = NULL;
   if (napi_get_value_external(env, value, &data) != napi_ok) return NULL;
-  return (EVP_PKEY *)data;
+  return data;
 }
 
-static napi_value wrap_key(napi_env env, EVP_PKEY *key) {
+// *slot, made and initialised by init (EVP_PKEY_sign_init or EVP_PKEY_verify_init) if not yet;
+// NULL when OpenSSL refuses.
+static EVP_PKEY_CTX *key_context(EVP_PKEY *pkey, EVP_PKEY_CTX **slot, int (*init)(EVP_PKEY_CTX *)) {
+  if (*slot != NULL) return *slot;
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+  if (ctx == NULL || init(ctx) != 1) {
+    EVP_PKEY_CTX_free(ctx);
+    return NULL;
+  }
+  *slot = ctx;
+  return ctx;
+}
+
+static napi_value wrap_key(napi_env env, EVP_PKEY *pkey) {
   napi_value external;
-  if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) {
-    EVP_PKEY_free(key);
+  if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC) {
+    EVP_PKEY_free(pkey);
     return fail(env, "ERR_ECDSA_KEY", "not an EC key");
   }
+  held_key *key = calloc(1, sizeof *key);
+  if (key == NULL) {
+    EVP_PKEY_free(pkey);
+    return fail(env, "ERR_ECDSA_KEY", "out of memory");
+  }
+  key->pkey = pkey;
   if (napi_create_external(env, key, free_key, NULL, &external) != napi_ok) {
-    EVP_PKEY_free(key);
+    free_key(env, key, NULL);
     return NULL;
   }
   return external;
@@ -98,20 +131,19 @@ static napi_value sign(napi_env env, napi_callback_info info) {
   const unsigned char *digest;
   size_t digest_length;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  EVP_PKEY *key = argc >= 2 ? key_arg(env, argv[0]) : NULL;
+  held_key *key = argc >= 2 ? key_arg(env, argv[0]) : NULL;
   if (key == NULL || !buffer_arg(env, argv[1], &digest, &digest_length)) return fail(env, "ERR_INVALID_ARG_TYPE", "sign(key, digest: Buffer)");
 
   unsigned char der[160]; // an ECDSA-Sig-Value on P-521 is at most 139 bytes
   size_t der_length = sizeof der;
-  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-  int ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_sign(ctx, der, &der_length, digest, digest_length) == 1;
-  EVP_PKEY_CTX_free(ctx);
+  EVP_PKEY_CTX *ctx = key_context(key->pkey, &key->sign, EVP_PKEY_sign_init);
+  int ok = ctx != NULL && EVP_PKEY_sign(ctx, der, &der_length, digest, digest_length) == 1;
   if (!ok) return fail(env, "ERR_ECDSA_SIGN", "OpenSSL could not sign");
 
   const unsigned char *cursor = der;
   ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &cursor, (long)der_length);
   if (sig == NULL) return fail(env, "ERR_ECDSA_SIGN", "OpenSSL returned a malformed signature");
-  size_t width = scalar_width(key);
+  size_t width = scalar_width(key->pkey);
   void *out;
   napi_value result;
   if (napi_create_buffer(env, 2 * width, &out, &result) != napi_ok) {
@@ -133,11 +165,11 @@ static napi_value verify(napi_env env, napi_callback_info info) {
   const unsigned char *digest, *signature;
   size_t digest_length, signature_length;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  EVP_PKEY *key = argc >= 3 ? key_arg(env, argv[0]) : NULL;
+  held_key *key = argc >= 3 ? key_arg(env, argv[0]) : NULL;
   if (key == NULL || !buffer_arg(env, argv[1], &digest, &digest_length) || !buffer_arg(env, argv[2], &signature, &signature_length)) {
     return fail(env, "ERR_INVALID_ARG_TYPE", "verify(key, digest: Buffer, signature: Buffer)");
   }
-  size_t width = scalar_width(key);
+  size_t width = scalar_width(key->pkey);
   int valid = 0;
   if (signature_length == 2 * width) {
     ECDSA_SIG *sig = ECDSA_SIG_new();
@@ -153,10 +185,8 @@ static napi_value verify(napi_env env, napi_callback_info info) {
     BN_free(s);
     ECDSA_SIG_free(sig);
     if (der_length > 0) {
-      EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-      valid = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1
-        && EVP_PKEY_verify(ctx, der, (size_t)der_length, digest, digest_length) == 1;
-      EVP_PKEY_CTX_free(ctx);
+      EVP_PKEY_CTX *ctx = key_context(key->pkey, &key->verify, EVP_PKEY_verify_init);
+      valid = ctx != NULL && EVP_PKEY_verify(ctx, der, (size_t)der_length, digest, digest_length) == 1;
     }
     OPENSSL_free(der);
   }

@@ -81,4 +81,15 @@ describe('the native key cache', () => {
     expect(pair.privateKey.objectClass).toBe(CKO.PRIVATE_KEY);
     expect(pair.keyType).toBe(CKK.EC);
   });
+
+  it('a key signing again and again draws a fresh nonce each time, and a bad signature leaves its verifying intact', async () => {
+    const pair = await mechanisms.generateKeyPair(mech(CKM.EC_KEY_PAIR_GEN), { ecParams: P256.params });
+    const privateKey = createPrivateKey({ key: pair.privateKey.der, format: 'der', type: 'pkcs8' });
+    const publicKey = createPublicKey({ key: pair.publicKey.der, format: 'der', type: 'spki' });
+    const digest = randomBytes(32);
+    const signatures = Array.from({ length: 20 }, () => signDigest(privateKey, digest));
+    expect(new Set(signatures.map((s) => s.subarray(0, 32).toString('hex'))).size).toBe(20);
+    expect(verifyDigest(publicKey, digest, Buffer.alloc(64, 0xff))).toBe(false);
+    for (const signature of signatures) expect(verifyDigest(publicKey, digest, signature)).toBe(true);
+  });
 });
