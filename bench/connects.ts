@@ -25,7 +25,7 @@ import { freePort } from './stock/stunnel.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LOOPS = (process.env.BENCH_LOOPS ?? '4,16').split(',').map(Number);
-const resultsFile = fileURLToPath(new URL('../../bench/results/connects.json', import.meta.url));
+const resultsFile = process.env.BENCH_OUT ?? fileURLToPath(new URL('../../bench/results/connects.json', import.meta.url));
 const echoServer = fileURLToPath(new URL('./connects/tls-echo-server.js', import.meta.url));
 
 interface Figure {

@@ -55,6 +55,27 @@ function rawConnect(send: Buffer | string | null): Promise<{ port: number; close
   });
 }
 
+/** Alice over raw TLS with `session` offered for resumption: whether it was resumed, and any session the daemon issued. */
+function tlsSession(session?: Buffer): Promise<{ reused: boolean; issued: Buffer | null }> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      host: '127.0.0.1', port: daemon.port, cert: alice.certificatePem, key: alice.keyPem,
+      ca: [serverCertificate(home)], checkServerIdentity: () => undefined, session,
+    });
+    let issued: Buffer | null = null;
+    let reused = false;
+    socket.on('session', (s: Buffer) => (issued = s));
+    socket.on('secureConnect', () => {
+      reused = socket.isSessionReused();
+      // TLS 1.3 tickets come after the handshake: give them time to arrive, then leave.
+      setTimeout(() => socket.end(), 300);
+    });
+    socket.on('data', () => {});
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ reused, issued }));
+  });
+}
+
 /** Alice's certificate over raw TLS, sending `first` instead of an identity line (or nothing); resolves with its port once closed. */
 function registeredTlsPeer(first: string | null): Promise<number> {
   return new Promise<number>((resolve) => {
@@ -212,6 +233,13 @@ describe('connections', () => {
     const raw = await reply;
     expect(raw.readUInt32BE(0)).toBe(99);
     await l.close();
+  });
+
+  it('no TLS session is resumed: a client offering its previous link\'s session gets a full handshake, certificate and all', async () => {
+    const first = await tlsSession();
+    for (const offered of [first.issued ?? undefined, (await tlsSession(first.issued ?? undefined)).issued ?? undefined]) {
+      expect((await tlsSession(offered)).reused).toBe(false);
+    }
   });
 
   it('a certificate removed from the verify location flushes the cache; the client is refused from then on', async () => {
