@@ -618,6 +618,18 @@ export class Application {
     throw new Pkcs11Error(CKR.OPERATION_ACTIVE, 'a single-part call waits for its output to be taken');
   }
 
+  /**
+   * A single-part call (C_Sign, C_Encrypt, C_Digest, C_Verify ...) while a multi-part operation
+   * is under way: CKR_OPERATION_ACTIVE, and, as any failed single-part call does (PKCS#11 3.0
+   * 5.8-5.12: it "always terminates the active operation" unless CKR_BUFFER_TOO_SMALL or a
+   * length query), ends the operation.
+   */
+  private checkNotMultiPart(session: Session, kind: OperationKind, op: OperationState): void {
+    if (!op.multiPart) return;
+    this.endOperation(session, kind);
+    throw new Pkcs11Error(CKR.OPERATION_ACTIVE, 'a multi-part operation is under way');
+  }
+
   private operationInit(handle: number, kind: OperationKind, mechanism: Mechanism, key: number | null): Promise<void> {
     return this.run(handle, async (session, role) => {
       if (session.operations.has(kind)) throw new Pkcs11Error(CKR.OPERATION_ACTIVE);
@@ -634,7 +646,7 @@ export class Application {
   private single(handle: number, kind: Exclude<OperationKind, 'verify'>, data: Buffer, capacity: Capacity): Promise<Buffer> {
     return this.run(handle, async (session) => {
       const op = this.active(session, kind);
-      if (op.multiPart) throw new Pkcs11Error(CKR.OPERATION_ACTIVE, 'a multi-part operation is under way');
+      this.checkNotMultiPart(session, kind, op);
       return this.step(session, kind, async () => {
         const { output, delivered } = await sizedOutput(op, 'single', data, capacity,
           () => session.mount.device.operationSingle(session.device, kind, data));
@@ -688,8 +700,7 @@ export class Application {
   /** C_Verify: CKR_SIGNATURE_INVALID when the signature does not verify; the operation ends either way. */
   C_Verify(handle: number, data: Buffer, signature: Buffer): Promise<void> {
     return this.run(handle, async (session) => {
-      const op = this.active(session, 'verify');
-      if (op.multiPart) throw new Pkcs11Error(CKR.OPERATION_ACTIVE, 'a multi-part operation is under way');
+      this.checkNotMultiPart(session, 'verify', this.active(session, 'verify'));
       await this.step(session, 'verify', () => session.mount.device.verify(session.device, data, signature));
       this.endOperation(session, 'verify');
     });

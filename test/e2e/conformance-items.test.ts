@@ -37,7 +37,7 @@ const EXPECTED: Record<string, bigint> = {
   item5_digest_length_query: 0n,
   item5_update_after_query: BigInt(CKR.OPERATION_ACTIVE),
   item5_digest_during_update: BigInt(CKR.OPERATION_ACTIVE),
-  item5_final_after_refused_digest: 0n,
+  item5_final_after_refused_digest: BigInt(CKR.OPERATION_NOT_INITIALIZED),
   item6_generate: 0n,
   item6_sign_without_context_login: BigInt(CKR.USER_NOT_LOGGED_IN),
   item6_context_login: 0n,

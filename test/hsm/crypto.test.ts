@@ -176,7 +176,30 @@ describe('C_Sign / C_Verify', () => {
     expect(await rv(() => app.C_SignInit(s, mech(CKM.ECDSA_SHA256), privateKey))).toBe(CKR.OPERATION_ACTIVE);
     await app.C_SignUpdate(s, text('x'));
     expect(await rv(() => app.C_Sign(s, text('x')))).toBe(CKR.OPERATION_ACTIVE);
-    await app.C_SignFinal(s);
+    // A failed C_Sign ends the operation (PKCS#11: unless CKR_BUFFER_TOO_SMALL or a length query).
+    expect(await rv(() => app.C_SignFinal(s))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+  });
+
+  it('a single-part call during a multi-part operation is CKR_OPERATION_ACTIVE and ends it (C_Verify, C_Encrypt, C_Digest)', async () => {
+    const { publicKey, privateKey } = await ecPair();
+    await app.C_SignInit(s, mech(CKM.ECDSA_SHA256), privateKey);
+    const signature = await app.C_Sign(s, text('m'));
+    await app.C_VerifyInit(s, mech(CKM.ECDSA_SHA256), publicKey);
+    await app.C_VerifyUpdate(s, text('m'));
+    expect(await rv(() => app.C_Verify(s, text('m'), signature))).toBe(CKR.OPERATION_ACTIVE);
+    expect(await rv(() => app.C_VerifyFinal(s, signature))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    const key = await aesKey();
+    await app.C_EncryptInit(s, mech(CKM.AES_ECB), key);
+    await app.C_EncryptUpdate(s, Buffer.alloc(16));
+    expect(await rv(() => app.C_Encrypt(s, Buffer.alloc(16)))).toBe(CKR.OPERATION_ACTIVE);
+    expect(await rv(() => app.C_EncryptFinal(s))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    await app.C_DigestInit(s, mech(CKM.SHA256));
+    await app.C_DigestUpdate(s, text('a'));
+    expect(await rv(() => app.C_Digest(s, text('b')))).toBe(CKR.OPERATION_ACTIVE);
+    expect(await rv(() => app.C_DigestFinal(s))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    // The session is free for a new operation of each kind.
+    await app.C_DigestInit(s, mech(CKM.SHA256));
+    expect(await app.C_Digest(s, text('b'))).toEqual(createHash('sha256').update('b').digest());
   });
 
   it('single-part mechanisms refuse C_SignUpdate with CKR_FUNCTION_NOT_SUPPORTED, ending the operation', async () => {

@@ -191,7 +191,7 @@ describe.each(devices)('the token model over %s', (_name, make) => {
     a.finalize();
   });
 
-  it('digests in one part and in several, the same; a NULL random buffer is CKR_ARGUMENTS_BAD', async () => {
+  it('digests in one part and in several, the same; C_Digest during C_DigestUpdate fails and ends the digest; a NULL random buffer is CKR_ARGUMENTS_BAD', async () => {
     const a = d.tokens.application('a6');
     const s = await a.C_OpenSession(d.slot, RO);
     const expected = createHash('sha256').update('one two').digest();
@@ -199,11 +199,38 @@ describe.each(devices)('the token model over %s', (_name, make) => {
     expect(await a.C_Digest(s, Buffer.from('one two'))).toEqual(expected);
     await a.C_DigestInit(s, SHA256);
     await a.C_DigestUpdate(s, Buffer.from('one '));
+    // PKCS#11: a C_Digest that fails (other than CKR_BUFFER_TOO_SMALL) terminates the digest (pkcs11test's DigestIntersperse).
     expect(await rv(() => a.C_Digest(s, Buffer.from('x')))).toBe(CKR.OPERATION_ACTIVE);
+    expect(await rv(() => a.C_DigestFinal(s))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    await a.C_DigestInit(s, SHA256);
+    await a.C_DigestUpdate(s, Buffer.from('one '));
     await a.C_DigestUpdate(s, Buffer.from('two'));
     expect(await a.C_DigestFinal(s)).toEqual(expected);
     expect(await rv(() => a.C_GenerateRandom(s, null))).toBe(CKR.ARGUMENTS_BAD);
     expect((await a.C_GenerateRandom(s, 16)).length).toBe(16);
+    a.finalize();
+  });
+
+  it('C_Sign and C_Verify during a multi-part operation fail and end it; the next init of that kind works', async () => {
+    const a = d.tokens.application('a6s');
+    const s = await a.C_OpenSession(d.slot, RW);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    // SHA256-RSA-PKCS: multi-part on every device (SoftHSM2 2.6 has no CKM_ECDSA_SHA256).
+    const pair = await a.C_GenerateKeyPair(s, { type: CKM.RSA_PKCS_KEY_PAIR_GEN, parameter: null },
+      [{ type: CKA.MODULUS_BITS, value: 2048 }, { type: CKA.VERIFY, value: true }], [{ type: CKA.SIGN, value: true }]);
+    const SHA256_RSA = { type: CKM.SHA256_RSA_PKCS, parameter: null };
+    await a.C_SignInit(s, SHA256_RSA, pair.privateKey);
+    await a.C_SignUpdate(s, Buffer.from('one '));
+    expect(await rv(() => a.C_Sign(s, Buffer.from('one two')))).toBe(CKR.OPERATION_ACTIVE);
+    expect(await rv(() => a.C_SignFinal(s))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    await a.C_SignInit(s, SHA256_RSA, pair.privateKey);
+    const signature = await a.C_Sign(s, Buffer.from('one two'));
+    await a.C_VerifyInit(s, SHA256_RSA, pair.publicKey);
+    await a.C_VerifyUpdate(s, Buffer.from('one '));
+    expect(await rv(() => a.C_Verify(s, Buffer.from('one two'), signature))).toBe(CKR.OPERATION_ACTIVE);
+    expect(await rv(() => a.C_VerifyFinal(s, signature))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    await a.C_VerifyInit(s, SHA256_RSA, pair.publicKey);
+    await a.C_Verify(s, Buffer.from('one two'), signature);
     a.finalize();
   });
 

@@ -309,10 +309,21 @@ export class PassthroughDevice implements Device<PassthroughSession> {
 
   // --- Operations -----------------------------------------------------------------------------------
 
-  /** The module judges CKA_ALWAYS_AUTHENTICATE itself: a context-specific login goes on to it ('device'). */
+  /**
+   * The module judges CKA_ALWAYS_AUTHENTICATE itself: a context-specific login goes on to it ('device').
+   * The model has no operation of this kind, so CKR_OPERATION_ACTIVE from the module is one the
+   * model ended while the module still ran it (a single-part call during a multi-part operation):
+   * finishing it there (its output or failure thrown away) ends it, and the init is tried again.
+   */
   async operationInit(session: PassthroughSession, kind: OperationKind, mechanism: Mechanism, key: number | null): Promise<ContextLogin> {
     const { token, module } = this.check(session);
-    await token.host.request('cryptoInit', kind, module, mechanism, key);
+    try {
+      await token.host.request('cryptoInit', kind, module, mechanism, key);
+    } catch (error) {
+      if (!(error instanceof Pkcs11Error) || error.rv !== CKR.OPERATION_ACTIVE) throw error;
+      await (kind === 'verify' ? token.host.request('verifyFinal', module, Buffer.alloc(0)) : token.host.request('final', kind, module)).catch(() => undefined);
+      await token.host.request('cryptoInit', kind, module, mechanism, key);
+    }
     return kind === 'digest' ? 'none' : 'device';
   }
 
@@ -348,6 +359,6 @@ export class PassthroughDevice implements Device<PassthroughSession> {
     await token.host.request('digestKey', module, key);
   }
 
-  /** The module keeps its own operation state; an operation ntls ended there ends at the module's next init or final. */
+  /** The module keeps its own operation state; an operation ntls ended that still runs there ends at the module's next init (operationInit). */
   operationEnd(): void {}
 }
