@@ -4,8 +4,8 @@
 // nothing is linked here: the symbols resolve against the node binary at load. OpenSSL's ECDSA
 // signing is constant time (the nonce multiplication and its inverse), and the nonce is drawn
 // from its DRBG mixed with the key and the digest. Keys are parsed once: privateKey(der) and
-// publicKey(der) return an external holding the EVP_PKEY, freed when the external is collected;
-// src/hsm/mechanisms/native-ecdsa.ts keeps one per key. Signatures go in and out as PKCS#11's
+// publicKey(der) return an external holding the EVP_PKEY (and its contexts, below), freed when
+// the external is collected; src/hsm/mechanisms/native-ecdsa.ts keeps one per key. Signatures go in and out as PKCS#11's
 // fixed-width r||s; OpenSSL's DER ECDSA-Sig-Value is converted here.
 #include <node_api.h>
 #include <openssl/bn.h>
