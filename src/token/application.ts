@@ -36,7 +36,15 @@ const KEY_USAGE_FLAG: Record<OperationKind, number> = {
   sign: CKF.SIGN, verify: CKF.VERIFY, encrypt: CKF.ENCRYPT, decrypt: CKF.DECRYPT, digest: CKF.DIGEST,
 };
 
-const pinBytes = (pin: Pin): Buffer => (typeof pin === 'string' ? Buffer.from(pin, 'utf8') : pin);
+/**
+ * A PIN as the device takes it. NULL (pPin NULL_PTR) asks for a protected authentication path,
+ * which no token here offers (CKF_PROTECTED_AUTHENTICATION_PATH is never set): CKR_ARGUMENTS_BAD,
+ * as SoftHSM2 answers, and never a wrong PIN that counts toward the lock.
+ */
+function pinBytes(pin: Pin | null): Buffer {
+  if (pin === null) throw new Pkcs11Error(CKR.ARGUMENTS_BAD, 'no PIN (no protected authentication path)');
+  return typeof pin === 'string' ? Buffer.from(pin, 'utf8') : pin;
+}
 
 /** Continues with a value that a device gives at once or later; stays synchronous when it can. */
 function after<T, R>(value: MaybePromise<T>, next: (value: T) => R): R | Promise<Awaited<R>> {
@@ -127,10 +135,11 @@ export class Application {
     return { ...info };
   }
 
-  async C_InitToken(slot: number, soPin: Pin, label: string): Promise<void> {
+  async C_InitToken(slot: number, soPin: Pin | null, label: string): Promise<void> {
     const mount = this.model.slots.get(slot);
+    const secret = pinBytes(soPin);
     if (mount.sessions.size > 0) throw new Pkcs11Error(CKR.SESSION_EXISTS);
-    await mount.device.initToken(mount.deviceSlot, pinBytes(soPin), label);
+    await mount.device.initToken(mount.deviceSlot, secret, label);
     mount.sessionObjects.clear();
   }
 
@@ -230,15 +239,17 @@ export class Application {
 
   // --- Login and PINs -------------------------------------------------------------------------
 
-  C_Login(handle: number, userType: number, pin: Pin): Promise<void> {
+  /** `pin` null: the caller passed no PIN (CKR_ARGUMENTS_BAD once the session is known). */
+  C_Login(handle: number, userType: number, pin: Pin | null): Promise<void> {
     return this.run(handle, async (session, current) => {
       const { mount } = session;
+      const secret = pinBytes(pin);
       if (userType === CKU.CONTEXT_SPECIFIC) {
         // CKA_ALWAYS_AUTHENTICATE: the PIN again, for the operation just initialised with such a key.
         if (current === null) throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN);
         const waiting = [...session.operations.values()].filter((op) => op.contextLogin === 'required' || op.contextLogin === 'device');
         if (waiting.length === 0) throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED, 'no operation waits for a context-specific login');
-        await mount.device.contextLogin(session.device, pinBytes(pin), current);
+        await mount.device.contextLogin(session.device, secret, current);
         for (const op of waiting) if (op.contextLogin === 'required') op.contextLogin = 'done';
         return;
       }
@@ -252,7 +263,7 @@ export class Application {
         }
       };
       check();
-      await mount.device.login(mount.deviceSlot, role, pinBytes(pin), this.id);
+      await mount.device.login(mount.deviceSlot, role, secret, this.id);
       try {
         // The PIN check took time: the state may have changed meanwhile.
         check();
@@ -295,11 +306,12 @@ export class Application {
     return Promise.all(drops.map((d) => Promise.resolve(d).catch(() => undefined))).then(logout);
   }
 
-  C_InitPIN(handle: number, pin: Pin): Promise<void> {
+  C_InitPIN(handle: number, pin: Pin | null): Promise<void> {
     return this.run(handle, async (session, role) => {
+      const secret = pinBytes(pin);
       if (role !== 'so') throw new Pkcs11Error(CKR.USER_NOT_LOGGED_IN);
       if (!session.readWrite) throw new Pkcs11Error(CKR.SESSION_READ_ONLY);
-      await session.mount.device.setUserPin(session.device, 'co', pinBytes(pin), role);
+      await session.mount.device.setUserPin(session.device, 'co', secret, role);
     });
   }
 
@@ -315,10 +327,11 @@ export class Application {
     });
   }
 
-  C_SetPIN(handle: number, oldPin: Pin, newPin: Pin): Promise<void> {
+  C_SetPIN(handle: number, oldPin: Pin | null, newPin: Pin | null): Promise<void> {
     return this.run(handle, async (session, role) => {
+      const [oldSecret, newSecret] = [pinBytes(oldPin), pinBytes(newPin)];
       if (!session.readWrite) throw new Pkcs11Error(CKR.SESSION_READ_ONLY);
-      await session.mount.device.changePin(session.device, pinBytes(oldPin), pinBytes(newPin), role);
+      await session.mount.device.changePin(session.device, oldSecret, newSecret, role);
     });
   }
 

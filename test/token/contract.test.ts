@@ -126,6 +126,27 @@ describe.each(devices)('the token model over %s', (_name, make) => {
     b.finalize();
   });
 
+  it('a NULL PIN (no protected authentication path) is CKR_ARGUMENTS_BAD at C_Login, C_InitPIN, C_SetPIN and C_InitToken, and never a wrong PIN', async () => {
+    // PyKCS11's test_pin.test_null: session.login(None) is C_Login(s, CKU_USER, NULL, 0).
+    const a = d.tokens.application('a2n');
+    const s = await a.C_OpenSession(d.slot, RW);
+    const countLow = async () => (await a.C_GetTokenInfo(d.slot)).flags & CKF.USER_PIN_COUNT_LOW;
+    expect(await countLow()).toBe(0);
+    expect(await rv(() => a.C_Login(s, CKU.USER, null))).toBe(CKR.ARGUMENTS_BAD);
+    expect(await countLow()).toBe(0);
+    expect(a.C_GetSessionInfo(s).state).toBe(CKS.RW_PUBLIC_SESSION);
+    expect(await rv(() => a.C_SetPIN(s, null, d.userPin))).toBe(CKR.ARGUMENTS_BAD);
+    expect(await rv(() => a.C_SetPIN(s, d.userPin, null))).toBe(CKR.ARGUMENTS_BAD);
+    await a.C_Login(s, CKU.SO, d.soPin);
+    expect(await rv(() => a.C_InitPIN(s, null))).toBe(CKR.ARGUMENTS_BAD);
+    await a.C_Logout(s);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    await a.C_Logout(s);
+    await a.C_CloseAllSessions(d.slot);
+    expect(await rv(() => a.C_InitToken(d.slot, null, 'never'))).toBe(CKR.ARGUMENTS_BAD);
+    a.finalize();
+  });
+
   it('shows a session object to its own application only, and a private object only while logged in', async () => {
     const a = d.tokens.application('a3');
     const b = d.tokens.application('b3');

@@ -95,11 +95,11 @@ export const callTable: CallTable = {
   C_GetMechanismList: (args, { app, view }) => ({ mechanismList: answerOutput(args.mechanismList, app.C_GetMechanismList(view.modelSlot(args.slotId))) }),
   C_GetMechanismInfo: (args, { app, view }) => app.C_GetMechanismInfo(view.modelSlot(args.slotId), args.type),
   C_InitToken: async (args, { app, view }) => {
-    await app.C_InitToken(view.modelSlot(args.slotId), bytes(args.pin), tokenLabel(args.label));
+    await app.C_InitToken(view.modelSlot(args.slotId), args.pin, tokenLabel(args.label));
     return NO_ANSWER;
   },
   C_InitToken2: async (args, { app, view }) => {
-    await app.C_InitToken(view.modelSlot(args.slotId), bytes(args.pin), tokenLabel(args.label));
+    await app.C_InitToken(view.modelSlot(args.slotId), args.pin, tokenLabel(args.label));
     return NO_ANSWER;
   },
   C_OpenSession: async (args, { app, view }) => ({ session: await app.C_OpenSession(view.modelSlot(args.slotId), args.flags) }),
@@ -115,9 +115,10 @@ export const callTable: CallTable = {
     const info = app.C_GetSessionInfo(args.session);
     return { ...info, slotId: view.clientSlot(info.slotId) };
   },
-  C_InitPIN: async (args, { app }) => { await app.C_InitPIN(args.session, bytes(args.pin)); return NO_ANSWER; },
-  C_SetPIN: async (args, { app }) => { await app.C_SetPIN(args.session, bytes(args.oldPin), bytes(args.newPin)); return NO_ANSWER; },
-  C_Login: async (args, { app }) => { await app.C_Login(args.session, args.userType, bytes(args.pin)); return NO_ANSWER; },
+  // A NULL PIN (no protected authentication path) is CKR_ARGUMENTS_BAD, as SoftHSM2 answers it.
+  C_InitPIN: async (args, { app }) => { await app.C_InitPIN(args.session, args.pin); return NO_ANSWER; },
+  C_SetPIN: async (args, { app }) => { await app.C_SetPIN(args.session, args.oldPin, args.newPin); return NO_ANSWER; },
+  C_Login: async (args, { app }) => { await app.C_Login(args.session, args.userType, args.pin); return NO_ANSWER; },
   C_Logout: async (args, { app }) => { await app.C_Logout(args.session); return NO_ANSWER; },
   C_CreateObject: async (args, { app }) => ({ object: await app.C_CreateObject(args.session, tokenTemplate(args.template)) }),
   C_CopyObject: async (args, { app }) => ({ object: await app.C_CopyObject(args.session, args.object, tokenTemplate(args.template)) }),
