@@ -17,7 +17,7 @@ export class ReferenceServer {
     const softhsm = new SoftHsm();
     const token = softhsm.initToken(label, soPin, userPin);
     const socketPath = join(softhsm.dir, 'p11kit.sock');
-    const child = spawn('p11-kit', ['server', '--provider', SOFTHSM_MODULE, '-f', '-n', socketPath, `pkcs11:token=${label}`],
+    const child = spawn('p11-kit', ['server', '--provider', SOFTHSM_MODULE, '-f', '-n', socketPath, `pkcs11:token=${encodeURIComponent(label)}`],
       { env: { ...process.env, ...softhsm.env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
