@@ -1,7 +1,7 @@
 // C_WrapKey / C_UnwrapKey on top of the wrapping mechanisms' encrypt and decrypt: secret keys
-// travel as their raw value, private keys as PKCS#8 DER. The CKR_ codes of the cipher are
-// translated into the wrapping vocabulary (a bad tag is a WRAPPED_KEY_INVALID, not an
-// ENCRYPTED_DATA_INVALID).
+// travel as their raw value, private keys as PKCS#8 DER (under secret keys only). The CKR_ codes
+// of the cipher are translated into the wrapping vocabulary (a bad tag is a WRAPPED_KEY_INVALID,
+// not an ENCRYPTED_DATA_INVALID).
 
 import { CKK, CKO, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
@@ -53,6 +53,12 @@ export async function wrapKey(mechanism: Mechanism, wrappingKey: KeyMaterial, ke
     operation = entry.encrypt(mechanism, wrappingKey);
   } catch (error) {
     throw translate(error, wrapInitCodes);
+  }
+  // C_WrapKey (PKCS#11 3.0 5.18): a public key wraps secret keys; a private key travels under a
+  // secret key only (RSA PKCS #1 v1.5 and OAEP carry a secret key's value, never a PKCS#8).
+  if (key.objectClass === CKO.PRIVATE_KEY && wrappingKey.objectClass !== CKO.SECRET_KEY) {
+    operation.dispose?.();
+    throw new Pkcs11Error(CKR.KEY_NOT_WRAPPABLE);
   }
   try {
     return await runOnce(operation, key.der);
