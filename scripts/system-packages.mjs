@@ -31,7 +31,7 @@ const PACKAGES = [
   { name: 'opensc', needs: ['pkcs11-tool'], for: 'pkcs11-tool' },
   { name: 'softhsm2', needs: ['softhsm2-util', '/usr/lib/softhsm/libsofthsm2.so'], for: 'the module behind the passthrough backend, and the peer of the capture tests' },
   { name: 'libengine-pkcs11-openssl', needs: ['/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so'], for: 'OpenSSL through PKCS#11' },
-  { name: 'gnutls-bin', needs: ['p11tool'], for: 'GnuTLS p11tool' },
+  { name: 'gnutls-bin', needs: ['p11tool', 'gnutls-cli'], for: 'GnuTLS p11tool, and TLS clients with token keys' },
   { name: 'openssh-client', needs: ['ssh-keygen', 'ssh-agent', 'ssh-add'], for: 'OpenSSH keys and ssh-agent through PKCS#11' },
   { name: 'libnss3-tools', needs: ['certutil', 'modutil'], for: 'NSS (as Firefox and Chromium load a module)' },
   { name: 'iproute2', needs: ['ip', 'ss'], for: 'socket and link inspection' },

@@ -253,8 +253,8 @@ export async function startRelay(daemon: Daemon, client: ClientFiles, socketPath
   return relay;
 }
 
-/** An openssl config loading the pkcs11 engine on p11-kit-client.so. */
-export function writeEngineConfig(dir: string, extra = ''): string {
+/** An openssl config loading the pkcs11 engine on p11-kit-client.so (or on `module`). */
+export function writeEngineConfig(dir: string, extra = '', module = P11KIT_CLIENT): string {
   const file = join(dir, 'openssl-pkcs11.cnf');
   writeFileSync(file, [
     'openssl_conf = openssl_init',
@@ -265,7 +265,7 @@ export function writeEngineConfig(dir: string, extra = ''): string {
     '[pkcs11_section]',
     'engine_id = pkcs11',
     `dynamic_path = ${PKCS11_ENGINE}`,
-    `MODULE_PATH = ${P11KIT_CLIENT}`,
+    `MODULE_PATH = ${module}`,
     extra,
     'init = 0',
     '',
