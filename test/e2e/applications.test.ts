@@ -14,14 +14,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Daemon, removeHome } from '../support/daemon.js';
-import {
-  P11KIT_CLIENT, createClientCert, createPartition, explain, openssl, p11kitEnv, registerClient, removeDir, run, startE2eDaemon,
-  startRelay, tempDir, type Relay, type ToolResult,
-} from '../support/e2e.js';
+import { explain, openssl, run, type ToolResult } from '../support/e2e.js';
+import { ThreeStacks, type Stack } from '../support/stacks.js';
 import { waitForUnixListener } from '../support/unix-socket.js';
-import { ReferenceServer } from '../support/reference.js';
-import { moduleWorld, type ModuleWorld } from '../module/support.js';
 
 const SO_PIN = '87654321';
 const PIN = '1234';
@@ -32,15 +27,8 @@ const ok = (r: ToolResult): ToolResult => {
   return r;
 };
 
-interface Target {
-  name: string;
-  /** The PKCS#11 module the applications load, and the environment it needs. */
-  module: string;
-  env: NodeJS.ProcessEnv;
-  token: string;
-  /** The target's own folder: askpass script, NSS database, files to sign. */
-  dir: string;
-}
+/** A stack; its folder holds the askpass script, the NSS database and the files to sign. */
+type Target = Stack;
 
 /** A foreground ssh-agent on a socket in `dir`, stopped by `stop()`. */
 class SshAgent {
@@ -65,31 +53,13 @@ class SshAgent {
   }
 }
 
-let reference: ReferenceServer;
-let daemon: Daemon;
-let relay: Relay;
-let world: ModuleWorld;
-let work: string;
+let stacks: ThreeStacks;
 const targets: Target[] = [];
 
 beforeAll(async () => {
-  work = tempDir('ntls-e2e-apps-');
-  reference = await ReferenceServer.start(TOKEN, SO_PIN, PIN);
-  daemon = await startE2eDaemon();
-  await createPartition(daemon, 'apps-part');
-  const client = await createClientCert('appy', work);
-  await registerClient(daemon, client, 'apps-part');
-  relay = await startRelay(daemon, client, join(work, 'relay.sock'));
-  world = await moduleWorld('appmod', { initialize: true });
-  targets.push(
-    { name: 'reference (p11-kit server + SoftHSM2)', module: P11KIT_CLIENT, env: p11kitEnv(reference.socketPath), token: TOKEN, dir: tempDir('ntls-e2e-apps-ref-') },
-    { name: 'ntls through p11-kit-client.so and the TLS relay', module: P11KIT_CLIENT, env: p11kitEnv(relay.socketPath), token: TOKEN, dir: tempDir('ntls-e2e-apps-ntls-') },
-    { name: 'ntls through libntls-pkcs11.so', module: world.module, env: world.env, token: 'appmod-token', dir: tempDir('ntls-e2e-apps-mod-') },
-  );
-  const tool = (target: Target, args: string[]) => run('pkcs11-tool', ['--module', target.module, ...args], { env: target.env, cwd: work, timeoutMs: 60_000 });
-  const ntls = targets[1]!;
-  ok(await tool(ntls, ['--slot-index', '0', '--init-token', '--label', TOKEN, '--so-pin', SO_PIN]));
-  ok(await tool(ntls, ['--slot-index', '0', '--init-pin', '--login', '--login-type', 'so', '--so-pin', SO_PIN, '--pin', PIN]));
+  stacks = await ThreeStacks.start('apps', TOKEN, SO_PIN, PIN);
+  targets.push(...stacks.all);
+  const tool = (target: Target, args: string[]) => stacks.tool(target, args);
   for (const target of targets) {
     ok(await tool(target, ['--login', '--pin', PIN, '--keypairgen', '--key-type', 'EC:prime256v1', '--label', 'ssh-ec', '--id', '51']));
     ok(await tool(target, ['--login', '--pin', PIN, '--keypairgen', '--key-type', 'rsa:2048', '--label', 'ssh-rsa', '--id', '52']));
@@ -97,13 +67,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await relay?.stop();
-  await daemon?.stop();
-  if (daemon) removeHome(daemon.home);
-  await reference?.stop();
-  await world?.close();
-  for (const target of targets) removeDir(target.dir);
-  if (work) removeDir(work);
+  await stacks?.stop();
 });
 
 describe('OpenSSH through p11-kit-client.so and libntls-pkcs11.so: ntls beside p11-kit server + SoftHSM2', () => {

@@ -19,14 +19,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Daemon, removeHome } from '../support/daemon.js';
-import {
-  P11KIT_CLIENT, createClientCert, createPartition, explain, openssl, p11kitEnv, partitions, registerClient, removeDir, run,
-  startE2eDaemon, startRelay, tempDir, waitFor, writeEngineConfig, Relay, type ToolResult,
-} from '../support/e2e.js';
+import { explain, openssl, partitions, run, waitFor, writeEngineConfig, type ToolResult } from '../support/e2e.js';
 import { freePort } from '../support/ports.js';
-import { ReferenceServer } from '../support/reference.js';
-import { moduleWorld, type ModuleWorld } from '../module/support.js';
+import { ThreeStacks, type Stack } from '../support/stacks.js';
 
 const SO_PIN = '87654321';
 const PIN = '1234';
@@ -43,15 +38,7 @@ const ok = (r: ToolResult): ToolResult => {
 type KeyName = 'ec' | 'rsa';
 const LABELS: Record<KeyName, string> = { ec: 'tls-ec', rsa: 'tls-rsa' };
 
-interface Target {
-  name: string;
-  /** The PKCS#11 module the applications load, and the environment it needs. */
-  module: string;
-  env: NodeJS.ProcessEnv;
-  token: string;
-  dir: string;
-  /** The ntls daemon behind the target (none for the reference). */
-  daemon?: Daemon;
+interface Target extends Stack {
   /** OPENSSL_CONF loading the pkcs11 engine on `module`. */
   opensslConf: string;
 }
@@ -142,35 +129,15 @@ function nodeHandshake(port: number, ca: Buffer, options: { maxVersion: 'TLSv1.2
   });
 }
 
-let reference: ReferenceServer;
-let daemon: Daemon;
-let relay: Relay;
-let world: ModuleWorld;
+let stacks: ThreeStacks;
 let work: string;
 const targets: Target[] = [];
 
 beforeAll(async () => {
-  work = tempDir('ntls-e2e-tls-');
-  reference = await ReferenceServer.start(TOKEN, SO_PIN, PIN);
-  daemon = await startE2eDaemon();
-  await createPartition(daemon, 'tls-part');
-  const client = await createClientCert('tessa', work);
-  await registerClient(daemon, client, 'tls-part');
-  relay = await startRelay(daemon, client, join(work, 'relay.sock'));
-  world = await moduleWorld('tlsmod', { initialize: true });
-  const make = (name: string, module: string, env: NodeJS.ProcessEnv, token: string, dir: string, d?: Daemon): Target =>
-    ({ name, module, env, token, dir, daemon: d, opensslConf: writeEngineConfig(dir, '', module) });
-  const refEnv = p11kitEnv(reference.socketPath);
-  const relayEnv = p11kitEnv(relay.socketPath);
-  targets.push(
-    make('reference (p11-kit server + SoftHSM2)', P11KIT_CLIENT, refEnv, TOKEN, tempDir('ntls-e2e-tls-ref-')),
-    make('ntls through p11-kit-client.so and the TLS relay', P11KIT_CLIENT, relayEnv, TOKEN, tempDir('ntls-e2e-tls-ntls-'), daemon),
-    make('ntls through libntls-pkcs11.so', world.module, world.env, 'tlsmod-token', tempDir('ntls-e2e-tls-mod-'), world.daemon),
-  );
+  stacks = await ThreeStacks.start('tls', TOKEN, SO_PIN, PIN);
+  work = stacks.work;
+  targets.push(...stacks.all.map((stack) => ({ ...stack, opensslConf: writeEngineConfig(stack.dir, '', stack.module) })));
   const tool = (t: Target, args: string[]) => run('pkcs11-tool', ['--module', t.module, ...args], { env: t.env, cwd: t.dir, timeoutMs: 60_000 });
-  const ntls = targets[1]!;
-  ok(await tool(ntls, ['--slot-index', '0', '--init-token', '--label', TOKEN, '--so-pin', SO_PIN]));
-  ok(await tool(ntls, ['--slot-index', '0', '--init-pin', '--login', '--login-type', 'so', '--so-pin', SO_PIN, '--pin', PIN]));
   for (const t of targets) {
     ok(await tool(t, ['--login', '--pin', PIN, '--keypairgen', '--key-type', 'EC:prime256v1', '--label', LABELS.ec, '--id', '61']));
     ok(await tool(t, ['--login', '--pin', PIN, '--keypairgen', '--key-type', 'rsa:2048', '--label', LABELS.rsa, '--id', '62']));
@@ -189,13 +156,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await relay?.stop();
-  await daemon?.stop();
-  if (daemon) removeHome(daemon.home);
-  await reference?.stop();
-  await world?.close();
-  for (const t of targets) removeDir(t.dir);
-  if (work) removeDir(work);
+  await stacks?.stop();
 });
 
 /** Per target name: case → established. */
