@@ -25,8 +25,12 @@ extern char **environ;
 #define NTLS_NODE "node"
 #endif
 
-/* Bounds of an answer: the daemon's frames are at most 4 MiB; options are a module name. */
-#define MAX_ANSWER_BODY (256u * 1024 * 1024)
+/*
+ * Bounds of an answer: the relay passes on no frame over 64 MiB (the daemon's largest
+ * datapath.maxFrameBytes); options are a module name. A larger length is refused before
+ * anything is read or allocated for it.
+ */
+#define MAX_ANSWER_BODY (64u * 1024 * 1024)
 #define MAX_ANSWER_OPTIONS (64u * 1024)
 /* Time a relay the module started gets to start node and open its link, beyond the timeout. */
 #define START_GRACE_MS 10000

@@ -167,6 +167,32 @@ describe('a relay that does not behave (bounded by the timeout, 2 s here)', () =
       await closeServer(server);
     }
   });
+
+  it('a relay that announces an answer over 64 MiB: refused at its header, nothing waited for', async () => {
+    const folder = await withTimeout('huge-frame');
+    const socket = join(world.work, 'huge-frame.sock');
+    const server = await fakeRelay(socket, (c) => {
+      c.on('error', () => undefined);
+      let seen = 0;
+      c.on('data', (d: Buffer) => {
+        if (seen === 0) c.write(d.subarray(0, 1));
+        seen += d.length;
+        if (seen > 12) {
+          const header = Buffer.alloc(12);
+          header.writeUInt32BE(1, 0); // C_Initialize's call code
+          header.writeUInt32BE(64 * 1024 * 1024 + 1, 8);
+          c.write(header); // and no body: the module must not wait for one
+        }
+      });
+    });
+    try {
+      const r = await initWith({ NTLS_CLIENT_HOME: folder, NTLS_PKCS11_RELAY: `unix:path=${socket}` });
+      expectRefused(r);
+      expect(r.result.stderr).toContain('the answer was not a p11-kit frame for this call');
+    } finally {
+      await closeServer(server);
+    }
+  });
 });
 
 describe('configuration', () => {
