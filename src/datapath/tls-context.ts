@@ -96,7 +96,10 @@ export function buildServerContext(credentials: ServerCredentials, clients: read
       // ntls's clients never resume a session, and a stateless ticket costs a quarter of a
       // connect's CPU: OpenSSL encodes the session, client certificate included, decodes it
       // again and encrypts it. Without it TLS 1.3 tickets name a session no cache holds.
-      secureOptions: constants.SSL_OP_NO_TICKET,
+      // No renegotiation (TLS 1.2): a TLSSocket made on an accepted socket has none of
+      // tls.Server's limit on it, so one registered client could make the daemon do full
+      // handshakes without end, and a renegotiated link could present another certificate.
+      secureOptions: constants.SSL_OP_NO_TICKET | constants.SSL_OP_NO_RENEGOTIATION,
     });
   } catch (error) {
     logger.log(Catalogue.opensslServerContextFailed);

@@ -4,6 +4,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { LinkError } from '../../src/client/link.js';
 import { serializeFrame } from '../../src/protocol/frame.js';
+import { encodeIdentity } from '../../src/protocol/identity.js';
 import {
   Daemon, keepaliveBody, link, linkWhenRegistered, makeClient, makeHome, registerClient, removeHome,
   serverCertificate, sleep, startDaemon, unregisterClient, type TestClient,
@@ -240,6 +241,38 @@ describe('connections', () => {
     for (const offered of [first.issued ?? undefined, (await tlsSession(first.issued ?? undefined)).issued ?? undefined]) {
       expect((await tlsSession(offered)).reused).toBe(false);
     }
+  });
+
+  it('no TLS 1.2 renegotiation: a linked client asking for one is refused (no second handshake), and others are served', async () => {
+    const from = daemon.log().length;
+    const attempt = await new Promise<{ handshakes: number; error: string }>((resolve) => {
+      const socket = tlsConnect({
+        host: '127.0.0.1', port: daemon.port, cert: alice.certificatePem, key: alice.keyPem,
+        ca: [serverCertificate(home)], checkServerIdentity: () => undefined, maxVersion: 'TLSv1.2',
+      });
+      let handshakes = 0;
+      let error = '';
+      // Each accepted renegotiation is one more 'secureConnect'; a bounded number are asked for.
+      socket.on('secureConnect', () => {
+        if (++handshakes === 1) socket.write(encodeIdentity('client', 'alice'));
+        if (handshakes <= 5) socket.renegotiate({}, () => undefined);
+        else socket.end();
+      });
+      socket.on('data', () => {});
+      // The server refuses with a warning alert and keeps the link; Node's client calls it an error.
+      socket.on('error', (e: NodeJS.ErrnoException) => {
+        error = e.code ?? e.message;
+        socket.destroy();
+      });
+      socket.on('close', () => resolve({ handshakes, error }));
+      setTimeout(() => socket.destroy(), 5000);
+    });
+    expect(attempt.handshakes).toBe(1);
+    expect(attempt.error).toBe('ERR_SSL_NO_RENEGOTIATION');
+    await daemon.waitForLog(/NTLA client "alice" has disconnected/, 5000, from);
+    const l = await link(daemon, alice);
+    expect((await l.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
+    await l.close();
   });
 
   it('a certificate removed from the verify location flushes the cache; the client is refused from then on', async () => {
