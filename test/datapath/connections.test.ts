@@ -57,11 +57,11 @@ function rawConnect(send: Buffer | string | null): Promise<{ port: number; close
 }
 
 /** Alice over raw TLS with `session` offered for resumption: whether it was resumed, and any session the daemon issued. */
-function tlsSession(session?: Buffer): Promise<{ reused: boolean; issued: Buffer | null }> {
+function tlsSession(session?: Buffer, maxVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3'): Promise<{ reused: boolean; issued: Buffer | null }> {
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({
       host: '127.0.0.1', port: daemon.port, cert: alice.certificatePem, key: alice.keyPem,
-      ca: [serverCertificate(home)], checkServerIdentity: () => undefined, session,
+      ca: [serverCertificate(home)], checkServerIdentity: () => undefined, session, maxVersion,
     });
     let issued: Buffer | null = null;
     let reused = false;
@@ -236,10 +236,13 @@ describe('connections', () => {
     await l.close();
   });
 
-  it('no TLS session is resumed: a client offering its previous link\'s session gets a full handshake, certificate and all', async () => {
-    const first = await tlsSession();
-    for (const offered of [first.issued ?? undefined, (await tlsSession(first.issued ?? undefined)).issued ?? undefined]) {
-      expect((await tlsSession(offered)).reused).toBe(false);
+  it('no TLS session is resumed: a client offering its previous link\'s session gets a full handshake, certificate and all (TLS 1.3 and 1.2)', async () => {
+    for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+      const first = await tlsSession(undefined, version);
+      expect(first.issued, version).not.toBeNull();
+      for (const offered of [first.issued ?? undefined, (await tlsSession(first.issued ?? undefined, version)).issued ?? undefined]) {
+        expect((await tlsSession(offered, version)).reused, version).toBe(false);
+      }
     }
   });
 
