@@ -30,8 +30,11 @@ export async function verifyPin(vault: Vault, partition: Partition, role: Role, 
   if (credential === null) {
     throw new Pkcs11Error(role === 'so' ? CKR.TOKEN_NOT_RECOGNIZED : CKR.USER_PIN_NOT_INITIALIZED);
   }
-  if (isLocked(vault.policy, partition.row.failures[role])) {
+  if (isLocked(vault.policy, partition.failures(role))) {
     vault.logins.forget(partition.id, role);
+    // Locked by failures the store could not take: stored now if it takes them (a success on a
+    // locked role keeps the count), so that the lock outlives a restart.
+    if (partition.unstoredFailures(role) > 0) await vault.recordLogin(partition, role, true).catch(() => undefined);
     throw new Pkcs11Error(CKR.PIN_LOCKED);
   }
   const known = vault.logins.check(partition.id, role, credential, pin);
@@ -57,7 +60,7 @@ export async function verifyPin(vault: Vault, partition: Partition, role: Role, 
 async function withFailuresCleared(vault: Vault, partition: Partition, role: Role, key: Buffer): Promise<Buffer> {
   try {
     // Failures counted (on another node) while the KDF ran: a lock reached meanwhile holds.
-    if (partition.row.failures[role] !== 0 && isLocked(vault.policy, await vault.recordLogin(partition, role, true))) throw new Pkcs11Error(CKR.PIN_LOCKED);
+    if (partition.failures(role) !== 0 && isLocked(vault.policy, await vault.recordLogin(partition, role, true))) throw new Pkcs11Error(CKR.PIN_LOCKED);
   } catch (error) {
     key.fill(0);
     throw error;
@@ -84,6 +87,7 @@ export async function initToken(vault: Vault, partition: Partition, pin: Buffer,
     ...partition.row, label: trimmed, initialized: true,
     credentials: { so, co: null, cu: null }, failures: { so: 0, co: 0, cu: 0 },
   }, true);
+  for (const role of ['so', 'co', 'cu'] as const) partition.clearUnstoredFailures(role);
   partition.objects.clear();
   partition.forget();
   vault.logins.forget(partition.id);
@@ -100,6 +104,7 @@ export async function setCredential(vault: Vault, partition: Partition, role: Ro
     credentials: { ...partition.row.credentials, [role]: credential },
     failures: { ...partition.row.failures, [role]: 0 },
   });
+  partition.clearUnstoredFailures(role);
   vault.logins.forget(partition.id, role);
 }
 

@@ -27,7 +27,32 @@ export class Partition {
    */
   private readonly unsealed = new Map<number, { sealed: Buffer; clear: Buffer }>();
 
+  /**
+   * Wrong PINs judged here whose count the store could not take (disk full, database down): kept
+   * in memory, so the lock holds while the store refuses writes, and added to the stored count
+   * at the next login it records.
+   */
+  private readonly unstored: Record<Role, number> = { so: 0, co: 0, cu: 0 };
+
   constructor(public row: PartitionRow) {}
+
+  /** The role's consecutive wrong PINs: the stored count and those the store could not take. */
+  failures(role: Role): number {
+    return this.row.failures[role] + this.unstored[role];
+  }
+
+  unstoredFailures(role: Role): number {
+    return this.unstored[role];
+  }
+
+  countUnstoredFailure(role: Role): void {
+    this.unstored[role]++;
+  }
+
+  /** The store took the count (with what was unstored), or a new credential reset it. */
+  clearUnstoredFailures(role: Role): void {
+    this.unstored[role] = 0;
+  }
 
   get id(): number { return this.row.id; }
   get slotId(): number { return this.row.slotId; }

@@ -13,7 +13,7 @@ import { CKF, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type SlotInfo, type TokenInfo, type Version } from '../pkcs11/info.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import { DEFAULT_KDF, createCredential, encodeCredential, type Credential, type KdfParameters } from '../store/credential.js';
-import { StoreOpenError } from '../store/errors.js';
+import { StoreOpenError, isStoreFull } from '../store/errors.js';
 import { HsmStore, storePath } from '../store/hsm-store.js';
 import { PgStore } from '../store/pg-store.js';
 import {
@@ -309,7 +309,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
         const now = credentials[role];
         if (before !== null && now !== null && encodeCredential(before) === encodeCredential(now)) credentials[role] = before;
         else this.logins.forget(partition.id, role);
-        if (isLocked(this.policy, state.row.failures[role])) this.logins.forget(partition.id, role);
+        if (isLocked(this.policy, state.row.failures[role] + partition.unstoredFailures(role))) this.logins.forget(partition.id, role);
       }
       partition.row = { ...state.row, credentials };
     }
@@ -332,14 +332,17 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     if (!current) for (const listener of this.changeListeners) listener({ kind: 'added', slot: partition.slotId });
   }
 
-  /** A store failure in a call: the guide's device-error line, and CKR_DEVICE_ERROR to the caller; nothing of the call stays. */
+  /**
+   * A store failure in a call: the guide's device-error line, and CKR_DEVICE_ERROR to the caller
+   * (CKR_DEVICE_MEMORY when the store's disk is full); nothing of the call stays.
+   */
   private async stored<T>(write: () => MaybePromise<T>): Promise<T> {
     try {
       return await write();
     } catch (error) {
       this.logger?.log(Catalogue.containerListFailed);
       if (error instanceof Pkcs11Error) throw error;
-      throw new Pkcs11Error(CKR.DEVICE_ERROR, (error as Error).message);
+      throw new Pkcs11Error(isStoreFull(error) ? CKR.DEVICE_MEMORY : CKR.DEVICE_ERROR, (error as Error).message);
     }
   }
 
@@ -562,7 +565,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     let flags = CKF.RNG | CKF.LOGIN_REQUIRED | CKF.RESTORE_KEY_NOT_NEEDED;
     if (p.initialized) flags |= CKF.TOKEN_INITIALIZED;
     if (p.hasCredential('co')) flags |= CKF.USER_PIN_INITIALIZED;
-    flags |= pinFlags(this.policy, 'so', p.row.failures.so) | pinFlags(this.policy, 'co', p.row.failures.co);
+    flags |= pinFlags(this.policy, 'so', p.failures('so')) | pinFlags(this.policy, 'co', p.failures('co'));
     return {
       label: p.row.label, manufacturerId: MANUFACTURER, model: 'NTLS partition', serialNumber: p.row.serial, flags,
       maxSessionCount: this.maxSessions, sessionCount: p.sessionCount(false), maxRwSessionCount: this.maxSessions, rwSessionCount: p.sessionCount(true),
@@ -786,8 +789,21 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   }
 
   async recordLogin(partition: Partition, role: Role, ok: boolean): Promise<number> {
-    const failures = await this.stored(() => this.store.recordLogin(partition.id, role, ok, this.policy.maxFailedLogins));
+    const unstored = partition.unstoredFailures(role);
+    let failures: number;
+    try {
+      failures = await this.stored(() => this.store.recordLogin(partition.id, role, ok, this.policy.maxFailedLogins, unstored));
+    } catch (error) {
+      // Not stored (disk full, database down): counted here all the same, or a wrong PIN would
+      // cost nothing while the store refuses writes, and the lock would never come.
+      if (!ok) {
+        partition.countUnstoredFailure(role);
+        if (isLocked(this.policy, partition.failures(role))) this.logins.forget(partition.id, role);
+      }
+      throw error;
+    }
     partition.row = { ...partition.row, failures: { ...partition.row.failures, [role]: failures } };
+    partition.clearUnstoredFailures(role);
     return failures;
   }
 }

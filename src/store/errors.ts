@@ -12,3 +12,9 @@ export class StoreOpenError extends NtlsError {
 }
 
 export { StoreIntegrityError, type CorruptRow } from './integrity.js';
+
+/** A write refused because the store has no room: SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100). */
+export function isStoreFull(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_FULL' || code === '53100';
+}

@@ -318,13 +318,14 @@ export class HsmStore implements HsmStoreBackend {
     })();
   }
 
-  recordLogin(partitionId: number, role: Role, ok: boolean, limit: number): number {
+  recordLogin(partitionId: number, role: Role, ok: boolean, limit: number, unstored: number): number {
     return this.db.transaction(() => {
       const row = this.db.prepare('SELECT * FROM partitions WHERE id = ?').get(partitionId) as PartitionRecord | undefined;
       if (!row) return ok ? 0 : 1;
-      const current = row[`${role}_failures`];
+      const stored = row[`${role}_failures`];
+      const current = stored + unstored;
       const next = ok ? (current >= limit ? current : 0) : current + 1;
-      if (next !== current) this.setFailures(partitionId, role, next);
+      if (next !== stored) this.setFailures(partitionId, role, next);
       return next;
     })();
   }

@@ -277,16 +277,17 @@ export class PgStore implements HsmStoreBackend {
     });
   }
 
-  async recordLogin(partitionId: number, role: Role, ok: boolean, limit: number): Promise<number> {
-    let after = ok ? 0 : 1;
+  async recordLogin(partitionId: number, role: Role, ok: boolean, limit: number, unstored: number): Promise<number> {
+    let after = ok ? 0 : unstored + 1;
     await this.write([partitionId], 'row', async (c) => {
       const found = await c.query<PartitionRecord>('SELECT * FROM ntls_partitions WHERE id = $1 FOR UPDATE', [partitionId]);
       const row = found.rows[0];
       if (!row) return;
       if (!this.partitionIntact(row)) throw new StoreIntegrityError(this.path, [{ table: 'partitions', id: partitionId }]);
-      const current = row[`${role}_failures`];
+      const stored = row[`${role}_failures`];
+      const current = stored + unstored;
       after = ok ? (current >= limit ? current : 0) : current + 1;
-      if (after === current) return;
+      if (after === stored) return;
       const next: PartitionFields = { ...row, [`${role}_failures`]: after };
       await c.query(`UPDATE ntls_partitions SET ${role}_failures = $2, mac = $3 WHERE id = $1`, [partitionId, after, partitionMac(this.integrityKey, next)]);
     });

@@ -88,10 +88,11 @@ export interface HsmStoreBackend {
   updatePartition(p: PartitionRow, dropObjects?: boolean): MaybePromise<void>;
   /**
    * A login judged: a failure adds one to the role's count, a success clears it unless the role
-   * has meanwhile reached `limit` (another node counted the last failures). One atomic step on
-   * the stored count; returns the count after it.
+   * has meanwhile reached `limit` (another node counted the last failures). `unstored` failures
+   * (counted in memory while the store refused writes) are added first. One atomic step on the
+   * stored count; returns the count after it.
    */
-  recordLogin(partitionId: number, role: Role, ok: boolean, limit: number): MaybePromise<number>;
+  recordLogin(partitionId: number, role: Role, ok: boolean, limit: number, unstored: number): MaybePromise<number>;
   deletePartition(id: number): MaybePromise<void>;
   /** Inserts or replaces objects, all in one transaction (a key pair is two rows, written together). */
   putObjects(rows: readonly ObjectRow[]): MaybePromise<void>;
