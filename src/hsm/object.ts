@@ -23,6 +23,9 @@ export class HsmObject {
     readonly owner: SessionOwner | null,
   ) {}
 
+  /** Bytes of its row in the store (attributes and sealed secret), counted against the partition's room; 0 until stored. */
+  storedBytes = 0;
+
   get objectClass(): number {
     return this.attributes.get(CKA.CLASS) as number;
   }

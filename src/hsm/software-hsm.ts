@@ -10,7 +10,7 @@ import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
 import type { AttributeValue, Template } from '../pkcs11/attributes.js';
 import { CKF, CKR, Pkcs11Error } from '../pkcs11/constants.js';
-import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type SlotInfo, type TokenInfo, type Version } from '../pkcs11/info.js';
+import { type LibraryInfo, type MechanismInfo, type SlotInfo, type TokenInfo, type Version } from '../pkcs11/info.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import { DEFAULT_KDF, createCredential, encodeCredential, type Credential, type KdfParameters } from '../store/credential.js';
 import { StoreOpenError, isStoreFull } from '../store/errors.js';
@@ -51,6 +51,8 @@ export interface HsmOptions {
   maxPartitions?: number;
   /** Sessions open at once on one partition, all applications together (CKR_SESSION_COUNT past it). */
   maxSessions?: number;
+  /** Bytes one partition's token objects may take in the store (CKR_DEVICE_MEMORY past it). */
+  maxPartitionBytes?: number;
   pinPolicy?: Partial<PinPolicy>;
   /** scrypt cost of PIN-derived keys; lower it only in tests. */
   kdf?: Partial<KdfParameters>;
@@ -99,6 +101,8 @@ const SYNC_RETRY_MS = 1000;
 const VERSION: Version = { major: 0, minor: 1 };
 /** Sessions one partition holds open at once by default (hsm.maxSessions). */
 const DEFAULT_MAX_SESSIONS = 4096;
+/** Room of one partition's token objects in the store by default (hsm.maxPartitionBytes). */
+export const DEFAULT_MAX_PARTITION_BYTES = 64 * 1024 * 1024;
 const LABEL_BYTES = 32;
 const LIBRARY_INFO: LibraryInfo = {
   cryptokiVersion: { major: 2, minor: 40 }, manufacturerId: MANUFACTURER, flags: 0,
@@ -120,6 +124,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
   readonly logins: LoginCache;
   readonly maxPartitions: number;
   readonly maxSessions: number;
+  readonly maxPartitionBytes: number;
   readonly singlePartMechanisms: ReadonlySet<number>;
   private readonly standardMechanismTable: ReadonlyMap<number, MechanismInfo>;
   private readonly legacyMechanismTable: ReadonlyMap<number, MechanismInfo>;
@@ -142,6 +147,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     this.logins = new LoginCache(options.onKdf);
     this.maxPartitions = options.maxPartitions ?? 100;
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    this.maxPartitionBytes = options.maxPartitionBytes ?? DEFAULT_MAX_PARTITION_BYTES;
     this.singlePartMechanisms = options.singlePartMechanisms ?? new Set();
     const table = new Map(mechanisms.list().map((m: MechanismDescription) => [m.type, { minKeySize: m.minKeySize, maxKeySize: m.maxKeySize, flags: m.flags }]));
     this.standardMechanismTable = mechanismTable(table, DEFAULT_PARTITION_POLICY);
@@ -193,7 +199,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       const partition = byId.get(row.partitionId);
       if (!partition) throw new Error(`object ${row.id} belongs to no partition`);
       const attributes = decodeAttributes(row.attributes);
-      partition.objects.set(row.id, new HsmObject(row.id, row.partitionId, attributes, null, row.sealed, null));
+      partition.objects.set(row.id, storedObject(row, attributes));
     }
   }
 
@@ -326,7 +332,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
         partition.dropUnsealed(handle);
       }
       for (const row of stored.values()) {
-        partition.objects.set(row.id, new HsmObject(row.id, row.partitionId, decodeAttributes(row.attributes), null, row.sealed, null));
+        partition.objects.set(row.id, storedObject(row, decodeAttributes(row.attributes)));
       }
     }
     if (!current) for (const listener of this.changeListeners) listener({ kind: 'added', slot: partition.slotId });
@@ -516,6 +522,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       if (this.partitions.get(slotId) !== partition) throw new Pkcs11Error(CKR.DEVICE_REMOVED, 'the partition was deleted meanwhile; nothing was imported');
       const rows: ObjectRow[] = made.map((o) => ({ id: o.handle, partitionId: partition.id, attributes: encodeAttributes(o.attributes), sealed: o.sealed }));
       await this.stored(() => (mode === 'replace' ? this.store.replaceObjects(partition.id, rows) : this.store.putObjects(rows)));
+      for (const [i, object] of made.entries()) object.storedBytes = rowBytes(rows[i]!);
       let removed = 0;
       if (mode === 'replace') {
         for (const object of tokenObjects(partition)) {
@@ -566,12 +573,14 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     if (p.initialized) flags |= CKF.TOKEN_INITIALIZED;
     if (p.hasCredential('co')) flags |= CKF.USER_PIN_INITIALIZED;
     flags |= pinFlags(this.policy, 'so', p.failures('so')) | pinFlags(this.policy, 'co', p.failures('co'));
+    const free = Math.max(0, this.maxPartitionBytes - storedBytesOf(p));
     return {
       label: p.row.label, manufacturerId: MANUFACTURER, model: 'NTLS partition', serialNumber: p.row.serial, flags,
       maxSessionCount: this.maxSessions, sessionCount: p.sessionCount(false), maxRwSessionCount: this.maxSessions, rwSessionCount: p.sessionCount(true),
       maxPinLen: this.policy.maxLength, minPinLen: this.policy.minLength,
-      totalPublicMemory: UNAVAILABLE_INFORMATION, freePublicMemory: UNAVAILABLE_INFORMATION,
-      totalPrivateMemory: UNAVAILABLE_INFORMATION, freePrivateMemory: UNAVAILABLE_INFORMATION,
+      // One room for public and private objects: each figure says what either kind may still take.
+      totalPublicMemory: this.maxPartitionBytes, freePublicMemory: free,
+      totalPrivateMemory: this.maxPartitionBytes, freePrivateMemory: free,
       hardwareVersion: VERSION, firmwareVersion: VERSION, utcTime: utcTime(new Date()),
     };
   }
@@ -770,12 +779,22 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     return clear;
   }
 
+  /** Writes token objects; CKR_DEVICE_MEMORY when the partition's room (maxPartitionBytes) would not hold them. */
   async persist(partition: Partition, objects: readonly HsmObject[]): Promise<void> {
-    const rows = objects.filter((o) => o.isToken).map((o) => ({
+    const tokenObjects = objects.filter((o) => o.isToken);
+    const rows = tokenObjects.map((o) => ({
       id: o.handle, partitionId: partition.id, attributes: encodeAttributes(o.attributes), sealed: o.sealed,
     }));
     if (rows.length === 0) return;
+    // An object written again (changed attributes) gives back the room of its old row.
+    let growth = 0;
+    for (const row of rows) growth += rowBytes(row) - (partition.objects.get(row.id)?.storedBytes ?? 0);
+    const used = storedBytesOf(partition);
+    if (growth > 0 && used + growth > this.maxPartitionBytes) {
+      throw new Pkcs11Error(CKR.DEVICE_MEMORY, `the partition's objects would take ${used + growth} bytes, over hsm.maxPartitionBytes (${this.maxPartitionBytes})`);
+    }
     await this.stored(() => this.store.putObjects(rows));
+    for (const [i, object] of tokenObjects.entries()) object.storedBytes = rowBytes(rows[i]!);
   }
 
   async unpersist(object: HsmObject): Promise<void> {
@@ -847,4 +866,23 @@ function utcTime(at: Date): string {
 function endSessions(partition: Partition): void {
   for (const session of partition.sessions) session.end();
   partition.sessions.clear();
+}
+
+/** What a stored row takes against its partition's room. */
+function rowBytes(row: Pick<ObjectRow, 'attributes' | 'sealed'>): number {
+  return row.attributes.length + (row.sealed?.length ?? 0);
+}
+
+/** A token object as the store holds it. */
+function storedObject(row: ObjectRow, attributes: Map<number, AttributeValue>): HsmObject {
+  const object = new HsmObject(row.id, row.partitionId, attributes, null, row.sealed, null);
+  object.storedBytes = rowBytes(row);
+  return object;
+}
+
+/** The room a partition's token objects take in the store. */
+function storedBytesOf(partition: Partition): number {
+  let bytes = 0;
+  for (const object of partition.objects.values()) bytes += object.storedBytes;
+  return bytes;
 }

@@ -92,6 +92,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
         logger,
         maxPartitions: settings.maxPartitions,
         maxSessions: settings.maxSessions,
+        maxPartitionBytes: settings.maxPartitionBytes,
         pinPolicy: { minLength: settings.pinMinLength, maxLength: settings.pinMaxLength, maxFailedLogins: settings.maxFailedLogins },
         kdf: { cost: settings.kdfCost },
         postgres: context.config.store.backend === 'postgres' ? { url: context.config.store.url!, poolSize: context.config.store.poolSize } : undefined,
