@@ -550,7 +550,11 @@ export class Application {
       this.checkKeyUser(role);
       await this.object(session, role, wrappingKey, CKR.WRAPPING_KEY_HANDLE_INVALID);
       await this.object(session, role, key, CKR.KEY_HANDLE_INVALID);
-      const identity = Buffer.from(`${mechanism.type}:${wrappingKey}:${key}`);
+      // The call is named by everything that decides its output (the parameter too: an IV). A wrap
+      // is no operation: a pending output from a different call (one that ended in
+      // CKR_BUFFER_TOO_SMALL and was never repeated) is dropped, not held against this one.
+      const identity = Buffer.from(JSON.stringify([mechanism, wrappingKey, key]));
+      if (session.wrap.pending !== null && !session.wrap.pending.input.equals(identity)) session.wrap.pending = null;
       const { output } = await sizedOutput(session.wrap, 'wrap', identity, capacity,
         () => session.mount.device.wrapKey(session.device, mechanism, wrappingKey, key, role));
       return output;
