@@ -748,16 +748,18 @@ export class Application {
   async C_DigestUpdate(handle: number, data: Buffer): Promise<void> { await this.update(handle, 'digest', data, undefined); }
   C_DigestFinal(handle: number, capacity?: Capacity): Promise<Buffer> { return this.final(handle, 'digest', capacity); }
 
-  /** C_DigestKey: feeds a secret key's value into the digest (the key is not revealed). */
+  /**
+   * C_DigestKey: feeds a secret key's value into the digest (the key is not revealed). A handle
+   * that names no key this caller sees is CKR_KEY_HANDLE_INVALID before the digest is touched, and
+   * the digest goes on (PKCS#11 ends a digest on a failed C_DigestUpdate, not on this argument).
+   */
   C_DigestKey(handle: number, key: number): Promise<void> {
     return this.run(handle, async (session, role) => {
       const op = this.active(session, 'digest');
       this.checkNoSinglePartPending(session, 'digest', op);
+      await this.object(session, role, key, CKR.KEY_HANDLE_INVALID);
       op.multiPart = true;
-      await this.step(session, 'digest', async () => {
-        await this.object(session, role, key, CKR.KEY_HANDLE_INVALID);
-        await session.mount.device.digestKey(session.device, key, role);
-      });
+      await this.step(session, 'digest', () => session.mount.device.digestKey(session.device, key, role));
     });
   }
 }

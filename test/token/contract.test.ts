@@ -342,7 +342,7 @@ describe.each(devices)('the token model over %s', (_name, make) => {
     a.finalize();
   });
 
-  // Found by SoftHSM2's own p11test (docs/hsm.md, "Conformance as independent clients see it").
+  // The two below were found by SoftHSM2's own p11test (docs/hsm.md, "Conformance as independent clients see it").
   it('C_WrapKey: a wrap that ended in CKR_BUFFER_TOO_SMALL does not stand in the way of a different wrap (p11test testAesWrapUnwrap)', async () => {
     const a = d.tokens.application('a11');
     const s = await a.C_OpenSession(d.slot, RW);
@@ -363,6 +363,21 @@ describe.each(devices)('the token model over %s', (_name, make) => {
       { type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true }]);
     const values = await Promise.all([second, back].map(async (h) => (await a.C_GetAttributeValue(s, h, [{ type: CKA.VALUE }])).attributes[0]!.value));
     expect(values[1]).toEqual(values[0]);
+    a.finalize();
+  });
+
+  it('C_DigestKey with a handle that names no key is CKR_KEY_HANDLE_INVALID and the digest goes on (p11test testDigestKey)', async () => {
+    const a = d.tokens.application('a12');
+    const s = await a.C_OpenSession(d.slot, RW);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    const key = await a.C_GenerateKey(s, { type: CKM.AES_KEY_GEN, parameter: null },
+      [{ type: CKA.VALUE_LEN, value: 16 }, { type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true }]);
+    const value = (await a.C_GetAttributeValue(s, key, [{ type: CKA.VALUE }])).attributes[0]!.value as Buffer;
+    await a.C_DigestInit(s, SHA256);
+    await a.C_DigestUpdate(s, Buffer.from('key: '));
+    expect(await rv(() => a.C_DigestKey(s, 0x7ffffff0))).toBe(CKR.KEY_HANDLE_INVALID);
+    await a.C_DigestKey(s, key);
+    expect(await a.C_DigestFinal(s)).toEqual(createHash('sha256').update('key: ').update(value).digest());
     a.finalize();
   });
 });
