@@ -380,20 +380,22 @@ export function importedKey(map: AttributeMap, material: KeyMaterial, derived: D
 
 /**
  * C_SetAttributeValue checks for one attribute: ATTRIBUTE_TYPE_INVALID when the object does not
- * have it, ATTRIBUTE_READ_ONLY when it cannot change or the change goes the forbidden way
- * (sensitive back to false, extractable back to true, wrap-with-trusted back to false), and for
+ * have it, ATTRIBUTE_READ_ONLY when it cannot change or is a one-way attribute already set
+ * (sensitive true, extractable false, wrap-with-trusted true: read-only from then on), and for
  * anyone but the SO on a CKA_TRUSTED object.
  */
-export function checkChange(attrs: AttributeMap, type: number, value: AttributeValue, isSO: boolean): void {
+export function checkChange(attrs: AttributeMap, type: number, isSO: boolean): void {
   const objectClass = attrs.get(CKA.CLASS) as number;
   const valid = validAttributes(objectClass, attrs.get(CKA.KEY_TYPE) as number | undefined);
   if (!valid.has(type)) throw new Pkcs11Error(CKR.ATTRIBUTE_TYPE_INVALID);
   const dataValue = type === CKA.VALUE && objectClass === CKO.DATA;
   if (!CHANGEABLE.has(type) && !dataValue) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
   const current = attrs.get(type);
-  if (type === CKA.SENSITIVE && current === true && value === false) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
-  if (type === CKA.EXTRACTABLE && current === false && value === true) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
-  if (type === CKA.WRAP_WITH_TRUSTED && current === true && value === false) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
+  // PKCS#11's footnotes 11 and 12: once set that way the attribute "becomes a read only
+  // attribute", so giving it again, even with the value it has, is refused.
+  if (type === CKA.SENSITIVE && current === true) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
+  if (type === CKA.EXTRACTABLE && current === false) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
+  if (type === CKA.WRAP_WITH_TRUSTED && current === true) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
   if (type === CKA.TRUSTED && !isSO) throw new Pkcs11Error(CKR.ATTRIBUTE_READ_ONLY);
   // What the SO designated for CKA_WRAP_WITH_TRUSTED keys stays as the SO made it: a user turning
   // on CKA_DECRYPT of a trusted wrapping key would unwrap such keys by decrypting their blob.

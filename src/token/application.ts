@@ -550,7 +550,11 @@ export class Application {
       this.checkKeyUser(role);
       await this.object(session, role, wrappingKey, CKR.WRAPPING_KEY_HANDLE_INVALID);
       await this.object(session, role, key, CKR.KEY_HANDLE_INVALID);
-      const identity = Buffer.from(`${mechanism.type}:${wrappingKey}:${key}`);
+      // The call is named by everything that decides its output (the parameter too: an IV). A wrap
+      // is no operation: a pending output from a different call (one that ended in
+      // CKR_BUFFER_TOO_SMALL and was never repeated) is dropped, not held against this one.
+      const identity = Buffer.from(JSON.stringify([mechanism, wrappingKey, key]));
+      if (session.wrap.pending !== null && !session.wrap.pending.input.equals(identity)) session.wrap.pending = null;
       const { output } = await sizedOutput(session.wrap, 'wrap', identity, capacity,
         () => session.mount.device.wrapKey(session.device, mechanism, wrappingKey, key, role));
       return output;
@@ -744,16 +748,18 @@ export class Application {
   async C_DigestUpdate(handle: number, data: Buffer): Promise<void> { await this.update(handle, 'digest', data, undefined); }
   C_DigestFinal(handle: number, capacity?: Capacity): Promise<Buffer> { return this.final(handle, 'digest', capacity); }
 
-  /** C_DigestKey: feeds a secret key's value into the digest (the key is not revealed). */
+  /**
+   * C_DigestKey: feeds a secret key's value into the digest (the key is not revealed). A handle
+   * that names no key this caller sees is CKR_KEY_HANDLE_INVALID before the digest is touched, and
+   * the digest goes on (PKCS#11 ends a digest on a failed C_DigestUpdate, not on this argument).
+   */
   C_DigestKey(handle: number, key: number): Promise<void> {
     return this.run(handle, async (session, role) => {
       const op = this.active(session, 'digest');
       this.checkNoSinglePartPending(session, 'digest', op);
+      await this.object(session, role, key, CKR.KEY_HANDLE_INVALID);
       op.multiPart = true;
-      await this.step(session, 'digest', async () => {
-        await this.object(session, role, key, CKR.KEY_HANDLE_INVALID);
-        await session.mount.device.digestKey(session.device, key, role);
-      });
+      await this.step(session, 'digest', () => session.mount.device.digestKey(session.device, key, role));
     });
   }
 }

@@ -279,7 +279,7 @@ describe('C_SetAttributeValue', () => {
     expect(await rv(() => app.C_SetAttributeValue(s, h, [{ type: CKA.LABEL, value: text('x') }]))).toBe(CKR.ACTION_PROHIBITED);
   });
 
-  it('CKR_ATTRIBUTE_READ_ONLY: class, key type, local, value of a key; sensitive and extractable only one way', async () => {
+  it('CKR_ATTRIBUTE_READ_ONLY: class, key type, local, value of a key; sensitive and extractable only one way, then read-only', async () => {
     await app.C_Login(s, CKU.USER, CO_PIN);
     const h = await app.C_CreateObject(s, aesTemplate([{ type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true }]));
     for (const [type, value] of [[CKA.CLASS, CKO.DATA], [CKA.KEY_TYPE, CKK.GENERIC_SECRET], [CKA.LOCAL, true], [CKA.VALUE, Buffer.alloc(32)], [CKA.TOKEN, true], [CKA.PRIVATE, false]] as const) {
@@ -289,6 +289,11 @@ describe('C_SetAttributeValue', () => {
     expect(await rv(() => app.C_SetAttributeValue(s, h, [{ type: CKA.SENSITIVE, value: false }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
     await app.C_SetAttributeValue(s, h, [{ type: CKA.EXTRACTABLE, value: false }]);
     expect(await rv(() => app.C_SetAttributeValue(s, h, [{ type: CKA.EXTRACTABLE, value: true }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
+    // Once set that way they are read-only (PKCS#11 footnotes 11, 12), even given the value they
+    // have, in C_SetAttributeValue and C_CopyObject alike (SoftHSM2's p11test testAlwaysNeverAttribute).
+    expect(await rv(() => app.C_SetAttributeValue(s, h, [{ type: CKA.SENSITIVE, value: true }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
+    expect(await rv(() => app.C_SetAttributeValue(s, h, [{ type: CKA.EXTRACTABLE, value: false }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
+    expect(await rv(() => app.C_CopyObject(s, h, [{ type: CKA.SENSITIVE, value: true }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
     const after = await app.C_GetAttributeValue(s, h, [{ type: CKA.ALWAYS_SENSITIVE }, { type: CKA.NEVER_EXTRACTABLE }]);
     expect(after.attributes.map((a) => a.value)).toEqual([false, false]);
     expect(await rv(() => app.C_SetAttributeValue(s, h, [{ type: CKA.MODULUS, value: Buffer.alloc(1) }]))).toBe(CKR.ATTRIBUTE_TYPE_INVALID);

@@ -341,4 +341,43 @@ describe.each(devices)('the token model over %s', (_name, make) => {
     expect(await a.C_Sign(s, digest)).toHaveLength(64);
     a.finalize();
   });
+
+  // The two below were found by SoftHSM2's own p11test (docs/hsm.md, "Conformance as independent clients see it").
+  it('C_WrapKey: a wrap that ended in CKR_BUFFER_TOO_SMALL does not stand in the way of a different wrap (p11test testAesWrapUnwrap)', async () => {
+    const a = d.tokens.application('a11');
+    const s = await a.C_OpenSession(d.slot, RW);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    const AES_KEY_GEN = { type: CKM.AES_KEY_GEN, parameter: null };
+    const KEY_WRAP = { type: CKM.AES_KEY_WRAP, parameter: null };
+    const wrapping = await a.C_GenerateKey(s, AES_KEY_GEN, [{ type: CKA.VALUE_LEN, value: 32 }, { type: CKA.WRAP, value: true }, { type: CKA.UNWRAP, value: true }]);
+    const readable = [{ type: CKA.VALUE_LEN, value: 16 }, { type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true }];
+    const first = await a.C_GenerateKey(s, AES_KEY_GEN, readable);
+    const second = await a.C_GenerateKey(s, AES_KEY_GEN, readable);
+    const kept = await a.C_GenerateKey(s, AES_KEY_GEN, [{ type: CKA.VALUE_LEN, value: 16 }, { type: CKA.EXTRACTABLE, value: false }]);
+    expect(await rv(() => a.C_WrapKey(s, KEY_WRAP, wrapping, first, 0))).toBe(CKR.BUFFER_TOO_SMALL);
+    // Before, the first call's kept output made every different wrap CKR_FUNCTION_FAILED.
+    expect(await rv(() => a.C_WrapKey(s, KEY_WRAP, wrapping, kept, null))).toBe(CKR.KEY_UNEXTRACTABLE);
+    expect(await rv(() => a.C_WrapKey(s, KEY_WRAP, wrapping, first, 0))).toBe(CKR.BUFFER_TOO_SMALL);
+    const wrapped = await a.C_WrapKey(s, KEY_WRAP, wrapping, second, 24);
+    const back = await a.C_UnwrapKey(s, KEY_WRAP, wrapping, wrapped, [{ type: CKA.CLASS, value: CKO.SECRET_KEY }, { type: CKA.KEY_TYPE, value: CKK.AES },
+      { type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true }]);
+    const values = await Promise.all([second, back].map(async (h) => (await a.C_GetAttributeValue(s, h, [{ type: CKA.VALUE }])).attributes[0]!.value));
+    expect(values[1]).toEqual(values[0]);
+    a.finalize();
+  });
+
+  it('C_DigestKey with a handle that names no key is CKR_KEY_HANDLE_INVALID and the digest goes on (p11test testDigestKey)', async () => {
+    const a = d.tokens.application('a12');
+    const s = await a.C_OpenSession(d.slot, RW);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    const key = await a.C_GenerateKey(s, { type: CKM.AES_KEY_GEN, parameter: null },
+      [{ type: CKA.VALUE_LEN, value: 16 }, { type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true }]);
+    const value = (await a.C_GetAttributeValue(s, key, [{ type: CKA.VALUE }])).attributes[0]!.value as Buffer;
+    await a.C_DigestInit(s, SHA256);
+    await a.C_DigestUpdate(s, Buffer.from('key: '));
+    expect(await rv(() => a.C_DigestKey(s, 0x7ffffff0))).toBe(CKR.KEY_HANDLE_INVALID);
+    await a.C_DigestKey(s, key);
+    expect(await a.C_DigestFinal(s)).toEqual(createHash('sha256').update('key: ').update(value).digest());
+    a.finalize();
+  });
 });
