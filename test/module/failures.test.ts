@@ -126,72 +126,50 @@ describe('a relay that does not behave (bounded by the timeout, 2 s here)', () =
     }
   });
 
-  it('a relay that answers the version, then half a frame header and closes: CKR_DEVICE_ERROR', async () => {
-    const folder = await withTimeout('half-frame');
-    const socket = join(world.work, 'half-frame.sock');
+  /**
+   * C_Initialize through a fake relay that echoes the version byte and, once the request's header
+   * has come, gives `answer` the connection; the module's stderr.
+   */
+  async function answeredBy(name: string, answer: (c: Socket) => void): Promise<string> {
+    const folder = await withTimeout(name);
+    const socket = join(world.work, `${name}.sock`);
     const server = await fakeRelay(socket, (c) => {
       c.on('error', () => undefined);
       let seen = 0;
       c.on('data', (d: Buffer) => {
-        if (seen === 0) c.write(d.subarray(0, 1)); // the version byte, echoed
+        if (seen === 0) c.write(d.subarray(0, 1));
+        const before = seen;
         seen += d.length;
-        if (seen > 12) c.end(Buffer.from([0, 0, 0, 1, 0, 0])); // 6 of the answer's 12 header bytes
+        if (before <= 12 && seen > 12) answer(c);
       });
     });
     try {
       const r = await initWith({ NTLS_CLIENT_HOME: folder, NTLS_PKCS11_RELAY: `unix:path=${socket}` });
       expectRefused(r);
-      expect(r.result.stderr).toContain('C_Initialize: the link closed');
+      return r.result.stderr;
     } finally {
       await closeServer(server);
     }
+  }
+
+  it('a relay that answers the version, then half a frame header and closes: CKR_DEVICE_ERROR', async () => {
+    const stderr = await answeredBy('half-frame', (c) => c.end(Buffer.from([0, 0, 0, 1, 0, 0]))); // 6 of the 12 header bytes
+    expect(stderr).toContain('C_Initialize: the link closed');
   });
 
   it('a relay that answers with a frame of another call: CKR_DEVICE_ERROR, not misread', async () => {
-    const folder = await withTimeout('wrong-frame');
-    const socket = join(world.work, 'wrong-frame.sock');
-    const server = await fakeRelay(socket, (c) => {
-      c.on('error', () => undefined);
-      let seen = 0;
-      c.on('data', (d: Buffer) => {
-        if (seen === 0) c.write(d.subarray(0, 1));
-        seen += d.length;
-        if (seen > 12) c.write(Buffer.from([0, 0, 0, 0x63, 0, 0, 0, 0, 0, 0, 0, 0])); // call code 99, empty
-      });
-    });
-    try {
-      const r = await initWith({ NTLS_CLIENT_HOME: folder, NTLS_PKCS11_RELAY: `unix:path=${socket}` });
-      expectRefused(r);
-      expect(r.result.stderr).toContain('the answer was not a p11-kit frame for this call');
-    } finally {
-      await closeServer(server);
-    }
+    const stderr = await answeredBy('wrong-frame', (c) => c.write(Buffer.from([0, 0, 0, 0x63, 0, 0, 0, 0, 0, 0, 0, 0]))); // call code 99, empty
+    expect(stderr).toContain('the answer was not a p11-kit frame for this call');
   });
 
   it('a relay that announces an answer over 64 MiB: refused at its header, nothing waited for', async () => {
-    const folder = await withTimeout('huge-frame');
-    const socket = join(world.work, 'huge-frame.sock');
-    const server = await fakeRelay(socket, (c) => {
-      c.on('error', () => undefined);
-      let seen = 0;
-      c.on('data', (d: Buffer) => {
-        if (seen === 0) c.write(d.subarray(0, 1));
-        seen += d.length;
-        if (seen > 12) {
-          const header = Buffer.alloc(12);
-          header.writeUInt32BE(1, 0); // C_Initialize's call code
-          header.writeUInt32BE(64 * 1024 * 1024 + 1, 8);
-          c.write(header); // and no body: the module must not wait for one
-        }
-      });
+    const stderr = await answeredBy('huge-frame', (c) => {
+      const header = Buffer.alloc(12);
+      header.writeUInt32BE(1, 0); // C_Initialize's call code
+      header.writeUInt32BE(64 * 1024 * 1024 + 1, 8);
+      c.write(header); // and no body: the module must not wait for one
     });
-    try {
-      const r = await initWith({ NTLS_CLIENT_HOME: folder, NTLS_PKCS11_RELAY: `unix:path=${socket}` });
-      expectRefused(r);
-      expect(r.result.stderr).toContain('the answer was not a p11-kit frame for this call');
-    } finally {
-      await closeServer(server);
-    }
+    expect(stderr).toContain('the answer was not a p11-kit frame for this call');
   });
 });
 
