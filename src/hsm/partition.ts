@@ -49,9 +49,14 @@ export class Partition {
     this.unstored[role]++;
   }
 
-  /** The store took the count (with what was unstored), or a new credential reset it. */
+  /** A new credential reset the count. */
   clearUnstoredFailures(role: Role): void {
     this.unstored[role] = 0;
+  }
+
+  /** The store took `count` of them (those counted while its write ran stay). */
+  unstoredFailuresStored(role: Role, count: number): void {
+    this.unstored[role] = Math.max(0, this.unstored[role] - count);
   }
 
   get id(): number { return this.row.id; }

@@ -822,7 +822,7 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       throw error;
     }
     partition.row = { ...partition.row, failures: { ...partition.row.failures, [role]: failures } };
-    partition.clearUnstoredFailures(role);
+    partition.unstoredFailuresStored(role, unstored);
     return failures;
   }
 }
