@@ -162,6 +162,36 @@ afterAll(async () => {
 /** Per target name: case → established. */
 type Outcomes = Map<string, Map<string, boolean>>;
 
+/** What one case gave: whether it worked, and what to show when it did not. */
+type RecordOutcome = (name: string, ok: boolean, text: string) => void;
+
+/**
+ * On each target and each key: a server started for it, the cases run against it, the server
+ * stopped; the outcomes printed as `what` and compared with the reference's.
+ */
+async function onEachTargetAndKey(what: string, mustWork: string[], start: (t: Target, key: KeyName) => Promise<{ server: Server; port: number }>,
+  each: (t: Target, key: KeyName, server: Server, port: number, record: RecordOutcome) => Promise<void>): Promise<void> {
+  const outcomes: Outcomes = new Map();
+  const texts = new Map<string, string>();
+  for (const t of targets) {
+    const mine = new Map<string, boolean>();
+    outcomes.set(t.name, mine);
+    for (const key of ['ec', 'rsa'] as const) {
+      const { server, port } = await start(t, key);
+      try {
+        await each(t, key, server, port, (name, ok, text) => {
+          mine.set(name, ok);
+          texts.set(`${t.name}/${name}`, text);
+        });
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  console.log(`${what}:`, JSON.stringify([...outcomes].map(([n, m]) => [n, Object.fromEntries(m)]), null, 1));
+  expectAtLeastReference(outcomes, texts, mustWork);
+}
+
 /** Every case the reference passes, ntls passes on both paths; and the reference passes what it must. */
 function expectAtLeastReference(outcomes: Outcomes, texts: Map<string, string>, mustWork: string[]): void {
   const ref = outcomes.get(targets[0]!.name)!;
@@ -183,26 +213,13 @@ describe('openssl s_server with its key on the token (pkcs11 engine), openssl s_
   ];
 
   it('every handshake that works on the reference works on ntls, with the signature made on the token', async () => {
-    const outcomes: Outcomes = new Map();
-    const texts = new Map<string, string>();
-    for (const t of targets) {
-      const mine = new Map<string, boolean>();
-      outcomes.set(t.name, mine);
-      for (const key of ['ec', 'rsa'] as const) {
-        const { server, port } = await engineServer(t, key);
-        try {
-          for (const c of cases.filter((x) => x.key === key)) {
-            const h = await sClient(port, certOf(t, key), c.args);
-            mine.set(c.name, h.established && h.signature === c.signature && h.protocol === c.protocol);
-            texts.set(`${t.name}/${c.name}`, `${h.text}\n--- s_server:\n${server.output}`);
-          }
-        } finally {
-          await server.stop();
+    await onEachTargetAndKey('s_server/s_client outcomes', ['P-256, TLS 1.2', 'P-256, TLS 1.3', 'RSA-2048, TLS 1.2, PKCS#1 v1.5'], engineServer,
+      async (t, key, server, port, record) => {
+        for (const c of cases.filter((x) => x.key === key)) {
+          const h = await sClient(port, certOf(t, key), c.args);
+          record(c.name, h.established && h.signature === c.signature && h.protocol === c.protocol, `${h.text}\n--- s_server:\n${server.output}`);
         }
-      }
-    }
-    console.log('s_server/s_client outcomes:', JSON.stringify([...outcomes].map(([n, m]) => [n, Object.fromEntries(m)]), null, 1));
-    expectAtLeastReference(outcomes, texts, ['P-256, TLS 1.2', 'P-256, TLS 1.3', 'RSA-2048, TLS 1.2, PKCS#1 v1.5']);
+      });
   }, 300_000);
 });
 
@@ -231,32 +248,20 @@ describe('GnuTLS with its key on the token: ntls beside p11-kit server + SoftHSM
   }
 
   it('gnutls-cli authenticates with the token key (PIN in the URI; certificate in a file or on the token) to openssl s_server -Verify 1', async () => {
-    const outcomes: Outcomes = new Map();
-    const texts = new Map<string, string>();
-    for (const t of targets) {
-      const mine = new Map<string, boolean>();
-      outcomes.set(t.name, mine);
-      for (const key of ['ec', 'rsa'] as const) {
-        const { server, port } = await verifyingServer(t, key);
-        try {
-          for (const [certName, cert] of [['certificate file', certOf(t, key)], ['certificate on the token', certUri(t, key)]] as const) {
-            for (const [name, priority] of priorities.slice(0, key === 'ec' ? 2 : 3)) {
-              const c = `${key}, ${certName}, ${name}`;
-              const marker = `from-the-token-${c.replace(/\W+/g, '-')}`;
-              const r = await clientAuth(t, key, cert, priority, port, marker);
-              // s_server prints what the client sent once it has read it: a moment after gnutls-cli ends.
-              await waitFor(`s_server to print ${marker}`, () => server.output.includes(marker), 3000).catch(() => undefined);
-              mine.set(c, r.status === 0 && server.output.includes(marker));
-              texts.set(`${t.name}/${c}`, `${explain(r)}\n--- s_server:\n${server.output.slice(-3000)}`);
-            }
+    await onEachTargetAndKey('gnutls-cli client-auth outcomes',
+      ['ec, certificate file, TLS 1.2', 'ec, certificate file, TLS 1.3', 'rsa, certificate file, TLS 1.2, RSA PKCS#1 v1.5'], verifyingServer,
+      async (t, key, server, port, record) => {
+        for (const [certName, cert] of [['certificate file', certOf(t, key)], ['certificate on the token', certUri(t, key)]] as const) {
+          for (const [name, priority] of priorities.slice(0, key === 'ec' ? 2 : 3)) {
+            const c = `${key}, ${certName}, ${name}`;
+            const marker = `from-the-token-${c.replace(/\W+/g, '-')}`;
+            const r = await clientAuth(t, key, cert, priority, port, marker);
+            // s_server prints what the client sent once it has read it: a moment after gnutls-cli ends.
+            await waitFor(`s_server to print ${marker}`, () => server.output.includes(marker), 3000).catch(() => undefined);
+            record(c, r.status === 0 && server.output.includes(marker), `${explain(r)}\n--- s_server:\n${server.output.slice(-3000)}`);
           }
-        } finally {
-          await server.stop();
         }
-      }
-    }
-    console.log('gnutls-cli client-auth outcomes:', JSON.stringify([...outcomes].map(([n, m]) => [n, Object.fromEntries(m)]), null, 1));
-    expectAtLeastReference(outcomes, texts, ['ec, certificate file, TLS 1.2', 'ec, certificate file, TLS 1.3', 'rsa, certificate file, TLS 1.2, RSA PKCS#1 v1.5']);
+      });
   }, 300_000);
 
   it(`${CLIENT_RUNS} gnutls-cli processes in a row, each logging in and signing with the token key: all succeed, and the token's sessions end with them`, async () => {
