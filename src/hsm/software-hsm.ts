@@ -102,7 +102,7 @@ const VERSION: Version = { major: 0, minor: 1 };
 /** Sessions one partition holds open at once by default (hsm.maxSessions). */
 const DEFAULT_MAX_SESSIONS = 4096;
 /** Room of one partition's token objects in the store by default (hsm.maxPartitionBytes). */
-export const DEFAULT_MAX_PARTITION_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_PARTITION_BYTES = 64 * 1024 * 1024;
 const LABEL_BYTES = 32;
 const LIBRARY_INFO: LibraryInfo = {
   cryptokiVersion: { major: 2, minor: 40 }, manufacturerId: MANUFACTURER, flags: 0,
