@@ -253,8 +253,7 @@ EXPORT CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_U
   return rpc_end(&c, rv);
 }
 
-/* Forwarded: the server has no C_SessionCancel and answers CKR_FUNCTION_NOT_SUPPORTED. */
-EXPORT CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags) {
+static CK_RV session_cancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags) {
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_SESSION_CANCEL, hSession);
   if (rv != CKR_OK) return rv;
@@ -263,6 +262,8 @@ EXPORT CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags) {
   rv = rpc_run(&c);
   return rpc_end(&c, rv);
 }
+
+EXPORT CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags) { return session_cancel(hSession, flags); }
 
 /* --- objects --------------------------------------------------------------------------------------- */
 
@@ -406,9 +407,40 @@ static CK_RV operation_init(int id, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR
   return rpc_end(&c, rv);
 }
 
+/* The operation (C_SessionCancel flags) a call of an operation works on; 0 for others. */
+static CK_FLAGS operation_of(int id) {
+  switch (id) {
+    case CALL_C_ENCRYPT: case CALL_C_ENCRYPT_UPDATE: case CALL_C_ENCRYPT_FINAL: return CKF_ENCRYPT;
+    case CALL_C_DECRYPT: case CALL_C_DECRYPT_UPDATE: case CALL_C_DECRYPT_FINAL: return CKF_DECRYPT;
+    case CALL_C_DIGEST: case CALL_C_DIGEST_UPDATE: case CALL_C_DIGEST_FINAL: return CKF_DIGEST;
+    case CALL_C_SIGN: case CALL_C_SIGN_UPDATE: case CALL_C_SIGN_FINAL: return CKF_SIGN;
+    case CALL_C_VERIFY: case CALL_C_VERIFY_UPDATE: case CALL_C_VERIFY_FINAL: return CKF_VERIFY;
+    case CALL_C_SIGN_RECOVER: return CKF_SIGN_RECOVER;
+    case CALL_C_VERIFY_RECOVER: return CKF_VERIFY_RECOVER;
+    case CALL_C_DIGEST_ENCRYPT_UPDATE: return CKF_DIGEST | CKF_ENCRYPT;
+    case CALL_C_DECRYPT_DIGEST_UPDATE: return CKF_DECRYPT | CKF_DIGEST;
+    case CALL_C_SIGN_ENCRYPT_UPDATE: return CKF_SIGN | CKF_ENCRYPT;
+    case CALL_C_DECRYPT_VERIFY_UPDATE: return CKF_DECRYPT | CKF_VERIFY;
+    default: return 0;
+  }
+}
+
+/*
+ * A NULL length pointer, or NULL data with a length, found here: CKR_ARGUMENTS_BAD. PKCS#11 says
+ * a failed call ends its operation, so the server is told to end it too (C_SessionCancel; its
+ * own answer, a bad session included, changes nothing here).
+ */
+static CK_RV operation_arguments_bad(int id, CK_SESSION_HANDLE hSession) {
+  CK_RV rv = module_ready();
+  if (rv != CKR_OK) return rv;
+  CK_FLAGS flags = operation_of(id);
+  if (flags != 0) (void)session_cancel(hSession, flags);
+  return CKR_ARGUMENTS_BAD;
+}
+
 /* `uayfy` -> `ay`: input bytes in, output bytes out (single-part operations, updates, dual functions). */
 static CK_RV bytes_in_bytes_out(int id, CK_SESSION_HANDLE hSession, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
-  if (out_len == NULL) return CKR_ARGUMENTS_BAD;
+  if (out_len == NULL || (in == NULL && in_len != 0)) return operation_arguments_bad(id, hSession);
   rpc_call c;
   CK_RV rv = rpc_begin(&c, id, hSession);
   if (rv != CKR_OK) return rv;
@@ -422,7 +454,7 @@ static CK_RV bytes_in_bytes_out(int id, CK_SESSION_HANDLE hSession, CK_BYTE_PTR 
 
 /* `ufy` -> `ay`: the finals. */
 static CK_RV bytes_out(int id, CK_SESSION_HANDLE hSession, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
-  if (out_len == NULL) return CKR_ARGUMENTS_BAD;
+  if (out_len == NULL) return operation_arguments_bad(id, hSession);
   rpc_call c;
   CK_RV rv = rpc_begin(&c, id, hSession);
   if (rv != CKR_OK) return rv;
@@ -435,6 +467,7 @@ static CK_RV bytes_out(int id, CK_SESSION_HANDLE hSession, CK_BYTE_PTR out, CK_U
 
 /* `uay`: input bytes only (updates of sign, verify, digest; verify final; seed). */
 static CK_RV bytes_in(int id, CK_SESSION_HANDLE hSession, CK_BYTE_PTR in, CK_ULONG in_len) {
+  if (in == NULL && in_len != 0) return operation_arguments_bad(id, hSession);
   rpc_call c;
   CK_RV rv = rpc_begin(&c, id, hSession);
   if (rv != CKR_OK) return rv;
@@ -494,6 +527,7 @@ EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey) {
 }
 
 EXPORT CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
+  if ((pData == NULL && ulDataLen != 0) || (pSignature == NULL && ulSignatureLen != 0)) return operation_arguments_bad(CALL_C_VERIFY, hSession);
   rpc_call c;
   CK_RV rv = rpc_begin(&c, CALL_C_VERIFY, hSession);
   if (rv != CKR_OK) return rv;

@@ -89,6 +89,11 @@ const PART_CALLS: Record<string, string> = {
 const FINAL_CALLS: Record<string, string> = {
   C_EncryptFinal: 'encrypt', C_DecryptFinal: 'decrypt', C_DigestFinal: 'digest', C_SignFinal: 'sign', C_VerifyFinal: 'verify',
 };
+/** C_SessionCancel's flag for each kind of operation. */
+const CANCEL_FLAGS: Record<string, number> = {
+  encrypt: CKF.ENCRYPT, decrypt: CKF.DECRYPT, digest: CKF.DIGEST, sign: CKF.SIGN, verify: CKF.VERIFY,
+  signRecover: CKF.SIGN_RECOVER, verifyRecover: CKF.VERIFY_RECOVER,
+};
 /** Calls that only read, safe to make again on another member. */
 const REPEATABLE = new Set(['C_GetAttributeValue', 'C_GetObjectSize', 'C_GenerateRandom', 'C_SeedRandom', 'C_WrapKey']);
 /** Calls that change the token: one member, never repeated. */
@@ -285,6 +290,7 @@ export class HaConnection implements CallChannel {
     if (PART_CALLS[name]) return this.multiPart(vs, PART_CALLS[name], name, args, false);
     if (FINAL_CALLS[name]) return this.multiPart(vs, FINAL_CALLS[name], name, args, true);
     if (name === 'C_FindObjectsInit') return this.findInit(vs, args);
+    if (name === 'C_SessionCancel') return this.sessionCancel(vs, args.flags as number);
     if (name === 'C_FindObjects') {
       if (!vs.found) throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED, name);
       const room = args.objects.query ? vs.found.length : args.objects.capacity;
@@ -340,6 +346,20 @@ export class HaConnection implements CallChannel {
       if (!link.connected || link.generation !== generation) return;
       const ms = [...this.sessions.values()].find((s) => s.slot === vs.slot && s.members.get(name)?.generation === generation)?.members.get(name);
       if (ms) await link.call('C_Logout', { session: ms.handle }).catch(() => undefined);
+    }));
+    return {};
+  }
+
+  /** Ends the flagged operations here and on the member each runs on (a member since lost has forgotten it). */
+  private async sessionCancel(vs: VirtualSession, flags: number): Promise<Args> {
+    const ended = [...vs.operations].filter(([kind]) => (flags & CANCEL_FLAGS[kind]!) !== 0);
+    for (const [kind] of ended) vs.operations.delete(kind);
+    if ((flags & CKF.FIND_OBJECTS) !== 0) vs.found = null;
+    await Promise.all(ended.map(async ([kind, operation]) => {
+      const link = this.links.get(operation.member);
+      const ms = vs.members.get(operation.member);
+      if (!link?.connected || link.generation !== operation.generation || ms?.generation !== operation.generation) return;
+      await link.call('C_SessionCancel', { session: ms.handle, flags: CANCEL_FLAGS[kind]! }).catch(() => undefined);
     }));
     return {};
   }

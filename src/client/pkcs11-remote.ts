@@ -243,6 +243,11 @@ export class Pkcs11Remote<C extends CallChannel = RpcConnection> {
 
   // --- multi-part operations ------------------------------------------------------------------
 
+  /** C_SessionCancel (PKCS#11 3.0): ends the session's operations that `flags` names (CKF_SIGN, CKF_FIND_OBJECTS ...). */
+  async sessionCancel(session: number, flags: number): Promise<void> {
+    await this.connection.call('C_SessionCancel', { session, flags });
+  }
+
   async signInit(session: number, mechanism: Mechanism, key: number): Promise<void> {
     await this.connection.call('C_SignInit', { session, mechanism, key });
   }

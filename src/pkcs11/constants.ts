@@ -125,6 +125,8 @@ export const CKF = {
   VERIFY: 0x2000, VERIFY_RECOVER: 0x4000, GENERATE: 0x8000, GENERATE_KEY_PAIR: 0x10000,
   WRAP: 0x20000, UNWRAP: 0x40000, DERIVE: 0x80000, EC_F_P: 0x100000,
   EC_NAMED_CURVE: 0x800000, EC_UNCOMPRESSED: 0x1000000, EC_COMPRESS: 0x2000000,
+  // C_SessionCancel flags (beside the mechanism-info ones)
+  FIND_OBJECTS: 0x40,
   // C_Initialize args
   OS_LOCKING_OK: 0x2,
 } as const;

@@ -707,6 +707,22 @@ export class Application {
     });
   }
 
+  /**
+   * C_SessionCancel (PKCS#11 3.0): ends the session's active operations that `flags` names, by
+   * their mechanism-info flags (CKF_SIGN, CKF_ENCRYPT ...) and CKF_FIND_OBJECTS for a search; a
+   * flag for an operation not active, or one this token has no operation for, is ignored. The
+   * client module calls it for the CKR_ARGUMENTS_BAD it finds itself (a NULL length pointer),
+   * which PKCS#11 says ends the operation as any other failure does.
+   */
+  C_SessionCancel(handle: number, flags: number): Promise<void> {
+    return this.run(handle, (session) => {
+      for (const kind of Object.keys(KEY_USAGE_FLAG) as OperationKind[]) {
+        if ((flags & KEY_USAGE_FLAG[kind]) !== 0) this.endOperation(session, kind);
+      }
+      if ((flags & CKF.FIND_OBJECTS) !== 0) session.find = null;
+    });
+  }
+
   C_SignInit(handle: number, mechanism: Mechanism, key: number): Promise<void> { return this.operationInit(handle, 'sign', mechanism, key); }
   C_Sign(handle: number, data: Buffer, capacity?: Capacity): Promise<Buffer> { return this.single(handle, 'sign', data, capacity); }
   async C_SignUpdate(handle: number, data: Buffer): Promise<void> { await this.update(handle, 'sign', data, undefined); }

@@ -92,6 +92,30 @@ describe('HA group', () => {
     }
   });
 
+  it('C_SessionCancel ends the operation on the group and on the member that ran it', async () => {
+    const client = s.alice.library();
+    try {
+      const p11 = client.group(GROUP);
+      const session = await p11.openSession(0, CKF.SERIAL_SESSION | CKF.RW_SESSION);
+      await p11.login(session, 1, CO_PIN);
+      const [handle] = await p11.findObjects(session, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }]);
+      // Inits turn among the members: a member that still ran a cancelled operation would answer
+      // the next init there CKR_OPERATION_ACTIVE.
+      for (let i = 0; i < 4; i++) {
+        await p11.signInit(session, ECDSA_SHA256, handle!);
+        await p11.signUpdate(session, Buffer.from('part one'));
+        await p11.sessionCancel(session, CKF.SIGN | CKF.DECRYPT);
+        expect(rvOf(await p11.signFinal(session).then(() => null, (error: unknown) => error))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+      }
+      await p11.signInit(session, ECDSA_SHA256, handle!);
+      await p11.signUpdate(session, Buffer.from('part one'));
+      expect((await p11.signFinal(session)).length).toBe(64);
+      await p11.closeSession(session);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('a multi-part operation whose member is lost ends with CKR_DEVICE_ERROR; the session goes on elsewhere', async () => {
     const client = s.alice.library();
     try {

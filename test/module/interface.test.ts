@@ -1,11 +1,12 @@
 // The edges of libntls-pkcs11.so's PKCS#11 interface, through the C program of the module tests
 // (fixtures/module-check.c, built with cc, loading the module with dlopen):
 //   - PKCS#11 3.0: C_GetInterfaceList and C_GetInterface (before C_Initialize too), C_LoginUser
-//     (C_Login when there is no username; the server has no named users), C_SessionCancel and the
+//     (C_Login when there is no username; the server has no named users), C_SessionCancel, the
 //     message-based functions (CKR_FUNCTION_NOT_SUPPORTED: the server has no such calls);
 //   - arguments refused before anything goes out, as SoftHSM2 refuses them: a NULL mechanism
 //     pointer and a NULL template with a count are CKR_ARGUMENTS_BAD, whatever the session; the
-//     link and the session are whole afterwards.
+//     link and the session are whole afterwards. A NULL length pointer (or NULL data with a
+//     length) is CKR_ARGUMENTS_BAD too, and ends the operation on the server, as PKCS#11 says.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explain } from '../support/e2e.js';
@@ -79,8 +80,13 @@ describe('PKCS#11 3.0 functions of libntls-pkcs11.so', () => {
     expect(values.get('login-user-bad-session')).toBe('CKR_SESSION_HANDLE_INVALID');
   });
 
-  it('C_SessionCancel and the message-based functions: CKR_FUNCTION_NOT_SUPPORTED; the session signs afterwards', () => {
-    expect(values.get('session-cancel')).toBe('CKR_FUNCTION_NOT_SUPPORTED');
+  it('C_SessionCancel ends the operations it names (a search too), ignores one not active; the message-based functions: CKR_FUNCTION_NOT_SUPPORTED; the session signs afterwards', () => {
+    expect(values.get('session-cancel')).toBe('CKR_OK');
+    expect(values.get('session-cancel-sign-after')).toBe('CKR_OPERATION_NOT_INITIALIZED');
+    expect(values.get('session-cancel-digest-after')).toBe('CKR_OK');
+    expect(values.get('session-cancel-find')).toBe('CKR_OK');
+    expect(values.get('session-cancel-find-after')).toBe('CKR_OPERATION_NOT_INITIALIZED');
+    expect(values.get('session-cancel-none')).toBe('CKR_OK');
     expect(values.get('session-cancel-bad-session')).toBe('CKR_SESSION_HANDLE_INVALID');
     for (const name of MESSAGE_FUNCTIONS) expect(values.get(name), name).toBe('CKR_FUNCTION_NOT_SUPPORTED');
     expect(values.get('after')).toBe('ok');
@@ -97,6 +103,11 @@ describe('NULL mechanisms and NULL templates', () => {
     const checked = [...values.keys()].filter((k) => /^(bad-session-)?null-(mechanism|template)-/.test(k));
     expect(checked).toHaveLength(2 * 22);
     for (const name of checked) expect(values.get(name), name).toBe('CKR_ARGUMENTS_BAD');
+    // PKCS#11: a failed call ends its operation; the module has the server end it (C_SessionCancel).
+    for (const name of ['null-length-C_Sign', 'null-length-C_DigestFinal', 'null-data-C_DigestUpdate', 'null-length-C_EncryptUpdate']) {
+      expect(values.get(name), name).toBe('CKR_ARGUMENTS_BAD then CKR_OPERATION_NOT_INITIALIZED');
+    }
+    expect(values.get('bad-session-null-length-C_Sign')).toBe('CKR_ARGUMENTS_BAD');
     expect(values.get('found-all')).toBe('yes');
     expect(values.get('after')).toBe('ok');
   });

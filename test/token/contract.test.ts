@@ -255,6 +255,30 @@ describe.each(devices)('the token model over %s', (_name, make) => {
     a.finalize();
   });
 
+  it('C_SessionCancel ends the operation its flags name and a search; one not named goes on, one not active is ignored', async () => {
+    const a = d.tokens.application('a6c');
+    const s = await a.C_OpenSession(d.slot, RW);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    const pair = await ecKeyPair(a, s, 'contract-cancel', false);
+    const data = Buffer.alloc(32, 1);
+    // (One operation at a time: SoftHSM2 runs no two at once in a session.)
+    await a.C_SignInit(s, ECDSA, pair.privateKey);
+    await a.C_SessionCancel(s, CKF.DIGEST | CKF.VERIFY);
+    expect((await a.C_Sign(s, data)).length).toBe(64);
+    await a.C_SignInit(s, ECDSA, pair.privateKey);
+    await a.C_SessionCancel(s, CKF.SIGN | CKF.VERIFY);
+    expect(await rv(() => a.C_Sign(s, data))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    await a.C_FindObjectsInit(s, []);
+    await a.C_SessionCancel(s, CKF.FIND_OBJECTS);
+    expect(await rv(() => a.C_FindObjects(s, 8))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    // Whatever the device kept of the cancelled operation, a new one starts.
+    await a.C_SignInit(s, ECDSA, pair.privateKey);
+    expect((await a.C_Sign(s, data)).length).toBe(64);
+    await a.C_SessionCancel(s, 0);
+    expect(await rv(() => a.C_SessionCancel(s + 1000, CKF.SIGN))).toBe(CKR.SESSION_HANDLE_INVALID);
+    a.finalize();
+  });
+
   it('C_InitToken is refused while any application has a session on the token', async () => {
     const a = d.tokens.application('a7');
     const b = d.tokens.application('b7');

@@ -46,9 +46,14 @@ export interface PassthroughSession extends DeviceSession {
   readonly module: number;
   /** The host's generation it was opened in: a lost host took it with it. */
   readonly generation: number;
+  /** The operations the model holds active; any other the module still runs, the model ended. */
+  readonly active: Set<OperationKind>;
 }
 
 const NO_SINGLE_PART = new Set<number>();
+const STALE_KINDS: readonly OperationKind[] = ['sign', 'verify', 'encrypt', 'decrypt', 'digest'];
+const EMPTY = Buffer.alloc(0);
+const ONE_BYTE = Buffer.alloc(1);
 
 /** The module's bytes as the attribute's kind (the HSM's typed values); unknown types stay bytes. */
 function typedValue(type: number, raw: Buffer): AttributeValue {
@@ -188,7 +193,7 @@ export class PassthroughDevice implements Device<PassthroughSession> {
     const flags = CKF.SERIAL_SESSION | (readWrite ? CKF.RW_SESSION : 0);
     const module = await token.host.request('openSession', flags);
     token.moduleSessions.add(module);
-    return { slot, readWrite, token, module, generation: token.generation };
+    return { slot, readWrite, token, module, generation: token.generation, active: new Set() };
   }
 
   async closeSession(session: PassthroughSession): Promise<void> {
@@ -264,7 +269,7 @@ export class PassthroughDevice implements Device<PassthroughSession> {
 
   async find(session: PassthroughSession, template: Template): Promise<ObjectFacts[]> {
     const { token, module } = this.check(session);
-    const found = await token.host.request('findAll', module, template);
+    const found = await this.afterStaleOperations(session, () => token.host.request('findAll', module, template));
     for (const o of found) token.facts.set(o.handle, o);
     return found;
   }
@@ -309,22 +314,42 @@ export class PassthroughDevice implements Device<PassthroughSession> {
 
   // --- Operations -----------------------------------------------------------------------------------
 
-  /**
-   * The module judges CKA_ALWAYS_AUTHENTICATE itself: a context-specific login goes on to it ('device').
-   * The model has no operation of this kind, so CKR_OPERATION_ACTIVE from the module is one the
-   * model ended while the module still ran it (a single-part call during a multi-part operation):
-   * finishing it there (its output or failure thrown away) ends it, and the init is tried again.
-   */
+  /** The module judges CKA_ALWAYS_AUTHENTICATE itself: a context-specific login goes on to it ('device'). */
   async operationInit(session: PassthroughSession, kind: OperationKind, mechanism: Mechanism, key: number | null): Promise<ContextLogin> {
     const { token, module } = this.check(session);
+    await this.afterStaleOperations(session, () => token.host.request('cryptoInit', kind, module, mechanism, key));
+    session.active.add(kind);
+    return kind === 'digest' ? 'none' : 'device';
+  }
+
+  /**
+   * Runs a call that a module refuses with CKR_OPERATION_ACTIVE while it runs an operation (an
+   * init; SoftHSM2 a search too, as it runs one operation at a time). The model ended operations
+   * the module may still run: cancelled (C_SessionCancel), failed before they reached it (a
+   * single-part call during a multi-part one), a logout's. On that answer each is finished there
+   * (its output or failure thrown away), and the call is made again.
+   */
+  private async afterStaleOperations<T>(session: PassthroughSession, call: () => Promise<T>): Promise<T> {
     try {
-      await token.host.request('cryptoInit', kind, module, mechanism, key);
+      return await call();
     } catch (error) {
       if (!(error instanceof Pkcs11Error) || error.rv !== CKR.OPERATION_ACTIVE) throw error;
-      await (kind === 'verify' ? token.host.request('verifyFinal', module, Buffer.alloc(0)) : token.host.request('final', kind, module)).catch(() => undefined);
-      await token.host.request('cryptoInit', kind, module, mechanism, key);
     }
-    return kind === 'digest' ? 'none' : 'device';
+    const { token, module } = this.check(session);
+    const ignore = () => undefined;
+    for (const kind of STALE_KINDS) {
+      if (session.active.has(kind)) continue;
+      // The final ends a multi-part operation; a single-part mechanism's (raw ECDSA) refuses a
+      // final without ending, and ends at its single-part call.
+      if (kind === 'verify') {
+        await token.host.request('verifyFinal', module, EMPTY).catch(ignore);
+        await token.host.request('verify', module, ONE_BYTE, EMPTY).catch(ignore);
+      } else {
+        await token.host.request('final', kind, module).catch(ignore);
+        await token.host.request('single', kind, module, ONE_BYTE).catch(ignore);
+      }
+    }
+    return await call();
   }
 
   /** C_Login(CKU_CONTEXT_SPECIFIC) on the module session: the module checks the PIN and counts a wrong one. */
@@ -359,6 +384,8 @@ export class PassthroughDevice implements Device<PassthroughSession> {
     await token.host.request('digestKey', module, key);
   }
 
-  /** The module keeps its own operation state; an operation ntls ended that still runs there ends at the module's next init (operationInit). */
-  operationEnd(): void {}
+  /** The module keeps its own operation state; one the model ended that still runs there ends when it is in the way (afterStaleOperations). */
+  operationEnd(session: PassthroughSession, kind: OperationKind): void {
+    session.active.delete(kind);
+  }
 }

@@ -185,6 +185,7 @@ export const callTable: CallTable = {
       return { result: error.rv, parameterUpdate, key: 0 };
     }
   },
+  C_SessionCancel: async (args, { app }) => { await app.C_SessionCancel(args.session, args.flags); return NO_ANSWER; },
   C_SeedRandom: async (args, { app }) => { await app.C_SeedRandom(args.session, bytes(args.seed)); return NO_ANSWER; },
   // A NULL buffer is CKR_ARGUMENTS_BAD, as the module behind p11-kit's server answers it.
   C_GenerateRandom: async (args, { app, maxOutputBytes }) => {
