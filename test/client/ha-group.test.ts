@@ -25,6 +25,15 @@ afterAll(async () => {
   await s?.cleanup();
 });
 
+/** A session on the group's virtual slot, logged in, and the private key it holds. */
+async function loggedInOnGroup(client: NtlsClient) {
+  const p11 = client.group(GROUP);
+  const session = await p11.openSession(0, CKF.SERIAL_SESSION | CKF.RW_SESSION);
+  await p11.login(session, 1, CO_PIN);
+  const [handle] = await p11.findObjects(session, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }]);
+  return { p11, session, handle };
+}
+
 function rvOf(error: unknown): number | null {
   return error instanceof Pkcs11Error ? error.rv : null;
 }
@@ -95,10 +104,7 @@ describe('HA group', () => {
   it('C_SessionCancel ends the operation on the group and on the member that ran it', async () => {
     const client = s.alice.library();
     try {
-      const p11 = client.group(GROUP);
-      const session = await p11.openSession(0, CKF.SERIAL_SESSION | CKF.RW_SESSION);
-      await p11.login(session, 1, CO_PIN);
-      const [handle] = await p11.findObjects(session, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }]);
+      const { p11, session, handle } = await loggedInOnGroup(client);
       // Inits turn among the members: a member that still ran a cancelled operation would answer
       // the next init there CKR_OPERATION_ACTIVE.
       for (let i = 0; i < 4; i++) {
@@ -119,10 +125,7 @@ describe('HA group', () => {
   it('a multi-part operation whose member is lost ends with CKR_DEVICE_ERROR; the session goes on elsewhere', async () => {
     const client = s.alice.library();
     try {
-      const p11 = client.group(GROUP);
-      const session = await p11.openSession(0, CKF.SERIAL_SESSION | CKF.RW_SESSION);
-      await p11.login(session, 1, CO_PIN);
-      const [handle] = await p11.findObjects(session, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }]);
+      const { p11, session, handle } = await loggedInOnGroup(client);
       const before = client.groupStatus(GROUP).members.map((m) => m.calls);
       await p11.signInit(session, ECDSA_SHA256, handle!);
       const after = client.groupStatus(GROUP).members.map((m) => m.calls);

@@ -41,6 +41,11 @@ describe('PKCS#11 3.0 functions of libntls-pkcs11.so', () => {
     values = r.values;
   });
 
+  /** The check's printed values, by name. */
+  function expectValues(expected: Record<string, string>): void {
+    for (const [name, value] of Object.entries(expected)) expect(values.get(name), name).toBe(value);
+  }
+
   it('C_GetInterfaceList: the count, CKR_BUFFER_TOO_SMALL with the count, CKR_ARGUMENTS_BAD without a count, the two interfaces', () => {
     expect(values.get('interface-count')).toBe('2');
     expect(values.get('interface-list-small')).toBe('CKR_BUFFER_TOO_SMALL 2');
@@ -50,13 +55,11 @@ describe('PKCS#11 3.0 functions of libntls-pkcs11.so', () => {
   });
 
   it('C_GetInterface: 3.0 by default, each version by name, CKR_ARGUMENTS_BAD for what is not offered', () => {
-    expect(values.get('interface-default')).toBe('PKCS 11 3.0');
-    expect(values.get('interface-3.0')).toBe('3.0');
-    expect(values.get('interface-2.40')).toBe('2.40 C_GetFunctionList\'s');
-    expect(values.get('interface-2.11')).toBe('CKR_ARGUMENTS_BAD');
-    expect(values.get('interface-other-name')).toBe('CKR_ARGUMENTS_BAD');
-    expect(values.get('interface-fork-safe')).toBe('CKR_ARGUMENTS_BAD');
-    expect(values.get('interface-no-out')).toBe('CKR_ARGUMENTS_BAD');
+    expectValues({
+      'interface-default': 'PKCS 11 3.0', 'interface-3.0': '3.0', 'interface-2.40': '2.40 C_GetFunctionList\'s',
+      'interface-2.11': 'CKR_ARGUMENTS_BAD', 'interface-other-name': 'CKR_ARGUMENTS_BAD', 'interface-fork-safe': 'CKR_ARGUMENTS_BAD',
+      'interface-no-out': 'CKR_ARGUMENTS_BAD',
+    });
     // 68 functions of 2.40 (C_GetFunctionList included) and 24 of 3.0, none left empty.
     expect(values.get('functions-3.0')).toBe('92 empty=0');
   });
@@ -81,13 +84,11 @@ describe('PKCS#11 3.0 functions of libntls-pkcs11.so', () => {
   });
 
   it('C_SessionCancel ends the operations it names (a search too), ignores one not active; the message-based functions: CKR_FUNCTION_NOT_SUPPORTED; the session signs afterwards', () => {
-    expect(values.get('session-cancel')).toBe('CKR_OK');
-    expect(values.get('session-cancel-sign-after')).toBe('CKR_OPERATION_NOT_INITIALIZED');
-    expect(values.get('session-cancel-digest-after')).toBe('CKR_OK');
-    expect(values.get('session-cancel-find')).toBe('CKR_OK');
-    expect(values.get('session-cancel-find-after')).toBe('CKR_OPERATION_NOT_INITIALIZED');
-    expect(values.get('session-cancel-none')).toBe('CKR_OK');
-    expect(values.get('session-cancel-bad-session')).toBe('CKR_SESSION_HANDLE_INVALID');
+    expectValues({
+      'session-cancel': 'CKR_OK', 'session-cancel-sign-after': 'CKR_OPERATION_NOT_INITIALIZED', 'session-cancel-digest-after': 'CKR_OK',
+      'session-cancel-find': 'CKR_OK', 'session-cancel-find-after': 'CKR_OPERATION_NOT_INITIALIZED', 'session-cancel-none': 'CKR_OK',
+      'session-cancel-bad-session': 'CKR_SESSION_HANDLE_INVALID',
+    });
     for (const name of MESSAGE_FUNCTIONS) expect(values.get(name), name).toBe('CKR_FUNCTION_NOT_SUPPORTED');
     expect(values.get('after')).toBe('ok');
   });
