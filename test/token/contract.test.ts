@@ -271,6 +271,11 @@ describe.each(devices)('the token model over %s', (_name, make) => {
     await a.C_FindObjectsInit(s, []);
     await a.C_SessionCancel(s, CKF.FIND_OBJECTS);
     expect(await rv(() => a.C_FindObjects(s, 8))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    await a.C_VerifyInit(s, ECDSA, pair.publicKey);
+    await a.C_SessionCancel(s, CKF.VERIFY);
+    expect(await rv(() => a.C_Verify(s, data, Buffer.alloc(64)))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    await a.C_FindObjectsInit(s, []);
+    await a.C_FindObjectsFinal(s);
     // Whatever the device kept of the cancelled operation, a new one starts.
     await a.C_SignInit(s, ECDSA, pair.privateKey);
     expect((await a.C_Sign(s, data)).length).toBe(64);

@@ -52,7 +52,6 @@ export interface PassthroughSession extends DeviceSession {
 
 const NO_SINGLE_PART = new Set<number>();
 const STALE_KINDS: readonly OperationKind[] = ['sign', 'verify', 'encrypt', 'decrypt', 'digest'];
-const EMPTY = Buffer.alloc(0);
 const ONE_BYTE = Buffer.alloc(1);
 
 /** The module's bytes as the attribute's kind (the HSM's typed values); unknown types stay bytes. */
@@ -340,10 +339,11 @@ export class PassthroughDevice implements Device<PassthroughSession> {
     for (const kind of STALE_KINDS) {
       if (session.active.has(kind)) continue;
       // The final ends a multi-part operation; a single-part mechanism's (raw ECDSA) refuses a
-      // final without ending, and ends at its single-part call.
+      // final without ending, and ends at its single-part call. (Never empty input: passed as
+      // NULL, SoftHSM2 would refuse it with CKR_ARGUMENTS_BAD and keep the operation.)
       if (kind === 'verify') {
-        await token.host.request('verifyFinal', module, EMPTY).catch(ignore);
-        await token.host.request('verify', module, ONE_BYTE, EMPTY).catch(ignore);
+        await token.host.request('verifyFinal', module, ONE_BYTE).catch(ignore);
+        await token.host.request('verify', module, ONE_BYTE, ONE_BYTE).catch(ignore);
       } else {
         await token.host.request('final', kind, module).catch(ignore);
         await token.host.request('single', kind, module, ONE_BYTE).catch(ignore);
