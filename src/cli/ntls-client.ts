@@ -182,7 +182,7 @@ common(program.command('create-cert'))
       ...config, client: { ...config.client, name: options.cn, certificate: recordedPath(context.folder, certificateFile), key: recordedPath(context.folder, keyFile) },
     });
     say(context, { certificate: certificateFile, key: keyFile, name: options.cn },
-      `certificate ${certificateFile}\nkey         ${keyFile}\nhave it registered on the server: ntls client register --client ${options.cn} --cert ${certificateFile}\n`);
+      `certificate ${certificateFile}\nkey         ${keyFile}\nhave it registered on the server: ntls client register --client ${options.cn} --cert ${certificateFile} --hostname THIS-HOST\n(THIS-HOST: the address or name the server sees this host connect from)\n`);
   }));
 
 common(program.command('add-server'))

@@ -149,7 +149,8 @@ describe('an unregistered client', () => {
   it('is refused, with the daemon\'s reference line in its log and one line for the user', async () => {
     const bob = new ClientHost('bob');
     try {
-      expectOk(await bob.run('create-cert', '--cn', 'bob'));
+      // Its hint names everything the server's command needs.
+      expect(expectOk(await bob.run('create-cert', '--cn', 'bob')).stdout).toMatch(/ntls client register --client bob --cert \S+bob\.pem --hostname /);
       expectOk(await bob.run('add-server', '--host', '127.0.0.1', '--port', String(s.daemon.port), '--cert', join(s.home, 'server', 'server.pem')));
       const from = s.daemon.log().length;
       const line = expectOneLineFailure(await bob.run('verify'), 'NTLS_ERR_CLIENT_REFUSED');

@@ -115,11 +115,13 @@ export function registerLogCommands(program: Command): void {
 
   logs.command('explain')
     .description('say for each line which guide message it is, whether it is expected, what it means and its likely root cause')
-    .argument('<file>', 'a lunalogs file, or - for standard input')
+    .argument('[file]', 'a lunalogs file, or - for standard input (default: the home\'s logs/lunalogs)')
+    .option('--home <dir>', HOME_HELP)
     .option('--json', 'one JSON object per line of the log')
     .option('--brief', 'one row per line: number, time, severity, kind, id, heading')
-    .action(guarded('explain', async (file: string, options: { json?: boolean; brief?: boolean }) => {
-      const source = openSource(file);
+    .action(guarded('explain', async (file: string | undefined, options: { home?: string; json?: boolean; brief?: boolean }) => {
+      const target = file ? { file, hint: '' } : homeLog(options.home);
+      const source = openSource(target.file, target.hint);
       const paint = paintFor(process.stdout);
       const matcher = catalogueMatcher();
       let lineNo = 0;

@@ -1,4 +1,4 @@
-// `ntls logs explain FILE|-` as a user runs it: output shapes, standard input, bad input.
+// `ntls logs explain [FILE|-]` as a user runs it: output shapes, standard input, the home's log, bad input.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExplainedLine } from '../../../src/admin/logs/explain.js';
@@ -77,8 +77,17 @@ describe('ntls logs explain', () => {
     expect(folder.status).toBe(2);
     expect(folder.stderr.trim().split('\n')).toHaveLength(1);
     expect(folder.stderr).toContain(fixture.logDirectory);
-    const none = await runNtls(['logs', 'explain']);
+    const none = await runNtls(['logs', 'explain', '--home', fixture.logDirectory]);
     expect(none.status).toBe(2);
+    expect(none.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('without a file, the home\'s log (--home, else $NTLS_HOME), as check and tail', async () => {
+    const byFlag = await runNtls(['logs', 'explain', '--brief', '--home', fixture.home]);
+    expect(byFlag.status).toBe(0);
+    expect(byFlag.stdout.trim().split('\n')).toHaveLength(6);
+    const byEnv = await runNtls(['logs', 'explain', '--brief'], { NTLS_HOME: fixture.home });
+    expect(byEnv.stdout).toBe(byFlag.stdout);
   });
 });
 
