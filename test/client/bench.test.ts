@@ -1,8 +1,9 @@
 // `ntls-client bench` against a real daemon: a short count-limited run over 1 and 3
 // connections with a generated P-256 key (destroyed afterwards), raw CKM_ECDSA on an existing
-// key, and the one-line failures of bad arguments. No figure is judged, only the shape.
+// key, signatures failing during a run (exit status 1), and the one-line failures of bad
+// arguments. No figure is judged, only the shape.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeHome } from '../support/daemon.js';
+import { removeHome, runNtls, sleep } from '../support/daemon.js';
 import { CO_PIN, expectOk, expectOneLineFailure, initialiseSlot, setUp, type Setup } from './support.js';
 
 let s: Setup;
@@ -44,6 +45,24 @@ describe('ntls-client bench', () => {
     expect(human.stdout).toMatch(/^CKM_ECDSA with "bench-p384" on local slot 0, 48-byte input$/m);
     expect(human.stdout).toMatch(/CONNECTIONS\s+OPS\/S\s+P50 MS\s+P90 MS\s+P99 MS\s+SIGNATURES\s+ERRORS/);
     expect(human.stdout).toMatch(/^2\s+\d+\.\d/m);
+  });
+
+  it('signatures that fail during the run (the partition revoked) are counted, and the status is 1', async () => {
+    expectOk(await s.alice.run('generate-key', '--type', 'ec-p256', '--label', 'bench-revoked', '--pin', CO_PIN));
+    const running = s.alice.run('bench', '--pin', CO_PIN, '--label', 'bench-revoked', '--connections', '1', '--seconds', '3', '--json');
+    try {
+      await sleep(1500);
+      expectOk(await runNtls(['client', 'revoke-partition', '-c', 'alice', '-p', 'default', '--home', s.home]));
+      const result = await running;
+      expect(result.status, result.stderr).toBe(1);
+      const row = (JSON.parse(result.stdout) as { rows: Row[] }).rows[0]!;
+      expect(row.signatures).toBeGreaterThan(0);
+      expect(row.errors).toBeGreaterThan(0);
+      expect(result.stderr).toMatch(/signature\(s\) failed during the run/);
+    } finally {
+      await running;
+      expectOk(await runNtls(['client', 'assign-partition', '-c', 'alice', '-p', 'default', '--home', s.home]));
+    }
   });
 
   it('bad arguments and a missing key are one line and a non-zero status', async () => {
