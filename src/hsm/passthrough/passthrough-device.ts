@@ -335,9 +335,10 @@ export class PassthroughDevice implements Device<PassthroughSession> {
       if (!(error instanceof Pkcs11Error) || error.rv !== CKR.OPERATION_ACTIVE) throw error;
     }
     const { token, module } = this.check(session);
+    const stale = STALE_KINDS.filter((kind) => !session.active.has(kind));
+    if (stale.length === 0) throw new Pkcs11Error(CKR.OPERATION_ACTIVE, 'the module runs an operation the model holds');
     const ignore = () => undefined;
-    for (const kind of STALE_KINDS) {
-      if (session.active.has(kind)) continue;
+    for (const kind of stale) {
       // The final ends a multi-part operation; a single-part mechanism's (raw ECDSA) refuses a
       // final without ending, and ends at its single-part call. (Never empty input: passed as
       // NULL, SoftHSM2 would refuse it with CKR_ARGUMENTS_BAD and keep the operation.)
