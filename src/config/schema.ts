@@ -89,7 +89,7 @@ export const ConfigShape = z.object({
     maxSessions: z.number().int().min(1).max(1_000_000).default(4096)
       .describe('Sessions open at once on one partition, all applications together; past it C_OpenSession is CKR_SESSION_COUNT.'),
     maxPartitionBytes: z.number().int().min(64 * 1024).max(64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024)
-      .describe('Bytes one partition\'s token objects may take in the store (attributes and sealed secrets; reported as the token\'s total memory); past it a call that would store more is CKR_DEVICE_MEMORY.'),
+      .describe('Bytes one partition\'s objects may take: token objects in the store (attributes and sealed secrets), session objects in memory (reported as the token\'s total memory); past it a call that would keep more is CKR_DEVICE_MEMORY.'),
     operationMemoryBudget: z.number().int().min(1024 * 1024).max(16 * 1024 * 1024 * 1024).default(256 * 1024 * 1024)
       .describe('Bytes the open operations of all sessions may hold as kept input (EdDSA, raw RSA, AES-GCM decryption, key wrap); past it an update is CKR_DEVICE_MEMORY.'),
     backend: z.enum(['software', 'pkcs11']).default('software')

@@ -26,6 +26,15 @@ export function credentialAad(partitionId: number, role: Role): Buffer {
  * key (a fresh copy the caller owns) or throws CKR_PIN_INCORRECT / CKR_PIN_LOCKED.
  */
 export async function verifyPin(vault: Vault, partition: Partition, role: Role, pin: Buffer): Promise<Buffer> {
+  const known = await knownOrLocked(vault, partition, role, pin);
+  if (known !== null) return known;
+  // PINs the KDF must judge take turns per role: each is judged after the one before was
+  // counted, so that guesses sent at once cannot pass the lock while their KDFs run.
+  return oneAtATime(partition, role, () => verifyPinByKdf(vault, partition, role, pin));
+}
+
+/** The key for a PIN that already succeeded, null when the KDF must judge it; throws when there is no credential or the role is locked. */
+async function knownOrLocked(vault: Vault, partition: Partition, role: Role, pin: Buffer): Promise<Buffer | null> {
   const credential: Credential | null = partition.row.credentials[role];
   if (credential === null) {
     throw new Pkcs11Error(role === 'so' ? CKR.TOKEN_NOT_RECOGNIZED : CKR.USER_PIN_NOT_INITIALIZED);
@@ -38,13 +47,20 @@ export async function verifyPin(vault: Vault, partition: Partition, role: Role, 
     throw new Pkcs11Error(CKR.PIN_LOCKED);
   }
   const known = vault.logins.check(partition.id, role, credential, pin);
-  if (known !== null) return withFailuresCleared(vault, partition, role, known);
+  return known === null ? null : withFailuresCleared(vault, partition, role, known);
+}
+
+async function verifyPinByKdf(vault: Vault, partition: Partition, role: Role, pin: Buffer): Promise<Buffer> {
+  // Judged again on its turn: a lock or a right PIN may have come while it waited.
+  const known = await knownOrLocked(vault, partition, role, pin);
+  if (known !== null) return known;
+  const credential = partition.row.credentials[role]!;
   vault.logins.kdfRuns();
   const key = await openCredential(pin, credential, credentialAad(partition.id, role));
   if (partition.row.credentials[role] !== credential) {
     // The credential changed while the KDF ran (C_InitPIN, C_SetPIN): judge against the new one.
     key?.fill(0);
-    return verifyPin(vault, partition, role, pin);
+    return verifyPinByKdf(vault, partition, role, pin);
   }
   if (key === null) {
     // The stored count, which other nodes add to: locked there before this try, locked here.
@@ -54,6 +70,22 @@ export async function verifyPin(vault: Vault, partition: Partition, role: Role, 
   }
   vault.logins.remember(partition.id, role, credential, pin, key);
   return withFailuresCleared(vault, partition, role, key);
+}
+
+/** The last PIN judgement queued for each role of a partition. */
+const turns = new WeakMap<Partition, Map<Role, Promise<unknown>>>();
+
+function oneAtATime<T>(partition: Partition, role: Role, judge: () => Promise<T>): Promise<T> {
+  let roles = turns.get(partition);
+  if (!roles) turns.set(partition, roles = new Map());
+  const before = roles.get(role) ?? Promise.resolve();
+  const mine = before.then(judge, judge);
+  const tail = mine.catch(() => undefined);
+  roles.set(role, tail);
+  void tail.then(() => {
+    if (roles.get(role) === tail) roles.delete(role);
+  });
+  return mine;
 }
 
 /** A right PIN ends the run of failures (written before the call returns). */

@@ -23,7 +23,10 @@ export class HsmObject {
     readonly owner: SessionOwner | null,
   ) {}
 
-  /** Bytes of its row in the store (attributes and sealed secret), counted against the partition's room; 0 until stored. */
+  /**
+   * Bytes counted against the partition's room: a token object's row in the store (attributes and
+   * sealed secret), a session object's attributes and secret in memory; 0 until counted.
+   */
   storedBytes = 0;
 
   get objectClass(): number {

@@ -51,7 +51,7 @@ export interface HsmOptions {
   maxPartitions?: number;
   /** Sessions open at once on one partition, all applications together (CKR_SESSION_COUNT past it). */
   maxSessions?: number;
-  /** Bytes one partition's token objects may take in the store (CKR_DEVICE_MEMORY past it). */
+  /** Bytes one partition's objects may take, token objects in the store and session objects in memory (CKR_DEVICE_MEMORY past it). */
   maxPartitionBytes?: number;
   pinPolicy?: Partial<PinPolicy>;
   /** scrypt cost of PIN-derived keys; lower it only in tests. */
@@ -779,22 +779,28 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     return clear;
   }
 
-  /** Writes token objects; CKR_DEVICE_MEMORY when the partition's room (maxPartitionBytes) would not hold them. */
+  /**
+   * Writes token objects; CKR_DEVICE_MEMORY when the partition's room (maxPartitionBytes) would
+   * not hold them. Session objects are never stored but take the same room in memory: without
+   * it a client could fill the daemon's memory with them, without a login, for every tenant.
+   */
   async persist(partition: Partition, objects: readonly HsmObject[]): Promise<void> {
-    const tokenObjects = objects.filter((o) => o.isToken);
-    const rows = tokenObjects.map((o) => ({
+    const rows = new Map(objects.filter((o) => o.isToken).map((o) => [o, {
       id: o.handle, partitionId: partition.id, attributes: encodeAttributes(o.attributes), sealed: o.sealed,
-    }));
-    if (rows.length === 0) return;
-    // An object written again (changed attributes) gives back the room of its old row.
+    }]));
+    const bytes = objects.map((o) => {
+      const row = rows.get(o);
+      return row ? rowBytes(row) : encodeAttributes(o.attributes).length + (o.secret?.length ?? 0);
+    });
+    // An object written again (changed attributes) gives back the room it took.
     let growth = 0;
-    for (const row of rows) growth += rowBytes(row) - (partition.objects.get(row.id)?.storedBytes ?? 0);
+    for (const [i, object] of objects.entries()) growth += bytes[i]! - (partition.objects.get(object.handle)?.storedBytes ?? 0);
     const used = storedBytesOf(partition);
     if (growth > 0 && used + growth > this.maxPartitionBytes) {
       throw new Pkcs11Error(CKR.DEVICE_MEMORY, `the partition's objects would take ${used + growth} bytes, over hsm.maxPartitionBytes (${this.maxPartitionBytes})`);
     }
-    await this.stored(() => this.store.putObjects(rows));
-    for (const [i, object] of tokenObjects.entries()) object.storedBytes = rowBytes(rows[i]!);
+    if (rows.size > 0) await this.stored(() => this.store.putObjects([...rows.values()]));
+    for (const [i, object] of objects.entries()) object.storedBytes = bytes[i]!;
   }
 
   async unpersist(object: HsmObject): Promise<void> {
@@ -880,7 +886,7 @@ function storedObject(row: ObjectRow, attributes: Map<number, AttributeValue>): 
   return object;
 }
 
-/** The room a partition's token objects take in the store. */
+/** The room a partition's objects take: token objects in the store, session objects in memory. */
 function storedBytesOf(partition: Partition): number {
   let bytes = 0;
   for (const object of partition.objects.values()) bytes += object.storedBytes;

@@ -84,6 +84,14 @@ describe('login cache', () => {
     expect(await loginOnce(CO_PIN)).toBe(CKR.PIN_LOCKED);
   });
 
+  it('guesses sent at once cannot pass the lock: each is judged after the one before was counted', async () => {
+    const guesses = await Promise.all([...Array.from({ length: 10 }, (_, i) => loginOnce(`wrong-pin-${i}`)), loginOnce(CO_PIN)]);
+    expect(guesses.filter((r) => r === CKR.PIN_INCORRECT)).toHaveLength(3);
+    expect(guesses.slice(3)).toEqual(Array(8).fill(CKR.PIN_LOCKED));
+    expect(kdfRuns).toBe(3);
+    expect(failures().co).toBe(3);
+  });
+
   it('C_SetPIN drops the remembered PIN: the old one is refused (with the KDF, counted), the new one pays the KDF once', async () => {
     await loginOnce(CO_PIN);
     const app = hsm.application('change');

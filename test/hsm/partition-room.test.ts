@@ -1,8 +1,8 @@
 // A partition's room in the store (hsm.maxPartitionBytes): token objects past it are refused
 // with CKR_DEVICE_MEMORY and nothing of the call is kept, C_GetTokenInfo reports the room and
-// what is free, destroying gives room back, session objects and other partitions are not
-// counted, and a restart counts what is stored. One client cannot fill the disk every
-// partition shares.
+// what is free, destroying gives room back, other partitions are not counted, and a restart
+// counts what is stored. One client cannot fill the disk every partition shares. Session objects
+// take the same room in memory: one client, without a login, cannot fill the daemon's memory.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CKA, CKK, CKM, CKO, CKR, CKU } from '../../src/pkcs11/constants.js';
@@ -49,14 +49,14 @@ describe('a partition\'s room', () => {
     expect(await app.C_FindObjects(s, 100)).toHaveLength(made.length);
     await app.C_FindObjectsFinal(s);
 
-    // Generated keys and grown attributes are counted as well; a session object is not stored.
+    // Generated keys, grown attributes and session objects are counted as well.
     expect(await rv(() => app.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), [
       { type: CKA.TOKEN, value: true }, { type: CKA.VALUE_LEN, value: 32 }, { type: CKA.LABEL, value: text('k'.repeat(8192)) },
     ]))).toBe(CKR.DEVICE_MEMORY);
     expect(await rv(() => app.C_SetAttributeValue(s, made[0]!, [{ type: CKA.LABEL, value: text('x'.repeat(16384)) }]))).toBe(CKR.DEVICE_MEMORY);
     const { attributes } = await app.C_GetAttributeValue(s, made[0]!, [{ type: CKA.LABEL }]);
     expect((attributes[0]!.value as Buffer).toString()).toBe('d0');
-    await app.C_CreateObject(s, data('in-session', 16384, false));
+    expect(await rv(() => app.C_CreateObject(s, data('in-session', 16384, false)))).toBe(CKR.DEVICE_MEMORY);
     // A change that takes no more room is written.
     await app.C_SetAttributeValue(s, made[0]!, [{ type: CKA.LABEL, value: text('d0') }]);
 
@@ -97,6 +97,35 @@ describe('a partition\'s room', () => {
     expect(await rv(pair)).toBe(CKR.DEVICE_MEMORY);
     await app.C_FindObjectsInit(s, [{ type: CKA.KEY_TYPE, value: CKK.RSA }]);
     expect(await app.C_FindObjects(s, 10)).toHaveLength(0);
+    hsm.close();
+  });
+
+  it('session objects take the room in memory, in a public session too; closing the session gives it back', async () => {
+    const { hsm, slot } = await readyHsm(home, { maxPartitionBytes: ROOM });
+    const app = hsm.application('public');
+    const s = await app.C_OpenSession(slot, RW);
+    const publicData = (i: number): Template => [
+      { type: CKA.CLASS, value: CKO.DATA }, { type: CKA.TOKEN, value: false }, { type: CKA.PRIVATE, value: false },
+      { type: CKA.LABEL, value: text(`s${i}`) }, { type: CKA.VALUE, value: Buffer.alloc(8192, 1) },
+    ];
+    let made = 0;
+    let refused = 0;
+    for (let i = 0; i < 20 && refused === 0; i++) {
+      const r = await rv(() => app.C_CreateObject(s, publicData(i)));
+      if (r === 0) made++;
+      else refused = r;
+    }
+    expect(refused).toBe(CKR.DEVICE_MEMORY);
+    expect(made).toBeGreaterThanOrEqual(6);
+    expect(made).toBeLessThan(8);
+    expect(hsm.getTokenInfo(slot).freePublicMemory).toBeLessThan(8192);
+    // Another application of the partition meets the same room.
+    const other = hsm.application('other');
+    const o = await other.C_OpenSession(slot, RW);
+    expect(await rv(() => other.C_CreateObject(o, publicData(99)))).toBe(CKR.DEVICE_MEMORY);
+    await app.C_CloseSession(s);
+    expect(hsm.getTokenInfo(slot).freePublicMemory).toBe(ROOM);
+    await other.C_CreateObject(o, publicData(100));
     hsm.close();
   });
 });

@@ -80,7 +80,11 @@ export const persistentApplicationIdSuite = (kind: BackendKind) => describe.each
     await ntls(second, NtlsAppCall.CloseAccess, 0xb43, 1);
     expect((await call(second, request('C_GetSessionInfo', { session }))).rv).toBe(CKR.SESSION_HANDLE_INVALID);
     await second.close();
-    expect(target().bodies().some((b) => b.includes('Change existing APP ID mapping for'))).toBe(true);
+    // The guide's shape: `Change existing APP ID mapping for [5 : 1] to persistent state : [80000005 : 1]`.
+    // The guide's shape: `Change existing APP ID mapping for [5 : 1] to persistent state : [80000005 : 1]`.
+    const changed = target().bodies().map((b) => /APP ID mapping for \[(\d+) : 1\] to persistent state : \[(.+) : 1\]/.exec(b)).filter((m) => m !== null);
+    expect(changed.length).toBeGreaterThan(0);
+    for (const m of changed) expect(m[2]).toBe((0x80000000 + Number(m[1])).toString(16));
     expect(target().bodies().some((b) => b.includes('Closing Access for [b43 : 1 :'))).toBe(true);
   });
 });

@@ -78,7 +78,7 @@ export class ApplicationIds {
       mapping.persistent = true;
       this.logger.log(Catalogue.appIdMadePersistent, {
         mapping: `${connection} : ${mapping.connections.size}`,
-        persistent: `${(PERSISTENT_BIT | connection).toString(16)} : ${mapping.connections.size}`, peer,
+        persistent: `${((PERSISTENT_BIT | connection) >>> 0).toString(16)} : ${mapping.connections.size}`, peer,
       });
     }
     return app;
