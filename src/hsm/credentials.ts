@@ -77,7 +77,7 @@ const turns = new WeakMap<Partition, Map<Role, Promise<unknown>>>();
 
 function oneAtATime<T>(partition: Partition, role: Role, judge: () => Promise<T>): Promise<T> {
   let roles = turns.get(partition);
-  if (!roles) turns.set(partition, roles = new Map());
+  if (!roles) turns.set(partition, roles = new Map<Role, Promise<unknown>>());
   const before = roles.get(role) ?? Promise.resolve();
   const mine = before.then(judge, judge);
   const tail = mine.catch(() => undefined);
