@@ -163,6 +163,11 @@ export function find(call: Call, template: Template): ObjectFacts[] {
 /** What C_CopyObject may set besides what C_SetAttributeValue may change. */
 const COPY_SETTABLE: readonly number[] = [CKA.TOKEN, CKA.PRIVATE, CKA.MODIFIABLE, CKA.DESTROYABLE];
 
+/** Changes PKCS#11 lets a copy make however the original is held: sensitive, or no longer extractable. */
+function tightens(type: number, value: AttributeValue): boolean {
+  return (type === CKA.SENSITIVE && value === true) || (type === CKA.EXTRACTABLE && value === false);
+}
+
 /** C_CopyObject: a new object with the original's attributes and value, changed by the template. */
 export async function copyObject(call: Call, handle: number, template: Template): Promise<ObjectFacts> {
   const object = objectOf(call, handle);
@@ -181,6 +186,11 @@ export async function copyObject(call: Call, handle: number, template: Template)
       }
     } else {
       checkChange(attributes, type, call.role === 'so');
+      // An unmodifiable object's copy may only be tightened: otherwise a copy would turn on what
+      // C_SetAttributeValue refuses (CKA_DECRYPT of a wrap-only key, then decrypting wrapped keys).
+      if (object.attributes.get(CKA.MODIFIABLE) === false && !tightens(type, changed) && !attributeEquals(attributes.get(type), changed)) {
+        throw new Pkcs11Error(CKR.ACTION_PROHIBITED, 'CKA_MODIFIABLE is false');
+      }
     }
     if (type === CKA.VALUE && valueIsSecret(objectClass, object.isPrivate)) value = changed as Buffer;
     else attributes.set(type, changed);

@@ -438,6 +438,15 @@ describe('C_CopyObject', () => {
     const locked = await app.C_CreateObject(s, data([{ type: CKA.MODIFIABLE, value: false }]));
     expect(await rv(() => app.C_CopyObject(s, locked, [{ type: CKA.MODIFIABLE, value: true }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
     expect(await rv(() => app.C_CopyObject(s, locked, [{ type: CKA.CLASS, value: CKO.CERTIFICATE }]))).toBe(CKR.ATTRIBUTE_READ_ONLY);
+    // An unmodifiable wrap-only key: its copy cannot turn on decrypt (a Clulow wrap-then-decrypt),
+    // nor change anything else C_SetAttributeValue refuses; tightening and moving to the token can.
+    await app.C_Login(s, CKU.USER, CO_PIN);
+    const wrapOnly = await app.C_CreateObject(s, aesTemplate([{ type: CKA.WRAP, value: true }, { type: CKA.DECRYPT, value: false },
+      { type: CKA.SENSITIVE, value: false }, { type: CKA.EXTRACTABLE, value: true }, { type: CKA.MODIFIABLE, value: false }]));
+    expect(await rv(() => app.C_SetAttributeValue(s, wrapOnly, [{ type: CKA.DECRYPT, value: true }]))).toBe(CKR.ACTION_PROHIBITED);
+    expect(await rv(() => app.C_CopyObject(s, wrapOnly, [{ type: CKA.DECRYPT, value: true }]))).toBe(CKR.ACTION_PROHIBITED);
+    expect(await rv(() => app.C_CopyObject(s, wrapOnly, [{ type: CKA.LABEL, value: text('renamed') }]))).toBe(CKR.ACTION_PROHIBITED);
+    await app.C_CopyObject(s, wrapOnly, [{ type: CKA.TOKEN, value: true }, { type: CKA.SENSITIVE, value: true }, { type: CKA.EXTRACTABLE, value: false }, { type: CKA.DECRYPT, value: false }]);
     expect(await rv(() => app.C_CopyObject(s, 31337, []))).toBe(CKR.OBJECT_HANDLE_INVALID);
     const ro = await app.C_OpenSession(slot, RO);
     expect(await rv(() => app.C_CopyObject(ro, locked, [{ type: CKA.TOKEN, value: true }]))).toBe(CKR.SESSION_READ_ONLY);
