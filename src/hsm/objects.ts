@@ -163,6 +163,8 @@ export function find(call: Call, template: Template): ObjectFacts[] {
 /** What C_CopyObject may set besides what C_SetAttributeValue may change. */
 const COPY_SETTABLE: readonly number[] = [CKA.TOKEN, CKA.PRIVATE, CKA.MODIFIABLE, CKA.DESTROYABLE];
 
+const sameValue = (current: AttributeValue | undefined, value: AttributeValue) => current !== undefined && attributeEquals(current, value);
+
 /** Changes PKCS#11 lets a copy make however the original is held: sensitive, or no longer extractable. */
 function tightens(type: number, value: AttributeValue): boolean {
   return (type === CKA.SENSITIVE && value === true) || (type === CKA.EXTRACTABLE && value === false);
@@ -188,7 +190,7 @@ export async function copyObject(call: Call, handle: number, template: Template)
       checkChange(attributes, type, call.role === 'so');
       // An unmodifiable object's copy may only be tightened: otherwise a copy would turn on what
       // C_SetAttributeValue refuses (CKA_DECRYPT of a wrap-only key, then decrypting wrapped keys).
-      if (object.attributes.get(CKA.MODIFIABLE) === false && !tightens(type, changed) && !attributeEquals(attributes.get(type), changed)) {
+      if (object.attributes.get(CKA.MODIFIABLE) === false && !tightens(type, changed) && !sameValue(attributes.get(type), changed)) {
         throw new Pkcs11Error(CKR.ACTION_PROHIBITED, 'CKA_MODIFIABLE is false');
       }
     }
