@@ -125,8 +125,9 @@ function clientFor(context: CommandContext, serverName: string | undefined): Ntl
 }
 
 /** Opens a session on the slot (logged in when a PIN is there), runs `body`, closes. */
-async function withToken(context: CommandContext, options: SlotOptions, pinRequired: boolean, body: (token: TokenSession, server: string) => Promise<void>): Promise<void> {
-  const pin = await pinFrom(options.pin, pinRequired);
+/** `login`: true needs the Crypto Officer PIN, false logs in when one is given (--pin, NTLS_PIN), 'never' does not log in. */
+async function withToken(context: CommandContext, options: SlotOptions, login: boolean | 'never', body: (token: TokenSession, server: string) => Promise<void>): Promise<void> {
+  const pin = login === 'never' ? undefined : await pinFrom(options.pin, login);
   if (options.group !== undefined) {
     const client = NtlsClient.fromConfig({ folder: context.folder, group: options.group, logger: context.logger });
     try {
@@ -479,7 +480,8 @@ slotCommand(program.command('init-pin'))
   .action((options: SlotOptions & { soPin?: string }) => runCommand(options, async (context) => {
     const soPin = await soPinFrom(options.soPin);
     const pin = (await pinFrom(options.pin, true))!;
-    await withToken(context, { ...options, pin: undefined }, false, async (token) => {
+    // The SO logs in on this session: an exported NTLS_PIN (the CO PIN being set) must not log the CO in first.
+    await withToken(context, options, 'never', async (token) => {
       await token.remote.login(token.session, CKU.SO, soPin);
       try {
         await token.remote.initPin(token.session, pin);
