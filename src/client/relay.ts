@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
@@ -19,6 +19,10 @@ import { LinkError, openIdentifiedLink, type IdentifiedLink, type LinkOptions } 
 /** p11-kit's client sends one version byte before its first frame. */
 const P11KIT_VERSION_BYTES = 1;
 const MAX_LOCAL_FRAME_BYTES = 64 * 1024 * 1024;
+/** How long a program whose link could not be made may stay silent before its socket is ended. */
+const UNLINKED_IDLE_MS = 3000;
+/** How long the check for another relay on the --listen path waits for an answer. */
+const PROBE_TIMEOUT_MS = 1000;
 
 export interface RelayHooks {
   /** Called with each link's TLS socket once it is open (tests read its socket options). */
@@ -82,7 +86,7 @@ export async function relayStreams(input: Readable, output: Writable, options: L
 export async function serveRelay(path: string, options: LinkOptions | LinkSource, onError: (error: Error) => void, hooks: RelayHooks = {}): Promise<Server> {
   const source = sourceOf(options);
   prepareSocketFolder(path);
-  if (existsSync(path)) rmSync(path, { force: true });
+  await clearStaleSocket(path);
   const server = createServer((local: Socket) => {
     local.pause();
     linkFrom(source).then(({ socket, initial }) => {
@@ -100,7 +104,7 @@ export async function serveRelay(path: string, options: LinkOptions | LinkSource
       socket.resume();
     }, (error: Error) => {
       onError(error);
-      local.destroy();
+      answerUnlinked(local);
     });
   });
   try {
@@ -110,6 +114,78 @@ export async function serveRelay(path: string, options: LinkOptions | LinkSource
     throw new ClientError('NTLS_ERR_FILE', `cannot listen on ${path} (${code})`, 'give --listen a path in a folder you can write, e.g. $XDG_RUNTIME_DIR/ntls.sock');
   }
   return server;
+}
+
+/**
+ * Answers a program whose link could not be made, in p11-kit RPC itself: the version byte, then
+ * CKR_DEVICE_ERROR for every call, as `p11-kit server` does for a module whose C_Initialize
+ * fails. Closing the socket unread instead kills programs with SIGPIPE: p11-kit's client writes
+ * without MSG_NOSIGNAL. The socket ends when the program closes it or stays silent too long.
+ */
+function answerUnlinked(local: Socket): void {
+  const frames = new FrameReader(MAX_LOCAL_FRAME_BYTES);
+  const errorBody = encodeErrorResponse(CKR.DEVICE_ERROR);
+  const noOptions = Buffer.alloc(0);
+  let versionSeen = false;
+  let idle: NodeJS.Timeout | undefined;
+  const quiet = () => {
+    local.end();
+    // A program that neither reads nor closes does not keep the socket.
+    setTimeout(() => local.destroy(), UNLINKED_IDLE_MS).unref();
+  };
+  const rearm = () => {
+    clearTimeout(idle);
+    idle = setTimeout(quiet, UNLINKED_IDLE_MS);
+    idle.unref();
+  };
+  local.on('error', () => local.destroy());
+  local.once('close', () => clearTimeout(idle));
+  local.on('data', (chunk: Buffer) => {
+    rearm();
+    try {
+      frames.push(chunk);
+      if (!versionSeen) {
+        const head = frames.takeByte();
+        if (head === null) return;
+        versionSeen = true;
+        local.write(Buffer.from([negotiateVersion(head)]));
+      }
+      let frame: Frame | null;
+      while ((frame = frames.next())) local.write(serializeFrame({ callCode: frame.callCode, options: noOptions, body: errorBody }));
+    } catch {
+      // A stream no p11-kit client sends: nothing to answer.
+      local.destroy();
+    }
+  });
+  rearm();
+  local.resume();
+}
+
+/**
+ * A socket file already at `path` is removed only when nothing answers there: a relay still
+ * listening keeps its socket, and the second one is refused rather than taking it over.
+ */
+async function clearStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  if (await somethingListens(path)) {
+    throw new ClientError('NTLS_ERR_FILE', `another relay is listening on ${path}`, 'stop it or choose another --listen path');
+  }
+  rmSync(path, { force: true });
+}
+
+function somethingListens(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    const done = (answer: boolean) => {
+      clearTimeout(timer);
+      probe.destroy();
+      resolve(answer);
+    };
+    // A listener that accepts nothing within the bound is taken as alive: removing its file is the harm avoided.
+    const timer = setTimeout(() => done(true), PROBE_TIMEOUT_MS);
+    probe.once('connect', () => done(true));
+    probe.once('error', () => done(false));
+  });
 }
 
 /**
@@ -304,7 +380,7 @@ export function serveHaStreams(input: Readable, output: Writable, connection: Ha
 
 /** A unix socket (owner-only) where each program gets its own HaConnection. */
 export async function serveHaRelay(path: string, connect: () => HaConnection): Promise<Server> {
-  if (existsSync(path)) rmSync(path, { force: true });
+  await clearStaleSocket(path);
   const server = createServer((local: Socket) => {
     local.on('error', () => local.destroy());
     void serveHaStreams(local, local, connect()).finally(() => local.destroy());

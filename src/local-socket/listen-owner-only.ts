@@ -1,4 +1,4 @@
-import { chmodSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, renameSync, rmSync, statSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 
@@ -33,8 +33,17 @@ export async function listenOwnerOnly(server: Server, path: string): Promise<voi
   chmodSync(bindAt, 0o600);
   if (bindAt !== path) {
     renameSync(bindAt, path);
+    const made = statSync(path);
     // Node removes a socket file when its server closes, but it knows only the staging name.
-    const remove = () => rmSync(path, { force: true });
+    // Only this server's own file is removed: another may have replaced it since.
+    const remove = () => {
+      try {
+        const now = statSync(path);
+        if (now.ino === made.ino && now.dev === made.dev) rmSync(path, { force: true });
+      } catch {
+        // Gone already.
+      }
+    };
     process.once('exit', remove);
     server.once('close', () => {
       process.off('exit', remove);
