@@ -18,6 +18,9 @@ import { PendingPool } from './pending-pool.js';
 import { applyTcpKeepalive } from './tcp-keepalive.js';
 import { NtlsError } from '../errors/ntls-error.js';
 
+/** How long close() waits for net.Server's own close once this process's connections have ended. */
+const HANDED_OFF_CLOSE_WAIT_MS = 1000;
+
 /** The listening socket could not be opened; `cause` is the system's error (EADDRINUSE, ...). */
 export class BindError extends NtlsError {
   declare readonly code: 'RC_SOCKET_ERROR';
@@ -183,7 +186,15 @@ export class DatapathEngine {
     const deadline = Date.now() + graceMs;
     while (this.connections.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const connection of this.connections) connection.raw.destroy();
-    await closed;
+    // Every connection of this process has ended. server.close() may still wait on sockets
+    // handed to datapath workers: Node counts them until the worker says they closed, and a
+    // server whose workers have all exited since (a worker killed, then replaced by one that got
+    // none) never calls back (net.Server.close: _connections++ with no worker left to answer).
+    // Those sockets are the workers' (WorkerPool.stop ends them): waited for a moment, not more.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, HANDED_OFF_CLOSE_WAIT_MS);
+      void closed.then(() => { clearTimeout(timer); resolve(); });
+    });
     await localClosed;
     if (this.localPath) rmSync(this.localPath, { force: true });
   }

@@ -12,6 +12,9 @@ const EMPTY = Buffer.alloc(0);
 
 interface Hosted {
   instance: ProcessorInstance;
+  /** Who the link is, as its Open said: a link lost with its worker is named by them. */
+  client: string;
+  peer: string;
   /** The last request's answer: the next is processed after it, so answers keep their order. */
   queue: Promise<unknown>;
 }
@@ -63,7 +66,7 @@ export class ProcessorHost {
         id: this.connectionId(local), client: open.client, peer: open.peer, fingerprint: open.fingerprint, local: open.local,
         terminate: () => this.writer.send(ChannelKind.Terminate, local),
       });
-      this.hosted.set(local, { instance, queue: Promise.resolve() });
+      this.hosted.set(local, { instance, client: open.client, peer: open.peer, queue: Promise.resolve() });
       return;
     }
     const hosted = this.hosted.get(local);
@@ -92,9 +95,19 @@ export class ProcessorHost {
     }
   }
 
-  /** The worker is gone: each of its connections' instances closes (their sessions end). */
+  /**
+   * The worker is gone: each of its connections ends here, with the lines a link that ends
+   * writes (src/datapath/connection.ts, terminate() then onClose()), in the same order — the
+   * worker that would have written them cannot — and its instance closes (its sessions end).
+   */
   lost(): void {
-    for (const hosted of this.hosted.values()) hosted.instance.close();
+    const links = [...this.hosted.values()];
     this.hosted.clear();
+    for (const { instance, client, peer } of links) {
+      this.onLog('connectionTerminating', { peer });
+      this.onLog('clientDisconnected', { client, peer });
+      instance.close();
+      this.onLog('connectionInstanceRemoved', { client, peer });
+    }
   }
 }
