@@ -229,10 +229,11 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
         await Promise.all([engine.close(), pool?.stop()]);
         logger.log(Catalogue.dispatchingTerminated);
         monitor.stop();
+        // The guide's order: Terminating., then the command processor's shut down, then terminated.
+        logger.log(Catalogue.terminating);
         await processor!.module.cp_shutdown();
         logger.log(Catalogue.processorShutDown, { module: processor!.name.name });
         logger.log(Catalogue.processorModuleUnloaded);
-        logger.log(Catalogue.terminating);
         logger.log(Catalogue.terminated);
         await logger.close();
         if (!restarting) lock.release();

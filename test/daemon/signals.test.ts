@@ -31,9 +31,9 @@ const SHUTDOWN = [
   'info : 0 : Intiating dispatch termination.',
   'info : 0 : Dispatching has been terminated.',
   'info : 0 : Client certificate verify location monitor terminated',
+  'info : 0 : Terminating.',
   'info : 0 : "NTLS PKCS#11 Command Processor" shut downed',
   'info : 0 : Command Processor module unloaded',
-  'info : 0 : Terminating.',
   'info : 0 : NTLS terminated',
 ];
 
