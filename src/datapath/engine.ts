@@ -90,7 +90,6 @@ export class DatapathEngine {
     this.server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
       if (!this.options.handOff?.(socket)) this.accept(socket);
     });
-    this.server.on('error', () => this.options.logger.log(Catalogue.acceptFailed));
     this.tooManyConnections = new RateLimitedLine(() => options.logger.log(Catalogue.newConnectionFailed));
     this.tooManyPending = new RateLimitedLine(() => options.logger.log(Catalogue.tcpAcceptFailed));
   }
@@ -109,6 +108,8 @@ export class DatapathEngine {
       this.server.once('error', onError);
       this.server.listen({ host: bind, port, backlog: 511 }, () => {
         this.server.off('error', onError);
+        // Once listening: a failed bind has the three lines above, not this one as well.
+        this.server.on('error', () => logger.log(Catalogue.acceptFailed));
         resolve(this.server.address() as AddressInfo);
       });
     });

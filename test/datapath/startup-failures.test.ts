@@ -52,6 +52,7 @@ describe('start-up failures', () => {
         'critical : 0xc0000102 : Failed to initialize application. Terminating.',
       ]);
       expect(log(h)).not.toContain('info : 0 : NTLS is online and operational.');
+      expect(log(h)).not.toContain('error : 0xc0000002 : Accept failed. Reason: RC_GENERAL_ERROR');
     } finally {
       blocker.close();
     }
@@ -62,6 +63,7 @@ describe('start-up failures', () => {
     const result = await startFails(h);
     expect(result.stderr).toContain('not one of this host');
     expect(log(h)).toContain('critical : 0xc0000500 : NTLS listening port could not Bind : RC_SOCKET_ERROR');
+    expect(log(h)).not.toContain('error : 0xc0000002 : Accept failed. Reason: RC_GENERAL_ERROR');
   });
 
   it('a server certificate file that is not a certificate', async () => {
