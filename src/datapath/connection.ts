@@ -35,6 +35,8 @@ export interface ConnectionDependencies {
   clientByFingerprint(fingerprint: string): RegisteredClient | undefined;
   /** Takes one of the client's connection slots; false when it has all it may have. */
   admitClient(client: string): boolean;
+  /** Writes `Unable to create a new connection.`, at most once a second. */
+  connectionRefused(): void;
   /** Gives back a slot taken by admitClient. */
   leaveClient(client: string): void;
   processor: Pick<CommandProcessorModule, 'cp_server_connected'>;
@@ -219,7 +221,7 @@ export class Connection {
     if (this.closed) return;
     if (!this.deps.admitClient(client.name)) {
       this.deps.statistics.connectionsRejected++;
-      logger.log(Catalogue.newConnectionFailed);
+      this.deps.connectionRefused();
       this.settle();
       return this.terminate();
     }

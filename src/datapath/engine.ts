@@ -236,6 +236,7 @@ export class DatapathEngine {
         this.connectionsByClient.set(client, now + 1);
         return true;
       },
+      connectionRefused: () => this.tooManyConnections.hit(),
       leaveClient: (client) => {
         const left = (this.connectionsByClient.get(client) ?? 1) - 1;
         if (left <= 0) this.connectionsByClient.delete(client);

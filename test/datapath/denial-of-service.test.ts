@@ -119,11 +119,16 @@ describe('connection slots', () => {
     const { attacker, victim } = await start({ datapath: { maxConnections: 8, receiveTimeout: 0 } });
     const endpoint = endpointOf(home, daemon!.port);
     const from = daemon!.log().length;
+    const began = Date.now();
     const taken = await openMany(endpoint, attacker, 8, 1);
+    const seconds = Math.floor((Date.now() - began) / 1000) + 1;
     links.push(...taken.links);
     expect(taken.links).toHaveLength(2);
     expect(taken.refused).toBe(6);
-    expect(daemon!.bodies().slice(from)).toContain('error : 0xc0000002 : Unable to create a new connection.');
+    // At most once a second in each serving process (the main process and one worker here).
+    const refusals = daemon!.bodies().slice(from).filter((b) => b === 'error : 0xc0000002 : Unable to create a new connection.');
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(refusals.length).toBeLessThanOrEqual(2 * seconds);
     const served = await newLinks(endpoint, victim, 3);
     expect(served.made).toBe(3);
     for (const l of taken.links) expect(await servedCalls(l, 2)).toEqual({ ok: 2, hostMemory: 0, failed: 0 });
