@@ -126,7 +126,6 @@ function answerUnlinked(local: Socket): void {
   const frames = new FrameReader(MAX_LOCAL_FRAME_BYTES);
   const errorBody = encodeErrorResponse(CKR.DEVICE_ERROR);
   const noOptions = Buffer.alloc(0);
-  let versionSeen = false;
   let idle: NodeJS.Timeout | undefined;
   const quiet = () => {
     local.end();
@@ -140,22 +139,12 @@ function answerUnlinked(local: Socket): void {
   };
   local.on('error', () => local.destroy());
   local.once('close', () => clearTimeout(idle));
+  // A stream no p11-kit client sends is destroyed: nothing to answer.
+  const answer = versionThenFrames(frames, local, (head) => local.write(Buffer.from([negotiateVersion(head)])),
+    (frame) => local.write(serializeFrame({ callCode: frame.callCode, options: noOptions, body: errorBody })), () => local.destroy());
   local.on('data', (chunk: Buffer) => {
     rearm();
-    try {
-      frames.push(chunk);
-      if (!versionSeen) {
-        const head = frames.takeByte();
-        if (head === null) return;
-        versionSeen = true;
-        local.write(Buffer.from([negotiateVersion(head)]));
-      }
-      let frame: Frame | null;
-      while ((frame = frames.next())) local.write(serializeFrame({ callCode: frame.callCode, options: noOptions, body: errorBody }));
-    } catch {
-      // A stream no p11-kit client sends: nothing to answer.
-      local.destroy();
-    }
+    answer(chunk);
   });
   rearm();
   local.resume();
