@@ -101,11 +101,14 @@ export function explainFailure(error: unknown, context: FailureContext = {}): Fa
         line: `${server} refused this client's certificate, sent from ${address}, after the TLS handshake; this side's checks passed (the certificate is valid, the server presented its pinned certificate), so the server does not accept it from this address: not registered there, registered for another host, or removed; ask its administrator to look with \`ntls client show --client ${name}\` (unknown there: \`ntls client register --client ${name} --cert ${file} --hostname ${address}\`; another host: \`ntls client hostip --client ${name} --hostname ${address}\`)`,
       };
     }
+    if (error.code === 'NTLS_ERR_TIMEOUT' && error.stage === 'connect') {
+      return { code: error.code, line: `${server} did not complete the TLS handshake (${error.message}); check that host and port are those of an NTLS server (\`ntls-client list-servers\`), that nothing on the way drops the connection, and that ntls there is not overloaded` };
+    }
     if (error.code === 'NTLS_ERR_TIMEOUT') {
       return { code: error.code, line: `${server} did not answer in time (${error.message}); check the server and the network, or raise receiveTimeout in client.json` };
     }
     if (error.code === 'NTLS_ERR_NOT_NTLS') {
-      return { code: error.code, line: `${server} does not speak NTLS; check the host and port (\`ntls-client list-servers\`)` };
+      return { code: error.code, line: `${server} does not speak NTLS (${error.message}); check the host and port (\`ntls-client list-servers\`)` };
     }
     if (error.code === 'NTLS_ERR_LINK_CLOSED') {
       return { code: error.code, line: `${server} closed the link (${error.message}); try again, and if it persists see the server's log` };

@@ -20,7 +20,13 @@ export interface LinkOptions {
   clientName: string;
   /** Command protocol version offered (p11-kit: 0 for 0.24.1). */
   protocolVersion?: number;
+  /** How long to wait for each step of set-up after the TLS handshake, and for answers. */
   timeoutMs?: number;
+  /**
+   * How long TCP and the TLS handshake may take (at most timeoutMs): a handshake takes
+   * milliseconds, so a peer silent for this long is not an NTLS server, or one that cannot serve.
+   */
+  handshakeTimeoutMs?: number;
   maxFrameBytes?: number;
   /** Extra TLS options, for tests of refused offers (weak ciphers and the like). */
   ciphers?: string;
@@ -38,6 +44,11 @@ export type LinkErrorCode = 'NTLS_ERR_SERVER_CERT_MISMATCH' | 'NTLS_ERR_LINK_CLO
  * 'open' (an established link).
  */
 export type LinkStage = 'connect' | 'identity' | 'version' | 'open';
+
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+// OpenSSL's record-layer complaints when the peer's first bytes are not TLS (ssh, HTTP, a banner).
+const NOT_TLS_ERRORS = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_UNKNOWN_PROTOCOL', 'ERR_SSL_HTTP_REQUEST', 'ERR_SSL_RECORD_LENGTH_MISMATCH']);
 
 export class LinkError extends NtlsError {
   declare readonly code: LinkErrorCode;
@@ -130,6 +141,8 @@ export interface IdentifiedLink {
 /** Mutual TLS and the identity exchange; the command protocol is the caller's. */
 export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink> {
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const handshakeTimeoutMs = Math.min(options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS, timeoutMs);
+  const where = `${options.host}:${options.port}`;
   const expected = certificateFingerprint(options.serverCertificatePem);
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -159,7 +172,12 @@ export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink
     // write until the server's delayed ACK of the first (up to 40 ms a call).
     socket.setNoDelay(true);
     options.socket?.setNoDelay(true);
-    const timer = setTimeout(() => done(new LinkError('NTLS_ERR_TIMEOUT', `no answer from ${options.host}:${options.port} within ${timeoutMs} ms`, { stage })), timeoutMs);
+    let tcpUp = options.socket !== undefined;
+    socket.once('connect', () => { tcpUp = true; });
+    const handshakeTimedOut = () => done(new LinkError('NTLS_ERR_TIMEOUT', tcpUp
+      ? `${where} accepted the connection but did not answer the TLS handshake within ${handshakeTimeoutMs} ms`
+      : `${where} did not accept a connection within ${handshakeTimeoutMs} ms`, { stage }));
+    let timer = setTimeout(handshakeTimedOut, handshakeTimeoutMs);
     let received: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
@@ -170,21 +188,28 @@ export function openIdentifiedLink(options: LinkOptions): Promise<IdentifiedLink
         socket.pause();
         done(null, { socket, server: scan.identity, initial: scan.rest });
       } catch {
-        done(new LinkError('NTLS_ERR_NOT_NTLS', `${options.host}:${options.port} is not an NTLS server`, { stage }));
+        done(new LinkError('NTLS_ERR_NOT_NTLS', `${where} is not an NTLS server`, { stage }));
       }
     };
     socket.once('secureConnect', () => {
       localAddress = socket.localAddress;
       const presented = socket.getPeerCertificate();
       if (!presented?.fingerprint256 || presented.fingerprint256 !== expected) {
-        return done(new LinkError('NTLS_ERR_SERVER_CERT_MISMATCH', `${options.host}:${options.port} presented a certificate other than the registered one (it may have been regenerated; add the new one)`, { stage }));
+        return done(new LinkError('NTLS_ERR_SERVER_CERT_MISMATCH', `${where} presented a certificate other than the registered one (it may have been regenerated; add the new one)`, { stage }));
       }
       stage = 'identity';
+      clearTimeout(timer);
+      timer = setTimeout(() => done(new LinkError('NTLS_ERR_TIMEOUT', `no answer from ${where} within ${timeoutMs} ms`, { stage })), timeoutMs);
       socket.on('data', onData);
       socket.write(encodeIdentity('client', options.clientName));
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      done(error instanceof LinkError ? error : new LinkError('NTLS_ERR_TLS', error.message, { errno: error.code, stage, cause: error }));
+      if (error instanceof LinkError) return done(error);
+      if (stage === 'connect' && error.code !== undefined && NOT_TLS_ERRORS.has(error.code)) {
+        return done(new LinkError('NTLS_ERR_NOT_NTLS', `${where} answered with something other than TLS`, { errno: error.code, stage, cause: error }));
+      }
+      // OpenSSL's messages end with a newline and name its source files; one line is enough.
+      done(new LinkError('NTLS_ERR_TLS', error.message.replace(/\s+/g, ' ').trim(), { errno: error.code, stage, cause: error }));
     });
     socket.on('close', () => done(new LinkError('NTLS_ERR_LINK_CLOSED', 'the server closed the link during set-up (is this client registered?)', { stage })));
   });

@@ -1,6 +1,7 @@
 // ntls-client as a user runs it, against a real daemon over mutual TLS on loopback.
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSelfSignedCertificate } from '../../src/certificates/self-signed.js';
@@ -41,6 +42,25 @@ describe('verify', () => {
     expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^ntls-client: server nothing-there .*\[NTLS_ERR_SERVER_DOWN\]$/)]);
     expectOk(await s.alice.run('delete-server', '--name', 'again'));
     expectOk(await s.alice.run('delete-server', '--name', 'nothing-there'));
+  });
+
+  it('a port where something other than NTLS answers (an ssh banner, an HTTP server) is NTLS_ERR_NOT_NTLS, one line', async () => {
+    const banner = createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n'));
+    const http = createServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')));
+    try {
+      for (const [name, server] of [['ssh', banner], ['web', http]] as const) {
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        const port = (server.address() as AddressInfo).port;
+        expectOk(await s.alice.run('add-server', '--host', '127.0.0.1', '--port', String(port), '--cert', join(s.home, 'server', 'server.pem'), '--name', name));
+        const result = await s.alice.run('verify', '--server', name);
+        expectOneLineFailure(result, 'NTLS_ERR_NOT_NTLS');
+        expect(result.stderr).toContain(`server ${name} (127.0.0.1:${port}) does not speak NTLS`);
+        expectOk(await s.alice.run('delete-server', '--name', name));
+      }
+    } finally {
+      banner.close();
+      http.close();
+    }
   });
 });
 
