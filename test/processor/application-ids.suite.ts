@@ -129,4 +129,19 @@ export const applicationIdSuite = (kind: BackendKind, via: TargetKind) => descri
     expect(Number(answer.body.readBigUInt64BE(9))).toBe(CKR.ARGUMENTS_BAD);
     await l.close();
   });
+
+  it('an application id part over 32 bits, all ones included, is CKR_ARGUMENTS_BAD', async () => {
+    const l = await connect();
+    for (const major of [0xffffffffffffffffn, 0x100000000n]) {
+      const body = encodeRequest(request(NtlsAppCall.SetApplicationId, { major: 1, minor: 1 }));
+      if (!body.ok) throw body.error;
+      // The major is the first of the two CK_ULONGs that end the request.
+      const raw = Buffer.from(body.value);
+      raw.writeBigUInt64BE(major, raw.length - 16);
+      const answer = await l.request(raw);
+      expect(answer.body.readUInt32BE(0)).toBe(0);
+      expect(Number(answer.body.readBigUInt64BE(9))).toBe(CKR.ARGUMENTS_BAD);
+    }
+    await l.close();
+  });
 });

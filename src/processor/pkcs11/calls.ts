@@ -78,7 +78,9 @@ function tokenLabel(received: string): string {
 }
 
 function applicationId(args: { major: number; minor: number }): ApplicationId {
-  if (args.major > 0xffffffff || args.minor > 0xffffffff) throw new Pkcs11Error(CKR.ARGUMENTS_BAD, 'application id out of range');
+  // The wire's all-ones CK_ULONG decodes as -1: as much out of range as any value over 32 bits.
+  const inRange = (part: number) => part >= 0 && part <= 0xffffffff;
+  if (!inRange(args.major) || !inRange(args.minor)) throw new Pkcs11Error(CKR.ARGUMENTS_BAD, 'application id out of range');
   return { major: args.major, minor: args.minor };
 }
 
