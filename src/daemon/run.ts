@@ -16,7 +16,7 @@ import { VerifyLocationMonitor } from '../datapath/verify-location-monitor.js';
 import { DATAPATH_CONTRACT_VERSION } from '../processor/contract.js';
 import { loadProcessor, ProcessorLoadError, type LoadedProcessor } from '../processor/loader.js';
 import { failureLine, NtlsError } from '../errors/ntls-error.js';
-import { ClientRegistry } from '../registry/client-registry.js';
+import { ClientRegistry, type InvalidRegistration } from '../registry/client-registry.js';
 import { homeLayout, resolveHome, type HomeLayout } from '../home/layout.js';
 import { HomeInUseError, HomeLock } from './home-lock.js';
 import { ServerCredentialsError } from './server-credentials.js';
@@ -56,6 +56,20 @@ class StartError extends NtlsError {
 /** The server key and certificate as the workers receive them. */
 function pemsOf(credentials: { certificatePem: string; key: KeyObject }): { certificatePem: string; keyPem: string } {
   return { certificatePem: credentials.certificatePem, keyPem: credentials.key.export({ type: 'pkcs8', format: 'pem' }).toString() };
+}
+
+/** The registered clients' folder; one that cannot be a folder stops the start-up with the guide's line. */
+function openVerifyLocation(folder: string, logger: Logger): { registry: ClientRegistry; invalid: InvalidRegistration[] } {
+  try {
+    const registry = new ClientRegistry(folder);
+    return { registry, invalid: registry.reload() };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EACCES' && code !== 'EPERM') throw error;
+    logger.log(Catalogue.configClientCertPathInvalid);
+    const problem = code === 'EACCES' || code === 'EPERM' ? 'cannot be read or made by this user' : 'is not a folder';
+    throw new StartError('RC_FILE_NAME_INVALID', ExitStatus.StartFailed, `the verify location ${folder} (clients.verifyLocation) ${problem}`, 'point clients.verifyLocation at a folder of client certificates (`ntls config set clients.verifyLocation DIR`), or move the file away, then start again');
+  }
 }
 
 function fail(line: string): never {
@@ -122,8 +136,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   const restartRequested = new Promise<void>((resolve) => { requestRestart = resolve; });
   try {
     checkCipherSettings(config.server, logger);
-    const registry = new ClientRegistry(home.verifyLocation);
-    const invalid = registry.reload();
+    const { registry, invalid } = openVerifyLocation(home.verifyLocation, logger);
     if (invalid.length) {
       for (const bad of invalid) logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
       throw new StartError('RC_SSL_CERT_VERIFICATION_LOCATION_ERROR', ExitStatus.StartFailed, `${invalid[0]!.file} in the verify location is not a certificate`, 'remove or replace it, then start again');

@@ -106,6 +106,14 @@ describe('start-up failures', () => {
     expect(log(h)).toContain('critical : 0xc0000702 : SSL error setting cipher list: RC_SSL_CIPHER_LIST_ERROR');
   });
 
+  it('a verify location that is a file, not a folder', async () => {
+    const h = home({ clients: { verifyLocation: 'clients.txt' } });
+    writeFileSync(join(h, 'clients.txt'), 'not a folder');
+    const result = await startFails(h);
+    expect(log(h)).toContain('critical : 0xc0000402 : Chrystoki configuration client certificate path invalid: RC_FILE_NAME_INVALID');
+    expect(result.stderr).toContain(`the verify location ${join(h, 'clients.txt')} (clients.verifyLocation) is not a folder`);
+  });
+
   it('a bad file in the verify location (client CA)', async () => {
     const h = home();
     mkdirSync(join(h, 'clients'), { recursive: true });
