@@ -52,6 +52,24 @@ describe('ntls logs check on real runs', () => {
     }
   });
 
+  it('a registered client linking from another host than its registered one is a refused client (exit 1)', async () => {
+    const home = makeHome({ datapath: { receiveTimeout: 0 } });
+    try {
+      const elsewhere = await makeClient('elsewhere');
+      registerClient(home, elsewhere, { host: '192.0.2.7' });
+      const daemon = await startDaemon(home);
+      await link(daemon, elsewhere).then((l) => l.close(), () => undefined);
+      await daemon.waitForLog('Client credentials cannot be verified');
+      await daemon.stop();
+      const { status, summary } = await check(home);
+      expect(status).toBe(1);
+      expect(summary.refusedClients).toEqual([expect.objectContaining({ id: 'clientCredentialsUnverified', peer: expect.stringMatching(/^127\.0\.0\.1\//) })]);
+      expect(summary.findings).toContain('1 client connection refused');
+    } finally {
+      removeHome(home);
+    }
+  });
+
   it('a failing client, ended by the receive timer, is reported (exit 1)', async () => {
     const home = makeHome({ datapath: { receiveTimeout: 1 } });
     try {

@@ -90,7 +90,7 @@ export interface CheckSummary {
    * counted here, not in `unexpected`.
    */
   routine: KindCount[];
-  /** Client connections the service refused: certificate not registered, wrong address, failed TLS handshake. */
+  /** Client connections the service refused: certificate not registered, linking from another host than its registered one, failed TLS handshake. */
   refusedClients: RefusedClient[];
   /** What makes the verdict: each a short phrase. */
   findings: string[];
@@ -107,7 +107,7 @@ export interface RefusedClient extends Where {
 /** Guide-"unexpected" messages of normal operation (see CheckSummary.routine). */
 const ROUTINE = new Set(['defaultProcessorUsed', 'clientRequestedTermination', 'processorModuleUnloaded']);
 /** Guide-"expected" messages that still need a look: a client was refused. */
-const REFUSED = new Set(['clientCredentialsRejected', 'clientCredentialsMissing', 'secureChannelFailed']);
+const REFUSED = new Set(['clientCredentialsRejected', 'clientCredentialsMissing', 'clientCredentialsUnverified', 'secureChannelFailed']);
 const ACCEPT = 'connectionAccepted';
 const DISCONNECT = new Set(['clientDisconnected', 'connectionInstanceDisconnected']);
 const RECEIVE_TIMER = new Set(['receiveTimerTerminate', 'receiveTimerExpired']);
