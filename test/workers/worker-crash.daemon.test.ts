@@ -2,6 +2,7 @@
 // the log as any link that ends, and the daemon still shuts down on SIGTERM afterwards (Node's
 // net.Server used to wait forever on the sockets it had handed to the dead worker).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CheckSummary } from '../../src/admin/logs/check.js';
 import type { Link } from '../../src/client/link.js';
 import {
   keepaliveBody, link, linkWhenRegistered, makeClient, registerClient, removeHome, runNtls, sleep, startDaemon, type Daemon, type TestClient,
@@ -90,4 +91,13 @@ describe('a datapath worker killed while it holds links', () => {
     expect(at.every((i) => i >= 0)).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
   }, 30_000);
+
+  it('`ntls logs check` afterwards reports the crash, and pairs every link with its disconnect, the dead worker\'s too', async () => {
+    const result = await runNtls(['logs', 'check', '--json', '--home', home]);
+    expect(result.status).toBe(1);
+    const summary = JSON.parse(result.stdout) as CheckSummary;
+    expect(summary.crashes.lines).toHaveLength(1);
+    expect(summary.unexpected.map((k) => k.id)).toEqual(['crashNoStackDump']);
+    expect(summary.connections).toMatchObject({ accepted: 3, disconnected: 3, paired: 3, withoutDisconnect: [], disconnectWithoutAccept: [] });
+  });
 });

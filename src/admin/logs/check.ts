@@ -119,6 +119,12 @@ const UNKNOWN_SHOWN = 20;
 
 interface Tracked {
   connection: OpenConnection;
+  /**
+   * A crash line of its pid came after it opened. A worker's crash leaves the daemon running and
+   * its links' disconnect lines follow; only a link still without one when the daemon restarts,
+   * stops or the log ends was lost to the crash.
+   */
+  crashed?: Where;
 }
 
 export interface CheckOptions {
@@ -193,7 +199,7 @@ export class LogCheck {
     const peer = line.params.peer;
     if (id === STARTING) this.closeAll(() => true, 'service restarted', at);
     if (id === TERMINATED) this.closeAll((c) => c.pid === pid, 'service terminated', at);
-    if (CRASH.has(id)) this.closeAll((c) => c.pid === pid, 'service crashed', at);
+    if (CRASH.has(id)) for (const tracked of this.open.values()) if (tracked.connection.pid === pid) tracked.crashed ??= at;
     if (peer === undefined) return;
     const tracked = this.open.get(peer);
     if (tracked && line.params.client !== undefined && tracked.connection.client === null) tracked.connection.client = line.params.client;
@@ -219,7 +225,9 @@ export class LogCheck {
 
   private lose(peer: string, tracked: Tracked, reason: OpenConnection['reason'], at: Where): void {
     this.open.delete(peer);
-    this.withoutDisconnect.push({ ...tracked.connection, state: 'lost', reason, closedBy: at });
+    this.withoutDisconnect.push(tracked.crashed
+      ? { ...tracked.connection, state: 'lost', reason: 'service crashed', closedBy: tracked.crashed }
+      : { ...tracked.connection, state: 'lost', reason, closedBy: at });
   }
 
   private closeAll(which: (c: OpenConnection) => boolean, reason: OpenConnection['reason'], at: Where): void {
@@ -240,7 +248,9 @@ export class LogCheck {
   }
 
   finish(): CheckSummary {
-    const stillOpen = [...this.open.values()].map((t) => t.connection);
+    const stillOpen = [...this.open.values()].map((t): OpenConnection => (t.crashed
+      ? { ...t.connection, state: 'lost', reason: 'service crashed', closedBy: t.crashed }
+      : t.connection));
     const order = (w: Where) => [w.file === undefined ? 0 : this.files.indexOf(w.file), w.line];
     const withoutDisconnect = [...this.withoutDisconnect, ...stillOpen]
       .sort((a, b) => order(a.accepted)[0]! - order(b.accepted)[0]! || a.accepted.line - b.accepted.line);
