@@ -43,18 +43,33 @@ export class SlotTable {
 /**
  * What one client sees: its assigned tokens, as slots numbered 0, 1, ... in assignment order. A
  * slot id outside that list is CKR_SLOT_ID_INVALID; the model's own slot numbers never reach it.
+ * A live link keeps its numbers when assignments change (`keepingNumbersOf`): a revoked slot
+ * leaves a hole for the link's life (its number never names another token), a new one comes
+ * after the last number the link has seen.
  */
 export class ClientSlots {
-  private readonly toModel: number[];
+  private readonly toModel: Array<number | undefined>;
   private readonly toClient: Map<number, number>;
 
-  constructor(modelSlots: readonly number[]) {
+  constructor(modelSlots: ReadonlyArray<number | undefined>) {
     this.toModel = [...modelSlots];
-    this.toClient = new Map(this.toModel.map((slot, index) => [slot, index]));
+    this.toClient = new Map();
+    this.toModel.forEach((slot, index) => { if (slot !== undefined) this.toClient.set(slot, index); });
+  }
+
+  /**
+   * This view's tokens numbered as `earlier` numbered them. An application reads the slot list
+   * once and goes on using those numbers: renumbering under it would send its next C_OpenSession
+   * and C_Login to another partition.
+   */
+  keepingNumbersOf(earlier: ClientSlots): ClientSlots {
+    const kept = earlier.toModel.map((slot) => (slot !== undefined && this.includes(slot) ? slot : undefined));
+    const added = this.toModel.filter((slot): slot is number => slot !== undefined && !earlier.includes(slot));
+    return new ClientSlots([...kept, ...added]);
   }
 
   clientSlots(): number[] {
-    return this.toModel.map((_, index) => index);
+    return [...this.toClient.values()].sort((a, b) => a - b);
   }
 
   modelSlot(clientSlot: number): number {
@@ -70,7 +85,7 @@ export class ClientSlots {
   }
 
   modelSlots(): number[] {
-    return [...this.toModel];
+    return this.toModel.filter((slot): slot is number => slot !== undefined);
   }
 
   includes(modelSlot: number): boolean {

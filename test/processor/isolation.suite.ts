@@ -218,4 +218,36 @@ export const isolationSuite = (kind: BackendKind, via: TargetKind) => describe.e
     expect(rv).toBe(CKR.SESSION_HANDLE_INVALID);
     expect((await call(bob.link, request('C_GetSlotList', { tokenPresent: 1, slotList: outputRequest(8) }))).args.slotList).toEqual([]);
   });
+
+  it('a live link keeps its slot numbers when assignments change: a revoked slot leaves a hole, never another token', async () => {
+    const slotsOf = async (l: TargetLink) => (await call(l, request('C_GetSlotList', { tokenPresent: 1, slotList: outputRequest(8) }))).args.slotList as number[];
+    const serialAt = async (l: TargetLink, slotId: number) => {
+      const answer = await call(l, request('C_GetTokenInfo', { slotId }));
+      return answer.rv === CKR.OK ? (answer.args.serialNumber as string).trim() : answer.rv;
+    };
+    const until = async (l: TargetLink, slots: number[]) => {
+      for (let i = 0; i < 100 && JSON.stringify(await slotsOf(l)) !== JSON.stringify(slots); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await slotsOf(l)).toEqual(slots);
+    };
+    const [aliceSerial, bobSerial] = [alice.serial.slice(0, 16), bob.serial.slice(0, 16)];
+    await target.assign('alice', 'bob-partition');
+    await until(alice.link, [0, 1]);
+    expect(await serialAt(alice.link, 1)).toBe(bobSerial);
+    await target.revoke('alice', 'alice-partition');
+    await until(alice.link, [1]);
+    expect(await serialAt(alice.link, 1)).toBe(bobSerial);
+    expect(await serialAt(alice.link, 0)).toBe(CKR.SLOT_ID_INVALID);
+    expect((await call(alice.link, request('C_OpenSession', { slotId: 0, flags: RW }))).rv).toBe(CKR.SLOT_ID_INVALID);
+    // A new link numbers from 0 again.
+    const fresh = await target.connect('alice');
+    await call(fresh, request('C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: null }));
+    expect(await slotsOf(fresh)).toEqual([0]);
+    expect(await serialAt(fresh, 0)).toBe(bobSerial);
+    await fresh.close();
+    // Given back, the partition comes after the last number the live link has seen.
+    await target.assign('alice', 'alice-partition');
+    await until(alice.link, [1, 2]);
+    expect(await serialAt(alice.link, 2)).toBe(aliceSerial);
+    expect(await serialAt(alice.link, 0)).toBe(CKR.SLOT_ID_INVALID);
+  });
 });

@@ -272,7 +272,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
   private reassign(client: string): void {
     for (const entry of this.state.live.values()) {
       if (entry.connection.client !== client) continue;
-      const next = this.viewFor(client, entry.connection.local);
+      const next = this.viewFor(client, entry.connection.local).keepingNumbersOf(entry.view);
       entry.instance.revokeSlots(entry.view.modelSlots().filter((slot) => !next.includes(slot)));
       entry.view = next;
     }
