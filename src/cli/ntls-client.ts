@@ -9,7 +9,7 @@ import { createSelfSignedCertificate, type KeyType as CertificateKeyType } from 
 import { writeFileAtomic } from '../files/atomic-file.js';
 import { isCipherName, CIPHERS, type CipherName } from '../client/cipher.js';
 import { pinFrom, readInput, runCommand, soPinFrom, writeOutput, type CommandContext, type CommonOptions } from '../client/cli-support.js';
-import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, findGroup, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
+import { DEFAULT_NTLS_PORT, ServerEntrySchema, configPath, parseEndpoint, findGroup, findServer, saveClientConfig, type ServerEntry } from '../client/config.js';
 import { checkClientCertificate, checkClientKey, loadClientCredentials, loadServerCertificate, loadServerEndpoint, readableByOthers } from '../client/credentials.js';
 import { ClientError } from '../client/errors.js';
 import { exitStatusFor, explainFailure } from '../client/failure.js';
@@ -43,11 +43,9 @@ function readPem(file: string, what: 'client certificate' | 'client key' | 'serv
 }
 
 function endpoint(value: string): { host: string; port: number } {
-  const match = /^(.+):(\d+)$/.exec(value);
-  if (!match) return { host: value, port: DEFAULT_NTLS_PORT };
-  const port = Number(match[2]);
-  if (port < 1 || port > 65535) throw new InvalidArgumentError('the port must be 1-65535.');
-  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  const address = parseEndpoint(value);
+  if (!address) throw new InvalidArgumentError('give host, host:port, or an IPv6 address as [address]:port (port 1-65535).');
+  return address;
 }
 
 function port(value: string): number {
@@ -198,7 +196,12 @@ common(program.command('add-server'))
     const name = options.name ?? options.host;
     const entryCheck = ServerEntrySchema.safeParse({ name, host: options.host, port: options.port, certificate: 'x' });
     if (!entryCheck.success) {
-      throw new ClientError('NTLS_ERR_ARGUMENT', `cannot add "${name}": ${entryCheck.error.issues[0]!.message}`, 'give --name with letters, digits, dots, dashes or underscores');
+      const issues = entryCheck.error.issues;
+      const issue = issues.find((i) => i.path[0] === 'host') ?? issues[0]!;
+      const withPort = /^\[?([^\]]*?)\]?:(\d+)$/.exec(options.host);
+      const hint = issue.path[0] !== 'host' ? 'give --name with letters, digits, dots, dashes or underscores'
+        : withPort ? `give --host ${withPort[1]} --port ${withPort[2]}` : 'give a host name or an IP address';
+      throw new ClientError('NTLS_ERR_ARGUMENT', `cannot add "${name}": ${issue.message}`, hint);
     }
     const { pem, certificate } = loadServerCertificate(resolve(options.cert), context.logger);
     const existing = config.servers.find((s) => s.name === name);

@@ -2,6 +2,7 @@
 // $XDG_CONFIG_HOME/ntls-client, else ~/.config/ntls-client). One schema names every setting;
 // file names in it are relative to the folder unless absolute.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -13,9 +14,26 @@ export const DEFAULT_NTLS_PORT = 1792;
 
 const serverName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a server name is 1-64 letters, digits, dots, dashes or underscores');
 
+const HOST_LABEL = '[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?';
+const HOST_NAME = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*\\.?$`);
+
+/** A host name (RFC 1123 labels) or an IPv4 or IPv6 address: what a TCP connect takes as host. */
+export function isHost(host: string): boolean {
+  return isIP(host) !== 0 || (host.length <= 253 && HOST_NAME.test(host));
+}
+
+/** host, host:port, or an IPv6 address bare, as [address] or as [address]:port; null if none of them. */
+export function parseEndpoint(value: string): { host: string; port: number } | null {
+  if (isIP(value) !== 0) return { host: value, port: DEFAULT_NTLS_PORT };
+  const match = /^\[([^\]]+)\](?::(\d+))?$/.exec(value) ?? /^([^:]+)(?::(\d+))?$/.exec(value);
+  if (!match || !isHost(match[1]!)) return null;
+  const port = match[2] === undefined ? DEFAULT_NTLS_PORT : Number(match[2]);
+  return port >= 1 && port <= 65535 ? { host: match[1]!, port } : null;
+}
+
 export const ServerEntrySchema = z.object({
   name: serverName.describe('name commands use for this server (--server)'),
-  host: z.string().min(1).describe('host name or IP address of the ntls server'),
+  host: z.string().refine(isHost, 'a host is a host name or an IP address, without a port (the port goes in --port)').describe('host name or IP address of the ntls server'),
   port: z.number().int().min(1).max(65535).default(DEFAULT_NTLS_PORT).describe('TCP port of the ntls server'),
   certificate: z.string().min(1).describe('file holding the server\'s certificate (PEM), as added; the only certificate accepted from it'),
 }).strict();

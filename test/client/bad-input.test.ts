@@ -77,6 +77,21 @@ describe('servers', () => {
     expectOk(await s.alice.run('delete-server', '--name', 'hung'));
   });
 
+  it('a host with a port in it, or no host at all, is refused with the flags to give instead', async () => {
+    const serverPem = join(s.home, 'server', 'server.pem');
+    for (const [host, hint] of <Array<[string, string]>>[['127.0.0.1:24100', 'give --host 127.0.0.1 --port 24100'], ['[::1]:1792', 'give --host ::1 --port 1792'], ['hsm one', 'give a host name or an IP address']]) {
+      const result = await s.alice.run('add-server', '--host', host, '--cert', serverPem);
+      expectOneLineFailure(result, 'NTLS_ERR_ARGUMENT');
+      expect(result.status).toBe(2);
+      expect(result.stderr).toContain(hint);
+    }
+    for (const host of ['::1', 'hsm1.example.com', '10.0.0.7']) {
+      expectOk(await s.alice.run('add-server', '--host', host, '--cert', serverPem, '--name', 'fine'));
+      expectOk(await s.alice.run('delete-server', '--name', 'fine'));
+    }
+    expect(JSON.parse(expectOk(await s.alice.run('list-servers', '--json')).stdout).map((r: { name: string }) => r.name)).toEqual(['local']);
+  });
+
   it('a server certificate file that is missing or not a certificate', async () => {
     expectOneLineFailure(await s.alice.run('add-server', '--host', 'h', '--cert', join(s.alice.folder, 'missing.pem')), 'NTLS_ERR_SERVER_CERT_FILE');
     expect(clientLog()).toContain('Chrystoki configuration server certificate authority filename invalid: RC_FILE_NAME_INVALID');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../../src/files/atomic-file.js';
 import { decryptionFor, encryptionFor } from '../../src/client/cipher.js';
-import { clientHome, findServer, loadClientConfig, saveClientConfig, ServerEntrySchema } from '../../src/client/config.js';
+import { clientHome, findServer, loadClientConfig, parseEndpoint, saveClientConfig, ServerEntrySchema } from '../../src/client/config.js';
 import { ClientError } from '../../src/client/errors.js';
 import { explainFailure, isClientRefusal, serverNameFor } from '../../src/client/failure.js';
 import { LinkError } from '../../src/client/link.js';
@@ -135,9 +135,22 @@ describe('ECDSA signature encodings', () => {
   });
 });
 
+describe('--server host[:port] in flag mode', () => {
+  it('reads host names, IPv4, and IPv6 bare or in brackets; refuses the rest', () => {
+    expect(parseEndpoint('hsm1.example')).toEqual({ host: 'hsm1.example', port: 1792 });
+    expect(parseEndpoint('hsm1:24100')).toEqual({ host: 'hsm1', port: 24100 });
+    expect(parseEndpoint('10.0.0.5:1793')).toEqual({ host: '10.0.0.5', port: 1793 });
+    expect(parseEndpoint('::1')).toEqual({ host: '::1', port: 1792 });
+    expect(parseEndpoint('fe80::1')).toEqual({ host: 'fe80::1', port: 1792 });
+    expect(parseEndpoint('[::1]')).toEqual({ host: '::1', port: 1792 });
+    expect(parseEndpoint('[2001:db8::7]:1800')).toEqual({ host: '2001:db8::7', port: 1800 });
+    for (const bad of ['hsm1:0', 'hsm1:70000', 'a b', '[::1]x', '']) expect(parseEndpoint(bad), bad).toBeNull();
+  });
+});
+
 describe('the name a mismatch line suggests', () => {
   it('is one add-server --name accepts, for IPv4, IPv6 and host names', () => {
-    for (const host of ['127.0.0.1', '::1', 'fe80::1%eth0', 'hsm1.example', '[::1]', 'x'.repeat(80)]) {
+    for (const host of ['127.0.0.1', '::1', 'fe80::1%eth0', 'hsm1.example', '2001:db8::7', `${'x'.repeat(60)}.${'y'.repeat(60)}`]) {
       expect(ServerEntrySchema.safeParse({ name: serverNameFor(host), host, port: 1792, certificate: 'x' }).success, host).toBe(true);
     }
   });
