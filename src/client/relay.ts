@@ -88,7 +88,18 @@ export async function serveRelay(path: string, options: LinkOptions | LinkSource
   prepareSocketFolder(path);
   await clearStaleSocket(path);
   const server = createServer((local: Socket) => {
-    local.pause();
+    // A program speaks first (p11-kit's version byte): a connection that closes without a byte
+    // (another relay probing whether this path is live) costs no link and no log line.
+    local.on('error', () => local.destroy());
+    local.once('close', () => local.off('data', onFirstBytes));
+    const onFirstBytes = (chunk: Buffer) => {
+      local.pause();
+      local.unshift(chunk);
+      linkAndJoin(local);
+    };
+    local.once('data', onFirstBytes);
+  });
+  const linkAndJoin = (local: Socket) => {
     linkFrom(source).then(({ socket, initial }) => {
       hooks.onLink?.(socket);
       join(local, local, socket, initial, hooks);
@@ -106,7 +117,7 @@ export async function serveRelay(path: string, options: LinkOptions | LinkSource
       onError(error);
       answerUnlinked(local);
     });
-  });
+  };
   try {
     await listenOwnerOnly(server, path);
   } catch (error) {
