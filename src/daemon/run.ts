@@ -136,6 +136,10 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   const restartRequested = new Promise<void>((resolve) => { requestRestart = resolve; });
   try {
     checkCipherSettings(config.server, logger);
+    // Node's TLS signs with the key itself (it has no hook for an external signer, and cannot
+    // use OpenSSL engines), so the HSM never performs SSL operations: the line says so, at the
+    // guide's place, the SSL set-up before the command processor loads.
+    logger.log(Catalogue.hsmCryptoSupport, { state: config.server.keysInHardware ? 'NOT enabled' : 'disabled' });
     const { registry, invalid } = openVerifyLocation(home.verifyLocation, logger);
     if (invalid.length) {
       for (const bad of invalid) logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
@@ -150,9 +154,6 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       ? hsmKeySource(home, config, logger, processor.module)
       : fileKeySource(home, config, logger);
     let credentials = await keySource.load();
-    // Node's TLS signs with the key itself (it has no hook for an external signer, and cannot
-    // use OpenSSL engines), so the HSM never performs SSL operations: the line says so.
-    logger.log(Catalogue.hsmCryptoSupport, { state: config.server.keysInHardware ? 'NOT enabled' : 'disabled' });
     let context = buildServerContext(credentials, registry.list(), config.server, logger);
     // datapath.inboundWorkers: the processes serving the TLS port, this one included (0 or 1: this one alone).
     const tlsProcesses = Math.max(config.datapath.inboundWorkers, 1);

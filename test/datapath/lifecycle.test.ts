@@ -26,10 +26,10 @@ describe('daemon start and shutdown', () => {
     const startup = daemon.bodies();
     expect(startup).toEqual([
       'info : 0 : Starting up NTLS........',
+      'info : 0 : HSM crypto support for data path SSL operations disabled',
       'info : 0 : Data path is not configured with a command processor module.  Use default command processor setting',
       'info : 0 : "NTLS PKCS#11 Command Processor" module version 1.0 loaded',
       'info : 0 : SA command processor configured with 50 worker threads',
-      'info : 0 : HSM crypto support for data path SSL operations disabled',
       workersLine(),
       'info : 0 : Client certificate verify location monitor started',
       'info : 0 : NTLS is online and operational.',
