@@ -275,6 +275,10 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
           : error.cause.code === 'ENOTFOUND' || error.cause.code === 'EAI_AGAIN' ? 'the host name does not resolve' : (error.cause.code ?? error.cause.message);
       fail(`cannot listen on ${error.address}:${error.port}: ${reason}. Choose another with --port/--bind or \`ntls config set\`.`);
     }
+    if (error instanceof TlsContextError && error.code === 'RC_SSL_CIPHER_LIST_ERROR') {
+      logger.log(Catalogue.serverCreateFailed);
+      fail(`${error.message} (${error.code}). Correct server.cipherList, server.tls13CipherSuites or server.minTlsVersion in ${home.configFile} (\`ntls config show\` lists them with their defaults; \`openssl ciphers -v LIST\` shows what OpenSSL makes of a list).`);
+    }
     if (error instanceof TlsContextError || error instanceof ServerCredentialsError) {
       logger.log(Catalogue.serverCreateFailed);
       fail(`${error.message} (${error.code}). Fix the file or remove both server files to have new ones made.`);

@@ -102,7 +102,9 @@ describe('start-up failures', () => {
 
   it('a bad cipher list', async () => {
     const h = home({ server: { bind: '127.0.0.1', port: 0, cipherList: 'NO-SUCH-CIPHER' } });
-    await startFails(h);
+    const result = await startFails(h);
+    expect(result.stderr).toContain('Correct server.cipherList, server.tls13CipherSuites or server.minTlsVersion in');
+    expect(result.stderr).not.toContain('server files');
     expect(log(h)).toContain('critical : 0xc0000702 : SSL error setting cipher list: RC_SSL_CIPHER_LIST_ERROR');
   });
 
