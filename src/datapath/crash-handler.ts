@@ -96,6 +96,7 @@ export function installCrashHandler(logDirectory: string, logger: Logger, logFil
       `memory ${JSON.stringify(process.memoryUsage())}`,
       '',
     ].join('\n');
+    target.logger.reopenIfMoved();
     try {
       writeFileSync(file, dump, { mode: 0o640 });
       target.logger.log(Catalogue.crashStackDumped, { file });

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync, existsSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface FileSinkOptions {
@@ -31,6 +31,26 @@ export class FileSink {
     if (this.size > 0 && this.size + bytes.length > this.options.maxBytes) this.rotate();
     writeSync(this.fd!, bytes);
     this.size += bytes.length;
+  }
+
+  /**
+   * When the file at the path is no longer the one written (logrotate, or an operator, renamed
+   * or removed it), opens the path anew, so the next line goes where the operator looks.
+   */
+  reopenIfMoved(): void {
+    if (this.closed || this.fd === null) return;
+    let moved: boolean;
+    try {
+      const open = fstatSync(this.fd);
+      const atPath = statSync(this.options.path);
+      moved = open.ino !== atPath.ino || open.dev !== atPath.dev;
+    } catch {
+      moved = true;
+    }
+    if (!moved) return;
+    closeSync(this.fd);
+    this.fd = null;
+    this.open();
   }
 
   close(): void {

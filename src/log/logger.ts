@@ -74,6 +74,15 @@ export class Logger {
     return () => this.listeners.delete(listener);
   }
 
+  /** SIGHUP, a crash: the next line goes to the log file's path even if the file there was renamed. */
+  reopenIfMoved(): void {
+    try {
+      this.file?.reopenIfMoved();
+    } catch {
+      // The folder is gone: writeFile says so on the next line and retries.
+    }
+  }
+
   /** Lines logged after close are dropped; resolves when the syslog receiver has what was sent. */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -3,7 +3,7 @@
 // SIGBUS, sent or real, write the guide's "NTLS CRASH AND BURN! Stack dump saved to ..." line and
 // the ntls_bt_* dump before the signal ends the process.
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -77,6 +77,22 @@ describe('SIGHUP', () => {
     const result = await daemon.stop('SIGTERM');
     expect(result.status).toBe(0);
     expect(existsSync(join(daemon.home, 'admin.sock'))).toBe(false);
+  });
+
+  it('after lunalogs is renamed (logrotate without copytruncate), SIGHUP makes the daemon write to a new lunalogs', async () => {
+    const daemon = await started();
+    const app = await makeClient('rotated');
+    registerClient(daemon.home, app);
+    const before = daemon.log().length;
+    renameSync(daemon.logFile, `${daemon.logFile}.old`);
+    daemon.child.kill('SIGHUP');
+    await daemon.waitForLog('Client certificate verify location monitor started', 5000);
+    const l = await linkWhenRegistered(daemon, app);
+    await daemon.waitForLog('NTLA Client "rotated" connected and authenticated');
+    await l.close();
+    // The renamed file kept what was written before, and nothing after.
+    expect(readFileSync(`${daemon.logFile}.old`, 'utf8').split('\n').filter(Boolean)).toHaveLength(before);
+    expect(daemon.bodies()[0]).toBe('info : 0 : Client certificate verify location monitor terminated');
   });
 });
 
