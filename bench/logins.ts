@@ -19,14 +19,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchSettings, describeSettings, packageVersions, recordHeader, writeRecord } from './network/measure.js';
 import { NtlsDaemon, NTLS_PARTITION, NTLS_USER_PIN } from './network/ntls-daemon.js';
-import { ok, type RpcChannel } from './network/rpc-channel.js';
 import { SoftHsmServer, SOFTHSM_TOKEN, SOFTHSM_USER_PIN } from './network/softhsm-server.js';
-import { initialize, KEY_RECIPES, openUserSession } from './network/token.js';
+import { generateSigningKeyWithId } from './network/token.js';
 import { addWindows, measureLoops, type LoopsWindow, type ToolCommand } from './logins/tool-loops.js';
 import { P11KIT_CLIENT, RelayProcess } from './stock/relay-process.js';
 import { StunnelPair } from './stock/stunnel.js';
-import { CKA } from '../src/pkcs11/constants.js';
-import { attr, request } from '../src/protocol/p11kit/index.js';
 
 const settings = benchSettings({ seconds: 10, rounds: 2 });
 const loopCounts = (process.env.BENCH_LOOPS ?? '8').split(',').map(Number);
@@ -126,7 +123,7 @@ async function main(): Promise<void> {
     if (only.includes('ntls')) {
       const ntls = await NtlsDaemon.start();
       stops.push(() => ntls.stop());
-      await generateSigningKey(() => ntls.connect(), NTLS_USER_PIN);
+      await generateSigningKeyWithId(() => ntls.connect(), NTLS_USER_PIN, KEY_ID);
       const relay = await RelayProcess.start(ntls);
       stops.push(() => relay.stop());
       systems.push({
@@ -138,7 +135,7 @@ async function main(): Promise<void> {
     if (only.includes('unixSocket') || only.includes('stunnel')) {
       const softhsm = await SoftHsmServer.start();
       stops.push(() => softhsm.stop());
-      await generateSigningKey(() => softhsm.connect(), SOFTHSM_USER_PIN);
+      await generateSigningKeyWithId(() => softhsm.connect(), SOFTHSM_USER_PIN, KEY_ID);
       if (only.includes('unixSocket')) {
         systems.push({
           name: 'unixSocket', title: 'unix socket', token: SOFTHSM_TOKEN, pin: SOFTHSM_USER_PIN, address: `unix:path=${softhsm.socketPath}`,
@@ -235,28 +232,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     console.error(`bench:logins: ${signal}, stopping what it started`);
     void stopAll().finally(() => process.exit(1));
   });
-}
-
-/**
- * The P-256 signing key pair, generated once as token objects through a first connection (closed
- * after), with a CKA_ID: pkcs11-tool 0.23 picks the key it signs with by --id (it ignores --label
- * there, and takes the first private key when given no id).
- */
-async function generateSigningKey(connect: () => Promise<RpcChannel>, pin: string): Promise<void> {
-  const setup = await connect();
-  try {
-    const slot = await initialize(setup);
-    const session = await openUserSession(setup, slot, pin);
-    const recipe = KEY_RECIPES.find((r) => r.key === 'p-256')!;
-    const { publicKeyTemplate, privateKeyTemplate } = recipe.templates[0]!;
-    const id = attr.bytes(CKA.ID, Buffer.from(KEY_ID, 'hex'));
-    await ok(setup, request('C_GenerateKeyPair', {
-      session, mechanism: { type: recipe.mechanism, parameter: null },
-      publicKeyTemplate: [...publicKeyTemplate, id], privateKeyTemplate: [...privateKeyTemplate, id],
-    }));
-  } finally {
-    await setup.close();
-  }
 }
 
 main().catch((error: Error) => {

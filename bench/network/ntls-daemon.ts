@@ -138,6 +138,20 @@ export class NtlsDaemon {
     ];
   }
 
+  /**
+   * `dir` as the bench client's ntls-client config folder, the way `create-cert` and `add-server`
+   * leave one: client.json naming its certificate and key (written there, the key 0600) and this
+   * server (its certificate copied there). For libntls-pkcs11.so's own relay (NTLS_CLIENT_HOME).
+   */
+  writeClientFolder(dir: string): void {
+    this.relayCommand(dir);
+    writeFileSync(join(dir, 'server.pem'), readFileSync(join(this.home, 'server', 'server.pem')));
+    writeFileSync(join(dir, 'client.json'), JSON.stringify({
+      client: { name: CLIENT, certificate: `${CLIENT}.pem`, key: `${CLIENT}Key.pem` },
+      servers: [{ name: 'bench', host: '127.0.0.1', port: this.port, certificate: 'server.pem' }],
+    }, null, 2), { mode: 0o600 });
+  }
+
   /** A connection on the home's unix socket (when started with `localSocket`): the same frames without TLS. */
   connectLocal(): Promise<RpcChannel> {
     return unixSocketChannel(join(this.home, 'p11kit.sock'));

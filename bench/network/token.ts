@@ -193,3 +193,25 @@ export function signLane(connection: TokenConnection, signing: Signing): () => P
     if (!Buffer.isBuffer(signature) || signature.length !== signing.signatureBytes) throw new Error(`${signing.what}: bad signature answer`);
   };
 }
+
+/**
+ * The P-256 signing key pair, generated once as token objects through a first connection (closed
+ * after), with a CKA_ID (hex `id`): pkcs11-tool 0.23 picks the key it signs with by --id (it
+ * ignores --label there, and takes the first private key when given no id).
+ */
+export async function generateSigningKeyWithId(connect: () => Promise<RpcChannel>, pin: string, id: string): Promise<void> {
+  const setup = await connect();
+  try {
+    const slot = await initialize(setup);
+    const session = await openUserSession(setup, slot, pin);
+    const recipe = KEY_RECIPES.find((r) => r.key === 'p-256')!;
+    const { publicKeyTemplate, privateKeyTemplate } = recipe.templates[0]!;
+    const keyId = attr.bytes(CKA.ID, Buffer.from(id, 'hex'));
+    await ok(setup, request('C_GenerateKeyPair', {
+      session, mechanism: { type: recipe.mechanism, parameter: null },
+      publicKeyTemplate: [...publicKeyTemplate, keyId], privateKeyTemplate: [...privateKeyTemplate, keyId],
+    }));
+  } finally {
+    await setup.close();
+  }
+}

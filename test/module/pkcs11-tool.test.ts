@@ -5,11 +5,12 @@
 // pkcs11-tool 0.23 has no AES-GCM in --encrypt ("Mechanism AES-GCM illegal"): GCM is checked by
 // module-check (mechanisms.test.ts) and Java (java.test.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
+import * as nodeModule from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NtlsClient } from '../../src/client/ntls-client.js';
 import { explain, openssl, run, type ToolResult } from '../support/e2e.js';
-import { moduleTool, moduleWorld, PIN, type ModuleWorld } from './support.js';
+import { here, moduleTool, moduleWorld, PIN, type ModuleWorld } from './support.js';
 
 let world: ModuleWorld;
 const file = (name: string) => join(world.work, name);
@@ -35,6 +36,24 @@ describe('pkcs11-tool --module libntls-pkcs11.so', () => {
     expect(r.stdout).toContain(`serial num         : ${world.serial}`);
     expect(r.stdout).toContain('token label        : tina-token');
     expect(world.daemon.log().some((l) => l.includes('NTLS Client "tina" connected and authenticated'))).toBe(true);
+  });
+
+  // A program run per signature starts a relay each time: the relay loads its own code only (the
+  // whole CLI took two thirds of its start-up; bench/module-relay-start.ts), never the other
+  // commands' (certificates, HA groups, the library, bench).
+  it.skipIf(!('register' in nodeModule))('the relay the module starts loads the relay\'s code only (ntls-client.js → p11-relay.js)', async () => {
+    const imports = file('relay-imports.txt');
+    const r = ok(await moduleTool(world, ['-L'], {
+      env: { NODE_OPTIONS: `--import=${join(here, 'fixtures', 'record-imports.mjs')}`, NTLS_TEST_IMPORTS: imports },
+    }));
+    expect(r.stdout).toContain('token label        : tina-token');
+    const loaded = readFileSync(imports, 'utf8').split('\n').filter((url) => url.startsWith('file:'));
+    const ours = (name: string) => loaded.some((url) => url.endsWith(`/dist/src/${name}`));
+    expect(ours('cli/ntls-client.js') && ours('cli/p11-relay.js') && ours('cli/relay-commands.js') && ours('client/relay.js'), loaded.join('\n')).toBe(true);
+    for (const name of ['cli/ntls-client-commands.js', 'cli/ha-relay.js', 'certificates/self-signed.js', 'client/ntls-client.js', 'client/ha-connection.js', 'client/bench.js']) {
+      expect(ours(name), name).toBe(false);
+    }
+    expect(loaded.filter((url) => url.includes('/node_modules/@peculiar/'))).toEqual([]);
   });
 
   it('-M lists every mechanism the partition offers, those p11-kit-client.so hides included', async () => {
