@@ -256,6 +256,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     };
     const reload = () => {
       if (stopping) return;
+      logger.reopenIfMoved();
       monitor.stop();
       monitor.start();
       monitor.rescan();
