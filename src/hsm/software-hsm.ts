@@ -68,6 +68,12 @@ export interface HsmOptions {
    * Mechanisms contract does not carry this; the software set exports it as singlePartMechanisms.
    */
   singlePartMechanisms?: ReadonlySet<number>;
+  /**
+   * A store with no partition (a first start) gets this one, uninitialised, before the HSM
+   * reports what it holds (`Found N partitions on HSM.`). With a shared store, a node that finds
+   * another made it meanwhile takes that one.
+   */
+  initialPartition?: string;
 }
 
 /** A partition's objects in clear, for backup and restore: every attribute, and the secret part. */
@@ -172,14 +178,13 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     const postgres = options.storeFile === undefined ? options.postgres : undefined;
     const path = postgres ? 'store.url' : options.storeFile ?? storePath(options.home);
     let store: HsmStoreBackend | undefined;
+    let hsm: SoftwareHsm;
     try {
       store = postgres
         ? await PgStore.open(postgres.url, { poolSize: postgres.poolSize })
         : HsmStore.open(path, options.storeFile === undefined ? {} : { create: false, journal: 'delete' });
-      const hsm = new SoftwareHsm(store, options.mechanisms, options, options.logger);
+      hsm = new SoftwareHsm(store, options.mechanisms, options, options.logger);
       await hsm.load();
-      options.logger?.log(Catalogue.partitionsFound, { count: hsm.partitions.size });
-      return hsm;
     } catch (error) {
       await Promise.resolve(store?.close()).catch(() => undefined);
       const failure = error instanceof StoreOpenError ? error : new StoreOpenError(path, (error as Error).message, { cause: error });
@@ -187,6 +192,23 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
       options.logger?.log(Catalogue.systemContainersLoadFailed);
       throw failure;
     }
+    if (options.initialPartition !== undefined && hsm.partitions.size === 0) {
+      await hsm.createInitialPartition(options.initialPartition).catch(async (error: unknown) => {
+        await hsm.shutdown();
+        throw error;
+      });
+    }
+    // What the HSM holds now, the first start's partition included.
+    options.logger?.log(Catalogue.partitionsFound, { count: hsm.partitions.size });
+    return hsm;
+  }
+
+  private async createInitialPartition(name: string): Promise<void> {
+    await this.createPartition({ name }).catch(async (error: unknown) => {
+      // Nodes of a shared store starting together: one makes it, the others then find it.
+      if (!(error instanceof HsmAdminError && error.code === 'NTLS_ERR_PARTITION_EXISTS') || !this.shared) throw error;
+      await this.sync();
+    });
   }
 
   private async load(): Promise<void> {

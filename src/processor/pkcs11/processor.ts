@@ -96,15 +96,9 @@ export class Pkcs11Processor implements CommandProcessorModule {
         pinPolicy: { minLength: settings.pinMinLength, maxLength: settings.pinMaxLength, maxFailedLogins: settings.maxFailedLogins },
         kdf: { cost: settings.kdfCost },
         postgres: context.config.store.backend === 'postgres' ? { url: context.config.store.url!, poolSize: context.config.store.poolSize } : undefined,
+        // First start: one partition, uninitialised, for its SO to initialise (C_InitToken).
+        initialPartition: 'default',
       });
-      // First start: one partition, uninitialised, for its SO to initialise (C_InitToken).
-      // Nodes of a shared store starting together: one makes it, the others then find it.
-      if (hsm.tokens().length === 0) {
-        await hsm.createPartition({ name: 'default' }).catch(async (error: unknown) => {
-          if (!(error instanceof HsmAdminError && error.code === 'NTLS_ERR_PARTITION_EXISTS') || !hsm.shared) throw error;
-          await hsm.sync();
-        });
-      }
       partitions = hsm;
     }
     const model = new TokenModel(partitions.libraryInfo);
