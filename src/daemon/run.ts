@@ -20,6 +20,7 @@ import { ClientRegistry, type InvalidRegistration } from '../registry/client-reg
 import { homeLayout, resolveHome, type HomeLayout } from '../home/layout.js';
 import { HomeInUseError, HomeLock } from './home-lock.js';
 import { takeStopSignals } from './stop-signals.js';
+import { HomeWritableError, secureHome } from './home-permissions.js';
 import { ServerCredentialsError } from './server-credentials.js';
 import { fileKeySource, hsmKeySource } from './server-key-source.js';
 import { AdminServer } from '../admin/server.js';
@@ -98,6 +99,14 @@ export interface RunningDaemon {
 export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   const root = resolveHome(options.home);
   mkdirSync(root, { recursive: true, mode: 0o750 });
+  // mkdir's mode applies to a new folder only: one the operator made is brought to 0750 here.
+  try {
+    const changed = secureHome(root);
+    if (changed) process.stderr.write(`ntls: ${changed}.\n`);
+  } catch (error) {
+    if (error instanceof HomeWritableError) fail(`${error.message}; ${error.hint ?? ''}.`);
+    throw error;
+  }
   // Before anything is written: a second daemon on a live home must not touch its log or files.
   let lock: HomeLock;
   try {
