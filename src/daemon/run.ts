@@ -19,6 +19,8 @@ import { failureLine, NtlsError } from '../errors/ntls-error.js';
 import { ClientRegistry, type InvalidRegistration } from '../registry/client-registry.js';
 import { homeLayout, resolveHome, type HomeLayout } from '../home/layout.js';
 import { HomeInUseError, HomeLock } from './home-lock.js';
+import { takeStopSignals } from './stop-signals.js';
+import { HomeWritableError, secureHome } from './home-permissions.js';
 import { ServerCredentialsError } from './server-credentials.js';
 import { fileKeySource, hsmKeySource } from './server-key-source.js';
 import { AdminServer } from '../admin/server.js';
@@ -97,6 +99,14 @@ export interface RunningDaemon {
 export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   const root = resolveHome(options.home);
   mkdirSync(root, { recursive: true, mode: 0o750 });
+  // mkdir's mode applies to a new folder only: one the operator made is brought to 0750 here.
+  try {
+    const changed = secureHome(root);
+    if (changed) process.stderr.write(`ntls: ${changed}.\n`);
+  } catch (error) {
+    if (error instanceof HomeWritableError) fail(`${error.message}; ${error.hint ?? ''}.`);
+    throw error;
+  }
   // Before anything is written: a second daemon on a live home must not touch its log or files.
   let lock: HomeLock;
   try {
@@ -309,16 +319,22 @@ export async function runForeground(options: DaemonOptions): Promise<void> {
   // without a line, files left behind) but a stop as soon as the daemon is up.
   let daemon: RunningDaemon | null = null;
   let stopping = false;
-  const onStop = () => {
-    if (stopping) return;
-    stopping = true;
-    if (daemon) void daemon.stop().then(() => process.exit(ExitStatus.Ok));
-  };
-  process.on('SIGTERM', onStop);
-  process.on('SIGINT', onStop);
-  process.on('SIGHUP', () => {
-    if (daemon && !stopping) daemon.reload();
+  const early = takeStopSignals({
+    stop: () => {
+      if (stopping) return;
+      stopping = true;
+      if (daemon) void daemon.stop().then(() => process.exit(ExitStatus.Ok));
+    },
+    reload: () => {
+      if (daemon && !stopping) daemon.reload();
+    },
   });
+  if (early) {
+    // Stopped before the start-up began (`ntls` was still loading): nothing was started, so
+    // nothing is written to the log; the operator sees why the daemon is not running.
+    process.stderr.write(`ntls: ${early} before the start-up began: the daemon was not started.\n`);
+    process.exit(ExitStatus.Ok);
+  }
   const started = async (): Promise<RunningDaemon> => {
     const up = await runDaemon(options);
     if (stopping) {

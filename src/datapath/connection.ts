@@ -16,7 +16,7 @@ import { ConnectionState } from './connection-state.js';
 import { ConnectionBudget, type ClientShares, type MemoryBudget } from './memory-budget.js';
 import { peerOf, plainAddress } from './peer.js';
 import type { DatapathStatistics } from './statistics.js';
-import { classifyHandshakeFailure } from './tls-failure.js';
+import { classifyHandshakeFailure, type HandshakeFailure } from './tls-failure.js';
 
 /** Answers batched beyond this size are written without waiting for the rest of the batch. */
 const BATCH_FLUSH_BYTES = 256 * 1024;
@@ -173,18 +173,28 @@ export class Connection {
   }
 
   private onError(error: NodeJS.ErrnoException): void {
-    const { logger, statistics } = this.deps;
     if (this.state === ConnectionState.Handshake) {
-      statistics.handshakesFailed++;
-      const kind = classifyHandshakeFailure(error);
-      if (kind === 'non-ntls') logger.log(Catalogue.nonLunaClient, { peer: this.peer });
-      else if (kind === 'refused') {
-        logger.log(Catalogue.secureChannelFailed, { peer: this.peer });
-      } else logger.log(Catalogue.handshakeFailed);
+      this.handshakeFailed(classifyHandshakeFailure(error));
     } else if (!this.closing) {
-      logger.log(Catalogue.unexpectedReadResponse, { state: this.state });
+      this.deps.logger.log(Catalogue.unexpectedReadResponse, { state: this.state });
     }
     this.stream.destroy();
+  }
+
+  /**
+   * The TLS handshake ended without 'secure': one reason line, once. A peer that went away
+   * (reset, or FIN after a partial ClientHello) failed the handshake; one that sent no byte at
+   * all (a port scan, a load balancer's TCP health check) never began one: its accept and
+   * disconnect lines record it, with no reason line (docs/logs.md).
+   */
+  private handshakeFailed(kind: HandshakeFailure): void {
+    const { logger, statistics } = this.deps;
+    this.state = ConnectionState.OutOfService;
+    if (kind === 'aborted' && this.silent) return;
+    statistics.handshakesFailed++;
+    if (kind === 'non-ntls') logger.log(Catalogue.nonLunaClient, { peer: this.peer });
+    else if (kind === 'refused') logger.log(Catalogue.secureChannelFailed, { peer: this.peer });
+    else logger.log(Catalogue.handshakeFailed);
   }
 
   private onSecure(): void {
@@ -495,6 +505,8 @@ export class Connection {
   }
 
   private onEnd(): void {
+    // The peer's FIN before the handshake completed: OpenSSL reports no error for it.
+    if (this.state === ConnectionState.Handshake && !this.closing) this.handshakeFailed('aborted');
     if (this.instance && !this.closing) {
       this.deps.logger.log(Catalogue.clientRequestedTermination, { client: this.clientName, peer: this.peer });
     }

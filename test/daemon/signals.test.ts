@@ -3,11 +3,12 @@
 // SIGBUS, sent or real, write the guide's "NTLS CRASH AND BURN! Stack dump saved to ..." line and
 // the ntls_bt_* dump before the signal ends the process.
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import {
-  Daemon, keepaliveBody, link, linkWhenRegistered, makeClient, makeHome, registerClient, removeHome, runNtls,
+  Daemon, keepaliveBody, link, linkWhenRegistered, makeClient, makeHome, ntlsBin, registerClient, removeHome, runNtls,
   sleep, startDaemon, unregisterClient,
 } from '../support/daemon.js';
 
@@ -121,6 +122,82 @@ describe('SIGINT and SIGTERM', () => {
     expectShutdownLines(bodies);
     expect(bodies.filter((b) => b === 'info : 0 : NTLS terminated')).toHaveLength(1);
     l.socket.destroy();
+  });
+});
+
+interface StartingDaemon {
+  home: string;
+  child: ChildProcess;
+  exited: Promise<{ status: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves when the daemon says it is online. */
+  online: Promise<void>;
+  output: { stdout: string; stderr: string };
+}
+
+/**
+ * `ntls start` in a new home, sent `signal` `delayMs` after Node began running JavaScript (a
+ * preload says when: Node's own bootstrap, before any JavaScript, is a window no program covers).
+ */
+function signalledWhileStarting(signal: NodeJS.Signals, delayMs: number): StartingDaemon {
+  const home = makeHome({ datapath: { receiveTimeout: 0 } });
+  homes.push(home);
+  const marker = join(home, 'booted.cjs');
+  writeFileSync(marker, 'process.stderr.write("booted\\n");\n');
+  const child = spawn(process.execPath, ['--require', marker, ntlsBin, 'start', '--home', home, '--port', '0', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { stdout: '', stderr: '' };
+  const exited = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (status, sig) => resolve({ status, signal: sig })));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  void exited.then(() => clearTimeout(timer));
+  child.stderr.on('data', (d) => {
+    const first = !output.stderr.includes('booted');
+    output.stderr += d;
+    if (first && output.stderr.includes('booted')) setTimeout(() => child.kill(signal), delayMs);
+  });
+  const online = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      output.stdout += d;
+      if (output.stdout.includes('online on')) resolve();
+    });
+    void exited.then(() => reject(new Error(`ntls start exited before coming online\n${output.stderr}`)));
+  });
+  online.catch(() => undefined);
+  return { home, child, exited, online, output };
+}
+
+function logBodies(home: string): string[] {
+  const log = join(home, 'logs', 'lunalogs');
+  return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => l.slice(l.indexOf(']: ') + 3)) : [];
+}
+
+describe('a stop signal while `ntls start` is still loading or starting', () => {
+  it('SIGTERM 50 to 800 ms after Node began: exit status 0, never the signal\'s default (143); the shutdown lines if "Starting up" was written, else a line on stderr and no log', async () => {
+    for (const delay of [50, 100, 200, 400, 800]) {
+      const { home, exited, output } = signalledWhileStarting('SIGTERM', delay);
+      const { status, signal } = await exited;
+      expect({ delay, status, signal }, output.stderr).toEqual({ delay, status: 0, signal: null });
+      const bodies = logBodies(home);
+      if (bodies.includes('info : 0 : Starting up NTLS........')) {
+        expectShutdownLines(bodies);
+        expect(bodies.at(-1), `${delay} ms`).toBe('info : 0 : NTLS terminated');
+      } else {
+        expect(bodies, `${delay} ms`).toEqual([]);
+        expect(output.stderr).toContain('ntls: SIGTERM before the start-up began: the daemon was not started.');
+      }
+      expect(existsSync(join(home, 'ntls.pid')), `${delay} ms`).toBe(false);
+      expect(existsSync(join(home, 'admin.sock')), `${delay} ms`).toBe(false);
+    }
+  });
+
+  it('SIGINT at once: exit status 0, not 130', async () => {
+    const { exited, output } = signalledWhileStarting('SIGINT', 50);
+    expect(await exited, output.stderr).toEqual({ status: 0, signal: null });
+  });
+
+  it('SIGHUP at once (a terminal closed) is not the end: the daemon starts, then stops on SIGTERM', async () => {
+    const { child, exited, online, output } = signalledWhileStarting('SIGHUP', 50);
+    await online;
+    child.kill('SIGTERM');
+    expect(await exited, output.stderr).toEqual({ status: 0, signal: null });
   });
 });
 

@@ -77,6 +77,27 @@ function tlsSession(session?: Buffer, maxVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1
   });
 }
 
+/** The first bytes of a TLS ClientHello (record header and handshake type), not the whole of it. */
+const PARTIAL_CLIENT_HELLO = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]);
+
+/** Connects, sends `send` (or nothing), then closes with a FIN (end) or a reset; resolves with its local port once closed. */
+function abortingPeer(send: Buffer | null, close: 'fin' | 'reset'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let port = 0;
+    const socket = netConnect({ host: '127.0.0.1', port: daemon.port }, () => {
+      port = socket.localPort!;
+      if (send !== null) socket.write(send);
+      if (close === 'fin') socket.end();
+      // Give the bytes time to leave before the reset discards them.
+      else setTimeout(() => socket.resetAndDestroy(), send === null ? 0 : 30);
+    });
+    socket.on('data', () => {});
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(port));
+    setTimeout(() => reject(new Error('aborting peer not closed within 5 s')), 5000);
+  });
+}
+
 /** Alice's certificate over raw TLS, sending `first` instead of an identity line (or nothing); resolves with its port once closed. */
 function registeredTlsPeer(first: string | null): Promise<number> {
   return new Promise<number>((resolve) => {
@@ -154,6 +175,49 @@ describe('connections', () => {
     expect(error).toBeInstanceOf(LinkError);
     const line = await daemon.waitForLog('Fail to establish a secure channel', 5000, from);
     expect(line).toMatch(/info : 0xc0000711 : Fail to establish a secure channel with client : 127\.0\.0\.1\/\d+ : RC_SSL_FAILED_HANDSHAKE$/);
+  });
+
+  it('a TLS handshake the client abandons (FIN or reset after part of a ClientHello): one "Failed handshake" line', async () => {
+    for (const close of ['fin', 'reset'] as const) {
+      const from = daemon.log().length;
+      const port = await abortingPeer(PARTIAL_CLIENT_HELLO, close);
+      const lines = await settled(port, from);
+      expect(lines.filter((b) => b === 'info : 0xc0000002 : Failed handshake. Reason: RC_GENERAL_ERROR'), close).toHaveLength(1);
+      expect(lines.filter((b) => /Fail to establish|non-Luna|Handshake result/.test(b)), close).toEqual([]);
+    }
+  });
+
+  it('a TLS client that sends its whole ClientHello and closes before the handshake ends: "Failed handshake"', async () => {
+    for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+      const from = daemon.log().length;
+      const port = await new Promise<number>((resolve) => {
+        const socket = netConnect({ host: '127.0.0.1', port: daemon.port }, () => {
+          const tls = tlsConnect({ socket, rejectUnauthorized: false, maxVersion });
+          tls.on('error', () => {});
+          socket.end();
+        });
+        let local = 0;
+        socket.on('connect', () => (local = socket.localPort!));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(local));
+      });
+      const lines = await settled(port, from);
+      expect(lines.filter((b) => b.includes('Failed handshake')), maxVersion).toHaveLength(1);
+    }
+  });
+
+  it('a peer that connects and closes without sending a byte (port scan, health check) gets no reason line', async () => {
+    for (const close of ['fin', 'reset'] as const) {
+      const from = daemon.log().length;
+      const port = await abortingPeer(null, close);
+      const peer = `127.0.0.1/${port}`;
+      const lines = (await settled(port, from)).filter((b) => b.includes(peer) || / : 0xc0000(002|004|711) : /.test(b));
+      expect(lines.filter((b) => !/Connection terminating/.test(b)), close).toEqual([
+        `info : 0 : Incoming connection request... : ${peer}`,
+        `info : 0xc0000002 : Connection accepted from: ${peer}`,
+        `info : 0 : NTLA client "127.0.0.1" has disconnected: ${peer}`,
+      ]);
+    }
   });
 
   it('plain TCP bytes: "Connection attempt from non-Luna client", closed promptly', async () => {

@@ -79,6 +79,19 @@ describe('daemon start and shutdown', () => {
     expect(second.log().filter((l) => l.endsWith('Starting up NTLS........'))).toHaveLength(2);
   });
 
+  it('log.debug on: "Found N partitions on HSM." counts the first start\'s default partition (1, not 0), and so does the next start', async () => {
+    const h = home({ log: { debug: true } });
+    const first = await startDaemon(h);
+    await first.stop();
+    const second = await startDaemon(h);
+    daemons.push(second);
+    expect(second.bodies().filter((b) => b.includes('partitions on HSM.'))).toEqual([
+      'debug : 0 : Found 1 partitions on HSM.',
+      'debug : 0 : Found 1 partitions on HSM.',
+    ]);
+    expect((await runNtls(['partition', 'list', '--json', '--home', h])).stdout).toContain('"default"');
+  });
+
   it('--port and --bind override the home configuration for one run', async () => {
     const h = home({ server: { bind: '0.0.0.0', port: 1 } });
     const daemon = await startDaemon(h, {}, ['--port', '0', '--bind', '127.0.0.1']);

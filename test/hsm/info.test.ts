@@ -111,6 +111,23 @@ describe('partitions (HSM administrator)', () => {
     hsm = await openHsm(home, { logger });
     expect(lines.some((l) => l.endsWith('Found 2 partitions on HSM.'))).toBe(true);
   });
+
+  it('a first start\'s partition (initialPartition) is made before "Found N partitions on HSM." counts: 1, not 0; a later open makes none', async () => {
+    const fresh = tempHome();
+    try {
+      const logger = new Logger({ debug: true });
+      const found: string[] = [];
+      logger.onLine((line) => { if (line.includes('partitions on HSM.')) found.push(line.slice(line.indexOf(']: ') + 3)); });
+      for (const open of ['first', 'again']) {
+        const opened = await openHsm(fresh, { logger, initialPartition: 'default' });
+        expect(opened.listPartitions().map((p) => p.name), open).toEqual(['default']);
+        opened.close();
+      }
+      expect(found).toEqual(['debug : 0 : Found 1 partitions on HSM.', 'debug : 0 : Found 1 partitions on HSM.']);
+    } finally {
+      removeHome(fresh);
+    }
+  });
 });
 
 describe('settings', () => {
