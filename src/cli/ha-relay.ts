@@ -7,7 +7,7 @@ import { HaConnection } from '../client/ha-connection.js';
 import { HaGroup } from '../client/ha-group.js';
 import { StatusPublisher } from '../client/ha-status.js';
 import { groupSettings } from '../client/ntls-client.js';
-import { serveHaRelay, serveHaStreams } from '../client/relay.js';
+import { serveHaRelay, serveHaStreams, servedUntilStopped } from '../client/relay.js';
 import type { CommandContext } from '../client/cli-support.js';
 
 /** What of p11-relay's options an HA relay reads. */
@@ -46,14 +46,7 @@ export async function haRelay(context: CommandContext, options: HaRelayOptions):
   if (options.listen) {
     const server = await serveHaRelay(options.listen, connect);
     process.stderr.write(`ntls-client: relaying ${options.listen} to HA group(s) ${groups.map((g) => g.name).join(', ')}\n`);
-    await new Promise<void>((done) => {
-      const stop = () => {
-        server.close(() => done());
-        setTimeout(() => done(), 2000).unref();
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
+    await servedUntilStopped(server);
     await finish();
     process.exit(0);
   }

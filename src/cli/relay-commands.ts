@@ -12,7 +12,7 @@ import { checkClientCertificate, checkClientKey, loadClientCredentials, loadServ
 import { ClientError } from '../client/errors.js';
 import { explainFailure } from '../client/failure.js';
 import type { LinkOptions } from '../client/link.js';
-import { relayStreams, serveRelay, type LinkSource } from '../client/relay.js';
+import { relayStreams, serveRelay, servedUntilStopped, type LinkSource } from '../client/relay.js';
 import { common, type Examples } from './client-program.js';
 
 /** A PEM file named by a flag (the relay and ping without client.json). */
@@ -121,15 +121,7 @@ export function p11RelayCommand(program: Command): void {
       if (options.listen) {
         const server = await serveRelay(options.listen, source, report, { readAhead: options.readAhead });
         process.stderr.write(`ntls-client: relaying ${options.listen} to ${where}\n`);
-        await new Promise<void>((done) => {
-          const stop = () => {
-            server.close(() => done());
-            // Links still open end with the process: programs using them see the server go away.
-            setTimeout(() => done(), 2000).unref();
-          };
-          process.once('SIGTERM', stop);
-          process.once('SIGINT', stop);
-        });
+        await servedUntilStopped(server);
         await context.logger.close();
         process.exit(0);
       }

@@ -388,3 +388,18 @@ export async function serveHaRelay(path: string, connect: () => HaConnection): P
   await listenOwnerOnly(server, path);
   return server;
 }
+
+/**
+ * Resolves when SIGTERM or SIGINT has closed `server` (at most 2 s later: links still open end
+ * with the process, and the programs using them see the server go away).
+ */
+export function servedUntilStopped(server: Server): Promise<void> {
+  return new Promise<void>((done) => {
+    const stop = () => {
+      server.close(() => done());
+      setTimeout(() => done(), 2000).unref();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
