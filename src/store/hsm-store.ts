@@ -3,7 +3,7 @@
 // A file that is not ours, or not readable, is reported and left untouched: never recreated.
 
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, openSync, fsyncSync, closeSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, openSync, fsyncSync, closeSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { APPLICATION_ID, CREATE_SCHEMA, MAGIC, SCHEMA_VERSION } from './schema.js';
 import { StoreOpenError } from './errors.js';
@@ -58,6 +58,8 @@ function createStoreFile(path: string): void {
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(building + suffix, { force: true });
   const db = new Database(building);
   try {
+    // Owner-only as the home's other secrets; SQLite gives its -wal and -shm the file's mode.
+    chmodSync(building, 0o600);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma(`application_id = ${APPLICATION_ID}`);

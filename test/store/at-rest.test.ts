@@ -3,7 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { CKA, CKK, CKM, CKO, CKU } from '../../src/pkcs11/constants.js';
 import { DEFAULT_KDF, SoftwareHsm, credentialAad } from '../../src/hsm/index.js';
 import { softwareMechanisms } from '../../src/hsm/mechanisms/index.js';
@@ -23,6 +23,19 @@ function storeBytes(): Buffer {
   const path = storePath(home);
   return Buffer.concat([path, `${path}-wal`].filter(existsSync).map((f) => readFileSync(f)));
 }
+
+describe('the store file\'s mode', () => {
+  it('is owner-only (0600), its WAL too, whatever the umask', async () => {
+    const { hsm, slot } = await readyHsm(home);
+    const app = hsm.application('a');
+    const s = await app.C_OpenSession(slot, RW);
+    await app.C_Login(s, CKU.USER, CO_PIN);
+    await app.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), [{ type: CKA.TOKEN, value: true }, { type: CKA.VALUE_LEN, value: 32 }]);
+    const path = storePath(home);
+    for (const file of [path, `${path}-wal`].filter(existsSync)) expect((statSync(file).mode & 0o777).toString(8), file).toBe('600');
+    await hsm.shutdown();
+  });
+});
 
 describe('encryption at rest', () => {
   it('the file holds neither secret key values, nor private keys, nor PINs', async () => {
