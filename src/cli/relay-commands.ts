@@ -84,6 +84,14 @@ export function relayLink(context: CommandContext, options: RelayOptions): LinkO
   };
 }
 
+/**
+ * The line for a link whose server lists no slot: it links (registered, right host), so what is
+ * missing is a partition, which stock tools show only as "No slots". `ntls-client verify` says the same.
+ */
+export function noSlotsLine(where: string, clientName: string): string {
+  return `ntls-client: ${where} lists no slot for client ${clientName}: no partition is assigned to it; ask its administrator to run \`ntls client assign-partition --client ${clientName} --partition NAME\`\n`;
+}
+
 /** Adds `p11-relay` to the program. */
 export function p11RelayCommand(program: Command): void {
   common(program.command('p11-relay'))
@@ -118,14 +126,15 @@ export function p11RelayCommand(program: Command): void {
         const failure = explainFailure(error, context.failure);
         process.stderr.write(`ntls-client: cannot link to ${where}: ${failure.line} [${failure.code}]\n`);
       };
+      const hooks = { readAhead: options.readAhead, onNoSlots: () => process.stderr.write(noSlotsLine(where, link.clientName)) };
       if (options.listen) {
-        const server = await serveRelay(options.listen, source, report, { readAhead: options.readAhead });
+        const server = await serveRelay(options.listen, source, report, hooks);
         process.stderr.write(`ntls-client: relaying ${options.listen} to ${where}\n`);
         await servedUntilStopped(server);
         await context.logger.close();
         process.exit(0);
       }
-      await relayStreams(process.stdin, process.stdout, source, { readAhead: options.readAhead });
+      await relayStreams(process.stdin, process.stdout, source, hooks);
       // The link is gone (the server closed it, or stdin ended): the relay ends with it, so that the
       // program on the other side of stdout sees its remote end at once (stdin, still read, would
       // keep this process and the program's wait alive).

@@ -10,7 +10,9 @@ import type { TLSSocket } from 'node:tls';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import { FrameBatcher, FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
-import { decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, type P11KitResponse } from '../protocol/p11kit/index.js';
+import {
+  CALL_ID, decodeRequest, decodeResponse, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId, type P11KitResponse,
+} from '../protocol/p11kit/index.js';
 import { ClientError } from './errors.js';
 import { AttributeReadAhead } from './read-ahead.js';
 import type { HaConnection } from './ha-connection.js';
@@ -29,6 +31,11 @@ export interface RelayHooks {
   onLink?(socket: TLSSocket): void;
   /** False: every call goes to the server (no attribute read-ahead, read-ahead.ts). Default true. */
   readAhead?: boolean;
+  /**
+   * Called once per link when the server answers C_GetSlotList with no slot: the client links,
+   * but no partition is assigned to it, which stock tools show only as "No slots".
+   */
+  onNoSlots?(): void;
 }
 
 /**
@@ -209,8 +216,40 @@ function join(input: Readable, output: Writable, link: Duplex, initial: Buffer, 
   if (hooks.readAhead === false) {
     if (initial.length) output.write(initial);
     forwardFrames(input, link);
+    if (hooks.onNoSlots) watchFirstSlotList(link, initial, hooks.onNoSlots);
     link.pipe(output, { end: false });
-  } else relayWithReadAhead(input, output, link, initial);
+  } else relayWithReadAhead(input, output, link, initial, hooks.onNoSlots);
+}
+
+/** Reads the server's answers (a copy) until a C_GetSlotList answer lists no slot, then calls `onNoSlots`. */
+function watchFirstSlotList(link: Readable, initial: Buffer, onNoSlots: () => void): void {
+  const answers = new FrameReader(MAX_LOCAL_FRAME_BYTES);
+  let versionSeen = false;
+  const read = (chunk: Buffer) => {
+    try {
+      answers.push(chunk);
+      if (!versionSeen && answers.takeByte() === null) return;
+      versionSeen = true;
+      let frame: Frame | null;
+      while ((frame = answers.next())) {
+        if (!answersNoSlots(frame.body)) continue;
+        link.off('data', read);
+        onNoSlots();
+        return;
+      }
+    } catch {
+      link.off('data', read);
+    }
+  };
+  if (initial.length) read(initial);
+  link.on('data', read);
+}
+
+/** Whether `body` is a successful C_GetSlotList answer that lists (or counts) no slot. */
+export function answersNoSlots(body: Buffer): boolean {
+  if (peekCallId(body) !== CALL_ID.C_GetSlotList) return false;
+  const decoded = decodeResponse(body, 'C_GetSlotList');
+  return decoded.ok && decoded.value.call === 'C_GetSlotList' && decoded.value.args.slotList.length === 0;
 }
 
 /**
@@ -219,7 +258,7 @@ function join(input: Readable, output: Writable, link: Duplex, initial: Buffer, 
  * are sent on as they come; read-ahead only plans a call when nothing else is in flight, and any
  * call that overlaps another ends the burst. Frames the server sends unasked are passed on.
  */
-export function relayWithReadAhead(input: Readable, output: Writable, link: Duplex, initial: Buffer): void {
+export function relayWithReadAhead(input: Readable, output: Writable, link: Duplex, initial: Buffer, onNoSlots?: () => void): void {
   const requests = new FrameReader(MAX_LOCAL_FRAME_BYTES);
   const answers = new FrameReader(MAX_LOCAL_FRAME_BYTES);
   const readAhead = new AttributeReadAhead();
@@ -250,8 +289,13 @@ export function relayWithReadAhead(input: Readable, output: Writable, link: Dupl
       toLink({ callCode: frame.callCode, options: frame.options, body: plan.body });
     } else toLink(frame);
   };
+  let noSlotsTold = false;
   const answered = (frame: Frame) => {
     inFlight = Math.max(0, inFlight - 1);
+    if (onNoSlots && !noSlotsTold && answersNoSlots(frame.body)) {
+      noSlotsTold = true;
+      onNoSlots();
+    }
     const fetched = fetching;
     if (fetched && frame.callCode === fetched.callCode) {
       fetching = null;

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameReader } from '../../src/protocol/frame.js';
 import { decodeResponse, encodeRequest, outputRequest, request, serializeFrame } from '../../src/protocol/p11kit/index.js';
-import { removeHome } from '../support/daemon.js';
-import { CO_PIN, clientBin, initialiseSlot, setUp, startRelay, type Setup } from './support.js';
+import { removeHome, runNtls } from '../support/daemon.js';
+import { CO_PIN, ClientHost, clientBin, expectOk, initialiseSlot, setUp, startRelay, type Setup } from './support.js';
 
 let s: Setup;
 
@@ -85,5 +85,43 @@ describe('p11-relay --listen from client.json, with stock pkcs11-tool', () => {
     } finally {
       relay.kill('SIGTERM');
     }
+  });
+});
+
+describe('a client that links but has no partition', () => {
+  let bob: ClientHost;
+  beforeAll(async () => {
+    bob = new ClientHost('bob');
+    expectOk(await bob.run('create-cert', '--cn', 'bob'));
+    expectOk(await runNtls(['client', 'register', '-c', 'bob', '--cert', bob.certificateFile, '--hostname', '127.0.0.1', '--home', s.home]));
+    expectOk(await bob.run('add-server', '--host', '127.0.0.1', '--port', String(s.daemon.port), '--cert', join(s.home, 'server', 'server.pem'), '--name', 'local'));
+  });
+  afterAll(() => bob?.remove());
+
+  const hint = /^ntls-client: 127\.0\.0\.1:\d+ lists no slot for client bob: no partition is assigned to it; ask its administrator to run `ntls client assign-partition --client bob --partition NAME`$/m;
+
+  it('pkcs11-tool -L through the relay it starts: "No slots" and one line saying why', () => {
+    const env = { ...process.env, P11_KIT_SERVER_ADDRESS: `|${process.execPath} ${clientBin} p11-relay --server local --config-dir ${bob.folder}` };
+    const list = spawnSync('pkcs11-tool', ['--module', P11KIT_CLIENT, '-L'], { env, encoding: 'utf8', timeout: 20_000 });
+    expect(list.stdout + list.stderr).toMatch(/No slots/i);
+    expect(list.stderr).toMatch(hint);
+    expect(list.stderr.match(new RegExp(hint.source, 'gm'))).toHaveLength(1);
+  });
+
+  it('a --listen relay without read-ahead says it on its own stderr, and nothing for a client with a partition', async () => {
+    const socket = join(bob.folder, 'relay.sock');
+    const relay = await startRelay(['--listen', socket, '--no-read-ahead', '--config-dir', bob.folder]);
+    try {
+      const env = { ...process.env, P11_KIT_SERVER_ADDRESS: `unix:path=${socket}` };
+      spawnSync('pkcs11-tool', ['--module', P11KIT_CLIENT, '-L'], { env, encoding: 'utf8', timeout: 20_000 });
+      for (let i = 0; i < 100 && !hint.test(relay.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(relay.stderr()).toMatch(hint);
+    } finally {
+      relay.child.kill('SIGTERM');
+    }
+    const aliceEnv = { ...process.env, P11_KIT_SERVER_ADDRESS: `|${process.execPath} ${clientBin} p11-relay --server local --config-dir ${s.alice.folder}` };
+    const list = spawnSync('pkcs11-tool', ['--module', P11KIT_CLIENT, '-L'], { env: aliceEnv, encoding: 'utf8', timeout: 20_000 });
+    expect(list.stdout).toMatch(/token label/);
+    expect(list.stderr).not.toMatch(/lists no slot/);
   });
 });
