@@ -35,7 +35,7 @@ export interface RelayHooks {
    * Called once per link when the server answers C_GetSlotList with no slot: the client links,
    * but no partition is assigned to it, which stock tools show only as "No slots".
    */
-  onNoSlots?(): void;
+  onNoSlots?: () => void;
 }
 
 /**
