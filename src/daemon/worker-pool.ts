@@ -95,6 +95,23 @@ function sendTo(worker: Worker, message: MainToWorker | WorkerInit): boolean {
   }
 }
 
+/** How long the lines a dead worker sent may take to be read before its links are ended without them. */
+const DRAIN_MS = 1000;
+
+/** Runs `then` once the dead worker's channel has ended (its last lines read), or after DRAIN_MS. */
+function whenDrained(stream: WorkerStream, then: () => void): void {
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    then();
+  };
+  const timer = setTimeout(once, DRAIN_MS);
+  if (stream.destroyed || stream.readableEnded) once();
+  else stream.once('close', once);
+}
+
 export class WorkerPool {
   private readonly slots: Slot[];
   private readonly pending = new Map<number, { resolve(value: unknown): void; timer: NodeJS.Timeout }>();
@@ -193,7 +210,7 @@ export class WorkerPool {
           options.logger.log(Catalogue.crashNoStackDump);
         }
         if (slot.report) this.retired.add(slot.report.statistics);
-        slot.host?.lost();
+        if (slot.host) whenDrained(stream, slot.host.lost.bind(slot.host));
         slot.host = null;
         slot.worker = null;
         slot.report = null;

@@ -23,11 +23,23 @@ export interface WorkerStream {
   write(bytes: Buffer): boolean;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
   destroyed: boolean;
+  readableEnded: boolean;
+}
+
+/** A link of the worker as its lines tell it, from its accept line to its disconnect line. */
+interface LoggedLink {
+  /** Its address until its client is known (connection.ts names an unidentified link so). */
+  client: string;
+  /** Its `Connection terminating` line is written. */
+  terminating: boolean;
 }
 
 export class ProcessorHost {
   private readonly hosted = new Map<number, Hosted>();
+  /** The worker's open links by peer, from the lines it sends: those still in their handshake or identity exchange are not hosted yet. */
+  private readonly logged = new Map<string, LoggedLink>();
   private readonly reader = new ChannelReader();
   private readonly writer: ChannelWriter;
 
@@ -57,6 +69,7 @@ export class ProcessorHost {
     const local = message.connection;
     if (message.kind === ChannelKind.Log) {
       const { id, params } = JSON.parse(message.payload.toString('utf8')) as { id: string; params: Record<string, string | number> };
+      this.follow(id, params);
       this.onLog(id, params);
       return;
     }
@@ -96,18 +109,54 @@ export class ProcessorHost {
   }
 
   /**
-   * The worker is gone: each of its connections ends here, with the lines a link that ends
-   * writes (src/datapath/connection.ts, terminate() then onClose()), in the same order — the
-   * worker that would have written them cannot — and its instance closes (its sessions end).
+   * The worker is gone: each of its links that had not ended ends here, with the lines a link
+   * that ends writes (src/datapath/connection.ts, terminate() then onClose()), in the same order
+   * (the worker that would have written them cannot): links in their handshake or identity
+   * exchange too, named as far as they were known. Instances close (their sessions end). Called
+   * once the worker's channel has ended, so every line it sent has been read.
    */
   lost(): void {
-    const links = [...this.hosted.values()];
+    const instances = new Map([...this.hosted.values()].map((h) => [h.peer, h]));
     this.hosted.clear();
-    for (const { instance, client, peer } of links) {
-      this.onLog('connectionTerminating', { peer });
+    const links = [...this.logged];
+    this.logged.clear();
+    for (const [peer, link] of links) {
+      const hosted = instances.get(peer);
+      instances.delete(peer);
+      const client = hosted?.client ?? link.client;
+      if (!link.terminating) this.onLog('connectionTerminating', { peer });
       this.onLog('clientDisconnected', { client, peer });
-      instance.close();
-      this.onLog('connectionInstanceRemoved', { client, peer });
+      if (hosted) this.removeInstance(hosted);
+    }
+    // Hosted links whose disconnect line the worker wrote before it died: their instance still closes.
+    for (const hosted of instances.values()) this.removeInstance(hosted);
+  }
+
+  private removeInstance({ instance, client, peer }: Hosted): void {
+    instance.close();
+    this.onLog('connectionInstanceRemoved', { client, peer });
+  }
+
+  /** Follows a link's lines: accepted, identified, terminating, disconnected. */
+  private follow(id: string, params: Record<string, string | number>): void {
+    const peer = String(params.peer);
+    switch (id) {
+      case 'connectionAccepted':
+        this.logged.set(peer, { client: peer.slice(0, peer.lastIndexOf('/')), terminating: false });
+        break;
+      case 'clientAuthenticated': {
+        const link = this.logged.get(peer);
+        if (link) link.client = String(params.client);
+        break;
+      }
+      case 'connectionTerminating': {
+        const link = this.logged.get(peer);
+        if (link) link.terminating = true;
+        break;
+      }
+      case 'clientDisconnected':
+        this.logged.delete(peer);
+        break;
     }
   }
 }

@@ -1,6 +1,8 @@
 // A datapath worker killed while it holds links (docs/workers.md, Failures): its links end in
 // the log as any link that ends, and the daemon still shuts down on SIGTERM afterwards (Node's
 // net.Server used to wait forever on the sockets it had handed to the dead worker).
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckSummary } from '../../src/admin/logs/check.js';
 import type { Link } from '../../src/client/link.js';
@@ -15,6 +17,8 @@ let home: string;
 let daemon: Daemon;
 let app1: TestClient;
 const links: Link[] = [];
+/** Links that never finish their set-up: a TLS handshake begun, or TLS done and no identity sent. */
+const unfinished: Array<{ socket: Socket; peer: string; client: string }> = [];
 
 async function workers(): Promise<WorkerRow[]> {
   return (JSON.parse(expectOk(await runNtls(['info', 'show', '--json', '--home', home])).stdout) as { workers: WorkerRow[] }).workers;
@@ -25,7 +29,7 @@ const peers = new Map<Link, string>();
 const peerOf = (l: Link) => peers.get(l) ?? `127.0.0.1/${l.socket.localPort}`;
 
 beforeAll(async () => {
-  home = clientTestHome({ datapath: { receiveTimeout: 0 } });
+  home = clientTestHome({ datapath: { receiveTimeout: 0, handshakeTimeout: 60_000 } });
   daemon = await startDaemon(home, {}, ['--workers', '2']);
   app1 = await makeClient('app1');
   registerClient(home, app1);
@@ -33,9 +37,38 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const l of links) await l.close().catch(() => undefined);
+  for (const u of unfinished) u.socket.destroy();
   await daemon?.stop('SIGKILL');
   removeHome(home);
 });
+
+/** A TCP connection that sends the first bytes of a TLS record and no more: its handshake stays begun. */
+async function handshakeBegun(): Promise<Socket> {
+  const socket = tcpConnect(daemon.port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.on('error', () => undefined);
+  socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff]));
+  await daemon.waitForLog(`Connection accepted from: 127.0.0.1/${socket.localPort}`);
+  return socket;
+}
+
+/** A mutual-TLS link of app1 that never sends its identity: authenticated, not yet a processor instance. */
+async function identityPending(): Promise<Socket> {
+  const socket = tlsConnect({ host: '127.0.0.1', port: daemon.port, cert: app1.certificatePem, key: app1.keyPem, rejectUnauthorized: false });
+  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+  socket.on('error', () => undefined);
+  await daemon.waitForLog(`NTLS Client "app1" connected and authenticated : 127.0.0.1/${socket.localPort}.`);
+  return socket;
+}
+
+/** Opens links with `open` until the worker holds `count` connections (those the main process keeps stay open there). */
+async function untilWorkerHolds(count: number, open: () => Promise<Socket>, client: string): Promise<void> {
+  for (let i = 0; i < 6 && ((await workers())[1]?.connections ?? 0) < count; i++) {
+    const socket = await open();
+    unfinished.push({ socket, peer: `127.0.0.1/${socket.localPort}`, client });
+  }
+  expect((await workers())[1]!.connections).toBe(count);
+}
 
 describe('a datapath worker killed while it holds links', () => {
   let onWorker: Link[] = [];
@@ -50,8 +83,10 @@ describe('a datapath worker killed while it holds links', () => {
       await l.request(keepaliveBody());
       await daemon.waitForLog(`NTLA Client "app1" connected and authenticated : ${peerOf(l)}`);
     }
+    expect((await workers())[1]!.connections).toBe(2);
+    await untilWorkerHolds(3, handshakeBegun, '127.0.0.1');
+    await untilWorkerHolds(4, identityPending, 'app1');
     const rows = await workers();
-    expect(rows[1]!.connections).toBe(2);
     const from = daemon.log().length;
     process.kill(rows[1]!.pid, 'SIGKILL');
     await daemon.waitForLog('NTLS CRASH AND BURN and unable to dump the stack!', 10_000, from);
@@ -69,6 +104,19 @@ describe('a datapath worker killed while it holds links', () => {
         `info : 0 : NTLA client "app1" has disconnected: ${peer}`,
         `Command processor instance for client app1 removed : ${peer}`,
         `info : 0 : NTLA Client "app1" Connection instance removed : ${peer}`,
+      ]);
+    }
+    // The worker's links still setting up end too, named as far as the worker knew them: by
+    // address in the handshake, by client once TLS had identified it.
+    for (let i = 0; i < 100 && unfinished.filter((u) => u.socket.destroyed).length < 2; i++) await sleep(50);
+    const unfinishedOnWorker = unfinished.filter((u) => u.socket.destroyed);
+    expect(unfinishedOnWorker.map((u) => u.client)).toEqual(['127.0.0.1', 'app1']);
+    for (const { peer, client } of unfinishedOnWorker) {
+      await daemon.waitForLog(`NTLA client "${client}" has disconnected: ${peer}`, 5000, from);
+      const lines = daemon.bodies().slice(from).filter((b) => b.endsWith(` ${peer}`) || b.endsWith(`:${peer}`));
+      expect(lines).toEqual([
+        `info : 0xc0000002 : Connection terminating:  ${peer}`,
+        `info : 0 : NTLA client "${client}" has disconnected: ${peer}`,
       ]);
     }
   }, 60_000);
@@ -98,6 +146,6 @@ describe('a datapath worker killed while it holds links', () => {
     const summary = JSON.parse(result.stdout) as CheckSummary;
     expect(summary.crashes.lines).toHaveLength(1);
     expect(summary.unexpected.map((k) => k.id)).toEqual(['crashNoStackDump']);
-    expect(summary.connections).toMatchObject({ accepted: 3, disconnected: 3, paired: 3, withoutDisconnect: [], disconnectWithoutAccept: [] });
+    expect(summary.connections).toMatchObject({ accepted: 3 + unfinished.length, disconnected: 3 + unfinished.length, paired: 3 + unfinished.length, withoutDisconnect: [], disconnectWithoutAccept: [] });
   });
 });
