@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
 import { unpackArchive } from '../home/archive.js';
-import { resolveHome } from '../home/layout.js';
+import { SECRET_FOLDERS, resolveHome } from '../home/layout.js';
 import { Exit, exitWithError, fail } from './failure.js';
 import { print } from './output.js';
 
@@ -40,8 +40,10 @@ export function registerHomeCommands(program: Command): void {
       }
       mkdirSync(target, { recursive: true, mode: 0o750 });
       for (const entry of entries) {
-        const file = join(target, ...entry.path.split('/'));
-        mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
+        const parts = entry.path.split('/');
+        const file = join(target, ...parts);
+        const secret = parts.length > 1 && (SECRET_FOLDERS as readonly string[]).includes(parts[0]!);
+        mkdirSync(dirname(file), { recursive: true, mode: secret ? 0o700 : 0o750 });
         writeFileSync(file, entry.data, { mode: entry.mode });
       }
       print({ home: target, files: entries.map((e) => e.path) }, o, (r: { home: string; files: string[] }) =>

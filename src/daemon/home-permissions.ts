@@ -3,7 +3,7 @@
 // secret folders 0700; a home the operator made (`mkdir` gives 0755, or 0775 under umask 002)
 // is brought to the same at start. A home every user may write is refused: anyone on the host
 // could already have replaced what it holds, and changing its mode would not undo that.
-import { chmodSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, statSync } from 'node:fs';
 import { NtlsError } from '../errors/ntls-error.js';
 
 /** What a home may allow at most. */
@@ -47,4 +47,37 @@ export function secureHome(home: string): string | null {
       + `(${(error as NodeJS.ErrnoException).code ?? 'error'}); its owner can run \`chmod ${octal(tightened)} ${home}\``;
   }
   return `the home ${home} was mode ${octal(mode)} (${excess(mode)}); now ${octal(tightened)}`;
+}
+
+/** What a secret's mode lets others do beyond its owner, in words. */
+function exposure(mode: number): string {
+  const parts: string[] = [];
+  if (mode & 0o070) parts.push(mode & 0o020 ? 'its group could write it' : 'its group could read it');
+  if (mode & 0o007) parts.push(mode & 0o002 ? 'other users could write it' : 'other users could read it');
+  return parts.join(', ');
+}
+
+/**
+ * Secret folders (0700) and files (0600) that exist are brought to owner-only: a store, key or
+ * audit folder restored from a copy, or made by an older version, keeps the mode it came with
+ * otherwise. Returns one line per change, or per secret this user cannot change.
+ */
+export function secureSecrets(secrets: { folders: readonly string[]; files: readonly string[] }): string[] {
+  const lines: string[] = [];
+  const tighten = (path: string) => {
+    if (!existsSync(path)) return;
+    const mode = statSync(path).mode & 0o7777;
+    if ((mode & 0o077) === 0) return;
+    const tightened = mode & ~0o077;
+    try {
+      chmodSync(path, tightened);
+      lines.push(`${path} was mode ${octal(mode)} (${exposure(mode)}); now ${octal(tightened)}`);
+    } catch (error) {
+      lines.push(`${path} is mode ${octal(mode)} (${exposure(mode)}) and cannot be changed by this user `
+        + `(${(error as NodeJS.ErrnoException).code ?? 'error'}); its owner can run \`chmod ${octal(tightened)} ${path}\``);
+    }
+  };
+  for (const folder of secrets.folders) tighten(folder);
+  for (const file of secrets.files) tighten(file);
+  return lines;
 }

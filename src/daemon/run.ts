@@ -17,19 +17,20 @@ import { DATAPATH_CONTRACT_VERSION } from '../processor/contract.js';
 import { loadProcessor, ProcessorLoadError, type LoadedProcessor } from '../processor/loader.js';
 import { failureLine, NtlsError } from '../errors/ntls-error.js';
 import { ClientRegistry, type InvalidRegistration } from '../registry/client-registry.js';
-import { homeLayout, resolveHome, type HomeLayout } from '../home/layout.js';
+import { SECRET_FOLDERS, homeLayout, resolveHome, type HomeLayout } from '../home/layout.js';
 import { HomeInUseError, HomeLock } from './home-lock.js';
 import { takeStopSignals } from './stop-signals.js';
-import { HomeWritableError, secureHome } from './home-permissions.js';
+import { HomeWritableError, secureHome, secureSecrets } from './home-permissions.js';
 import { ServerCredentialsError } from './server-credentials.js';
 import { fileKeySource, hsmKeySource } from './server-key-source.js';
 import { AdminServer } from '../admin/server.js';
 import { adminHandlers } from '../admin/handlers.js';
 import { homeBackupHandlers } from '../admin/home-backup.js';
 import { AuditLog } from '../audit/audit-log.js';
+import { storePath } from '../store/hsm-store.js';
 import { auditAdminRequest, auditHandlers } from '../audit/admin-audit.js';
 import { ADMIN_SOCKET } from '../admin/protocol.js';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { serveMetrics } from '../metrics/http-exporter.js';
 import { combinedDatapath } from './datapath-view.js';
 import { WorkerPool, workerConfig } from './worker-pool.js';
@@ -129,6 +130,13 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     throw error;
   }
   const home = homeLayout(root, config);
+  const store = storePath(root);
+  // The server key's folder only where the default puts it: one elsewhere is the operator's to judge.
+  const keyFolder = dirname(home.serverKey);
+  for (const line of secureSecrets({
+    folders: SECRET_FOLDERS.map((name) => join(root, name)).filter((folder) => folder !== join(root, 'server') || folder === keyFolder),
+    files: [store, `${store}-wal`, `${store}-shm`, home.serverKey],
+  })) process.stderr.write(`ntls: ${line}.\n`);
   mkdirSync(home.logDirectory, { recursive: true, mode: 0o750 });
   const logger = new Logger({
     file: home.logFile, maxBytes: config.log.maxBytes, keep: config.log.keep, debug: config.log.debug,

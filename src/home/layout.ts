@@ -1,6 +1,9 @@
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 
+/** The home's folders that hold secrets (the HSM store, the audit log and key, the server key): owner-only, 0700. */
+export const SECRET_FOLDERS = ['hsm', 'audit', 'server'] as const;
+
 /** Where everything of one ntls service lives. */
 export interface HomeLayout {
   root: string;

@@ -74,3 +74,27 @@ describe('the home folder\'s mode at start', () => {
     }
   });
 });
+
+describe('the home\'s secrets at start', () => {
+  it('an HSM store, server key or audit folder with a looser mode (restored from a copy) is made owner-only, one line each; a fresh home gets none', async () => {
+    const h = home(0o750);
+    const first = await startDaemon(h);
+    daemons.push(first);
+    expect(first.stderr).not.toContain(' was mode ');
+    expect((await first.stop('SIGTERM')).status).toBe(0);
+    const loosened: Array<[string, number, number, string]> = [
+      [join(h, 'hsm'), 0o755, 0o700, 'its group could read it, other users could read it'],
+      [join(h, 'audit'), 0o750, 0o700, 'its group could read it'],
+      [join(h, 'hsm', 'hsm.db'), 0o664, 0o600, 'its group could write it, other users could read it'],
+      [join(h, 'server', 'server.key'), 0o640, 0o600, 'its group could read it'],
+    ];
+    for (const [path, mode] of loosened) chmodSync(path, mode);
+    const second = await startDaemon(h);
+    daemons.push(second);
+    const octal = (m: number) => m.toString(8).padStart(4, '0');
+    expect(second.stderr.split('\n').filter((l) => l.includes(' was mode '))).toEqual(
+      loosened.map(([path, mode, after, why]) => `ntls: ${path} was mode ${octal(mode)} (${why}); now ${octal(after)}.`));
+    for (const [path, , after] of loosened) expect(modeOf(path), path).toBe(after);
+    expect((await second.stop('SIGTERM')).status).toBe(0);
+  });
+});
