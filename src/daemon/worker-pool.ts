@@ -60,6 +60,8 @@ interface Slot {
   serving: boolean;
   /** Connections handed to it and not yet closed. */
   assigned: number;
+  /** Settles once the lines of its last worker that ended are all written (its links' ends too). */
+  drained: Promise<void>;
 }
 
 /** A worker's share of a daemon-wide limit (at least 1). */
@@ -99,17 +101,20 @@ function sendTo(worker: Worker, message: MainToWorker | WorkerInit): boolean {
 const DRAIN_MS = 1000;
 
 /** Runs `then` once the dead worker's channel has ended (its last lines read), or after DRAIN_MS. */
-function whenDrained(stream: WorkerStream, then: () => void): void {
-  let done = false;
-  const once = () => {
-    if (done) return;
-    done = true;
-    clearTimeout(timer);
-    then();
-  };
-  const timer = setTimeout(once, DRAIN_MS);
-  if (stream.destroyed || stream.readableEnded) once();
-  else stream.once('close', once);
+function whenDrained(stream: WorkerStream, then: () => void): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const once = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      then();
+      resolve();
+    };
+    const timer = setTimeout(once, DRAIN_MS);
+    if (stream.destroyed || stream.readableEnded) once();
+    else stream.once('close', once);
+  });
 }
 
 export class WorkerPool {
@@ -124,7 +129,9 @@ export class WorkerPool {
 
   constructor(private readonly options: WorkerPoolOptions) {
     this.credentials = options.credentials;
-    this.slots = Array.from({ length: options.workers }, (_, index) => ({ index, worker: null, host: null, report: null, started: 0, failures: 0, serving: false, assigned: 0 }));
+    this.slots = Array.from({ length: options.workers }, (_, index) => ({
+      index, worker: null, host: null, report: null, started: 0, failures: 0, serving: false, assigned: 0, drained: Promise.resolve(),
+    }));
     cluster.setupPrimary({
       exec: workerScript(),
       args: [],
@@ -210,7 +217,7 @@ export class WorkerPool {
           options.logger.log(Catalogue.crashNoStackDump);
         }
         if (slot.report) this.retired.add(slot.report.statistics);
-        if (slot.host) whenDrained(stream, slot.host.lost.bind(slot.host));
+        if (slot.host) slot.drained = whenDrained(stream, slot.host.lost.bind(slot.host));
         slot.host = null;
         slot.worker = null;
         slot.report = null;
@@ -326,9 +333,10 @@ export class WorkerPool {
       const worker = slot.worker;
       if (!worker) return resolve();
       const timer = setTimeout(() => worker.process.kill('SIGKILL'), 10_000);
+      // After the worker's own exit handler (spawn): its last lines are written before the daemon's last ones.
       worker.once('exit', () => {
         clearTimeout(timer);
-        resolve();
+        void slot.drained.then(resolve);
       });
       if (!sendTo(worker, { type: 'stop' })) worker.process.kill('SIGKILL');
     })));
