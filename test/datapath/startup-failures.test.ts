@@ -29,10 +29,11 @@ async function startFails(h: string, args: string[] = []) {
   return result;
 }
 
+/** The operator's server files, owner-only as ntls makes them (a looser mode adds a line of its own: home-permissions.test.ts). */
 async function withServerFiles(h: string, files: { cert?: string; key?: string }) {
-  mkdirSync(join(h, 'server'), { recursive: true });
+  mkdirSync(join(h, 'server'), { recursive: true, mode: 0o700 });
   if (files.cert !== undefined) writeFileSync(join(h, 'server', 'server.pem'), files.cert);
-  if (files.key !== undefined) writeFileSync(join(h, 'server', 'server.key'), files.key);
+  if (files.key !== undefined) writeFileSync(join(h, 'server', 'server.key'), files.key, { mode: 0o600 });
 }
 
 describe('start-up failures', () => {
