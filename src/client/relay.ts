@@ -216,13 +216,13 @@ function join(input: Readable, output: Writable, link: Duplex, initial: Buffer, 
   if (hooks.readAhead === false) {
     if (initial.length) output.write(initial);
     forwardFrames(input, link);
-    if (hooks.onNoSlots) watchFirstSlotList(link, initial, hooks.onNoSlots);
+    if (hooks.onNoSlots) watchForNoSlots(link, initial, hooks.onNoSlots);
     link.pipe(output, { end: false });
   } else relayWithReadAhead(input, output, link, initial, hooks.onNoSlots);
 }
 
 /** Reads the server's answers (a copy) until a C_GetSlotList answer lists no slot, then calls `onNoSlots`. */
-function watchFirstSlotList(link: Readable, initial: Buffer, onNoSlots: () => void): void {
+function watchForNoSlots(link: Readable, initial: Buffer, onNoSlots: () => void): void {
   const answers = new FrameReader(MAX_LOCAL_FRAME_BYTES);
   let versionSeen = false;
   const read = (chunk: Buffer) => {
