@@ -88,8 +88,29 @@ export function relayLink(context: CommandContext, options: RelayOptions): LinkO
  * The line for a link whose server lists no slot: it links (registered, right host), so what is
  * missing is a partition, which stock tools show only as "No slots". `ntls-client verify` says the same.
  */
-export function noSlotsLine(where: string, clientName: string): string {
-  return `ntls-client: ${where} lists no slot for client ${clientName}: no partition is assigned to it; ask its administrator to run \`ntls client assign-partition --client ${clientName} --partition NAME\`\n`;
+export function noSlotsLine(where: string, clientName: string, untold = 0): string {
+  const since = untold > 0 ? ` (${untold} more link${untold === 1 ? '' : 's'} since the line before)` : '';
+  return `ntls-client: ${where} lists no slot for client ${clientName}${since}: no partition is assigned to it; ask its administrator to run \`ntls client assign-partition --client ${clientName} --partition NAME\`\n`;
+}
+
+export const NO_SLOTS_QUIET_MS = 60_000;
+
+/**
+ * Calls `tell` at most once per NO_SLOTS_QUIET_MS, with the number of links since the last call
+ * that were not told: the relay's log shows the situation lasting without a line per program.
+ */
+export function noSlotsThrottle(tell: (untold: number) => void, now: () => number = Date.now): () => void {
+  let lastTold = -Infinity;
+  let untold = 0;
+  return () => {
+    if (now() - lastTold < NO_SLOTS_QUIET_MS) {
+      untold++;
+      return;
+    }
+    lastTold = now();
+    tell(untold);
+    untold = 0;
+  };
 }
 
 /** Adds `p11-relay` to the program. */
@@ -126,7 +147,9 @@ export function p11RelayCommand(program: Command): void {
         const failure = explainFailure(error, context.failure);
         process.stderr.write(`ntls-client: cannot link to ${where}: ${failure.line} [${failure.code}]\n`);
       };
-      const hooks = { readAhead: options.readAhead, onNoSlots: () => process.stderr.write(noSlotsLine(where, link.clientName)) };
+      const tell = (untold = 0) => process.stderr.write(noSlotsLine(where, link.clientName, untold));
+      // A --listen relay serves every program of the host: a line per program would flood its log.
+      const hooks = { readAhead: options.readAhead, onNoSlots: options.listen ? noSlotsThrottle(tell) : () => tell() };
       if (options.listen) {
         const server = await serveRelay(options.listen, source, report, hooks);
         process.stderr.write(`ntls-client: relaying ${options.listen} to ${where}\n`);

@@ -108,7 +108,7 @@ describe('a client that links but has no partition', () => {
     expect(list.stderr.match(new RegExp(hint.source, 'gm'))).toHaveLength(1);
   });
 
-  it('a --listen relay without read-ahead says it on its own stderr, and nothing for a client with a partition', async () => {
+  it('a --listen relay without read-ahead says it on its own stderr, once a minute, and nothing for a client with a partition', async () => {
     const socket = join(bob.folder, 'relay.sock');
     const relay = await startRelay(['--listen', socket, '--no-read-ahead', '--config-dir', bob.folder]);
     try {
@@ -116,6 +116,10 @@ describe('a client that links but has no partition', () => {
       spawnSync('pkcs11-tool', ['--module', P11KIT_CLIENT, '-L'], { env, encoding: 'utf8', timeout: 20_000 });
       for (let i = 0; i < 100 && !hint.test(relay.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
       expect(relay.stderr()).toMatch(hint);
+      // The relay serves every program of the host: the next ones within a minute add no line.
+      for (let i = 0; i < 2; i++) spawnSync('pkcs11-tool', ['--module', P11KIT_CLIENT, '-L'], { env, encoding: 'utf8', timeout: 20_000 });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(relay.stderr().match(/lists no slot/g)).toHaveLength(1);
     } finally {
       relay.child.kill('SIGTERM');
     }

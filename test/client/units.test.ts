@@ -15,6 +15,7 @@ import { ecdsaDerToRaw, ecdsaRawToDer } from '../../src/client/signature-format.
 import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { fromWireAttribute, toWireAttribute } from '../../src/client/template.js';
 import { CKA, CKM, CKR, Pkcs11Error } from '../../src/pkcs11/constants.js';
+import { NO_SLOTS_QUIET_MS, noSlotsLine, noSlotsThrottle } from '../../src/cli/relay-commands.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'ntls-client-units-'));
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
@@ -153,5 +154,26 @@ describe('the name a mismatch line suggests', () => {
     for (const host of ['127.0.0.1', '::1', 'fe80::1%eth0', 'hsm1.example', '2001:db8::7', `${'x'.repeat(60)}.${'y'.repeat(60)}`]) {
       expect(ServerEntrySchema.safeParse({ name: serverNameFor(host), host, port: 1792, certificate: 'x' }).success, host).toBe(true);
     }
+  });
+});
+
+describe('the no-slot line of a --listen relay', () => {
+  it('is written at most once a minute, the next one counting the links not told', () => {
+    let clock = 0;
+    const told: number[] = [];
+    const onNoSlots = noSlotsThrottle((untold) => told.push(untold), () => clock);
+    onNoSlots();
+    clock += 1_000; onNoSlots();
+    clock += 1_000; onNoSlots();
+    expect(told).toEqual([0]);
+    clock += NO_SLOTS_QUIET_MS; onNoSlots();
+    expect(told).toEqual([0, 2]);
+    clock += NO_SLOTS_QUIET_MS; onNoSlots();
+    expect(told).toEqual([0, 2, 0]);
+  });
+
+  it('says how many links it did not tell', () => {
+    expect(noSlotsLine('127.0.0.1:1792', 'bob', 2)).toBe('ntls-client: 127.0.0.1:1792 lists no slot for client bob (2 more links since the line before): no partition is assigned to it; ask its administrator to run `ntls client assign-partition --client bob --partition NAME`\n');
+    expect(noSlotsLine('127.0.0.1:1792', 'bob')).not.toMatch(/since/);
   });
 });
