@@ -1,7 +1,7 @@
 // `ntls client|cert|config|info|service ...`: the operator's commands. Those that change the
 // running service go through the daemon's admin channel so they apply live.
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
@@ -275,8 +275,7 @@ export function registerAdminCommands(program: Command): void {
       const current = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> : {};
       const next = setPath(structuredClone(current), 'store.backend', o.to);
       if (o.to === 'postgres') setPath(next, 'store.url', url);
-      writeFileSync(`${file}.new`, JSON.stringify(next, null, 2) + '\n', { mode: 0o640 });
-      renameSync(`${file}.new`, file);
+      writeConfigFile(home, next);
       print({ to: o.to, ...result, storeBackend: o.to }, o, () => `moved ${result.partitions} partition(s) and ${result.objects} object(s) to ${o.to}; store.backend is now ${o.to}${o.to === 'postgres' ? ` (the SQLite file ${path} was left as it was)` : ''}\n`);
     });
   withCommon(config.command('set').description('change one setting (validated; applied at next start, log.debug at once)'))
@@ -300,15 +299,15 @@ export function registerAdminCommands(program: Command): void {
       try {
         config = validateConfig(next, file);
       } catch (error) {
-        if (error instanceof ConfigError) fail('NTLS_ERR_CONFIG', `"${error.key}": ${error.problem}`, 'nothing changed', Exit.BadInput);
+        // A setting that wants another one set before it (store.backend postgres wants store.url) says which.
+        if (error instanceof ConfigError) fail('NTLS_ERR_CONFIG', `"${error.key}": ${error.problem}`, error.key === key ? 'nothing changed' : `set ${error.key} first; nothing changed`, Exit.BadInput);
         throw error;
       }
       if (key === 'server.bind' || key === 'metrics.bind') {
         const problem = await bindProblem(getPath(config, key) as string);
         if (problem) fail('NTLS_ERR_CONFIG', `"${key}": ${problem}`, 'give an address of this host (0.0.0.0 or :: for all); nothing changed', Exit.BadInput);
       }
-      writeFileSync(`${file}.new`, JSON.stringify(next, null, 2) + '\n', { mode: 0o640 });
-      renameSync(`${file}.new`, file);
+      writeConfigFile(home, next);
       await auditConfigSet(home, key, value);
       let live = false;
       if (key === 'log.debug') {
@@ -316,6 +315,17 @@ export function registerAdminCommands(program: Command): void {
       }
       print({ key, value, appliedNow: live }, o, () => `${key} = ${JSON.stringify(value)}${live ? ' (applied now)' : ' (takes effect at the next start)'}\n`);
     });
+}
+
+/**
+ * Replaces the home's ntls.json in one rename. A home configured before its first start (a new
+ * node, docs/ha.md) is made here as the start makes it.
+ */
+function writeConfigFile(home: string, content: unknown): void {
+  const file = join(home, CONFIG_FILE);
+  mkdirSync(home, { recursive: true, mode: 0o750 });
+  writeFileSync(`${file}.new`, JSON.stringify(content, null, 2) + '\n', { mode: 0o640 });
+  renameSync(`${file}.new`, file);
 }
 
 /**

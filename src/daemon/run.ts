@@ -75,6 +75,15 @@ function openVerifyLocation(folder: string, logger: Logger): { registry: ClientR
   }
 }
 
+/** A metrics port that cannot be listened on: what stands in the way, and the settings that choose another. */
+function metricsStartError(bind: string, port: number, error: NodeJS.ErrnoException): StartError {
+  const reason = error.code === 'EADDRINUSE' ? 'the port is in use by another program'
+    : error.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s'
+      : error.code === 'EACCES' ? 'this user may not listen on that port' : (error.code ?? error.message);
+  return new StartError('RC_SOCKET_ERROR', ExitStatus.StartFailed, `cannot serve metrics on ${bind}:${port}: ${reason}`,
+    'choose another with `ntls config set metrics.port N` (or metrics.bind), or turn them off with `ntls config set metrics.enabled false`');
+}
+
 function fail(line: string): never {
   process.stderr.write(`ntls: ${line}\n`);
   process.exit(ExitStatus.StartFailed);
@@ -201,6 +210,16 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       throw error;
     });
     if (config.localSocket.enabled) await engine.listenLocal(resolve(root, config.localSocket.path));
+    let serving = true;
+    const probe = healthProbe(processor.module, () => serving);
+    // Before the online line: a metrics port in use is a failed start, not a daemon that says it
+    // is online and then exits.
+    const metricsServer = config.metrics.enabled
+      ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port, probe).catch(async (error: NodeJS.ErrnoException) => {
+          await Promise.all([engine.close(), pool?.stop()]);
+          throw metricsStartError(config.metrics.bind, config.metrics.port, error);
+        })
+      : null;
     const rebuildContext = () => {
       try {
         context = buildServerContext(credentials, registry.list(), config.server, logger);
@@ -225,8 +244,6 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     const { idle, interval, count } = config.tcpKeepalive;
     logger.log(Catalogue.tcpKeepAliveConfigured, { idle, interval, count });
     logger.log(Catalogue.cipherListSet, { idle, ciphers: cipherString(config.server) });
-    let serving = true;
-    const probe = healthProbe(processor.module, () => serving);
     const admin = new AdminServer(join(root, ADMIN_SOCKET), new Map([...auditHandlers(audit), ['service.health', () => probe()],
       ...homeBackupHandlers(root, processor.module.cp_admin_commands?.() ?? new Map()), ...adminHandlers({
         processorCommands: processor.module.cp_admin_commands?.() ?? new Map(),
@@ -246,7 +263,6 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
         restart: () => setImmediate(requestRestart),
       })]), auditAdminRequest(audit));
     await admin.listen();
-    const metricsServer = config.metrics.enabled ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port, probe) : null;
     process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`
       + nextSteps({ root, certificateFile: home.serverCertificate, certificate: credentials.certificate, metrics: metricsServer?.address() ?? null }));
 

@@ -59,6 +59,23 @@ describe('start-up failures', () => {
     }
   });
 
+  it('metrics port in use: a failed start naming the port and the setting, never "online"', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const h = home({ server: { bind: '127.0.0.1', port: 0 }, metrics: { enabled: true, bind: '127.0.0.1', port } });
+      const result = await startFails(h);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain(`cannot serve metrics on 127.0.0.1:${port}: the port is in use by another program`);
+      expect(result.stderr).toContain('ntls config set metrics.port');
+      expect(log(h).at(-1)).toBe('critical : 0xc0000102 : Failed to initialize application. Terminating.');
+      expect(log(h)).not.toContain('info : 0 : NTLS is online and operational.');
+    } finally {
+      blocker.close();
+    }
+  });
+
   it('an address not on this host: bind lines and exit status 1', async () => {
     const h = home({ server: { bind: '192.0.2.123', port: 0 } });
     const result = await startFails(h);

@@ -1,8 +1,8 @@
 // Issue 16, bug 3: `ntls config set` validates a value as the start would, and refuses with one
 // line, writing nothing; what it accepts, the daemon starts with.
 import { afterAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { makeHome, removeHome, runNtls, startDaemon } from '../support/daemon.js';
 
 const home = makeHome({ log: { debug: false } });
@@ -32,6 +32,27 @@ describe('ntls config set refuses what the start would refuse', () => {
   });
   it('checks across settings: pinMinLength above pinMaxLength', async () => {
     await refused('hsm.pinMaxLength', '5', /"hsm\.pinMinLength": greater than hsm\.pinMaxLength/);
+  });
+  it('a setting that wants another set first says which', async () => {
+    await refused('store.backend', '"postgres"', /"store\.url": .*; set store\.url first; nothing changed/);
+  });
+  it('a new node\'s home, configured before its first start as docs/ha.md shows: the folder is made', async () => {
+    const fresh = join(makeHome(), 'node2');
+    try {
+      for (const [key, value] of [
+        ['clients.verifyLocation', '"/srv/ntls-clients"'],
+        ['store.url', '"postgresql://ntls@db1:5432,db2:5432/ntls?target_session_attrs=read-write"'],
+        ['store.backend', '"postgres"'],
+        ['store.poolSize', '10'],
+      ] as const) {
+        const result = await runNtls(['config', 'set', key, value, '--home', fresh]);
+        expect(result.status, result.stderr).toBe(0);
+      }
+      expect(JSON.parse(readFileSync(join(fresh, 'ntls.json'), 'utf8'))).toMatchObject({ store: { backend: 'postgres', poolSize: 10 }, clients: { verifyLocation: '/srv/ntls-clients' } });
+      expect(statSync(fresh).mode & 0o777).toBe(0o750);
+    } finally {
+      removeHome(dirname(fresh));
+    }
   });
   it('as JSON: {"ok":false,"error":{...}} on stdout, same status', async () => {
     const result = await ntls('config', 'set', 'server.bind', 'not an ip!', '--json');
