@@ -32,6 +32,8 @@ extern char **environ;
  */
 #define MAX_ANSWER_BODY (64u * 1024 * 1024)
 #define MAX_ANSWER_OPTIONS (64u * 1024)
+/* The options of the answers a relay makes up after its link to the server ended (src/client/relay.ts). */
+#define LINK_LOST_OPTIONS "ntls:link-lost"
 /* Time a relay the module started gets to start node and open its link, beyond the timeout. */
 #define START_GRACE_MS 10000
 
@@ -315,6 +317,11 @@ int link_read(link_t *link, int64_t deadline, uint32_t *code, wire_writer *body,
         return IO_CLOSED;
       }
       need = FRAME_HEADER + (size_t)options + length;
+      /* The relay answers so once its own link to the server is gone: this link ends here too. */
+      if (have >= need && options == sizeof LINK_LOST_OPTIONS - 1 && memcmp(h + FRAME_HEADER, LINK_LOST_OPTIONS, options) == 0) {
+        *what = "the link closed";
+        return IO_CLOSED;
+      }
       if (have >= need) {
         *code = be32(h);
         wire_writer_reset(body);

@@ -12,7 +12,7 @@ import { checkClientCertificate, checkClientKey, loadClientCredentials, loadServ
 import { ClientError } from '../client/errors.js';
 import { explainFailure } from '../client/failure.js';
 import type { LinkOptions } from '../client/link.js';
-import { relayStreams, serveRelay, servedUntilStopped, type LinkSource } from '../client/relay.js';
+import { relayStreams, serveRelay, servedUntilStopped, type LinkLoss, type LinkSource, type RelayHooks } from '../client/relay.js';
 import { common, type Examples } from './client-program.js';
 
 /** A PEM file named by a flag (the relay and ping without client.json). */
@@ -93,22 +93,29 @@ export function noSlotsLine(where: string, clientName: string, untold = 0): stri
   return `ntls-client: ${where} lists no slot for client ${clientName}${since}: no partition is assigned to it; ask its administrator to run \`ntls client assign-partition --client ${clientName} --partition NAME\`\n`;
 }
 
-export const NO_SLOTS_QUIET_MS = 60_000;
+/** The line for a link lost under a program: what its calls get now, and what gets it linked again. */
+export function linkLostLine(where: string, why: LinkLoss, timeoutMs: number | undefined, untold = 0): string {
+  const what = why === 'timeout' ? `answered nothing within ${Math.round((timeoutMs ?? 0) / 1000)} s` : 'ended';
+  const since = untold > 0 ? ` (and ${untold} more link${untold === 1 ? '' : 's'} since the line before)` : '';
+  return `ntls-client: the link to ${where} ${what}${since}; the program's calls answer CKR_DEVICE_ERROR until it initialises again (C_Finalize, then C_Initialize), which links anew\n`;
+}
+
+export const RELAY_LINE_QUIET_MS = 60_000;
 
 /**
- * Calls `tell` at most once per NO_SLOTS_QUIET_MS, with the number of links since the last call
- * that were not told: the relay's log shows the situation lasting without a line per program.
+ * Calls `tell` at most once per RELAY_LINE_QUIET_MS, with the number of links since the last call
+ * that were not told: a --listen relay's log shows a situation lasting without a line per program.
  */
-export function noSlotsThrottle(tell: (untold: number) => void, now: () => number = Date.now): () => void {
+export function throttleLine<T extends unknown[]>(tell: (untold: number, ...args: T) => void, now: () => number = Date.now): (...args: T) => void {
   let lastTold = -Infinity;
   let untold = 0;
-  return () => {
-    if (now() - lastTold < NO_SLOTS_QUIET_MS) {
+  return (...args: T) => {
+    if (now() - lastTold < RELAY_LINE_QUIET_MS) {
       untold++;
       return;
     }
     lastTold = now();
-    tell(untold);
+    tell(untold, ...args);
     untold = 0;
   };
 }
@@ -147,9 +154,15 @@ export function p11RelayCommand(program: Command): void {
         const failure = explainFailure(error, context.failure);
         process.stderr.write(`ntls-client: cannot link to ${where}: ${failure.line} [${failure.code}]\n`);
       };
-      const tell = (untold = 0) => process.stderr.write(noSlotsLine(where, link.clientName, untold));
+      const tellNoSlots = (untold = 0) => process.stderr.write(noSlotsLine(where, link.clientName, untold));
+      const tellLost = (untold: number, why: LinkLoss) => process.stderr.write(linkLostLine(where, why, link.timeoutMs, untold));
       // A --listen relay serves every program of the host: a line per program would flood its log.
-      const hooks = { readAhead: options.readAhead, onNoSlots: options.listen ? noSlotsThrottle(tell) : () => tell() };
+      const hooks: RelayHooks = {
+        readAhead: options.readAhead,
+        answerTimeoutMs: link.timeoutMs,
+        onNoSlots: options.listen ? throttleLine(tellNoSlots) : () => tellNoSlots(),
+        onLinkLost: options.listen ? throttleLine(tellLost) : (why) => tellLost(0, why),
+      };
       if (options.listen) {
         const server = await serveRelay(options.listen, source, report, hooks);
         process.stderr.write(`ntls-client: relaying ${options.listen} to ${where}\n`);

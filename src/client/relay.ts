@@ -9,7 +9,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
-import { FrameBatcher, FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
+import { FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
 import {
   CALL_ID, decodeRequest, decodeResponse, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId, type P11KitResponse,
 } from '../protocol/p11kit/index.js';
@@ -18,13 +18,16 @@ import { AttributeReadAhead } from './read-ahead.js';
 import type { HaConnection } from './ha-connection.js';
 import { LinkError, openIdentifiedLink, type IdentifiedLink, type LinkOptions } from './link.js';
 
-/** p11-kit's client sends one version byte before its first frame. */
-const P11KIT_VERSION_BYTES = 1;
 const MAX_LOCAL_FRAME_BYTES = 64 * 1024 * 1024;
 /** How long a program whose link could not be made may stay silent before its socket is ended. */
 const UNLINKED_IDLE_MS = 3000;
 /** How long the check for another relay on the --listen path waits for an answer. */
 const PROBE_TIMEOUT_MS = 1000;
+/**
+ * The options of the answers a relay makes up once its link is lost (CKR_DEVICE_ERROR): p11-kit's
+ * client ignores them; ntls's own module reads them as the link's end and links again.
+ */
+export const LINK_LOST_OPTIONS = Buffer.from('ntls:link-lost');
 
 export interface RelayHooks {
   /** Called with each link's TLS socket once it is open (tests read its socket options). */
@@ -36,7 +39,18 @@ export interface RelayHooks {
    * but no partition is assigned to it, which stock tools show only as "No slots".
    */
   onNoSlots?: () => void;
+  /**
+   * Called once when a link ends under a program still connected (the server stopped or closed
+   * it, or answered none of the calls in flight within `answerTimeoutMs`): the program's calls
+   * then answer CKR_DEVICE_ERROR until it closes its side (p11-kit's client links anew at its
+   * next C_Initialize).
+   */
+  onLinkLost?: (why: LinkLoss) => void;
+  /** How long calls in flight wait for the server's next answer before the link is given up; 0 or none: no limit. */
+  answerTimeoutMs?: number;
 }
+
+export type LinkLoss = 'closed' | 'timeout';
 
 /**
  * Where the relay's link options come from: fixed values, or its configuration (client.json, or
@@ -78,12 +92,16 @@ async function linkFrom(source: LinkSource): Promise<IdentifiedLink> {
 export async function relayStreams(input: Readable, output: Writable, options: LinkOptions | LinkSource, hooks: RelayHooks = {}): Promise<void> {
   const { socket, initial } = await linkFrom(sourceOf(options));
   hooks.onLink?.(socket);
-  join(input, output, socket, initial, hooks);
-  socket.resume();
-  await new Promise<void>((resolve) => {
-    socket.once('close', () => resolve());
-    input.once('end', () => socket.end());
+  // The relay lasts as long as the program's side: a link lost before answers the program's
+  // calls with CKR_DEVICE_ERROR (p11-kit's client, its remote gone, dies of SIGPIPE).
+  const ended = new Promise<void>((resolve) => {
+    input.once('end', resolve);
+    input.once('close', resolve);
   });
+  relayFrames(input, output, socket, initial, hooks);
+  socket.resume();
+  await ended;
+  socket.destroy();
 }
 
 /**
@@ -109,15 +127,10 @@ export async function serveRelay(path: string, options: LinkOptions | LinkSource
   const linkAndJoin = (local: Socket) => {
     linkFrom(source).then(({ socket, initial }) => {
       hooks.onLink?.(socket);
-      join(local, local, socket, initial, hooks);
-      const end = () => {
-        local.destroy();
-        socket.destroy();
-      };
-      for (const side of [local, socket]) {
-        side.once('close', end);
-        side.on('error', end);
-      }
+      relayFrames(local, local, socket, initial, hooks);
+      // The program's side ends the link; the link's end leaves the program answered (relayFrames).
+      local.once('close', () => socket.destroy());
+      local.on('error', () => local.destroy());
       local.resume();
       socket.resume();
     }, (error: Error) => {
@@ -211,40 +224,6 @@ function prepareSocketFolder(path: string): void {
   }
 }
 
-/** Joins a program's streams to its link, with attribute read-ahead unless turned off. */
-function join(input: Readable, output: Writable, link: Duplex, initial: Buffer, hooks: RelayHooks): void {
-  if (hooks.readAhead === false) {
-    if (initial.length) output.write(initial);
-    forwardFrames(input, link);
-    if (hooks.onNoSlots) watchForNoSlots(link, initial, hooks.onNoSlots);
-    link.pipe(output, { end: false });
-  } else relayWithReadAhead(input, output, link, initial, hooks.onNoSlots);
-}
-
-/** Reads the server's answers (a copy) until a C_GetSlotList answer lists no slot, then calls `onNoSlots`. */
-function watchForNoSlots(link: Readable, initial: Buffer, onNoSlots: () => void): void {
-  const answers = new FrameReader(MAX_LOCAL_FRAME_BYTES);
-  let versionSeen = false;
-  const read = (chunk: Buffer) => {
-    try {
-      answers.push(chunk);
-      if (!versionSeen && answers.takeByte() === null) return;
-      versionSeen = true;
-      let frame: Frame | null;
-      while ((frame = answers.next())) {
-        if (!answersNoSlots(frame.body)) continue;
-        link.off('data', read);
-        onNoSlots();
-        return;
-      }
-    } catch {
-      link.off('data', read);
-    }
-  };
-  if (initial.length) read(initial);
-  link.on('data', read);
-}
-
 /** Whether `body` is a successful C_GetSlotList answer that lists (or counts) no slot. */
 export function answersNoSlots(body: Buffer): boolean {
   if (peekCallId(body) !== CALL_ID.C_GetSlotList) return false;
@@ -253,17 +232,24 @@ export function answersNoSlots(body: Buffer): boolean {
 }
 
 /**
- * The relay with attribute read-ahead: whole frames both ways. p11-kit's client may have calls
- * of several threads in flight on one socket (answers are matched by call code), so requests
- * are sent on as they come; read-ahead only plans a call when nothing else is in flight, and any
- * call that overlaps another ends the burst. Frames the server sends unasked are passed on.
+ * Relays whole frames both ways between a program (p11-kit's client, or ntls's module) and its
+ * link, with attribute read-ahead unless `hooks.readAhead` is false. p11-kit's client may have
+ * calls of several threads in flight on one socket (answers are matched by call code), so
+ * requests are sent on as they come; read-ahead only plans a call when nothing else is in
+ * flight, and any call that overlaps another ends the burst. Frames the server sends unasked are
+ * passed on. When the link ends under the program (or answers nothing within
+ * `hooks.answerTimeoutMs` while calls wait), the calls in flight and every later one answer
+ * CKR_DEVICE_ERROR until the program closes its side.
  */
-export function relayWithReadAhead(input: Readable, output: Writable, link: Duplex, initial: Buffer, onNoSlots?: () => void): void {
+export function relayFrames(input: Readable, output: Writable, link: Duplex, initial: Buffer, hooks: RelayHooks = {}): void {
   const requests = new FrameReader(MAX_LOCAL_FRAME_BYTES);
   const answers = new FrameReader(MAX_LOCAL_FRAME_BYTES);
-  const readAhead = new AttributeReadAhead();
+  const readAhead = hooks.readAhead === false ? null : new AttributeReadAhead();
+  let offered: number | null = null;
   let version: number | null = null;
-  let inFlight = 0;
+  let lost = false;
+  let loss: LinkLoss = 'closed';
+  const inFlight: number[] = [];
   let fetching: { callCode: number; request: Frame; then: (answer: Buffer) => Buffer | null } | null = null;
   const broken = () => {
     input.destroy();
@@ -271,14 +257,23 @@ export function relayWithReadAhead(input: Readable, output: Writable, link: Dupl
   };
   const linkWriter = pausingWriter(link, input);
   const programWriter = pausingWriter(output, link);
+  const watchdog = answerWatchdog(hooks.answerTimeoutMs ?? 0, () => inFlight.length > 0, () => {
+    loss = 'timeout';
+    link.destroy();
+  });
   const toLink = (frame: Frame) => {
-    inFlight++;
+    // A call sent into silence counts from now, not from the last answer.
+    if (inFlight.length === 0) watchdog.heard();
+    inFlight.push(frame.callCode);
+    watchdog.sent();
     linkWriter(serializeFrame(frame));
   };
   const toProgram = (frame: Frame) => programWriter(serializeFrame(frame));
+  const lostAnswer = (callCode: number) => toProgram({ callCode, options: LINK_LOST_OPTIONS, body: encodeErrorResponse(CKR.DEVICE_ERROR) });
   const serve = (frame: Frame) => {
-    if (inFlight > 0) {
-      readAhead.interrupt();
+    if (lost) return lostAnswer(frame.callCode);
+    if (inFlight.length > 0 || !readAhead) {
+      readAhead?.interrupt();
       toLink(frame);
       return;
     }
@@ -291,10 +286,12 @@ export function relayWithReadAhead(input: Readable, output: Writable, link: Dupl
   };
   let noSlotsTold = false;
   const answered = (frame: Frame) => {
-    inFlight = Math.max(0, inFlight - 1);
-    if (onNoSlots && !noSlotsTold && answersNoSlots(frame.body)) {
+    watchdog.heard();
+    const waiting = inFlight.indexOf(frame.callCode);
+    if (waiting >= 0) inFlight.splice(waiting, 1);
+    if (hooks.onNoSlots && !noSlotsTold && answersNoSlots(frame.body)) {
       noSlotsTold = true;
-      onNoSlots();
+      hooks.onNoSlots();
     }
     const fetched = fetching;
     if (fetched && frame.callCode === fetched.callCode) {
@@ -304,13 +301,65 @@ export function relayWithReadAhead(input: Readable, output: Writable, link: Dupl
       else toLink(fetched.request);
     } else toProgram(frame);
   };
-  input.on('data', versionThenFrames(requests, link, (head) => link.write(Buffer.from([head])), serve, broken));
+  const linkLost = () => {
+    watchdog.stop();
+    if (lost || input.destroyed) return;
+    lost = true;
+    output.cork();
+    // A program still waiting for the version gets one, so that its calls can be answered.
+    if (version === null && offered !== null) {
+      version = negotiateVersion(offered);
+      output.write(Buffer.from([version]));
+    }
+    for (const callCode of inFlight.splice(0)) lostAnswer(callCode);
+    fetching = null;
+    output.uncork();
+    hooks.onLinkLost?.(loss);
+  };
+  input.on('data', versionThenFrames(requests, link, (head) => {
+    offered = head;
+    if (lost) {
+      version = negotiateVersion(head);
+      output.write(Buffer.from([version]));
+    } else link.write(Buffer.from([head]));
+  }, serve, broken));
   const fromLink = versionThenFrames(answers, output, (head) => {
     version = head;
     output.write(Buffer.from([head]));
   }, answered, broken);
   if (initial.length) fromLink(initial);
   link.on('data', fromLink);
+  link.on('error', () => link.destroy());
+  link.once('close', linkLost);
+}
+
+/**
+ * Gives a link up when calls wait and the server has answered none of them for `timeoutMs`,
+ * counted from the first call sent into silence or from the last answer, whichever is later.
+ */
+function answerWatchdog(timeoutMs: number, waiting: () => boolean, expired: () => void): { sent(): void; heard(): void; stop(): void } {
+  let timer: NodeJS.Timeout | null = null;
+  let lastHeard = 0;
+  const check = () => {
+    timer = null;
+    if (!waiting()) return;
+    const silent = Date.now() - lastHeard;
+    if (silent >= timeoutMs) return expired();
+    timer = setTimeout(check, timeoutMs - silent);
+  };
+  return {
+    sent() {
+      if (timeoutMs <= 0 || timer) return;
+      timer = setTimeout(check, timeoutMs);
+    },
+    heard() {
+      lastHeard = Date.now();
+    },
+    stop() {
+      if (timer) clearTimeout(timer);
+      timer = null;
+    },
+  };
 }
 
 /**
@@ -352,18 +401,6 @@ function pausingWriter(to: Writable, from: Readable): (bytes: Buffer) => void {
       from.resume();
     });
   };
-}
-
-/** Local bytes to the link, cut at frame ends; waits for `drain` when the link is full. */
-function forwardFrames(local: Readable, link: Writable): void {
-  const batcher = new FrameBatcher(P11KIT_VERSION_BYTES);
-  local.on('data', (chunk: Buffer) => {
-    const unit = batcher.push(chunk);
-    if (unit && !link.write(unit)) {
-      local.pause();
-      link.once('drain', () => local.resume());
-    }
-  });
 }
 
 // --- HA groups ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 // the server's (size queries, buffers too small, attributes not held).
 import { Duplex, PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { relayWithReadAhead } from '../../src/client/relay.js';
+import { relayFrames } from '../../src/client/relay.js';
 import { FrameReader, serializeFrame, type Frame } from '../../src/protocol/frame.js';
 import { AttributeReadAhead, READ_AHEAD_MAX_AGE_MS, READ_AHEAD_TYPES, type ReadAheadPlan } from '../../src/client/read-ahead.js';
 import { CKA, CKO, CKR } from '../../src/pkcs11/constants.js';
@@ -193,7 +193,7 @@ describe('the relay with read-ahead, on streams', () => {
     const link = Duplex.from({ readable: fromServer, writable: toServer });
     const sent = collect(toServer);
     const received = collect(output);
-    relayWithReadAhead(input, output, link, Buffer.alloc(0));
+    relayFrames(input, output, link, Buffer.alloc(0));
     // Two threads read the same object at once: the second read overlaps the first, so no read-ahead.
     const first = { callCode: 1, options: Buffer.alloc(0), body: read([{ type: CKA.CLASS, length: 8 }]) };
     const second = { callCode: 2, options: Buffer.alloc(0), body: read([{ type: CKA.LABEL, length: 0 }]) };

@@ -15,7 +15,7 @@ import { ecdsaDerToRaw, ecdsaRawToDer } from '../../src/client/signature-format.
 import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { fromWireAttribute, toWireAttribute } from '../../src/client/template.js';
 import { CKA, CKM, CKR, Pkcs11Error } from '../../src/pkcs11/constants.js';
-import { NO_SLOTS_QUIET_MS, noSlotsLine, noSlotsThrottle } from '../../src/cli/relay-commands.js';
+import { RELAY_LINE_QUIET_MS, noSlotsLine, throttleLine } from '../../src/cli/relay-commands.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'ntls-client-units-'));
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
@@ -161,14 +161,14 @@ describe('the no-slot line of a --listen relay', () => {
   it('is written at most once a minute, the next one counting the links not told', () => {
     let clock = 0;
     const told: number[] = [];
-    const onNoSlots = noSlotsThrottle((untold) => told.push(untold), () => clock);
+    const onNoSlots = throttleLine((untold) => told.push(untold), () => clock);
     onNoSlots();
     clock += 1_000; onNoSlots();
     clock += 1_000; onNoSlots();
     expect(told).toEqual([0]);
-    clock += NO_SLOTS_QUIET_MS; onNoSlots();
+    clock += RELAY_LINE_QUIET_MS; onNoSlots();
     expect(told).toEqual([0, 2]);
-    clock += NO_SLOTS_QUIET_MS; onNoSlots();
+    clock += RELAY_LINE_QUIET_MS; onNoSlots();
     expect(told).toEqual([0, 2, 0]);
   });
 

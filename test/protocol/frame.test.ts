@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameBatcher, FrameError, FrameReader, serializeFrame } from '../../src/protocol/frame.js';
+import { FrameError, FrameReader, serializeFrame } from '../../src/protocol/frame.js';
 
 /** Test-only encoder, independent of serializeFrame. */
 function frameBytes(callCode: number, options: number[], body: number[]): Buffer {
@@ -88,48 +88,5 @@ describe('FrameReader with an admission check', () => {
       { callCode: 6, options: Buffer.alloc(0), body: Buffer.from([1, 2, 3]) },
     ]);
     expect(admitted).toEqual([500, 3]);
-  });
-});
-
-describe('FrameBatcher (the relay cuts its writes at frame ends)', () => {
-  const frameA = header(7, 3, 5);
-  const payloadA = Buffer.from('optbodyy');
-  const frameB = header(8, 0, 0);
-  const stream = Buffer.concat([Buffer.from([0]), frameA, payloadA, frameB]);
-
-  function header(callCode: number, options: number, body: number): Buffer {
-    const h = Buffer.alloc(12);
-    h.writeUInt32BE(callCode, 0);
-    h.writeUInt32BE(options, 4);
-    h.writeUInt32BE(body, 8);
-    return h;
-  }
-
-  function writes(chunks: Buffer[], maxHeld?: number): Buffer[] {
-    const batcher = new FrameBatcher(1, maxHeld);
-    return chunks.map((c) => batcher.push(c)).filter((w): w is Buffer => w !== null);
-  }
-
-  it('passes the version byte alone, then each frame whole in one write', () => {
-    expect(writes([stream])).toEqual([stream]);
-    const out = writes([stream.subarray(0, 1), stream.subarray(1, 13), stream.subarray(13, 21), stream.subarray(21)]);
-    expect(out).toEqual([stream.subarray(0, 1), stream.subarray(1, 21), stream.subarray(21)]);
-  });
-
-  it('never writes part of a frame, whatever the split points', () => {
-    for (let a = 1; a < stream.length; a++) {
-      for (let b = a; b < stream.length; b++) {
-        const out = writes([stream.subarray(0, a), stream.subarray(a, b), stream.subarray(b)]);
-        expect(Buffer.concat(out)).toEqual(stream);
-        let end = 0;
-        for (const w of out) expect([1, 21, 33]).toContain((end += w.length));
-      }
-    }
-  });
-
-  it('passes a frame larger than it may hold as the bytes come', () => {
-    const big = Buffer.concat([header(1, 0, 100), Buffer.alloc(100, 1)]);
-    const out = writes([Buffer.from([0]), big.subarray(0, 50), big.subarray(50)], 40);
-    expect(out.map((w) => w.length)).toEqual([1, 50, 62]);
   });
 });
