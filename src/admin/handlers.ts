@@ -126,13 +126,26 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
     },
     'client.revoke-partition': async (args) => {
       const client = known(text(args, 'name', 'a client name'));
-      const partition = await resolvePartition(text(args, 'partition', 'a partition'));
-      if (!client.partitions.includes(partition.serial)) {
-        throw new AdminError('NTLS_ERR_NOT_ASSIGNED', `partition ${partition.label} is not assigned to ${client.name}`, 'see `ntls client show`');
+      const named = text(args, 'partition', 'a partition');
+      // A serial the client holds is taken as it is: its partition may be gone (a token undeployed).
+      const serial = client.partitions.includes(named) ? named : (await resolvePartition(named)).serial;
+      if (!client.partitions.includes(serial)) {
+        throw new AdminError('NTLS_ERR_NOT_ASSIGNED', `partition ${named} is not assigned to ${client.name}`, 'see `ntls client show`');
       }
-      const updated = registryCall(() => registry.setPartitions(client.name, client.partitions.filter((p) => p !== partition.serial)));
+      const updated = registryCall(() => registry.setPartitions(client.name, client.partitions.filter((p) => p !== serial)));
       service.rescanClients();
       return describe(updated);
+    },
+    'partition.delete': async (args) => {
+      const remove = service.processorCommands.get('partition.delete');
+      if (!remove) throw new AdminError('NTLS_ERR_NO_PARTITIONS', 'the command processor in use has no partitions', 'use the built-in processor');
+      const { serial } = await resolvePartition(text(args, 'partition', 'a partition'));
+      const result = await remove({ ...args, partition: serial });
+      // A deleted partition is no client's any more: `client show` lists only what exists.
+      const holders = registry.list().filter((c) => c.partitions.includes(serial));
+      for (const client of holders) registryCall(() => registry.setPartitions(client.name, client.partitions.filter((p) => p !== serial)));
+      if (holders.length) service.rescanClients();
+      return result;
     },
     'client.delete': async (args) => {
       const client = known(text(args, 'name', 'a client name'));

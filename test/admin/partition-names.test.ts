@@ -1,6 +1,8 @@
 // Partitions have an operator's name that clients cannot change: a client's C_InitToken sets
 // the token label only; a name, serial or label that answers to two partitions is refused, and
 // `partition delete` finds its partition (or refuses) before it asks anything.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKF } from '../../src/pkcs11/constants.js';
 import { request } from '../../src/protocol/p11kit/index.js';
@@ -64,5 +66,29 @@ describe('partition names (the operator\'s) and token labels (the client\'s)', (
     // By name, the one meant goes.
     expect((await ntls('partition', 'delete', '--partition', 'other', '--force')).status).toBe(0);
     expect((await list()).map((r) => r.name).sort()).toEqual(['default', 'keys']);
+  });
+
+  it('a deleted partition leaves no assignment behind; a serial a client still holds is revoked as it is', async () => {
+    expect((await ntls('partition', 'create', '--name', 'short-lived')).status).toBe(0);
+    const serial = (await list()).find((r) => r.name === 'short-lived')!.serial;
+    expect((await ntls('client', 'assign-partition', '-c', 'relabeler', '-p', 'short-lived')).status).toBe(0);
+    const partitions = async () => (JSON.parse((await ntls('client', 'show', '-c', 'relabeler', '--json')).stdout) as { partitions: string[] }).partitions;
+    expect(await partitions()).toContain(serial);
+    expect((await ntls('partition', 'delete', '--partition', 'short-lived', '--force')).status).toBe(0);
+    expect(await partitions()).not.toContain(serial);
+    // An assignment whose partition is gone (left by an older version, or a token undeployed):
+    // revoked by its serial.
+    const file = join(daemon.home, 'clients', 'relabeler.json');
+    const record = JSON.parse(readFileSync(file, 'utf8')) as { partitions: string[] };
+    writeFileSync(file, JSON.stringify({ ...record, partitions: [...record.partitions, '123456789012'] }, null, 2));
+    let held = await partitions();
+    for (let i = 0; !held.includes('123456789012') && i < 50; i++) {
+      await sleep(100);
+      held = await partitions();
+    }
+    expect(held).toContain('123456789012');
+    const revoked = await ntls('client', 'revoke-partition', '-c', 'relabeler', '-p', '123456789012');
+    expect(revoked.status, revoked.stderr).toBe(0);
+    expect(await partitions()).not.toContain('123456789012');
   });
 });
