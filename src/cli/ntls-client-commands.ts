@@ -152,14 +152,17 @@ common(program.command('create-cert'))
 common(program.command('add-server'))
   .description('add a server and the certificate it must present (copied into the config folder)')
   .requiredOption('--host <host>', 'server host name or IP address')
-  .option('--port <n>', 'server port', port, DEFAULT_NTLS_PORT)
+  .option('--port <n>', `server port (default: ${DEFAULT_NTLS_PORT}; with --replace, the port recorded)`, port)
   .requiredOption('--cert <file>', 'the server\'s certificate (server/server.pem of its home, or `ntls cert show --pem` there)')
   .option('--name <name>', 'name to use for it (default: the host)')
   .option('--replace', 'replace a server of that name: accept its new certificate or address')
-  .action((options: CommonOptions & { host: string; port: number; cert: string; name?: string; replace?: boolean }) => runCommand(options, async (context) => {
+  .action((options: CommonOptions & { host: string; port?: number; cert: string; name?: string; replace?: boolean }) => runCommand(options, async (context) => {
     const config = context.config();
     const name = options.name ?? options.host;
-    const entryCheck = ServerEntrySchema.safeParse({ name, host: options.host, port: options.port, certificate: 'x' });
+    const existing = config.servers.find((s) => s.name === name);
+    // A new certificate accepted with --replace keeps the port recorded unless --port says another.
+    const serverPort = options.port ?? (existing && options.replace ? existing.port : DEFAULT_NTLS_PORT);
+    const entryCheck = ServerEntrySchema.safeParse({ name, host: options.host, port: serverPort, certificate: 'x' });
     if (!entryCheck.success) {
       const issues = entryCheck.error.issues;
       const issue = issues.find((i) => i.path[0] === 'host') ?? issues[0]!;
@@ -169,7 +172,6 @@ common(program.command('add-server'))
       throw new ClientError('NTLS_ERR_ARGUMENT', `cannot add "${name}": ${issue.message}`, hint);
     }
     const { pem, certificate } = loadServerCertificate(resolve(options.cert), context.logger);
-    const existing = config.servers.find((s) => s.name === name);
     if (existing && !options.replace) {
       throw new ClientError('NTLS_ERR_SERVER_EXISTS', `server ${name} is already added (${existing.host}:${existing.port}, certificate ${fingerprint(configPath(context.folder, existing.certificate))})`,
         'to accept a new certificate or address, add it again with --replace');
@@ -177,11 +179,11 @@ common(program.command('add-server'))
     const certificateFile = join(context.folder, 'servers', `${name}.pem`);
     mkdirSync(dirname(certificateFile), { recursive: true, mode: 0o700 });
     writeFileAtomic(certificateFile, pem, 0o644);
-    const entry: ServerEntry = { name, host: options.host, port: options.port, certificate: recordedPath(context.folder, certificateFile) };
+    const entry: ServerEntry = { name, host: options.host, port: serverPort, certificate: recordedPath(context.folder, certificateFile) };
     const servers = existing ? config.servers.map((s) => (s.name === name ? entry : s)) : [...config.servers, entry];
     saveClientConfig(context.folder, { ...config, servers });
     say(context, { ...entry, fingerprint: certificate.fingerprint256, replaced: Boolean(existing) },
-      `server ${name} ${existing ? 'replaced' : 'added'}: ${options.host}:${options.port}, certificate SHA-256 ${certificate.fingerprint256}\n`);
+      `server ${name} ${existing ? 'replaced' : 'added'}: ${options.host}:${serverPort}, certificate SHA-256 ${certificate.fingerprint256}\n`);
   }));
 
 common(program.command('delete-server'))
