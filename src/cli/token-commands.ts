@@ -3,7 +3,7 @@
 // the others ask the running daemon, which owns the HSM and the virtual token list.
 import { mkdirSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
 import { AdminError } from '../admin/protocol.js';
@@ -101,6 +101,10 @@ export function registerTokenCommands(program: Command): void {
       if (o.file !== undefined) {
         path = resolve(o.file);
       } else {
+        // A name, not a path: the image goes into the devices folder and nowhere else (--file is for elsewhere).
+        if (o.name !== undefined && (o.name === '' || basename(o.name) !== o.name || o.name === '.' || o.name === '..')) {
+          fail(`--name ${JSON.stringify(o.name)} is not a file name`, 'NTLS_ERR_ADMIN_ARGUMENT', 'give a name without "/" (the image goes into the devices folder), or --file PATH to write it elsewhere', 2);
+        }
         mkdirSync(devicesFolder(home), { recursive: true, mode: 0o700 });
         const name = o.name === undefined ? imageName(o.label, o.serial) : o.name.endsWith(IMAGE_SUFFIX) ? o.name : o.name + IMAGE_SUFFIX;
         path = join(devicesFolder(home), name);

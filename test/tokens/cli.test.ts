@@ -105,6 +105,12 @@ describe('ntls token', () => {
 
   it('restore into a new partition brings the objects back; all or nothing, the mode is asked for', async () => {
     expect((await ntls('partition', 'delete', '--partition', 'test', '--force')).status).toBe(0);
+    // A partition made without --so-pin is not initialised: the refusal says how to make it so.
+    expect((await ntls('partition', 'create', '--name', 'bare')).status).toBe(0);
+    const bare = await ntls('token', 'restore', '--token', 'Backup1', '--partition', 'bare', '--partition-so-pin', SO_PIN, '--token-pin', TOKEN_PIN);
+    expectOneLineFailure(bare, 'CKR_TOKEN_NOT_RECOGNIZED');
+    expect(bare.stderr).toContain('--so-pin');
+    expect((await ntls('partition', 'delete', '--partition', 'bare', '--force')).status).toBe(0);
     expect((await ntls('partition', 'create', '--label', 'again', '--so-pin', SO_PIN)).status).toBe(0);
     const restored = await ntls('token', 'restore', '--token', 'Backup1', '--partition', 'again', '--partition-so-pin', SO_PIN, '--token-pin', TOKEN_PIN);
     expect(restored.stderr).toBe('');
@@ -123,6 +129,15 @@ describe('ntls token', () => {
     expect(made.status).toBe(0);
     expect(JSON.parse(made.stdout)).toMatchObject({ label: '', formatVersion: 1 });
     expect(readImage(file).label).toBe('');
+  });
+
+  it('init --name takes a file name, not a path: the image cannot land outside the devices folder', async () => {
+    for (const name of ['../../escaped', 'a/b', '..', '']) {
+      const made = await ntls('token', 'init', '--label', 'T', '--so-pin', TOKEN_SO_PIN, '--pin', TOKEN_PIN, '--name', name);
+      expectOneLineFailure(made, 'NTLS_ERR_ADMIN_ARGUMENT');
+      expect(made.status).toBe(2);
+    }
+    expect(existsSync(join(home, '..', 'escaped.ntlstoken'))).toBe(false);
   });
 
   it('a backup whose daemon is killed says whether the token kept its previous backup', async () => {

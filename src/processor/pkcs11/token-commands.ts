@@ -83,6 +83,7 @@ function pkcs11Failure(error: unknown): never {
       [CKR.PIN_INCORRECT]: 'check the PIN; each wrong one counts towards the lock',
       [CKR.PIN_LOCKED]: 'the role is locked; its SO must reset it',
       [CKR.USER_PIN_NOT_INITIALIZED]: 'the Crypto Officer PIN is not set yet; give the SO PIN instead',
+      [CKR.TOKEN_NOT_RECOGNIZED]: 'the partition is not initialised (it has no SO PIN yet): make it with `ntls partition create --name NAME --so-pin PIN`, or initialise it with C_InitToken (`ntls-client init-token`); nothing was changed',
     };
     throw new PartitionCommandError(error.code, error.message, hints[error.rv] ?? 'nothing was changed');
   }
