@@ -438,7 +438,10 @@ export class Connection {
     statistics.requests++;
     let response: Frame;
     try {
-      if (frame.refused) {
+      // Refused when its bytes could not be held, or while unsent answers hold more than the budget allows.
+      const overdrawn = !frame.refused && this.budget.overdrawn;
+      if (overdrawn) this.budget.release(frame.options.length + frame.body.length);
+      if (frame.refused || overdrawn) {
         statistics.errors++;
         logger.log(Catalogue.commandBufferAllocFailed, { peer: this.peer });
         response = this.instance!.refuse(frame);
@@ -479,7 +482,9 @@ export class Connection {
       return 'failed';
     }
     this.deps.statistics.bytesOut += bytes.length;
-    return this.stream.write(bytes) ? 'flushed' : 'queued';
+    // Held until handed to the socket: a peer that reads nothing cannot make the daemon hold answers without bound.
+    this.budget.charge(bytes.length);
+    return this.stream.write(bytes, () => this.budget.release(bytes.length)) ? 'flushed' : 'queued';
   }
 
   private restartReceiveTimer(): void {

@@ -1,4 +1,4 @@
-// Bounds on what the daemon holds for requests, at three levels: all connections together, one
+// Bounds on what the daemon holds for requests and unsent answers, at three levels: all connections together, one
 // registered client (all its connections), one connection. Bytes are reserved as a request's
 // payload arrives, on every level at once or on none, so a peer is charged for what it really
 // makes the daemon hold, never for what it merely declares; and one client can never hold more
@@ -21,6 +21,15 @@ export class MemoryBudget {
 
   release(bytes: number): void {
     this.used = Math.max(0, this.used - bytes);
+  }
+
+  /** Counts bytes already held, whatever the limit (an answer made and not yet sent). */
+  charge(bytes: number): void {
+    this.used += bytes;
+  }
+
+  get overdrawn(): boolean {
+    return this.used > this.limit;
   }
 }
 
@@ -63,6 +72,21 @@ export class ConnectionBudget {
     this.own.release(held);
     this.client?.release(held);
     this.global.release(held);
+  }
+
+  /**
+   * Counts an answer while it waits to be sent, on every level, over the limit if need be (it is
+   * made): a peer that does not read its answers holds them, and its next requests are refused.
+   */
+  charge(bytes: number): void {
+    this.own.charge(bytes);
+    this.client?.charge(bytes);
+    this.global.charge(bytes);
+  }
+
+  /** Whether answers waiting to be sent hold more than a level allows: no request is served meanwhile. */
+  get overdrawn(): boolean {
+    return this.own.overdrawn || (this.client?.overdrawn ?? false) || this.global.overdrawn;
   }
 
   releaseAll(): void {

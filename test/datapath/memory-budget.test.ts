@@ -46,6 +46,30 @@ describe('ClientShares', () => {
   });
 });
 
+describe('answers waiting to be sent', () => {
+  it('are charged on every level, over the limit if need be, and overdraw the budget until they leave', () => {
+    const global = new MemoryBudget(1000);
+    const shares = new ClientShares(300);
+    const a = new ConnectionBudget(global, 200);
+    const b = new ConnectionBudget(global, 200);
+    a.joinClient(shares.join('a'));
+    b.joinClient(shares.join('a'));
+    a.charge(250);
+    expect(a.overdrawn).toBe(true);
+    expect(shares.inUse('a')).toBe(250);
+    expect(b.overdrawn).toBe(false);
+    // The client's share is what b draws on too: a's unsent answers leave b room for 50 only.
+    expect(b.reserve(60)).toBe(false);
+    b.charge(100);
+    expect(b.overdrawn).toBe(true);
+    a.release(250);
+    expect(a.overdrawn).toBe(false);
+    expect(b.overdrawn).toBe(false);
+    b.release(100);
+    expect(global.inUse).toBe(0);
+  });
+});
+
 describe('a request beyond the connection budget', () => {
   let home: string;
   let daemon: Daemon;
