@@ -109,8 +109,8 @@ export async function unwrapKey(call: Call, mechanism: Mechanism, unwrappingHand
   imposeTemplate(map, unwrapping, CKA.UNWRAP_TEMPLATE);
   checkTokenKeyAllowed(call, map);
   const { objectClass, keyType } = keyTemplateClass(map, null);
-  checkImportTemplate(map, objectClass, keyType, call.role === 'so');
-  const material = await call.vault.mechanisms.unwrapKey(mechanism, materialOf(call, unwrapping), wrapped, objectClass, keyType);
+  const valueLength = checkImportTemplate(map, objectClass, keyType, call.role === 'so');
+  const material = await call.vault.mechanisms.unwrapKey(mechanism, materialOf(call, unwrapping), wrapped, objectClass, keyType, valueLength || undefined);
   checkStillOpen(call);
   const built = importedKey(map, material, call.vault.mechanisms.describeKey(material), null);
   return (await install(call, [built]))[0]!;

@@ -351,6 +351,30 @@ describe('C_Digest', () => {
 });
 
 describe('C_WrapKey / C_UnwrapKey', () => {
+  it('ECB and CBC without padding: a secret value is zero-padded to the block, and cut to CKA_VALUE_LEN when unwrapped (PKCS#11 2.40)', async () => {
+    const kek = await aesKey();
+    const secret = await app.C_GenerateKey(s, mech(CKM.GENERIC_SECRET_KEY_GEN), [t(CKA.VALUE_LEN, 20), t(CKA.EXTRACTABLE, true), t(CKA.SIGN, true)]);
+    const ecb = mech(CKM.AES_ECB, null);
+    const wrapped = await app.C_WrapKey(s, ecb, kek, secret);
+    expect(wrapped).toHaveLength(32);
+    const back = await app.C_UnwrapKey(s, ecb, kek, wrapped, [t(CKA.CLASS, CKO.SECRET_KEY), t(CKA.KEY_TYPE, CKK.GENERIC_SECRET), t(CKA.VALUE_LEN, 20), t(CKA.SIGN, true)]);
+    const length = await app.C_GetAttributeValue(s, back, [{ type: CKA.VALUE_LEN }]);
+    expect(length.attributes[0]!.value).toBe(20);
+    const hmac = async (key: number) => {
+      await app.C_SignInit(s, mech(CKM.SHA256_HMAC), key);
+      return app.C_Sign(s, text('same key'));
+    };
+    expect(await hmac(back)).toEqual(await hmac(secret));
+    // An AES-192 key under AES-ECB: 32 bytes wrapped, 24 again with the template's length.
+    const aes192 = await app.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 24), t(CKA.EXTRACTABLE, true)]);
+    const wrapped192 = await app.C_WrapKey(s, ecb, kek, aes192);
+    expect(wrapped192).toHaveLength(32);
+    const back192 = await app.C_UnwrapKey(s, ecb, kek, wrapped192, [t(CKA.CLASS, CKO.SECRET_KEY), t(CKA.KEY_TYPE, CKK.AES), t(CKA.VALUE_LEN, 24)]);
+    expect((await app.C_GetAttributeValue(s, back192, [{ type: CKA.VALUE_LEN }])).attributes[0]!.value).toBe(24);
+    // A length longer than what was wrapped is not a key this wrapping holds.
+    expect(await rv(() => app.C_UnwrapKey(s, ecb, kek, wrapped, [t(CKA.CLASS, CKO.SECRET_KEY), t(CKA.KEY_TYPE, CKK.GENERIC_SECRET), t(CKA.VALUE_LEN, 40)]))).toBe(CKR.WRAPPED_KEY_INVALID);
+  });
+
   it('wraps an extractable AES key and an EC private key under AES key wrap; the unwrapped keys work', async () => {
     const kek = await aesKey();
     const target = await aesKey([t(CKA.EXTRACTABLE, true)]);

@@ -80,7 +80,8 @@ export interface Mechanisms {
   digest(mechanism: Mechanism): StreamingOperation<void, Buffer>;
   wrapKey(mechanism: Mechanism, wrappingKey: KeyMaterial, key: KeyMaterial): Promise<Buffer>;
   /** Returns the unwrapped key's material (its class and type come from the caller's template). */
-  unwrapKey(mechanism: Mechanism, unwrappingKey: KeyMaterial, wrapped: Buffer, objectClass: number, keyType: number): Promise<KeyMaterial>;
+  /** `valueLength`: the template's CKA_VALUE_LEN, which cuts a secret key's value unwrapped by a block cipher without padding. */
+  unwrapKey(mechanism: Mechanism, unwrappingKey: KeyMaterial, wrapped: Buffer, objectClass: number, keyType: number, valueLength?: number): Promise<KeyMaterial>;
   /** ECDH1: the shared secret as a secret key of `valueLength` bytes (0: the whole secret). */
   deriveKey(mechanism: Mechanism, baseKey: KeyMaterial, keyType: number, valueLength: number): Promise<KeyMaterial>;
   random(length: number): Promise<Buffer>;

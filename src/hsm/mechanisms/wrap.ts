@@ -3,7 +3,7 @@
 // of the cipher are translated into the wrapping vocabulary (a bad tag is a WRAPPED_KEY_INVALID,
 // not an ENCRYPTED_DATA_INVALID).
 
-import { CKK, CKO, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
+import { CKK, CKM, CKO, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
 import type { KeyMaterial, StreamingOperation } from './contract.js';
 import { curveFromNodeName } from './curves.js';
@@ -31,6 +31,27 @@ const unwrapDataCodes = new Map([
   [CKR.ENCRYPTED_DATA_LEN_RANGE, CKR.WRAPPED_KEY_LEN_RANGE],
   [CKR.ENCRYPTED_DATA_INVALID, CKR.WRAPPED_KEY_INVALID],
 ]);
+
+/**
+ * Block ciphers without padding, by block size. PKCS#11 (2.40, ECB and CBC key wrapping): a
+ * secret key's value is wrapped padded on the trailing end with up to block size minus one zero
+ * bytes, and unwrapped cut to the template's CKA_VALUE_LEN (or the key type's fixed length).
+ */
+const UNPADDED_BLOCK = new Map<number, number>([[CKM.AES_ECB, 16], [CKM.AES_CBC, 16], [CKM.DES3_ECB, 8], [CKM.DES3_CBC, 8]]);
+
+function zeroPadded(value: Buffer, block: number): Buffer {
+  const rest = value.length % block;
+  return rest === 0 ? value : Buffer.concat([value, Buffer.alloc(block - rest)]);
+}
+
+/** An unwrapped secret value cut to its length: the template's, else DES3's fixed 24 bytes, else all of it. */
+function cutToLength(value: Buffer, keyType: number, valueLength: number | undefined): Buffer {
+  const length = valueLength ?? (keyType === CKK.DES3 ? 24 : value.length);
+  if (length > value.length) throw new Pkcs11Error(CKR.WRAPPED_KEY_INVALID);
+  const cut = Buffer.from(value.subarray(0, length));
+  value.fill(0);
+  return cut;
+}
 
 async function runOnce(operation: StreamingOperation<void, Buffer>, data: Buffer): Promise<Buffer> {
   try {
@@ -60,10 +81,14 @@ export async function wrapKey(mechanism: Mechanism, wrappingKey: KeyMaterial, ke
     operation.dispose?.();
     throw new Pkcs11Error(CKR.KEY_NOT_WRAPPABLE);
   }
+  const block = UNPADDED_BLOCK.get(mechanism.type);
+  const value = block !== undefined && key.objectClass === CKO.SECRET_KEY ? zeroPadded(key.der, block) : key.der;
   try {
-    return await runOnce(operation, key.der);
+    return await runOnce(operation, value);
   } catch (error) {
     throw translate(error, wrapDataCodes);
+  } finally {
+    if (value !== key.der) value.fill(0);
   }
 }
 
@@ -90,7 +115,7 @@ function unwrappedKey(value: Buffer, objectClass: number, keyType: number): KeyM
   return { objectClass, keyType, der: object.export({ format: 'der', type: 'pkcs8' }) };
 }
 
-export async function unwrapKey(mechanism: Mechanism, unwrappingKey: KeyMaterial, wrapped: Buffer, objectClass: number, keyType: number): Promise<KeyMaterial> {
+export async function unwrapKey(mechanism: Mechanism, unwrappingKey: KeyMaterial, wrapped: Buffer, objectClass: number, keyType: number, valueLength?: number): Promise<KeyMaterial> {
   const entry = entryFor(mechanism.type);
   if (!entry.wraps || !entry.decrypt) throw new Pkcs11Error(CKR.MECHANISM_INVALID);
   let operation: StreamingOperation<void, Buffer>;
@@ -105,5 +130,6 @@ export async function unwrapKey(mechanism: Mechanism, unwrappingKey: KeyMaterial
   } catch (error) {
     throw translate(error, unwrapDataCodes);
   }
+  if (UNPADDED_BLOCK.has(mechanism.type) && objectClass === CKO.SECRET_KEY) value = cutToLength(value, keyType, valueLength);
   return unwrappedKey(value, objectClass, keyType);
 }
