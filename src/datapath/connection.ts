@@ -513,7 +513,10 @@ export class Connection {
     // The peer's FIN before the handshake completed: OpenSSL reports no error for it.
     if (this.state === ConnectionState.Handshake && !this.closing) this.handshakeFailed('aborted');
     if (this.instance && !this.closing) {
-      this.deps.logger.log(Catalogue.clientRequestedTermination, { client: this.clientName, peer: this.peer });
+      // A FIN in the middle of a request is a read that failed, not a client ending its link gracefully.
+      const cutShort = this.frames.inCommand || this.frames.pendingBytes > 0;
+      if (cutShort) this.deps.logger.log(Catalogue.commandBufferReadFailed);
+      else this.deps.logger.log(Catalogue.clientRequestedTermination, { client: this.clientName, peer: this.peer });
     }
     if (!this.closing) {
       this.closing = true;

@@ -140,6 +140,19 @@ describe('connections', () => {
     ]);
   });
 
+  it('a client that closes in the middle of a request: "Failed reading command buffer", not a termination it asked for', async () => {
+    const from = daemon.log().length;
+    const l = await link(daemon, alice);
+    const port = l.socket.localPort!;
+    const whole = serializeFrame({ callCode: 7, options: Buffer.alloc(0), body: Buffer.alloc(100) });
+    l.socket.end(whole.subarray(0, 12 + 50));
+    const lines = await settled(port, from);
+    const peer = `127.0.0.1/${port}`;
+    expect(lines).toContain('info : 0xc0000002 : Failed reading command buffer. Reason: RC_GENERAL_ERROR');
+    expect(lines).not.toContain(`info : 0 : Client alice requested termination : ${peer}`);
+    expect(lines).toContain(`info : 0 : NTLA client "alice" has disconnected: ${peer}`);
+  });
+
   it('an unregistered certificate is refused: "Client credentials cannot be verified"', async () => {
     const stranger = await makeClient('stranger');
     const from = daemon.log().length;
