@@ -138,7 +138,7 @@ function pkcs11Line(error: Pkcs11Error): string {
     case CKR.TOKEN_NOT_RECOGNIZED:
     case CKR.TOKEN_NOT_PRESENT: return `the token in this slot is not initialised (${name}); its SO initialises it with \`ntls-client init-token\``;
     case CKR.SIGNATURE_INVALID: return `the signature does not verify (${name})`;
-    case CKR.MECHANISM_INVALID: return `the key or the partition does not offer this mechanism (${name})`;
+    case CKR.MECHANISM_INVALID: return `the key or the partition does not offer this mechanism (${error.message})`;
     case CKR.KEY_FUNCTION_NOT_PERMITTED: return `the key may not be used this way (${name}); use a key made for it`;
     default: return `the HSM refused: ${error.message}`;
   }

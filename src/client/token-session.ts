@@ -6,7 +6,7 @@
 //   const signature = await token.sign('signing', data);
 //   await token.verify('signing', data, signature);   // true
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { CKA, CKF, CKO, CKR, CKU, Pkcs11Error } from '../pkcs11/constants.js';
+import { CKA, CKF, CKO, CKR, CKU, Pkcs11Error, ckmName } from '../pkcs11/constants.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import { decryptionFor, defaultCipher, encryptionFor, type CipherName } from './cipher.js';
 import { ClientError } from './errors.js';
@@ -130,12 +130,14 @@ export class TokenSession {
 
   async sign(key: KeyRef, data: Buffer, mechanism?: Mechanism): Promise<Buffer> {
     const handle = await this.resolve(key, [CKO.PRIVATE_KEY, CKO.SECRET_KEY]);
-    return this.remote.sign(this.session, mechanism ?? defaultSignMechanism(await this.describeKey(handle)), handle, data);
+    const chosen = mechanism ?? defaultSignMechanism(await this.describeKey(handle));
+    return this.remote.sign(this.session, chosen, handle, data).catch((error: unknown) => namingDefault(error, chosen, mechanism));
   }
 
   async verify(key: KeyRef, data: Buffer, signature: Buffer, mechanism?: Mechanism): Promise<boolean> {
     const handle = await this.resolve(key, [CKO.PUBLIC_KEY, CKO.SECRET_KEY]);
-    return this.remote.verify(this.session, mechanism ?? defaultSignMechanism(await this.describeKey(handle)), handle, data, signature);
+    const chosen = mechanism ?? defaultSignMechanism(await this.describeKey(handle));
+    return this.remote.verify(this.session, chosen, handle, data, signature).catch((error: unknown) => namingDefault(error, chosen, mechanism));
   }
 
   /** Encrypts one message; the IV (if the cipher has one) comes first in the result. */
@@ -173,4 +175,15 @@ export class TokenSession {
   private resolve(key: KeyRef, classes: readonly number[]): Promise<number> {
     return typeof key === 'number' ? Promise.resolve(key) : this.findKey(key, classes);
   }
+}
+
+/**
+ * A default mechanism the partition does not offer (a passthrough to a module without
+ * CKM_ECDSA_SHA256, say) is named, with the option that chooses another.
+ */
+function namingDefault(error: unknown, chosen: Mechanism, given: Mechanism | undefined): never {
+  if (given === undefined && error instanceof Pkcs11Error && error.rv === CKR.MECHANISM_INVALID) {
+    throw new Pkcs11Error(CKR.MECHANISM_INVALID, `${ckmName(chosen.type)}, the default for this key; choose one the partition offers with -m (ecdsa signs a digest you give)`, { cause: error });
+  }
+  throw error;
 }

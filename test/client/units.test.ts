@@ -14,7 +14,10 @@ import { signingMechanism } from '../../src/client/mechanism-names.js';
 import { ecdsaDerToRaw, ecdsaRawToDer } from '../../src/client/signature-format.js';
 import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { fromWireAttribute, toWireAttribute } from '../../src/client/template.js';
-import { CKA, CKM, CKR, Pkcs11Error } from '../../src/pkcs11/constants.js';
+import { CKA, CKK, CKM, CKO, CKR, Pkcs11Error } from '../../src/pkcs11/constants.js';
+import { Pkcs11Remote } from '../../src/client/pkcs11-remote.js';
+import type { CallChannel } from '../../src/client/rpc-connection.js';
+import { TokenSession } from '../../src/client/token-session.js';
 import { RELAY_LINE_QUIET_MS, noSlotsLine, throttleLine } from '../../src/cli/relay-commands.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'ntls-client-units-'));
@@ -175,5 +178,47 @@ describe('the no-slot line of a --listen relay', () => {
   it('says how many links it did not tell', () => {
     expect(noSlotsLine('127.0.0.1:1792', 'bob', 2)).toBe('ntls-client: 127.0.0.1:1792 lists no slot for client bob (2 more links since the line before): no partition is assigned to it; ask its administrator to run `ntls client assign-partition --client bob --partition NAME`\n');
     expect(noSlotsLine('127.0.0.1:1792', 'bob')).not.toMatch(/since/);
+  });
+});
+
+describe('a mechanism the partition does not offer', () => {
+  it('names the mechanism the error carries (the default one a command chose, say)', () => {
+    const failure = explainFailure(new Pkcs11Error(CKR.MECHANISM_INVALID, 'CKM_ECDSA_SHA256, the default for this key; choose one the partition offers with -m'));
+    expect(failure.code).toBe('CKR_MECHANISM_INVALID');
+    expect(failure.line).toContain('CKM_ECDSA_SHA256, the default for this key');
+  });
+});
+
+describe('sign with the default mechanism of a key, on a partition that does not offer it', () => {
+  const P256_PARAMS = Buffer.from('06082a8648ce3d030107', 'hex');
+  /** A server that holds one P-256 private key and offers no mechanism for it. */
+  const channel: CallChannel = {
+    endpoint: { name: 'fake' },
+    call: ((name: string) => {
+      if (name === 'C_OpenSession') return Promise.resolve({ session: 1 });
+      if (name === 'C_GetAttributeValue') {
+        return Promise.resolve({
+          result: CKR.OK,
+          template: [
+            { type: CKA.CLASS, value: { kind: 'ulong', value: CKO.PRIVATE_KEY } },
+            { type: CKA.KEY_TYPE, value: { kind: 'ulong', value: CKK.EC } },
+            { type: CKA.EC_PARAMS, value: { kind: 'bytes', value: P256_PARAMS } },
+          ],
+        });
+      }
+      if (name === 'C_SignInit') return Promise.reject(new Pkcs11Error(CKR.MECHANISM_INVALID, 'C_SignInit'));
+      return Promise.reject(new Error(`unexpected ${name}`));
+    }) as CallChannel['call'],
+    close: () => Promise.resolve(),
+  };
+
+  it('names the default it chose and the option that chooses another; a mechanism given is not called a default', async () => {
+    const token = await TokenSession.open(new Pkcs11Remote(channel));
+    const defaulted = await token.sign(5, Buffer.alloc(32)).catch((e: unknown) => e);
+    expect(defaulted).toBeInstanceOf(Pkcs11Error);
+    expect((defaulted as Pkcs11Error).rv).toBe(CKR.MECHANISM_INVALID);
+    expect((defaulted as Pkcs11Error).message).toMatch(/CKM_ECDSA_SHA256, the default for this key; choose one the partition offers with -m/);
+    const given = await token.sign(5, Buffer.alloc(32), { type: CKM.ECDSA, parameter: null }).catch((e: unknown) => e);
+    expect((given as Pkcs11Error).message).not.toMatch(/default/);
   });
 });
