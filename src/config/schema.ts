@@ -91,7 +91,7 @@ export const ConfigShape = z.object({
     maxPartitionBytes: z.number().int().min(64 * 1024).max(64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024)
       .describe('Bytes one partition\'s objects may take: token objects in the store (attributes and sealed secrets), session objects in memory (reported as the token\'s total memory); past it a call that would keep more is CKR_DEVICE_MEMORY.'),
     operationMemoryBudget: z.number().int().min(1024 * 1024).max(16 * 1024 * 1024 * 1024).default(256 * 1024 * 1024)
-      .describe('Bytes the open operations of all sessions may hold as kept input (EdDSA, raw RSA, AES-GCM decryption, key wrap); past it an update is CKR_DEVICE_MEMORY.'),
+      .describe('Bytes the open operations of all sessions may hold as kept input (EdDSA, raw RSA, AES-GCM decryption, key wrap), one client\'s at most a quarter of it; past either an update is CKR_DEVICE_MEMORY.'),
     backend: z.enum(['software', 'pkcs11']).default('software')
       .describe('Where keys live: the built-in software HSM, or the PKCS#11 module of hsm.pkcs11 (docs/passthrough.md).'),
     pkcs11: z.object({

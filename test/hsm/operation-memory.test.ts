@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKM, CKR, CKU } from '../../src/pkcs11/constants.js';
 import type { Template } from '../../src/pkcs11/attributes.js';
-import { operationMemory } from '../../src/hsm/mechanisms/index.js';
+import { operationMemory, operationOwner } from '../../src/hsm/mechanisms/index.js';
 import type { Application as HsmApplication } from '../../src/token/index.js';
 import { type Hsm, CO_PIN, RW, mech, readyHsm, removeHome, rv, tempHome } from './support.js';
 
@@ -70,6 +70,20 @@ describe('hsm.operationMemoryBudget', () => {
     expect(operationMemory.bytes).toBe(0);
     await app.C_CloseSession(first);
     await app.C_CloseSession(second);
+  });
+
+  it('one client keeps at most a quarter of the budget: another still has room while the first is full', async () => {
+    const alice = await app.C_OpenSession(slot, RW);
+    const bob = await app.C_OpenSession(slot, RW);
+    await app.C_SignInit(alice, mech(CKM.EDDSA), key);
+    await app.C_SignInit(bob, mech(CKM.EDDSA), key);
+    // The processor runs each client's requests in its name (src/processor/pkcs11/client-instance.ts).
+    await operationOwner.run('alice', () => feed(alice, 2));
+    expect(await operationOwner.run('alice', () => rv(() => app.C_SignUpdate(alice, chunk)))).toBe(CKR.DEVICE_MEMORY);
+    await operationOwner.run('bob', () => feed(bob, 2));
+    expect(await operationOwner.run('bob', () => app.C_SignFinal(bob))).toHaveLength(64);
+    await app.C_CloseSession(alice);
+    await app.C_CloseSession(bob);
   });
 
   it('a closed session and a failed final give their bytes back', async () => {

@@ -5,10 +5,12 @@
 //
 // Every byte kept is counted in one budget for the process (`operationMemory`): one message
 // may be 64 MiB, and sessions have no fixed number, so without it a client could fill the
-// daemon's memory with open operations. Past the budget, update() is CKR_DEVICE_MEMORY. A
+// daemon's memory with open operations; and each client has a quarter of it (operationOwner), so
+// that one cannot leave the others none. Past the budget, update() is CKR_DEVICE_MEMORY. A
 // message gives its bytes back through release(), which its operation's dispose() calls when
 // the operation leaves its session, finished or not.
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, type Hash } from 'node:crypto';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { HashAlgorithm } from './digest.js';
@@ -18,9 +20,20 @@ export const MESSAGE_LIMIT = 64 * 1024 * 1024;
 /** Hash-then-sign mechanisms keep up to this much for the one-shot call, then stream a hash. */
 export const RETAIN_LIMIT = 1024 * 1024;
 
-/** The bytes all kept messages of the process hold, against a budget (hsm.operationMemoryBudget). */
+/**
+ * Whom the call being served is for (the client's name; the processor runs each request in it),
+ * so that one client's open operations cannot take the budget from all the others.
+ */
+export const operationOwner = new AsyncLocalStorage<string>();
+
+/**
+ * The bytes all kept messages of the process hold, against a budget (hsm.operationMemoryBudget),
+ * and each owner's (a client's) share of it: a quarter, as datapath.clientMemoryBudget is of
+ * the datapath's.
+ */
 export class OperationMemory {
   private held = 0;
+  private readonly byOwner = new Map<string, number>();
 
   constructor(public limit: number) {}
 
@@ -28,13 +41,26 @@ export class OperationMemory {
     return this.held;
   }
 
-  reserve(bytes: number): void {
+  get ownerLimit(): number {
+    return Math.floor(this.limit / 4);
+  }
+
+  reserve(bytes: number, owner?: string): void {
     if (this.held + bytes > this.limit) throw new Pkcs11Error(CKR.DEVICE_MEMORY, `open operations hold ${this.held} bytes; ${bytes} more would pass ${this.limit}`);
+    if (owner !== undefined) {
+      const mine = this.byOwner.get(owner) ?? 0;
+      if (mine + bytes > this.ownerLimit) throw new Pkcs11Error(CKR.DEVICE_MEMORY, `the open operations of ${owner} hold ${mine} bytes; ${bytes} more would pass its share, ${this.ownerLimit}`);
+      this.byOwner.set(owner, mine + bytes);
+    }
     this.held += bytes;
   }
 
-  release(bytes: number): void {
+  release(bytes: number, owner?: string): void {
     this.held -= bytes;
+    if (owner === undefined) return;
+    const left = (this.byOwner.get(owner) ?? 0) - bytes;
+    if (left > 0) this.byOwner.set(owner, left);
+    else this.byOwner.delete(owner);
   }
 }
 
@@ -45,15 +71,18 @@ export const operationMemory = new OperationMemory(DEFAULT_OPERATION_MEMORY);
 class KeptChunks {
   chunks: Buffer[] = [];
   private counted = 0;
+  /** Whose share the bytes are counted in: the owner of the call that kept the first of them. */
+  private owner: string | undefined;
 
   keep(data: Buffer): void {
-    operationMemory.reserve(data.length);
+    if (this.counted === 0) this.owner = operationOwner.getStore();
+    operationMemory.reserve(data.length, this.owner);
     this.counted += data.length;
     this.chunks.push(Buffer.from(data));
   }
 
   release(): void {
-    operationMemory.release(this.counted);
+    operationMemory.release(this.counted, this.owner);
     this.counted = 0;
     this.chunks = [];
   }

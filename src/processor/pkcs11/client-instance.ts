@@ -6,6 +6,7 @@ import type { AuditEvent } from '../../audit/audit-log.js';
 import { Catalogue } from '../../log/catalogue.js';
 import type { Logger } from '../../log/logger.js';
 import { Pkcs11Error, CKR } from '../../pkcs11/constants.js';
+import { operationOwner } from '../../hsm/mechanisms/index.js';
 import type { Frame } from '../../protocol/frame.js';
 import {
   decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId, P11KitErrorCode,
@@ -80,7 +81,9 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
 
   async process(request: Frame): Promise<Frame> {
     this.keepalive?.refresh();
-    return { callCode: request.callCode, options: EMPTY, body: await this.answer(request.body) };
+    // Open operations' kept input is counted in this client's share (hsm.operationMemoryBudget).
+    const body = await operationOwner.run(this.options.connection.client, () => this.answer(request.body));
+    return { callCode: request.callCode, options: EMPTY, body };
   }
 
   refuse(request: Frame): Frame {
