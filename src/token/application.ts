@@ -15,6 +15,7 @@
 import {
   attributeLength, normaliseAttribute, type AttributeReadout, type AttributeRequest, type AttributeResult, type AttributeValue, type Template,
 } from '../pkcs11/attributes.js';
+import { runAsOwner } from './device.js';
 import { CKA, CKF, CKO, CKR, CKU, Pkcs11Error } from '../pkcs11/constants.js';
 import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type SessionInfo, type SlotInfo, type TokenInfo } from '../pkcs11/info.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
@@ -79,7 +80,7 @@ export class Application {
   private readonly roles = new Map<Mount, Role>();
   private finalized = false;
 
-  constructor(private readonly model: ApplicationHost, readonly id: string) {}
+  constructor(private readonly model: ApplicationHost, readonly id: string, readonly owner?: string) {}
 
   /** The role this application holds on a token, or null. */
   roleOn(mount: Mount): Role | null {
@@ -210,7 +211,7 @@ export class Application {
       if (!this.owns(session)) throw new Pkcs11Error(CKR.SESSION_HANDLE_INVALID);
       this.checkAlive(session);
       try {
-        return await body(session, this.roleOn(session.mount));
+        return await runAsOwner(this.owner, () => body(session, this.roleOn(session.mount)));
       } catch (error) {
         throw asPkcs11Error(error);
       }

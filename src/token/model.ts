@@ -32,11 +32,14 @@ export class TokenModel implements ApplicationHost {
 
   constructor(readonly libraryInfo: LibraryInfo) {}
 
-  /** The view of one client application: its sessions and login state are its own. */
-  application(id: string): Application {
+  /**
+   * The view of one client application: its sessions and login state are its own. `owner`: the
+   * client it belongs to, whose share of a device's resources its calls draw on (call-owner.ts).
+   */
+  application(id: string, owner?: string): Application {
     let app = this.applications.get(id);
     if (!app) {
-      app = new Application(this, id);
+      app = new Application(this, id, owner);
       this.applications.set(id, app);
     }
     return app;

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKM, CKR, CKU } from '../../src/pkcs11/constants.js';
 import type { Template } from '../../src/pkcs11/attributes.js';
-import { operationMemory, operationOwner } from '../../src/hsm/mechanisms/index.js';
+import { operationMemory } from '../../src/hsm/mechanisms/index.js';
 import type { Application as HsmApplication } from '../../src/token/index.js';
 import { type Hsm, CO_PIN, RW, mech, readyHsm, removeHome, rv, tempHome } from './support.js';
 
@@ -73,17 +73,25 @@ describe('hsm.operationMemoryBudget', () => {
   });
 
   it('one client keeps at most a quarter of the budget: another still has room while the first is full', async () => {
-    const alice = await app.C_OpenSession(slot, RW);
-    const bob = await app.C_OpenSession(slot, RW);
-    await app.C_SignInit(alice, mech(CKM.EDDSA), key);
-    await app.C_SignInit(bob, mech(CKM.EDDSA), key);
-    // The processor runs each client's requests in its name (src/processor/pkcs11/client-instance.ts).
-    await operationOwner.run('alice', () => feed(alice, 2));
-    expect(await operationOwner.run('alice', () => rv(() => app.C_SignUpdate(alice, chunk)))).toBe(CKR.DEVICE_MEMORY);
-    await operationOwner.run('bob', () => feed(bob, 2));
-    expect(await operationOwner.run('bob', () => app.C_SignFinal(bob))).toHaveLength(64);
-    await app.C_CloseSession(alice);
-    await app.C_CloseSession(bob);
+    // The processor makes each client's applications with the client as owner (client-instance.ts, application-ids.ts).
+    const owned = async (owner: string) => {
+      const application = hsm.application(`${owner}-app`, owner);
+      const session = await application.C_OpenSession(slot, RW);
+      await application.C_Login(session, CKU.USER, CO_PIN);
+      const own = (await application.C_GenerateKeyPair(session, mech(CKM.EC_EDWARDS_KEY_PAIR_GEN), [t(CKA.EC_PARAMS, ED25519)], [t(CKA.SIGN, true)])).privateKey;
+      await application.C_SignInit(session, mech(CKM.EDDSA), own);
+      return { application, session };
+    };
+    const alice = await owned('alice');
+    const bob = await owned('bob');
+    await alice.application.C_SignUpdate(alice.session, chunk);
+    await alice.application.C_SignUpdate(alice.session, chunk);
+    expect(await rv(() => alice.application.C_SignUpdate(alice.session, chunk))).toBe(CKR.DEVICE_MEMORY);
+    await bob.application.C_SignUpdate(bob.session, chunk);
+    await bob.application.C_SignUpdate(bob.session, chunk);
+    expect(await bob.application.C_SignFinal(bob.session)).toHaveLength(64);
+    await alice.application.C_CloseSession(alice.session);
+    await bob.application.C_CloseSession(bob.session);
   });
 
   it('a closed session and a failed final give their bytes back', async () => {

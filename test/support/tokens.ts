@@ -12,8 +12,9 @@ export class TokensUnderTest<D extends SoftwareHsm | PassthroughDevice = Softwar
     this.model.mountAll(device);
   }
 
-  application(id: string): Application {
-    return this.model.application(id);
+  /** `owner`: the client the application belongs to (its share of the device's operation memory). */
+  application(id: string, owner?: string): Application {
+    return this.model.application(id, owner);
   }
 
   listPartitions(): TokenSummary[] {

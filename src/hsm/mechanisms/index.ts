@@ -43,7 +43,7 @@ export const softwareMechanisms: Mechanisms = {
 
 export type * from './contract.js';
 export { singlePartMechanisms } from './registry.js';
-export { MESSAGE_LIMIT, RETAIN_LIMIT, operationMemory, operationOwner } from './message.js';
+export { MESSAGE_LIMIT, RETAIN_LIMIT, operationMemory } from './message.js';
 export {
   ecPrivateKeyDer, ecPublicKeyDer, ed25519PrivateKeyDer, rsaPrivateKeyDer, rsaPublicKeyDer,
   type RsaPrivateComponents,

@@ -5,13 +5,14 @@
 //
 // Every byte kept is counted in one budget for the process (`operationMemory`): one message
 // may be 64 MiB, and sessions have no fixed number, so without it a client could fill the
-// daemon's memory with open operations; and each client has a quarter of it (operationOwner), so
+// daemon's memory with open operations; and each client has a quarter of it (the call's owner,
+// src/token/device.ts), so
 // that one cannot leave the others none. Past the budget, update() is CKR_DEVICE_MEMORY. A
 // message gives its bytes back through release(), which its operation's dispose() calls when
 // the operation leaves its session, finished or not.
 
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, type Hash } from 'node:crypto';
+import { callOwner } from '../../token/device.js';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { HashAlgorithm } from './digest.js';
 
@@ -19,12 +20,6 @@ import type { HashAlgorithm } from './digest.js';
 export const MESSAGE_LIMIT = 64 * 1024 * 1024;
 /** Hash-then-sign mechanisms keep up to this much for the one-shot call, then stream a hash. */
 export const RETAIN_LIMIT = 1024 * 1024;
-
-/**
- * Whom the call being served is for (the client's name; the processor runs each request in it),
- * so that one client's open operations cannot take the budget from all the others.
- */
-export const operationOwner = new AsyncLocalStorage<string>();
 
 /**
  * The bytes all kept messages of the process hold, against a budget (hsm.operationMemoryBudget),
@@ -75,7 +70,7 @@ class KeptChunks {
   private owner: string | undefined;
 
   keep(data: Buffer): void {
-    if (this.counted === 0) this.owner = operationOwner.getStore();
+    if (this.counted === 0) this.owner = callOwner();
     operationMemory.reserve(data.length, this.owner);
     this.counted += data.length;
     this.chunks.push(Buffer.from(data));

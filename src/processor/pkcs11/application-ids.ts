@@ -52,7 +52,7 @@ export class ApplicationIds {
     if (mapping) {
       this.logger.log(Catalogue.appIdMappingExists, { appId: ApplicationIds.shown(id, mapping.connections.size), mapping: `${connection} : ${mapping.connections.size}`, peer });
     } else {
-      mapping = { key, id, app: this.model.application(key), persistent: false, connections: new Set() };
+      mapping = { key, id, app: this.model.application(key, client), persistent: false, connections: new Set() };
       this.mappings.set(key, mapping);
       this.logger.log(Catalogue.transientAppIdCreated, { appId: ApplicationIds.shown(id, 0), mapping: `${connection} : 0`, peer });
     }

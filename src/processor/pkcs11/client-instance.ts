@@ -6,7 +6,6 @@ import type { AuditEvent } from '../../audit/audit-log.js';
 import { Catalogue } from '../../log/catalogue.js';
 import type { Logger } from '../../log/logger.js';
 import { Pkcs11Error, CKR } from '../../pkcs11/constants.js';
-import { operationOwner } from '../../hsm/mechanisms/index.js';
 import type { Frame } from '../../protocol/frame.js';
 import {
   decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId, P11KitErrorCode,
@@ -48,7 +47,7 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
   private keepalive: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: InstanceOptions) {
-    this.app = options.model.application(this.connectionAppId());
+    this.app = options.model.application(this.connectionAppId(), this.options.connection.client);
     if (options.commandKeepalive > 0) this.startKeepalive(options.commandKeepalive);
   }
 
@@ -81,9 +80,7 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
 
   async process(request: Frame): Promise<Frame> {
     this.keepalive?.refresh();
-    // Open operations' kept input is counted in this client's share (hsm.operationMemoryBudget).
-    const body = await operationOwner.run(this.options.connection.client, () => this.answer(request.body));
-    return { callCode: request.callCode, options: EMPTY, body };
+    return { callCode: request.callCode, options: EMPTY, body: await this.answer(request.body) };
   }
 
   refuse(request: Frame): Frame {
@@ -180,7 +177,7 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
     applicationIds.closeAccess(this.appIdOwner, id, connection.id, connection.peer);
     if (closingOwn) {
       this.appIdKey = null;
-      this.app = this.options.model.application(this.connectionAppId());
+      this.app = this.options.model.application(this.connectionAppId(), this.options.connection.client);
     }
   }
 
