@@ -301,9 +301,14 @@ export function relayFrames(input: Readable, output: Writable, link: Duplex, ini
       else toLink(fetched.request);
     } else toProgram(frame);
   };
+  let programGone = false;
+  const gone = () => { programGone = true; };
+  input.once('end', gone);
+  input.once('close', gone);
   const linkLost = () => {
     watchdog.stop();
-    if (lost || input.destroyed) return;
+    // The program closed its side first (and the link with it): nobody to answer or tell.
+    if (lost || programGone || input.destroyed) return;
     lost = true;
     output.cork();
     // A program still waiting for the version gets one, so that its calls can be answered.

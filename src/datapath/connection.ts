@@ -484,7 +484,7 @@ export class Connection {
     this.deps.statistics.bytesOut += bytes.length;
     // Held until handed to the socket: a peer that reads nothing cannot make the daemon hold answers without bound.
     this.budget.charge(bytes.length);
-    return this.stream.write(bytes, () => this.budget.release(bytes.length)) ? 'flushed' : 'queued';
+    return this.stream.write(bytes, () => this.budget.discharge(bytes.length)) ? 'flushed' : 'queued';
   }
 
   private restartReceiveTimer(): void {

@@ -23,13 +23,24 @@ export class MemoryBudget {
     this.used = Math.max(0, this.used - bytes);
   }
 
-  /** Counts bytes already held, whatever the limit (an answer made and not yet sent). */
+  private answers = 0;
+
+  /** Counts bytes already held, whatever the limit: an answer made and not yet sent. */
   charge(bytes: number): void {
     this.used += bytes;
+    this.answers += bytes;
   }
 
+  /** An answer handed to the socket: its bytes are held no more. */
+  discharge(bytes: number): void {
+    const sent = Math.min(bytes, this.answers);
+    this.answers -= sent;
+    this.used = Math.max(0, this.used - sent);
+  }
+
+  /** Unsent answers alone hold more than the limit (requests within it are served as before). */
   get overdrawn(): boolean {
-    return this.used > this.limit;
+    return this.answers > this.limit;
   }
 }
 
@@ -37,6 +48,8 @@ export class MemoryBudget {
 export class ConnectionBudget {
   private readonly own: MemoryBudget;
   private client: MemoryBudget | null = null;
+  /** Answer bytes charged and not yet handed to the socket. */
+  private unsent = 0;
 
   constructor(private readonly global: MemoryBudget, limit: number) {
     this.own = new MemoryBudget(limit);
@@ -79,17 +92,29 @@ export class ConnectionBudget {
    * made): a peer that does not read its answers holds them, and its next requests are refused.
    */
   charge(bytes: number): void {
+    this.unsent += bytes;
     this.own.charge(bytes);
     this.client?.charge(bytes);
     this.global.charge(bytes);
   }
 
-  /** Whether answers waiting to be sent hold more than a level allows: no request is served meanwhile. */
+  /** Answer bytes handed to the socket (or dropped with the connection). */
+  discharge(bytes: number): void {
+    const sent = Math.min(bytes, this.unsent);
+    if (sent === 0) return;
+    this.unsent -= sent;
+    this.own.discharge(sent);
+    this.client?.discharge(sent);
+    this.global.discharge(sent);
+  }
+
+  /** Whether answers waiting to be sent hold more than a level allows: requests are refused meanwhile. */
   get overdrawn(): boolean {
     return this.own.overdrawn || (this.client?.overdrawn ?? false) || this.global.overdrawn;
   }
 
   releaseAll(): void {
+    this.discharge(this.unsent);
     this.release(this.own.inUse);
   }
 }

@@ -34,8 +34,13 @@ async function listeningRelay(socket: string): Promise<{ child: ChildProcess; st
  * call's rv, the next call's and C_Finalize's. `interrupt` runs once the first signature is made.
  */
 async function signUntilError(socket: string, interrupt: () => Promise<void> | void): Promise<{ out: string; status: number | null; signal: string | null }> {
+  return signUntilErrorAt(`unix:path=${socket}`, interrupt);
+}
+
+/** The same, with P11_KIT_SERVER_ADDRESS as given (`|command` runs the relay on the program's pipes). */
+async function signUntilErrorAt(address: string, interrupt: () => Promise<void> | void): Promise<{ out: string; status: number | null; signal: string | null }> {
   const child = spawn(check, [P11KIT_CLIENT, 'until-error', '0', PIN, '90'], {
-    env: { ...process.env, P11_KIT_SERVER_ADDRESS: `unix:path=${socket}` }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, P11_KIT_SERVER_ADDRESS: address }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -80,6 +85,27 @@ describe('the link ends under a program signing through p11-kit-client.so', () =
     } finally {
       daemon.kill('SIGCONT');
       relay.child.kill('SIGTERM');
+      writeFileSync(config, original);
+    }
+  });
+
+  it('the relay p11-kit-client.so starts on its pipes (remote: |ntls-client p11-relay) does the same, and says so on the program\'s stderr', async () => {
+    const config = join(world.folder, 'client.json');
+    const original = readFileSync(config, 'utf8');
+    writeFileSync(config, JSON.stringify({ ...JSON.parse(original) as object, receiveTimeout: 2 }, null, 2));
+    const daemon = world.daemon.child;
+    try {
+      const r = await signUntilErrorAt(`|${process.execPath} ${ntlsClientBin} p11-relay --config-dir ${world.folder}`, async () => {
+        daemon.kill('SIGSTOP');
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        daemon.kill('SIGCONT');
+      });
+      expect(r.signal, r.out).toBe(null);
+      expect(r.status, r.out).toBe(0);
+      expect(value(r.out, 'failed'), r.out).toBe('CKR_DEVICE_ERROR');
+      expect(r.out).toMatch(/^ntls-client: the link to 127\.0\.0\.1:\d+ answered nothing within 2 s/m);
+    } finally {
+      daemon.kill('SIGCONT');
       writeFileSync(config, original);
     }
   });

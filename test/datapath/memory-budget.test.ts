@@ -62,10 +62,14 @@ describe('answers waiting to be sent', () => {
     expect(b.reserve(60)).toBe(false);
     b.charge(100);
     expect(b.overdrawn).toBe(true);
-    a.release(250);
+    a.discharge(250);
     expect(a.overdrawn).toBe(false);
     expect(b.overdrawn).toBe(false);
-    b.release(100);
+    // Request bytes within the limit never overdraw: only unsent answers beyond it do.
+    expect(b.reserve(100)).toBe(true);
+    expect(b.overdrawn).toBe(false);
+    b.releaseAll();
+    b.discharge(100);
     expect(global.inUse).toBe(0);
   });
 });
