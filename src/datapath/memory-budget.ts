@@ -1,5 +1,6 @@
-// Bounds on what the daemon holds for requests and unsent answers, at three levels: all connections together, one
-// registered client (all its connections), one connection. Bytes are reserved as a request's
+// Bounds on what the daemon holds for requests (and, apart, unsent answers), at three levels: all
+// connections together, one registered client (all its connections), one connection. Bytes are
+// reserved as a request's
 // payload arrives, on every level at once or on none, so a peer is charged for what it really
 // makes the daemon hold, never for what it merely declares; and one client can never hold more
 // than its share, so the others are served from the rest.
@@ -23,22 +24,22 @@ export class MemoryBudget {
     this.used = Math.max(0, this.used - bytes);
   }
 
+  /**
+   * Answers made and not yet sent, counted apart from requests: a request within the limit is
+   * admitted and served whatever answers are on their way; only answers piling up beyond the
+   * limit (a peer that does not read) stop the next requests.
+   */
   private answers = 0;
 
-  /** Counts bytes already held, whatever the limit: an answer made and not yet sent. */
   charge(bytes: number): void {
-    this.used += bytes;
     this.answers += bytes;
   }
 
   /** An answer handed to the socket: its bytes are held no more. */
   discharge(bytes: number): void {
-    const sent = Math.min(bytes, this.answers);
-    this.answers -= sent;
-    this.used = Math.max(0, this.used - sent);
+    this.answers = Math.max(0, this.answers - bytes);
   }
 
-  /** Unsent answers alone hold more than the limit (requests within it are served as before). */
   get overdrawn(): boolean {
     return this.answers > this.limit;
   }

@@ -47,7 +47,7 @@ describe('ClientShares', () => {
 });
 
 describe('answers waiting to be sent', () => {
-  it('are charged on every level, over the limit if need be, and overdraw the budget until they leave', () => {
+  it('are counted on every level, apart from requests, and overdraw a level while they hold more than it allows', () => {
     const global = new MemoryBudget(1000);
     const shares = new ClientShares(300);
     const a = new ConnectionBudget(global, 200);
@@ -56,21 +56,19 @@ describe('answers waiting to be sent', () => {
     b.joinClient(shares.join('a'));
     a.charge(250);
     expect(a.overdrawn).toBe(true);
-    expect(shares.inUse('a')).toBe(250);
     expect(b.overdrawn).toBe(false);
-    // The client's share is what b draws on too: a's unsent answers leave b room for 50 only.
-    expect(b.reserve(60)).toBe(false);
+    // Answers are counted apart: requests within the limits are admitted as before.
+    expect(b.reserve(100)).toBe(true);
+    expect(shares.inUse('a')).toBe(100);
     b.charge(100);
+    // a's 250 and b's 100 unsent: the client's share (300) is overdrawn for both.
     expect(b.overdrawn).toBe(true);
     a.discharge(250);
     expect(a.overdrawn).toBe(false);
     expect(b.overdrawn).toBe(false);
-    // Request bytes within the limit never overdraw: only unsent answers beyond it do.
-    expect(b.reserve(100)).toBe(true);
-    expect(b.overdrawn).toBe(false);
     b.releaseAll();
-    b.discharge(100);
     expect(global.inUse).toBe(0);
+    expect(b.overdrawn).toBe(false);
   });
 });
 
