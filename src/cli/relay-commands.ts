@@ -84,19 +84,24 @@ export function relayLink(context: CommandContext, options: RelayOptions): LinkO
   };
 }
 
+/** What a throttled line adds for the links it did not tell (throttleLine). */
+function untoldLinks(untold: number): string {
+  return untold > 0 ? ` (${untold} more link${untold === 1 ? '' : 's'} since the line before)` : '';
+}
+
 /**
  * The line for a link whose server lists no slot: it links (registered, right host), so what is
  * missing is a partition, which stock tools show only as "No slots". `ntls-client verify` says the same.
  */
 export function noSlotsLine(where: string, clientName: string, untold = 0): string {
-  const since = untold > 0 ? ` (${untold} more link${untold === 1 ? '' : 's'} since the line before)` : '';
+  const since = untoldLinks(untold);
   return `ntls-client: ${where} lists no slot for client ${clientName}${since}: no partition is assigned to it; ask its administrator to run \`ntls client assign-partition --client ${clientName} --partition NAME\`\n`;
 }
 
 /** The line for a link lost under a program: what its calls get now, and what gets it linked again. */
 export function linkLostLine(where: string, why: LinkLoss, timeoutMs: number | undefined, untold = 0): string {
   const what = why === 'timeout' ? `answered nothing within ${Math.round((timeoutMs ?? 0) / 1000)} s` : 'ended';
-  const since = untold > 0 ? ` (and ${untold} more link${untold === 1 ? '' : 's'} since the line before)` : '';
+  const since = untoldLinks(untold);
   return `ntls-client: the link to ${where} ${what}${since}; the program's calls answer CKR_DEVICE_ERROR until it initialises again (C_Finalize, then C_Initialize), which links anew\n`;
 }
 

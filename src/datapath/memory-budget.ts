@@ -7,6 +7,12 @@
 
 export class MemoryBudget {
   private used = 0;
+  /**
+   * Answers made and not yet sent, counted apart from requests: a request within the limit is
+   * admitted and served whatever answers are on their way; only answers piling up beyond the
+   * limit (a peer that does not read) stop the next requests.
+   */
+  private answers = 0;
 
   constructor(readonly limit: number) {}
 
@@ -23,13 +29,6 @@ export class MemoryBudget {
   release(bytes: number): void {
     this.used = Math.max(0, this.used - bytes);
   }
-
-  /**
-   * Answers made and not yet sent, counted apart from requests: a request within the limit is
-   * admitted and served whatever answers are on their way; only answers piling up beyond the
-   * limit (a peer that does not read) stop the next requests.
-   */
-  private answers = 0;
 
   charge(bytes: number): void {
     this.answers += bytes;
