@@ -9,7 +9,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
-import { FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
+import { FrameReader, MALFORMED_FRAME_BYTES, serializeFrame, type Frame } from '../protocol/frame.js';
 import {
   CALL_ID, decodeRequest, decodeResponse, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId, type P11KitResponse,
 } from '../protocol/p11kit/index.js';
@@ -18,6 +18,7 @@ import { AttributeReadAhead } from './read-ahead.js';
 import type { HaConnection } from './ha-connection.js';
 import { LinkError, openIdentifiedLink, type IdentifiedLink, type LinkOptions } from './link.js';
 
+/** The largest request a program may send (the daemon's maxFrameBytes can be at most this). */
 const MAX_LOCAL_FRAME_BYTES = 64 * 1024 * 1024;
 /** How long a program whose link could not be made may stay silent before its socket is ended. */
 const UNLINKED_IDLE_MS = 3000;
@@ -147,6 +148,16 @@ export async function serveRelay(path: string, options: LinkOptions | LinkSource
   return server;
 }
 
+/** A reader of a program's requests: one over MAX_LOCAL_FRAME_BYTES is skipped and delivered `refused`. */
+function programRequests(): FrameReader {
+  return new FrameReader(MALFORMED_FRAME_BYTES, (length) => length <= MAX_LOCAL_FRAME_BYTES);
+}
+
+/** The answer to a request too large to pass on, as the daemon answers one over its own limit. */
+function refusedAnswer(frame: Frame): Frame {
+  return { callCode: frame.callCode, options: Buffer.alloc(0), body: encodeErrorResponse(CKR.HOST_MEMORY) };
+}
+
 /**
  * Answers a program whose link could not be made, in p11-kit RPC itself: the version byte, then
  * CKR_DEVICE_ERROR for every call, as `p11-kit server` does for a module whose C_Initialize
@@ -154,7 +165,7 @@ export async function serveRelay(path: string, options: LinkOptions | LinkSource
  * without MSG_NOSIGNAL. The socket ends when the program closes it or stays silent too long.
  */
 function answerUnlinked(local: Socket): void {
-  const frames = new FrameReader(MAX_LOCAL_FRAME_BYTES);
+  const frames = programRequests();
   const errorBody = encodeErrorResponse(CKR.DEVICE_ERROR);
   const noOptions = Buffer.alloc(0);
   let idle: NodeJS.Timeout | undefined;
@@ -242,7 +253,7 @@ export function answersNoSlots(body: Buffer): boolean {
  * CKR_DEVICE_ERROR until the program closes its side.
  */
 export function relayFrames(input: Readable, output: Writable, link: Duplex, initial: Buffer, hooks: RelayHooks = {}): void {
-  const requests = new FrameReader(MAX_LOCAL_FRAME_BYTES);
+  const requests = programRequests();
   const answers = new FrameReader(MAX_LOCAL_FRAME_BYTES);
   const readAhead = hooks.readAhead === false ? null : new AttributeReadAhead();
   let offered: number | null = null;
@@ -272,6 +283,7 @@ export function relayFrames(input: Readable, output: Writable, link: Duplex, ini
   const lostAnswer = (callCode: number) => toProgram({ callCode, options: LINK_LOST_OPTIONS, body: encodeErrorResponse(CKR.DEVICE_ERROR) });
   const serve = (frame: Frame) => {
     if (lost) return lostAnswer(frame.callCode);
+    if (frame.refused) return toProgram(refusedAnswer(frame));
     if (inFlight.length > 0 || !readAhead) {
       readAhead?.interrupt();
       toLink(frame);
@@ -418,10 +430,14 @@ const HA_PROTOCOL_VERSION = 0;
 
 /** Answers one program's p11-kit RPC calls on `connection` until its side ends. */
 export function serveHaStreams(input: Readable, output: Writable, connection: HaConnection): Promise<void> {
-  const frames = new FrameReader(MAX_LOCAL_FRAME_BYTES);
+  const frames = programRequests();
   let version: number | null = null;
   let queue: Promise<void> = Promise.resolve();
   const answer = async (frame: Frame): Promise<void> => {
+    if (frame.refused) {
+      output.write(serializeFrame(refusedAnswer(frame)));
+      return;
+    }
     const decoded = decodeRequest(frame.body, { version: version ?? HA_PROTOCOL_VERSION });
     let body: Buffer;
     if (!decoded.ok) body = encodeErrorResponse(decoded.error.rv);

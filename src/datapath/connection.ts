@@ -8,7 +8,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Config } from '../config/schema.js';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
-import { FrameError, FrameReader, serializeFrame, type Frame } from '../protocol/frame.js';
+import { FrameError, FrameReader, MALFORMED_FRAME_BYTES, serializeFrame, type Frame } from '../protocol/frame.js';
 import { encodeIdentity, scanIdentity } from '../protocol/identity.js';
 import type { CommandProcessorModule, ProcessorInstance } from '../processor/contract.js';
 import type { RegisteredClient } from '../registry/client-registry.js';
@@ -80,10 +80,12 @@ export class Connection {
     this.address = local ? 'local' : plainAddress(raw.remoteAddress);
     this.clientName = this.address;
     this.budget = new ConnectionBudget(deps.memory, deps.settings.connectionMemoryBudget);
-    // A declared length is only checked against what one connection may ever hold; memory is
-    // reserved as the bytes arrive (a peer that declares much and sends little holds little).
-    this.frames = new FrameReader(deps.settings.maxFrameBytes, {
-      admit: (length) => length <= this.budget.limit,
+    // A request larger than maxFrameBytes, or than one connection may ever hold, is refused: its
+    // bytes are skipped as they come and that call alone fails. Memory is reserved as the bytes
+    // arrive (a peer that declares much and sends little holds little). Only a length no
+    // buffer could take is a malformed header that ends the link.
+    this.frames = new FrameReader(MALFORMED_FRAME_BYTES, {
+      admit: (length) => length <= deps.settings.maxFrameBytes && length <= this.budget.limit,
       hold: (bytes) => this.budget.reserve(bytes),
       release: (bytes) => this.budget.release(bytes),
     });

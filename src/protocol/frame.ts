@@ -6,6 +6,12 @@
 import { NtlsError } from '../errors/ntls-error.js';
 
 export const FRAME_HEADER_BYTES = 12;
+/**
+ * A declared length (options + body) above this, 2 GiB, is a malformed header: no client sends
+ * that much in one call. Readers refuse smaller requests over their own limit through admission,
+ * skipping their bytes, so that the call alone fails and the link goes on.
+ */
+export const MALFORMED_FRAME_BYTES = 0x7fffffff;
 
 export interface Frame {
   callCode: number;

@@ -280,7 +280,7 @@ describe('connections', () => {
     expect(lines).toContain(`info : 0xc0000004 : Connection attempt from non-Luna client : 127.0.0.1/${port} : RC_UNEXPECTED`);
   });
 
-  it('an oversized request header: "Client request header malformed", that connection only is closed', async () => {
+  it('a header declaring 2 GiB or more: "Client request header malformed", that connection only is closed', async () => {
     const bystander = await link(daemon, alice);
     const from = daemon.log().length;
     const l = await link(daemon, alice);
@@ -297,6 +297,23 @@ describe('connections', () => {
     const answer = await bystander.request(keepaliveBody());
     expect(answer.body.equals(keepaliveBody())).toBe(true);
     await bystander.close();
+  });
+
+  it('a request over maxFrameBytes, sent whole: its bytes are skipped, that call answers CKR_HOST_MEMORY, the link goes on', async () => {
+    const l = await link(daemon, alice);
+    const port = l.socket.localPort!;
+    const from = daemon.log().length;
+    const body = Buffer.alloc(4 * 1024 * 1024 + 1);
+    body.writeUInt32BE(0x4e540002, 0);
+    const refused = await l.request(body);
+    // p11-kit's error message: call id 0, signature "u", CKR_HOST_MEMORY (2) as uint64.
+    expect(refused.body.readUInt32BE(0)).toBe(0);
+    expect(refused.body.readBigUInt64BE(refused.body.length - 8)).toBe(2n);
+    const answer = await l.request(keepaliveBody());
+    expect(answer.body.equals(keepaliveBody())).toBe(true);
+    await daemon.waitForLog(new RegExp(`Fail to allocate command buffer : 127\\.0\\.0\\.1/${port} : RC_MEMORY_ALLOCATION$`), 10_000, from);
+    expect(bodiesSince(from).some((b) => b.includes('header malformed'))).toBe(false);
+    await l.close();
   });
 
   it('frames split across many TCP segments and pipelined requests are answered in order', async () => {

@@ -135,14 +135,15 @@ describe.each(BACKENDS)(`fuzzing the daemon with ${N} messages (seed ${SEED}), %
     console.log(`fuzz: ${N} messages, ${answered} answered (${errorAnswers} with an ERROR message), ${reconnects} connections closed, ${steadyRounds} steady keepalives`);
   }, 600_000);
 
-  it('fuzzed frame headers: a malformed header closes that connection with the guide\'s line, the daemon goes on', async () => {
+  it('fuzzed frame headers declaring 2 GiB or more: a malformed header closes that connection with the guide\'s line, the daemon goes on', async () => {
     const rng = generator(SEED + 1);
     for (let i = 0; i < 50; i++) {
       const l = await link(daemon, fuzzer);
       const header = Buffer.alloc(12);
       header.writeUInt32BE(rng.next(), 0);
       header.writeUInt32BE(rng.next(), 4);
-      header.writeUInt32BE((rng.next() | 0x40000000) >>> 0, 8);
+      // Smaller requests over maxFrameBytes are skipped and answered (test/client/relay-large-request.test.ts).
+      header.writeUInt32BE((rng.next() | 0x80000000) >>> 0, 8);
       const closed = new Promise<void>((resolve) => l.socket.once('close', () => resolve()));
       l.writeRaw(header);
       await closed;
