@@ -1,6 +1,9 @@
 // Watches the verify location (the folder of registered client certificates). A certificate
 // added registers a client from its next connection on; a certificate removed flushes the
-// cache, so that client is refused from its next connection on.
+// cache, so that client is refused from its next connection on. The folder itself gone or
+// unreadable (moved, removed, its permissions changed) is a path no longer valid: the guide's
+// line, once, and the registrations stay as they were until it can be read again; no client is
+// dropped or admitted for it.
 import { watch, type FSWatcher } from 'node:fs';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
@@ -17,6 +20,8 @@ export class VerifyLocationMonitor {
   private poll: NodeJS.Timeout | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private reportedInvalid = new Set<string>();
+  /** The folder could not be read at the last rescan (its line written). */
+  private unreadable = false;
   /** The registrations as last reported; changes are measured against it, not against the registry, which others may reload. */
   private known = new Map<string, RegisteredClient>();
 
@@ -28,12 +33,7 @@ export class VerifyLocationMonitor {
   ) {}
 
   start(): void {
-    try {
-      this.watcher = watch(this.registry.folder, () => this.schedule());
-      this.watcher.on('error', () => this.schedule());
-    } catch {
-      this.logger.log(Catalogue.cacheMonitorInitFailed);
-    }
+    if (!this.watchFolder()) this.logger.log(Catalogue.cacheMonitorInitFailed);
     // inotify can miss events on some file systems; a slow rescan catches up.
     this.poll = setInterval(() => this.rescan(), this.pollMs);
     this.poll.unref();
@@ -53,7 +53,24 @@ export class VerifyLocationMonitor {
   /** Re-reads the folder now; used by the watcher and by admin commands that change it. */
   rescan(): void {
     const before = this.known;
-    const invalid = this.registry.reload();
+    let invalid;
+    try {
+      invalid = this.registry.reload();
+    } catch (error) {
+      if (!isUnreadableFolder(error)) throw error;
+      if (!this.unreadable) {
+        this.logger.log(Catalogue.configClientCertPathInvalid);
+        this.watcher?.close();
+        this.watcher = null;
+      }
+      this.unreadable = true;
+      return;
+    }
+    if (this.unreadable) {
+      // The folder is back (perhaps a new one by that name): watch it, not the one that went.
+      this.unreadable = false;
+      this.watchFolder();
+    }
     for (const bad of invalid) {
       if (this.reportedInvalid.has(bad.file)) continue;
       this.reportedInvalid.add(bad.file);
@@ -73,6 +90,18 @@ export class VerifyLocationMonitor {
     if (change.added.length || change.removed.length || change.changed.length) this.onChange(change);
   }
 
+  /** Watches the folder; false when it cannot be watched (the slow rescan still runs). */
+  private watchFolder(): boolean {
+    try {
+      this.watcher = watch(this.registry.folder, () => this.schedule());
+      this.watcher.on('error', () => this.schedule());
+      return true;
+    } catch {
+      this.watcher = null;
+      return false;
+    }
+  }
+
   private schedule(): void {
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = setTimeout(() => {
@@ -80,4 +109,9 @@ export class VerifyLocationMonitor {
       this.rescan();
     }, 100);
   }
+}
+
+function isUnreadableFolder(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EPERM';
 }

@@ -65,7 +65,10 @@ export class ClientRegistry {
     mkdirSync(folder, { recursive: true, mode: 0o750 });
   }
 
-  /** Reads the folder anew; returns files that are not usable certificates. */
+  /**
+   * Reads the folder anew; returns files that are not usable certificates. A folder that cannot
+   * be read throws its own error (ENOENT, ENOTDIR, EACCES), and the registrations stay as they were.
+   */
   reload(): InvalidRegistration[] {
     const clients = new Map<string, RegisteredClient>();
     const invalid: InvalidRegistration[] = [];

@@ -69,7 +69,12 @@ async function start(init: WorkerInit): Promise<void> {
         if (handle instanceof Socket) adopt(engine, handle);
         break;
       case 'registrations':
-        registry.reload();
+        // The main process's monitor logs a folder it cannot read; the registrations stay as they were.
+        try {
+          registry.reload();
+        } catch {
+          /* kept */
+        }
         engine.replaceSecureContext(context());
         if (message.endUnregistered) engine.terminateUnregistered();
         break;

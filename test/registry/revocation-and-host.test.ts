@@ -4,12 +4,12 @@
 // refuses an expired certificate (unless --force), the same certificate under a second name, and
 // a missing host while the check is on; `client list` marks expiry.
 import { afterEach, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { LinkError, type Link } from '../../src/client/link.js';
 import {
-  Daemon, keepaliveBody, link, linkWhenRegistered, makeClient, makeHome, registerClient, removeHome, runNtls, startDaemon,
+  Daemon, keepaliveBody, link, linkWhenRegistered, makeClient, makeHome, registerClient, removeHome, runNtls, sleep, startDaemon,
   unregisterClient, type TestClient,
 } from '../support/daemon.js';
 
@@ -66,6 +66,39 @@ describe('revocation through the verify location', () => {
     expect((await other.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
     expect(await link(d, gone).catch((e: unknown) => e)).toBeInstanceOf(LinkError);
     await other.close();
+  });
+
+  it('the verify location folder moved away: the guide\'s path line once, the daemon serves on with the registrations it had; back, it is watched again', async () => {
+    const d = await started();
+    const held = await makeClient('held');
+    const later = await makeClient('later');
+    registerClient(home, held);
+    registerClient(home, later);
+    const live = await linkWhenRegistered(d, held);
+    const from = d.log().length;
+    const folder = join(home, 'clients');
+    renameSync(folder, `${folder}.away`);
+    await d.waitForLog('Chrystoki configuration client certificate path invalid: RC_FILE_NAME_INVALID', 10_000, from);
+    // Several rescans later (the slow one runs every 5 s): the line once, nobody dropped, new links admitted.
+    await sleep(6000);
+    expect(d.child.exitCode).toBeNull();
+    expect((await live.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
+    const fresh = await link(d, held);
+    await fresh.close();
+    const bodies = () => d.bodies().slice(from);
+    expect(bodies().filter((b) => b.includes('client certificate path invalid'))).toHaveLength(1);
+    expect(bodies().some((b) => b.includes('Detected client certificate removed') || b.includes('CRASH'))).toBe(false);
+    expect(bodies().find((b) => b.includes('client certificate path invalid'))).toBe('critical : 0xc0000402 : Chrystoki configuration client certificate path invalid: RC_FILE_NAME_INVALID');
+    // Back in place: a certificate removed from it afterwards is seen at once, by the new watch.
+    renameSync(`${folder}.away`, folder);
+    await sleep(6000);
+    const back = d.log().length;
+    const laterLink = await link(d, later);
+    unregisterClient(home, later);
+    expect(await closedWithin(laterLink, 3000)).toBe(true);
+    await d.waitForLog('Detected client certificate removed from verify location', 1000, back);
+    expect((await live.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
+    await live.close();
   });
 
   it('a certificate replaced under the same name ends the links made with the old one', async () => {
