@@ -1,4 +1,5 @@
 // Output made for people (aligned columns, colour only on a terminal) or, with --json, for scripts.
+import { printable } from '../log/printable.js';
 
 export interface OutputOptions {
   json?: boolean;
@@ -22,7 +23,7 @@ export function fields(record: Record<string, unknown>): string {
 function format(value: unknown): string {
   if (value === null || value === undefined) return '-';
   if (Array.isArray(value)) return value.length ? value.map(format).join(',') : '-';
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') return printable(value);
   // People read yes/no; --json keeps true/false.
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (typeof value === 'number' || typeof value === 'bigint') return value.toString();

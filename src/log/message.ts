@@ -1,5 +1,6 @@
 // The shape of one guide message. The catalogue (catalogue.ts) holds every one of them;
 // nothing else in the code writes free-form log text.
+import { printable } from './printable.js';
 
 /** Syslog severity as it appears after the facility ("local5 crit"). */
 export type Severity = 'crit' | 'err' | 'warn' | 'info' | 'debug';
@@ -69,7 +70,7 @@ const placeholder = /\{(\w+)\}/g;
 
 export function renderText(message: MessageDefinition, params: Record<string, string | number>): string {
   return message.template.replace(placeholder, (whole, name: string) =>
-    name in params ? String(params[name]) : whole,
+    name in params ? printable(String(params[name])) : whole,
   );
 }
 

@@ -1,6 +1,8 @@
 // Partitions have an operator's name that clients cannot change: a client's C_InitToken sets
-// the token label only; a name, serial or label that answers to two partitions is refused, and
-// `partition delete` finds its partition (or refuses) before it asks anything.
+// the token label only; `--partition` takes a name or serial, never a label (a client could
+// steer an operator's command to its own partition); a name or serial that answers to two
+// partitions is refused, and `partition delete` finds its partition (or refuses) before it asks
+// anything. A label a client sets reaches the operator's screen with its control characters shown.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,17 +50,48 @@ describe('partition names (the operator\'s) and token labels (the client\'s)', (
     expect(JSON.parse(shown.stdout)).toMatchObject({ name: 'default', label: 'app1' });
   });
 
-  it('a name, serial or label answering to two partitions is refused, and delete asks nothing before it knows', async () => {
+  it('a client\'s label steers no operator command to its partition, and its control characters never reach the operator\'s screen raw', async () => {
+    const l = await linkWhenRegistered(daemon, client);
+    await initialize(l);
+    // The label of a second row to forge, an escape sequence to clear the screen.
+    const label = 'finance\x1b[2J\nFAKE';
+    expect((await call(l, request('C_InitToken', { slotId: 0, pin: Buffer.from('so-pin-1'), label }))).rv).toBe(0);
+    await l.close();
+    const human = await ntls('partition', 'list');
+    expect(human.status).toBe(0);
+    expect(human.stdout).toContain('finance\\x1b[2J\\x0aFAKE');
+    expect([...human.stdout].filter((c) => c !== '\n' && c.charCodeAt(0) < 0x20)).toEqual([]);
+    expect(human.stdout.split('\n').filter((line) => line.includes('FAKE'))).toHaveLength(1);
+    expect((await list())[0]!.label).toBe(label);
+    expect((await ntls('partition', 'show', '--partition', 'default')).stdout).not.toContain('\x1b');
+    // Now a plain word no partition is named: assign and show refuse it and say whose label it is.
+    const l2 = await linkWhenRegistered(daemon, client);
+    await initialize(l2);
+    expect((await call(l2, request('C_InitToken', { slotId: 0, pin: Buffer.from('so-pin-1'), label: 'finance' }))).rv).toBe(0);
+    await l2.close();
+    const assigned = await ntls('client', 'assign-partition', '-c', 'relabeler', '-p', 'finance');
+    expect(assigned.status).not.toBe(0);
+    expect(assigned.stderr).toMatch(/token label of default.*NTLS_ERR_UNKNOWN_PARTITION/);
+    expect((await ntls('partition', 'show', '--partition', 'finance')).status).not.toBe(0);
+    // Put back as the next test expects it.
+    const l3 = await linkWhenRegistered(daemon, client);
+    await initialize(l3);
+    expect((await call(l3, request('C_InitToken', { slotId: 0, pin: Buffer.from('so-pin-1'), label: 'app1' }))).rv).toBe(0);
+    await l3.close();
+  });
+
+  it('a label is no name, a name or serial answering to two partitions is refused, and delete asks nothing before it knows', async () => {
     expect((await ntls('partition', 'create', '--name', 'keys')).status).toBe(0);
     // "app1" is the label a client gave partition "default"; a second partition may not take it as a name.
     const taken = await ntls('partition', 'create', '--name', 'app1', '--json');
     expect(taken.status).not.toBe(0);
     expect(JSON.parse(taken.stdout || '{}').code ?? taken.stderr).toContain('NTLS_ERR_PARTITION_EXISTS');
-    // Two partitions labelled alike (a client may label its token as it likes): the label is ambiguous.
+    // A label is not a partition's name (a client may label its token as it likes): refused, naming whose label it is.
     expect((await ntls('partition', 'create', '--name', 'other', '--label', 'app1')).status).toBe(0);
-    const ambiguous = await ntls('partition', 'delete', '--partition', 'app1', '--force');
-    expect(ambiguous.status).not.toBe(0);
-    expect(ambiguous.stderr + ambiguous.stdout).toContain('NTLS_ERR_AMBIGUOUS_PARTITION');
+    const byLabel = await ntls('partition', 'delete', '--partition', 'app1', '--force');
+    expect(byLabel.status).not.toBe(0);
+    expect(byLabel.stderr).toContain('NTLS_ERR_UNKNOWN_PARTITION');
+    expect(byLabel.stderr).toMatch(/the token label of default \(serial \d+\), other \(serial \d+\)/);
     expect((await list()).map((r) => r.name).sort()).toEqual(['default', 'keys', 'other']);
     // An unknown partition is refused before any confirmation is asked (no --force, no terminal).
     const unknown = await ntls('partition', 'delete', '--partition', 'nothing-here');

@@ -440,6 +440,29 @@ describe('CKA_WRAP_TEMPLATE / CKA_UNWRAP_TEMPLATE / CKA_DERIVE_TEMPLATE', () => 
     expect(out.attributes.map((a) => a.value)).toEqual([false, false]);
   });
 
+  it('docs/hsm.md\'s recipes for keys that travel: CKA_DECRYPT false alone lets the key unwrap its blob into a readable key; a wrap-only key or an unwrap template keeps it inside', async () => {
+    const kw = mech(CKM.AES_KEY_WRAP_PAD, null);
+    const cbcPad = mech(CKM.AES_CBC_PAD, { kind: 'bytes', value: Buffer.alloc(16, 1) });
+    const secret = [t(CKA.CLASS, CKO.SECRET_KEY), t(CKA.KEY_TYPE, CKK.AES)];
+    const readable = [...secret, t(CKA.SENSITIVE, false), t(CKA.EXTRACTABLE, true)];
+    const target = await aesKey([t(CKA.EXTRACTABLE, true), t(CKA.SENSITIVE, true)]);
+    // What the docs warn of: decryption refused, yet the value comes out through C_UnwrapKey.
+    const noDecrypt = await aesKey([t(CKA.DECRYPT, false), t(CKA.MODIFIABLE, false)]);
+    expect(await rv(() => app.C_DecryptInit(s, cbcPad, noDecrypt))).toBe(CKR.KEY_FUNCTION_NOT_PERMITTED);
+    const copy = await app.C_UnwrapKey(s, kw, noDecrypt, await app.C_WrapKey(s, kw, noDecrypt, target), readable);
+    expect((await app.C_GetAttributeValue(s, copy, [{ type: CKA.VALUE }])).attributes[0]!.value as Buffer).toHaveLength(32);
+    // A wrap-only key: its blobs cannot be unwrapped under it.
+    const wrapOnly = await aesKey([t(CKA.UNWRAP, false), t(CKA.DECRYPT, false), t(CKA.MODIFIABLE, false)]);
+    const blob = await app.C_WrapKey(s, kw, wrapOnly, target);
+    expect(await rv(() => app.C_UnwrapKey(s, kw, wrapOnly, blob, readable))).toBe(CKR.KEY_FUNCTION_NOT_PERMITTED);
+    // An unwrap template: what it unwraps stays sensitive and unextractable, whatever is asked.
+    const inside = await aesKey([t(CKA.UNWRAP_TEMPLATE, [t(CKA.SENSITIVE, true), t(CKA.EXTRACTABLE, false)]), t(CKA.DECRYPT, false), t(CKA.MODIFIABLE, false)]);
+    const sealed = await app.C_WrapKey(s, kw, inside, target);
+    expect(await rv(() => app.C_UnwrapKey(s, kw, inside, sealed, readable))).toBe(CKR.TEMPLATE_INCONSISTENT);
+    const kept = await app.C_UnwrapKey(s, kw, inside, sealed, secret);
+    expect((await app.C_GetAttributeValue(s, kept, [{ type: CKA.VALUE }])).rv).toBe(CKR.ATTRIBUTE_SENSITIVE);
+  });
+
   it('a base key imposes its CKA_DERIVE_TEMPLATE', async () => {
     const alice = await ecPair([], [t(CKA.DERIVE, true), t(CKA.DERIVE_TEMPLATE, [t(CKA.ENCRYPT, false)])]);
     const bob = await ecPair();

@@ -53,6 +53,11 @@ describe('lunalogs line', () => {
       '2012 Feb 29 12:05:01 myLuna  local5 info  NTLS [1234]: Client attempted unsupported command 0x00000042.');
   });
 
+  it('a value with control characters (a token label a client set) is written with them as \\xNN: it cannot forge a line or reach a terminal', () => {
+    expect(formatMessage(AT, ORIGIN, Catalogue.usbTokenUndeployed, { label: 'x\n2012 Feb 29 12:05:01 myLuna  local5 crit  NTLS [1]: forged\x1b[2J\x9b', serial: 1 })).toBe(
+      '2012 Feb 29 12:05:01 myLuna  local5 info  NTLS [1234]: USB token: x\\x0a2012 Feb 29 12:05:01 myLuna  local5 crit  NTLS [1]: forged\\x1b[2J\\x9b with serial number: 1 has been undeployed!');
+  });
+
   it('every catalogue entry prints in one of the four shapes', () => {
     const shapes = {
       coded: /^(critical|error|warning|info|debug) : (0|0x[0-9a-f]+) : \S/,

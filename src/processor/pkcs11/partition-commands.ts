@@ -32,21 +32,26 @@ function name(args: Record<string, unknown>): string {
 }
 
 /**
- * A token by its operator name or serial number, else by its token label (docs/operations.md,
- * "Words"): NTLS_ERR_UNKNOWN_PARTITION when none answers, NTLS_ERR_AMBIGUOUS_PARTITION when
- * several do — a name of one and the serial of another ("0"), or a label several carry (a
- * client may set any token label, so a label never silently picks one partition over another).
+ * A token by its operator name or serial number (docs/operations.md, "Words"):
+ * NTLS_ERR_AMBIGUOUS_PARTITION when a name of one is the serial of another ("0"),
+ * NTLS_ERR_UNKNOWN_PARTITION when none answers. Never by its token label: the partition's SO
+ * (a client) sets that, so it could make an operator's command land on its own partition, or
+ * on none. A word that is only a label says whose, so the operator can give the name.
  */
 export function find(tokens: readonly TokenSummary[], partition: string): TokenSummary {
-  const ambiguous = (found: TokenSummary[]) => new PartitionCommandError('NTLS_ERR_AMBIGUOUS_PARTITION',
-    `"${partition}" answers to ${found.length} partitions: ${found.map((p) => `${p.name} (serial ${p.serial})`).join(', ')}`, 'give the serial number, or the name of one that is not another\'s serial');
   const named = [...new Set(tokens.filter((p) => p.name === partition || p.serial === partition))];
-  if (named.length > 1) throw ambiguous(named);
+  if (named.length > 1) {
+    throw new PartitionCommandError('NTLS_ERR_AMBIGUOUS_PARTITION',
+      `"${partition}" answers to ${named.length} partitions: ${named.map((p) => `${p.name} (serial ${p.serial})`).join(', ')}`, 'give the serial number, or the name of one that is not another\'s serial');
+  }
   if (named.length === 1) return named[0]!;
   const labelled = tokens.filter((p) => p.label === partition);
-  if (labelled.length > 1) throw ambiguous(labelled);
-  if (labelled.length === 1) return labelled[0]!;
-  throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition named, numbered or labelled "${partition}"`, 'see `ntls partition list`');
+  if (labelled.length) {
+    throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION',
+      `no partition is named or numbered "${partition}"; it is the token label of ${labelled.map((p) => `${p.name} (serial ${p.serial})`).join(', ')}`,
+      'give the partition\'s name or serial: a token label is set by the partition\'s SO, not by the operator');
+  }
+  throw new PartitionCommandError('NTLS_ERR_UNKNOWN_PARTITION', `no partition is named or numbered "${partition}"`, 'see `ntls partition list`');
 }
 
 function adminFailure(error: unknown): never {

@@ -40,11 +40,11 @@ interface Running {
 }
 
 /**
- * The token a client's assignment names: assignments record serial numbers (older ones a name
- * or label); the operator's name counts before a label, which a client may change.
+ * The token a client's assignment names: assignments record serial numbers (older ones a name).
+ * Never a token label: another client's SO could set its own label to the word recorded.
  */
 export function findPartition(tokens: readonly TokenSummary[], name: string): TokenSummary | undefined {
-  return tokens.find((p) => p.serial === name) ?? tokens.find((p) => p.name === name) ?? tokens.find((p) => p.label === name);
+  return tokens.find((p) => p.serial === name) ?? tokens.find((p) => p.name === name);
 }
 
 export class Pkcs11Processor implements CommandProcessorModule {
