@@ -110,6 +110,26 @@ export const applicationIdSuite = (kind: BackendKind, via: TargetKind) => descri
     await again.close();
   });
 
+  it('OpenAccess of the id a connection already uses keeps its sessions and login (set id, open, log in, then make it persistent)', async () => {
+    const first = await connect();
+    await ntls(first, NtlsAppCall.SetApplicationId, 9, 1);
+    const session = (await call(first, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION }))).args.session as number;
+    expect((await call(first, request('C_Login', { session, userType: CKU.USER, pin: Buffer.from('user-pin') }))).rv).toBe(CKR.OK);
+    // Naming the same id again changes nothing either.
+    await ntls(first, NtlsAppCall.SetApplicationId, 9, 1);
+    await ntls(first, NtlsAppCall.OpenAccess, 9, 1);
+    const info = await call(first, request('C_GetSessionInfo', { session }));
+    expect(info.rv).toBe(CKR.OK);
+    expect(info.args.state).toBe(CKS.RO_USER_FUNCTIONS);
+    await first.close();
+    // Persistent now: the next connection naming the id finds the session logged in.
+    const second = await connect();
+    await ntls(second, NtlsAppCall.SetApplicationId, 9, 1);
+    expect((await call(second, request('C_GetSessionInfo', { session }))).args.state).toBe(CKS.RO_USER_FUNCTIONS);
+    await ntls(second, NtlsAppCall.CloseAccess, 9, 1);
+    await second.close();
+  });
+
   it('connections without an application id share nothing: sessions belong to their connection', async () => {
     const l = await connect();
     const session = (await call(l, request('C_OpenSession', { slotId: 0, flags: CKF.SERIAL_SESSION }))).args.session as number;

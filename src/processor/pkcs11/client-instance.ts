@@ -158,17 +158,22 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
 
   setApplicationId(id: ApplicationId): void {
     const { applicationIds, connection } = this.options;
+    const key = ApplicationIds.keyOf(this.appIdOwner, id);
+    if (this.appIdKey === key) return;
     this.leaveApplication();
     this.app = this.attached(applicationIds.attach(this.appIdOwner, id, connection.id, connection.peer));
-    this.appIdKey = ApplicationIds.keyOf(this.appIdOwner, id);
+    this.appIdKey = key;
   }
 
   openAccess(id: ApplicationId): void {
     const { applicationIds, connection } = this.options;
+    const key = ApplicationIds.keyOf(this.appIdOwner, id);
     applicationIds.checkOpenAccess(this.appIdOwner, id);
-    this.leaveApplication();
+    // The id this connection already uses stays attached: leaving it first would end a transient
+    // mapping, its sessions and login with it, just before making it persistent.
+    if (this.appIdKey !== key) this.leaveApplication();
     this.app = this.attached(applicationIds.openAccess(this.appIdOwner, id, connection.id, connection.peer));
-    this.appIdKey = ApplicationIds.keyOf(this.appIdOwner, id);
+    this.appIdKey = key;
   }
 
   closeAccess(id: ApplicationId): void {
