@@ -7,7 +7,7 @@ import { CKA, CKC, CKK, CKM, CKO, CKR, Pkcs11Error } from '../pkcs11/constants.j
 import type { DerivedAttributes, KeyMaterial } from './mechanisms/contract.js';
 import type { AttributeValue } from '../pkcs11/attributes.js';
 import { PRIVATE_COMPONENTS, privateKeyDer, publicKeyDer, publicKeyInfoOf } from './key-encoding.js';
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 
 export type AttributeMap = Map<number, AttributeValue>;
 
@@ -198,6 +198,15 @@ function keyTypeOf(map: AttributeMap): number {
   return keyType as number;
 }
 
+/** The certificate's SubjectPublicKeyInfo, or empty when node:crypto cannot read its key (PKCS#11's default). */
+function spkiOfCertificate(certificate: X509Certificate): Buffer {
+  try {
+    return certificate.publicKey.export({ type: 'spki', format: 'der' });
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
 /** C_CreateObject: a data object, a certificate or an imported key. */
 export function objectFromTemplate(map: AttributeMap, isSO: boolean, describe: (key: KeyMaterial) => DerivedAttributes): NewObject {
   const objectClass = classOf(map);
@@ -218,14 +227,19 @@ export function objectFromTemplate(map: AttributeMap, isSO: boolean, describe: (
       for (const required of [CKA.SUBJECT, CKA.VALUE]) {
         if (!map.has(required)) throw new Pkcs11Error(CKR.TEMPLATE_INCOMPLETE, `0x${required.toString(16)}`);
       }
+      const value = map.get(CKA.VALUE) as Buffer;
+      let certificate: X509Certificate;
       try {
-        new X509Certificate(map.get(CKA.VALUE) as Buffer);
+        certificate = new X509Certificate(value);
       } catch {
         throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID, 'CKA_VALUE is not a DER X.509 certificate');
       }
       storageDefaults(map, false);
+      // PKCS#11 2.40 4.6.3: the first three bytes of the SHA-1 of CKA_VALUE; the certificate's SPKI.
+      defaults(map, CKA.CHECK_VALUE, createHash('sha1').update(value).digest().subarray(0, 3));
+      defaults(map, CKA.PUBLIC_KEY_INFO, spkiOfCertificate(certificate));
       for (const t of [CKA.ID, CKA.ISSUER, CKA.SERIAL_NUMBER, CKA.START_DATE, CKA.END_DATE, CKA.URL,
-        CKA.HASH_OF_SUBJECT_PUBLIC_KEY, CKA.HASH_OF_ISSUER_PUBLIC_KEY, CKA.CHECK_VALUE]) defaults(map, t, Buffer.alloc(0));
+        CKA.HASH_OF_SUBJECT_PUBLIC_KEY, CKA.HASH_OF_ISSUER_PUBLIC_KEY]) defaults(map, t, Buffer.alloc(0));
       defaults(map, CKA.TRUSTED, false);
       defaults(map, CKA.CERTIFICATE_CATEGORY, 0);
       defaults(map, CKA.JAVA_MIDP_SECURITY_DOMAIN, 0);

@@ -3,7 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CKA, CKC, CKK, CKM, CKO, CKR, CKU } from '../../src/pkcs11/constants.js';
@@ -111,6 +111,11 @@ describe('C_CreateObject', () => {
     const out = await app.C_GetAttributeValue(s, h, [{ type: CKA.VALUE }, { type: CKA.ISSUER }, { type: CKA.SERIAL_NUMBER }, { type: CKA.TRUSTED }]);
     expect(out.rv).toBe(CKR.OK);
     expect(out.attributes[0]!.value).toEqual(der);
+    // PKCS#11 2.40 4.6.3: CKA_CHECK_VALUE, three bytes of the SHA-1 of the value; CKA_PUBLIC_KEY_INFO, the certificate's SPKI.
+    const derived = await app.C_GetAttributeValue(s, h, [{ type: CKA.CHECK_VALUE }, { type: CKA.PUBLIC_KEY_INFO }]);
+    expect(derived.rv).toBe(CKR.OK);
+    expect(derived.attributes[0]!.value).toEqual(createHash('sha1').update(der).digest().subarray(0, 3));
+    expect(derived.attributes[1]!.value).toEqual(new X509Certificate(der).publicKey.export({ type: 'spki', format: 'der' }));
     expect(await rv(() => app.C_CreateObject(s, [{ type: CKA.CLASS, value: CKO.CERTIFICATE }, { type: CKA.CERTIFICATE_TYPE, value: CKC.X_509 }, { type: CKA.SUBJECT, value: text('x') }]))).toBe(CKR.TEMPLATE_INCOMPLETE);
     expect(await rv(() => app.C_CreateObject(s, [{ type: CKA.CLASS, value: CKO.CERTIFICATE }, { type: CKA.SUBJECT, value: text('x') }, { type: CKA.VALUE, value: der }]))).toBe(CKR.TEMPLATE_INCOMPLETE);
     expect(await rv(() => app.C_CreateObject(s, [{ type: CKA.CLASS, value: CKO.CERTIFICATE }, { type: CKA.CERTIFICATE_TYPE, value: CKC.X_509 }, { type: CKA.SUBJECT, value: text('x') }, { type: CKA.VALUE, value: text('not der') }]))).toBe(CKR.ATTRIBUTE_VALUE_INVALID);
