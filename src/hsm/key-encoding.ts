@@ -5,6 +5,7 @@
 import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
 import { CKA, CKK, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { AttributeValue } from '../pkcs11/attributes.js';
+import { WEIERSTRASS_CURVES } from './mechanisms/curves.js';
 
 const OID_EC_PUBLIC_KEY = Buffer.from('06072a8648ce3d0201', 'hex');
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -12,11 +13,9 @@ const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
 /** CKA_EC_PARAMS forms of Ed25519: the OID 1.3.101.112, or PrintableString "edwards25519". */
 const ED25519_PARAMS = [Buffer.from('06032b6570', 'hex'), Buffer.from('130c656477617264733235353139', 'hex')];
 
-const CURVES = new Map<string, { name: string; bytes: number }>([
-  ['06082a8648ce3d030107', { name: 'P-256', bytes: 32 }],
-  ['06052b81040022', { name: 'P-384', bytes: 48 }],
-  ['06052b81040023', { name: 'P-521', bytes: 66 }],
-]);
+const CURVES = new Map<string, { name: string; bytes: number }>(
+  WEIERSTRASS_CURVES.map((curve) => [curve.params.toString('hex'), { name: curve.name, bytes: curve.byteLength }]),
+);
 
 function invalid(detail: string): Pkcs11Error {
   return new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID, detail);

@@ -216,6 +216,20 @@ describe.each(BACKENDS)('pkcs11-tool end to end (%s backend)', (kind) => {
         expect(inToken.stdout).toContain('Signature is valid');
       });
 
+      it('secp256k1, P-224 and brainpoolP256r1 key pairs: generated, sign raw ECDSA over a digest, openssl verifies', async () => {
+        for (const [curve, id] of [['secp256k1', '31'], ['secp224r1', '32'], ['brainpoolP256r1', '33']] as const) {
+          const made = ok(await user(['--keypairgen', '--key-type', `EC:${curve}`, '--label', `ec-${curve}`, '--id', id]));
+          expect(made.stdout).toContain('Key pair generated');
+          ok(await t(['--slot', slot, '--read-object', '--type', 'pubkey', '--id', id, '-o', file(`${curve}.der`)]));
+          ok(await openssl(['pkey', '-pubin', '-inform', 'DER', '-in', file(`${curve}.der`), '-out', file(`${curve}.pem`)]));
+          ok(await user(['--sign', '-m', 'ECDSA', '--id', id, '-i', file('digest.bin'), '-o', file(`${curve}.sig`), '--signature-format', 'openssl']));
+          const v = ok(await openssl(['dgst', '-sha256', '-verify', file(`${curve}.pem`), '-signature', file(`${curve}.sig`), file('message.txt')]));
+          expect(v.stdout, curve).toContain('Verified OK');
+          ok(await user(['--delete-object', '--type', 'privkey', '--id', id]));
+          ok(await user(['--delete-object', '--type', 'pubkey', '--id', id]));
+        }
+      });
+
       it('computes and verifies SHA256-HMAC with the generic secret key; a changed message does not verify', async () => {
         ok(await user(['--sign', '-m', 'SHA256-HMAC', '--id', '04', '-i', file('message.txt'), '-o', file('hmac.bin')]));
         ok(await user(['--sign', '-m', 'SHA256-HMAC', '--id', '04', '-i', file('message.txt'), '-o', file('hmac2.bin')]));

@@ -1,19 +1,19 @@
-// EC on the NIST prime curves: key-pair generation, ECDSA (raw over a hash, and hash-then-sign)
+// EC on the Weierstrass curves of curves.ts: key-pair generation, ECDSA (raw over a hash, and hash-then-sign)
 // with PKCS#11's fixed-width r||s signatures, and ECDH1 derivation (CKD_NULL, X9.63 SHA KDFs).
 // A digest the caller hashed is signed natively (native-ecdsa.ts, OpenSSL's EVP_PKEY_sign).
 
-import { createECDH, createHash, generateKeyPair, sign, verify, type KeyObject } from 'node:crypto';
+import { createECDH, createHash, createPublicKey, generateKeyPair, sign, verify, type KeyObject } from 'node:crypto';
 import { CKA, CKD, CKF, CKK, CKM, CKO, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { Ecdh1DeriveParams, Mechanism } from '../../pkcs11/mechanism.js';
 import type {
   DerivedAttributes, GeneratedKeyPair, KeyMaterial, KeyPairRequest, StreamingOperation,
 } from './contract.js';
 import { bigIntToBytes, curveFromNodeName, curveFromParams, type WeierstrassCurve } from './curves.js';
-import { octetString, readOctetString } from './der.js';
+import { octetString, readElement, readOctetString } from './der.js';
 import { hashNamed, hashOfKdf, requireNoParameter, type HashAlgorithm } from './digest.js';
 import type { MechanismEntry } from './entry.js';
 import { SECRET_MAX_BYTES } from './hmac.js';
-import { asymmetricKey, base64url, generatedKeyPair } from './keys.js';
+import { asymmetricKey, generatedKeyPair } from './keys.js';
 import { HashedMessage, WholeMessage } from './message.js';
 import { signDigest, verifyDigest } from './native-ecdsa.js';
 
@@ -30,22 +30,26 @@ function ecKey(key: KeyMaterial, objectClass: number): EcKey {
 const privateScalars = new WeakMap<KeyObject, bigint>();
 const publicPoints = new WeakMap<KeyObject, Buffer>();
 
+/** The private scalar, read from the key's SEC1 DER (node:crypto's JWK knows only some curves). */
 function privateScalar(key: EcKey): bigint {
   let d = privateScalars.get(key.object);
   if (d === undefined) {
-    d = BigInt(`0x${base64url(key.object.export({ format: 'jwk' }).d).toString('hex')}`);
+    // ECPrivateKey ::= SEQUENCE { version INTEGER (1), privateKey OCTET STRING, ... }
+    const body = readElement(key.object.export({ format: 'der', type: 'sec1' }))?.value;
+    if (!body || body[0] !== 0x02 || body[1] !== 0x01 || body[3] !== 0x04) throw new Pkcs11Error(CKR.GENERAL_ERROR, 'unreadable EC private key');
+    d = BigInt(`0x${body.subarray(5, 5 + body[4]!).toString('hex')}`);
     privateScalars.set(key.object, d);
   }
   return d;
 }
 
-/** The uncompressed point 0x04 || X || Y of a public or private key. */
+/** The uncompressed point 0x04 || X || Y of a public or private key: the end of its SPKI. */
 export function ecPoint(object: KeyObject, curve: WeierstrassCurve): Buffer {
   let point = publicPoints.get(object);
   if (!point) {
-    const jwk = object.export({ format: 'jwk' });
-    const pad = (value: Buffer) => Buffer.concat([Buffer.alloc(curve.byteLength - value.length), value]);
-    point = Buffer.concat([Buffer.from([0x04]), pad(base64url(jwk.x)), pad(base64url(jwk.y))]);
+    const spki = (object.type === 'public' ? object : createPublicKey(object)).export({ format: 'der', type: 'spki' });
+    point = Buffer.from(spki.subarray(spki.length - (2 * curve.byteLength + 1)));
+    if (point[0] !== 0x04) throw new Pkcs11Error(CKR.GENERAL_ERROR, 'unreadable EC public key');
     publicPoints.set(object, point);
   }
   return point;
@@ -240,7 +244,7 @@ async function deriveEcdh(mechanism: Mechanism, baseKey: KeyMaterial, keyType: n
 // --- registry entries -----------------------------------------------------------------------
 
 const EC_CAPABILITIES = CKF.EC_F_P | CKF.EC_NAMED_CURVE | CKF.EC_UNCOMPRESSED;
-const use = { minKeySize: 256, maxKeySize: 521, extraFlags: EC_CAPABILITIES };
+const use = { minKeySize: 224, maxKeySize: 521, extraFlags: EC_CAPABILITIES };
 
 const hashedEcdsa: Array<[number, HashAlgorithm]> = [
   [CKM.ECDSA_SHA1, hashNamed('sha1')], [CKM.ECDSA_SHA224, hashNamed('sha224')],

@@ -5,7 +5,7 @@
 import { createECDH, createPrivateKey, createPublicKey, ECDH, type JsonWebKey } from 'node:crypto';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import { bigIntToBytes, bytesToBigInt, curveFromParams, ED25519, type WeierstrassCurve } from './curves.js';
-import { readOctetString } from './der.js';
+import { encodeElement, readOctetString } from './der.js';
 
 const b64 = (value: Buffer): string => value.toString('base64url');
 
@@ -42,8 +42,19 @@ export function rsaPrivateKeyDer(c: RsaPrivateComponents): Buffer {
   }, 'private');
 }
 
-function jwkCurve(curve: WeierstrassCurve): string {
-  return curve.name;
+const OID_EC_PUBLIC_KEY = Buffer.from('06072a8648ce3d0201', 'hex');
+
+/** SPKI of an uncompressed point on a named curve, checked by node:crypto (the point on the curve). */
+function ecSpki(curve: WeierstrassCurve, uncompressed: Buffer): Buffer {
+  const spki = encodeElement(0x30, Buffer.concat([
+    encodeElement(0x30, Buffer.concat([OID_EC_PUBLIC_KEY, curve.params])),
+    encodeElement(0x03, Buffer.concat([Buffer.from([0]), uncompressed])),
+  ]));
+  try {
+    return createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'der', type: 'spki' });
+  } catch {
+    throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
+  }
 }
 
 /** CKA_EC_POINT (DER OCTET STRING, or the bare point some applications send) to SPKI DER. */
@@ -61,9 +72,7 @@ export function ecPublicKeyDer(ecParams: Buffer, ecPoint: Buffer): Buffer {
   } catch {
     throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
   }
-  const x = uncompressed.subarray(1, 1 + curve.byteLength);
-  const y = uncompressed.subarray(1 + curve.byteLength);
-  return fromJwk({ kty: 'EC', crv: jwkCurve(curve), x: b64(x), y: b64(y) }, 'public');
+  return ecSpki(curve, uncompressed);
 }
 
 /** CKA_EC_PARAMS + CKA_VALUE (the private scalar, or the Ed25519 seed) to PKCS#8 DER. */
@@ -83,10 +92,16 @@ export function ecPrivateKeyDer(ecParams: Buffer, value: Buffer): Buffer {
   } catch {
     throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
   }
-  return fromJwk({
-    kty: 'EC', crv: jwkCurve(curve), d: b64(d),
-    x: b64(point.subarray(1, 1 + curve.byteLength)), y: b64(point.subarray(1 + curve.byteLength)),
-  }, 'private');
+  // SEC1 ECPrivateKey: version 1, the scalar, [0] the curve, [1] the public point.
+  const sec1 = encodeElement(0x30, Buffer.concat([
+    Buffer.from('020101', 'hex'), encodeElement(0x04, d), encodeElement(0xa0, curve.params),
+    encodeElement(0xa1, encodeElement(0x03, Buffer.concat([Buffer.from([0]), point]))),
+  ]));
+  try {
+    return createPrivateKey({ key: sec1, format: 'der', type: 'sec1' }).export({ format: 'der', type: 'pkcs8' });
+  } catch {
+    throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
+  }
 }
 
 // RFC 8410 PrivateKeyInfo for id-Ed25519, up to the 32-byte seed.

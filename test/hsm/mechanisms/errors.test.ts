@@ -205,8 +205,8 @@ describe('bad signatures: false, or CKR_SIGNATURE_LEN_RANGE for an impossible le
 describe('EC parameters: CKR_CURVE_NOT_SUPPORTED and CKR_DOMAIN_PARAMS_INVALID', () => {
   it('a well-formed curve we do not offer', async () => {
     const cases: Array<[number, Buffer]> = [
-      [CKM.EC_KEY_PAIR_GEN, hex('06052b8104000a')], // secp256k1
-      [CKM.EC_KEY_PAIR_GEN, hex('06092b2403030208010107')], // brainpoolP256r1
+      [CKM.EC_KEY_PAIR_GEN, hex('06082a8648ce3d030101')], // prime192v1 (P-192)
+      [CKM.EC_KEY_PAIR_GEN, hex('06092b2403030208010108')], // brainpoolP256t1
       [CKM.EC_KEY_PAIR_GEN, hex('130c656477617264733235353139')], // edwards25519 is not a CKK_EC curve
       [CKM.EC_EDWARDS_KEY_PAIR_GEN, P256.params],
       [CKM.EC_EDWARDS_KEY_PAIR_GEN, Buffer.concat([hex('130a'), Buffer.from('edwards448')])],

@@ -2,11 +2,12 @@
 // encrypts, we verify or decrypt; symmetric results are byte-identical.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes } from 'node:crypto';
+import { ecPrivateKeyDer, ecPublicKeyDer } from '../../../src/hsm/mechanisms/key-import.js';
 import { CKD, CKG, CKK, CKM, CKZ } from '../../../src/pkcs11/constants.js';
 import type { GeneratedKeyPair } from '../../../src/hsm/mechanisms/contract.js';
-import { readOctetString } from '../../../src/hsm/mechanisms/der.js';
-import { P256, P384, P521 } from '../../../src/hsm/mechanisms/curves.js';
+import { readElement, readOctetString } from '../../../src/hsm/mechanisms/der.js';
+import { BRAINPOOL_P256R1, BRAINPOOL_P384R1, BRAINPOOL_P512R1, P224, P256, P384, P521, SECP256K1 } from '../../../src/hsm/mechanisms/curves.js';
 import { aes, bytes, decrypt, encrypt, hex, mech, mechanisms, secret, sign, verify } from './run.js';
 import { derToRawSignature, opensslOk, openssl, rawToDerSignature, Scratch } from './openssl-cli.js';
 
@@ -22,7 +23,7 @@ beforeAll(async () => {
     mechanisms.generateKeyPair(mech(CKM.RSA_PKCS_KEY_PAIR_GEN), { modulusBits: 2048 }),
     mechanisms.generateKeyPair(mech(CKM.EC_EDWARDS_KEY_PAIR_GEN), { ecParams: hex('130c6564776172647332353531 39') }),
   ]);
-  for (const curve of [P256, P384, P521]) {
+  for (const curve of [P224, P256, P384, P521, SECP256K1, BRAINPOOL_P256R1, BRAINPOOL_P384R1, BRAINPOOL_P512R1]) {
     ec.set(curve.name, await mechanisms.generateKeyPair(mech(CKM.EC_KEY_PAIR_GEN), { ecParams: curve.params }));
   }
   await scratch.writeKey('rsa.pem', rsa.privateKey);
@@ -147,7 +148,10 @@ describe('ECDSA', () => {
     await opensslOk(['dgst', '-sha256', '-verify', scratch.path('P-256-pub.pem'), '-signature', sig, scratch.path('msg')]);
   });
 
-  for (const [curve, width, hashName] of [['P-256', 32, 'sha256'], ['P-384', 48, 'sha384'], ['P-521', 66, 'sha512']] as const) {
+  for (const [curve, width, hashName] of [
+    ['P-224', 28, 'sha224'], ['P-256', 32, 'sha256'], ['P-384', 48, 'sha384'], ['P-521', 66, 'sha512'],
+    ['secp256k1', 32, 'sha256'], ['brainpoolP256r1', 32, 'sha256'], ['brainpoolP384r1', 48, 'sha384'], ['brainpoolP512r1', 64, 'sha512'],
+  ] as const) {
     it(`raw CKM_ECDSA over a ${hashName} hash on ${curve}: ours verifies with openssl, openssl's verifies here`, async () => {
       const pair = ec.get(curve)!;
       const hash = createHash(hashName).update(message).digest();
@@ -169,6 +173,35 @@ describe('ECDSA', () => {
     const der = await opensslOk(['dgst', '-sha384', '-sign', scratch.path('P-384.pem'), scratch.path('msg')]);
     expect(await verify(mech(CKM.ECDSA_SHA384), ec.get('P-384')!.publicKey, derToRawSignature(der, 48), message)).toBe(true);
   });
+});
+
+describe('the curves beyond the NIST three', () => {
+  for (const curve of [P224, SECP256K1, BRAINPOOL_P256R1, BRAINPOOL_P512R1]) {
+    it(`${curve.name}: ECDSA_SHA256 verifies with openssl dgst; a key imported from CKA_EC_POINT / CKA_VALUE is the same key; ECDH matches openssl`, async () => {
+      const pair = ec.get(curve.name)!;
+      expect(pair.publicAttributes.get(0x180)).toEqual(curve.params);
+      const signature = await sign(mech(CKM.ECDSA_SHA256), pair.privateKey, message);
+      expect(signature.length).toBe(2 * curve.byteLength);
+      const sig = await scratch.write(`${curve.name}-dgst.sig`, rawToDerSignature(signature));
+      await opensslOk(['dgst', '-sha256', '-verify', scratch.path(`${curve.name}-pub.pem`), '-signature', sig, scratch.path('msg')]);
+      // Import: the point gives the same SPKI, the scalar a key that signs what the public key verifies.
+      const point = readOctetString(pair.publicAttributes.get(0x181) as Buffer)!;
+      expect(ecPublicKeyDer(curve.params, point)).toEqual(pair.publicKey.der);
+      // ECPrivateKey: SEQUENCE { INTEGER 1, OCTET STRING d, ... }
+      const sec1 = readElement(createPrivateKey({ key: pair.privateKey.der, format: 'der', type: 'pkcs8' }).export({ format: 'der', type: 'sec1' }))!.value;
+      const d = sec1.subarray(5, 5 + sec1[4]!);
+      expect(d).toHaveLength(curve.byteLength);
+      const imported = { objectClass: pair.privateKey.objectClass, keyType: CKK.EC, der: ecPrivateKeyDer(curve.params, d) };
+      expect(await verify(mech(CKM.ECDSA_SHA256), pair.publicKey, await sign(mech(CKM.ECDSA_SHA256), imported, message), message)).toBe(true);
+      // ECDH with a peer on the same curve.
+      const peer = await mechanisms.generateKeyPair(mech(CKM.EC_KEY_PAIR_GEN), { ecParams: curve.params });
+      await scratch.writeKey(`${curve.name}-peer-pub.pem`, peer.publicKey);
+      const expected = await opensslOk(['pkeyutl', '-derive', '-inkey', scratch.path(`${curve.name}.pem`), '-peerkey', scratch.path(`${curve.name}-peer-pub.pem`)]);
+      const derived = await mechanisms.deriveKey(mech(CKM.ECDH1_DERIVE, { kind: 'ecdh1', kdf: CKD.NULL, sharedData: null, publicData: readOctetString(peer.publicAttributes.get(0x181) as Buffer)! }),
+        pair.privateKey, CKK.GENERIC_SECRET, 0);
+      expect(derived.der).toEqual(expected);
+    });
+  }
 });
 
 describe('ECDH1_DERIVE', () => {

@@ -50,7 +50,7 @@ describe('list()', () => {
     // What the mechanisms can do; a partition shows 2048 unless its legacy RSA sizes are on (test/hsm/legacy.test.ts).
     expect(info(CKM.RSA_PKCS_KEY_PAIR_GEN)).toMatchObject({ minKeySize: 1024, maxKeySize: 4096 });
     expect(info(CKM.DES3_CBC)).toMatchObject({ minKeySize: 24, maxKeySize: 24 });
-    expect(info(CKM.ECDSA)).toMatchObject({ minKeySize: 256, maxKeySize: 521 });
+    expect(info(CKM.ECDSA)).toMatchObject({ minKeySize: 224, maxKeySize: 521 });
     expect(info(CKM.AES_GCM)).toMatchObject({ minKeySize: 16, maxKeySize: 32 });
     expect(info(CKM.SHA256_HMAC)).toMatchObject({ minKeySize: 1, maxKeySize: 512 });
     expect(info(CKM.GENERIC_SECRET_KEY_GEN)).toMatchObject({ minKeySize: 8, maxKeySize: 4096 });
