@@ -11,6 +11,7 @@ import { CONFIG_FILE, ConfigError, loadConfig, readConfigFile, validateConfig } 
 import { bindProblem } from '../config/addresses.js';
 import { ConfigSchema, ConfigShape, type Config } from '../config/schema.js';
 import { resolveHome } from '../home/layout.js';
+import { certificateWarnings } from '../registry/client-registry.js';
 import { fields, print, table, type OutputOptions } from './output.js';
 import { Exit, exitWithError, fail } from './failure.js';
 import { withProgress } from './progress.js';
@@ -77,6 +78,7 @@ export function registerAdminCommands(program: Command): void {
       const certificate = readCertificateFile(o.cert);
       const result = await admin<ClientRow>(o, 'client.register', { name: o.client, certificate, host: o.hostname, force: o.force === true });
       if (result.expired) process.stderr.write(`ntls: WARNING: the certificate of ${result.name} expired on ${result.notAfter}; it cannot link until it is renewed.\n`);
+      for (const warning of certificateWarnings(certificate)) process.stderr.write(`ntls: WARNING: the certificate of ${result.name}: ${warning}.\n`);
       print(result, o, (r: ClientRow) => `client ${r.name} registered (fingerprint ${r.fingerprint})\n`);
     });
   withCommon(client.command('list').description('list registered clients'))

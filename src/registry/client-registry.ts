@@ -51,6 +51,32 @@ export function isExpired(client: Pick<RegisteredClient, 'notAfter'>, at = new D
   return client.notAfter.getTime() < at.getTime();
 }
 
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
+
+/**
+ * What is odd about a certificate offered as a client's, though it would link (certificates are
+ * pinned by fingerprint, so none of these lets anyone else in): each a sentence for the operator.
+ */
+export function certificateWarnings(certificatePem: string, at = new Date()): string[] {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(certificatePem);
+  } catch {
+    return [];
+  }
+  const warnings: string[] = [];
+  const notBefore = new Date(certificate.validFrom);
+  if (notBefore.getTime() > at.getTime()) warnings.push(`it is not valid before ${notBefore.toISOString()}: the client cannot link until then`);
+  if (certificate.ca) warnings.push('it is a CA certificate (basicConstraints CA:TRUE), not an end-entity one; `ntls-client create-cert` makes a client certificate');
+  // node:crypto's keyUsage is the extended key usage (undefined when the certificate has none).
+  const usages = certificate.keyUsage;
+  if (usages && !usages.includes(CLIENT_AUTH) && !usages.includes(ANY_EXTENDED_KEY_USAGE)) {
+    warnings.push(`its extended key usage (${usages.join(', ')}) does not include TLS client authentication (clientAuth)`);
+  }
+  return warnings;
+}
+
 export interface RegisterOptions {
   /** Register a certificate that has already expired (it cannot link until renewed). */
   allowExpired?: boolean;

@@ -1,10 +1,12 @@
+import 'reflect-metadata';
 import { afterEach, describe, expect, it } from 'vitest';
-import { X509Certificate } from 'node:crypto';
+import { webcrypto, X509Certificate } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSelfSignedCertificate } from '../../src/certificates/self-signed.js';
-import { ClientRegistry, RegistryError } from '../../src/registry/client-registry.js';
+import { certificateWarnings, ClientRegistry, RegistryError } from '../../src/registry/client-registry.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -59,5 +61,23 @@ describe('ClientRegistry', () => {
     const invalid = registry.reload();
     expect(invalid.map((i) => i.file)).toEqual([join(registry.folder, 'junk.pem')]);
     expect(registry.list()).toEqual([]);
+  });
+});
+
+describe('certificateWarnings: what `ntls client register` warns of in a certificate that would still link', () => {
+  it('none for what ntls-client create-cert makes; a server certificate, one not yet valid, a CA certificate each get theirs', async () => {
+    const client = await createSelfSignedCertificate({ commonName: 'fine', keyType: 'ecdsa-p256', usage: 'client' });
+    expect(certificateWarnings(client.certificatePem)).toEqual([]);
+    const server = await createSelfSignedCertificate({ commonName: 'srv', keyType: 'ecdsa-p256', usage: 'server' });
+    expect(certificateWarnings(server.certificatePem)).toEqual([expect.stringContaining('does not include TLS client authentication (clientAuth)')]);
+    const future = await createSelfSignedCertificate({ commonName: 'later', keyType: 'ecdsa-p256', usage: 'client', notBefore: new Date('2030-01-01T00:00:00Z') });
+    expect(certificateWarnings(future.certificatePem)).toEqual(['it is not valid before 2030-01-01T00:00:00.000Z: the client cannot link until then']);
+    const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+    const ca = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: '01', name: 'CN=ca', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000),
+      extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+    }, webcrypto as unknown as Crypto);
+    expect(certificateWarnings(ca.toString('pem'))).toEqual([expect.stringContaining('is a CA certificate')]);
   });
 });
