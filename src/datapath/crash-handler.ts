@@ -43,7 +43,8 @@ const utcOffsetSeconds = () => -new Date().getTimezoneOffset() * 60;
 function installNative(logDirectory: string, logFile: string, logger: Logger, echo: boolean): void {
   const native = loadNativeAddon<NativeCrashHandler>(NATIVE);
   const at = new Date();
-  const mark = '\u0000';
+  // A character no value is escaped to (log/printable.ts) and no path holds: where the dump's path goes.
+  const mark = '\uffff';
   const afterTime = (line: string) => line.slice(formatTimestamp(at).length);
   const saved = afterTime(formatLine(at, logger.origin, Catalogue.crashStackDumped.severity, renderBody(Catalogue.crashStackDumped, { file: mark })));
   native.install({

@@ -186,7 +186,8 @@ describe.each(BACKENDS)('per-client views through the relay (%s backend)', (kind
 
   describe('revocation and refusal', () => {
     it('revoking a partition takes it from the client\'s next listing; the other client keeps its own', async () => {
-      await admin(daemon, 'client', 'revoke-partition', '-c', 'bob', '-p', kind === 'software' ? 'bob-token' : 'part-b');
+      // By the partition's name ("part-b"), never by the label bob's SO gave its token (docs/operations.md, "Words").
+      await admin(daemon, 'client', 'revoke-partition', '-c', 'bob', '-p', 'part-b');
       const afterRevoke = await asBob(['-L']);
       expect(slotsOf(kind, afterRevoke.stdout)).toEqual([]);
       expect(afterRevoke.stdout + afterRevoke.stderr).toMatch(/No slots/);
