@@ -44,9 +44,21 @@ export function runNtls(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs =
       child.kill('SIGKILL');
       reject(new Error(`ntls ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
     }, timeoutMs);
-    child.on('exit', (status, signal) => {
+    // 'close' comes once stdout and stderr are read to their end: at 'exit' a loaded machine may
+    // still hold the tail of the output (a --help without its examples). A descendant keeping the
+    // pipes open does not hold the result back for more than two seconds after the exit.
+    let exit: { status: number | null; signal: NodeJS.Signals | null } | null = null;
+    const done = () => {
       clearTimeout(timer);
-      resolveRun({ status, signal, stdout, stderr });
+      resolveRun({ ...exit!, stdout, stderr });
+    };
+    child.on('exit', (status, signal) => {
+      exit = { status, signal };
+      setTimeout(done, 2000).unref();
+    });
+    child.on('close', (status: number | null, signal: NodeJS.Signals | null) => {
+      exit ??= { status, signal };
+      done();
     });
   });
 }
