@@ -6,8 +6,8 @@ import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto'
 import { CKA, CKK, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { AttributeValue } from '../pkcs11/attributes.js';
 import { WEIERSTRASS_CURVES } from './mechanisms/curves.js';
+import { ecSubjectPublicKeyInfo } from './mechanisms/der.js';
 
-const OID_EC_PUBLIC_KEY = Buffer.from('06072a8648ce3d0201', 'hex');
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 /** CKA_EC_PARAMS forms of Ed25519: the OID 1.3.101.112, or PrintableString "edwards25519". */
@@ -77,7 +77,7 @@ export function publicKeyDer(keyType: number, attrs: ReadonlyMap<number, Attribu
         const params = bytesOf(attrs, CKA.EC_PARAMS);
         if (!CURVES.has(params.toString('hex'))) throw new Pkcs11Error(CKR.CURVE_NOT_SUPPORTED);
         const point = unwrapOctetString(bytesOf(attrs, CKA.EC_POINT));
-        const spki = der(0x30, der(0x30, OID_EC_PUBLIC_KEY, params), der(0x03, Buffer.from([0]), point));
+        const spki = ecSubjectPublicKeyInfo(params, point);
         createPublicKey({ key: spki, format: 'der', type: 'spki' });
         return spki;
       }

@@ -41,3 +41,13 @@ export function readOctetString(der: Buffer): Buffer | null {
   const element = readElement(der);
   return element && element.tag === TAG_OCTET_STRING ? element.value : null;
 }
+
+const OID_EC_PUBLIC_KEY = Buffer.from('06072a8648ce3d0201', 'hex');
+
+/** SubjectPublicKeyInfo of an EC point on the named curve `params` (its DER OID), unchecked. */
+export function ecSubjectPublicKeyInfo(params: Buffer, point: Buffer): Buffer {
+  return encodeElement(0x30, Buffer.concat([
+    encodeElement(0x30, Buffer.concat([OID_EC_PUBLIC_KEY, params])),
+    encodeElement(0x03, Buffer.concat([Buffer.from([0]), point])),
+  ]));
+}

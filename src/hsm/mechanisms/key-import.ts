@@ -5,7 +5,7 @@
 import { createECDH, createPrivateKey, createPublicKey, ECDH, type JsonWebKey } from 'node:crypto';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import { bigIntToBytes, bytesToBigInt, curveFromParams, ED25519, type WeierstrassCurve } from './curves.js';
-import { encodeElement, readOctetString } from './der.js';
+import { ecSubjectPublicKeyInfo, encodeElement, readOctetString } from './der.js';
 
 const b64 = (value: Buffer): string => value.toString('base64url');
 
@@ -42,14 +42,9 @@ export function rsaPrivateKeyDer(c: RsaPrivateComponents): Buffer {
   }, 'private');
 }
 
-const OID_EC_PUBLIC_KEY = Buffer.from('06072a8648ce3d0201', 'hex');
-
 /** SPKI of an uncompressed point on a named curve, checked by node:crypto (the point on the curve). */
 function ecSpki(curve: WeierstrassCurve, uncompressed: Buffer): Buffer {
-  const spki = encodeElement(0x30, Buffer.concat([
-    encodeElement(0x30, Buffer.concat([OID_EC_PUBLIC_KEY, curve.params])),
-    encodeElement(0x03, Buffer.concat([Buffer.from([0]), uncompressed])),
-  ]));
+  const spki = ecSubjectPublicKeyInfo(curve.params, uncompressed);
   try {
     return createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'der', type: 'spki' });
   } catch {
