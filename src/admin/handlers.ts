@@ -8,7 +8,7 @@ import type { DatapathView } from '../datapath/datapath-view.js';
 import type { HomeLayout } from '../home/layout.js';
 import type { ProcessorAdminCommand, ProcessorName } from '../processor/contract.js';
 import { displayFingerprint, isExpired, RegistryError, type ClientRegistry, type RegisteredClient } from '../registry/client-registry.js';
-import type { AdminHandler } from './server.js';
+import { withResolved, type AdminHandler } from './server.js';
 import { AdminError } from './protocol.js';
 
 export interface ServiceControl {
@@ -122,7 +122,7 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       }
       const updated = registryCall(() => registry.setPartitions(client.name, [...client.partitions, partition.serial]));
       service.rescanClients();
-      return describe(updated);
+      return withResolved(await describe(updated), { serial: partition.serial });
     },
     'client.revoke-partition': async (args) => {
       const client = known(text(args, 'name', 'a client name'));
@@ -134,7 +134,7 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       }
       const updated = registryCall(() => registry.setPartitions(client.name, client.partitions.filter((p) => p !== serial)));
       service.rescanClients();
-      return describe(updated);
+      return withResolved(await describe(updated), { serial });
     },
     'partition.delete': async (args) => {
       const remove = service.processorCommands.get('partition.delete');
@@ -145,7 +145,7 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       const holders = registry.list().filter((c) => c.partitions.includes(serial));
       for (const client of holders) registryCall(() => registry.setPartitions(client.name, client.partitions.filter((p) => p !== serial)));
       if (holders.length) service.rescanClients();
-      return result;
+      return withResolved({ ...(result as object) }, { serial });
     },
     'client.delete': async (args) => {
       const client = known(text(args, 'name', 'a client name'));

@@ -5,8 +5,23 @@ import { ADMIN_MAX_LINE, AdminError, type AdminRequest, type AdminResponse } fro
 
 export type AdminHandler = (args: Record<string, unknown>, who?: unknown) => unknown;
 
+/**
+ * A handler's result may carry, under this key, what its request resolved to (the serial a
+ * partition name named): kept by the audit trail, never sent (JSON leaves symbol keys out).
+ */
+export const RESOLVED = Symbol('resolved');
+
 /** Told of every answered request (the audit trail). */
-export type AdminObserver = (command: string, args: Record<string, unknown>, who: unknown, outcome: { ok: true } | { ok: false; code: string }) => void;
+export type AdminObserver = (command: string, args: Record<string, unknown>, who: unknown, outcome: { ok: true; resolved?: Record<string, unknown> } | { ok: false; code: string }) => void;
+
+/** `result` with what its request resolved to, for the audit trail. */
+export function withResolved<T extends object>(result: T, resolved: Record<string, unknown>): T {
+  return Object.assign(result, { [RESOLVED]: resolved });
+}
+
+function resolvedOf(result: unknown): Record<string, unknown> | undefined {
+  return typeof result === 'object' && result !== null ? (result as { [RESOLVED]?: Record<string, unknown> })[RESOLVED] : undefined;
+}
 
 function isRequest(value: unknown): value is AdminRequest {
   const v = value as AdminRequest;
@@ -87,7 +102,7 @@ export class AdminServer {
     }
     const response = await this.run(request, handler);
     try {
-      this.observer?.(request.command, request.args ?? {}, request.who, response.ok ? { ok: true } : { ok: false, code: response.error.code });
+      this.observer?.(request.command, request.args ?? {}, request.who, response.ok ? { ok: true, resolved: resolvedOf(response.result) } : { ok: false, code: response.error.code });
     } catch {
       // The audit trail could not be written (disk full...): the answer still goes out.
     }

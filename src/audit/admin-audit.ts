@@ -1,5 +1,6 @@
 // Which admin requests leave an audit record, and what of their arguments it keeps.
 import type { Actor, AuditEvent, AuditLog } from './audit-log.js';
+import type { AdminObserver } from '../admin/server.js';
 
 /** Admin commands that change something, with the arguments worth keeping (never PINs or certificates). */
 const AUDITED: Record<string, readonly string[]> = {
@@ -31,10 +32,12 @@ function actorOf(who: unknown): Actor {
 
 /** The admin server's hook: one record per audited request, with its result. */
 export function auditAdminRequest(log: AuditLog) {
-  return (command: string, args: Record<string, unknown>, who: unknown, outcome: { ok: true } | { ok: false; code: string }): void => {
+  return (command: string, args: Record<string, unknown>, who: unknown, outcome: Parameters<AdminObserver>[3]): void => {
     const keep = AUDITED[command];
     if (!keep) return;
-    const target = Object.fromEntries(keep.filter((k) => args[k] !== undefined).map((k) => [k, args[k]]));
+    // What the request resolved to (a partition's serial) beside the words the operator typed:
+    // a name can be given again to another partition after a delete, a serial cannot.
+    const target = { ...Object.fromEntries(keep.filter((k) => args[k] !== undefined).map((k) => [k, args[k]])), ...(outcome.ok ? outcome.resolved : {}) };
     const event: AuditEvent = { who: actorOf(who), action: command, target, result: outcome.ok ? 'ok' : 'refused', ...(outcome.ok ? {} : { code: outcome.code }) };
     log.record(event);
   };

@@ -71,6 +71,13 @@ describe('audit trail', () => {
     expect(JSON.stringify(all)).not.toContain('BEGIN CERTIFICATE');
     expect(all.find((r) => r.action === 'login.failed')).toMatchObject({ who: { kind: 'client', name: 'alice' }, code: 'CKR_PIN_INCORRECT' });
     expect(all.find((r) => r.action === 'config.set')).toMatchObject({ target: { key: 'datapath.receiveTimeout', value: 600 }, result: 'ok' });
+    // The partition word as typed, and the serial it named: a name can be given again after a delete.
+    const serialOf = /^[0-9]+$/;
+    for (const action of ['client.assign-partition', 'partition.delete', 'client.revoke-partition']) {
+      const record = all.find((r) => r.action === action && r.result === 'ok')!;
+      expect(record.target, action).toMatchObject({ partition: expect.any(String), serial: expect.stringMatching(serialOf) });
+    }
+    expect(all.find((r) => r.action === 'client.assign-partition')!.target).toMatchObject({ partition: 'default' });
     for (const action of ['partition.delete', 'cert.regen', 'client.revoke-partition', 'client.delete']) {
       expect(all.find((r) => r.action === action && r.result === 'ok'), action).toBeDefined();
     }
