@@ -197,6 +197,28 @@ describe('ip check', () => {
   });
 });
 
+describe('the name in the identity line', () => {
+  it('is not trusted: a client that sends another client\'s name is logged, and served, under its own', async () => {
+    const home = makeHome({ server: { bind: '0.0.0.0', port: 0 } });
+    const alice = await makeClient('alice');
+    const mallory = await makeClient('mallory');
+    registerClient(home, alice);
+    registerClient(home, mallory);
+    const daemon = await startDaemon(home);
+    try {
+      const from = daemon.log().length;
+      const linked = await link(daemon, mallory, { clientName: 'alice' });
+      await daemon.waitForLog('NTLA Client "mallory" connected and authenticated', 5000, from);
+      await linked.close();
+      await daemon.waitForLog('Client mallory requested termination', 5000, from);
+      expect(daemon.log().slice(from).join('\n')).not.toContain('"alice"');
+    } finally {
+      await daemon.stop();
+      removeHome(home);
+    }
+  });
+});
+
 describe('client command keepalive (processor)', () => {
   it('a client that sends no command within processor.commandKeepalive is ended with the guide\'s line; keepalives keep it', async () => {
     const home = makeHome({ processor: { commandKeepalive: 1 }, datapath: { receiveTimeout: 0 } });
