@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, keepaliveBody, link, makeClient, makeHome, registerClient, removeHome, repoRoot, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
 import { freePort } from '../support/ports.js';
+import { encodeErrorResponse } from '../../src/protocol/p11kit/messages.js';
+import { CKR } from '../../src/pkcs11/constants.js';
 
 let home: string;
 let daemon: Daemon;
@@ -76,5 +78,21 @@ describe('metrics', () => {
     const reset = await scrape();
     expect(value(reset, 'ntls_requests_total{call="NTLS_Keepalive"}')).toBe(requests + 1);
     expect(value(reset, 'ntls_connections_total')).toBeGreaterThanOrEqual(value(after, 'ntls_connections_total'));
+  });
+
+  it('a p11-kit request body that does not decode is answered CKR_DEVICE_ERROR, counted as malformed, and the link goes on', async () => {
+    const series = 'ntls_request_errors_total{call="malformed",rv="CKR_DEVICE_ERROR"}';
+    const count = (text: string) => (text.includes(series + ' ') ? value(text, series) : 0);
+    const before = count(await scrape());
+    const l = await link({ home, port: await datapathPort() } as Daemon, client);
+    try {
+      // C_GetInfo (call id 3, signature "") with two bytes after its last argument.
+      const body = Buffer.from([0, 0, 0, 3, 0, 0, 0, 0, 0xde, 0xad]);
+      expect((await l.request(body)).body.equals(encodeErrorResponse(CKR.DEVICE_ERROR))).toBe(true);
+      expect((await l.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
+    } finally {
+      await l.close();
+    }
+    expect(count(await scrape())).toBe(before + 1);
   });
 });
