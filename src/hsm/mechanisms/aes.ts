@@ -124,7 +124,8 @@ function gcmParameters(mechanism: Mechanism): { iv: Buffer; aad: Buffer; tagLeng
   const tagLength = params.tagBits / 8;
   // node:crypto accepts tags of 4, 8 and 12..16 bytes (NIST SP 800-38D's list).
   const tagOk = Number.isInteger(tagLength) && (tagLength === 4 || tagLength === 8 || (tagLength >= 12 && tagLength <= 16));
-  if (!tagOk || params.iv.length === 0 || params.iv.length > 256) throw new Pkcs11Error(CKR.MECHANISM_PARAM_INVALID);
+  // IVs of 1 to 128 bytes: node:crypto refuses longer ones (12 bytes is what GCM is made for).
+  if (!tagOk || params.iv.length === 0 || params.iv.length > 128) throw new Pkcs11Error(CKR.MECHANISM_PARAM_INVALID);
   return { iv: params.iv, aad: params.aad, tagLength };
 }
 
