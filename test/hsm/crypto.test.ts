@@ -383,6 +383,11 @@ describe('C_WrapKey / C_UnwrapKey', () => {
     const unwrapped = await app.C_UnwrapKey(s, kw, kek, wrapped, [t(CKA.CLASS, CKO.SECRET_KEY), t(CKA.KEY_TYPE, CKK.AES), t(CKA.TOKEN, true)]);
     const attrs = await app.C_GetAttributeValue(s, unwrapped, [{ type: CKA.LOCAL }, { type: CKA.ALWAYS_SENSITIVE }, { type: CKA.VALUE_LEN }]);
     expect(attrs.attributes.map((a) => a.value)).toEqual([false, false, 32]);
+    // A CKA_VALUE_LEN the unwrapped key does not have is refused, not ignored; the one it has is fine.
+    const secretOf = (length: number, keyType: number) => [t(CKA.CLASS, CKO.SECRET_KEY), t(CKA.KEY_TYPE, keyType), t(CKA.VALUE_LEN, length)];
+    expect(await rv(() => app.C_UnwrapKey(s, kw, kek, wrapped, secretOf(16, CKK.AES)))).toBe(CKR.TEMPLATE_INCONSISTENT);
+    expect(await rv(() => app.C_UnwrapKey(s, kw, kek, wrapped, secretOf(48, CKK.GENERIC_SECRET)))).toBe(CKR.TEMPLATE_INCONSISTENT);
+    await app.C_DestroyObject(s, await app.C_UnwrapKey(s, kw, kek, wrapped, secretOf(32, CKK.AES)));
     const gcm = mech(CKM.AES_GCM, { kind: 'gcm', iv: Buffer.alloc(12), aad: Buffer.alloc(0), tagBits: 128 });
     await app.C_EncryptInit(s, gcm, target);
     const ct = await app.C_Encrypt(s, text('same key'));

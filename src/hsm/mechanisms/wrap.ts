@@ -131,5 +131,11 @@ export async function unwrapKey(mechanism: Mechanism, unwrappingKey: KeyMaterial
     throw translate(error, unwrapDataCodes);
   }
   if (UNPADDED_BLOCK.has(mechanism.type) && objectClass === CKO.SECRET_KEY) value = cutToLength(value, keyType, valueLength);
+  // A CKA_VALUE_LEN the unwrapped key does not have is refused, not ignored: the application
+  // would otherwise hold a key of another length than it asked for.
+  if (objectClass === CKO.SECRET_KEY && valueLength !== undefined && value.length !== valueLength) {
+    value.fill(0);
+    throw new Pkcs11Error(CKR.TEMPLATE_INCONSISTENT, `CKA_VALUE_LEN ${valueLength}, the unwrapped key has ${value.length} bytes`);
+  }
   return unwrappedKey(value, objectClass, keyType);
 }
