@@ -267,7 +267,7 @@ slotCommand(program.command('generate-key'))
   .description(`generate a key on the token: ${KEY_TYPES.join(', ')}`)
   .requiredOption('-t, --type <type>', 'key type')
   .requiredOption('-l, --label <label>', 'label of the new key (of both keys of a pair)')
-  .option('--id <hex>', 'CKA_ID, in hex')
+  .option('--id <hex>', 'CKA_ID, in hex (a pair\'s default: the key identifier of its public key, as OpenSSL puts in certificates)')
   .option('--session-only', 'a session key, gone when the command ends (default: kept on the token)')
   .option('--extractable', 'the key may be wrapped out of the token')
   .option('--public-out <file>', 'also write the public key (PEM) of a pair')
@@ -287,7 +287,7 @@ slotCommand(program.command('generate-key'))
         const pem = (await token.publicKey(made.publicKey)).export({ type: 'spki', format: 'pem' });
         writeOutput(options.publicOut, Buffer.from(pem));
       }
-      const handles = made.secretKey !== undefined ? `secret key handle ${made.secretKey}` : `public key handle ${made.publicKey}, private key handle ${made.privateKey}`;
+      const handles = made.secretKey !== undefined ? `secret key handle ${made.secretKey}` : `public key handle ${made.publicKey}, private key handle ${made.privateKey}, id ${made.id}`;
       say(context, { server, slot: options.slot, ...made }, `generated ${type} "${options.label}" in slot ${options.slot} of ${server}: ${handles}\n`);
     });
   }));

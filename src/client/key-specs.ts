@@ -18,7 +18,7 @@ export const EC_PARAMS = {
 
 export interface KeyGenerationOptions {
   label: string;
-  /** CKA_ID (default: none). */
+  /** CKA_ID (default: a key pair gets its public key's key identifier, RFC 5280 method 1; a secret key none). */
   id?: Buffer;
   /** Token object, kept across sessions (default true). */
   token?: boolean;

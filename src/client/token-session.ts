@@ -5,13 +5,14 @@
 //   const key = await token.generateKeyPair('ec-p256', { label: 'signing' });
 //   const signature = await token.sign('signing', data);
 //   await token.verify('signing', data, signature);   // true
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { CKA, CKF, CKO, CKR, CKU, Pkcs11Error, ckmName } from '../pkcs11/constants.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import { decryptionFor, defaultCipher, encryptionFor, type CipherName } from './cipher.js';
 import { ClientError } from './errors.js';
 import { defaultSignMechanism, keyGeneration, type KeyDescription, type KeyGenerationOptions, type KeyType } from './key-specs.js';
 import type { Pkcs11Remote } from './pkcs11-remote.js';
+import { PUBLIC_KEY_ATTRIBUTES, keyIdOf, publicKeyOf } from './public-key.js';
 import type { CallChannel } from './rpc-connection.js';
 
 export interface TokenSessionOptions {
@@ -27,6 +28,8 @@ export interface TokenSessionOptions {
 export interface GeneratedKey {
   label: string;
   type: KeyType;
+  /** Key pairs: CKA_ID of both keys, in hex (the one given, else the key identifier of the public key). */
+  id?: string;
   /** Key pairs: both handles; secret keys: `secretKey`. */
   publicKey?: number;
   privateKey?: number;
@@ -80,7 +83,14 @@ export class TokenSession {
     const plan = keyGeneration(type, options);
     if (!plan.pair) throw new ClientError('NTLS_ERR_ARGUMENT', `${type} is a secret key, not a key pair`, 'use generateKey');
     const pair = await this.remote.generateKeyPair(this.session, plan.mechanism, plan.publicTemplate, plan.privateTemplate);
-    return { label: options.label, type, publicKey: pair.publicKey, privateKey: pair.privateKey };
+    let id = options.id;
+    if (id === undefined) {
+      // Without an id, OpenSSL's pkcs11 engine pairs a private key with any public key or
+      // certificate that has no id either: another key's, silently.
+      id = keyIdOf(await this.publicKey(pair.publicKey));
+      for (const handle of [pair.publicKey, pair.privateKey]) await this.remote.setAttributeValue(this.session, handle, [{ type: CKA.ID, value: id }]);
+    }
+    return { label: options.label, type, id: id.toString('hex'), publicKey: pair.publicKey, privateKey: pair.privateKey };
   }
 
   async generateKey(type: KeyType, options: KeyGenerationOptions): Promise<GeneratedKey> {
@@ -163,9 +173,7 @@ export class TokenSession {
   /** A public key as node:crypto sees it (from CKA_PUBLIC_KEY_INFO). */
   async publicKey(key: KeyRef): Promise<KeyObject> {
     const handle = await this.resolve(key, [CKO.PUBLIC_KEY]);
-    const [info] = await this.remote.getAttributeValue(this.session, handle, [CKA.PUBLIC_KEY_INFO]);
-    if (!Buffer.isBuffer(info!.value) || info!.value.length === 0) throw new Pkcs11Error(CKR.ATTRIBUTE_TYPE_INVALID, 'no CKA_PUBLIC_KEY_INFO');
-    return createPublicKey({ key: info!.value, format: 'der', type: 'spki' });
+    return publicKeyOf(await this.remote.getAttributeValue(this.session, handle, PUBLIC_KEY_ATTRIBUTES));
   }
 
   async destroy(handle: number): Promise<void> {

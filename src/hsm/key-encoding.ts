@@ -6,7 +6,7 @@ import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto'
 import { CKA, CKK, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { AttributeValue } from '../pkcs11/attributes.js';
 import { WEIERSTRASS_CURVES } from './mechanisms/curves.js';
-import { ecSubjectPublicKeyInfo } from './mechanisms/der.js';
+import { ecSubjectPublicKeyInfo } from '../pkcs11/der.js';
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');

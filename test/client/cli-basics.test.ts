@@ -2,11 +2,13 @@
 // command's --help, a PIN asked on the terminal without echo, ECDSA signatures that OpenSSL
 // reads (--format der), and the public key of a pair exported as PEM.
 import { spawnSync } from 'node:child_process';
+import { createPublicKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeHome, repoRoot } from '../support/daemon.js';
+import { keyIdOf } from '../../src/client/public-key.js';
 import { CO_PIN, SO_PIN, clientBin, expectOk, expectOneLineFailure, initialiseSlot, runClient, setUp, type Setup } from './support.js';
 
 let s: Setup;
@@ -180,6 +182,14 @@ describe('ECDSA signatures OpenSSL reads, and public keys as PEM', () => {
     expectOk(await s.alice.run('export-public-key', '-l', 'p384', '--out', join(work, 'p384.pem')));
     expectOk(await s.alice.run('sign', '-l', 'p384', '--in', join(work, 'data.txt'), '--out', join(work, 'p384.der'), '--format', 'der', '--pin', CO_PIN));
     expect(openssl('dgst', '-sha384', '-verify', join(work, 'p384.pem'), '-signature', join(work, 'p384.der'), join(work, 'data.txt')).stdout).toContain('Verified OK');
+    // Made without --id: both keys get the key identifier OpenSSL writes into the key's certificates,
+    // so OpenSSL's pkcs11 engine pairs them with each other, not with another key without an id.
+    const objects = JSON.parse(expectOk(await s.alice.run('list-objects', '--json', '--pin', CO_PIN)).stdout) as Array<{ label: string; class: string; id: string }>;
+    const p384 = objects.filter((o) => o.label === 'p384');
+    expect(p384.map((o) => o.class).sort()).toEqual(['private-key', 'public-key']);
+    const expectedId = keyIdOf(createPublicKey(readFileSync(join(work, 'p384.pem')))).toString('hex');
+    for (const o of p384) expect(o.id).toBe(expectedId);
+    expect(objects.find((o) => o.label === 'signing')!.id).toBe('0a01');
 
     expectOk(await s.alice.run('generate-key', '-t', 'rsa-2048', '-l', 'rsa', '--pin', CO_PIN));
     expectOk(await s.alice.run('export-public-key', '-l', 'rsa', '--out', join(work, 'rsa.pem')));

@@ -1,11 +1,14 @@
 // The passthrough backend in the running daemon: a module that cannot be used stops the start
 // with the guide's lines; a bad mapping is a configuration error; partitions are the module's
 // tokens (the admin CLI lists them and refuses to create or delete them).
+import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHome, removeHome, runNtls, startDaemon, type Daemon } from '../support/daemon.js';
 import { SOFTHSM_MODULE, SoftHsm, type SoftHsmToken } from '../support/softhsm.js';
+import { ClientHost, expectOk } from '../client/support.js';
+import { keyIdOf } from '../../src/client/public-key.js';
 
 let softhsm: SoftHsm;
 let token: SoftHsmToken;
@@ -81,6 +84,26 @@ describe('administration', () => {
     const deleted = await runNtls(['partition', 'delete', '-p', 'front', '--force', '--home', h, '--json']);
     expect(deleted.status).not.toBe(0);
     expect(deleted.stderr).toContain('NTLS_ERR_PKCS11_BACKEND');
+  });
+
+  it('ntls-client exports the public keys of pairs the module made (SoftHSM2 has no CKA_PUBLIC_KEY_INFO): EC, RSA, Ed25519', async () => {
+    const host = new ClientHost('front-user');
+    try {
+      expectOk(await host.run('create-cert', '--cn', 'front-user'));
+      expectOk(await runNtls(['client', 'register', '-c', 'front-user', '--cert', host.certificateFile, '--hostname', '127.0.0.1', '--home', h]));
+      expectOk(await runNtls(['client', 'assign-partition', '-c', 'front-user', '-p', 'front', '--home', h]));
+      expectOk(await host.run('add-server', '--host', '127.0.0.1', '--port', String(daemon.port), '--cert', join(h, 'server', 'server.pem'), '--name', 'front'));
+      for (const type of ['ec-p256', 'rsa-2048', 'ed25519']) {
+        const publicOut = join(host.folder, `${type}.pem`);
+        const made = JSON.parse(expectOk(await host.run('generate-key', '-t', type, '-l', type, '--public-out', publicOut, '--pin', token.userPin, '--json')).stdout) as { id: string };
+        const exported = expectOk(await host.run('export-public-key', '-l', type)).stdout;
+        expect(exported, type).toBe(readFileSync(publicOut, 'utf8'));
+        // The default CKA_ID is the key identifier of that public key.
+        expect(made.id, type).toBe(keyIdOf(createPublicKey(exported)).toString('hex'));
+      }
+    } finally {
+      host.remove();
+    }
   });
 
   it('stops cleanly: the module hosts go with the daemon', async () => {

@@ -5,7 +5,7 @@
 // only some of them.
 
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
-import { readElement } from './der.js';
+import { readElement } from '../../pkcs11/der.js';
 
 export interface WeierstrassCurve {
   family: 'weierstrass';

@@ -9,7 +9,7 @@ import type {
   DerivedAttributes, GeneratedKeyPair, KeyMaterial, KeyPairRequest, StreamingOperation,
 } from './contract.js';
 import { bigIntToBytes, curveFromNodeName, curveFromParams, type WeierstrassCurve } from './curves.js';
-import { octetString, readElement, readOctetString } from './der.js';
+import { octetString, readElement, readOctetString } from '../../pkcs11/der.js';
 import { hashNamed, hashOfKdf, requireNoParameter, type HashAlgorithm } from './digest.js';
 import type { MechanismEntry } from './entry.js';
 import { SECRET_MAX_BYTES } from './hmac.js';

@@ -8,7 +8,7 @@ import type {
   DerivedAttributes, GeneratedKeyPair, KeyMaterial, KeyPairRequest, StreamingOperation,
 } from './contract.js';
 import { curveFromParams, ED25519 } from './curves.js';
-import { octetString } from './der.js';
+import { octetString } from '../../pkcs11/der.js';
 import { requireNoParameter } from './digest.js';
 import type { MechanismEntry } from './entry.js';
 import { asymmetricKey, base64url, generatedKeyPair } from './keys.js';

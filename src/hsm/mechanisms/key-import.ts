@@ -5,7 +5,7 @@
 import { createECDH, createPrivateKey, createPublicKey, ECDH, type JsonWebKey } from 'node:crypto';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import { bigIntToBytes, bytesToBigInt, curveFromParams, ED25519, type WeierstrassCurve } from './curves.js';
-import { ecSubjectPublicKeyInfo, encodeElement, readOctetString } from './der.js';
+import { ecSubjectPublicKeyInfo, encodeElement, readOctetString } from '../../pkcs11/der.js';
 
 const b64 = (value: Buffer): string => value.toString('base64url');
 

@@ -6,7 +6,7 @@ import { createHash, createPrivateKey, randomBytes } from 'node:crypto';
 import { ecPrivateKeyDer, ecPublicKeyDer } from '../../../src/hsm/mechanisms/key-import.js';
 import { CKD, CKG, CKK, CKM, CKZ } from '../../../src/pkcs11/constants.js';
 import type { GeneratedKeyPair } from '../../../src/hsm/mechanisms/contract.js';
-import { readElement, readOctetString } from '../../../src/hsm/mechanisms/der.js';
+import { readElement, readOctetString } from '../../../src/pkcs11/der.js';
 import { BRAINPOOL_P256R1, BRAINPOOL_P384R1, BRAINPOOL_P512R1, P224, P256, P384, P521, SECP256K1 } from '../../../src/hsm/mechanisms/curves.js';
 import { aes, bytes, decrypt, encrypt, hex, mech, mechanisms, secret, sign, verify } from './run.js';
 import { derToRawSignature, opensslOk, openssl, rawToDerSignature, Scratch } from './openssl-cli.js';

@@ -9,7 +9,7 @@ import {
   ecPrivateKeyDer, ecPublicKeyDer, RETAIN_LIMIT, rsaPublicKeyDer, singlePartMechanisms,
 } from '../../../src/hsm/mechanisms/index.js';
 import { ED25519, P256, P384, P521 } from '../../../src/hsm/mechanisms/curves.js';
-import { readOctetString } from '../../../src/hsm/mechanisms/der.js';
+import { readOctetString } from '../../../src/pkcs11/der.js';
 import { aes, bytes, decrypt, encrypt, hex, mech, mechanisms, secret, sign, verify } from './run.js';
 
 let rsa: GeneratedKeyPair;

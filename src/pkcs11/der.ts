@@ -1,4 +1,5 @@
-// The little DER PKCS#11 needs around EC keys: CKA_EC_PARAMS (an OID or a PrintableString)
+// The little DER PKCS#11 needs around EC keys, on both sides (the HSM, and the client building a
+// public key from its attributes): CKA_EC_PARAMS (an OID or a PrintableString)
 // and CKA_EC_POINT (an OCTET STRING). Anything larger goes through node:crypto's own parsers.
 
 const TAG_OCTET_STRING = 0x04;
@@ -26,6 +27,24 @@ export function readElement(der: Buffer): { tag: number; value: Buffer } | null 
   }
   if (offset + length !== der.length) return null;
   return { tag, value: der.subarray(offset) };
+}
+
+/** The elements `content` (a SEQUENCE's content, say) is made of; null unless it is exactly such a run. */
+export function readElements(content: Buffer): Array<{ tag: number; value: Buffer }> | null {
+  const elements: Array<{ tag: number; value: Buffer }> = [];
+  for (let offset = 0; offset < content.length;) {
+    if (content.length - offset < 2) return null;
+    const first = content[offset + 1]!;
+    const count = first & 0x80 ? first & 0x7f : 0;
+    if (count > 4 || content.length - offset < 2 + count) return null;
+    let length = first & 0x80 ? 0 : first;
+    for (let i = 0; i < count; i++) length = length * 256 + content[offset + 2 + i]!;
+    const element = readElement(content.subarray(offset, offset + 2 + count + length));
+    if (!element || offset + 2 + count + length > content.length) return null;
+    elements.push(element);
+    offset += 2 + count + length;
+  }
+  return elements;
 }
 
 export function encodeElement(tag: number, value: Buffer): Buffer {
