@@ -136,6 +136,13 @@ common(program.command('create-cert'))
     if (!options.force && (existsSync(certificateFile) || existsSync(keyFile))) {
       throw new ClientError('NTLS_ERR_EXISTS', `${existsSync(keyFile) ? keyFile : certificateFile} exists already`, 'keep using it, or give --force to make a new pair (the server must then register the new certificate)');
     }
+    // This folder's client is another one: making a pair for a new name would quietly switch the
+    // folder's identity (a --cn left out takes the host name), and the server knows the old one.
+    const current = config.client.certificate !== undefined && existsSync(resolve(context.folder, config.client.certificate)) ? config.client.name : undefined;
+    if (!options.force && current !== undefined && current !== options.cn) {
+      throw new ClientError('NTLS_ERR_EXISTS', `this config folder's client is "${current}" (${resolve(context.folder, config.client.certificate!)}), not "${options.cn}"`,
+        `keep using it; give --force to make "${options.cn}" this folder's client instead (its files stay), or --config-dir DIR for a second client`);
+    }
     mkdirSync(folder, { recursive: true, mode: 0o700 });
     // @peculiar/x509 and its ASN.1 schemas take 120 ms to load: only this command needs them.
     const { createSelfSignedCertificate } = await import('../certificates/self-signed.js');

@@ -162,6 +162,14 @@ describe('the client\'s own files', () => {
     expectOneLineFailure(await s.alice.run('create-cert', '--cn', 'alice'), 'NTLS_ERR_EXISTS');
     expect(readFileSync(join(s.alice.folder, 'aliceKey.pem')).equals(before)).toBe(true);
   });
+
+  it('create-cert for another name (a --cn left out takes the host name) does not switch the folder\'s client without --force', async () => {
+    const config = readFileSync(join(s.alice.folder, 'client.json'), 'utf8');
+    const line = expectOneLineFailure(await s.alice.run('create-cert', '--cn', 'someone-else'), 'NTLS_ERR_EXISTS');
+    expect(line).toContain('"alice"');
+    expect(existsSync(join(s.alice.folder, 'someone-else.pem'))).toBe(false);
+    expect(readFileSync(join(s.alice.folder, 'client.json'), 'utf8')).toBe(config);
+  });
 });
 
 describe('PINs and inputs', () => {

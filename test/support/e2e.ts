@@ -180,7 +180,8 @@ export interface ClientFiles {
 
 /** `ntls-client create-cert --cn NAME --out DIR`. */
 export async function createClientCert(name: string, dir: string): Promise<ClientFiles> {
-  mustSucceed(await run(process.execPath, [ntlsClientBin, 'create-cert', '--cn', name, '--out', dir]));
+  // A config folder of its own: the test runner's own (~/.config/ntls-client) is never written.
+  mustSucceed(await run(process.execPath, [ntlsClientBin, 'create-cert', '--cn', name, '--out', dir, '--config-dir', join(dir, `.${name}-config`)]));
   const files = { name, dir, cert: join(dir, `${name}.pem`), key: join(dir, `${name}Key.pem`) };
   if (!existsSync(files.cert) || !existsSync(files.key)) throw new Error(`create-cert did not write ${files.cert} and ${files.key}`);
   return files;
