@@ -11,6 +11,7 @@ const AUDITED: Record<string, readonly string[]> = {
   'client.revoke-partition': ['name', 'partition'],
   'partition.create': ['name', 'label'],
   'partition.delete': ['partition'],
+  'partition.policy': ['partition', 'legacyRsa'],
   'cert.regen': ['keyType'],
   'service.restart': [],
   'home.backup': ['out'],

@@ -5,8 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from '
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
-import { AdminError } from '../admin/protocol.js';
-import { AuditLog, currentOperator } from '../audit/audit-log.js';
+import { recordChange } from './cli-audit.js';
 import { CONFIG_FILE, ConfigError, loadConfig, readConfigFile, validateConfig } from '../config/load.js';
 import { bindProblem } from '../config/addresses.js';
 import { ConfigSchema, ConfigShape, type Config } from '../config/schema.js';
@@ -310,7 +309,7 @@ export function registerAdminCommands(program: Command): void {
         if (problem) fail('NTLS_ERR_CONFIG', `"${key}": ${problem}`, 'give an address of this host (0.0.0.0 or :: for all); nothing changed', Exit.BadInput);
       }
       writeConfigFile(home, next);
-      await auditConfigSet(home, key, value);
+      await recordChange(home, 'config.set', { key, value });
       let live = false;
       if (key === 'log.debug') {
         live = await callAdmin(home, 'log.debug', { enabled: value }).then(() => true, () => false);
@@ -328,20 +327,6 @@ function writeConfigFile(home: string, content: unknown): void {
   mkdirSync(home, { recursive: true, mode: 0o750 });
   writeFileSync(`${file}.new`, JSON.stringify(content, null, 2) + '\n', { mode: 0o640 });
   renameSync(`${file}.new`, file);
-}
-
-/**
- * The audit record of a `config set`: written by the running daemon (the one writer of the
- * chain), or here when none runs (its home lock is free, so nothing else writes it).
- */
-async function auditConfigSet(home: string, key: string, value: unknown): Promise<void> {
-  const event = { action: 'config.set', target: { key, value }, result: 'ok' as const };
-  try {
-    await callAdmin(home, 'audit.record', event);
-  } catch (error) {
-    if (!(error instanceof AdminError) || error.code !== 'NTLS_ERR_NO_DAEMON') throw error;
-    new AuditLog(home).record({ ...event, who: currentOperator() });
-  }
 }
 
 /** Polls the admin channel until a daemon started after `previousStart` answers (30 s at most). */

@@ -16,6 +16,7 @@ import type { TokenListing } from '../tokens/virtual-tokens.js';
 import { fields, print, table, type OutputOptions } from './output.js';
 import { Exit, exitWithError, fail as failWith } from './failure.js';
 import { withProgress } from './progress.js';
+import { recordChange } from './cli-audit.js';
 
 type Common = OutputOptions & { home?: string };
 
@@ -121,6 +122,7 @@ export function registerTokenCommands(program: Command): void {
         if (error instanceof TokenError) fail(error.message, error.code, error.hint, 2);
         throw error;
       }
+      await recordChange(home, 'token.init', { label: info.label, serial: info.serial, file: info.path });
       print(info, o, (r: ImageInfo) => `token image ${r.path} created: label "${r.label}", serial ${r.serial}\n`);
     });
 

@@ -3,5 +3,5 @@ export { TokenModel, type TokenSummary } from './model.js';
 export { Application, type KeyPairHandles, type Pin } from './application.js';
 export { ClientSlots, type Mount } from './slots.js';
 export { BufferTooSmallError, type Capacity } from './output.js';
-export { CKU_CRYPTO_USER, type Role } from './roles.js';
+export { CKU_CRYPTO_USER, roleOfUserType, type Role } from './roles.js';
 export type * from './device.js';

@@ -48,6 +48,8 @@ describe('audit trail', () => {
       await client.close();
     }
     expectOk(await ntls('partition', 'create', '--name', 'audited'));
+    expectOk(await ntls('partition', 'policy', '--partition', 'audited', '--legacy-rsa', 'on'));
+    expectOk(await ntls('token', 'init', '--label', 'AuditedToken', '--so-pin', 'token-so-1', '--pin', 'token-user-1'));
     expect((await ntls('client', 'assign-partition', '-c', 'alice', '-p', 'no-such')).status).not.toBe(0);
     expectOk(await ntls('partition', 'delete', '--partition', 'audited', '--force'));
     expectOk(await ntls('config', 'set', 'datapath.receiveTimeout', '600'));
@@ -60,16 +62,20 @@ describe('audit trail', () => {
     expect(actions).toEqual([
       'client.register ok', 'client.assign-partition ok',
       'login.failed refused', 'login.failed refused', 'login.locked refused', 'login.locked refused',
-      'partition.create ok', 'client.assign-partition refused', 'partition.delete ok', 'config.set ok', 'cert.regen ok',
+      'partition.create ok', 'partition.policy ok', 'token.init ok', 'client.assign-partition refused', 'partition.delete ok', 'config.set ok', 'cert.regen ok',
       'client.revoke-partition ok', 'client.delete ok',
     ]);
-    expect(all[7]).toMatchObject({ code: 'NTLS_ERR_UNKNOWN_PARTITION', target: { name: 'alice', partition: 'no-such' } });
+    expect(all[9]).toMatchObject({ code: 'NTLS_ERR_UNKNOWN_PARTITION', target: { name: 'alice', partition: 'no-such' } });
+    expect(all[7]).toMatchObject({ target: { partition: 'audited', legacyRsa: 'on' } });
+    expect(all[8]).toMatchObject({ target: { label: 'AuditedToken', serial: expect.stringMatching(/^[0-9]+$/) } });
     const me = userInfo().username;
     const register = all.find((r) => r.action === 'client.register')!;
     expect(register.who).toEqual({ kind: 'admin', uid: process.getuid!(), user: me });
     expect(register.target).toEqual({ name: 'alice', host: '127.0.0.1', force: false });
     expect(JSON.stringify(all)).not.toContain('BEGIN CERTIFICATE');
     expect(all.find((r) => r.action === 'login.failed')).toMatchObject({ who: { kind: 'client', name: 'alice' }, code: 'CKR_PIN_INCORRECT' });
+    // Which partition and role the refused logins were for.
+    for (const r of all.filter((x) => x.action.startsWith('login.'))) expect(r.target).toEqual({ partition: 'default', serial: expect.stringMatching(/^[0-9]+$/), role: 'co' });
     expect(all.find((r) => r.action === 'config.set')).toMatchObject({ target: { key: 'datapath.receiveTimeout', value: 600 }, result: 'ok' });
     // The partition word as typed, and the serial it named: a name can be given again after a delete.
     const serialOf = /^[0-9]+$/;

@@ -5,13 +5,13 @@
 import type { AuditEvent } from '../../audit/audit-log.js';
 import { Catalogue } from '../../log/catalogue.js';
 import type { Logger } from '../../log/logger.js';
-import { Pkcs11Error, CKR } from '../../pkcs11/constants.js';
+import { Pkcs11Error, CKR, CKU } from '../../pkcs11/constants.js';
 import type { Frame } from '../../protocol/frame.js';
 import {
   decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId, P11KitErrorCode,
   type P11KitResponse,
 } from '../../protocol/p11kit/index.js';
-import type { Application, ClientSlots, TokenModel } from '../../token/index.js';
+import { roleOfUserType, type Application, type ClientSlots, type TokenModel } from '../../token/index.js';
 import type { ConnectionInfo, ProcessorInstance } from '../contract.js';
 import { ApplicationIds } from './application-ids.js';
 import type { CallStatistics } from './call-statistics.js';
@@ -140,7 +140,7 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
       args = await handler(request.args, { app: this.app, view: this.options.view(), maxOutputBytes: this.options.maxOutputBytes, version: this.version, applications: this });
     } catch (error) {
       if (error instanceof Pkcs11Error) {
-        this.done(request.call, error.rv, started);
+        this.done(request.call, error.rv, started, request.args);
         return encodeErrorResponse(error.rv);
       }
       throw error;
@@ -194,14 +194,28 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
     this.appIdKey = null;
   }
 
-  private done(call: string, rv: number, started: number): void {
+  private done(call: string, rv: number, started: number, args?: unknown): void {
     this.options.statistics.record(call, rv, (performance.now() - started) / 1000);
     if (call === 'C_Login' && (rv === CKR.PIN_INCORRECT || rv === CKR.PIN_LOCKED) && this.options.audit) {
       const { client, peer } = this.options.connection;
       this.options.audit({
         who: { kind: 'client', name: client, peer }, action: rv === CKR.PIN_LOCKED ? 'login.locked' : 'login.failed',
+        target: this.loginTarget(args as { session: number; userType: number }),
         result: 'refused', code: rv === CKR.PIN_LOCKED ? 'CKR_PIN_LOCKED' : 'CKR_PIN_INCORRECT',
       });
+    }
+  }
+
+  /** Which partition and role a refused C_Login was for, as the operator names them. */
+  private loginTarget(args: { session: number; userType: number }): Record<string, unknown> {
+    // The roles as `ntls partition show` names them (so, co, cu); a key's own login is context-specific.
+    const role = args.userType === CKU.CONTEXT_SPECIFIC ? 'context-specific' : roleOfUserType(args.userType);
+    try {
+      const slot = this.app.C_GetSessionInfo(args.session).slotId;
+      const token = this.options.model.tokens().find((t) => t.slotId === slot);
+      return token ? { partition: token.name, serial: token.serial, role } : { role };
+    } catch {
+      return { role };
     }
   }
 
