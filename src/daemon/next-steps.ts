@@ -7,6 +7,8 @@ export interface NextStepFacts {
   certificateFile: string;
   certificate: X509Certificate;
   metrics: AddressInfo | string | null;
+  /** The partitions clients can be given, by name. */
+  partitions: readonly string[];
 }
 
 export function nextSteps(facts: NextStepFacts): string {
@@ -20,7 +22,9 @@ export function nextSteps(facts: NextStepFacts): string {
     `  fingerprint         SHA-256 ${facts.certificate.fingerprint256}`,
     `  for clients         ntls cert show --pem ${home} > server.pem`,
     `  register a client   ntls client register --client NAME --cert NAME.pem --hostname CLIENT-HOST ${home}`,
-    `  give it a partition ntls client assign-partition --client NAME --partition default ${home}`,
+    facts.partitions.length > 0
+      ? `  give it a partition ntls client assign-partition --client NAME --partition ${facts.partitions.includes('default') ? 'default' : facts.partitions[0]} ${home}`
+      : `  give it a partition ntls partition create --name NAME ${home}, then ntls client assign-partition`,
     `  metrics             ${metrics}`,
     '',
   ].join('\n');

@@ -62,7 +62,7 @@ function pemsOf(credentials: { certificatePem: string; key: KeyObject }): { cert
 }
 
 /** The registered clients' folder; one that cannot be a folder stops the start-up with the guide's line. */
-function openVerifyLocation(folder: string, logger: Logger): { registry: ClientRegistry; invalid: InvalidRegistration[] } {
+function openVerifyLocation(folder: string, root: string, logger: Logger): { registry: ClientRegistry; invalid: InvalidRegistration[] } {
   try {
     const registry = new ClientRegistry(folder);
     return { registry, invalid: registry.reload() };
@@ -71,17 +71,17 @@ function openVerifyLocation(folder: string, logger: Logger): { registry: ClientR
     if (code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EACCES' && code !== 'EPERM') throw error;
     logger.log(Catalogue.configClientCertPathInvalid);
     const problem = code === 'EACCES' || code === 'EPERM' ? 'cannot be read or made by this user' : 'is not a folder';
-    throw new StartError('RC_FILE_NAME_INVALID', ExitStatus.StartFailed, `the verify location ${folder} (clients.verifyLocation) ${problem}`, 'point clients.verifyLocation at a folder of client certificates (`ntls config set clients.verifyLocation DIR`), or move the file away, then start again');
+    throw new StartError('RC_FILE_NAME_INVALID', ExitStatus.StartFailed, `the verify location ${folder} (clients.verifyLocation) ${problem}`, `point clients.verifyLocation at a folder of client certificates (\`ntls config set clients.verifyLocation DIR --home ${root}\`), or move the file away, then start again`);
   }
 }
 
 /** A metrics port that cannot be listened on: what stands in the way, and the settings that choose another. */
-function metricsStartError(bind: string, port: number, error: NodeJS.ErrnoException): StartError {
+function metricsStartError(bind: string, port: number, root: string, error: NodeJS.ErrnoException): StartError {
   const reason = error.code === 'EADDRINUSE' ? 'the port is in use by another program'
     : error.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s'
       : error.code === 'EACCES' ? 'this user may not listen on that port' : (error.code ?? error.message);
   return new StartError('RC_SOCKET_ERROR', ExitStatus.StartFailed, `cannot serve metrics on ${bind}:${port}: ${reason}`,
-    'choose another with `ntls config set metrics.port N` (or metrics.bind), or turn them off with `ntls config set metrics.enabled false`');
+    `choose another with \`ntls config set metrics.port N --home ${root}\` (or metrics.bind), or turn them off with \`ntls config set metrics.enabled false --home ${root}\``);
 }
 
 function fail(line: string): never {
@@ -167,7 +167,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     // use OpenSSL engines), so the HSM never performs SSL operations: the line says so, at the
     // guide's place, the SSL set-up before the command processor loads.
     logger.log(Catalogue.hsmCryptoSupport, { state: config.server.keysInHardware ? 'NOT enabled' : 'disabled' });
-    const { registry, invalid } = openVerifyLocation(home.verifyLocation, logger);
+    const { registry, invalid } = openVerifyLocation(home.verifyLocation, root, logger);
     if (invalid.length) {
       for (const bad of invalid) logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
       throw new StartError('RC_SSL_CERT_VERIFICATION_LOCATION_ERROR', ExitStatus.StartFailed, `${invalid[0]!.file} in the verify location is not a certificate`, 'remove or replace it, then start again');
@@ -217,7 +217,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     const metricsServer = config.metrics.enabled
       ? await serveMetrics(metrics, config.metrics.bind, config.metrics.port, probe).catch(async (error: NodeJS.ErrnoException) => {
           await Promise.all([engine.close(), pool?.stop()]);
-          throw metricsStartError(config.metrics.bind, config.metrics.port, error);
+          throw metricsStartError(config.metrics.bind, config.metrics.port, root, error);
         })
       : null;
     const rebuildContext = () => {
@@ -263,8 +263,10 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
         restart: () => setImmediate(requestRestart),
       })]), auditAdminRequest(audit));
     await admin.listen();
+    const listPartitions = processor.module.cp_admin_commands?.().get('partition.list');
+    const partitionNames = listPartitions ? ((await listPartitions({})) as Array<{ name: string }>).map((p) => p.name) : [];
     process.stdout.write(`ntls: online on ${address.address}:${address.port} (home ${root}, log ${home.logFile})\n`
-      + nextSteps({ root, certificateFile: home.serverCertificate, certificate: credentials.certificate, metrics: metricsServer?.address() ?? null }));
+      + nextSteps({ root, certificateFile: home.serverCertificate, certificate: credentials.certificate, metrics: metricsServer?.address() ?? null, partitions: partitionNames }));
 
     let stopping: Promise<void> | null = null;
     const stop = ({ restarting = false } = {}) => {
@@ -308,7 +310,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       const reason = error.cause.code === 'EADDRINUSE' ? 'the port is in use by another program'
         : error.cause.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s'
           : error.cause.code === 'ENOTFOUND' || error.cause.code === 'EAI_AGAIN' ? 'the host name does not resolve' : (error.cause.code ?? error.cause.message);
-      fail(`cannot listen on ${error.address}:${error.port}: ${reason}. Choose another with --port/--bind or \`ntls config set\`.`);
+      fail(`cannot listen on ${error.address}:${error.port}: ${reason}. Choose another with --port/--bind or \`ntls config set server.port N --home ${root}\`.`);
     }
     if (error instanceof TlsContextError && error.code === 'RC_SSL_CIPHER_LIST_ERROR') {
       logger.log(Catalogue.serverCreateFailed);

@@ -99,6 +99,13 @@ describe('daemon start and shutdown', () => {
     expect(daemon.stdout).toMatch(/online on 127\.0\.0\.1:\d+/);
   });
 
+  it('the start message names a partition the home has, and the home, in its next steps', async () => {
+    const h = home();
+    const daemon = await startDaemon(h);
+    daemons.push(daemon);
+    expect(daemon.stdout).toContain(`ntls client assign-partition --client NAME --partition default --home ${h}`);
+  });
+
   it('a fault nothing catches writes ntls_bt_<date>_<time> and the CRASH AND BURN line', async () => {
     const h = home();
     const daemon = await startDaemon(h, { NTLS_FAULT_INJECTION: 'uncaught-on-connection', NTLS_WORKERS: '0' });

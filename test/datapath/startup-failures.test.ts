@@ -68,7 +68,8 @@ describe('start-up failures', () => {
       const result = await startFails(h);
       expect(result.status).toBe(1);
       expect(result.stderr).toContain(`cannot serve metrics on 127.0.0.1:${port}: the port is in use by another program`);
-      expect(result.stderr).toContain('ntls config set metrics.port');
+      // The setting in this home, whatever $NTLS_HOME names.
+      expect(result.stderr).toContain(`ntls config set metrics.port N --home ${h}`);
       expect(log(h).at(-1)).toBe('critical : 0xc0000102 : Failed to initialize application. Terminating.');
       expect(log(h)).not.toContain('info : 0 : NTLS is online and operational.');
     } finally {

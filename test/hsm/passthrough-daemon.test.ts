@@ -70,6 +70,10 @@ describe('administration', () => {
   });
   afterAll(async () => { await daemon?.stop(); });
 
+  it('the start message offers a partition that is there: the mapped one, not "default"', () => {
+    expect(daemon.stdout).toContain(`ntls client assign-partition --client NAME --partition front --home ${h}`);
+  });
+
   it('lists the mapped tokens as partitions', async () => {
     const listed = await runNtls(['partition', 'list', '--json', '--home', h]);
     expect(listed.status).toBe(0);
