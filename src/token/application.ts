@@ -16,6 +16,7 @@ import {
   attributeLength, normaliseAttribute, type AttributeReadout, type AttributeRequest, type AttributeResult, type AttributeValue, type Template,
 } from '../pkcs11/attributes.js';
 import { runAsOwner } from './device.js';
+import type { FindBudget } from './find-budget.js';
 import { CKA, CKF, CKO, CKR, CKU, Pkcs11Error } from '../pkcs11/constants.js';
 import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type SessionInfo, type SlotInfo, type TokenInfo } from '../pkcs11/info.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
@@ -73,6 +74,8 @@ export interface ApplicationHost {
   adopt(app: Application): void;
   /** The application finalized: the model forgets it. */
   drop(app: Application): void;
+  /** What open searches hold, per client. */
+  readonly findBudget: FindBudget;
 }
 
 export class Application {
@@ -223,7 +226,7 @@ export class Application {
     this.sessions.delete(session.handle);
     mount.sessions.delete(session);
     session.operations.clear();
-    session.find = null;
+    this.endFind(session);
     // The device drops the session's objects with it.
     for (const [handle, owner] of mount.sessionObjects) if (owner.app === this.id && owner.session === session.handle) mount.sessionObjects.delete(handle);
     const closed = mount.device.closeSession(session.device);
@@ -489,6 +492,9 @@ export class Application {
       const found = await session.mount.device.find(session.device, template, role);
       const handles: number[] = [];
       for (const o of found) if (this.visible(session, role, o)) handles.push(o.handle);
+      if (!this.model.findBudget.take(this.owner ?? '', handles.length)) {
+        throw new Pkcs11Error(CKR.HOST_MEMORY, `open searches would hold more than ${this.model.findBudget.perOwner} handles for this client`);
+      }
       session.find = { handles, next: 0 };
     });
   }
@@ -514,8 +520,14 @@ export class Application {
   C_FindObjectsFinal(handle: number): Promise<void> {
     return this.run(handle, (session) => {
       if (session.find === null) throw new Pkcs11Error(CKR.OPERATION_NOT_INITIALIZED);
-      session.find = null;
+      this.endFind(session);
     });
+  }
+
+  private endFind(session: Session): void {
+    if (session.find === null) return;
+    this.model.findBudget.give(this.owner ?? '', session.find.handles.length);
+    session.find = null;
   }
 
   // --- Keys -----------------------------------------------------------------------------------
@@ -720,7 +732,7 @@ export class Application {
       for (const kind of Object.keys(KEY_USAGE_FLAG) as OperationKind[]) {
         if ((flags & KEY_USAGE_FLAG[kind]) !== 0) this.endOperation(session, kind);
       }
-      if ((flags & CKF.FIND_OBJECTS) !== 0) session.find = null;
+      if ((flags & CKF.FIND_OBJECTS) !== 0) this.endFind(session);
     });
   }
 

@@ -6,6 +6,7 @@ import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { LibraryInfo } from '../pkcs11/info.js';
 import { Application, type ApplicationHost } from './application.js';
 import type { Device, DeviceToken } from './device.js';
+import { FindBudget } from './find-budget.js';
 import { SlotTable, type Mount } from './slots.js';
 
 /** A mounted token as the administrator sees it: the device's summary at the model's slot. */
@@ -30,7 +31,7 @@ export class TokenModel implements ApplicationHost {
   private nextSession = 1;
   private closed = false;
 
-  constructor(readonly libraryInfo: LibraryInfo) {}
+  constructor(readonly libraryInfo: LibraryInfo, readonly findBudget = new FindBudget()) {}
 
   /**
    * The view of one client application: its sessions and login state are its own. `owner`: the
