@@ -65,6 +65,15 @@ function installNative(logDirectory: string, logFile: string, logger: Logger, ec
   utcOffsetTimer ??= setInterval(() => native.setUtcOffset(utcOffsetSeconds()), 60_000).unref();
 }
 
+/** process.memoryUsage() reads /proc and throws when no file descriptor is left (EMFILE). */
+function memoryUsage(): string {
+  try {
+    return JSON.stringify(process.memoryUsage());
+  } catch (error) {
+    return `unknown (${(error as Error).message})`;
+  }
+}
+
 /** A real invalid memory access in native code, for the handler's test (NTLS_FAULT_INJECTION). */
 export function nativeFaultForTest(): void {
   loadNativeAddon<NativeCrashHandler>(NATIVE).faultForTest();
@@ -94,10 +103,14 @@ export function installCrashHandler(logDirectory: string, logger: Logger, logFil
       '',
       error.stack ?? String(error),
       '',
-      `memory ${JSON.stringify(process.memoryUsage())}`,
+      `memory ${memoryUsage()}`,
       '',
     ].join('\n');
-    target.logger.reopenIfMoved();
+    try {
+      target.logger.reopenIfMoved();
+    } catch {
+      // The log as it is open (no descriptor left to reopen it, say): the line still goes there.
+    }
     try {
       writeFileSync(file, dump, { mode: 0o640 });
       target.logger.log(Catalogue.crashStackDumped, { file });

@@ -35,7 +35,7 @@ export class VerifyLocationMonitor {
   start(): void {
     if (!this.watchFolder()) this.logger.log(Catalogue.cacheMonitorInitFailed);
     // inotify can miss events on some file systems; a slow rescan catches up.
-    this.poll = setInterval(() => this.rescan(), this.pollMs);
+    this.poll = setInterval(() => this.rescanOnTimer(), this.pollMs);
     this.poll.unref();
     for (const bad of this.registry.invalidFiles()) this.reportedInvalid.add(bad.file);
     this.known = new Map(this.registry.list().map((c) => [c.name, c]));
@@ -106,8 +106,21 @@ export class VerifyLocationMonitor {
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = setTimeout(() => {
       this.debounce = null;
-      this.rescan();
+      this.rescanOnTimer();
     }, 100);
+  }
+
+  /**
+   * A rescan no caller waits for. One that fails otherwise than on the folder (no file
+   * descriptor left, EMFILE, while something holds them all) keeps the registrations as they
+   * are, and the next one tries again: a daemon that cannot read a folder for a moment goes on.
+   */
+  private rescanOnTimer(): void {
+    try {
+      this.rescan();
+    } catch {
+      // Kept as they were; the poll comes back in pollMs.
+    }
   }
 }
 

@@ -24,6 +24,9 @@ export async function listenOwnerOnly(server: Server, path: string): Promise<voi
       server.once('error', reject);
       server.listen(bindAt, () => {
         server.off('error', reject);
+        // Once listening, an error is one accept that failed (EMFILE: no descriptor left): that
+        // connection is not made, and the server goes on. Without a listener it would kill the daemon.
+        server.on('error', () => undefined);
         resolve();
       });
     });

@@ -2,10 +2,12 @@
 // (a stop and a start in the same process); ntls_build_info says which version runs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Daemon, keepaliveBody, link, makeClient, makeHome, registerClient, removeHome, repoRoot, runNtls, startDaemon, type TestClient } from '../support/daemon.js';
 import { freePort } from '../support/ports.js';
 import { encodeErrorResponse } from '../../src/protocol/p11kit/messages.js';
+import { METRICS_IDLE_MS, METRICS_MAX_CONNECTIONS } from '../../src/metrics/http-exporter.js';
 import { CKR } from '../../src/pkcs11/constants.js';
 
 let home: string;
@@ -95,4 +97,26 @@ describe('metrics', () => {
     }
     expect(count(await scrape())).toBe(before + 1);
   });
+
+  it('silent connections to the metrics port are bounded and closed: they cannot hold the daemon\'s descriptors', async () => {
+    const sockets: Socket[] = [];
+    let closed = 0;
+    const extra = 6;
+    await Promise.all(Array.from({ length: METRICS_MAX_CONNECTIONS + extra }, () => new Promise<void>((resolve) => {
+      const socket = netConnect({ host: '127.0.0.1', port }, () => resolve());
+      socket.on('error', () => resolve());
+      socket.on('close', () => closed++);
+      sockets.push(socket);
+    })));
+    try {
+      // Beyond the limit, closed at once; the silent ones within the idle time (and a bit).
+      for (let i = 0; i < 50 && closed < extra; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(closed).toBeGreaterThanOrEqual(extra);
+      for (let i = 0; i < (METRICS_IDLE_MS + 5000) / 100 && closed < sockets.length; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(closed).toBe(sockets.length);
+      expect(await scrape()).toContain('ntls_requests_total');
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+  }, 30_000);
 });
