@@ -1,5 +1,8 @@
 // Connections not yet through the identity exchange: the scarce thing a flood of sockets that
 // never speak TLS goes after. At most `perAddress` from one source address and `total` in all.
+// A newcomer from an address at its limit takes the place of that address's oldest connection
+// still in its TLS handshake (silent ones first), so a client sharing an address with idle
+// sockets still gets in: they would need `perAddress` new sockets within its handshake.
 // When the pool is full, a newcomer from an address that holds nothing in it (or much less than
 // the address holding most) takes the place of the oldest connection of the most represented
 // address that is still in its TLS handshake, silent ones first. So a flood from a few addresses
@@ -34,7 +37,14 @@ export class PendingPool<C extends PendingConnection> {
   /** Whether a newcomer from `address` may enter; makes room by evicting one when it should. */
   admit(address: string): Admission {
     const mine = this.countFrom(address);
-    if (mine >= this.limits.perAddress) return 'address-full';
+    if (mine >= this.limits.perAddress) {
+      // The newcomer takes the place of its own address's oldest handshake (silent ones first):
+      // otherwise 16 idle sockets from a client's address (the same host, a NAT) lock it out.
+      const victim = oldestEvictable(this.byAddress.get(address)!);
+      if (!victim) return 'address-full';
+      victim.evict();
+      return 'made-room';
+    }
     if (this.all.size < this.limits.total) return 'room';
     let heaviest: Set<C> | undefined;
     for (const connections of this.byAddress.values()) {

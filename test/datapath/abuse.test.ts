@@ -62,7 +62,7 @@ describe('a slowloris from another address', () => {
     const fresh = await link(daemon, client);
     expect(Date.now() - started).toBeLessThan(2000);
     expect((await fresh.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
-    // Beyond the per-address limit, stalled sockets were refused immediately: their closes arrive
+    // Beyond the per-address limit, each newcomer displaced the oldest stalled one: their closes arrive
     // as the daemon gets to them (a busy machine may take longer than 200 ms), all well before the
     // handshake timeout (3 s from their connects) could have closed any.
     await sleep(200);
@@ -76,6 +76,24 @@ describe('a slowloris from another address', () => {
     for (const s of stalled) s.destroy();
     await connected.close();
     await fresh.close();
+  });
+
+  it('16 silent sockets from the client\'s own address (the same host, a NAT) do not lock it out: it displaces the oldest', async () => {
+    const holders: Socket[] = [];
+    await Promise.all(Array.from({ length: 16 }, () => new Promise<void>((resolve) => {
+      const socket = netConnect({ host: '127.0.0.1', port: daemon.port, localAddress: '127.0.0.1' }, () => resolve());
+      socket.on('error', () => resolve());
+      socket.on('data', () => {});
+      holders.push(socket);
+    })));
+    try {
+      await sleep(100);
+      const linked = await link(daemon, client);
+      expect((await linked.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
+      await linked.close();
+    } finally {
+      for (const s of holders) s.destroy();
+    }
   });
 
   it('a connect flood from many addresses fills the pending limit: refused and logged, connected clients served, new ones admitted once it ends', async () => {

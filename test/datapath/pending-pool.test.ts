@@ -21,11 +21,20 @@ function fill(pool: PendingPool<Fake>, address: string, count: number, options: 
 }
 
 describe('PendingPool', () => {
-  it('below the limits everyone gets room; the per-address limit refuses that address only', () => {
+  it('below the limits everyone gets room; at the per-address limit a newcomer displaces that address\'s oldest handshake, silent first', () => {
     const pool = new PendingPool<Fake>({ total: 10, perAddress: 3 });
-    fill(pool, 'a', 3);
-    expect(pool.admit('a')).toBe('address-full');
+    const a = fill(pool, 'a', 3);
+    a[0]!.silent = false;
+    expect(pool.admit('a')).toBe('made-room');
+    expect(a.map((f) => f.evicted)).toEqual([false, true, false]);
     expect(pool.admit('b')).toBe('room');
+  });
+
+  it('an address whose connections are all past their handshake is refused at its limit; nothing is evicted', () => {
+    const pool = new PendingPool<Fake>({ total: 10, perAddress: 3 });
+    const a = fill(pool, 'a', 3, { handshaking: false, silent: false });
+    expect(pool.admit('a')).toBe('address-full');
+    expect(a.some((f) => f.evicted)).toBe(false);
   });
 
   it('full: a newcomer from an address with nothing pending takes the place of the oldest silent handshake of the most represented address', () => {
