@@ -29,6 +29,7 @@ import { homeBackupHandlers } from '../admin/home-backup.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { storePath } from '../store/hsm-store.js';
 import { auditAdminRequest, auditHandlers } from '../audit/admin-audit.js';
+import { RepeatedRefusals } from '../audit/repeated-refusals.js';
 import { ADMIN_SOCKET } from '../admin/protocol.js';
 import { dirname, join, resolve } from 'node:path';
 import { serveMetrics } from '../metrics/http-exporter.js';
@@ -173,8 +174,9 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       throw new StartError('RC_SSL_CERT_VERIFICATION_LOCATION_ERROR', ExitStatus.StartFailed, `${invalid[0]!.file} in the verify location is not a certificate`, 'remove or replace it, then start again');
     }
     const audit = new AuditLog(root);
+    const refusals = new RepeatedRefusals((event) => audit.record(event));
     processor = await loadProcessor(config.processor.module, {
-      home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION, metrics, audit: (event) => audit.record(event),
+      home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION, metrics, audit: (event) => refusals.record(event),
       assignedPartitions: (client) => registry.byName(client)?.partitions ?? [],
     });
     const keySource = config.server.keysInHardware
