@@ -18,7 +18,8 @@ export function commandPath(program: Command, argv: readonly string[]): string[]
 /** What went wrong, on one line: commander's message, or "no command given" for a group named alone. */
 export function usageMessage(error: CommanderError, captured: string): string {
   // commander.help: a command group named without its command (its help is on stderr already).
-  return (error.code === 'commander.help' ? 'no command given' : captured || error.message).replace(/\s*\n\s*/g, ' ');
+  // Without a final period: the hint follows after a semicolon.
+  return (error.code === 'commander.help' ? 'no command given' : captured || error.message).replace(/\s*\n\s*/g, ' ').trim().replace(/\.$/, '');
 }
 
 /** The hint: the help of the command the words name. */

@@ -26,7 +26,7 @@ function firstIssue(file: string, error: ZodError): ConfigError {
   switch (issue.code) {
     case 'unrecognized_keys':
       return new ConfigError(file, (path ? path + '.' : '') + issue.keys[0],
-        'unknown setting; see `ntls config show` for the known ones', 'unknown-key');
+        'unknown setting', 'unknown-key');
     case 'invalid_type':
       return new ConfigError(file, path || '(root)', issue.message, 'wrong-type');
     case 'too_big':
