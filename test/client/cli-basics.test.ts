@@ -56,10 +56,11 @@ describe('--version and --help', () => {
   it('exit statuses are ntls\'s: a usage error or bad input is one line and status 2', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'ntls-client-empty-'));
     try {
-      for (const args of [['bogus'], ['sign', '--nope'], ['ha', 'show', '--bogus'], ['sign', '-l', 'k']]) {
+      for (const args of [['bogus'], ['sign', '--nope'], ['ha', 'show', '--bogus'], ['sign', '-l', 'k'], ['bench', '--connections', '0']]) {
         const usage = await runClient([...args, '--config-dir', empty]);
         expectOneLineFailure(usage, 'NTLS_ERR_USAGE');
         expect(usage.status, args.join(' ')).toBe(2);
+        expect(usage.stderr, args.join(' ')).not.toContain('.;');
       }
       const unknownServer = await runClient(['ping', '--server', 'nowhere', '--config-dir', empty]);
       expect(unknownServer.status, unknownServer.stderr).toBe(2);
