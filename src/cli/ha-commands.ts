@@ -113,7 +113,9 @@ function groupText(row: GroupRow): string {
     + (row.source === 'processes' ? `as seen by process(es) ${row.processes.join(', ')}\n` : 'no process uses the group now: members probed\n');
   if (!row.members.length) return head + 'no member yet: ntls-client ha add-member --group ' + row.group + ' --server NAME\n';
   return head + table(row.members.map((m) => ({
-    'member': m.name, 'address': `${m.host}:${m.port}`, 'state': m.state, 'load': m.load, 'calls': m.calls, 'last error': m.lastError ? `${m.lastError.line} [${m.lastError.code}]` : '',
+    'member': m.name, 'address': `${m.host}:${m.port}`, 'state': m.state, 'load': m.load, 'calls': m.calls,
+    // The last error stays after the member is up again: its time (UTC) says when it was.
+    'last error': m.lastError ? `${m.lastError.at.slice(0, 19).replace('T', ' ')} ${m.lastError.line} [${m.lastError.code}]` : '',
   })), ['member', 'address', 'state', 'load', 'calls', 'last error']);
 }
 
