@@ -1,38 +1,63 @@
 // A locked role refuses every C_Login, and a client can send them as fast as the link carries
 // them: each one a synchronous record on the daemon's loop, and a log that grows without end (the
 // attacker's probe wrote 2,390 a second, 67 GB a day). The first refusal of a client, partition
-// and role is recorded; then at most one a minute, saying how many were left out before it.
+// and role is recorded; the ones after it within the minute are counted, and written as one
+// record (its target's `leftOut`) when the minute ends.
 import type { AuditEvent } from './audit-log.js';
 
 export const REFUSAL_WINDOW_MS = 60_000;
 
+interface Seen {
+  at: number;
+  leftOut: number;
+  last: AuditEvent;
+  flushing: boolean;
+}
+
+export type Schedule = (run: () => void, ms: number) => void;
+
+const unrefTimer: Schedule = (run, ms) => { setTimeout(run, ms).unref(); };
+
 export class RepeatedRefusals {
-  private readonly last = new Map<string, { at: number; leftOut: number }>();
+  private readonly seen = new Map<string, Seen>();
 
   constructor(
     private readonly write: (event: AuditEvent) => void,
     private readonly windowMs = REFUSAL_WINDOW_MS,
     private readonly now: () => number = Date.now,
+    private readonly schedule: Schedule = unrefTimer,
   ) {}
 
   record(event: AuditEvent): void {
     if (event.action !== 'login.locked') return this.write(event);
     const who = event.who.kind === 'client' ? event.who.name : event.who.user;
     const key = JSON.stringify([who, event.target?.serial, event.target?.role]);
-    const seen = this.last.get(key);
     const at = this.now();
+    const seen = this.seen.get(key);
     if (seen && at - seen.at < this.windowMs) {
       seen.leftOut++;
+      seen.last = event;
+      if (!seen.flushing) {
+        seen.flushing = true;
+        this.schedule(() => this.flush(key), seen.at + this.windowMs - at);
+      }
       return;
     }
-    this.forgetOld(at);
-    this.last.set(key, { at, leftOut: 0 });
-    this.write(seen && seen.leftOut > 0 ? { ...event, target: { ...event.target, leftOut: seen.leftOut } } : event);
+    this.seen.set(key, { at, leftOut: 0, last: event, flushing: false });
+    this.write(event);
   }
 
-  /** Entries whose window has passed say nothing more: kept only until the next one after it. */
-  private forgetOld(at: number): void {
-    if (this.last.size < 1024) return;
-    for (const [key, seen] of this.last) if (at - seen.at >= this.windowMs && seen.leftOut === 0) this.last.delete(key);
+  /** The refusals counted since the last record, as one record; the next minute starts now. */
+  private flush(key: string): void {
+    const seen = this.seen.get(key);
+    if (!seen) return;
+    seen.flushing = false;
+    if (seen.leftOut === 0) {
+      this.seen.delete(key);
+      return;
+    }
+    this.write({ ...seen.last, target: { ...seen.last.target, leftOut: seen.leftOut } });
+    seen.at = this.now();
+    seen.leftOut = 0;
   }
 }

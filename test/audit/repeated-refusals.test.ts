@@ -1,5 +1,5 @@
-// login.locked records: the first of a client, partition and role, then at most one a minute with
-// how many were left out before it. Other records all go through.
+// login.locked records: the first of a client, partition and role, then the refusals of the
+// minute counted and written as one record when it ends. Other records all go through.
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit-log.js';
 import { RepeatedRefusals } from '../../src/audit/repeated-refusals.js';
@@ -9,10 +9,15 @@ const locked = (name: string, serial: string, role = 'co'): AuditEvent => ({
 });
 
 describe('RepeatedRefusals', () => {
-  it('writes the first refusal, leaves the rest of the minute out, then writes one saying how many', () => {
+  it('writes the first refusal, counts the rest of the minute, and writes that count when the minute ends', () => {
     const written: AuditEvent[] = [];
     let now = 0;
-    const refusals = new RepeatedRefusals((e) => written.push(e), 60_000, () => now);
+    const timers: Array<{ at: number; run: () => void }> = [];
+    const refusals = new RepeatedRefusals((e) => written.push(e), 60_000, () => now, (run, ms) => timers.push({ at: now + ms, run }));
+    const advance = (to: number) => {
+      now = to;
+      for (const t of timers.splice(0).filter((x) => x.at <= to)) t.run();
+    };
     for (let i = 0; i < 1000; i++) refusals.record(locked('bob', '1'));
     expect(written).toHaveLength(1);
     expect(written[0]!.target).toEqual({ partition: 'p', serial: '1', role: 'co' });
@@ -21,14 +26,25 @@ describe('RepeatedRefusals', () => {
     refusals.record(locked('bob', '2'));
     refusals.record(locked('alice', '1'));
     expect(written).toHaveLength(4);
-    now = 60_000;
-    refusals.record(locked('bob', '1'));
+    // The minute ends: the 999 left out are one record, written even if no refusal follows.
+    advance(60_000);
     expect(written).toHaveLength(5);
     expect(written[4]!.target).toEqual({ partition: 'p', serial: '1', role: 'co', leftOut: 999 });
+    // A refusal in the next minute is counted again, then written at its end.
+    advance(70_000);
+    refusals.record(locked('bob', '1'));
+    expect(written).toHaveLength(5);
+    advance(120_000);
+    expect(written[5]!.target).toMatchObject({ leftOut: 1 });
+    // A quiet minute: the next refusal is written at once.
+    advance(200_000);
+    refusals.record(locked('bob', '1'));
+    expect(written).toHaveLength(7);
+    expect(written[6]!.target).toEqual({ partition: 'p', serial: '1', role: 'co' });
     // Failed logins (bounded by the lock) and everything else are all written.
     const failed = { ...locked('bob', '1'), action: 'login.failed', code: 'CKR_PIN_INCORRECT' };
     refusals.record(failed);
     refusals.record(failed);
-    expect(written).toHaveLength(7);
+    expect(written).toHaveLength(9);
   });
 });
