@@ -94,6 +94,9 @@ describe('a slowloris from another address', () => {
     } finally {
       for (const s of holders) s.destroy();
     }
+    // Displacing wrote `Fail to accept a client TCP connection`, at most once a second: the next
+    // test waits for a line of its own.
+    await sleep(1100);
   });
 
   it('a connect flood from many addresses fills the pending limit: refused and logged, connected clients served, new ones admitted once it ends', async () => {
