@@ -170,7 +170,7 @@ export class TokenSession {
     return this.remote.generateRandom(this.session, length);
   }
 
-  /** A public key as node:crypto sees it (from CKA_PUBLIC_KEY_INFO). */
+  /** A public key as node:crypto sees it (from CKA_PUBLIC_KEY_INFO, or its components: public-key.ts). */
   async publicKey(key: KeyRef): Promise<KeyObject> {
     const handle = await this.resolve(key, [CKO.PUBLIC_KEY]);
     return publicKeyOf(await this.remote.getAttributeValue(this.session, handle, PUBLIC_KEY_ATTRIBUTES));
