@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { exitStatusFor } from '../client/failure.js';
 import { packageVersion } from '../client/package-version.js';
 import { helpHint, usageMessage } from './usage-error.js';
+import { sharedOptionsLast } from './option-order.js';
 
 export function clientProgram(): Command {
   return new Command('ntls-client').description('ntls client tools')
@@ -16,6 +17,9 @@ export function nonNegative(value: string): number {
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number of 0 or more is expected.');
   return n;
 }
+
+/** The options `common` gives every command, also taken before the command words. */
+const CLIENT_SHARED_OPTIONS = { flags: ['--json'], valued: ['--config-dir', '--timeout'] };
 
 /** The options every command takes. */
 export function common(command: Command): Command {
@@ -40,12 +44,13 @@ export async function runProgram(program: Command, examples: Examples): Promise<
     const lines = examples[command.name()];
     if (lines) command.addHelpText('after', `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((e) => `  $ ${e}`).join('\n')}\n`);
   }
+  const args = sharedOptionsLast(process.argv.slice(2), CLIENT_SHARED_OPTIONS);
   try {
-    await program.parseAsync(process.argv);
+    await program.parseAsync(args, { from: 'user' });
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
     if (error.exitCode === 0) process.exit(0);
-    const line = `${usageMessage(error, usageError)}; ${helpHint(program, process.argv.slice(2))}`;
+    const line = `${usageMessage(error, usageError)}; ${helpHint(program, args)}`;
     if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: 'NTLS_ERR_USAGE', message: line } }) + '\n');
     process.stderr.write(`ntls-client: ${line} [NTLS_ERR_USAGE]\n`);
     process.exit(exitStatusFor('NTLS_ERR_USAGE'));

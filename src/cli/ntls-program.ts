@@ -17,6 +17,7 @@ import { NTLS_VERSION } from '../version.js';
 import { Exit, exitWithError, fail, setJsonOutput } from './failure.js';
 import { callAdmin } from '../admin/client.js';
 import type { Health } from '../metrics/health.js';
+import { sharedOptionsLast } from './option-order.js';
 
 function portNumber(value: string): number {
   const port = Number(value);
@@ -129,13 +130,15 @@ registerHomeCommands(program);
 addExamples(program);
 // --json of the command run shapes its failures too; any failure ends as one line, never a stack.
 program.hook('preAction', (_root, command) => setJsonOutput(command.opts<{ json?: boolean }>().json === true));
+// `ntls --home H client list`: --home and --json before the command words are taken as after them.
+const args = sharedOptionsLast(process.argv.slice(2), { flags: ['--json'], valued: ['--home'] });
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(args, { from: 'user' });
 } catch (error) {
   if (error instanceof CommanderError) {
     if (error.exitCode === 0) process.exit(0);
-    setJsonOutput(process.argv.includes('--json'));
-    fail('NTLS_ERR_USAGE', usageMessage(error, usageError), helpHint(program, process.argv.slice(2)), Exit.BadInput);
+    setJsonOutput(args.includes('--json'));
+    fail('NTLS_ERR_USAGE', usageMessage(error, usageError), helpHint(program, args), Exit.BadInput);
   }
   exitWithError(error);
 }
