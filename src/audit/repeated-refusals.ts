@@ -47,6 +47,11 @@ export class RepeatedRefusals {
     this.write(event);
   }
 
+  /** Writes every count still waiting for its minute to end (the daemon is stopping). */
+  flushAll(): void {
+    for (const key of [...this.seen.keys()]) this.flush(key);
+  }
+
   /** The refusals counted since the last record, as one record; the next minute starts now. */
   private flush(key: string): void {
     const seen = this.seen.get(key);

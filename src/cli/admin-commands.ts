@@ -66,6 +66,8 @@ interface ClientRow { name: string; host: string | null; fingerprint: string; pa
 /** notAfter as the table shows it: marked when past. */
 const expiry = (r: ClientRow) => ({ ...r, notAfter: r.expired ? `${r.notAfter} (EXPIRED)` : r.notAfter });
 
+const legacyRsaWord = (value: unknown) => (value === null || value === undefined ? 'the module decides' : value ? 'on' : 'off');
+
 export function registerAdminCommands(program: Command): void {
   const client = program.command('client').description('registered clients');
   withCommon(client.command('register').description('register a client by its certificate'))
@@ -141,7 +143,9 @@ export function registerAdminCommands(program: Command): void {
     });
   withCommon(partition.command('show').description('show one partition and its use'))
     .requiredOption('-p, --partition <name|serial>', 'partition: its name or serial number (else a token label)')
-    .action(async (o: Common & { partition: string }) => print(await admin(o, 'partition.show', { partition: o.partition }), o, (r: never) => fields(r)));
+    .action(async (o: Common & { partition: string }) => print(await admin(o, 'partition.show', { partition: o.partition }), o,
+      // In the words `ntls partition policy --legacy-rsa` takes.
+      (r: Record<string, unknown>) => fields({ ...r, legacyRsa: legacyRsaWord(r.legacyRsa) })));
   withCommon(partition.command('delete').description('delete a partition and every object in it'))
     .requiredOption('-p, --partition <name|serial>', 'partition: its name or serial number (else a token label)')
     .option('-f, --force', 'do not ask for confirmation')
@@ -161,7 +165,7 @@ export function registerAdminCommands(program: Command): void {
         const row = o.legacyRsa === undefined
           ? await admin<Record<string, unknown>>(o, 'partition.show', { partition: o.partition })
           : await admin<Record<string, unknown>>(o, 'partition.policy', { partition: o.partition, legacyRsa: o.legacyRsa });
-        const policy = { partition: row.name, serial: row.serial, legacyRsa: row.legacyRsa === null ? 'the module decides' : row.legacyRsa ? 'on' : 'off' };
+        const policy = { partition: row.name, serial: row.serial, legacyRsa: legacyRsaWord(row.legacyRsa) };
         print(policy, o, (r: never) => fields(r));
         return;
       }

@@ -279,6 +279,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
         await admin.close();
         metricsServer?.close();
         await Promise.all([engine.close(), pool?.stop()]);
+        refusals.flushAll();
         logger.log(Catalogue.dispatchingTerminated);
         monitor.stop();
         // The guide's order: Terminating., then the command processor's shut down, then terminated.

@@ -47,4 +47,18 @@ describe('RepeatedRefusals', () => {
     refusals.record(failed);
     expect(written).toHaveLength(9);
   });
+
+  it('writes the counts still waiting when the daemon stops, and nothing for a role with none', () => {
+    const written: AuditEvent[] = [];
+    const refusals = new RepeatedRefusals((e) => written.push(e), 60_000, () => 0, () => {});
+    for (let i = 0; i < 5; i++) refusals.record(locked('bob', '1'));
+    refusals.record(locked('alice', '1'));
+    expect(written).toHaveLength(2);
+    refusals.flushAll();
+    expect(written).toHaveLength(3);
+    expect(written[2]!.who).toMatchObject({ name: 'bob' });
+    expect(written[2]!.target).toEqual({ partition: 'p', serial: '1', role: 'co', leftOut: 4 });
+    refusals.flushAll();
+    expect(written).toHaveLength(3);
+  });
 });

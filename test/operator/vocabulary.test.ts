@@ -1,6 +1,7 @@
 // Vocabulary (issue 16): partitions by name or serial (a number is a name first, then a serial,
 // and a number that is one partition's name and another's serial is refused), serials called
-// serials, one fingerprint format, yes/no for people and true/false in JSON.
+// serials, one fingerprint format, yes/no for people and true/false in JSON (on/off where the
+// setting is given so).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -67,5 +68,12 @@ describe('words of ntls', () => {
     const list = (await ntls('partition', 'list')).stdout;
     expect(list).not.toMatch(/\b(true|false)\b/);
     expect(list).toMatch(/\b(yes|no)\b/);
+  });
+
+  it('partition show says legacyRsa on/off, the words partition policy --legacy-rsa takes; JSON keeps true/false', async () => {
+    expect((await ntls('partition', 'show', '-p', 'default')).stdout).toMatch(/^legacyRsa\s+off$/m);
+    expect((await ntls('partition', 'policy', '-p', 'default', '--legacy-rsa', 'on')).status).toBe(0);
+    expect((await ntls('partition', 'show', '-p', 'default')).stdout).toMatch(/^legacyRsa\s+on$/m);
+    expect((await json<{ legacyRsa: boolean }>('partition', 'show', '-p', 'default')).legacyRsa).toBe(true);
   });
 });
