@@ -234,7 +234,7 @@ export function registerAdminCommands(program: Command): void {
 
   const config = program.command('config').description('the configuration of a home');
   withCommon(config.command('show').description('every setting: its value, default and meaning'))
-    .action((o: Common) => {
+    .action(async (o: Common) => {
       const home = resolveHome(o.home);
       let effective;
       try {
@@ -244,6 +244,13 @@ export function registerAdminCommands(program: Command): void {
       }
       const rows = settings().map((s) => ({ key: s.key, value: getPath(effective, s.key), default: s.defaultValue, meaning: s.description }));
       print(rows, o, (r: typeof rows) => table(r, ['key', 'value', 'default', 'meaning']));
+      // The values are the file's; a daemon started with --port or --bind listens elsewhere.
+      const running = await callAdmin<{ listening: string }>(home, 'service.status', {}, 2_000).catch(() => null);
+      const configured = `${effective.server.bind}:${effective.server.port}`;
+      if (running && running.listening !== configured) {
+        const why = effective.server.port === 0 && running.listening.startsWith(`${effective.server.bind}:`) ? 'port 0: the system chose one' : 'a --bind or --port given at its start';
+        process.stderr.write(`note: the running daemon listens on ${running.listening} (${why}); the configuration says ${configured}\n`);
+      }
     });
   const store = program.command('store').description('the HSM store (docs/ha.md)');
   withCommon(store.command('migrate').description('move the home\'s store into PostgreSQL (--to postgres) or back into its SQLite file (--to sqlite), all or nothing; the service stopped'))

@@ -126,6 +126,12 @@ describe('ntls cert, info, service, config', () => {
     expect(shown.find((s) => s.key === 'log.debug')!.value).toBe(true);
     expect(shown.find((s) => s.key === 'server.port')!.value).toBe(0);
   });
+
+  it('config show shows the file\'s values, and says where the running daemon really listens when that differs', async () => {
+    const shown = await ntls('config', 'show');
+    expect(shown.stdout).toMatch(/^server\.port\s+0\s/m);
+    expect(shown.stderr).toBe(`note: the running daemon listens on 127.0.0.1:${daemon.port} (port 0: the system chose one); the configuration says 127.0.0.1:0\n`);
+  });
 });
 
 describe('no daemon', () => {
