@@ -122,9 +122,21 @@ class RsaPrivatePool {
   }
 }
 
+/**
+ * Keys above this many bits (imported: ntls generates up to 4096) are heavy: an RSA-16384
+ * signature takes about 300 ms of a core, an RSA-2048 one 1 ms.
+ */
+export const HEAVY_RSA_BITS = 4096;
+
 const pool = new RsaPrivatePool(Math.max(1, Math.min(4, availableParallelism())));
+// Heavy keys take turns on a thread of their own: a client signing with one on many links holds
+// one thread, and everyone else's RSA operations, PIN checks and signatures keep the others.
+const heavyLane = new RsaPrivatePool(1);
+
+export const isHeavyRsa = (bits: number) => bits > HEAVY_RSA_BITS;
 
 /** Runs one RSA private-key primitive off the event loop; rejects with RsaInputError or RsaWorkerFailure. */
 export function rsaPrivate(request: PrivateRequest): Promise<Buffer> {
-  return pool.run(request);
+  const heavy = isHeavyRsa(request.key.asymmetricKeyDetails?.modulusLength ?? 0);
+  return (heavy ? heavyLane : pool).run(request);
 }

@@ -15,7 +15,7 @@ import type { MechanismEntry } from './entry.js';
 import { asymmetricKey, base64url, generatedKeyPair } from './keys.js';
 import { HashedMessage, WholeMessage } from './message.js';
 import { maxPssSalt, pkcs1v15Unpad, pssEncode, pssVerify } from './rsa-padding.js';
-import { rsaPrivate, RsaWorkerFailure } from './rsa-private.js';
+import { isHeavyRsa, rsaPrivate, RsaWorkerFailure } from './rsa-private.js';
 
 /**
  * What the mechanisms can do; a partition's policy (src/hsm/policy.ts) asks for more: 2048 bits
@@ -90,6 +90,14 @@ async function generateRsaKeyPair(mechanism: Mechanism, request: KeyPairRequest)
 // --- primitives -----------------------------------------------------------------------------
 
 type SignOptions = { key: KeyObject; padding?: number; saltLength?: number };
+
+/**
+ * The whole message, to sign in one node:crypto call on the libuv thread pool, for keys that are
+ * not heavy; a heavy key's message is digested here and signed on its own thread (rsaPrivate).
+ */
+function lightMessage(key: RsaKey, input: HashedMessage): Buffer | null {
+  return isHeavyRsa(key.bits) ? null : input.message();
+}
 
 function signAsync(hash: string, data: Buffer, options: SignOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -184,7 +192,7 @@ function hashedPkcsSigner(hash: HashAlgorithm) {
       dispose() { input.release(); },
       async update(data) { input.add(data); },
       async final() {
-        const message = input.message();
+        const message = lightMessage(key, input);
         if (message) return signAsync(hash.name, message, { key: key.object, padding: constants.RSA_PKCS1_PADDING });
         return signPkcs1Raw(key, Buffer.concat([hash.digestInfoPrefix, input.digest()]));
       },
@@ -262,7 +270,7 @@ function pssSigner(fixedHash?: HashAlgorithm) {
       dispose() { input.release(); },
       async update(data) { input.add(data); },
       async final() {
-        const message = input.message();
+        const message = lightMessage(key, input);
         if (message && settings.mgfHash === fixedHash) {
           return signAsync(fixedHash.name, message, { key: key.object, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: settings.saltLength });
         }
