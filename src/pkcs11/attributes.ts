@@ -120,7 +120,9 @@ export function normaliseAttribute(attribute: Attribute): Attribute {
       }
       throw invalid();
     case 'template':
-      if (Array.isArray(value) && isAttributeArray(value)) return { type: attribute.type, value: value.map(normaliseAttribute) };
+      // Each type once, as in a template: 400,000 copies of one attribute were kept whole (the
+      // partition's room counts each type once), a heap a request could grow without bound.
+      if (Array.isArray(value) && isAttributeArray(value)) return { type: attribute.type, value: [...templateMap(value)].map(([type, v]) => ({ type, value: v })) };
       throw invalid();
     case 'mechanisms':
       if (isList(value) && value.every((m) => typeof m === 'number' && Number.isSafeInteger(m) && m >= 0)) return { type: attribute.type, value: [...value] as number[] };

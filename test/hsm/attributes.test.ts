@@ -46,6 +46,13 @@ describe('templateMap', () => {
     expect(templateMap([{ type: CKA.TOKEN, value: true }, { type: CKA.TOKEN, value: Buffer.from([1]) }]).get(CKA.TOKEN)).toBe(true);
     expect(code(() => templateMap([{ type: CKA.TOKEN, value: true }, { type: CKA.TOKEN, value: false }]))).toBe(CKR.TEMPLATE_INCONSISTENT);
   });
+
+  it('a template inside one (CKA_WRAP_TEMPLATE) keeps each type once: 1,000 copies are one, different values are CKR_TEMPLATE_INCONSISTENT', () => {
+    const copies = Array.from({ length: 1000 }, () => ({ type: CKA.TOKEN, value: true }));
+    const map = templateMap([{ type: CKA.WRAP_TEMPLATE, value: [...copies, { type: CKA.EXTRACTABLE, value: false }] }]);
+    expect(map.get(CKA.WRAP_TEMPLATE)).toEqual([{ type: CKA.TOKEN, value: true }, { type: CKA.EXTRACTABLE, value: false }]);
+    expect(code(() => templateMap([{ type: CKA.UNWRAP_TEMPLATE, value: [{ type: CKA.TOKEN, value: true }, { type: CKA.TOKEN, value: false }] }]))).toBe(CKR.TEMPLATE_INCONSISTENT);
+  });
 });
 
 describe('lengths', () => {

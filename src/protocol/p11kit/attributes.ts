@@ -13,7 +13,7 @@
 // Types p11-kit does not know are byte arrays.
 
 import type { Attribute as TokenAttribute, AttributeResult, AttributeValue as TokenValue } from '../../pkcs11/attributes.js';
-import { CKA } from '../../pkcs11/constants.js';
+import { CKA, CKR } from '../../pkcs11/constants.js';
 import { P11KitCodecError, P11KitErrorCode } from './errors.js';
 import { ULONG_MINUS_ONE, WireReader, WireWriter } from './wire.js';
 
@@ -184,7 +184,7 @@ export function readAttribute(r: WireReader, nested: boolean): Attribute {
       if (nested) {
         throw new P11KitCodecError(P11KitErrorCode.NestingTooDeep, `attribute array 0x${type.toString(16)} inside an attribute array`, { offset: at });
       }
-      const n = r.count(MIN_ATTRIBUTE_BYTES, 'attribute array value');
+      const n = templateCount(r, MIN_ATTRIBUTE_BYTES, 'attribute array value');
       const list: Attribute[] = [];
       for (let i = 0; i < n; i++) list.push(readAttribute(r, true));
       value = { kind, value: list };
@@ -207,15 +207,32 @@ export function readAttribute(r: WireReader, nested: boolean): Attribute {
   return { type, value, length };
 }
 
+/**
+ * The most attributes one template, a template inside one, or one C_GetAttributeValue request
+ * may hold: far more than any object has (PKCS#11 defines about 150 types), and few enough that a
+ * request's decoded form stays near its size on the wire (a 4 MiB frame of 10-byte attributes was
+ * 400,000 objects, 16 MB of heap, kept as long as the object). Past it: CKR_HOST_MEMORY.
+ */
+export const MAX_TEMPLATE_ATTRIBUTES = 4096;
+
+function templateCount(r: WireReader, minItemSize: number, what: string): number {
+  const at = r.offset;
+  const n = r.count(minItemSize, what);
+  if (n > MAX_TEMPLATE_ATTRIBUTES) {
+    throw new P11KitCodecError(P11KitErrorCode.TooManyAttributes, `${what} of ${n} attributes, over ${MAX_TEMPLATE_ATTRIBUTES}`, { offset: at, rv: CKR.HOST_MEMORY });
+  }
+  return n;
+}
+
 export function readAttributeArray(r: WireReader): Attribute[] {
-  const n = r.count(MIN_ATTRIBUTE_BYTES, 'attribute array');
+  const n = templateCount(r, MIN_ATTRIBUTE_BYTES, 'attribute array');
   const out: Attribute[] = [];
   for (let i = 0; i < n; i++) out.push(readAttribute(r, false));
   return out;
 }
 
 export function readAttributeRequests(r: WireReader): AttributeRequest[] {
-  const n = r.count(8, 'attribute buffer');
+  const n = templateCount(r, 8, 'attribute buffer');
   const out: AttributeRequest[] = [];
   for (let i = 0; i < n; i++) out.push({ type: r.uint32(), length: r.uint32() });
   return out;

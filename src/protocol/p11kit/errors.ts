@@ -25,6 +25,8 @@ export const P11KitErrorCode = {
   UlongRange: 'NTLS_ERR_P11KIT_ULONG_RANGE',
   /** An attribute array nested inside an attribute array nested inside an attribute array. */
   NestingTooDeep: 'NTLS_ERR_P11KIT_NESTING_TOO_DEEP',
+  /** A template (or a template inside one) of more attributes than a call may carry. */
+  TooManyAttributes: 'NTLS_ERR_P11KIT_TOO_MANY_ATTRIBUTES',
   /** C_Initialize without the PRIVATE-GNOME-KEYRING-PKCS11-PROTOCOL-V-1 handshake. */
   BadHandshake: 'NTLS_ERR_P11KIT_BAD_HANDSHAKE',
   /** A response that answers another call than the one asked (client side). */

@@ -5,6 +5,7 @@ import {
   encodeErrorResponse, encodeRequest, encodeResponse, lengthOnly, negotiateVersion, outputRequest,
   parameterUpdateFor, request, response, wireResults, wireValue, type P11KitRequest, type P11KitResponse, type Result,
 } from '../../../src/protocol/p11kit/index.js';
+import { MAX_TEMPLATE_ATTRIBUTES } from '../../../src/protocol/p11kit/attributes.js';
 import { attrBytes, bytes } from './fixture-writer.js';
 
 function value<T>(r: Result<T>): T {
@@ -180,6 +181,26 @@ describe('requests: fixed bytes', () => {
     const inner = attrBytes(CKA.UNWRAP_TEMPLATE, 0, bytes().u32(0).build());
     const body = bytes().head(20, 'uaA').u64(5).u32(1).raw(attrBytes(CKA.WRAP_TEMPLATE, 24, bytes().u32(1).raw(inner).build())).build();
     expect(errorOf(decodeRequest(body)).code).toBe(P11KitErrorCode.NestingTooDeep);
+  });
+
+  it('a template of more than 4096 attributes, at the top or inside CKA_WRAP_TEMPLATE, or a C_GetAttributeValue of more, is CKR_HOST_MEMORY', () => {
+    const token = attrBytes(CKA.TOKEN, 1, Buffer.from([1]));
+    const many = (n: number) => Buffer.concat(Array.from({ length: n }, () => token));
+    const top = (n: number) => bytes().head(20, 'uaA').u64(5).u32(n).raw(many(n)).build();
+    expect(value(decodeRequest(top(MAX_TEMPLATE_ATTRIBUTES))).call).toBe('C_CreateObject');
+    const over = errorOf(decodeRequest(top(MAX_TEMPLATE_ATTRIBUTES + 1)));
+    expect(over.code).toBe(P11KitErrorCode.TooManyAttributes);
+    expect(over.rv).toBe(CKR.HOST_MEMORY);
+    const inner = (n: number) => bytes().head(20, 'uaA').u64(5).u32(1).raw(attrBytes(CKA.WRAP_TEMPLATE, 24 * n, bytes().u32(n).raw(many(n)).build())).build();
+    expect(value(decodeRequest(inner(MAX_TEMPLATE_ATTRIBUTES))).call).toBe('C_CreateObject');
+    expect(errorOf(decodeRequest(inner(MAX_TEMPLATE_ATTRIBUTES + 1))).code).toBe(P11KitErrorCode.TooManyAttributes);
+    const lengths = (n: number) => {
+      const b = bytes().head(24, 'uufA').u64(5).u64(9).u32(n);
+      for (let i = 0; i < n; i++) b.u32(CKA.LABEL).u32(16);
+      return b.build();
+    };
+    expect(value(decodeRequest(lengths(MAX_TEMPLATE_ATTRIBUTES))).call).toBe('C_GetAttributeValue');
+    expect(errorOf(decodeRequest(lengths(MAX_TEMPLATE_ATTRIBUTES + 1))).code).toBe(P11KitErrorCode.TooManyAttributes);
   });
 
   it('refuses a value longer than its declared length, and a date of 5 bytes', () => {
