@@ -425,4 +425,22 @@ describe('connections', () => {
     await daemon.waitForLog(/info  NTLS \[\d+\]: Client attempted unsupported command 0x000000c8\.$/, 5000, from);
     await l.close();
   });
+
+  it('a client sending unknown calls as fast as it can: each answered, the line written for the first ten, then about once a second', async () => {
+    const from = daemon.log().length;
+    const l = await link(daemon, alice);
+    const started = Date.now();
+    for (let call = 300; call < 2300; call++) {
+      const body = Buffer.alloc(8);
+      body.writeUInt32BE(call, 0);
+      expect((await l.request(body)).body.readBigUInt64BE(9)).toBe(0x54n);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    await l.close();
+    const lines = daemon.log().slice(from).filter((line) => line.includes('Client attempted unsupported command'));
+    expect(lines[0]).toMatch(/command 0x0000012c\.$/);
+    // Ten in a row a client (the test before took one of alice's).
+    expect(lines.length).toBeGreaterThanOrEqual(9);
+    expect(lines.length).toBeLessThanOrEqual(10 + Math.ceil(seconds) + 1);
+  });
 });

@@ -2,6 +2,7 @@
 // client's own token-model application (its sessions, handles and login state) through its
 // slots, answers out. Every request, NTLS's own included, takes the same path: decode, the
 // call table's row, encode.
+import type { LineBudget } from '../../log/line-budget.js';
 import type { AuditEvent } from '../../audit/audit-log.js';
 import { Catalogue } from '../../log/catalogue.js';
 import type { Logger } from '../../log/logger.js';
@@ -37,6 +38,8 @@ export interface InstanceOptions {
   onClose(): void;
   /** The audit trail: failed logins and logins refused on a locked role. */
   audit?(event: AuditEvent): void;
+  /** How many `unsupported command` lines a client may write (per client, across its links). */
+  unsupportedLines?: LineBudget;
 }
 
 export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
@@ -220,6 +223,7 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
   }
 
   private unsupported(callId: number): void {
+    if (this.options.unsupportedLines?.take(this.options.connection.client) === false) return;
     const shown = callId < 0 ? 0 : callId;
     this.options.logger.log(Catalogue.unsupportedCommand, { command: `0x${shown.toString(16).padStart(8, '0')}` });
   }

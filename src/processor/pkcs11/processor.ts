@@ -1,6 +1,7 @@
 // The built-in command processor: PKCS#11 over the p11-kit RPC protocol, served by the token
 // model over the HSM's device (the software HSM in the service home, or a PKCS#11 module) and
 // the USB tokens deployed beside it. Each client sees only its assigned partitions.
+import { LineBudget } from '../../log/line-budget.js';
 import { PassthroughDevice, SoftwareHsm, HsmAdminError } from '../../hsm/index.js';
 import { operationMemory, singlePartMechanisms, softwareMechanisms } from '../../hsm/mechanisms/index.js';
 import type { VirtualTokens } from '../../tokens/virtual-tokens.js';
@@ -37,6 +38,8 @@ interface Running {
   /** USB-attached tokens (built-in HSM only); the deployed ones are mounted in the model. */
   virtualTokens: VirtualTokens | null;
   live: Map<number, Live>;
+  /** `Client attempted unsupported command` lines, per client. */
+  unsupportedLines: LineBudget;
 }
 
 /**
@@ -105,6 +108,7 @@ export class Pkcs11Processor implements CommandProcessorModule {
     model.mountAll(partitions);
     this.running = {
       context, model, partitions, statistics, applicationIds: new ApplicationIds(model, logger, context.config.processor.maxAppIdsPerClient), virtualTokens: null, live: new Map(),
+      unsupportedLines: new LineBudget(),
     };
     if (partitions instanceof SoftwareHsm) {
       this.followPartitions(partitions, model);
@@ -157,10 +161,10 @@ export class Pkcs11Processor implements CommandProcessorModule {
   }
 
   cp_server_connected(connection: ConnectionInfo): ProcessorInstance {
-    const { context, model, statistics, applicationIds, live } = this.state;
+    const { context, model, statistics, applicationIds, live, unsupportedLines } = this.state;
     const entry: Live = { connection, view: this.viewFor(connection.client, connection.local), instance: undefined as never };
     entry.instance = new ClientInstance({
-      model, logger: context.logger, connection, statistics, applicationIds,
+      model, logger: context.logger, connection, statistics, applicationIds, unsupportedLines,
       view: () => entry.view,
       maxOutputBytes: context.config.datapath.maxFrameBytes,
       commandKeepalive: context.config.processor.commandKeepalive,
