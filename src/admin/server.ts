@@ -1,3 +1,4 @@
+import { sayAuditFailure } from '../audit/audit-log.js';
 import { existsSync, rmSync } from 'node:fs';
 import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -103,8 +104,9 @@ export class AdminServer {
     const response = await this.run(request, handler);
     try {
       this.observer?.(request.command, request.args ?? {}, request.who, response.ok ? { ok: true, resolved: resolvedOf(response.result) } : { ok: false, code: response.error.code });
-    } catch {
+    } catch (error) {
       // The audit trail could not be written (disk full...): the answer still goes out.
+      sayAuditFailure(error);
     }
     return response;
   }

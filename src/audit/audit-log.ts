@@ -4,10 +4,11 @@
 // record's other fields; `audit/audit.head` holds the last record's seq and MAC, so that a record
 // removed from the end is found too. docs/operations.md, "Audit trail".
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { NtlsError } from '../errors/ntls-error.js';
+import { appendWhole } from '../log/append-whole.js';
 
 export const AUDIT_FOLDER = 'audit';
 const GENESIS = '0'.repeat(64);
@@ -62,6 +63,27 @@ function readKey(file: string): Buffer {
   return key;
 }
 
+function truncateQuietly(fd: number, size: number): void {
+  try {
+    ftruncateSync(fd, size);
+  } catch {
+    // The first error is the one reported.
+  }
+}
+
+let lastFailure: string | null = null;
+
+/**
+ * The daemon's way with a record it could not write (disk full): said on stderr, once until the
+ * problem changes, and the request or call it recorded goes on (its answer stays what it is).
+ */
+export function sayAuditFailure(error: unknown): void {
+  const problem = error instanceof Error ? error.message : String(error);
+  if (problem.replace(/record of \S+/, '') === lastFailure) return;
+  lastFailure = problem.replace(/record of \S+/, '');
+  process.stderr.write(`ntls: ${problem}\n`);
+}
+
 /** Appends records to a home's audit log; one writer at a time (the daemon, or the CLI while none runs). */
 export class AuditLog {
   private readonly files: ReturnType<typeof paths>;
@@ -89,11 +111,28 @@ export class AuditLog {
       ...(event.code === undefined ? {} : { code: event.code }), prev: this.last,
     };
     const record: AuditRecord = { ...body, mac: macOf(this.key, body) };
-    appendFileSync(this.files.log, JSON.stringify(record) + '\n', { mode: 0o600 });
-    writeFileSync(this.files.head + '.new', JSON.stringify({ seq: record.seq, mac: record.mac }) + '\n', { mode: 0o600 });
-    renameSync(this.files.head + '.new', this.files.head);
+    // The record and the head that counts it are both written, or neither: a full disk that took
+    // the record but not the head left the next record with the same seq, and a log that no
+    // longer checked (a false alarm of tampering).
+    let fd: number | null = null;
+    let size: number | null = null;
+    try {
+      fd = openSync(this.files.log, 'a', 0o600);
+      size = fstatSync(fd).size;
+      appendWhole(fd, Buffer.from(JSON.stringify(record) + '\n'));
+      writeFileSync(this.files.head + '.new', JSON.stringify({ seq: record.seq, mac: record.mac }) + '\n', { mode: 0o600 });
+      renameSync(this.files.head + '.new', this.files.head);
+    } catch (error) {
+      if (fd !== null && size !== null) truncateQuietly(fd, size);
+      rmSync(this.files.head + '.new', { force: true });
+      const problem = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new AuditError('NTLS_ERR_AUDIT_WRITE', `cannot write ${this.files.log} (${problem}): the record of ${event.action} is not kept`, { hint: 'free space on its disk; the log still checks' });
+    } finally {
+      if (fd !== null) closeSync(fd);
+    }
     this.seq = record.seq;
     this.last = record.mac;
+    lastFailure = null;
     return record;
   }
 }

@@ -26,7 +26,7 @@ import { fileKeySource, hsmKeySource } from './server-key-source.js';
 import { AdminServer } from '../admin/server.js';
 import { adminHandlers } from '../admin/handlers.js';
 import { homeBackupHandlers } from '../admin/home-backup.js';
-import { AuditLog } from '../audit/audit-log.js';
+import { AuditLog, sayAuditFailure } from '../audit/audit-log.js';
 import { storePath } from '../store/hsm-store.js';
 import { auditAdminRequest, auditHandlers } from '../audit/admin-audit.js';
 import { RepeatedRefusals } from '../audit/repeated-refusals.js';
@@ -174,7 +174,13 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       throw new StartError('RC_SSL_CERT_VERIFICATION_LOCATION_ERROR', ExitStatus.StartFailed, `${invalid[0]!.file} in the verify location is not a certificate`, 'remove or replace it, then start again');
     }
     const audit = new AuditLog(root);
-    const refusals = new RepeatedRefusals((event) => audit.record(event));
+    const refusals = new RepeatedRefusals((event) => {
+      try {
+        audit.record(event);
+      } catch (error) {
+        sayAuditFailure(error);
+      }
+    });
     processor = await loadProcessor(config.processor.module, {
       home: root, config, logger, datapathVersion: DATAPATH_CONTRACT_VERSION, metrics, audit: (event) => refusals.record(event),
       assignedPartitions: (client) => registry.byName(client)?.partitions ?? [],

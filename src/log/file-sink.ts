@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync, existsSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, existsSync } from 'node:fs';
+import { appendWhole } from './append-whole.js';
 import { dirname } from 'node:path';
 
 export interface FileSinkOptions {
@@ -29,7 +30,7 @@ export class FileSink {
     if (this.fd === null) this.open();
     const bytes = Buffer.from(line + '\n', 'utf8');
     if (this.size > 0 && this.size + bytes.length > this.options.maxBytes) this.rotate();
-    writeSync(this.fd!, bytes);
+    appendWhole(this.fd!, bytes);
     this.size += bytes.length;
   }
 

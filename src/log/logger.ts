@@ -39,6 +39,7 @@ export class Logger {
   private readonly listeners = new Set<LineListener>();
   private closed = false;
   private fileFailure: string | null = null;
+  private linesLost = 0;
   debugEnabled: boolean;
 
   constructor(private readonly options: LoggerOptions = {}) {
@@ -99,13 +100,18 @@ export class Logger {
     if (!this.file) return;
     try {
       this.file.write(line);
+      if (this.fileFailure !== null) {
+        process.stderr.write(`ntls: writing ${this.options.file} again; ${this.linesLost} line(s) could not be written to it\n`);
+      }
       this.fileFailure = null;
+      this.linesLost = 0;
     } catch (error) {
       const problem = (error as NodeJS.ErrnoException).code ?? String(error);
       if (this.fileFailure !== problem) {
         process.stderr.write(`ntls: cannot write ${this.options.file}: ${problem}; lines are not being logged to the file\n`);
       }
       this.fileFailure = problem;
+      this.linesLost++;
     }
   }
 }
