@@ -841,13 +841,13 @@ export class SoftwareHsm implements Device<SoftwareSession>, Vault {
     try {
       failures = await this.stored(() => this.store.recordLogin(partition.id, role, ok, this.policy.maxFailedLogins, unstored));
     } catch (error) {
+      if (ok) throw error;
       // Not stored (disk full, database down): counted here all the same, or a wrong PIN would
-      // cost nothing while the store refuses writes, and the lock would never come.
-      if (!ok) {
-        partition.countUnstoredFailure(role);
-        if (isLocked(this.policy, partition.failures(role))) this.logins.forget(partition.id, role);
-      }
-      throw error;
+      // cost nothing while the store refuses writes, and the lock would never come. The caller
+      // answers it as the wrong PIN it is (CKR_PIN_INCORRECT, then CKR_PIN_LOCKED), audited.
+      partition.countUnstoredFailure(role);
+      if (isLocked(this.policy, partition.failures(role))) this.logins.forget(partition.id, role);
+      return partition.failures(role);
     }
     partition.row = { ...partition.row, failures: { ...partition.row.failures, [role]: failures } };
     partition.unstoredFailuresStored(role, unstored);

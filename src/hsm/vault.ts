@@ -29,8 +29,8 @@ export interface Vault {
   /**
    * Records a login judged, in the stored count (atomic across nodes), before the call returns:
    * a failure adds one, a success clears it unless the role is locked. Returns the count after.
-   * A failure the store cannot take is counted in memory (Partition.failures) and the store's
-   * error thrown.
+   * A failure the store cannot take is counted in memory (Partition.failures) and that count
+   * returned; a success it cannot take throws the store's error.
    */
   recordLogin(partition: Partition, role: Role, ok: boolean): Promise<number>;
 }

@@ -85,7 +85,7 @@ describe('a full store', () => {
     reopened.close();
   });
 
-  it('a wrong PIN the store cannot count is counted in memory: the lock comes after maxFailedLogins, for the right PIN too, and is stored once the store takes it', async () => {
+  it('a wrong PIN the store cannot count is CKR_PIN_INCORRECT, counted in memory: the lock comes after maxFailedLogins, for the right PIN too, and is stored once the store takes it', async () => {
     const { hsm, slot } = await readyHsm(home, { pinPolicy: { maxFailedLogins: 3 } });
     const app = hsm.application('guess');
     const s = await app.C_OpenSession(slot, RW);
@@ -94,7 +94,10 @@ describe('a full store', () => {
     // The right PIN with no failure behind it writes nothing: it still logs in.
     await app.C_Login(s, CKU.USER, CO_PIN);
     await app.C_Logout(s);
-    for (let i = 0; i < 3; i++) expect(await rv(() => app.C_Login(s, CKU.USER, `wrong-pin-${i}`))).toBe(CKR.DEVICE_ERROR);
+    // Answered as the wrong PINs they are (before: CKR_DEVICE_ERROR, or CKR_DEVICE_MEMORY on a
+    // full disk, and so not audited as failed logins), and counted where partition show reads.
+    for (let i = 0; i < 3; i++) expect(await rv(() => app.C_Login(s, CKU.USER, `wrong-pin-${i}`))).toBe(CKR.PIN_INCORRECT);
+    expect(hsm.partition(slot).failures('co')).toBe(3);
     // Before, each wrong PIN cost nothing here and this logged in: a guess without end.
     expect(await rv(() => app.C_Login(s, CKU.USER, CO_PIN))).toBe(CKR.PIN_LOCKED);
     expect(await rv(() => app.C_Login(s, CKU.USER, 'wrong-pin-x'))).toBe(CKR.PIN_LOCKED);

@@ -78,10 +78,12 @@ function loginState(context: PartitionCommandContext, partition: TokenSummary): 
   } catch {
     return {};
   }
-  const { failures } = hsm.partition(partition.slotId).row;
+  // The stored counts and those the store could not take (disk full): the lock holds on both.
+  const held = hsm.partition(partition.slotId);
+  const failures = { so: held.failures('so'), co: held.failures('co'), cu: held.failures('cu') };
   const max = hsm.policy.maxFailedLogins;
   return {
-    failedLogins: { so: failures.so, co: failures.co, cu: failures.cu },
+    failedLogins: failures,
     locked: { so: failures.so >= max, co: failures.co >= max, cu: failures.cu >= max },
     maxFailedLogins: max,
   };
