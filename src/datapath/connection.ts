@@ -178,9 +178,33 @@ export class Connection {
     if (this.state === ConnectionState.Handshake) {
       this.handshakeFailed(classifyHandshakeFailure(error));
     } else if (!this.closing) {
+      // A reset (or another socket error) once the handshake is done: what the link was doing
+      // failed, and the link ends, with the lines of any other end.
       this.deps.logger.log(Catalogue.unexpectedReadResponse, { state: this.state });
+      this.lostMidway('reset');
+      this.closing = true;
+      this.deps.logger.log(Catalogue.connectionTerminating, { peer: this.peer });
     }
     this.stream.destroy();
+  }
+
+  /**
+   * The peer went (a FIN, or a reset) while the link was in use: the reason line of what was
+   * under way. A FIN between requests is the client ending its link gracefully; a reset there
+   * is the read of the next request failing.
+   */
+  private lostMidway(how: 'fin' | 'reset'): void {
+    const { logger } = this.deps;
+    if (this.state === ConnectionState.Identifying) {
+      logger.log(Catalogue.identityReadFailed);
+      return;
+    }
+    if (!this.instance) return;
+    const cutShort = this.frames.inCommand || this.frames.pendingBytes > 0;
+    // A reset while answers wait for the socket: their write is what failed.
+    if (how === 'reset' && (this.processing || this.budget.unsentAnswers > 0)) logger.log(Catalogue.clientWriteFailed);
+    else if (cutShort || how === 'reset') logger.log(Catalogue.commandBufferReadFailed);
+    else logger.log(Catalogue.clientRequestedTermination, { client: this.clientName, peer: this.peer });
   }
 
   /**
@@ -514,12 +538,8 @@ export class Connection {
   private onEnd(): void {
     // The peer's FIN before the handshake completed: OpenSSL reports no error for it.
     if (this.state === ConnectionState.Handshake && !this.closing) this.handshakeFailed('aborted');
-    if (this.instance && !this.closing) {
-      // A FIN in the middle of a request is a read that failed, not a client ending its link gracefully.
-      const cutShort = this.frames.inCommand || this.frames.pendingBytes > 0;
-      if (cutShort) this.deps.logger.log(Catalogue.commandBufferReadFailed);
-      else this.deps.logger.log(Catalogue.clientRequestedTermination, { client: this.clientName, peer: this.peer });
-    }
+    // A FIN in the middle of a request is a read that failed, not a client ending its link gracefully.
+    else if (!this.closing) this.lostMidway('fin');
     if (!this.closing) {
       this.closing = true;
       this.deps.logger.log(Catalogue.connectionTerminating, { peer: this.peer });

@@ -63,6 +63,11 @@ export class ConnectionBudget {
     return this.own.limit;
   }
 
+  /** Answer bytes made and not yet handed to the socket. */
+  get unsentAnswers(): number {
+    return this.unsent;
+  }
+
   /** Charges the client's share as well from now on (once the client is known, before its first request). */
   joinClient(client: MemoryBudget): void {
     this.client = client;

@@ -412,6 +412,70 @@ describe('connections', () => {
     raw.resetAndDestroy();
     const lines = await settled(port, from);
     expect(lines).toContain('debug : 0xc0000002     Unexpected read response in HEADER STATE');
+    // Then the lines of any end: the read that failed, and the link terminating (before, none).
+    const peer = `127.0.0.1/${port}`;
+    const end = lines.slice(lines.indexOf('debug : 0xc0000002     Unexpected read response in HEADER STATE') + 1);
+    expect(end.slice(0, 3)).toEqual([
+      'info : 0xc0000002 : Failed reading command buffer. Reason: RC_GENERAL_ERROR',
+      `info : 0xc0000002 : Connection terminating:  ${peer}`,
+      `info : 0 : NTLA client "alice" has disconnected: ${peer}`,
+    ]);
+  });
+
+  it('a reset in the middle of a request: "Failed reading command buffer", "Connection terminating"', async () => {
+    const from = daemon.log().length;
+    const raw = netConnect({ host: '127.0.0.1', port: daemon.port });
+    const l = await link(daemon, alice, { socket: raw });
+    const port = l.socket.localPort!;
+    const whole = serializeFrame({ callCode: 7, options: Buffer.alloc(0), body: Buffer.alloc(100) });
+    l.socket.write(whole.subarray(0, 12 + 50));
+    await sleep(200);
+    raw.resetAndDestroy();
+    const lines = await settled(port, from);
+    expect(lines).toContain('info : 0xc0000002 : Failed reading command buffer. Reason: RC_GENERAL_ERROR');
+    expect(lines).toContain(`info : 0xc0000002 : Connection terminating:  127.0.0.1/${port}`);
+    expect(lines).not.toContain(`info : 0 : Client alice requested termination : 127.0.0.1/${port}`);
+  });
+
+  it('a reset while answers wait to be written (the client reads none): "Failed writing to client", "Connection terminating"', async () => {
+    const from = daemon.log().length;
+    const raw = netConnect({ host: '127.0.0.1', port: daemon.port });
+    const l = await link(daemon, alice, { socket: raw });
+    const port = l.socket.localPort!;
+    // NTLS echo requests of 1 MB, each answered with its megabyte: more answers than the
+    // socket buffers hold, so the daemon waits to write them when the reset comes.
+    const echo = Buffer.alloc(8 + 1_000_000, 7);
+    echo.writeUInt32BE(0x4e540002, 0);
+    echo.writeUInt32BE(0, 4);
+    l.socket.pause();
+    raw.pause();
+    for (let i = 0; i < 20; i++) l.socket.write(serializeFrame({ callCode: 9, options: Buffer.alloc(0), body: echo }));
+    await sleep(1500);
+    raw.resetAndDestroy();
+    const lines = await settled(port, from);
+    expect(lines, lines.join('\n')).toContain('info : 0xc0000002 : Failed writing to client Reason: RC_GENERAL_ERROR');
+    expect(lines).toContain(`info : 0xc0000002 : Connection terminating:  127.0.0.1/${port}`);
+  });
+
+  it('a client that sends part of its identity line and closes: "Failed reading identity string", "Connection terminating"', async () => {
+    const from = daemon.log().length;
+    const port = await new Promise<number>((resolve) => {
+      const socket = tlsConnect({
+        host: '127.0.0.1', port: daemon.port, cert: alice.certificatePem, key: alice.keyPem,
+        ca: [serverCertificate(home)], checkServerIdentity: () => undefined,
+      });
+      let local = 0;
+      socket.on('secureConnect', () => {
+        local = socket.localPort!;
+        socket.end(encodeIdentity('client', 'alice').subarray(0, 6));
+      });
+      socket.on('data', () => {});
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(local));
+    });
+    const lines = await settled(port, from);
+    expect(lines).toContain('info : 0xc0000002 : Failed reading identity string. Reason: RC_GENERAL_ERROR');
+    expect(lines).toContain(`info : 0xc0000002 : Connection terminating:  127.0.0.1/${port}`);
   });
 
   it('an unknown call is answered CKR_FUNCTION_NOT_SUPPORTED and logged as an unsupported command', async () => {
