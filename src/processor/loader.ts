@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandProcessorModule, ProcessorContext, ProcessorName } from './contract.js';
-import { DATAPATH_CONTRACT_VERSION, ENTRY_POINTS } from './contract.js';
+import { DATAPATH_CONTRACT_VERSION, ENTRY_POINTS, GUIDE_ENTRY_POINTS } from './contract.js';
 import { createPkcs11Processor } from './pkcs11/processor.js';
 
 /** The processor could not be loaded; the guide's lines have been written already. */
@@ -37,13 +37,21 @@ async function importModule(path: string, logger: Logger): Promise<CommandProces
     throw new ProcessorLoadError('RC_GENERAL_ERROR', `command processor module ${path} could not be loaded: ${(error as Error).message}`);
   }
   const label = path;
-  for (const entry of ENTRY_POINTS) {
+  for (const entry of GUIDE_ENTRY_POINTS) {
     if (typeof imported[entry] !== 'function') {
       logger.log(Catalogue.processorEntryPointMissing, { entryPoint: entry, module: label });
       throw new ProcessorLoadError('RC_FUNCTION_NOT_SUPPORTED', `${entry} missing from command processor ${path}`);
     }
   }
   return imported as unknown as CommandProcessorModule;
+}
+
+/** The module's name and version as it gives them; what it gives that is not one, named by its path. */
+function processorName(given: unknown, modulePath: string | null): ProcessorName {
+  const fields = typeof given === 'object' && given !== null ? given as Partial<Record<keyof ProcessorName, unknown>> : {};
+  const name = typeof fields.name === 'string' ? fields.name : typeof given === 'string' ? given : modulePath ?? 'command processor';
+  const version = typeof fields.version === 'string' || typeof fields.version === 'number' ? String(fields.version) : 'unknown';
+  return { name, version };
 }
 
 /**
@@ -59,8 +67,15 @@ export async function loadProcessor(modulePath: string | null, context: Processo
   } else {
     module = await importModule(modulePath, logger);
   }
-  const name = module.cp_get_processor_name_p();
-  const supported = module.cp_get_supported_versions();
+  const name = processorName(module.cp_get_processor_name_p(), modulePath);
+  const missing = ENTRY_POINTS.find((entry) => typeof module[entry] !== 'function');
+  if (missing) {
+    // Not an entry point the guide names: the module fails to initialise, in the guide's words.
+    logger.log(Catalogue.processorInitFailed, { module: name.name, version: name.version });
+    throw new ProcessorLoadError('RC_FUNCTION_NOT_SUPPORTED', `${missing} missing from command processor ${modulePath}`);
+  }
+  const given: unknown = module.cp_get_supported_versions();
+  const supported = Array.isArray(given) ? given.map(String) : [];
   if (!supported.includes(DATAPATH_CONTRACT_VERSION)) {
     logger.log(Catalogue.processorIncompatible, { module: name.name, version: name.version });
     throw new ProcessorLoadError('RC_FUNCTION_NOT_SUPPORTED', `command processor "${name.name}" supports contract versions ${supported.join(', ') || 'none'}, the data path speaks ${DATAPATH_CONTRACT_VERSION}`);
