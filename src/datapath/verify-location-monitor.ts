@@ -86,7 +86,9 @@ export class VerifyLocationMonitor {
       else if (old.fingerprint !== client.fingerprint || old.host !== client.host || old.partitions.join() !== client.partitions.join()) change.changed.push(client);
     }
     for (const [name, client] of before) if (!after.has(name)) change.removed.push(client);
-    if (change.removed.length) this.logger.log(Catalogue.verifyLocationCertRemoved);
+    // A certificate replaced under its client's name is one removed (its links end) and one added.
+    const replaced = change.changed.some((client) => before.get(client.name)!.fingerprint !== client.fingerprint);
+    if (change.removed.length || replaced) this.logger.log(Catalogue.verifyLocationCertRemoved);
     if (change.added.length || change.removed.length || change.changed.length) this.onChange(change);
   }
 

@@ -101,14 +101,21 @@ describe('revocation through the verify location', () => {
     await live.close();
   });
 
-  it('a certificate replaced under the same name ends the links made with the old one', async () => {
+  it('a certificate replaced under the same name ends the links made with the old one, after the guide\'s flush line', async () => {
     const d = await started();
     const before = await makeClient('rotated');
     registerClient(home, before);
     const old = await linkWhenRegistered(d, before);
+    const port = old.socket.localPort!;
+    const from = d.log().length;
     const after = await makeClient('rotated');
     writeFileSync(join(home, 'clients', 'rotated.pem'), after.certificatePem);
     expect(await closedWithin(old, 10_000)).toBe(true);
+    await d.waitForLog(`Connection terminating:  127.0.0.1/${port}`, 5000, from);
+    const bodies = d.bodies().slice(from);
+    const flushed = bodies.indexOf('info : 0 : Detected client certificate removed from verify location.  Flush verify location cache');
+    expect(flushed).toBeGreaterThanOrEqual(0);
+    expect(bodies.indexOf(`info : 0xc0000002 : Connection terminating:  127.0.0.1/${port}`)).toBeGreaterThan(flushed);
     const fresh = await linkWhenRegistered(d, after);
     expect((await fresh.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
     await fresh.close();
