@@ -71,6 +71,11 @@ function registryCall<T>(fn: () => T): T {
       };
       throw new AdminError(error.code, error.message, hints[error.code]);
     }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+      throw new AdminError('NTLS_ERR_FILE', `cannot write the verify location (${code})`,
+        code === 'ENOSPC' || code === 'EDQUOT' ? 'free space on the disk of the home\'s clients/ folder, then try again; nothing was changed' : 'make the home\'s clients/ folder writable by the daemon\'s user, then try again; nothing was changed');
+    }
     throw error;
   }
 }
@@ -100,6 +105,15 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       const client = registryCall(() => registry.register(name, certificate, host, { allowExpired: args.force === true }));
       service.rescanClients();
       return describe(client);
+    },
+    'client.renew': async (args) => {
+      const client = known(text(args, 'name', 'a client name'));
+      const certificate = text(args, 'certificate', 'the client certificate');
+      const { byClient } = await datapath.connections();
+      const linked = byClient[client.name] ?? 0;
+      const renewed = registryCall(() => registry.renew(client.name, certificate, { allowExpired: args.force === true }));
+      service.rescanClients();
+      return { ...(await describe(renewed)), linksEnded: linked };
     },
     'client.list': async () => {
       const { byClient } = await datapath.connections();

@@ -5,6 +5,7 @@ import type { AdminObserver } from '../admin/server.js';
 /** Admin commands that change something, with the arguments worth keeping (never PINs or certificates). */
 const AUDITED: Record<string, readonly string[]> = {
   'client.register': ['name', 'host', 'force'],
+  'client.renew': ['name', 'force'],
   'client.delete': ['name'],
   'client.hostip': ['name', 'host'],
   'client.assign-partition': ['name', 'partition'],

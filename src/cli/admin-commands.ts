@@ -82,6 +82,17 @@ export function registerAdminCommands(program: Command): void {
       for (const warning of certificateWarnings(certificate)) process.stderr.write(`ntls: WARNING: the certificate of ${result.name}: ${warning}.\n`);
       print(result, o, (r: ClientRow) => `client ${r.name} registered (fingerprint ${r.fingerprint})\n`);
     });
+  withCommon(client.command('renew').description('give a registered client its new certificate (same name, host and partitions); links made with the old one end'))
+    .requiredOption('-c, --client <name>', 'client name')
+    .requiredOption('--cert <file>', 'the client\'s new certificate (PEM)')
+    .option('-f, --force', 'take the certificate even if it has expired')
+    .action(async (o: Common & { client: string; cert: string; force?: boolean }) => {
+      const certificate = readCertificateFile(o.cert);
+      const result = await admin<ClientRow & { linksEnded: number }>(o, 'client.renew', { name: o.client, certificate, force: o.force === true });
+      if (result.expired) process.stderr.write(`ntls: WARNING: the certificate of ${result.name} expired on ${result.notAfter}; it cannot link until it is renewed.\n`);
+      for (const warning of certificateWarnings(certificate)) process.stderr.write(`ntls: WARNING: the certificate of ${result.name}: ${warning}.\n`);
+      print(result, o, (r: ClientRow & { linksEnded: number }) => `client ${r.name} renewed (fingerprint ${r.fingerprint}); ${r.linksEnded} link(s) made with the old certificate end\n`);
+    });
   withCommon(client.command('list').description('list registered clients'))
     .action(async (o: Common) => {
       const rows = await admin<ClientRow[]>(o, 'client.list');

@@ -144,6 +144,36 @@ export class ClientRegistry {
   register(name: string, certificatePem: string, host: string | null, options: RegisterOptions = {}): RegisteredClient {
     if (!CLIENT_NAME.test(name)) throw new RegistryError('NTLS_ERR_CLIENT_NAME', `client name "${name}" must be 1-64 letters, digits, '.', '_' or '-'`);
     if (this.clients.has(name)) throw new RegistryError('NTLS_ERR_CLIENT_EXISTS', `client "${name}" is already registered`);
+    const pem = this.acceptable(certificatePem, options);
+    // Both files whole or neither (a full disk left an empty NAME.json behind).
+    try {
+      this.writeWhole(`${name}.json`, JSON.stringify({ host, partitions: [] }, null, 2) + '\n');
+      this.writeWhole(`${name}.pem`, pem);
+    } catch (error) {
+      rmSync(join(this.folder, `${name}.json`), { force: true });
+      throw error;
+    }
+    this.reload();
+    return this.clients.get(name)!;
+  }
+
+  /**
+   * A new certificate for a registered client (its old one expiring, or its key replaced): the
+   * client keeps its name, host and partitions; links made with the old certificate end (the
+   * verify-location monitor sees it go). Refused as at register: not a certificate, expired,
+   * or another client's.
+   */
+  renew(name: string, certificatePem: string, options: RegisterOptions = {}): RegisteredClient {
+    const client = this.clients.get(name);
+    if (!client) throw new RegistryError('NTLS_ERR_UNKNOWN_CLIENT', `no client named "${name}" is registered`);
+    const pem = this.acceptable(certificatePem, options, name);
+    this.writeWhole(`${name}.pem`, pem);
+    this.reload();
+    return this.clients.get(name)!;
+  }
+
+  /** The certificate as stored (PEM), if a client may be registered with it. */
+  private acceptable(certificatePem: string, options: RegisterOptions, renewing?: string): string {
     let certificate: X509Certificate;
     try {
       certificate = new X509Certificate(certificatePem);
@@ -155,14 +185,21 @@ export class ClientRegistry {
       throw new RegistryError('NTLS_ERR_CERT_EXPIRED', `the certificate expired on ${notAfter.toISOString()}`);
     }
     const holder = this.byPrint.get(fingerprintOf(certificate));
+    if (holder && holder.name === renewing) throw new RegistryError('NTLS_ERR_CERT_REGISTERED', `this certificate is the one client "${holder.name}" has already`);
     if (holder) throw new RegistryError('NTLS_ERR_CERT_REGISTERED', `this certificate is already registered as client "${holder.name}"`);
-    const pem = certificate.toString();
-    writeFileSync(join(this.folder, `${name}.json`), JSON.stringify({ host, partitions: [] }, null, 2) + '\n', { mode: 0o640 });
-    const temp = join(this.folder, `.${name}.pem.tmp`);
-    writeFileSync(temp, pem, { mode: 0o640 });
-    renameSync(temp, join(this.folder, `${name}.pem`));
-    this.reload();
-    return this.clients.get(name)!;
+    return certificate.toString();
+  }
+
+  /** Into a temporary file, then renamed: a watcher never sees half a file, a failure leaves none. */
+  private writeWhole(file: string, content: string): void {
+    const temp = join(this.folder, `.${file}.tmp`);
+    try {
+      writeFileSync(temp, content, { mode: 0o640 });
+      renameSync(temp, join(this.folder, file));
+    } catch (error) {
+      rmSync(temp, { force: true });
+      throw error;
+    }
   }
 
   /** Changes the registered host name or IP (null: none). */
@@ -178,10 +215,7 @@ export class ClientRegistry {
     const client = this.clients.get(name);
     if (!client) throw new RegistryError('NTLS_ERR_UNKNOWN_CLIENT', `no client named "${name}" is registered`);
     const next = change({ host: client.host, partitions: client.partitions });
-    const file = join(this.folder, `${name}.json`);
-    const temp = join(this.folder, `.${name}.json.tmp`);
-    writeFileSync(temp, JSON.stringify(next, null, 2) + '\n', { mode: 0o640 });
-    renameSync(temp, file);
+    this.writeWhole(`${name}.json`, JSON.stringify(next, null, 2) + '\n');
     this.reload();
     return this.clients.get(name)!;
   }
