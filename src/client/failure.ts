@@ -130,7 +130,7 @@ function pkcs11Line(error: Pkcs11Error): string {
   const name = ckrName(error.rv);
   switch (error.rv) {
     case CKR.PIN_INCORRECT: return `the PIN is wrong (${name}); try again with the right one, as repeated failures lock the role`;
-    case CKR.PIN_LOCKED: return `the PIN is locked after too many failures (${name}); the partition SO must reset it`;
+    case CKR.PIN_LOCKED: return `the PIN is locked after too many failures (${name}); a locked Crypto Officer PIN is set anew by the partition's SO (\`ntls-client init-pin\`); a locked SO PIN cannot be: the server's administrator deletes and recreates the partition, and its keys are lost`;
     case CKR.PIN_LEN_RANGE: return `the PIN has a length the partition does not accept (${name})`;
     case CKR.USER_PIN_NOT_INITIALIZED: return `the partition has no Crypto Officer PIN yet (${name}); its SO must set one first`;
     case CKR.USER_NOT_LOGGED_IN: return `this needs a login (${name}); give the PIN with --pin or NTLS_PIN`;

@@ -187,6 +187,13 @@ describe('a mechanism the partition does not offer', () => {
     expect(failure.code).toBe('CKR_MECHANISM_INVALID');
     expect(failure.line).toContain('CKM_ECDSA_SHA256, the default for this key');
   });
+
+  it('a locked PIN says what unlocks a Crypto Officer and that a locked SO means a new partition (nobody can reset it)', () => {
+    const failure = explainFailure(new Pkcs11Error(CKR.PIN_LOCKED));
+    expect(failure.code).toBe('CKR_PIN_LOCKED');
+    expect(failure.line).toContain('ntls-client init-pin');
+    expect(failure.line).toContain('a locked SO PIN cannot be');
+  });
 });
 
 describe('sign with the default mechanism of a key, on a partition that does not offer it', () => {

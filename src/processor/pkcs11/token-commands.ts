@@ -81,7 +81,7 @@ function pkcs11Failure(error: unknown): never {
   if (error instanceof Pkcs11Error) {
     const hints: Record<number, string> = {
       [CKR.PIN_INCORRECT]: 'check the PIN; each wrong one counts towards the lock',
-      [CKR.PIN_LOCKED]: 'the role is locked; its SO must reset it',
+      [CKR.PIN_LOCKED]: 'the role is locked: a locked Crypto Officer PIN is set anew by the partition\'s SO (ntls-client init-pin); a locked SO PIN cannot be, the partition must be deleted and made again (ntls partition delete), its keys lost',
       [CKR.USER_PIN_NOT_INITIALIZED]: 'the Crypto Officer PIN is not set yet; give the SO PIN instead',
       [CKR.TOKEN_NOT_RECOGNIZED]: 'the partition is not initialised (it has no SO PIN yet): make it with `ntls partition create --name NAME --so-pin PIN`, or initialise it with C_InitToken (`ntls-client init-token`); nothing was changed',
     };
