@@ -10,6 +10,7 @@
 import { closeSync, copyFileSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { ClearObject, PartitionCredential, SoftwareHsm } from '../hsm/index.js';
+import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import { TokenError } from './errors.js';
 import { openImageHsm, writeBackupRecord, type ImageHsmOptions, type ImageInfo } from './image.js';
 
@@ -74,12 +75,27 @@ function fsyncPath(path: string): void {
   try { fsyncSync(fd); } finally { closeSync(fd); }
 }
 
+const TOKEN_PIN = 'the token\'s PIN (--token-pin)';
+const PARTITION_PIN = 'the partition\'s PIN (--partition-pin or --partition-so-pin)';
+
+/** A PIN refused on one side of a transfer says which of the two PINs it was: each locks its own role. */
+async function judged<T>(whose: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof Pkcs11Error && (error.rv === CKR.PIN_INCORRECT || error.rv === CKR.PIN_LOCKED || error.rv === CKR.PIN_LEN_RANGE)) {
+      throw new Pkcs11Error(error.rv, error.rv === CKR.PIN_LOCKED ? `${whose} is locked` : `${whose} is wrong`);
+    }
+    throw error;
+  }
+}
+
 export async function backupPartition(request: BackupRequest): Promise<BackupResult> {
   const { hsm, image } = request;
   const partition = hsm.token(request.slot);
   const tokenCredential: PartitionCredential = { role: 'co', pin: request.tokenPin };
   // The token's PIN is judged on the token itself first: a wrong one counts there.
-  await withImageHsm(image.path, request.hsmOptions, (token) => token.checkCredential(0, tokenCredential));
+  await judged(TOKEN_PIN, () => withImageHsm(image.path, request.hsmOptions, (token) => token.checkCredential(0, tokenCredential)));
   const working = join(dirname(image.path), `.${basename(image.path)}.backup-${process.pid}`);
   const original = statSync(image.path);
   const stillInserted = () => {
@@ -93,7 +109,7 @@ export async function backupPartition(request: BackupRequest): Promise<BackupRes
   const interrupted = () => new TokenError('NTLS_ERR_BACKUP_INTERRUPTED', interruptedMessage(image.info), 'insert the token again and run the backup again');
   let objects: ClearObject[] = [];
   try {
-    objects = await hsm.exportObjects(request.slot, request.partition);
+    objects = await judged(PARTITION_PIN, () => hsm.exportObjects(request.slot, request.partition));
     rmSync(working, { force: true });
     copyFileSync(image.path, working);
     await withImageHsm(working, request.hsmOptions, (copy) => copy.importObjects(0, tokenCredential, objects, 'replace', async (done, total) => {
@@ -137,9 +153,9 @@ export async function restorePartition(request: RestoreRequest): Promise<Restore
   const { hsm, image } = request;
   const partition = hsm.token(request.slot);
   // Read the whole backup in clear first: nothing changes in the partition unless all of it reads.
-  const backup = await withImageHsm(image.path, request.hsmOptions, (token) => token.exportObjects(0, { role: 'co', pin: request.tokenPin }));
+  const backup = await judged(TOKEN_PIN, () => withImageHsm(image.path, request.hsmOptions, (token) => token.exportObjects(0, { role: 'co', pin: request.tokenPin })));
   try {
-    const result = await hsm.importObjects(request.slot, request.partition, backup, request.mode, request.onProgress);
+    const result = await judged(PARTITION_PIN, () => hsm.importObjects(request.slot, request.partition, backup, request.mode, request.onProgress));
     return {
       token: { label: image.info.label, serial: image.info.serial },
       partition: { label: partition.label, serial: partition.serial },

@@ -69,7 +69,13 @@ describe('ntls token', () => {
     expect(result.stderr).toBe('');
     expect(result.stdout).toMatch(/^3 object\(s\) of test backed up to token Backup1 \(123456\) at /);
     expect(readImage(join(folder, 'Backup1.ntlstoken'))).toMatchObject({ objects: 3, backup: { sourceLabel: 'test', objects: 3 } });
-    expectOneLineFailure(await ntls('token', 'backup', '--partition', 'test', '--token', 'Backup1', '--partition-pin', 'wrong-pin', '--token-pin', TOKEN_PIN), 'CKR_PIN_INCORRECT');
+    const wrongPartitionPin = await ntls('token', 'backup', '--partition', 'test', '--token', 'Backup1', '--partition-pin', 'wrong-pin', '--token-pin', TOKEN_PIN);
+    expectOneLineFailure(wrongPartitionPin, 'CKR_PIN_INCORRECT');
+    // Which of the two PINs: each counts towards its own lock.
+    expect(wrongPartitionPin.stderr).toContain('the partition\'s PIN (--partition-pin or --partition-so-pin) is wrong');
+    const wrongTokenPin = await ntls('token', 'backup', '--partition', 'test', '--token', 'Backup1', '--partition-pin', CO_PIN, '--token-pin', 'wrong-pin');
+    expectOneLineFailure(wrongTokenPin, 'CKR_PIN_INCORRECT');
+    expect(wrongTokenPin.stderr).toContain('the token\'s PIN (--token-pin) is wrong');
     expectOneLineFailure(await ntls('token', 'backup', '--partition', 'nope', '--token', 'Backup1', '--partition-pin', CO_PIN, '--token-pin', TOKEN_PIN), 'NTLS_ERR_UNKNOWN_PARTITION');
   });
 
@@ -118,7 +124,9 @@ describe('ntls token', () => {
     const partitions = JSON.parse((await ntls('partition', 'list', '--json')).stdout) as Array<{ label: string; tokenObjects: number }>;
     expect(partitions.find((p) => p.label === 'again')?.tokenObjects).toBe(3);
     expectOneLineFailure(await ntls('token', 'restore', '--token', 'Backup1', '--partition', 'again', '--partition-so-pin', SO_PIN, '--token-pin', TOKEN_PIN), 'NTLS_ERR_RESTORE_MODE');
-    expectOneLineFailure(await ntls('token', 'restore', '--token', 'Backup1', '--partition', 'again', '--add', '--partition-so-pin', SO_PIN, '--token-pin', 'wrong-pin'), 'CKR_PIN_INCORRECT');
+    const wrongTokenPin = await ntls('token', 'restore', '--token', 'Backup1', '--partition', 'again', '--add', '--partition-so-pin', SO_PIN, '--token-pin', 'wrong-pin');
+    expectOneLineFailure(wrongTokenPin, 'CKR_PIN_INCORRECT');
+    expect(wrongTokenPin.stderr).toContain('the token\'s PIN (--token-pin) is wrong');
     const added = await ntls('token', 'restore', '--token', 'Backup1', '--partition', 'again', '--add', '--partition-so-pin', SO_PIN, '--token-pin', TOKEN_PIN, '--json');
     expect(JSON.parse(added.stdout)).toMatchObject({ added: 0, skipped: 3 });
   });
