@@ -66,6 +66,8 @@ interface ClientRow { name: string; host: string | null; fingerprint: string; pa
 /** notAfter as the table shows it: marked when past. */
 const expiry = (r: ClientRow) => ({ ...r, notAfter: r.expired ? `${r.notAfter} (EXPIRED)` : r.notAfter });
 
+const BOOLEAN_WORDS: Record<string, boolean> = { yes: true, no: false, on: true, off: false };
+
 const legacyRsaWord = (value: unknown) => (value === null || value === undefined ? 'the module decides' : value ? 'on' : 'off');
 
 export function registerAdminCommands(program: Command): void {
@@ -314,6 +316,8 @@ export function registerAdminCommands(program: Command): void {
       } catch {
         value = raw;
       }
+      // A yes/no setting takes the words `config show` prints it with (and on/off) too.
+      if (typeof known.defaultValue === 'boolean' && typeof value === 'string') value = BOOLEAN_WORDS[value.toLowerCase()] ?? value;
       const file = join(home, CONFIG_FILE);
       const current = readConfigFile(home);
       const next = setPath(structuredClone(current), key, value);

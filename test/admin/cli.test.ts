@@ -120,6 +120,8 @@ describe('ntls cert, info, service, config', () => {
   it('config set validates, writes, and applies log.debug at once', async () => {
     expectOneLineFailure(await ntls('config', 'set', 'datapath.receiveTimeout', '-5'));
     expectOneLineFailure(await ntls('config', 'set', 'datapath.nonsense', '5'));
+    // The words config show prints a yes/no setting with are taken too.
+    expect(JSON.parse((await ntls('config', 'set', 'log.debug', 'no', '--json')).stdout)).toEqual({ key: 'log.debug', value: false, appliedNow: true });
     const ok = await ntls('config', 'set', 'log.debug', 'true', '--json');
     expect(JSON.parse(ok.stdout)).toEqual({ key: 'log.debug', value: true, appliedNow: true });
     const shown = JSON.parse((await ntls('config', 'show', '--json')).stdout) as Array<{ key: string; value: unknown }>;
