@@ -52,6 +52,8 @@ function describeClient(client: RegisteredClient, connectionsByClient: Readonly<
     partitions: client.partitions,
     notAfter: client.notAfter.toISOString(),
     expired: isExpired(client),
+    notYetValid: client.notBefore.getTime() > Date.now(),
+    notBefore: client.notBefore.toISOString(),
     connections: connectionsByClient[client.name] ?? 0,
   };
 }

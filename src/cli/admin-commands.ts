@@ -61,10 +61,12 @@ function readCertificateFile(file: string): string {
   return text;
 }
 
-interface ClientRow { name: string; host: string | null; fingerprint: string; partitions: string[]; notAfter: string; expired: boolean; connections: number }
+interface ClientRow { name: string; host: string | null; fingerprint: string; partitions: string[]; notAfter: string; expired: boolean; notYetValid: boolean; notBefore: string; connections: number }
 
 /** notAfter as the table shows it: marked when past. */
-const expiry = (r: ClientRow) => ({ ...r, notAfter: r.expired ? `${r.notAfter} (EXPIRED)` : r.notAfter });
+const expiry = (r: ClientRow) => ({
+  ...r, notAfter: r.expired ? `${r.notAfter} (EXPIRED)` : r.notYetValid ? `${r.notAfter} (NOT VALID BEFORE ${r.notBefore})` : r.notAfter,
+});
 
 const BOOLEAN_WORDS: Record<string, boolean> = { yes: true, no: false, on: true, off: false };
 

@@ -32,7 +32,7 @@ export function readableByOthers(file: string): boolean {
 
 /**
  * A client certificate's own checks, before any link: it is a PEM certificate and within its
- * validity period (NTLS_ERR_CLIENT_CERT_FILE, NTLS_ERR_CLIENT_CERT_EXPIRED). From client.json and
+ * validity period (NTLS_ERR_CLIENT_CERT_FILE, NTLS_ERR_CLIENT_CERT_EXPIRED, _NOT_YET_VALID). From client.json and
  * from the flags (--cert) alike.
  */
 export function checkClientCertificate(certificateFile: string, certificatePem: string, logger?: Logger): X509Certificate {
@@ -44,8 +44,12 @@ export function checkClientCertificate(certificateFile: string, certificatePem: 
   const now = Date.now();
   if (Date.parse(parsed.validTo) < now || Date.parse(parsed.validFrom) > now) {
     logger?.log(Catalogue.clientCertLoadFailed, { file: certificateFile });
-    const when = Date.parse(parsed.validTo) < now ? `expired on ${parsed.validTo}` : `is not valid before ${parsed.validFrom}`;
-    throw new ClientError('NTLS_ERR_CLIENT_CERT_EXPIRED', `the client certificate ${certificateFile} ${when}`, 'make a new one with `ntls-client create-cert --force` and have the server\'s administrator register it');
+    if (Date.parse(parsed.validTo) < now) {
+      throw new ClientError('NTLS_ERR_CLIENT_CERT_EXPIRED', `the client certificate ${certificateFile} expired on ${parsed.validTo}`,
+        'make a new one with `ntls-client create-cert --force` and have the server\'s administrator take it (`ntls client renew`)');
+    }
+    throw new ClientError('NTLS_ERR_CLIENT_CERT_NOT_YET_VALID', `the client certificate ${certificateFile} is not valid before ${parsed.validFrom} (this host's time is ${new Date(now).toUTCString()})`,
+      'check this host\'s clock (and the server\'s: it refuses the certificate too until then), or wait until that time');
   }
   return parsed;
 }

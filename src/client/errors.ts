@@ -13,8 +13,10 @@ export type ClientErrorCode =
   | 'NTLS_ERR_SERVER_EXISTS'
   /** The client certificate file is missing or does not hold a certificate. */
   | 'NTLS_ERR_CLIENT_CERT_FILE'
-  /** The client certificate is outside its validity period. */
+  /** The client certificate is past its end date. */
   | 'NTLS_ERR_CLIENT_CERT_EXPIRED'
+  /** The client certificate's start date is still to come (a clock behind, or a certificate from a host whose clock is ahead). */
+  | 'NTLS_ERR_CLIENT_CERT_NOT_YET_VALID'
   /** The client key file is missing, unreadable, not a key, or not the certificate's key. */
   | 'NTLS_ERR_CLIENT_KEY_FILE'
   /** The client key file can be read by group or others. */

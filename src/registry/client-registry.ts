@@ -16,6 +16,8 @@ export interface RegisteredClient {
   /** SHA-256 of the certificate's DER, lowercase hex without separators. */
   fingerprint: string;
   notAfter: Date;
+  /** Its start date: before it the datapath refuses the certificate (a clock behind, or one made ahead). */
+  notBefore: Date;
   file: string;
 }
 
@@ -108,7 +110,7 @@ export class ClientRegistry {
         const meta = this.readMeta(name);
         clients.set(name, {
           name, host: meta.host ?? null, partitions: meta.partitions ?? [], certificatePem: pem,
-          fingerprint: fingerprintOf(certificate), notAfter: new Date(certificate.validTo), file,
+          fingerprint: fingerprintOf(certificate), notAfter: new Date(certificate.validTo), notBefore: new Date(certificate.validFrom), file,
         });
       } catch (error) {
         invalid.push({ file, problem: (error as Error).message });

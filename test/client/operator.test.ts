@@ -68,6 +68,24 @@ describe('flag mode checks the certificate first', () => {
   });
 });
 
+describe('a certificate whose start date is to come', () => {
+  it('ping --cert: NTLS_ERR_CLIENT_CERT_NOT_YET_VALID naming this host\'s time and the clock, not "expired"', async () => {
+    const early = new ClientHost('early');
+    try {
+      const made = await createSelfSignedCertificate({
+        commonName: 'early', keyType: 'ecdsa-p256', usage: 'client', notBefore: new Date(Date.now() + 600_000), notAfter: new Date(Date.now() + 86400_000),
+      });
+      writeFileSync(join(early.folder, 'early.pem'), made.certificatePem);
+      writeFileSync(join(early.folder, 'earlyKey.pem'), made.keyPem, { mode: 0o600 });
+      const line = expectOneLineFailure(await runClient(['ping', ...flags(early, join(s.home, 'server', 'server.pem'))]), 'NTLS_ERR_CLIENT_CERT_NOT_YET_VALID');
+      expect(line).toContain('is not valid before');
+      expect(line).toContain('clock');
+    } finally {
+      early.remove();
+    }
+  });
+});
+
 describe('flag mode checks the key against the certificate', () => {
   it('ping --key of another certificate: NTLS_ERR_CLIENT_KEY_FILE, one line', async () => {
     const other = new ClientHost('other');

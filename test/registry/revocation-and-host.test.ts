@@ -194,5 +194,13 @@ describe('ntls client register', () => {
     const table = (await ntls('client', 'list')).stdout;
     expect(table).toMatch(/^stale\s.*\(EXPIRED\)$/m);
     expect(table).not.toMatch(/^fresh\s.*EXPIRED/m);
+
+    // A start date to come is registered (with a warning) and shown as such: it cannot link yet.
+    const early = await makeClient('early', { notBefore: new Date(Date.now() + 3_600_000), notAfter: new Date(Date.now() + 86400_000) });
+    writeFileSync(join(home, 'early.pem'), early.certificatePem);
+    const registered = await ntls('client', 'register', '-c', 'early', '--cert', join(home, 'early.pem'), '-n', '127.0.0.1');
+    expect(registered.stderr).toContain('is not valid before');
+    expect(JSON.parse((await ntls('client', 'show', '-c', 'early', '--json')).stdout)).toMatchObject({ notYetValid: true, expired: false });
+    expect((await ntls('client', 'list')).stdout).toMatch(/^early\s.*\(NOT VALID BEFORE \S+\)$/m);
   });
 });
