@@ -9,15 +9,21 @@ import { SECRET_FOLDERS, resolveHome } from '../home/layout.js';
 import { Exit, exitWithError, fail } from './failure.js';
 import { print } from './output.js';
 
+/** Folders made 0700, as the daemon and `ntls token` make them (devices/ holds token images). */
+const RESTORED_SECRET_FOLDERS = new Set<string>([...SECRET_FOLDERS, 'devices']);
+
 export function registerHomeCommands(program: Command): void {
   const home = program.command('home').description('the service home: backup of a running home, restore into an empty one');
   home.command('backup')
     .description('copy a running home into one file: store snapshot (while it serves), server key and certificate, clients, configuration, tokens, audit trail')
     .requiredOption('-o, --out <file>', 'the backup file to write (mode 0600: it holds the server key)')
     .option('--home <dir>', 'service home (default: $NTLS_HOME or ./ntls-home)')
+    .option('-f, --force', 'replace the file if it exists')
     .option('--json', 'output for scripts')
-    .action(async (o: { out: string; home?: string; json?: boolean }) => {
+    .action(async (o: { out: string; home?: string; json?: boolean; force?: boolean }) => {
       const out = resolve(o.out);
+      // An earlier backup is not written over unasked: it may be the only good one.
+      if (existsSync(out) && !o.force) fail('NTLS_ERR_FILE_EXISTS', `${out} exists`, 'give another --out, or --force to replace it; nothing was written', Exit.BadInput);
       const result = await callAdmin<{ out: string; bytes: number; files: string[] }>(resolveHome(o.home), 'home.backup', { out }, 10 * 60_000).catch(exitWithError);
       print(result, o, (r: { out: string; bytes: number; files: string[] }) => `backup written to ${r.out} (${r.bytes} bytes, ${r.files.length} files)\n`);
     });
@@ -42,7 +48,7 @@ export function registerHomeCommands(program: Command): void {
       for (const entry of entries) {
         const parts = entry.path.split('/');
         const file = join(target, ...parts);
-        const secret = parts.length > 1 && (SECRET_FOLDERS as readonly string[]).includes(parts[0]!);
+        const secret = parts.length > 1 && RESTORED_SECRET_FOLDERS.has(parts[0]!);
         mkdirSync(dirname(file), { recursive: true, mode: secret ? 0o700 : 0o750 });
         writeFileSync(file, entry.data, { mode: entry.mode });
       }

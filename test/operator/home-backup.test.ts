@@ -3,9 +3,10 @@
 // restore` into an empty home, a daemon started on it, and the restored key signs what the
 // original key verifies.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { packArchive } from '../../src/home/archive.js';
 import { makeHome, removeHome, runNtls, startDaemon, type Daemon } from '../support/daemon.js';
 import { CO_PIN, ClientHost, expectOk, initialiseSlot } from '../client/support.js';
 
@@ -85,6 +86,22 @@ describe('ntls home backup and restore', () => {
     expect(verified.stdout).toContain('signature valid');
     // The audit trail came along and still checks.
     expect((await runNtls(['logs', 'audit', '--verify', '--home', copy])).status).toBe(0);
+  });
+
+  it('an existing --out is not written over without --force; devices/ comes back owner-only', async () => {
+    const file = join(scratch, 'kept.ntlsbackup');
+    writeFileSync(file, 'an earlier backup');
+    const refused = await runNtls(['home', 'backup', '--out', file, '--home', home]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('[NTLS_ERR_FILE_EXISTS]');
+    expect(readFileSync(file, 'utf8')).toBe('an earlier backup');
+    const archive = join(scratch, 'devices.ntlsbackup');
+    writeFileSync(archive, packArchive([{ path: 'ntls.json', mode: 0o640, data: Buffer.from('{}') }, { path: 'devices/deployed.json', mode: 0o600, data: Buffer.from('[]') }]));
+    const target = join(scratch, 'with-devices');
+    expectOk(await runNtls(['home', 'restore', '--in', archive, '--home', target]));
+    expect(statSync(join(target, 'devices')).mode & 0o777).toBe(0o700);
+    expectOk(await runNtls(['home', 'backup', '--out', file, '--force', '--home', home]));
+    expect(readFileSync(file).subarray(0, 17).toString()).not.toBe('an earlier backup');
   });
 
   it('a file that is not a backup is refused in one line', async () => {
