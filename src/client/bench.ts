@@ -5,7 +5,7 @@
 // latency percentiles. The key is found by label, or generated for the run (a token key pair
 // or secret key, destroyed at the end).
 import { randomBytes } from 'node:crypto';
-import { CKM, CKO } from '../pkcs11/constants.js';
+import { CKM, CKO, Pkcs11Error } from '../pkcs11/constants.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import { ClientError } from './errors.js';
 import { defaultSignMechanism, type KeyType } from './key-specs.js';
@@ -112,6 +112,9 @@ async function measure(options: BenchOptions, lanes: Lane[], mechanism: Mechanis
           firstError ??= error instanceof Error ? error : new Error('signing failed');
           // A failing key or mechanism fails every time: stop this connection count.
           if (errors >= 10 && latencies.length === 0) throw error;
+          // The link itself failed (the client deleted or refused, the server gone): each try
+          // would be a new link, hundreds a second in the server's log; the run ends here.
+          if (!(error instanceof Pkcs11Error)) throw error;
         }
       }
     }));

@@ -72,4 +72,25 @@ describe('ntls-client bench', () => {
     expect(badList.status).not.toBe(0);
     expect(badList.stderr).toContain('connection counts');
   });
+
+  it('the client deleted during a run: the run ends at once with the link\'s failure, not a new link per signature', async () => {
+    expectOk(await s.alice.run('generate-key', '--type', 'ec-p256', '--label', 'bench-deleted', '--pin', CO_PIN));
+    const from = s.daemon.log().length;
+    const began = Date.now();
+    const running = s.alice.run('bench', '--pin', CO_PIN, '--label', 'bench-deleted', '--connections', '1', '--seconds', '8', '--json');
+    try {
+      await sleep(1500);
+      expectOk(await runNtls(['client', 'delete', '-c', 'alice', '--force', '--home', s.home]));
+      const result = await running;
+      expect(result.status).not.toBe(0);
+      expect(Date.now() - began).toBeLessThan(7000);
+      // Before, about 250 refused links a second until the run's time was up.
+      const attempts = s.daemon.log().slice(from).filter((line) => line.includes('Connection accepted from')).length;
+      expect(attempts).toBeLessThan(10);
+    } finally {
+      await running;
+      expectOk(await runNtls(['client', 'register', '-c', 'alice', '--cert', s.alice.certificateFile, '--hostname', '127.0.0.1', '--home', s.home]));
+      expectOk(await runNtls(['client', 'assign-partition', '-c', 'alice', '-p', 'default', '--home', s.home]));
+    }
+  });
 });
