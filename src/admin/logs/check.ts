@@ -92,6 +92,8 @@ export interface CheckSummary {
   routine: KindCount[];
   /** Client connections the service refused: certificate not registered, linking from another host than its registered one, failed TLS handshake. */
   refusedClients: RefusedClient[];
+  /** Refused client connections left out of the verdict with --ignore (still counted here). */
+  refusedIgnored: number;
   /** What makes the verdict: each a short phrase. */
   findings: string[];
   exitStatus: 0 | 1;
@@ -293,6 +295,7 @@ export class LogCheck {
       unknown: { count: this.unknownCount, lines: this.unknownLines },
       routine: [...this.routine.values()],
       refusedClients: refused,
+      refusedIgnored: this.refused.length - refused.length,
       findings,
       exitStatus: findings.length ? 1 : 0,
     };

@@ -1,7 +1,7 @@
 // How explain, check and tail print for people; --json prints the records themselves.
 import { basename } from 'node:path';
 import { allMessages } from '../../log/catalogue.js';
-import type { CheckSummary, Where } from './check.js';
+import type { CheckSummary, RefusedClient, Where } from './check.js';
 import type { ExplainedLine } from './explain.js';
 import { sectionIntroductions } from './explanations.js';
 import { table, type Paint } from './render.js';
@@ -61,6 +61,22 @@ export function formatBrief(line: ExplainedLine, paint: Paint, numberWidth = 5):
 
 const where = (w: Where) => `${w.timestamp ?? '-'} (${w.file === undefined ? '' : `${basename(w.file)} `}line ${w.line})`;
 
+function groupRefused(refused: readonly RefusedClient[]): Array<{ address: string; client: string | null; id: string; count: number; first: Where; last: Where }> {
+  const groups = new Map<string, { address: string; client: string | null; id: string; count: number; first: Where; last: Where }>();
+  for (const r of refused) {
+    const address = r.peer === null ? '-' : r.peer.replace(/\/\d+$/, '');
+    const key = JSON.stringify([address, r.client, r.id]);
+    const group = groups.get(key);
+    if (group) {
+      group.count++;
+      group.last = r;
+    } else {
+      groups.set(key, { address, client: r.client, id: r.id, count: 1, first: r, last: r });
+    }
+  }
+  return [...groups.values()];
+}
+
 export function formatCheck(summary: CheckSummary, paint: Paint): string {
   const out: string[] = [];
   out.push(`${paint.bold(summary.files.join(', '))}: ${summary.lines} lines, ${summary.recognised} recognised`);
@@ -73,9 +89,10 @@ export function formatCheck(summary: CheckSummary, paint: Paint): string {
       ...summary.unexpected.map((k) => [String(k.count), paint.red(k.id), k.heading, where(k.first), where(k.last)]),
     ], '  '));
   }
-  if (summary.ignored.length) {
+  if (summary.ignored.length || summary.refusedIgnored) {
     out.push('', paint.bold(`Ignored (--ignore): ${summary.ignored.reduce((n, k) => n + k.count, 0)} in ${summary.ignored.length} kinds`));
-    out.push(...table([['COUNT', 'ID', 'HEADING'], ...summary.ignored.map((k) => [String(k.count), k.id, k.heading])], '  '));
+    if (summary.ignored.length) out.push(...table([['COUNT', 'ID', 'HEADING'], ...summary.ignored.map((k) => [String(k.count), k.id, k.heading])], '  '));
+    if (summary.refusedIgnored) out.push(`  and ${summary.refusedIgnored} refused client connection(s)`);
   }
   if (summary.mismatches.length) {
     out.push('', paint.bold('Guide text with another level or code'));
@@ -93,9 +110,10 @@ export function formatCheck(summary: CheckSummary, paint: Paint): string {
   }
   out.push('', paint.bold(`Refused clients: ${summary.refusedClients.length}`));
   if (summary.refusedClients.length) {
+    // One row per address, client and reason (a deleted client retrying wrote hundreds of rows).
     out.push(...table([
-      ['PEER', 'CLIENT', 'WHY', 'WHEN'],
-      ...summary.refusedClients.map((r) => [r.peer ?? '-', r.client ?? '-', paint.red(r.id), where(r)]),
+      ['ADDRESS', 'CLIENT', 'WHY', 'COUNT', 'FIRST', 'LAST'],
+      ...groupRefused(summary.refusedClients).map((g) => [g.address, g.client ?? '-', paint.red(g.id), String(g.count), where(g.first), where(g.last)]),
     ], '  '));
   }
 

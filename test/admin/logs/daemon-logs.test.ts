@@ -125,7 +125,18 @@ describe('logs of the real daemon', () => {
     expect(summary.unexpected).toEqual([]);
     expect(summary.refusedClients).toEqual([]);
     expect(summary.ignored.map((k) => k.id)).toEqual(all);
+    expect(summary.refusedIgnored).toBe(first.refusedClients.length);
     expect(summary.findings).toEqual([]);
+    // Ignored is still listed, the refusals too, as logs.md says.
+    const human = await runNtls(['logs', 'check', '--ignore', [...all, ...refusals].join(','), daemon.logFile]);
+    expect(human.stdout).toContain(`and ${first.refusedClients.length} refused client connection(s)`);
+  });
+
+  it('check lists refused clients one row per address, client and reason, with a count', async () => {
+    const result = await runNtls(['logs', 'check', daemon.logFile]);
+    const section = result.stdout.slice(result.stdout.indexOf('Refused clients:'));
+    expect(section).toMatch(/ADDRESS\s+CLIENT\s+WHY\s+COUNT\s+FIRST\s+LAST/);
+    expect(section).toMatch(/\n\s*127\.0\.0\.1\s+\S+\s+clientCredentialsRejected\s+\d+\s/);
   });
 
   it('tail --client shows the lines of that client\'s connections, the accept before its name included', async () => {
