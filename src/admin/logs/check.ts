@@ -83,6 +83,12 @@ export interface CheckSummary {
   };
   receiveTimerExpiries: ReceiveTimerSummary[];
   crashes: { lines: CrashLine[]; dumpFiles: DumpFile[] };
+  /**
+   * Runs that ended without their shutdown lines and without a crash line: their `Starting up`
+   * line, where another start followed with no `NTLS terminated` of that process between (a kill
+   * -9, the host gone down, the OOM killer).
+   */
+  abruptEnds: Where[];
   unknown: { count: number; lines: (Where & { raw: string; reason: string | null })[] };
   /**
    * Messages of the guide's "unexpected" sections that ntls writes in every healthy run (the
@@ -116,6 +122,8 @@ const RECEIVE_TIMER = new Set(['receiveTimerTerminate', 'receiveTimerExpired']);
 const CRASH = new Set(['crashStackDumped', 'crashNoStackDump']);
 const STARTING = 'startingUp';
 const TERMINATED = 'terminated';
+/** A start that failed ends its run with one of these (the guide's "NTLS Terminating" lines). */
+const FAILED_START = new Set(['terminatingCritical', 'daemonStartFailed', 'applicationInitFailed', 'serverCreateFailed']);
 const DUMP_NAME = /^ntls_bt_\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d/;
 const UNKNOWN_SHOWN = 20;
 
@@ -156,6 +164,9 @@ export class LogCheck {
   private readonly crashLines: CrashLine[] = [];
   private unknownCount = 0;
   private readonly unknownLines: CheckSummary['unknown']['lines'] = [];
+  /** The run the log is in: its start line and pid, and whether a crash line came since. */
+  private run: { at: Where; pid: number | null; crashed: boolean } | null = null;
+  private readonly abruptEnds: Where[] = [];
 
   constructor(private readonly files: string[], private readonly options: CheckOptions) {}
 
@@ -190,9 +201,21 @@ export class LogCheck {
     }
     this.followConnections(line, id, at);
     if (RECEIVE_TIMER.has(id)) this.receiveTimer(line, at);
+    this.followRuns(id, line.parsed?.pid ?? null, at);
     if (CRASH.has(id)) {
       const file = line.params.file ?? null;
       this.crashLines.push({ ...at, dumpFile: file, dumpFound: file === null || this.options.logDirectory === null ? null : dumpExists(this.options.logDirectory, file) });
+    }
+  }
+
+  private followRuns(id: string, pid: number | null, at: Where): void {
+    if (id === STARTING) {
+      if (this.run && !this.run.crashed) this.abruptEnds.push(this.run.at);
+      this.run = { at, pid, crashed: false };
+    } else if ((id === TERMINATED || FAILED_START.has(id)) && this.run && (this.run.pid === null || this.run.pid === pid)) {
+      this.run = null;
+    } else if (CRASH.has(id) && this.run) {
+      this.run.crashed = true;
     }
   }
 
@@ -276,6 +299,7 @@ export class LogCheck {
     const expiries = [...this.timers.values()].reduce((n, t) => n + t.count, 0);
     if (expiries) findings.push(count(expiries, 'connection', 'connections') + ' of failing clients ended by a receive timer');
     if (this.crashLines.length) findings.push(count(this.crashLines.length, 'crash', 'crashes'));
+    if (this.abruptEnds.length) findings.push(count(this.abruptEnds.length, 'run', 'runs') + ' ended without shutdown lines (killed?)');
     if (dumpFiles.length) findings.push(count(dumpFiles.length, 'stack dump file', 'stack dump files'));
     if (this.unknownCount) findings.push(count(this.unknownCount, 'line', 'lines') + ' the guide does not know');
     return {
@@ -292,6 +316,7 @@ export class LogCheck {
       },
       receiveTimerExpiries: [...this.timers.values()].sort((a, b) => b.count - a.count || a.client.localeCompare(b.client)),
       crashes: { lines: this.crashLines, dumpFiles },
+      abruptEnds: this.abruptEnds,
       unknown: { count: this.unknownCount, lines: this.unknownLines },
       routine: [...this.routine.values()],
       refusedClients: refused,

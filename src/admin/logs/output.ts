@@ -142,6 +142,9 @@ export function formatCheck(summary: CheckSummary, paint: Paint): string {
 
   const crashes = summary.crashes;
   out.push('', paint.bold(`Crashes: ${crashes.lines.length} CRASH AND BURN lines, ${crashes.dumpFiles.length} stack dump files`));
+  for (const start of summary.abruptEnds) {
+    out.push(`  ${paint.red('the run started')} ${where(start)} ended without its shutdown lines and without a crash line (killed, e.g. kill -9, or the host went down)`);
+  }
   for (const line of crashes.lines) {
     const file = line.dumpFile === null ? 'no stack dump' : `${line.dumpFile}${line.dumpFound === null ? '' : line.dumpFound ? ' (in the log folder)' : ' (not in the log folder)'}`;
     out.push(`  ${paint.red('crash')} ${where(line)}: ${file}`);

@@ -138,6 +138,24 @@ describe('ntls logs check exit statuses', () => {
     }
   });
 
+  it('a run that ended without its shutdown lines and without a crash line (kill -9) is a finding; one that terminated is not', async () => {
+    const killed = homeWithLog(new LogWriter().add('startingUp').add('connectionAccepted', { peer: P1 }).add('startingUp').text());
+    const stopped = homeWithLog(cleanLog().add('terminated').add('startingUp').add('applicationInitFailed').add('startingUp').text());
+    try {
+      const result = await runNtls(['logs', 'check', '--json', killed.logFile]);
+      expect(result.status).toBe(1);
+      const s = JSON.parse(result.stdout) as CheckSummary;
+      expect(s.abruptEnds).toEqual([expect.objectContaining({ line: 1 })]);
+      expect(s.findings).toContain('1 run ended without shutdown lines (killed?)');
+      expect((await runNtls(['logs', 'check', killed.logFile])).stdout).toContain('ended without its shutdown lines and without a crash line');
+      const clean = JSON.parse((await runNtls(['logs', 'check', '--json', stopped.logFile])).stdout) as CheckSummary;
+      expect(clean.abruptEnds).toEqual([]);
+    } finally {
+      removeHome(killed.home);
+      removeHome(stopped.home);
+    }
+  });
+
   it('0 with a connection still open at the end of the log (it may be live), and says so', async () => {
     const open = homeWithLog(cleanLog().add('startingUp').add('connectionAccepted', { peer: P4 }).text());
     try {
