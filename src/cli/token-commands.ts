@@ -16,6 +16,7 @@ import type { TokenListing } from '../tokens/virtual-tokens.js';
 import { fields, print, table, type OutputOptions } from './output.js';
 import { Exit, exitWithError, fail as failWith } from './failure.js';
 import { withProgress } from './progress.js';
+import { printable } from '../log/printable.js';
 import { recordChange } from './cli-audit.js';
 
 type Common = OutputOptions & { home?: string };
@@ -110,7 +111,7 @@ export function registerTokenCommands(program: Command): void {
         const name = o.name === undefined ? imageName(o.label, o.serial) : o.name.endsWith(IMAGE_SUFFIX) ? o.name : o.name + IMAGE_SUFFIX;
         path = join(devicesFolder(home), name);
       }
-      const made = withProgress(`creating token image ${o.label}`, createImage(path, {
+      const made = withProgress(`creating token image ${printable(o.label)}`, createImage(path, {
         label: o.label, serial: o.serial, soPin: o.soPin, userPin: o.pin,
         kdf: { cost: config.hsm.kdfCost, blockSize: 8, parallelization: 1 },
         pinPolicy: { minLength: config.hsm.pinMinLength, maxLength: config.hsm.pinMaxLength, maxFailedLogins: config.hsm.maxFailedLogins },
@@ -123,14 +124,14 @@ export function registerTokenCommands(program: Command): void {
         throw error;
       }
       await recordChange(home, 'token.init', { label: info.label, serial: info.serial, file: info.path });
-      print(info, o, (r: ImageInfo) => `token image ${r.path} created: label "${r.label}", serial ${r.serial}\n`);
+      print(info, o, (r: ImageInfo) => `token image ${printable(r.path)} created: label "${printable(r.label)}", serial ${r.serial}\n`);
     });
 
   withCommon(token.command('deploy').description('add an inserted token to the virtual token list (assigned clients see it as a slot)'))
     .requiredOption('-t, --token <name>', 'image file name, serial number or label')
     .action(async (o: Common & { token: string }) => {
       print(await admin(o, 'token.deploy', { token: o.token }), o,
-        (r: TokenListing) => `token ${r.label} (serial ${r.serial}) deployed at slot ${r.slot}, container id ${r.container}\n`);
+        (r: TokenListing) => `token ${printable(r.label ?? '')} (serial ${r.serial}) deployed at slot ${r.slot}, container id ${r.container}\n`);
     });
 
   withCommon(token.command('undeploy').description('take a token off the virtual token list'))

@@ -139,6 +139,15 @@ describe('ntls token', () => {
     expect(readImage(file).label).toBe('');
   });
 
+  it('init prints a label\'s control characters as \\xNN, never raw to the terminal', async () => {
+    const file = join(home, 'escaped.ntlstoken');
+    const made = await runNtls(['token', 'init', '--label', 'A\x1b[2JB', '--so-pin', TOKEN_SO_PIN, '--pin', TOKEN_PIN, '--file', file, '--home', join(home, 'no-daemon-here')]);
+    expect(made.status, made.stderr).toBe(0);
+    expect(made.stdout).toContain('label "A\\x1b[2JB"');
+    expect(made.stdout + made.stderr).not.toContain('\x1b');
+    expect(readImage(file).label).toBe('A\x1b[2JB');
+  });
+
   it('init --name takes a file name, not a path: the image cannot land outside the devices folder', async () => {
     for (const name of ['../../escaped', 'a/b', '..', '']) {
       const made = await ntls('token', 'init', '--label', 'T', '--so-pin', TOKEN_SO_PIN, '--pin', TOKEN_PIN, '--name', name);
