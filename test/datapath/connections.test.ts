@@ -98,8 +98,11 @@ function abortingPeer(send: Buffer | null, close: 'fin' | 'reset'): Promise<numb
   });
 }
 
-/** Alice's certificate over raw TLS, sending `first` instead of an identity line (or nothing); resolves with its port once closed. */
-function registeredTlsPeer(first: string | null): Promise<number> {
+/**
+ * Alice's certificate over raw TLS, sending `first` instead of an identity line (or nothing), and
+ * with `thenClose` closing its side after it; resolves with its port once closed.
+ */
+function registeredTlsPeer(first: string | Buffer | null, thenClose = false): Promise<number> {
   return new Promise<number>((resolve) => {
     const socket = tlsConnect({
       host: '127.0.0.1', port: daemon.port, cert: alice.certificatePem, key: alice.keyPem,
@@ -109,6 +112,7 @@ function registeredTlsPeer(first: string | null): Promise<number> {
     socket.on('secureConnect', () => {
       local = socket.localPort!;
       if (first !== null) socket.write(first);
+      if (thenClose) socket.end();
     });
     socket.on('data', () => {});
     socket.on('error', () => {});
@@ -459,20 +463,7 @@ describe('connections', () => {
 
   it('a client that sends part of its identity line and closes: "Failed reading identity string", "Connection terminating"', async () => {
     const from = daemon.log().length;
-    const port = await new Promise<number>((resolve) => {
-      const socket = tlsConnect({
-        host: '127.0.0.1', port: daemon.port, cert: alice.certificatePem, key: alice.keyPem,
-        ca: [serverCertificate(home)], checkServerIdentity: () => undefined,
-      });
-      let local = 0;
-      socket.on('secureConnect', () => {
-        local = socket.localPort!;
-        socket.end(encodeIdentity('client', 'alice').subarray(0, 6));
-      });
-      socket.on('data', () => {});
-      socket.on('error', () => {});
-      socket.on('close', () => resolve(local));
-    });
+    const port = await registeredTlsPeer(encodeIdentity('client', 'alice').subarray(0, 6), true);
     const lines = await settled(port, from);
     expect(lines).toContain('info : 0xc0000002 : Failed reading identity string. Reason: RC_GENERAL_ERROR');
     expect(lines).toContain(`info : 0xc0000002 : Connection terminating:  127.0.0.1/${port}`);

@@ -184,53 +184,35 @@ describe('start-up failures', () => {
     expect(log(h)).toContain(`critical : 0xc0000105 : cp_initialize_p function not found in command processor "${file}" : RC_FUNCTION_NOT_SUPPORTED`);
   });
 
-  it('a command processor supporting no common contract version', async () => {
+  /** A home whose processor.module is `file`: every entry point, some given (or, null, left out). */
+  function processorHome(file: string, entries: Record<string, string | null>): string {
     const h = home();
-    const file = join(h, 'old-processor.mjs');
-    writeFileSync(file, [
-      'export const cp_get_supported_versions = () => ["0.9"];',
-      'export const cp_initialize_p = async () => {};',
-      'export const cp_get_processor_name_p = () => ({ name: "Old Processor", version: "0.9" });',
-      'export const cp_shutdown = async () => {};',
-      'export const cp_client_registration_observer = () => {};',
-      'export const cp_configure = () => ({ workers: 1 });',
-      'export const cp_server_connected = () => { throw new Error("unused"); };',
-    ].join('\n'));
-    writeFileSync(join(h, 'ntls.json'), JSON.stringify({ server: { bind: '127.0.0.1', port: 0 }, processor: { module: file } }));
+    const all: Record<string, string | null> = {
+      cp_get_supported_versions: '() => ["1.0"]', cp_initialize_p: 'async () => {}', cp_get_processor_name_p: '() => ({ name: "P", version: "1.0" })',
+      cp_shutdown: 'async () => {}', cp_client_registration_observer: '() => {}', cp_configure: '() => ({ workers: 1 })',
+      cp_server_connected: '() => { throw new Error("unused"); }', ...entries,
+    };
+    const path = join(h, file);
+    writeFileSync(path, Object.entries(all).filter(([, body]) => body !== null).map(([name, body]) => `export const ${name} = ${body};`).join('\n'));
+    writeFileSync(join(h, 'ntls.json'), JSON.stringify({ server: { bind: '127.0.0.1', port: 0 }, processor: { module: path } }));
+    return h;
+  }
+
+  it('a command processor supporting no common contract version', async () => {
+    const h = processorHome('old-processor.mjs', { cp_get_supported_versions: '() => ["0.9"]', cp_get_processor_name_p: '() => ({ name: "Old Processor", version: "0.9" })' });
     await startFails(h);
     expect(log(h)).toContain('error : 0xc0000105 : "Old Processor" module version 0.9 is incompatable with data path : RC_FUNCTION_NOT_SUPPORTED');
   });
 
   it('a command processor with the guide\'s six entry points but not cp_server_connected: it fails to initialise, in the guide\'s words', async () => {
-    const h = home();
-    const file = join(h, 'six-processor.mjs');
-    writeFileSync(file, [
-      'export const cp_get_supported_versions = () => ["1.0"];',
-      'export const cp_initialize_p = async () => {};',
-      'export const cp_get_processor_name_p = () => ({ name: "Six", version: "2.1" });',
-      'export const cp_shutdown = async () => {};',
-      'export const cp_client_registration_observer = () => {};',
-      'export const cp_configure = () => ({ workers: 1 });',
-    ].join('\n'));
-    writeFileSync(join(h, 'ntls.json'), JSON.stringify({ server: { bind: '127.0.0.1', port: 0 }, processor: { module: file } }));
+    const h = processorHome('six-processor.mjs', { cp_get_processor_name_p: '() => ({ name: "Six", version: "2.1" })', cp_server_connected: null });
     await startFails(h);
     expect(log(h)).toContain('error : 0xc0000002 : Failed to initialize "Six"  module version 2.1 : RC_GENERAL_ERROR');
     expect(log(h)).not.toContain('cp_server_connected function not found');
   });
 
   it('a command processor whose name is a bare string and versions no array: its name, never "undefined"', async () => {
-    const h = home();
-    const file = join(h, 'odd-processor.mjs');
-    writeFileSync(file, [
-      'export const cp_get_supported_versions = () => 99;',
-      'export const cp_initialize_p = async () => {};',
-      'export const cp_get_processor_name_p = () => "Odd";',
-      'export const cp_shutdown = async () => {};',
-      'export const cp_client_registration_observer = () => {};',
-      'export const cp_configure = () => ({ workers: 1 });',
-      'export const cp_server_connected = () => { throw new Error("unused"); };',
-    ].join('\n'));
-    writeFileSync(join(h, 'ntls.json'), JSON.stringify({ server: { bind: '127.0.0.1', port: 0 }, processor: { module: file } }));
+    const h = processorHome('odd-processor.mjs', { cp_get_supported_versions: '() => 99', cp_get_processor_name_p: '() => "Odd"' });
     await startFails(h);
     expect(log(h)).toContain('error : 0xc0000105 : "Odd" module version unknown is incompatable with data path : RC_FUNCTION_NOT_SUPPORTED');
     expect(log(h)).not.toContain('undefined');
