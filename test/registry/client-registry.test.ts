@@ -64,6 +64,17 @@ describe('ClientRegistry', () => {
   });
 });
 
+describe('certificateWarnings: a small RSA key', () => {
+  it('an RSA-512 certificate is said to be weak and unable to link', async () => {
+    const keys = await webcrypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 512, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, ['sign', 'verify']);
+    const small = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: '02', name: 'CN=small', keys, signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5' },
+      notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000),
+    }, webcrypto as unknown as Crypto);
+    expect(certificateWarnings(small.toString('pem'))).toEqual([expect.stringContaining('its RSA key has 512 bits')]);
+  });
+});
+
 describe('certificateWarnings: what `ntls client register` warns of in a certificate that would still link', () => {
   it('none for what ntls-client create-cert makes; a server certificate, one not yet valid, a CA certificate each get theirs', async () => {
     const client = await createSelfSignedCertificate({ commonName: 'fine', keyType: 'ecdsa-p256', usage: 'client' });
