@@ -171,7 +171,12 @@ export class Connection {
     this.deps.statistics.handshakesFailed++;
     this.deps.logger.log(Catalogue.nonLunaClient, { peer: this.peer });
     this.settle();
-    this.terminate();
+    if (this.state !== ConnectionState.Handshake) return this.terminate();
+    // Before the TLS handshake, as every other failure there: the reason line, then the
+    // disconnect line, no `Connection terminating:` (docs/logs.md).
+    this.closing = true;
+    this.state = ConnectionState.OutOfService;
+    this.stream.destroy();
   }
 
   private onError(error: NodeJS.ErrnoException): void {

@@ -267,6 +267,8 @@ describe('connections', () => {
     expect(closedWithinMs).toBeGreaterThanOrEqual(1000);
     const lines = await settled(port, from);
     expect(lines).toContain(`info : 0xc0000004 : Connection attempt from non-Luna client : 127.0.0.1/${port} : RC_UNEXPECTED`);
+    // As every failure before the handshake: no `Connection terminating:` (it came for this one alone).
+    expect(lines).not.toContain(`info : 0xc0000002 : Connection terminating:  127.0.0.1/${port}`);
   });
 
   it('a registered TLS client that never sends its identity is a non-Luna client after the timeout', async () => {
