@@ -304,6 +304,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       logger.reopenIfMoved();
       monitor.stop();
       monitor.start();
+      monitor.reportInvalidAgain();
       monitor.rescan();
       try {
         logger.debugEnabled = loadConfig(root).log.debug;

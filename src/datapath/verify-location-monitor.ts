@@ -50,6 +50,14 @@ export class VerifyLocationMonitor {
     this.logger.log(Catalogue.verifyLocationMonitorTerminated);
   }
 
+  /**
+   * The files that are not certificates are reported again at the next rescan (SIGHUP: the
+   * operator asked the daemon to look again, and reads the log for what it found).
+   */
+  reportInvalidAgain(): void {
+    this.reportedInvalid.clear();
+  }
+
   /** Re-reads the folder now; used by the watcher and by admin commands that change it. */
   rescan(): void {
     const before = this.known;

@@ -1,7 +1,8 @@
 // The verify-location monitor's own rescans (its poll and the watcher's) when the folder cannot be
 // read for a reason other than the folder: no file descriptor left (EMFILE) while something holds
-// them all. The attacker's probe killed the daemon that way, holding 20,000 idle sockets.
-import { mkdtempSync, rmSync } from 'node:fs';
+// them all. The attacker's probe killed the daemon that way, holding 20,000 idle sockets. And its
+// report of files that are not certificates: once, and again when SIGHUP asks it to look again.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -41,5 +42,28 @@ describe('VerifyLocationMonitor', () => {
     expect(failures).toBe(3);
     expect(reloads).toBeGreaterThanOrEqual(5);
     expect(uncaught).toEqual([]);
+  });
+
+  it('a file that is not a certificate is reported once, and again when asked to look again (SIGHUP)', () => {
+    const folder = join(dir, 'clients-with-junk');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'junk.pem'), 'not a certificate');
+    const registry = new ClientRegistry(folder);
+    registry.reload();
+    const logFile = join(dir, 'junk-lunalogs');
+    const monitor = new VerifyLocationMonitor(registry, new Logger({ file: logFile, host: 'test' }), () => undefined, 60_000);
+    const reported = () => readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('Load verify locations failed for single client')).length;
+    monitor.start();
+    try {
+      monitor.rescan();
+      expect(reported()).toBe(0);
+      monitor.reportInvalidAgain();
+      monitor.rescan();
+      expect(reported()).toBe(1);
+      monitor.rescan();
+      expect(reported()).toBe(1);
+    } finally {
+      monitor.stop();
+    }
   });
 });
