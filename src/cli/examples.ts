@@ -13,6 +13,7 @@ export const EXAMPLES: Record<string, string[]> = {
   'logs check': [`ntls logs check ${H}`, `ntls logs check --rotated --json ${H}`],
   'logs audit': [`ntls logs audit ${H}`, `ntls logs audit --verify ${H}`],
   'client register': [`ntls client register --client app1 --cert app1.pem --hostname 10.0.0.7 ${H}`],
+  'client renew': [`ntls client renew --client app1 --cert app1-new.pem ${H}`],
   'client list': [`ntls client list ${H}`],
   'client show': [`ntls client show --client app1 ${H}`],
   'client fingerprint': [`ntls client fingerprint --client app1 ${H}`],
