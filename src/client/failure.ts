@@ -80,10 +80,10 @@ export function explainFailure(error: unknown, context: FailureContext = {}): Fa
       const s = context.server;
       if (s && context.serverCertificateFile !== undefined) {
         const name = serverNameFor(s.host);
-        return { code: error.code, line: `${server} presented a certificate other than the one in ${context.serverCertificateFile}, so it is refused; if its administrator regenerated it (\`ntls cert show --pem\` on the server), copy the new one over ${context.serverCertificateFile} (a running relay reads it again), or record the server once with \`ntls-client add-server --name ${name} --host ${s.host} --port ${s.port} --cert NEW.pem\` and use --server ${name}` };
+        return { code: error.code, line: `${server} presented a certificate other than the one in ${context.serverCertificateFile}, so it is refused; if its administrator regenerated it (\`ntls cert show --pem\` on the server), copy the new one over ${context.serverCertificateFile} (a running relay reads it again), or record the server once with \`ntls-client add-server --name ${name} --host ${s.host} --port ${s.port} --cert NEW.pem\` and use --server ${name}${CHECK_OUT_OF_BAND}` };
       }
       const replace = s ? `ntls-client add-server --name ${s.name} --host ${s.host} --port ${s.port} --cert NEW.pem --replace` : 'ntls-client add-server ... --replace';
-      return { code: error.code, line: `${server} presented a certificate other than the one added for it, so it is refused; if its administrator regenerated it (\`ntls cert show --pem\` on the server), accept the new one with \`${replace}\`` };
+      return { code: error.code, line: `${server} presented a certificate other than the one added for it, so it is refused; if its administrator regenerated it (\`ntls cert show --pem\` on the server), accept the new one with \`${replace}\`${CHECK_OUT_OF_BAND}` };
     }
     if (isServerDown(error)) {
       return { code: 'NTLS_ERR_SERVER_DOWN', line: `${server} cannot be reached (${error.errno}); check that ntls runs there and that host and port are right (\`ntls-client list-servers\`)` };
@@ -125,6 +125,9 @@ export function explainFailure(error: unknown, context: FailureContext = {}): Fa
   const e = error as NodeJS.ErrnoException;
   return { code: e?.code ?? 'NTLS_ERR_INTERNAL', line: `unexpected failure: ${e?.message ?? String(error)}` };
 }
+
+/** Said with every server-certificate mismatch: the same refusal is what someone in between causes. */
+const CHECK_OUT_OF_BAND = '; before accepting a new certificate, compare its fingerprint with `ntls cert show` run on the server, over a channel you trust: if nobody regenerated it, something between you and the server may be presenting its own';
 
 function pkcs11Line(error: Pkcs11Error): string {
   const name = ckrName(error.rv);

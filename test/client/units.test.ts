@@ -91,7 +91,7 @@ describe('failure lines', () => {
   const server = { name: 'hsm1', host: '10.0.0.1', port: 1792 };
   it('each cause has its code and one line naming the fix', () => {
     const cases: Array<[unknown, string, RegExp]> = [
-      [new LinkError('NTLS_ERR_SERVER_CERT_MISMATCH', 'x'), 'NTLS_ERR_SERVER_CERT_MISMATCH', /--replace/],
+      [new LinkError('NTLS_ERR_SERVER_CERT_MISMATCH', 'x'), 'NTLS_ERR_SERVER_CERT_MISMATCH', /--replace.*compare its fingerprint with `ntls cert show` run on the server/],
       [new LinkError('NTLS_ERR_TLS', 'connect ECONNREFUSED', { errno: 'ECONNREFUSED', stage: 'connect' }), 'NTLS_ERR_SERVER_DOWN', /ntls runs there/],
       [new LinkError('NTLS_ERR_LINK_CLOSED', 'x', { stage: 'identity' }), 'NTLS_ERR_CLIENT_REFUSED', /ntls client register/],
       [new LinkError('NTLS_ERR_TLS', 'alert', { errno: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', stage: 'connect' }), 'NTLS_ERR_CLIENT_REFUSED', /register/],
