@@ -72,8 +72,10 @@ export function certificateWarnings(certificatePem: string, at = new Date()): st
   if (notBefore.getTime() > at.getTime()) warnings.push(`it is not valid before ${notBefore.toISOString()}: the client cannot link until then`);
   if (certificate.ca) warnings.push('it is a CA certificate (basicConstraints CA:TRUE), not an end-entity one; `ntls-client create-cert` makes a client certificate');
   const bits = certificate.publicKey.asymmetricKeyType === 'rsa' ? certificate.publicKey.asymmetricKeyDetails?.modulusLength ?? 0 : 0;
-  if (bits > 0 && bits < 2048) {
-    warnings.push(`its RSA key has ${bits} bits: keys under 2048 bits are weak, and the TLS handshake refuses those under 1024 (OpenSSL's default security level), so such a client cannot link`);
+  if (bits > 0 && bits < 1024) {
+    warnings.push(`its RSA key has ${bits} bits: the TLS handshake refuses keys under 1024 bits (OpenSSL's default security level), so this client cannot link`);
+  } else if (bits > 0 && bits < 2048) {
+    warnings.push(`its RSA key has ${bits} bits: keys under 2048 bits are weak`);
   }
   // node:crypto's keyUsage is the extended key usage (undefined when the certificate has none).
   const usages = certificate.keyUsage;
