@@ -51,7 +51,9 @@ async function signUntilErrorAt(address: string, interrupt: () => Promise<void> 
   try {
     await waitFor(`the first signature (output: ${out})`, () => out.includes('ready'), 30_000);
     await interrupt();
-    return { out, ...(await closed) };
+    // Read `out` only once the program has closed: `{ out, ...(await closed) }` took it before.
+    const ended = await closed;
+    return { out, ...ended };
   } finally {
     clearTimeout(guard);
   }
