@@ -12,20 +12,18 @@ export class ShortWriteError extends Error {
 }
 
 /**
- * Appends `bytes` to the file open for appending at `fd`; on any failure the file is cut back to
- * the size it had (read here: other processes append to lunalogs too) and the error thrown.
+ * Appends `bytes` to the file open for appending at `fd`. A write that fails writes nothing; one
+ * cut short is taken back (the file cut by what it wrote, measured then: other processes append
+ * to lunalogs too) and reported as ENOSPC. A whole line costs one write, no more: every
+ * connection writes several.
  */
 export function appendWhole(fd: number, bytes: Buffer): void {
-  const size = fstatSync(fd).size;
+  const written = writeSync(fd, bytes);
+  if (written === bytes.length) return;
   try {
-    const written = writeSync(fd, bytes);
-    if (written !== bytes.length) throw new ShortWriteError(written, bytes.length);
-  } catch (error) {
-    try {
-      ftruncateSync(fd, size);
-    } catch {
-      // Nothing more can be done here; the caller reports the first error.
-    }
-    throw error;
+    ftruncateSync(fd, fstatSync(fd).size - written);
+  } catch {
+    // Nothing more can be done here; the caller reports the short write.
   }
+  throw new ShortWriteError(written, bytes.length);
 }
