@@ -78,6 +78,17 @@ describe('AES modes with parameters', () => {
     expect(ctr.equals(Buffer.concat([n3.update(odd), n3.final()]))).toBe(true);
   });
 
+  it('AES-CMAC and AES-CMAC-GENERAL (its length travels as CK_MAC_GENERAL_PARAMS) give RFC 4493\'s MAC', async () => {
+    const key = await secretKey(Buffer.from('2b7e151628aed2a6abf7158809cf4f3c', 'hex'), [{ type: CKA.SIGN, value: true }, { type: CKA.VERIFY, value: true }]);
+    const message = Buffer.from('6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411', 'hex');
+    const mac = Buffer.from('dfa66747de9ae63030ca32611497c827', 'hex');
+    expect(await p11.sign(session, { type: CKM.AES_CMAC, parameter: null }, key, message)).toEqual(mac);
+    const general = { type: CKM.AES_CMAC_GENERAL, parameter: { kind: 'bytes' as const, value: Buffer.from([8, 0, 0, 0, 0, 0, 0, 0]) } };
+    expect(await p11.sign(session, general, key, message)).toEqual(mac.subarray(0, 8));
+    expect(await p11.verify(session, general, key, message, mac.subarray(0, 8))).toBe(true);
+    expect(await p11.verify(session, { type: CKM.AES_CMAC, parameter: null }, key, Buffer.from('other'), mac)).toBe(false);
+  });
+
   it('AES key wrap (RFC 3394) and with padding (RFC 5649), wrap and unwrap', async () => {
     const wrapping = await secretKey(kek, [{ type: CKA.WRAP, value: true }, { type: CKA.UNWRAP, value: true }]);
     const inner = randomBytes(16);

@@ -258,6 +258,14 @@ describe.each(BACKENDS)('pkcs11-tool end to end (%s backend)', (kind) => {
           expect(oaep256.status, explain(oaep256)).not.toBe(0);
           expect(oaep256.stderr).toMatch(/C_DecryptInit failed: rv = CKR_ARGUMENTS_BAD/);
         }
+        ok(await openssl(['pkeyutl', '-encrypt', '-pubin', '-inkey', file('rsa.pem'), '-in', file('secret.txt'), '-out', file('oaep-mixed.bin'),
+          '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha1']));
+        const mixed = await user(['--decrypt', '-m', 'RSA-PKCS-OAEP', '--hash-algorithm', 'SHA256', '--mgf', 'MGF1-SHA1', '--id', '01',
+          '-i', file('oaep-mixed.bin'), '-o', file('oaep-mixed.out')]);
+        if (kind === 'software') {
+          ok(mixed); // Java's OAEPWithSHA-256AndMGF1Padding
+          expect(readFileSync(file('oaep-mixed.out'), 'utf8')).toBe(secret);
+        }
         ok(await openssl(['pkeyutl', '-encrypt', '-pubin', '-inkey', file('rsa.pem'), '-in', file('secret.txt'), '-out', file('oaep1.bin'),
           '-pkeyopt', 'rsa_padding_mode:oaep']));
         ok(await user(['--decrypt', '-m', 'RSA-PKCS-OAEP', '--hash-algorithm', 'SHA-1', '--mgf', 'MGF1-SHA1', '--id', '01',

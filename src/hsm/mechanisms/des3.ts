@@ -43,7 +43,7 @@ async function generateDes3Key(mechanism: Mechanism, request: SecretKeyRequest):
 }
 
 /** A DES3 key's value: 24 bytes, else CKR_KEY_SIZE_RANGE. */
-function des3Key(material: KeyMaterial): Buffer {
+export function des3Key(material: KeyMaterial): Buffer {
   const value = secretKey(material, [CKK.DES3]);
   if (value.length !== DES3_KEY_BYTES) throw new Pkcs11Error(CKR.KEY_SIZE_RANGE);
   return value;

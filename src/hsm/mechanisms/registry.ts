@@ -4,6 +4,7 @@
 import { CKF, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { MechanismDescription } from './contract.js';
 import { aesEntries } from './aes.js';
+import { cmacEntries } from './cmac.js';
 import { des3Entries } from './des3.js';
 import { digestEntries } from './digest.js';
 import { ecEntries } from './ec.js';
@@ -27,7 +28,7 @@ function flagsOf(entry: MechanismEntry): number {
 }
 
 const allEntries: MechanismEntry[] = [
-  ...rsaEntries, ...digestEntries, ...hmacEntries, ...ecEntries, ...eddsaEntries, ...aesEntries, ...des3Entries,
+  ...rsaEntries, ...digestEntries, ...hmacEntries, ...ecEntries, ...eddsaEntries, ...aesEntries, ...des3Entries, ...cmacEntries,
 ].sort((a, b) => a.type - b.type);
 
 const table: ReadonlyMap<number, MechanismEntry> = new Map(allEntries.map((entry) => [entry.type, entry]));

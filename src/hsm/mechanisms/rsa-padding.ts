@@ -81,3 +81,52 @@ export function pkcs1v15Unpad(em: Buffer): Buffer | null {
   bad |= separator < 10 ? 1 : 0; // at least eight non-zero padding bytes
   return bad ? null : em.subarray(separator + 1);
 }
+
+/**
+ * EME-OAEP encoding (RFC 8017 7.1.1) of `message` into k bytes, for an MGF1 hash other than the
+ * OAEP hash: node:crypto uses one hash for both.
+ */
+export function oaepEncode(message: Buffer, k: number, hash: HashAlgorithm, mgfHash: HashAlgorithm, label: Buffer): Buffer {
+  const db = Buffer.alloc(k - hash.length - 1);
+  createHash(hash.name).update(label).digest().copy(db);
+  db[db.length - message.length - 1] = 0x01;
+  message.copy(db, db.length - message.length);
+  const seed = randomBytes(hash.length);
+  const dbMask = mgf1(mgfHash, seed, db.length);
+  for (let i = 0; i < db.length; i++) db[i] = db[i]! ^ dbMask[i]!;
+  const seedMask = mgf1(mgfHash, db, seed.length);
+  for (let i = 0; i < seed.length; i++) seed[i] = seed[i]! ^ seedMask[i]!;
+  return Buffer.concat([Buffer.alloc(1), seed, db]);
+}
+
+/**
+ * The message inside an EME-OAEP block `em` (k bytes), or null. As pkcs1v15Unpad, it does the
+ * same work whatever is wrong, and every fault gives the same null (Manger's attack needs to
+ * tell a bad first byte from a bad label hash or separator).
+ */
+export function oaepDecode(em: Buffer, hash: HashAlgorithm, mgfHash: HashAlgorithm, label: Buffer): Buffer | null {
+  const hLen = hash.length;
+  if (em.length < 2 * hLen + 2) return null;
+  const maskedSeed = em.subarray(1, 1 + hLen);
+  const maskedDb = em.subarray(1 + hLen);
+  const seedMask = mgf1(mgfHash, maskedDb, hLen);
+  const seed = Buffer.alloc(hLen);
+  for (let i = 0; i < hLen; i++) seed[i] = maskedSeed[i]! ^ seedMask[i]!;
+  const dbMask = mgf1(mgfHash, seed, maskedDb.length);
+  const db = Buffer.alloc(maskedDb.length);
+  for (let i = 0; i < db.length; i++) db[i] = maskedDb[i]! ^ dbMask[i]!;
+  let bad = em[0]!;
+  bad |= timingSafeEqual(db.subarray(0, hLen), createHash(hash.name).update(label).digest()) ? 0 : 1;
+  let separator = 0;
+  let found = 0;
+  for (let i = hLen; i < db.length; i++) {
+    const isOne = ((((db[i]! ^ 0x01) - 1) >> 31) & 1);
+    const isZero = (((db[i]! - 1) >> 31) & 1);
+    const first = isOne & (found ^ 1);
+    separator = first ? i : separator;
+    bad |= (found ^ 1) & (isOne ^ 1) & (isZero ^ 1); // a byte other than 0x00 before the 0x01
+    found |= isOne;
+  }
+  bad |= found ^ 1;
+  return bad ? null : Buffer.from(db.subarray(separator + 1));
+}

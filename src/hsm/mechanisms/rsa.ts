@@ -14,7 +14,7 @@ import { hashNamed, hashOfMgf, hashOfParameter, requireNoParameter, type HashAlg
 import type { MechanismEntry } from './entry.js';
 import { asymmetricKey, base64url, generatedKeyPair } from './keys.js';
 import { HashedMessage, WholeMessage } from './message.js';
-import { maxPssSalt, pkcs1v15Unpad, pssEncode, pssVerify } from './rsa-padding.js';
+import { maxPssSalt, oaepDecode, oaepEncode, pkcs1v15Unpad, pssEncode, pssVerify } from './rsa-padding.js';
 import { isHeavyRsa, rsaPrivate, RsaWorkerFailure } from './rsa-private.js';
 
 /**
@@ -347,6 +347,7 @@ function x509Verifier(mechanism: Mechanism, material: KeyMaterial): StreamingOpe
 
 interface OaepSettings {
   hash: HashAlgorithm;
+  mgfHash: HashAlgorithm;
   label: Buffer | undefined;
 }
 
@@ -355,11 +356,15 @@ function oaepSettings(mechanism: Mechanism): OaepSettings {
   if (!parameter || parameter.kind !== 'oaep') throw new Pkcs11Error(CKR.MECHANISM_PARAM_INVALID);
   const params: RsaPkcsOaepParams = parameter;
   const hash = hashOfParameter(params.hashAlg);
-  // node:crypto uses the OAEP hash for MGF1 as well; other pairings are not offered.
-  if (hashOfMgf(params.mgf) !== hash) throw new Pkcs11Error(CKR.MECHANISM_PARAM_INVALID);
+  const mgfHash = hashOfMgf(params.mgf);
   if (params.source !== 0 && params.source !== CKZ.DATA_SPECIFIED) throw new Pkcs11Error(CKR.MECHANISM_PARAM_INVALID);
   const label = params.source === CKZ.DATA_SPECIFIED && params.sourceData && params.sourceData.length > 0 ? params.sourceData : undefined;
-  return { hash, label };
+  return { hash, mgfHash, label };
+}
+
+/** node:crypto pads OAEP only with one hash for both the label and MGF1 (Java's SHA-256 + MGF1-SHA1 is not). */
+function openSslPadsOaep(oaep: OaepSettings): boolean {
+  return oaep.mgfHash === oaep.hash;
 }
 
 type RsaCipherKind = 'pkcs' | 'oaep' | 'x509';
@@ -368,6 +373,10 @@ function encryptOnce(kind: RsaCipherKind, key: RsaKey, oaep: OaepSettings | null
   const limit = kind === 'pkcs' ? key.k - 11 : kind === 'oaep' ? key.k - 2 * oaep!.hash.length - 2 : key.k;
   if (data.length > limit) throw new Pkcs11Error(CKR.DATA_LEN_RANGE);
   try {
+    if (kind === 'oaep' && !openSslPadsOaep(oaep!)) {
+      const em = oaepEncode(data, key.k, oaep!.hash, oaep!.mgfHash, oaep!.label ?? Buffer.alloc(0));
+      return publicEncrypt({ key: key.object, padding: constants.RSA_NO_PADDING }, em);
+    }
     if (kind === 'oaep') {
       return publicEncrypt({ key: key.object, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: oaep!.hash.name, ...(oaep!.label ? { oaepLabel: oaep!.label } : {}) }, data);
     }
@@ -382,14 +391,14 @@ async function decryptOnce(kind: RsaCipherKind, key: RsaKey, oaep: OaepSettings 
   if (data.length !== key.k) throw new Pkcs11Error(CKR.ENCRYPTED_DATA_LEN_RANGE);
   let out: Buffer;
   try {
-    out = kind === 'oaep'
+    out = kind === 'oaep' && openSslPadsOaep(oaep!)
       ? await rsaPrivate({ operation: 'decrypt', key: key.object, padding: constants.RSA_PKCS1_OAEP_PADDING, data, oaepHash: oaep!.hash.name, ...(oaep!.label ? { oaepLabel: oaep!.label } : {}) })
       : await rsaPrivate({ operation: 'decrypt', key: key.object, padding: constants.RSA_NO_PADDING, data });
   } catch (error) {
     throw new Pkcs11Error(error instanceof RsaWorkerFailure ? CKR.DEVICE_ERROR : CKR.ENCRYPTED_DATA_INVALID);
   }
-  if (kind !== 'pkcs') return out;
-  const message = pkcs1v15Unpad(out);
+  if (kind === 'x509' || (kind === 'oaep' && openSslPadsOaep(oaep!))) return out;
+  const message = kind === 'oaep' ? oaepDecode(out, oaep!.hash, oaep!.mgfHash, oaep!.label ?? Buffer.alloc(0)) : pkcs1v15Unpad(out);
   if (!message) throw new Pkcs11Error(CKR.ENCRYPTED_DATA_INVALID);
   return message;
 }

@@ -115,6 +115,22 @@ describe('RSA encryption', () => {
     expect(back.toString()).toBe('the other way');
   });
 
+  it('OAEP SHA-256 with MGF1-SHA1 (Java\'s OAEPWithSHA-256AndMGF1Padding) both ways with openssl', async () => {
+    const plain = await scratch.write('oaep-mixed.txt', Buffer.from('a 32-byte AES key goes in here!!'));
+    const label = Buffer.from('mixed');
+    const options = ['-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha1'];
+    const ciphertext = await opensslOk(['pkeyutl', '-encrypt', '-pubin', '-inkey', scratch.path('rsa-pub.pem'), '-in', plain, ...options,
+      '-pkeyopt', `rsa_oaep_label:${label.toString('hex')}`]);
+    const oaep = mech(CKM.RSA_PKCS_OAEP, { kind: 'oaep', hashAlg: CKM.SHA256, mgf: CKG.MGF1_SHA1, source: CKZ.DATA_SPECIFIED, sourceData: label });
+    expect(await decrypt(oaep, rsa.privateKey, ciphertext)).toEqual(await scratch.read('oaep-mixed.txt'));
+
+    const unlabelled = mech(CKM.RSA_PKCS_OAEP, { kind: 'oaep', hashAlg: CKM.SHA512, mgf: CKG.MGF1_SHA1, source: 0, sourceData: null });
+    const ours = await scratch.write('oaep-mixed.bin', await encrypt(unlabelled, rsa.publicKey, Buffer.from('the other way')));
+    const back = await opensslOk(['pkeyutl', '-decrypt', '-inkey', scratch.path('rsa.pem'), '-in', ours,
+      '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha512', '-pkeyopt', 'rsa_mgf1_md:sha1']);
+    expect(back.toString()).toBe('the other way');
+  });
+
   it('OAEP SHA-1 without a label (openssl defaults) decrypts here', async () => {
     const plain = await scratch.write('oaep1.txt', 'sixteen byte key');
     const ciphertext = await opensslOk(['pkeyutl', '-encrypt', '-pubin', '-inkey', scratch.path('rsa-pub.pem'), '-in', plain, '-pkeyopt', 'rsa_padding_mode:oaep']);
