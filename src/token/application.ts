@@ -21,6 +21,7 @@ import { CKA, CKF, CKO, CKR, CKU, Pkcs11Error } from '../pkcs11/constants.js';
 import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type SessionInfo, type SlotInfo, type TokenInfo } from '../pkcs11/info.js';
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import type { MaybePromise, ObjectFacts, OperationKind } from './device.js';
+import { ObjectHandles } from './object-handles.js';
 import { BufferTooSmallError, sizedOutput, type Capacity } from './output.js';
 import { roleOfUserType, seesPrivateObjects, sessionState, CKU_CRYPTO_USER, type Role } from './roles.js';
 import { Session, type OperationState } from './session.js';
@@ -81,6 +82,7 @@ export interface ApplicationHost {
 export class Application {
   private readonly sessions = new Map<number, Session>();
   private readonly roles = new Map<Mount, Role>();
+  private readonly objectHandles = new Map<Mount, ObjectHandles>();
   private finalized = false;
 
   constructor(private readonly model: ApplicationHost, readonly id: string, readonly owner?: string) {}
@@ -290,6 +292,7 @@ export class Application {
   /** Logs the application out of a token: its private session objects go, key operations end. */
   private clearRole(mount: Mount): MaybePromise<void> {
     if (!this.roles.delete(mount)) return;
+    this.objectHandles.get(mount)?.retirePrivate();
     for (const session of this.sessions.values()) {
       if (session.mount !== mount) continue;
       for (const kind of ['sign', 'verify', 'encrypt', 'decrypt'] as const) this.endOperation(session, kind);
@@ -348,6 +351,22 @@ export class Application {
       if (owner === undefined || owner.app !== this.id) return false;
     }
     return !facts.private || seesPrivateObjects(role);
+  }
+
+  private handles(mount: Mount): ObjectHandles {
+    let handles = this.objectHandles.get(mount);
+    if (handles === undefined) this.objectHandles.set(mount, handles = new ObjectHandles());
+    return handles;
+  }
+
+  /** The device's id for an object handle the application gives. */
+  private deviceId(session: Session, handle: number): number {
+    return this.handles(session.mount).toDevice(handle);
+  }
+
+  /** The handle the application gets for an object. */
+  private given(session: Session, facts: ObjectFacts): number {
+    return this.handles(session.mount).toApplication(facts.handle, facts.private);
   }
 
   private async object(session: Session, role: Role | null, handle: number, invalid: number = CKR.OBJECT_HANDLE_INVALID): Promise<ObjectFacts> {
@@ -410,12 +429,13 @@ export class Application {
       this.checkNew(session, role, template, objectClass);
       const made = await session.mount.device.createObject(session.device, template, role);
       await this.admit(session, role, [made]);
-      return made.handle;
+      return this.given(session, made);
     });
   }
 
-  C_CopyObject(handle: number, object: number, template: Template): Promise<number> {
+  C_CopyObject(handle: number, given: number, template: Template): Promise<number> {
     return this.run(handle, async (session, role) => {
+      const object = this.deviceId(session, given);
       const original = await this.object(session, role, object);
       if (role === 'cu') throw new Pkcs11Error(CKR.ACTION_PROHIBITED);
       const token = templateValue(template, CKA.TOKEN);
@@ -423,12 +443,13 @@ export class Application {
       this.checkWrite(session, role, token === undefined ? original.token : token === true, isPrivate === undefined ? original.private : isPrivate === true);
       const made = await session.mount.device.copyObject(session.device, object, template, role);
       await this.admit(session, role, [made]);
-      return made.handle;
+      return this.given(session, made);
     });
   }
 
-  C_DestroyObject(handle: number, object: number): Promise<void> {
+  C_DestroyObject(handle: number, given: number): Promise<void> {
     return this.run(handle, async (session, role) => {
+      const object = this.deviceId(session, given);
       const facts = await this.object(session, role, object);
       this.checkWrite(session, role, facts.token, facts.private);
       await session.mount.device.destroyObject(session.device, object);
@@ -437,15 +458,16 @@ export class Application {
   }
 
   /** C_GetObjectSize: the object is checked; its size is not something this token tells (CK_UNAVAILABLE_INFORMATION). */
-  C_GetObjectSize(handle: number, object: number): Promise<number> {
+  C_GetObjectSize(handle: number, given: number): Promise<number> {
     return this.run(handle, async (session, role) => {
-      await this.object(session, role, object);
+      await this.object(session, role, this.deviceId(session, given));
       return UNAVAILABLE_INFORMATION;
     });
   }
 
-  C_GetAttributeValue(handle: number, object: number, requests: readonly AttributeRequest[]): Promise<AttributeReadout> {
+  C_GetAttributeValue(handle: number, given: number, requests: readonly AttributeRequest[]): Promise<AttributeReadout> {
     return this.run(handle, async (session, role) => {
+      const object = this.deviceId(session, given);
       await this.object(session, role, object);
       // Each type is read once, however often the template names it.
       const types = [...new Set(requests.map((r) => r.type))];
@@ -471,8 +493,9 @@ export class Application {
     });
   }
 
-  C_SetAttributeValue(handle: number, object: number, template: Template): Promise<void> {
+  C_SetAttributeValue(handle: number, given: number, template: Template): Promise<void> {
     return this.run(handle, async (session, role) => {
+      const object = this.deviceId(session, given);
       const before = await this.object(session, role, object);
       this.checkWrite(session, role, before.token, before.private);
       const token = templateValue(template, CKA.TOKEN);
@@ -481,6 +504,7 @@ export class Application {
         this.checkWrite(session, role, token === undefined ? before.token : token === true, isPrivate === undefined ? before.private : isPrivate === true);
       }
       const after = await session.mount.device.writeAttributes(session.device, object, template, role);
+      if (after.private) this.given(session, after); // made private: its handle goes at logout too
       if (after.token) session.mount.sessionObjects.delete(object);
       else if (before.token) session.mount.sessionObjects.set(object, { app: this.id, session: session.handle });
     });
@@ -511,7 +535,7 @@ export class Application {
         // Gone or out of sight since the search began (destroyed, logged out): skipped.
         const pending = session.mount.device.facts(session.device, next);
         const facts = pending instanceof Promise ? await pending : pending;
-        if (facts !== null && this.visible(session, role, facts)) out.push(next);
+        if (facts !== null && this.visible(session, role, facts)) out.push(this.given(session, facts));
       }
       return out;
     });
@@ -539,7 +563,7 @@ export class Application {
       this.checkNew(session, role, template, CKO.SECRET_KEY);
       const made = await session.mount.device.generateKey(session.device, mechanism, template, role);
       await this.admit(session, role, [made]);
-      return made.handle;
+      return this.given(session, made);
     });
   }
 
@@ -551,12 +575,14 @@ export class Application {
       this.checkNew(session, role, privateTemplate, CKO.PRIVATE_KEY);
       const [publicKey, privateKey] = await session.mount.device.generateKeyPair(session.device, mechanism, publicTemplate, privateTemplate, role);
       await this.admit(session, role, [publicKey, privateKey]);
-      return { publicKey: publicKey.handle, privateKey: privateKey.handle };
+      return { publicKey: this.given(session, publicKey), privateKey: this.given(session, privateKey) };
     });
   }
 
-  C_WrapKey(handle: number, mechanism: Mechanism, wrappingKey: number, key: number, capacity?: Capacity): Promise<Buffer> {
+  C_WrapKey(handle: number, mechanism: Mechanism, givenWrappingKey: number, givenKey: number, capacity?: Capacity): Promise<Buffer> {
     return this.run(handle, async (session, role) => {
+      const wrappingKey = this.deviceId(session, givenWrappingKey);
+      const key = this.deviceId(session, givenKey);
       this.checkMechanism(session, mechanism, CKF.WRAP);
       // The Crypto User uses keys where they are; taking one out, even wrapped, is the Crypto Officer's.
       if (role === 'cu') throw new Pkcs11Error(CKR.ACTION_PROHIBITED, 'the Crypto User cannot wrap keys');
@@ -574,27 +600,29 @@ export class Application {
     });
   }
 
-  C_UnwrapKey(handle: number, mechanism: Mechanism, unwrappingKey: number, wrapped: Buffer, template: Template): Promise<number> {
+  C_UnwrapKey(handle: number, mechanism: Mechanism, givenUnwrappingKey: number, wrapped: Buffer, template: Template): Promise<number> {
     return this.run(handle, async (session, role) => {
+      const unwrappingKey = this.deviceId(session, givenUnwrappingKey);
       this.checkMechanism(session, mechanism, CKF.UNWRAP);
       this.checkKeyUser(role);
       await this.object(session, role, unwrappingKey, CKR.UNWRAPPING_KEY_HANDLE_INVALID);
       this.checkNew(session, role, template, templateValue(template, CKA.CLASS) as number | undefined);
       const made = await session.mount.device.unwrapKey(session.device, mechanism, unwrappingKey, wrapped, template, role);
       await this.admit(session, role, [made]);
-      return made.handle;
+      return this.given(session, made);
     });
   }
 
-  C_DeriveKey(handle: number, mechanism: Mechanism, baseKey: number, template: Template): Promise<number> {
+  C_DeriveKey(handle: number, mechanism: Mechanism, givenBaseKey: number, template: Template): Promise<number> {
     return this.run(handle, async (session, role) => {
+      const baseKey = this.deviceId(session, givenBaseKey);
       this.checkMechanism(session, mechanism, CKF.DERIVE);
       this.checkKeyUser(role);
       await this.object(session, role, baseKey, CKR.KEY_HANDLE_INVALID);
       this.checkNew(session, role, template, (templateValue(template, CKA.CLASS) as number | undefined) ?? CKO.SECRET_KEY);
       const made = await session.mount.device.deriveKey(session.device, mechanism, baseKey, template, role);
       await this.admit(session, role, [made]);
-      return made.handle;
+      return this.given(session, made);
     });
   }
 
@@ -660,8 +688,9 @@ export class Application {
     throw new Pkcs11Error(CKR.OPERATION_ACTIVE, 'a multi-part operation is under way');
   }
 
-  private operationInit(handle: number, kind: OperationKind, mechanism: Mechanism, key: number | null): Promise<void> {
+  private operationInit(handle: number, kind: OperationKind, mechanism: Mechanism, givenKey: number | null): Promise<void> {
     return this.run(handle, async (session, role) => {
+      const key = givenKey === null ? null : this.deviceId(session, givenKey);
       if (session.operations.has(kind)) throw new Pkcs11Error(CKR.OPERATION_ACTIVE);
       this.checkMechanism(session, mechanism, KEY_USAGE_FLAG[kind]);
       if (key !== null) {
@@ -782,8 +811,9 @@ export class Application {
    * that names no key this caller sees is CKR_KEY_HANDLE_INVALID before the digest is touched, and
    * the digest goes on (PKCS#11 ends a digest on a failed C_DigestUpdate, not on this argument).
    */
-  C_DigestKey(handle: number, key: number): Promise<void> {
+  C_DigestKey(handle: number, givenKey: number): Promise<void> {
     return this.run(handle, async (session, role) => {
+      const key = this.deviceId(session, givenKey);
       const op = this.active(session, 'digest');
       this.checkNoSinglePartPending(session, 'digest', op);
       await this.object(session, role, key, CKR.KEY_HANDLE_INVALID);

@@ -175,6 +175,46 @@ describe.each(devices)('the token model over %s', (_name, make) => {
     b.finalize();
   });
 
+  it('retires the handles of private objects at logout: refused logged out and after a new login; found again, they have new handles', async () => {
+    // PKCS#11 2.40 C_Logout: the application's handles to private objects become invalid, even
+    // if a user logs in again (SoftHSM2's testDestroyObject checks it).
+    const a = d.tokens.application('a3r');
+    const s = await a.C_OpenSession(d.slot, RW);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    const pair = await ecKeyPair(a, s, 'contract-retire', true);
+    await a.C_Logout(s);
+    expect(await rv(() => a.C_GetAttributeValue(s, pair.privateKey, [{ type: CKA.LABEL }]))).toBe(CKR.OBJECT_HANDLE_INVALID);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    expect(await rv(() => a.C_GetAttributeValue(s, pair.privateKey, [{ type: CKA.LABEL }]))).toBe(CKR.OBJECT_HANDLE_INVALID);
+    expect(await rv(() => a.C_SignInit(s, ECDSA, pair.privateKey))).toBe(CKR.KEY_HANDLE_INVALID);
+    expect(await rv(() => a.C_DestroyObject(s, pair.privateKey))).toBe(CKR.OBJECT_HANDLE_INVALID);
+    // The public key's handle stays; the private key, found again, has a new one that works.
+    const found = await find(a, s, 'contract-retire');
+    expect(found).toContain(pair.publicKey);
+    const privateKey = found.find((h) => h !== pair.publicKey)!;
+    expect(found).toHaveLength(2);
+    expect(privateKey).not.toBe(pair.privateKey);
+    expect(await find(a, s, 'contract-retire')).toEqual(found);
+    await a.C_SignInit(s, ECDSA, privateKey);
+    const digest = createHash('sha256').update('retired').digest();
+    const signature = await a.C_Sign(s, digest);
+    expect(verify('sha256', Buffer.from('retired'), { key: await publicKeyOf(a, s, pair.publicKey), dsaEncoding: 'ieee-p1363' }, signature)).toBe(true);
+    // That handle goes at the next logout too; another application's handles are its own.
+    const b = d.tokens.application('b3r');
+    const sb = await b.C_OpenSession(d.slot, RW);
+    await a.C_Logout(s);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    expect(await rv(() => a.C_GetAttributeValue(s, privateKey, [{ type: CKA.LABEL }]))).toBe(CKR.OBJECT_HANDLE_INVALID);
+    expect((await find(b, sb, 'contract-retire'))).toEqual([pair.publicKey]);
+    const [third] = (await find(a, s, 'contract-retire')).filter((h) => h !== pair.publicKey);
+    expect([pair.privateKey, privateKey]).not.toContain(third);
+    await a.C_DestroyObject(s, third!);
+    await a.C_DestroyObject(s, pair.publicKey);
+    expect(await find(a, s, 'contract-retire')).toEqual([]);
+    a.finalize();
+    b.finalize();
+  });
+
   it('keeps one find cursor per session, and refuses a NULL array', async () => {
     const a = d.tokens.application('a4');
     const s = await a.C_OpenSession(d.slot, RO);
