@@ -124,7 +124,7 @@ export class HaConnection implements CallChannel {
     }
     for (const group of groups) {
       for (const member of group.members) {
-        if (!this.links.has(member.name)) this.links.set(member.name, new RpcConnection(member.endpoint, credentials, settings));
+        if (!this.links.has(member.name)) this.links.set(member.name, new RpcConnection(member.endpoint, credentials, { ...settings, keepObjectHandles: true }));
       }
     }
   }

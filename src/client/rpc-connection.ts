@@ -30,6 +30,11 @@ export interface ConnectionSettings {
   timeoutMs?: number;
   /** TCP keepalive on the link (default on, first probe after 60 s idle). */
   tcpKeepalive?: { enabled: boolean; idleSeconds: number };
+  /**
+   * Ask the server to keep handles to private objects valid across a logout (NTLS_KeepObjectHandles),
+   * on every link: the HA client's member links, whose handles move between members.
+   */
+  keepObjectHandles?: boolean;
 }
 
 /**
@@ -157,6 +162,7 @@ export class RpcConnection implements CallChannel {
     try {
       // What p11-kit's client sends first; the server's application starts here.
       await this.send(link, 'C_Initialize', { handshake: P11KIT_HANDSHAKE, reservedPresent: 0, reserved: Buffer.from([0]) });
+      if (this.settings.keepObjectHandles) await this.send(link, 'NTLS_KeepObjectHandles', {});
     } catch (error) {
       link.abort(new LinkError('NTLS_ERR_LINK_CLOSED', 'C_Initialize failed', { stage: 'version' }));
       throw error;

@@ -83,6 +83,8 @@ export class Application {
   private readonly sessions = new Map<number, Session>();
   private readonly roles = new Map<Mount, Role>();
   private readonly objectHandles = new Map<Mount, ObjectHandles>();
+  /** Handles to private objects outlive a logout (NTLS_KeepObjectHandles: the HA client's member links). */
+  private keepsObjectHandles = false;
   private finalized = false;
 
   constructor(private readonly model: ApplicationHost, readonly id: string, readonly owner?: string) {}
@@ -292,7 +294,7 @@ export class Application {
   /** Logs the application out of a token: its private session objects go, key operations end. */
   private clearRole(mount: Mount): MaybePromise<void> {
     if (!this.roles.delete(mount)) return;
-    this.objectHandles.get(mount)?.retirePrivate();
+    if (!this.keepsObjectHandles) this.objectHandles.get(mount)?.retirePrivate();
     for (const session of this.sessions.values()) {
       if (session.mount !== mount) continue;
       for (const kind of ['sign', 'verify', 'encrypt', 'decrypt'] as const) this.endOperation(session, kind);
@@ -311,6 +313,15 @@ export class Application {
     const logout = () => mount.device.logout(mount.deviceSlot, this.id);
     if (!drops.some((d) => d instanceof Promise)) return logout();
     return Promise.all(drops.map((d) => Promise.resolve(d).catch(() => undefined))).then(logout);
+  }
+
+  /**
+   * From now on a logout leaves this application's handles to private objects valid. The HA
+   * client asks it of each member link: it carries a handle from one member to another, which
+   * holds only while every member knows an object by its store id.
+   */
+  keepObjectHandles(): void {
+    this.keepsObjectHandles = true;
   }
 
   C_InitPIN(handle: number, pin: Pin | null): Promise<void> {

@@ -79,6 +79,26 @@ describe('HA group', () => {
     }
   });
 
+  it('a private key\'s handle found before C_Logout signs on either member after a new login (members keep handles for the HA client)', async () => {
+    const client = s.alice.library();
+    try {
+      const { p11, session, handle } = await loggedInOnGroup(client);
+      await p11.sign(session, ECDSA_SHA256, handle!, Buffer.from('before'));
+      await p11.logout(session);
+      await p11.login(session, 1, CO_PIN);
+      expect(await p11.findObjects(session, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }])).toEqual([handle]);
+      const before = client.groupStatus(GROUP).members.map((m) => m.calls);
+      const sessions = [session, ...await Promise.all(Array.from({ length: 5 }, () => p11.openSession(0, CKF.SERIAL_SESSION | CKF.RW_SESSION)))];
+      await Promise.all(sessions.map(async (each, n) => {
+        for (let i = 0; i < 10; i++) await p11.sign(each, ECDSA_SHA256, handle!, Buffer.from(`after ${n} ${i}`));
+      }));
+      const taken = client.groupStatus(GROUP).members.map((m, i) => m.calls - before[i]!);
+      expect(Math.min(...taken), 'both members signed').toBeGreaterThan(0);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('shows one virtual slot per group, and the members\' own slots unless HA-only', async () => {
     let client = s.alice.library();
     try {

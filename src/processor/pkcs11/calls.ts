@@ -200,4 +200,5 @@ export const callTable: CallTable = {
   NTLS_SetApplicationId: (args, { applications }) => { applications.setApplicationId(applicationId(args)); return NO_ANSWER; },
   NTLS_OpenAccess: (args, { applications }) => { applications.openAccess(applicationId(args)); return NO_ANSWER; },
   NTLS_CloseAccess: (args, { applications }) => { applications.closeAccess(applicationId(args)); return NO_ANSWER; },
+  NTLS_KeepObjectHandles: (_args, { app }) => { app.keepObjectHandles(); return NO_ANSWER; },
 };

@@ -152,6 +152,7 @@ export const NTLS_CALLS = [
   { id: 0x4e540010, name: 'NTLS_SetApplicationId', request: 'uu', response: '', requestFields: ['major', 'minor'], responseFields: [], since: 0 },
   { id: 0x4e540011, name: 'NTLS_OpenAccess', request: 'uu', response: '', requestFields: ['major', 'minor'], responseFields: [], since: 0 },
   { id: 0x4e540012, name: 'NTLS_CloseAccess', request: 'uu', response: '', requestFields: ['major', 'minor'], responseFields: [], since: 0 },
+  { id: 0x4e540020, name: 'NTLS_KeepObjectHandles', request: '', response: '', requestFields: [], responseFields: [], since: 0 },
 ] as const satisfies readonly CallSpec[];
 
 export type P11KitCall = (typeof P11KIT_CALLS)[number] | (typeof NTLS_CALLS)[number];
