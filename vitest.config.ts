@@ -21,6 +21,7 @@ const UNIT = [
   'test/hsm/info.test.ts',
   'test/hsm/key-attributes.test.ts',
   'test/hsm/legacy.test.ts',
+  'test/home/archive.test.ts',
   'test/hsm/mechanisms/cmac.test.ts',
   'test/hsm/mechanisms/ecdsa-prehash.test.ts',
   'test/hsm/mechanisms/errors.test.ts',

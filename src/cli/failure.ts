@@ -40,7 +40,7 @@ export function setJsonOutput(on: boolean): void {
 /** Admin codes that mean the input was wrong rather than the operation failing. */
 const BAD_INPUT_CODES = new Set([
   'NTLS_ERR_ADMIN_ARGUMENT', 'NTLS_ERR_BAD_HOST', 'NTLS_ERR_NOT_A_CERTIFICATE', 'NTLS_ERR_CLIENT_NAME', 'NTLS_ERR_LABEL_INVALID',
-  'NTLS_ERR_FILE', 'NTLS_ERR_CONFIG', 'NTLS_ERR_HOST_REQUIRED', 'NTLS_ERR_BACKUP_FILE',
+  'NTLS_ERR_FILE', 'NTLS_ERR_CONFIG', 'NTLS_ERR_HOST_REQUIRED', 'NTLS_ERR_BACKUP_FILE', 'NTLS_ERR_BACKUP_DAMAGED',
 ]);
 
 const ERRNO_TEXT: Record<string, [string, string]> = {

@@ -38,12 +38,13 @@ export function registerHomeCommands(program: Command): void {
       if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
         fail('NTLS_ERR_HOME_NOT_EMPTY', `${target} is not an empty folder`, 'restore into a new or empty folder; nothing was written', Exit.BadInput);
       }
-      let entries;
+      let unpacked;
       try {
-        entries = unpackArchive(o.in, readFileSync(o.in));
+        unpacked = unpackArchive(o.in, readFileSync(o.in));
       } catch (error) {
         exitWithError(error);
       }
+      const { entries, checked } = unpacked;
       mkdirSync(target, { recursive: true, mode: 0o750 });
       for (const entry of entries) {
         const parts = entry.path.split('/');
@@ -52,7 +53,9 @@ export function registerHomeCommands(program: Command): void {
         mkdirSync(dirname(file), { recursive: true, mode: secret ? 0o700 : 0o750 });
         writeFileSync(file, entry.data, { mode: entry.mode });
       }
-      print({ home: target, files: entries.map((e) => e.path) }, o, (r: { home: string; files: string[] }) =>
+      print({ home: target, files: entries.map((e) => e.path), checked }, o, (r: { home: string; files: string[] }) =>
         `restored ${r.files.length} files into ${r.home}; start it with \`ntls start --home ${r.home}\`\n`);
+      // An earlier version's file has no end record: what it holds was restored, whole or not.
+      if (!checked) process.stderr.write(`ntls: ${o.in} was made by an earlier ntls, whose backups do not record their file count: a backup cut short cannot be told from a whole one\n`);
     });
 }

@@ -3,7 +3,8 @@
 // restore` into an empty home, a daemon started on it, and the restored key signs what the
 // original key verifies.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packArchive } from '../../src/home/archive.js';
@@ -102,6 +103,25 @@ describe('ntls home backup and restore', () => {
     expect(statSync(join(target, 'devices')).mode & 0o777).toBe(0o700);
     expectOk(await runNtls(['home', 'backup', '--out', file, '--force', '--home', home]));
     expect(readFileSync(file).subarray(0, 17).toString()).not.toBe('an earlier backup');
+  });
+
+  it('a backup that is not whole (cut short, re-packed without its last file) is refused before anything is written', async () => {
+    const whole = join(scratch, 'whole.ntlsbackup');
+    expectOk(await runNtls(['home', 'backup', '--out', whole, '--home', home]));
+    const raw = gunzipSync(readFileSync(whole)).toString('latin1');
+    const end = raw.lastIndexOf('{"end"');
+    const repacked = join(scratch, 'repacked.ntlsbackup');
+    writeFileSync(repacked, gzipSync(Buffer.from(raw.slice(0, raw.lastIndexOf('{"path"', end)) + raw.slice(end), 'latin1')));
+    const cut = join(scratch, 'cut.ntlsbackup');
+    writeFileSync(cut, readFileSync(whole).subarray(0, 1000));
+    for (const file of [repacked, cut]) {
+      const target = join(scratch, 'never-restored');
+      const result = await runNtls(['home', 'restore', '--in', file, '--home', target]);
+      expect(result.status, file).toBe(2);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain('[NTLS_ERR_BACKUP_DAMAGED]');
+      expect(existsSync(target)).toBe(false);
+    }
   });
 
   it('a file that is not a backup is refused in one line', async () => {
