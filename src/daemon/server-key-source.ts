@@ -2,7 +2,7 @@
 // administrative partition (server.keysInHardware). Either way the certificate is a file: it is
 // public, and clients register it.
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createSelfSignedCertificateForKey } from '../certificates/self-signed.js';
@@ -20,9 +20,55 @@ export interface ServerKeySource {
   regenerate(keyType: Config['server']['keyType']): Promise<ServerCredentials>;
 }
 
+// Turning server.keysInHardware on and off again must not leave a home that cannot start: the
+// certificate file follows the key. Each source keeps the other's certificate beside the file
+// (server.pem.file-key, server.pem.hsm-key) and puts it back when its key is the one in use
+// again, so clients that registered it go on linking.
+const FILE_KEY_COPY = '.file-key';
+const HSM_KEY_COPY = '.hsm-key';
+
+function sameFile(a: string, b: string): boolean {
+  return existsSync(a) && existsSync(b) && readFileSync(a).equals(readFileSync(b));
+}
+
+function writeCertificate(file: string, pem: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+  writeFileSync(`${file}.new`, pem, { mode: 0o644 });
+  renameSync(`${file}.new`, file);
+}
+
+/**
+ * server.keysInHardware is off and the certificate file is still the HSM key's: the key file's
+ * certificate comes back (or one is made for the key file, or key and certificate are made
+ * anew when there is no key file). Says what it did, or null when there was nothing to do.
+ */
+async function leaveHsmCertificate(certificateFile: string, keyFile: string): Promise<string | null> {
+  if (!sameFile(certificateFile, `${certificateFile}${HSM_KEY_COPY}`)) return null;
+  if (!existsSync(keyFile)) {
+    rmSync(certificateFile);
+    return `there is no key file ${keyFile}: a new server key and certificate were made`;
+  }
+  const keyPem = readFileSync(keyFile, 'utf8');
+  const kept = `${certificateFile}${FILE_KEY_COPY}`;
+  if (existsSync(kept) && certificateMatches(readFileSync(kept, 'utf8'), keyPem)) {
+    copyFileSync(kept, `${certificateFile}.new`);
+    renameSync(`${certificateFile}.new`, certificateFile);
+    return `${certificateFile} is again the certificate of ${keyFile}, as before the option was turned on`;
+  }
+  const host = hostname();
+  writeCertificate(certificateFile, await createSelfSignedCertificateForKey({
+    commonName: host, usage: 'server', dnsNames: [host, 'localhost'], ipAddresses: ['127.0.0.1', '::1'],
+  }, keyPem));
+  return `a new certificate was made for ${keyFile}`;
+}
+
 export function fileKeySource(home: HomeLayout, config: Config, logger: Logger): ServerKeySource {
   return {
     async load() {
+      const left = await leaveHsmCertificate(home.serverCertificate, home.serverKey);
+      if (left) {
+        process.stderr.write(`ntls: server.keysInHardware is off and ${home.serverCertificate} was the HSM key's certificate (kept as ${home.serverCertificate}${HSM_KEY_COPY}): ${left}; clients that registered the other certificate need this one (\`ntls cert show\`).\n`);
+      }
       await ensureServerCredentials(home.serverCertificate, home.serverKey, config.server.keyType, logger);
       return loadServerCredentials(home.serverCertificate, home.serverKey, logger);
     },
@@ -58,16 +104,22 @@ export function hsmKeySource(home: HomeLayout, config: Config, logger: Logger, p
       throw new ServerCredentialsError(`the server key could not be had from partition ${config.server.adminPartition}: ${(error as Error).message}`, error);
     }
     const file = home.serverCertificate;
+    const hsmCopy = `${file}${HSM_KEY_COPY}`;
     const current = existsSync(file) ? readFileSync(file, 'utf8') : null;
     if (!current || key.created || !certificateMatches(current, key.privateKeyPem)) {
-      const host = hostname();
-      const pem = await createSelfSignedCertificateForKey({
-        commonName: host, usage: 'server', dnsNames: [host, 'localhost'], ipAddresses: ['127.0.0.1', '::1'],
-      }, key.privateKeyPem);
-      mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
-      writeFileSync(`${file}.new`, pem, { mode: 0o644 });
-      renameSync(`${file}.new`, file);
+      // The key file's certificate is kept for when the option is turned off again.
+      if (current && existsSync(home.serverKey) && certificateMatches(current, readFileSync(home.serverKey, 'utf8'))) copyFileSync(file, `${file}${FILE_KEY_COPY}`);
+      const kept = !key.created && existsSync(hsmCopy) ? readFileSync(hsmCopy, 'utf8') : null;
+      if (kept && certificateMatches(kept, key.privateKeyPem)) {
+        writeCertificate(file, kept);
+      } else {
+        const host = hostname();
+        writeCertificate(file, await createSelfSignedCertificateForKey({
+          commonName: host, usage: 'server', dnsNames: [host, 'localhost'], ipAddresses: ['127.0.0.1', '::1'],
+        }, key.privateKeyPem));
+      }
     }
+    if (!sameFile(file, hsmCopy)) copyFileSync(file, hsmCopy);
     return loadServerCredentialsWithKey(file, key.privateKeyPem, logger);
   };
   return { load: () => fetch(false), regenerate: () => fetch(true) };

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, link, linkWhenRegistered, keepaliveBody, runNtls, makeClient, makeHome, registerClient, removeHome, sleep, startDaemon, workersLine } from '../support/daemon.js';
 
@@ -180,6 +180,52 @@ describe('daemon start and shutdown', () => {
     const fresh = await link(second, client);
     expect((fresh.socket.getPeerCertificate() as { fingerprint256: string }).fingerprint256).not.toBe(fingerprint);
     await fresh.close();
+  });
+
+  it('keys in hardware turned on and off again: each start serves the certificate of the key in use, the one clients registered', async () => {
+    const h = home({ server: { bind: '127.0.0.1', port: 0 }, hsm: { kdfCost: 1024 } });
+    const setKeysInHardware = (on: boolean) => {
+      const file = join(h, 'ntls.json');
+      const config = JSON.parse(readFileSync(file, 'utf8')) as { server: Record<string, unknown> };
+      config.server.keysInHardware = on;
+      writeFileSync(file, JSON.stringify(config));
+    };
+    const client = await makeClient('toggler');
+    registerClient(h, client);
+    const served = async () => {
+      const daemon = await startDaemon(h);
+      daemons.push(daemon);
+      const l = await linkWhenRegistered(daemon, client);
+      const fingerprint = (l.socket.getPeerCertificate() as { fingerprint256: string }).fingerprint256;
+      await l.close();
+      await daemon.stop();
+      return { fingerprint, stderr: daemon.stderr };
+    };
+    const fileKey = await served();
+    setKeysInHardware(true);
+    const hsmKey = await served();
+    expect(hsmKey.fingerprint).not.toBe(fileKey.fingerprint);
+    setKeysInHardware(false);
+    const back = await served();
+    expect(back.fingerprint).toBe(fileKey.fingerprint);
+    expect(back.stderr).toContain('server.keysInHardware is off');
+    setKeysInHardware(true);
+    expect((await served()).fingerprint).toBe(hsmKey.fingerprint);
+
+    // A home that had its key in the HSM from its first start has no key file to go back to.
+    const h2 = home({ server: { bind: '127.0.0.1', port: 0, keysInHardware: true }, hsm: { kdfCost: 1024 } });
+    const first = await startDaemon(h2);
+    daemons.push(first);
+    await first.stop();
+    const file = join(h2, 'ntls.json');
+    const config = JSON.parse(readFileSync(file, 'utf8')) as { server: Record<string, unknown> };
+    config.server.keysInHardware = false;
+    writeFileSync(file, JSON.stringify(config));
+    const second = await startDaemon(h2);
+    daemons.push(second);
+    expect(second.stderr).toContain('a new server key and certificate were made');
+    expect(existsSync(join(h2, 'server', 'server.key'))).toBe(true);
+    await second.stop();
   });
 
   it('serves a keepalive to a registered client', async () => {
