@@ -97,6 +97,10 @@ describe('daemon start and shutdown', () => {
     const daemon = await startDaemon(h, {}, ['--port', '0', '--bind', '127.0.0.1']);
     daemons.push(daemon);
     expect(daemon.stdout).toMatch(/online on 127\.0\.0\.1:\d+/);
+    // config show prints the file's values and says where the daemon really listens.
+    const shown = await runNtls(['config', 'show', '--home', h]);
+    expect(shown.stdout).toMatch(/^server\.port\s+1\s/m);
+    expect(shown.stderr).toBe(`note: the running daemon listens on 127.0.0.1:${daemon.port} (a --bind or --port given at its start); the configuration says 0.0.0.0:1\n`);
   });
 
   it('the start message names a partition the home has, and the home, in its next steps', async () => {

@@ -22,7 +22,9 @@ function underSizeLimit(script: string): { stdout: string; stderr: string; statu
   const dist = (path: string) => JSON.stringify(join(repoRoot, 'dist/src', path));
   const body = `process.on('SIGXFSZ', () => {});
 const { FileSink } = await import(${dist('log/file-sink.js')});
-const { AuditLog } = await import(${dist('audit/audit-log.js')});
+const { AuditLog, sayAuditFailure } = await import(${dist('audit/audit-log.js')});
+const { Logger } = await import(${dist('log/logger.js')});
+const { Catalogue } = await import(${dist('log/catalogue.js')});
 ${script}`;
   const result = spawnSync('bash', ['-c', 'ulimit -f 4; exec "$0" --input-type=module -e "$1"', process.execPath, body], { encoding: 'utf8', timeout: 20_000 });
   return { stdout: result.stdout, stderr: result.stderr, status: result.status };
@@ -46,6 +48,41 @@ console.log(JSON.stringify({ written, refused }));`);
     expect(lines.pop()).toBe('');
     expect(lines).toHaveLength(counts.written + 1);
     for (const line of lines.slice(0, -1)) expect(line).toMatch(/^line \d+ x{57}$/);
+  });
+
+  it('the daemon says on stderr once that lunalogs cannot be written, and how many lines it lost once it can', () => {
+    const file = join(work, 'lunalogs-said');
+    const run = underSizeLimit(`
+const { truncateSync } = await import('node:fs');
+const logger = new Logger({ file: ${JSON.stringify(file)} });
+for (let i = 0; i < 80; i++) logger.log(Catalogue.incomingConnection, { peer: '127.0.0.1/' + i });
+truncateSync(${JSON.stringify(file)}, 0);
+logger.log(Catalogue.incomingConnection, { peer: '127.0.0.1/again' });
+await logger.close();`);
+    expect(run.status, run.stderr).toBe(0);
+    const said = run.stderr.trim().split('\n');
+    expect(said).toHaveLength(2);
+    expect(said[0]).toBe(`ntls: cannot write ${file}: ENOSPC; lines are not being logged to the file`);
+    const lost = /^ntls: writing (\S+) again; (\d+) line\(s\) could not be written to it$/.exec(said[1]!);
+    expect(lost?.[1]).toBe(file);
+    const kept = readFileSync(file, 'utf8').trim().split('\n');
+    expect(kept).toHaveLength(1);
+    expect(kept[0]).toContain('127.0.0.1/again');
+    expect(Number(lost?.[2])).toBeGreaterThan(0);
+  });
+
+  it('the daemon says an audit record it could not write on stderr, once until the problem changes', () => {
+    const home = join(work, 'home-said');
+    const run = underSizeLimit(`
+const audit = new AuditLog(${JSON.stringify(home)});
+for (let i = 0; i < 40; i++) {
+  try { audit.record({ who: { kind: 'admin', uid: 0, user: 'op' }, action: 'client.register', target: { pad: 'p'.repeat(100) }, result: 'ok' }); }
+  catch (e) { sayAuditFailure(e); }
+}`);
+    expect(run.status, run.stderr).toBe(0);
+    const said = run.stderr.trim().split('\n');
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/^ntls: cannot write \S+audit\.log \(ENOSPC\): the record of client\.register is not kept$/);
   });
 
   it('the audit log: a record not written leaves the log checking, and the next record follows the last kept', () => {
