@@ -22,6 +22,7 @@ const UNIT = [
   'test/hsm/key-attributes.test.ts',
   'test/hsm/legacy.test.ts',
   'test/home/archive.test.ts',
+  'test/token/object-handles.test.ts',
   'test/hsm/mechanisms/cmac.test.ts',
   'test/hsm/mechanisms/ecdsa-prehash.test.ts',
   'test/hsm/mechanisms/errors.test.ts',

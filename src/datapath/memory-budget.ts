@@ -42,7 +42,19 @@ export class MemoryBudget {
   get overdrawn(): boolean {
     return this.answers > this.limit;
   }
+
+  /** Answer bytes made and not yet handed to the socket. */
+  get unsent(): number {
+    return this.answers;
+  }
 }
+
+/**
+ * Daemon-wide, the answers of peers that do not read can pile up past the limit before any level
+ * refuses them (a client's links each make one at a time). Past it, only a client holding at least
+ * this fraction of the limit in unsent answers is refused: one that reads its answers is served on.
+ */
+const GREEDY_FRACTION = 1 / 8;
 
 /** One connection's own budget, drawing on its client's share and the daemon-wide budget as well. */
 export class ConnectionBudget {
@@ -113,9 +125,13 @@ export class ConnectionBudget {
     this.global.discharge(sent);
   }
 
-  /** Whether answers waiting to be sent hold more than a level allows: requests are refused meanwhile. */
+  /**
+   * Whether answers waiting to be sent hold more than a level allows: requests are refused
+   * meanwhile. The daemon-wide level refuses only the clients that hold much of it.
+   */
   get overdrawn(): boolean {
-    return this.own.overdrawn || (this.client?.overdrawn ?? false) || this.global.overdrawn;
+    if (this.own.overdrawn || (this.client?.overdrawn ?? false)) return true;
+    return this.global.overdrawn && (this.client ?? this.own).unsent >= this.global.limit * GREEDY_FRACTION;
   }
 
   releaseAll(): void {

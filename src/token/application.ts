@@ -232,7 +232,11 @@ export class Application {
     session.operations.clear();
     this.endFind(session);
     // The device drops the session's objects with it.
-    for (const [handle, owner] of mount.sessionObjects) if (owner.app === this.id && owner.session === session.handle) mount.sessionObjects.delete(handle);
+    for (const [handle, owner] of mount.sessionObjects) {
+      if (owner.app !== this.id || owner.session !== session.handle) continue;
+      mount.sessionObjects.delete(handle);
+      this.objectHandles.get(mount)?.forget(handle);
+    }
     const closed = mount.device.closeSession(session.device);
     // Closing an application's last session on a token logs it out of that token.
     const last = ![...this.sessions.values()].some((s) => s.mount === mount);
@@ -307,7 +311,7 @@ export class Application {
       drops.push(after(mount.device.facts(session.device, handle), (facts) => {
         if (!facts?.private) return;
         mount.sessionObjects.delete(handle);
-        return mount.device.destroyObject(session.device, handle);
+        return after(mount.device.destroyObject(session.device, handle), () => this.objectHandles.get(mount)?.forget(handle));
       }));
     }
     const logout = () => mount.device.logout(mount.deviceSlot, this.id);
@@ -465,6 +469,7 @@ export class Application {
       this.checkWrite(session, role, facts.token, facts.private);
       await session.mount.device.destroyObject(session.device, object);
       session.mount.sessionObjects.delete(object);
+      this.objectHandles.get(session.mount)?.forget(object);
     });
   }
 

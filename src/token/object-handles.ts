@@ -40,6 +40,20 @@ export class ObjectHandles {
     return alias;
   }
 
+  /**
+   * The object is gone. Its id is never given again, so a handle that named it names nothing
+   * whatever is kept here: what is kept goes (a client making and dropping private session
+   * objects at each login would otherwise grow the retired set for as long as it is linked).
+   */
+  forget(id: number): void {
+    this.retired.delete(id);
+    this.givenPrivate.delete(id);
+    const alias = this.aliasOf.get(id);
+    if (alias === undefined) return;
+    this.aliasOf.delete(id);
+    this.targetOf.delete(alias);
+  }
+
   /** The application logged out of the token: the private objects' handles it holds stop working. */
   retirePrivate(): void {
     for (const id of this.givenPrivate) {

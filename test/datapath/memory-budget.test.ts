@@ -72,6 +72,30 @@ describe('answers waiting to be sent', () => {
   });
 });
 
+describe('answers piled up daemon-wide by one client', () => {
+  it('refuse that client\'s requests, not those of a client that reads its answers', () => {
+    // A client's links each make one answer at a time, so one that does not read can go past its
+    // share (here 300) and the daemon's limit (1000) before its own level refuses it.
+    const global = new MemoryBudget(1000);
+    const shares = new ClientShares(300);
+    const mallory = Array.from({ length: 6 }, () => new ConnectionBudget(global, 200));
+    for (const link of mallory) link.joinClient(shares.join('mallory'));
+    const alice = new ConnectionBudget(global, 200);
+    alice.joinClient(shares.join('alice'));
+    for (const link of mallory) link.charge(190);
+    expect(global.overdrawn).toBe(true);
+    expect(mallory.every((link) => link.overdrawn)).toBe(true);
+    expect(alice.overdrawn).toBe(false);
+    alice.charge(100); // answers on their way to a reader
+    expect(alice.overdrawn).toBe(false);
+    alice.charge(30); // 130: an eighth of the daemon's limit, while it is overdrawn
+    expect(alice.overdrawn).toBe(true);
+    for (const link of mallory) link.releaseAll();
+    expect(global.overdrawn).toBe(false);
+    expect(alice.overdrawn).toBe(false);
+  });
+});
+
 describe('a request beyond the connection budget', () => {
   let home: string;
   let daemon: Daemon;
