@@ -1,16 +1,14 @@
 // `ntls home backup|restore`: a running home into one file (made by the daemon: src/admin/home-backup.ts),
 // and that file into an empty home.
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
 import { unpackArchive } from '../home/archive.js';
-import { SECRET_FOLDERS, resolveHome } from '../home/layout.js';
+import { resolveHome } from '../home/layout.js';
+import { restoreHome } from '../home/restore.js';
 import { Exit, exitWithError, fail } from './failure.js';
 import { print } from './output.js';
-
-/** Folders made 0700, as the daemon and `ntls token` make them (devices/ holds token images). */
-const RESTORED_SECRET_FOLDERS = new Set<string>([...SECRET_FOLDERS, 'devices']);
 
 export function registerHomeCommands(program: Command): void {
   const home = program.command('home').description('the service home: backup of a running home, restore into an empty one');
@@ -45,16 +43,18 @@ export function registerHomeCommands(program: Command): void {
         exitWithError(error);
       }
       const { entries, checked } = unpacked;
-      mkdirSync(target, { recursive: true, mode: 0o750 });
-      for (const entry of entries) {
-        const parts = entry.path.split('/');
-        const file = join(target, ...parts);
-        const secret = parts.length > 1 && RESTORED_SECRET_FOLDERS.has(parts[0]!);
-        mkdirSync(dirname(file), { recursive: true, mode: secret ? 0o700 : 0o750 });
-        writeFileSync(file, entry.data, { mode: entry.mode });
+      let restored;
+      try {
+        restored = restoreHome(o.in, target, entries);
+      } catch (error) {
+        exitWithError(error);
       }
-      print({ home: target, files: entries.map((e) => e.path), checked }, o, (r: { home: string; files: string[] }) =>
+      print({ home: target, files: restored.files, checked, loadsCode: restored.loadsCode }, o, (r: { home: string; files: string[] }) =>
         `restored ${r.files.length} files into ${r.home}; start it with \`ntls start --home ${r.home}\`\n`);
+      // A backup is trusted as a home is: say what code its configuration will have the daemon load.
+      for (const { setting, path } of restored.loadsCode) {
+        process.stderr.write(`ntls: the restored configuration has the daemon load code: ${setting} = ${path}; check it is what you expect before \`ntls start\`\n`);
+      }
       // An earlier version's file has no end record: what it holds was restored, whole or not.
       if (!checked) process.stderr.write(`ntls: ${o.in} was made by an earlier ntls, whose backups do not record their file count: a backup cut short cannot be told from a whole one\n`);
     });

@@ -13,6 +13,8 @@ import { NtlsError } from '../errors/ntls-error.js';
 export const ARCHIVE_MAGIC = 'NTLSHOME 2\n';
 const MAGIC_V1 = 'NTLSHOME 1\n';
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+/** A home is a few files and a store: more than this once uncompressed is refused, not held in memory (a gzip bomb). */
+export const MAX_UNPACKED_BYTES = 1024 * 1024 * 1024;
 
 export interface ArchiveEntry {
   path: string;
@@ -46,14 +48,15 @@ export function packArchive(entries: readonly ArchiveEntry[]): Buffer {
   return gzipSync(Buffer.concat([body, endRecord(entries.length, body)]));
 }
 
-export function unpackArchive(file: string, packed: Buffer): UnpackedArchive {
+export function unpackArchive(file: string, packed: Buffer, maxBytes: number = MAX_UNPACKED_BYTES): UnpackedArchive {
   const bad = (why: string) => new ArchiveError('NTLS_ERR_BACKUP_FILE', `${file} is not an ntls home backup (${why})`, { hint: 'give a file made by `ntls home backup`' });
   const broken = (why: string) => new ArchiveError('NTLS_ERR_BACKUP_DAMAGED', `${file} is an ntls home backup that is not whole: ${why}; nothing was restored`,
     { hint: 'restore from another copy of the backup' });
   let raw: Buffer;
   try {
-    raw = gunzipSync(packed);
+    raw = gunzipSync(packed, { maxOutputLength: maxBytes });
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw broken(`it would be more than ${maxBytes} bytes once uncompressed`);
     if (packed.subarray(0, 2).equals(GZIP_MAGIC)) throw broken(`its compressed data is cut short or damaged (${(error as Error).message})`);
     throw bad('not gzip');
   }
@@ -82,7 +85,7 @@ export function unpackArchive(file: string, packed: Buffer): UnpackedArchive {
     if (typeof path !== 'string' || !safePath(path) || typeof mode !== 'number' || typeof size !== 'number' || size < 0 || newline + 1 + size > raw.length) {
       throw broken('a damaged entry');
     }
-    entries.push({ path, mode: mode & 0o777, data: Buffer.from(raw.subarray(newline + 1, newline + 1 + size)) });
+    entries.push({ path, mode: mode & 0o777, data: raw.subarray(newline + 1, newline + 1 + size) });
     at = newline + 1 + size;
   }
   if (checked) throw broken(`it ends after ${entries.length} files without its end record (cut short)`);

@@ -51,6 +51,13 @@ describe('home backup archive', () => {
     for (const [what, bytes] of cases) expect([what, codeOf(() => unpackArchive('b', bytes))]).toEqual([what, 'NTLS_ERR_BACKUP_DAMAGED']);
   });
 
+  it('refuses what would be too large once uncompressed, without holding it (a gzip bomb)', () => {
+    const bomb = packArchive([{ path: 'big', mode: 0o600, data: Buffer.alloc(64 * 1024) }]);
+    expect(bomb.length).toBeLessThan(1024);
+    expect(codeOf(() => unpackArchive('b', bomb, 16 * 1024))).toBe('NTLS_ERR_BACKUP_DAMAGED');
+    expect(unpackArchive('b', bomb, 128 * 1024).entries[0]!.data.length).toBe(64 * 1024);
+  });
+
   it('refuses what is no backup at all', () => {
     expect(codeOf(() => unpackArchive('b', Buffer.from('hello')))).toBe('NTLS_ERR_BACKUP_FILE');
     expect(codeOf(() => unpackArchive('b', gzipSync(Buffer.from('hello\n'))))).toBe('NTLS_ERR_BACKUP_FILE');

@@ -3,7 +3,7 @@
 // restore` into an empty home, a daemon started on it, and the restored key signs what the
 // original key verifies.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +122,38 @@ describe('ntls home backup and restore', () => {
       expect(result.stderr).toContain('[NTLS_ERR_BACKUP_DAMAGED]');
       expect(existsSync(target)).toBe(false);
     }
+  });
+
+  it('restores all or nothing: a backup whose paths cannot all be written leaves nothing behind', async () => {
+    const entry = (path: string, data = 'x') => ({ path, mode: 0o600, data: Buffer.from(data) });
+    const cases: Array<[string, ReturnType<typeof entry>[]]> = [
+      ['a file and a folder of one name', [entry('ntls.json', '{}'), entry('server'), entry('server/server.key')]],
+      ['a NUL byte in a path', [entry('ntls.json', '{}'), entry('clients/a\0b.pem')]],
+    ];
+    for (const [what, entries] of cases) {
+      const file = join(scratch, 'crafted.ntlsbackup');
+      writeFileSync(file, packArchive(entries));
+      const parent = join(scratch, `parent-${cases.findIndex(([w]) => w === what)}`);
+      mkdirSync(parent);
+      const result = await runNtls(['home', 'restore', '--in', file, '--home', join(parent, 'home')]);
+      expect(result.status, what).toBe(2);
+      expect(result.stderr).toContain('[NTLS_ERR_BACKUP_DAMAGED]');
+      expect(readdirSync(parent), what).toEqual([]);
+    }
+  });
+
+  it('narrows modes (secret folders owner-only, nothing writable by others) and names the code the restored configuration loads', async () => {
+    const file = join(scratch, 'modes.ntlsbackup');
+    writeFileSync(file, packArchive([
+      { path: 'ntls.json', mode: 0o666, data: Buffer.from(JSON.stringify({ processor: { module: '/opt/vendor/processor.mjs' } })) },
+      { path: 'server/server.key', mode: 0o666, data: Buffer.from('key') },
+    ]));
+    const target = join(scratch, 'narrowed');
+    const result = await runNtls(['home', 'restore', '--in', file, '--home', target]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(statSync(join(target, 'ntls.json')).mode & 0o777).toBe(0o644);
+    expect(statSync(join(target, 'server', 'server.key')).mode & 0o777).toBe(0o600);
+    expect(result.stderr).toBe('ntls: the restored configuration has the daemon load code: processor.module = /opt/vendor/processor.mjs; check it is what you expect before `ntls start`\n');
   });
 
   it('a file that is not a backup is refused in one line', async () => {
