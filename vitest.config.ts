@@ -23,6 +23,7 @@ const UNIT = [
   'test/hsm/legacy.test.ts',
   'test/home/archive.test.ts',
   'test/token/object-handles.test.ts',
+  'test/hsm/bulk-fairness.test.ts',
   'test/hsm/mechanisms/cmac.test.ts',
   'test/hsm/mechanisms/ecdsa-prehash.test.ts',
   'test/hsm/mechanisms/errors.test.ts',

@@ -12,6 +12,24 @@ import type { SoftwareSession } from './session.js';
 
 const USAGE: Record<Exclude<OperationKind, 'digest'>, number> = { sign: CKA.SIGN, verify: CKA.VERIFY, encrypt: CKA.ENCRYPT, decrypt: CKA.DECRYPT };
 const EMPTY = Buffer.alloc(0);
+/**
+ * Symmetric work runs on the event loop that serves every client: a 4 MiB triple-DES update is
+ * a quarter of a second. Input longer than this goes through in slices with a turn of the loop
+ * between them, so another client's call waits for a slice, not the whole (what the operation
+ * computes is the same: every mechanism takes its input in any number of parts).
+ */
+const SLICE_BYTES = 128 * 1024;
+
+async function feed(op: StreamingOperation<unknown, unknown>, data: Buffer): Promise<Buffer | null> {
+  if (data.length <= SLICE_BYTES) return (await op.update(data)) ?? null;
+  const outputs: Buffer[] = [];
+  for (let at = 0; at < data.length; at += SLICE_BYTES) {
+    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const out = await op.update(data.subarray(at, at + SLICE_BYTES));
+    if (out && out.length > 0) outputs.push(out);
+  }
+  return outputs.length === 0 ? null : outputs.length === 1 ? outputs[0]! : Buffer.concat(outputs);
+}
 
 function stream(session: SoftwareSession, kind: OperationKind): StreamingOperation<unknown, unknown> {
   const op = session.operations.get(kind);
@@ -35,7 +53,7 @@ export function operationInit(call: Call, kind: OperationKind, mechanism: Mechan
 }
 
 export async function operationUpdate(session: SoftwareSession, kind: OperationKind, data: Buffer): Promise<Buffer | null> {
-  return (await stream(session, kind).update(data)) ?? null;
+  return feed(stream(session, kind), data);
 }
 
 export async function operationFinal(session: SoftwareSession, kind: OperationKind): Promise<Buffer> {
@@ -48,7 +66,7 @@ export async function operationFinal(session: SoftwareSession, kind: OperationKi
 /** C_Sign, C_Encrypt, C_Decrypt, C_Digest: update with all the data, then final. */
 export async function operationSingle(session: SoftwareSession, kind: OperationKind, data: Buffer): Promise<Buffer> {
   const op = stream(session, kind);
-  const head = (await op.update(data)) ?? EMPTY;
+  const head = (await feed(op, data)) ?? EMPTY;
   const tail = await op.final(undefined) as Buffer;
   session.operations.delete(kind);
   return head.length === 0 ? tail : Buffer.concat([head, tail]);
@@ -57,7 +75,7 @@ export async function operationSingle(session: SoftwareSession, kind: OperationK
 /** C_Verify (data given) and C_VerifyFinal (null): CKR_SIGNATURE_INVALID when it does not verify. */
 export async function verify(session: SoftwareSession, data: Buffer | null, signature: Buffer): Promise<void> {
   const op = stream(session, 'verify');
-  if (data !== null) await op.update(data);
+  if (data !== null) await feed(op, data);
   const valid = await op.final(signature);
   session.operations.delete('verify');
   if (!valid) throw new Pkcs11Error(CKR.SIGNATURE_INVALID);
