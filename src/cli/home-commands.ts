@@ -22,7 +22,14 @@ export function registerHomeCommands(program: Command): void {
       const out = resolve(o.out);
       // An earlier backup is not written over unasked: it may be the only good one.
       if (existsSync(out) && !o.force) fail('NTLS_ERR_FILE_EXISTS', `${out} exists`, 'give another --out, or --force to replace it; nothing was written', Exit.BadInput);
-      const result = await callAdmin<{ out: string; bytes: number; files: string[] }>(resolveHome(o.home), 'home.backup', { out }, 10 * 60_000).catch(exitWithError);
+      const home = resolveHome(o.home);
+      const result = await callAdmin<{ out: string; bytes: number; files: string[] }>(home, 'home.backup', { out }, 10 * 60_000).catch((error: unknown) => {
+        // A stopped home has no daemon to make the file: it is backed up as a folder (docs/operations.md).
+        if ((error as { code?: string }).code === 'NTLS_ERR_NO_DAEMON') {
+          fail('NTLS_ERR_NO_DAEMON', `no daemon runs for ${home}`, `start it with \`ntls start --home ${home}\` and back it up, or copy the stopped home as a folder (\`cp -a ${home} BACKUP\`)`, Exit.Failed);
+        }
+        return exitWithError(error);
+      });
       print(result, o, (r: { out: string; bytes: number; files: string[] }) => `backup written to ${r.out} (${r.bytes} bytes, ${r.files.length} files)\n`);
     });
   home.command('restore')
@@ -34,7 +41,7 @@ export function registerHomeCommands(program: Command): void {
       const target = resolve(o.home);
       if (!existsSync(o.in)) fail('NTLS_ERR_FILE', `backup file ${o.in} does not exist`, 'give the file made by `ntls home backup`', Exit.BadInput);
       if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
-        fail('NTLS_ERR_HOME_NOT_EMPTY', `${target} is not an empty folder`, 'restore into a new or empty folder; nothing was written', Exit.BadInput);
+        fail('NTLS_ERR_HOME_NOT_EMPTY', `${target} is ${statSync(target).isDirectory() ? 'not an empty folder' : 'not a folder'}`, 'restore into a new or empty folder; nothing was written', Exit.BadInput);
       }
       let unpacked;
       try {

@@ -123,7 +123,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   try {
     lock = await HomeLock.acquire(root, join(root, 'ntls.pid'));
   } catch (error) {
-    if (error instanceof HomeInUseError) fail(`${error.message}; ${error.hint ?? ''}.`);
+    if (error instanceof HomeInUseError) fail(`${error.message}; ${error.hint ?? ''}. [${error.code}]`);
     throw error;
   }
   // The home is ours: a socket file left by a daemon that was killed is stale.

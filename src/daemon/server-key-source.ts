@@ -110,6 +110,10 @@ export function hsmKeySource(home: HomeLayout, config: Config, logger: Logger, p
       // The key file's certificate is kept for when the option is turned off again.
       if (current && existsSync(home.serverKey) && certificateMatches(current, readFileSync(home.serverKey, 'utf8'))) copyFileSync(file, `${file}${FILE_KEY_COPY}`);
       const kept = !key.created && existsSync(hsmCopy) ? readFileSync(hsmCopy, 'utf8') : null;
+      if (current) {
+        // Clients registered the certificate served until now: they need the one served from here on.
+        process.stderr.write(`ntls: server.keysInHardware is on: ${file} is ${kept && certificateMatches(kept, key.privateKeyPem) ? 'again' : 'now'} the certificate of the server key in partition ${config.server.adminPartition}${key.created ? ' (a new key)' : ''}; clients that registered the other certificate need this one (\`ntls cert show\`).\n`);
+      }
       if (kept && certificateMatches(kept, key.privateKeyPem)) {
         writeCertificate(file, kept);
       } else {

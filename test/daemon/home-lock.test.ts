@@ -71,6 +71,7 @@ describe('the home of a daemon', () => {
     const second = await runNtls(['start', '--home', h, '--quiet']);
     expect(second.status).toBe(1);
     expect(second.stderr).toContain(`pid ${live.child.pid}`);
+    expect(second.stderr.trim()).toMatch(/\. \[NTLS_ERR_HOME_IN_USE\]$/);
     expect(second.stderr.trim().split('\n')).toHaveLength(1);
     expect(live.log()).toHaveLength(lines);
     expect(pidIn(h)).toBe(live.child.pid);

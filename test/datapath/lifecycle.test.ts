@@ -209,12 +209,16 @@ describe('daemon start and shutdown', () => {
     setKeysInHardware(true);
     const hsmKey = await served();
     expect(hsmKey.fingerprint).not.toBe(fileKey.fingerprint);
+    expect(hsmKey.stderr).toContain('server.keysInHardware is on:');
+    expect(hsmKey.stderr).toContain('is now the certificate of the server key in partition ntls-admin (a new key)');
     setKeysInHardware(false);
     const back = await served();
     expect(back.fingerprint).toBe(fileKey.fingerprint);
     expect(back.stderr).toContain('server.keysInHardware is off');
     setKeysInHardware(true);
-    expect((await served()).fingerprint).toBe(hsmKey.fingerprint);
+    const again = await served();
+    expect(again.fingerprint).toBe(hsmKey.fingerprint);
+    expect(again.stderr).toContain('is again the certificate of the server key in partition ntls-admin;');
 
     // A home that had its key in the HSM from its first start has no key file to go back to.
     const h2 = home({ server: { bind: '127.0.0.1', port: 0, keysInHardware: true }, hsm: { kdfCost: 1024 } });
