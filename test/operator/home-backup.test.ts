@@ -156,6 +156,22 @@ describe('ntls home backup and restore', () => {
     expect(result.stderr).toBe('ntls: the restored configuration has the daemon load code: processor.module = /opt/vendor/processor.mjs; check it is what you expect before `ntls start`\n');
   });
 
+  it('a stopped home is pointed at the folder copy; a restore onto a file says it is no folder', async () => {
+    const stopped = makeHome({});
+    try {
+      const result = await runNtls(['home', 'backup', '--out', join(scratch, 'never.ntlsbackup'), '--home', stopped]);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain(`copy the stopped home as a folder (\`cp -a ${stopped} BACKUP\`). [NTLS_ERR_NO_DAEMON]`);
+    } finally {
+      removeHome(stopped);
+    }
+    const file = join(scratch, 'a-file');
+    writeFileSync(file, 'x');
+    const onto = await runNtls(['home', 'restore', '--in', file, '--home', file]);
+    expect(onto.status).toBe(2);
+    expect(onto.stderr).toContain(`${file} is not a folder;`);
+  });
+
   it('a file that is not a backup is refused in one line', async () => {
     const bogus = join(scratch, 'bogus');
     writeFileSync(bogus, 'hello');
