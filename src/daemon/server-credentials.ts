@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { createSelfSignedCertificate, type KeyType } from '../certificates/self-signed.js';
+import { createSelfSignedCertificate, createSelfSignedCertificateForKey, type KeyType } from '../certificates/self-signed.js';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
 import { NtlsError } from '../errors/ntls-error.js';
@@ -14,11 +14,19 @@ export class ServerCredentialsError extends NtlsError {
   }
 }
 
-async function makeCredentials(keyType: KeyType) {
+/** Who the server's self-signed certificate names: this host, localhost and the loopback addresses. */
+function serverSubject() {
   const host = hostname();
-  return createSelfSignedCertificate({
-    commonName: host, keyType, usage: 'server', dnsNames: [host, 'localhost'], ipAddresses: ['127.0.0.1', '::1'],
-  });
+  return { commonName: host, usage: 'server' as const, dnsNames: [host, 'localhost'], ipAddresses: ['127.0.0.1', '::1'] };
+}
+
+async function makeCredentials(keyType: KeyType) {
+  return createSelfSignedCertificate({ ...serverSubject(), keyType });
+}
+
+/** A self-signed server certificate for a key that already exists (a key file, the HSM's key). */
+export function serverCertificateForKey(privateKeyPem: string): Promise<string> {
+  return createSelfSignedCertificateForKey(serverSubject(), privateKeyPem);
 }
 
 /**

@@ -3,16 +3,14 @@
 // public, and clients register it.
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createSelfSignedCertificateForKey } from '../certificates/self-signed.js';
 import type { Config } from '../config/schema.js';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandProcessorModule } from '../processor/contract.js';
 import { loadServerCredentials, loadServerCredentialsWithKey, type ServerCredentials } from '../datapath/tls-context.js';
 import type { HomeLayout } from '../home/layout.js';
-import { ensureServerCredentials, replaceServerCredentials, ServerCredentialsError } from './server-credentials.js';
+import { ensureServerCredentials, replaceServerCredentials, serverCertificateForKey, ServerCredentialsError } from './server-credentials.js';
 
 export interface ServerKeySource {
   load(): Promise<ServerCredentials>;
@@ -55,10 +53,7 @@ async function leaveHsmCertificate(certificateFile: string, keyFile: string): Pr
     renameSync(`${certificateFile}.new`, certificateFile);
     return `${certificateFile} is again the certificate of ${keyFile}, as before the option was turned on`;
   }
-  const host = hostname();
-  writeCertificate(certificateFile, await createSelfSignedCertificateForKey({
-    commonName: host, usage: 'server', dnsNames: [host, 'localhost'], ipAddresses: ['127.0.0.1', '::1'],
-  }, keyPem));
+  writeCertificate(certificateFile, await serverCertificateForKey(keyPem));
   return `a new certificate was made for ${keyFile}`;
 }
 
@@ -117,10 +112,7 @@ export function hsmKeySource(home: HomeLayout, config: Config, logger: Logger, p
       if (kept && certificateMatches(kept, key.privateKeyPem)) {
         writeCertificate(file, kept);
       } else {
-        const host = hostname();
-        writeCertificate(file, await createSelfSignedCertificateForKey({
-          commonName: host, usage: 'server', dnsNames: [host, 'localhost'], ipAddresses: ['127.0.0.1', '::1'],
-        }, key.privateKeyPem));
+        writeCertificate(file, await serverCertificateForKey(key.privateKeyPem));
       }
     }
     if (!sameFile(file, hsmCopy)) copyFileSync(file, hsmCopy);
