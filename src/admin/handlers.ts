@@ -90,6 +90,9 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
     if (!client) throw new RegistryError('NTLS_ERR_UNKNOWN_CLIENT', `no client named "${name}" is registered`);
     return client;
   });
+  const serverKeyLocation = () => service.config.server.keysInHardware
+    ? `in the HSM, partition ${service.config.server.adminPartition}`
+    : service.home.serverKey;
   const resolvePartition = async (partition: string) => {
     const resolve = service.processorCommands.get('partition.resolve');
     if (!resolve) throw new AdminError('NTLS_ERR_NO_PARTITIONS', 'the command processor in use has no partitions', 'use the built-in processor');
@@ -170,13 +173,13 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
       const ended = await datapath.terminateClient(client.name);
       return { name: client.name, connectionsEnded: ended };
     },
-    'cert.show': () => describeCertificate(service.serverCertificate(), service.home.serverCertificate),
+    'cert.show': () => describeCertificate(service.serverCertificate(), service.home.serverCertificate, serverKeyLocation()),
     'cert.regen': async (args) => {
       const keyType = (typeof args.keyType === 'string' ? args.keyType : service.config.server.keyType) as Config['server']['keyType'];
       if (!['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'].includes(keyType)) {
         throw new AdminError('NTLS_ERR_ADMIN_ARGUMENT', `unknown key type ${keyType}`, 'use ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096');
       }
-      return describeCertificate(await service.regenerateServerCertificate(keyType), service.home.serverCertificate);
+      return describeCertificate(await service.regenerateServerCertificate(keyType), service.home.serverCertificate, serverKeyLocation());
     },
     'log.debug': (args) => {
       if (typeof args.enabled !== 'boolean') throw new AdminError('NTLS_ERR_ADMIN_ARGUMENT', 'enabled must be true or false');
@@ -217,10 +220,11 @@ export function adminHandlers(service: ServiceControl): Map<string, AdminHandler
   return new Map([...service.processorCommands, ...Object.entries(handlers)]);
 }
 
-function describeCertificate(certificate: X509Certificate, file: string) {
+function describeCertificate(certificate: X509Certificate, file: string, key: string) {
   return {
     pem: certificate.toString(),
     file,
+    key,
     subject: certificate.subject,
     fingerprint: certificate.fingerprint256,
     notBefore: new Date(certificate.validFrom).toISOString(),

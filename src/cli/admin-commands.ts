@@ -203,7 +203,7 @@ export function registerAdminCommands(program: Command): void {
     });
 
   const cert = program.command('cert').description('the server certificate');
-  withCommon(cert.command('show').description('show the server certificate: file, subject, SHA-256 fingerprint, validity; --pem prints it'))
+  withCommon(cert.command('show').description('show the server certificate: file, where its key is, subject, SHA-256 fingerprint, validity; --pem prints it'))
     .option('--pem', 'print the certificate itself (PEM), the file to give clients')
     .action(async (o: Common & { pem?: boolean }) => {
       const shown = await admin<{ pem: string } & Record<string, unknown>>(o, 'cert.show');

@@ -162,6 +162,8 @@ describe('daemon start and shutdown', () => {
     daemons.push(first);
     expect(first.bodies()).toContain('info : 0 : HSM crypto support for data path SSL operations NOT enabled');
     expect(existsSync(join(h, 'server', 'server.key'))).toBe(false);
+    const shown = JSON.parse((await runNtls(['cert', 'show', '--json', '--home', h])).stdout) as { key: string };
+    expect(shown.key).toBe('in the HSM, partition ntls-admin');
     const client = await makeClient('kih');
     registerClient(h, client);
     const l = await linkWhenRegistered(first, client);

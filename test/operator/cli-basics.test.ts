@@ -71,5 +71,6 @@ describe('ntls basics', () => {
     const shown = await runNtls(['cert', 'show', '--home', home]);
     expect(shown.stdout).not.toContain('BEGIN CERTIFICATE');
     expect(shown.stdout).toMatch(/fingerprint\s+([0-9A-F]{2}:){31}[0-9A-F]{2}\n/);
+    expect(shown.stdout).toContain(`key ${' '.repeat(9)}${join(home, 'server', 'server.key')}\n`);
   });
 });
