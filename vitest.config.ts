@@ -25,6 +25,7 @@ const UNIT = [
   'test/token/object-handles.test.ts',
   'test/hsm/bulk-fairness.test.ts',
   'test/hsm/mechanisms/cmac.test.ts',
+  'test/hsm/mechanisms/hmac.test.ts',
   'test/hsm/mechanisms/ecdsa-prehash.test.ts',
   'test/hsm/mechanisms/errors.test.ts',
   'test/hsm/mechanisms/operations.test.ts',

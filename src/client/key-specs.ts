@@ -100,6 +100,11 @@ export function defaultSignMechanism(key: KeyDescription): Mechanism {
     }
     case CKK.EC_EDWARDS: return { type: CKM.EDDSA, parameter: null };
     case CKK.GENERIC_SECRET: return { type: CKM.SHA256_HMAC, parameter: null };
+    case CKK.SHA_1_HMAC: return { type: CKM.SHA_1_HMAC, parameter: null };
+    case CKK.SHA224_HMAC: return { type: CKM.SHA224_HMAC, parameter: null };
+    case CKK.SHA256_HMAC: return { type: CKM.SHA256_HMAC, parameter: null };
+    case CKK.SHA384_HMAC: return { type: CKM.SHA384_HMAC, parameter: null };
+    case CKK.SHA512_HMAC: return { type: CKM.SHA512_HMAC, parameter: null };
   }
   throw new ClientError('NTLS_ERR_ARGUMENT', `object ${key.handle} is not a key that signs`, 'name a signing key (RSA, EC, Ed25519 or HMAC)');
 }

@@ -5,6 +5,7 @@
 
 import { CKA, CKC, CKK, CKM, CKO, CKR, Pkcs11Error } from '../pkcs11/constants.js';
 import type { DerivedAttributes, KeyMaterial } from './mechanisms/contract.js';
+import { HMAC_KEY_TYPES } from './mechanisms/hmac.js';
 import type { AttributeValue } from '../pkcs11/attributes.js';
 import { PRIVATE_COMPONENTS, privateKeyDer, publicKeyDer, publicKeyInfoOf } from './key-encoding.js';
 import { createHash, X509Certificate } from 'node:crypto';
@@ -38,8 +39,8 @@ const BY_KEY_TYPE: Record<number, { public: number[]; private: number[] }> = {
   [CKK.EC_EDWARDS]: { public: [CKA.EC_PARAMS, CKA.EC_POINT], private: [CKA.EC_PARAMS, CKA.EC_POINT, CKA.VALUE] },
 };
 
-export const KEY_TYPES = new Set<number>([CKK.RSA, CKK.EC, CKK.EC_EDWARDS, CKK.AES, CKK.DES3, CKK.GENERIC_SECRET]);
-const SECRET_KEY_TYPES = new Set<number>([CKK.AES, CKK.DES3, CKK.GENERIC_SECRET]);
+const SECRET_KEY_TYPES = new Set<number>([CKK.AES, CKK.DES3, CKK.GENERIC_SECRET, ...HMAC_KEY_TYPES]);
+export const KEY_TYPES = new Set<number>([CKK.RSA, CKK.EC, CKK.EC_EDWARDS, ...SECRET_KEY_TYPES]);
 const PAIR_KEY_TYPES = new Set<number>([CKK.RSA, CKK.EC, CKK.EC_EDWARDS]);
 
 const validCache = new Map<string, Set<number>>();

@@ -62,6 +62,27 @@ describe('C_GenerateKey', () => {
     expect((await app.C_Sign(s, text('data'))).length).toBe(32);
   });
 
+  it('makes and uses keys of the HMAC key types (CKK_SHA256_HMAC ...), each with its own hash only', async () => {
+    const made = await app.C_GenerateKey(s, mech(CKM.GENERIC_SECRET_KEY_GEN), [t(CKA.VALUE_LEN, 32), t(CKA.KEY_TYPE, CKK.SHA256_HMAC)]);
+    const value = Buffer.from('Jefe');
+    const created = await app.C_CreateObject(s, [t(CKA.CLASS, CKO.SECRET_KEY), t(CKA.KEY_TYPE, CKK.SHA384_HMAC), t(CKA.VALUE, value),
+      t(CKA.SIGN, true), t(CKA.VERIFY, true)]);
+    const types = await Promise.all([made, created].map((h) => app.C_GetAttributeValue(s, h, [{ type: CKA.KEY_TYPE }, { type: CKA.CHECK_VALUE }])));
+    expect(types.map((r) => r.attributes[0]!.value)).toEqual([CKK.SHA256_HMAC, CKK.SHA384_HMAC]);
+    expect(types[1]!.attributes[1]!.value).toEqual(createHash('sha1').update(value).digest().subarray(0, 3));
+    await app.C_SignInit(s, mech(CKM.SHA256_HMAC), made);
+    expect((await app.C_Sign(s, text('data'))).length).toBe(32);
+    await app.C_SignInit(s, mech(CKM.SHA384_HMAC), created);
+    const data = text('what do ya want for nothing?');
+    // RFC 4231, test case 2.
+    const expected = 'af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649';
+    expect((await app.C_Sign(s, data)).toString('hex')).toBe(expected);
+    await app.C_VerifyInit(s, mech(CKM.SHA384_HMAC_GENERAL, { kind: 'bytes', value: Buffer.from(new BigUint64Array([16n]).buffer) }), created);
+    await app.C_Verify(s, data, Buffer.from(expected.slice(0, 32), 'hex'));
+    expect(await rv(() => app.C_SignInit(s, mech(CKM.SHA256_HMAC), created))).toBe(CKR.KEY_TYPE_INCONSISTENT);
+    expect(await rv(() => app.C_GenerateKey(s, mech(CKM.GENERIC_SECRET_KEY_GEN), [t(CKA.VALUE_LEN, 32), t(CKA.KEY_TYPE, CKK.DSA)]))).toBe(CKR.TEMPLATE_INCONSISTENT);
+  });
+
   it('error paths', async () => {
     expect(await rv(() => app.C_GenerateKey(s, mech(CKM.SHA256), [t(CKA.VALUE_LEN, 32)]))).toBe(CKR.MECHANISM_INVALID);
     expect(await rv(() => app.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), []))).toBe(CKR.TEMPLATE_INCOMPLETE);

@@ -80,18 +80,18 @@ class CmacState {
   }
 }
 
-/** The MAC length a mechanism asks for: the whole block, or CK_MAC_GENERAL_PARAMS' 1..block. */
-function macLength(mechanism: Mechanism, block: number, general: boolean): number {
+/** The MAC length a mechanism asks for: all of it, or CK_MAC_GENERAL_PARAMS' 1..that many bytes. */
+export function macLength(mechanism: Mechanism, full: number, general: boolean): number {
   if (!general) {
     requireNoParameter(mechanism);
-    return block;
+    return full;
   }
   const parameter = mechanism.parameter;
   if (!parameter || parameter.kind !== 'bytes' || (parameter.value.length !== 8 && parameter.value.length !== 4)) {
     throw new Pkcs11Error(CKR.MECHANISM_PARAM_INVALID);
   }
   const length = parameter.value.length === 8 ? parameter.value.readBigUInt64LE(0) : BigInt(parameter.value.readUInt32LE(0));
-  if (length < 1n || length > BigInt(block)) throw new Pkcs11Error(CKR.MECHANISM_PARAM_INVALID);
+  if (length < 1n || length > BigInt(full)) throw new Pkcs11Error(CKR.MECHANISM_PARAM_INVALID);
   return Number(length);
 }
 

@@ -10,7 +10,7 @@ import type { Mechanism } from '../../pkcs11/mechanism.js';
 export interface KeyMaterial {
   /** CKO_PUBLIC_KEY, CKO_PRIVATE_KEY or CKO_SECRET_KEY */
   objectClass: number;
-  /** CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_AES, CKK_GENERIC_SECRET */
+  /** CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_AES, CKK_DES3, CKK_GENERIC_SECRET, CKK_SHA*_HMAC */
   keyType: number;
   /** Public: SPKI DER. Private: PKCS#8 DER. Secret: the raw key bytes. */
   der: Buffer;

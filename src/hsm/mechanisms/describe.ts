@@ -8,13 +8,14 @@ import { edwardsPrivateAttributes, edwardsPublicAttributes } from './eddsa.js';
 import { keyTypeOfObject, parseAsymmetric } from './keys.js';
 import { rsaPrivateAttributes, rsaPublicAttributes } from './rsa.js';
 import { curveFromNodeName } from './curves.js';
+import { isGenericSecret } from './hmac.js';
 
 /**
  * CKA_CHECK_VALUE of a secret key: the first three bytes of a zero block encrypted in ECB with
  * it (AES, DES3), or of the SHA-1 of the value (generic secrets), as PKCS#11 defines them.
  */
 export function checkValue(keyType: number, value: Buffer): Buffer {
-  if (keyType === CKK.GENERIC_SECRET) return createHash('sha1').update(value).digest().subarray(0, 3);
+  if (isGenericSecret(keyType)) return createHash('sha1').update(value).digest().subarray(0, 3);
   const cipher = keyType === CKK.AES ? `aes-${value.length * 8}-ecb` : 'des-ede3';
   const block = createCipheriv(cipher, value, null);
   block.setAutoPadding(false);
@@ -28,7 +29,7 @@ export function describeKey(key: KeyMaterial): DerivedAttributes {
       if (length !== 16 && length !== 24 && length !== 32) throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
     } else if (key.keyType === CKK.DES3) {
       if (length !== 24) throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
-    } else if (key.keyType === CKK.GENERIC_SECRET) {
+    } else if (isGenericSecret(key.keyType)) {
       if (length === 0) throw new Pkcs11Error(CKR.ATTRIBUTE_VALUE_INVALID);
     } else {
       throw new Pkcs11Error(CKR.TEMPLATE_INCONSISTENT);

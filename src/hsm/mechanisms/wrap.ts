@@ -7,6 +7,7 @@ import { CKK, CKM, CKO, CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { Mechanism } from '../../pkcs11/mechanism.js';
 import type { KeyMaterial, StreamingOperation } from './contract.js';
 import { curveFromNodeName } from './curves.js';
+import { isGenericSecret } from './hmac.js';
 import { keyTypeOfObject, parseAsymmetric } from './keys.js';
 import { entryFor } from './registry.js';
 
@@ -99,7 +100,7 @@ function unwrappedKey(value: Buffer, objectClass: number, keyType: number): KeyM
       if (value.length !== 16 && value.length !== 24 && value.length !== 32) throw new Pkcs11Error(CKR.WRAPPED_KEY_INVALID);
     } else if (keyType === CKK.DES3) {
       if (value.length !== 24) throw new Pkcs11Error(CKR.WRAPPED_KEY_INVALID);
-    } else if (keyType === CKK.GENERIC_SECRET) {
+    } else if (isGenericSecret(keyType)) {
       if (value.length === 0) throw new Pkcs11Error(CKR.WRAPPED_KEY_INVALID);
     } else {
       throw new Pkcs11Error(CKR.TEMPLATE_INCONSISTENT);
