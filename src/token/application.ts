@@ -22,7 +22,7 @@ import { UNAVAILABLE_INFORMATION, type LibraryInfo, type MechanismInfo, type Ses
 import type { Mechanism } from '../pkcs11/mechanism.js';
 import type { MaybePromise, ObjectFacts, OperationKind } from './device.js';
 import { ObjectHandles } from './object-handles.js';
-import { BufferTooSmallError, sizedOutput, type Capacity } from './output.js';
+import { BufferTooSmallError, dropPending, isPendingFor, sizedOutput, type Capacity } from './output.js';
 import { roleOfUserType, seesPrivateObjects, sessionState, CKU_CRYPTO_USER, type Role } from './roles.js';
 import { Session, type OperationState } from './session.js';
 import type { Mount, SlotTable } from './slots.js';
@@ -229,7 +229,9 @@ export class Application {
     const { mount } = session;
     this.sessions.delete(session.handle);
     mount.sessions.delete(session);
+    for (const op of session.operations.values()) dropPending(op);
     session.operations.clear();
+    dropPending(session.wrap);
     this.endFind(session);
     // The device drops the session's objects with it.
     for (const [handle, owner] of mount.sessionObjects) {
@@ -302,7 +304,7 @@ export class Application {
     for (const session of this.sessions.values()) {
       if (session.mount !== mount) continue;
       for (const kind of ['sign', 'verify', 'encrypt', 'decrypt'] as const) this.endOperation(session, kind);
-      session.wrap.pending = null;
+      dropPending(session.wrap);
     }
     const drops: MaybePromise<void>[] = [];
     for (const [handle, owner] of [...mount.sessionObjects]) {
@@ -609,8 +611,8 @@ export class Application {
       // is no operation: a pending output from a different call (one that ended in
       // CKR_BUFFER_TOO_SMALL and was never repeated) is dropped, not held against this one.
       const identity = Buffer.from(JSON.stringify([mechanism, wrappingKey, key]));
-      if (session.wrap.pending !== null && !session.wrap.pending.input.equals(identity)) session.wrap.pending = null;
-      const { output } = await sizedOutput(session.wrap, 'wrap', identity, capacity,
+      if (session.wrap.pending !== null && !isPendingFor(session.wrap.pending, 'wrap', identity)) dropPending(session.wrap);
+      const { output } = await sizedOutput(session.wrap, this.owner, 'wrap', identity, capacity,
         () => session.mount.device.wrapKey(session.device, mechanism, wrappingKey, key, role));
       return output;
     });
@@ -668,7 +670,11 @@ export class Application {
   }
 
   private endOperation(session: Session, kind: OperationKind): void {
-    if (session.operations.delete(kind)) session.mount.device.operationEnd(session.device, kind);
+    const op = session.operations.get(kind);
+    if (op === undefined) return;
+    dropPending(op);
+    session.operations.delete(kind);
+    session.mount.device.operationEnd(session.device, kind);
   }
 
   /** Runs a step; as PKCS#11 says, any failure but CKR_BUFFER_TOO_SMALL ends the operation. */
@@ -723,7 +729,7 @@ export class Application {
       const op = this.active(session, kind);
       this.checkNotMultiPart(session, kind, op);
       return this.step(session, kind, async () => {
-        const { output, delivered } = await sizedOutput(op, 'single', data, capacity,
+        const { output, delivered } = await sizedOutput(op, this.owner, 'single', data, capacity,
           () => session.mount.device.operationSingle(session.device, kind, data));
         if (delivered) this.endOperation(session, kind);
         return output;
@@ -745,7 +751,7 @@ export class Application {
       this.checkNoSinglePartPending(session, kind, op);
       op.multiPart = true;
       return this.step(session, kind, async () => {
-        const { output } = await sizedOutput(op, 'update', data, capacity,
+        const { output } = await sizedOutput(op, this.owner, 'update', data, capacity,
           async () => (await session.mount.device.operationUpdate(session.device, kind, data)) ?? EMPTY);
         return output;
       });
@@ -758,7 +764,7 @@ export class Application {
       this.refuseMultiPart(session, kind, op);
       this.checkNoSinglePartPending(session, kind, op);
       return this.step(session, kind, async () => {
-        const { output, delivered } = await sizedOutput(op, 'final', EMPTY, capacity, () => session.mount.device.operationFinal(session.device, kind));
+        const { output, delivered } = await sizedOutput(op, this.owner, 'final', EMPTY, capacity, () => session.mount.device.operationFinal(session.device, kind));
         if (delivered) this.endOperation(session, kind);
         return output;
       });

@@ -125,6 +125,50 @@ describe('hsm.operationMemoryBudget', () => {
     await app.C_CloseSession(s);
   });
 
+  it('an output a length query computed is counted until taken, and the query past the budget is CKR_DEVICE_MEMORY', async () => {
+    // AES-ECB: the output is as long as the input; the attacker's probe asked lengths of 4 MiB
+    // encryptions on hundreds of sessions, holding gigabytes no budget counted.
+    const aesKey = await app.C_GenerateKey(await app.C_OpenSession(slot, RW), mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 32), t(CKA.ENCRYPT, true)]);
+    const sessions: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const s = await app.C_OpenSession(slot, RW);
+      sessions.push(s);
+      await app.C_EncryptInit(s, mech(CKM.AES_ECB), aesKey);
+    }
+    const block = Buffer.alloc(3 * MiB, 2);
+    expect(await app.C_Encrypt(sessions[0]!, block, null)).toHaveLength(3 * MiB);
+    expect(await app.C_Encrypt(sessions[1]!, block, null)).toHaveLength(3 * MiB);
+    expect(operationMemory.bytes).toBe(6 * MiB);
+    // A third would pass the budget: refused, and that operation ends.
+    expect(await rv(() => app.C_Encrypt(sessions[2]!, block, null))).toBe(CKR.DEVICE_MEMORY);
+    expect(await rv(() => app.C_Encrypt(sessions[2]!, block))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    expect(operationMemory.bytes).toBe(6 * MiB);
+    // Taken, the output is given back; a too-small buffer keeps it counted as a length query does.
+    expect(await app.C_Encrypt(sessions[0]!, block)).toHaveLength(3 * MiB);
+    expect(operationMemory.bytes).toBe(3 * MiB);
+    expect(await rv(() => app.C_Encrypt(sessions[3]!, Buffer.alloc(MiB), 16))).toBe(CKR.BUFFER_TOO_SMALL);
+    expect(operationMemory.bytes).toBe(4 * MiB);
+    // The session closed, or the operation ended by a different call, gives it back too.
+    await app.C_CloseSession(sessions[1]!);
+    expect(await rv(() => app.C_Encrypt(sessions[3]!, Buffer.alloc(MiB, 9)))).toBe(CKR.FUNCTION_FAILED);
+    expect(operationMemory.bytes).toBe(0);
+    for (const s of [sessions[0]!, sessions[2]!, sessions[3]!]) await app.C_CloseSession(s);
+  });
+
+  it('a wrap whose length was asked is counted until taken or the session is logged out', async () => {
+    // An application of its own: its logout must not retire the handles the other tests use.
+    const wrapper = hsm.application('wrapper');
+    const s = await wrapper.C_OpenSession(slot, RW);
+    await wrapper.C_Login(s, CKU.USER, CO_PIN);
+    const wrapping = await wrapper.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 32), t(CKA.WRAP, true)]);
+    const secret = await wrapper.C_GenerateKey(s, mech(CKM.AES_KEY_GEN), [t(CKA.VALUE_LEN, 32), t(CKA.EXTRACTABLE, true)]);
+    expect(await wrapper.C_WrapKey(s, mech(CKM.AES_KEY_WRAP), wrapping, secret, null)).toHaveLength(40);
+    expect(operationMemory.bytes).toBe(40);
+    await wrapper.C_Logout(s);
+    expect(operationMemory.bytes).toBe(0);
+    await wrapper.C_CloseSession(s);
+  });
+
   // Last: it deletes the partition the others use.
   it('a partition deleted under open operations gives their bytes back', async () => {
     const s = await app.C_OpenSession(slot, RW);

@@ -13,54 +13,16 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import { callOwner } from '../../token/device.js';
+import { operationMemory } from '../../token/operation-memory.js';
 import { CKR, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { HashAlgorithm } from './digest.js';
+
+export { operationMemory } from '../../token/operation-memory.js';
 
 /** Mechanisms that need the whole message (EdDSA, raw RSA, key wrap) refuse more than this. */
 export const MESSAGE_LIMIT = 64 * 1024 * 1024;
 /** Hash-then-sign mechanisms keep up to this much for the one-shot call, then stream a hash. */
 export const RETAIN_LIMIT = 1024 * 1024;
-
-/**
- * The bytes all kept messages of the process hold, against a budget (hsm.operationMemoryBudget),
- * and each owner's (a client's) share of it: a quarter, as datapath.clientMemoryBudget is of
- * the datapath's.
- */
-export class OperationMemory {
-  private held = 0;
-  private readonly byOwner = new Map<string, number>();
-
-  constructor(public limit: number) {}
-
-  get bytes(): number {
-    return this.held;
-  }
-
-  get ownerLimit(): number {
-    return Math.floor(this.limit / 4);
-  }
-
-  reserve(bytes: number, owner?: string): void {
-    if (this.held + bytes > this.limit) throw new Pkcs11Error(CKR.DEVICE_MEMORY, `open operations hold ${this.held} bytes; ${bytes} more would pass ${this.limit}`);
-    if (owner !== undefined) {
-      const mine = this.byOwner.get(owner) ?? 0;
-      if (mine + bytes > this.ownerLimit) throw new Pkcs11Error(CKR.DEVICE_MEMORY, `the open operations of ${owner} hold ${mine} bytes; ${bytes} more would pass its share, ${this.ownerLimit}`);
-      this.byOwner.set(owner, mine + bytes);
-    }
-    this.held += bytes;
-  }
-
-  release(bytes: number, owner?: string): void {
-    this.held -= bytes;
-    if (owner === undefined) return;
-    const left = (this.byOwner.get(owner) ?? 0) - bytes;
-    if (left > 0) this.byOwner.set(owner, left);
-    else this.byOwner.delete(owner);
-  }
-}
-
-const DEFAULT_OPERATION_MEMORY = 256 * 1024 * 1024;
-export const operationMemory = new OperationMemory(DEFAULT_OPERATION_MEMORY);
 
 /** Kept bytes, counted in `operationMemory` until released. */
 class KeptChunks {
