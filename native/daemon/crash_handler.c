@@ -1,5 +1,6 @@
-// The guide's "NTLS CRASH AND BURN" for native faults. SIGSEGV, SIGILL and SIGBUS end a Node.js
-// process before any JavaScript can run, so the handler is native: it writes the stack dump file
+// The guide's "NTLS CRASH AND BURN" for native faults. SIGSEGV, SIGILL and SIGBUS (the guide's),
+// SIGFPE, SIGABRT (V8's fatal errors, running out of heap among them, call abort()) and SIGTRAP
+// (V8's immediate crash) end a Node.js process before any JavaScript can run, so the handler is native: it writes the stack dump file
 // ntls_bt_<YYYY-MM-DD>_<HH:MM:SS> in the log folder and the guide's line in lunalogs, then lets the
 // signal end the process as it would have (status 128 + signal, a core where enabled).
 //
@@ -45,7 +46,7 @@ static char alternate_stack[64 * 1024];
 typedef bool (*wasm_trap_handler)(int, siginfo_t *, void *);
 static wasm_trap_handler try_wasm_trap;
 
-static const int fatal_signals[] = { SIGSEGV, SIGILL, SIGBUS };
+static const int fatal_signals[] = { SIGSEGV, SIGILL, SIGBUS, SIGFPE, SIGABRT, SIGTRAP };
 
 // --- async-signal-safe formatting ---------------------------------------------------------------
 
@@ -139,6 +140,9 @@ static const char *signal_name(int signal) {
     case SIGSEGV: return "SIGSEGV";
     case SIGILL: return "SIGILL";
     case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGABRT: return "SIGABRT";
+    case SIGTRAP: return "SIGTRAP";
     default: return "signal";
   }
 }
@@ -235,7 +239,7 @@ static napi_value named_string(napi_env env, napi_value object, const char *name
 }
 
 // install({ dumpDirectory, logFile, lineSaved, lineUnsaved, context, utcOffsetSeconds, echo }):
-// points the handler at this log; the first call installs it for SIGSEGV, SIGILL and SIGBUS.
+// points the handler at this log; the first call installs it for the fatal signals above.
 static napi_value install(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], value;

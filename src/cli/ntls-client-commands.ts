@@ -4,7 +4,7 @@
 // one line on stderr and a non-zero exit status.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { KeyType as CertificateKeyType } from '../certificates/self-signed.js';
 import { writeFileAtomic } from '../files/atomic-file.js';
@@ -118,42 +118,46 @@ function say(context: CommandContext, json: unknown, human: string): void {
 
 common(program.command('create-cert'))
   .description('make this client\'s key and self-signed certificate, and record them in client.json')
-  .option('--cn <name>', 'common name (default: this host name)', hostname())
+  .option('--cn <name>', 'common name, the client\'s name (default: this folder\'s client, renewed with --force; else this host name)')
   .option('--out <dir>', 'folder to write <cn>.pem and <cn>Key.pem into (default: the config folder)')
   .option('--key-type <type>', 'ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096', 'ecdsa-p256')
   .option('-f, --force', 'replace an existing certificate and key')
-  .action((options: CommonOptions & { cn: string; out?: string; keyType: CertificateKeyType; force?: boolean }) => runCommand(options, async (context) => {
+  .action((options: CommonOptions & { cn?: string; out?: string; keyType: CertificateKeyType; force?: boolean }) => runCommand(options, async (context) => {
     if (!['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'].includes(options.keyType)) {
       throw new ClientError('NTLS_ERR_ARGUMENT', `unknown key type ${options.keyType}`, 'use ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096');
     }
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(options.cn)) {
-      throw new ClientError('NTLS_ERR_ARGUMENT', `"${options.cn}" cannot name a client`, 'a common name is 1-64 letters, digits, dots, dashes or underscores');
-    }
     const config = context.config();
-    const folder = options.out ? resolve(options.out) : context.folder;
-    const certificateFile = join(folder, `${options.cn}.pem`);
-    const keyFile = join(folder, `${options.cn}Key.pem`);
-    if (!options.force && (existsSync(certificateFile) || existsSync(keyFile))) {
-      throw new ClientError('NTLS_ERR_EXISTS', `${existsSync(keyFile) ? keyFile : certificateFile} exists already`, 'keep using it, or give --force to make a new pair (the server must then register the new certificate)');
-    }
-    // This folder's client is another one: making a pair for a new name would quietly switch the
-    // folder's identity (a --cn left out takes the host name), and the server knows the old one.
+    // This folder's client, when it has one: a renewal (--force without --cn) keeps its name.
     const current = config.client.certificate !== undefined && existsSync(resolve(context.folder, config.client.certificate)) ? config.client.name : undefined;
-    if (!options.force && current !== undefined && current !== options.cn) {
-      throw new ClientError('NTLS_ERR_EXISTS', `this config folder's client is "${current}" (${resolve(context.folder, config.client.certificate!)}), not "${options.cn}"`,
-        `keep using it; give --force to make "${options.cn}" this folder's client instead (its files stay), or --config-dir DIR for a second client`);
+    const cn = options.cn ?? current ?? hostname();
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(cn)) {
+      throw new ClientError('NTLS_ERR_ARGUMENT', `"${cn}" cannot name a client`, 'a common name is 1-64 letters, digits, dots, dashes or underscores');
+    }
+    const folder = options.out ? resolve(options.out) : context.folder;
+    const certificateFile = join(folder, `${cn}.pem`);
+    const keyFile = join(folder, `${cn}Key.pem`);
+    if (!options.force && (existsSync(certificateFile) || existsSync(keyFile))) {
+      throw new ClientError('NTLS_ERR_EXISTS', `${existsSync(keyFile) ? keyFile : certificateFile} exists already`, 'keep using it, or give --force to make a new pair (the server must then register the new certificate: ntls client renew)');
+    }
+    // This folder's client is another one: making a pair for a new name would switch the
+    // folder's identity, and the server knows the old one.
+    if (!options.force && current !== undefined && current !== cn) {
+      throw new ClientError('NTLS_ERR_EXISTS', `this config folder's client is "${current}" (${resolve(context.folder, config.client.certificate!)}), not "${cn}"`,
+        `keep using it; give --force to make "${cn}" this folder's client instead (its files stay), or --config-dir DIR for a second client`);
     }
     mkdirSync(folder, { recursive: true, mode: 0o700 });
     // @peculiar/x509 and its ASN.1 schemas take 120 ms to load: only this command needs them.
     const { createSelfSignedCertificate } = await import('../certificates/self-signed.js');
-    const made = await createSelfSignedCertificate({ commonName: options.cn, keyType: options.keyType, usage: 'client', dnsNames: [options.cn] });
+    const made = await createSelfSignedCertificate({ commonName: cn, keyType: options.keyType, usage: 'client', dnsNames: [cn] });
     writeFileAtomic(keyFile, made.keyPem, 0o600);
     writeFileAtomic(certificateFile, made.certificatePem, 0o644);
     saveClientConfig(context.folder, {
-      ...config, client: { ...config.client, name: options.cn, certificate: recordedPath(context.folder, certificateFile), key: recordedPath(context.folder, keyFile) },
+      ...config, client: { ...config.client, name: cn, certificate: recordedPath(context.folder, certificateFile), key: recordedPath(context.folder, keyFile) },
     });
-    say(context, { certificate: certificateFile, key: keyFile, name: options.cn },
-      `certificate ${certificateFile}\nkey         ${keyFile}\nhave it registered on the server: ntls client register --client ${options.cn} --cert ${certificateFile} --hostname THIS-HOST\n(THIS-HOST: the address or name the server sees this host connect from)\n`);
+    const registration = cn === current
+      ? `this client cannot link until the server has the new certificate: ntls client renew --client ${cn} --cert ${basename(certificateFile)}\n`
+      : `have it registered on the server: ntls client register --client ${cn} --cert ${certificateFile} --hostname THIS-HOST\n(THIS-HOST: the address or name the server sees this host connect from)\n`;
+    say(context, { certificate: certificateFile, key: keyFile, name: cn }, `certificate ${certificateFile}\nkey         ${keyFile}\n${registration}`);
   }));
 
 common(program.command('add-server'))

@@ -14,6 +14,7 @@ import { explainFailure } from '../client/failure.js';
 import type { LinkOptions } from '../client/link.js';
 import { relayStreams, serveRelay, servedUntilStopped, type LinkLoss, type LinkSource, type RelayHooks } from '../client/relay.js';
 import { common, type Examples } from './client-program.js';
+import { ignoreQuietSignals } from '../process/quiet-signals.js';
 
 /** A PEM file named by a flag (the relay and ping without client.json). */
 function readPem(file: string, what: 'client certificate' | 'client key' | 'server certificate'): string {
@@ -140,6 +141,7 @@ export function p11RelayCommand(program: Command): void {
     .option('--no-read-ahead', 'send every attribute read to the server (by default, consecutive reads of one object are answered from one read of its public attributes)')
     // stdout carries p11-kit's protocol here: nothing else may be written to it, not even --json.
     .action((options: RelayOptions) => runCommand({ ...options, json: false }, async (context) => {
+      ignoreQuietSignals();
       if (options.group?.length || options.ha) {
         // HA's code (groups, virtual slots, status files) is loaded only for an HA relay.
         const { haRelay } = await import('./ha-relay.js');

@@ -2,10 +2,7 @@
 // protocol to its "remote" (a command on stdin/stdout, or a unix socket); the relay opens the
 // mutual-TLS link to ntls, performs the identity exchange, then passes bytes both ways. Requests
 // go to the server a whole frame per write (one TLS record), answers come back as they arrive.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { listenOwnerOnly } from '../local-socket/listen-owner-only.js';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
@@ -13,8 +10,8 @@ import { FrameReader, MALFORMED_FRAME_BYTES, serializeFrame, type Frame } from '
 import {
   CALL_ID, decodeRequest, decodeResponse, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId, type P11KitResponse,
 } from '../protocol/p11kit/index.js';
-import { ClientError } from './errors.js';
 import { AttributeReadAhead } from './read-ahead.js';
+import { checkRelaySocketPath, listenRelaySocket } from './relay-socket.js';
 import type { HaConnection } from './ha-connection.js';
 import { LinkError, openIdentifiedLink, type IdentifiedLink, type LinkOptions } from './link.js';
 
@@ -22,8 +19,6 @@ import { LinkError, openIdentifiedLink, type IdentifiedLink, type LinkOptions } 
 const MAX_LOCAL_FRAME_BYTES = 64 * 1024 * 1024;
 /** How long a program whose link could not be made may stay silent before its socket is ended. */
 const UNLINKED_IDLE_MS = 3000;
-/** How long the check for another relay on the --listen path waits for an answer. */
-const PROBE_TIMEOUT_MS = 1000;
 /**
  * The options of the answers a relay makes up once its link is lost (CKR_DEVICE_ERROR): p11-kit's
  * client ignores them; ntls's own module reads them as the link's end and links again.
@@ -111,8 +106,7 @@ export async function relayStreams(input: Readable, output: Writable, options: L
  */
 export async function serveRelay(path: string, options: LinkOptions | LinkSource, onError: (error: Error) => void, hooks: RelayHooks = {}): Promise<Server> {
   const source = sourceOf(options);
-  prepareSocketFolder(path);
-  await clearStaleSocket(path);
+  await checkRelaySocketPath(path);
   const server = createServer((local: Socket) => {
     // A program speaks first (p11-kit's version byte): a connection that closes without a byte
     // (another relay probing whether this path is live) costs no link and no log line.
@@ -139,12 +133,7 @@ export async function serveRelay(path: string, options: LinkOptions | LinkSource
       answerUnlinked(local);
     });
   };
-  try {
-    await listenOwnerOnly(server, path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new ClientError('NTLS_ERR_FILE', `cannot listen on ${path} (${code})`, 'give --listen a path in a folder you can write, e.g. $XDG_RUNTIME_DIR/ntls.sock');
-  }
+  await listenRelaySocket(server, path);
   return server;
 }
 
@@ -190,49 +179,6 @@ function answerUnlinked(local: Socket): void {
   });
   rearm();
   local.resume();
-}
-
-/**
- * A socket file already at `path` is removed only when nothing answers there: a relay still
- * listening keeps its socket, and the second one is refused rather than taking it over.
- */
-async function clearStaleSocket(path: string): Promise<void> {
-  if (!existsSync(path)) return;
-  if (await somethingListens(path)) {
-    throw new ClientError('NTLS_ERR_FILE', `another relay is listening on ${path}`, 'stop it or choose another --listen path');
-  }
-  rmSync(path, { force: true });
-}
-
-function somethingListens(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(path);
-    const done = (answer: boolean) => {
-      clearTimeout(timer);
-      probe.destroy();
-      resolve(answer);
-    };
-    // A listener that accepts nothing within the bound is taken as alive: removing its file is the harm avoided.
-    const timer = setTimeout(() => done(true), PROBE_TIMEOUT_MS);
-    probe.once('connect', () => done(true));
-    probe.once('error', () => done(false));
-  });
-}
-
-/**
- * The socket's folder is made (owner-only, 0700) when it does not exist, as with
- * `--listen /run/user/$UID/ntls/relay.sock`; one that cannot be made is a one-line failure.
- */
-function prepareSocketFolder(path: string): void {
-  const folder = dirname(path);
-  if (existsSync(folder)) return;
-  try {
-    mkdirSync(folder, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new ClientError('NTLS_ERR_FILE', `cannot make the folder ${folder} for the relay socket (${code})`,
-      'give --listen a path in a folder you can write, e.g. $XDG_RUNTIME_DIR/ntls.sock or ~/.config/ntls-client/relay.sock');
-  }
 }
 
 /** Whether `body` is a successful C_GetSlotList answer that lists (or counts) no slot. */
@@ -482,12 +428,12 @@ export function serveHaStreams(input: Readable, output: Writable, connection: Ha
 
 /** A unix socket (owner-only) where each program gets its own HaConnection. */
 export async function serveHaRelay(path: string, connect: () => HaConnection): Promise<Server> {
-  await clearStaleSocket(path);
+  await checkRelaySocketPath(path);
   const server = createServer((local: Socket) => {
     local.on('error', () => local.destroy());
     void serveHaStreams(local, local, connect()).finally(() => local.destroy());
   });
-  await listenOwnerOnly(server, path);
+  await listenRelaySocket(server, path);
   return server;
 }
 

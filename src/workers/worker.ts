@@ -9,6 +9,7 @@ import { installCrashHandler, nativeFaultForTest } from '../datapath/crash-handl
 import { DatapathEngine } from '../datapath/engine.js';
 import { buildServerContext } from '../datapath/tls-context.js';
 import { Logger } from '../log/logger.js';
+import { ignoreQuietSignals } from '../process/quiet-signals.js';
 import { RemoteProcessor } from './remote-processor.js';
 import { ClientRegistry } from '../registry/client-registry.js';
 import { ChannelKind, ChannelReader, ChannelWriter } from './channel.js';
@@ -42,6 +43,7 @@ async function start(init: WorkerInit): Promise<void> {
   // log file directly, with this worker's pid.
   const crashLogger = new Logger({ file: init.logFile, maxBytes: config.log.maxBytes, keep: config.log.keep });
   installCrashHandler(init.logDirectory, crashLogger, init.logFile);
+  ignoreQuietSignals();
   const registry = new ClientRegistry(init.verifyLocation);
   registry.reload();
   let credentials = credentialsOf(init.credentials);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSelfSignedCertificate } from '../../src/certificates/self-signed.js';
 import { removeHome } from '../support/daemon.js';
-import { CO_PIN, expectOk, expectOneLineFailure, initialiseSlot, setUp, type Setup } from './support.js';
+import { CO_PIN, ClientHost, expectOk, expectOneLineFailure, initialiseSlot, setUp, type Setup } from './support.js';
 
 let s: Setup;
 let silent: Server;
@@ -169,6 +169,21 @@ describe('the client\'s own files', () => {
     expect(line).toContain('"alice"');
     expect(existsSync(join(s.alice.folder, 'someone-else.pem'))).toBe(false);
     expect(readFileSync(join(s.alice.folder, 'client.json'), 'utf8')).toBe(config);
+  });
+
+  it('create-cert --force without --cn renews the folder\'s client under its own name, and says the server must renew it', async () => {
+    // It took the host name before: the folder's client was renamed, and refused by the server.
+    const carol = new ClientHost('carol');
+    try {
+      expectOk(await carol.run('create-cert', '--cn', 'carol'));
+      const before = readFileSync(carol.certificateFile, 'utf8');
+      const renewed = expectOk(await carol.run('create-cert', '--force'));
+      expect(renewed.stdout).toContain('ntls client renew --client carol --cert carol.pem');
+      expect(readFileSync(carol.certificateFile, 'utf8')).not.toBe(before);
+      expect(JSON.parse(readFileSync(join(carol.folder, 'client.json'), 'utf8'))).toMatchObject({ client: { name: 'carol' } });
+    } finally {
+      carol.remove();
+    }
   });
 });
 

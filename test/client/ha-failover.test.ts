@@ -192,7 +192,8 @@ describe('HA group of two nodes', () => {
 
   it('pkcs11-tool through the HA relay: every signature made while node1 is killed -9 and restarted', async () => {
     const work = tempDir('ntls-ha-tool-');
-    const socket = join(work, 'relay.sock');
+    // A folder to be made, as for the single-server relay (the HA relay failed with EACCES).
+    const socket = join(work, 'run', 'relay.sock');
     const child = spawn(process.execPath, [clientBin, 'p11-relay', '--group', GROUP, '--listen', socket, '--config-dir', s.alice.folder], { stdio: ['ignore', 'pipe', 'pipe'] });
     const relay = new Relay(socket, child);
     try {

@@ -4,7 +4,7 @@
 // README.md and docs/client.md (a relay in a missing $XDG_RUNTIME_DIR/ntls folder, pkcs11-tool
 // through p11-kit-client.so on its socket).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,6 +143,32 @@ describe('p11-relay --listen', () => {
     const relay = await startRelay(['--listen', socket, '--config-dir', s.alice.folder]);
     try {
       expect(statSync(join(scratch, 'run', 'user')).mode & 0o777).toBe(0o700);
+      expect(pkcs11ToolList(socket).stdout).toMatch(/token label\s*:\s*default/);
+    } finally {
+      relay.child.kill('SIGTERM');
+    }
+  });
+
+  it('a socket folder other users can write is refused (they could swap the socket and read PINs); a sticky one is not', async () => {
+    const shared = join(scratch, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o777);
+    const line = expectOneLineFailure(await runClient(['p11-relay', '--listen', join(shared, 'relay.sock'), '--config-dir', s.alice.folder]), 'NTLS_ERR_FILE');
+    expect(line).toContain('other users can write the folder');
+    expect(existsSync(join(shared, 'relay.sock'))).toBe(false);
+    chmodSync(shared, 0o1777);
+    const relay = await startRelay(['--listen', join(shared, 'relay.sock'), '--config-dir', s.alice.folder]);
+    relay.child.kill('SIGTERM');
+  });
+
+  it('SIGUSR1 opens no debugger in the relay (it carries PINs and holds the client key); SIGUSR2 and SIGALRM do not end it', async () => {
+    const socket = join(scratch, 'signals', 'relay.sock');
+    const relay = await startRelay(['--listen', socket, '--config-dir', s.alice.folder]);
+    try {
+      for (const signal of ['SIGUSR1', 'SIGUSR2', 'SIGALRM'] as const) relay.child.kill(signal);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(relay.child.exitCode).toBeNull();
+      expect(relay.stderr()).not.toMatch(/Debugger listening|inspector/i);
       expect(pkcs11ToolList(socket).stdout).toMatch(/token label\s*:\s*default/);
     } finally {
       relay.child.kill('SIGTERM');

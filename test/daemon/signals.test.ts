@@ -1,7 +1,8 @@
 // Signals and faults end the daemon cleanly, or not at all: SIGHUP re-reads what can be re-read
-// and the daemon goes on; SIGINT and SIGTERM write the guide's shutdown lines; SIGSEGV, SIGILL and
-// SIGBUS, sent or real, write the guide's "NTLS CRASH AND BURN! Stack dump saved to ..." line and
-// the ntls_bt_* dump before the signal ends the process.
+// and the daemon goes on; SIGINT, SIGTERM and SIGQUIT write the guide's shutdown lines; SIGUSR1
+// (Node's inspector), SIGUSR2 and SIGALRM are ignored; SIGSEGV, SIGILL and SIGBUS (and SIGFPE,
+// SIGABRT, SIGTRAP), sent or real, write the guide's "NTLS CRASH AND BURN! Stack dump saved to
+// ..." line and the ntls_bt_* dump before the signal ends the process.
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -108,6 +109,38 @@ describe('SIGINT and SIGTERM', () => {
     expect(existsSync(join(daemon.home, 'admin.sock'))).toBe(false);
   });
 
+  it('SIGQUIT stops the daemon as SIGTERM does (it ended it with no line before, pid file and admin.sock left)', async () => {
+    const daemon = await started();
+    const from = daemon.log().length;
+    const result = await daemon.stop('SIGQUIT');
+    expect(result).toEqual({ status: 0, signal: null });
+    expectShutdownLines(daemon.bodies().slice(from));
+    expect(existsSync(join(daemon.home, 'ntls.pid'))).toBe(false);
+  });
+
+  it('SIGUSR1 opens no debugger; SIGUSR1, SIGUSR2 and SIGALRM are ignored: the daemon serves on', async () => {
+    // SIGUSR1 opened Node's inspector on 127.0.0.1:9229, where any local user could run code as the daemon.
+    const daemon = await started({}, { NTLS_WORKERS: '2' });
+    const client = await makeClient('signalled');
+    registerClient(daemon.home, client);
+    const l = await linkWhenRegistered(daemon, client);
+    const workers = (JSON.parse((await runNtls(['info', 'show', '--json', '--home', daemon.home])).stdout) as { workers: Array<{ pid: number }> })
+      .workers.map((w) => w.pid).filter((pid) => pid !== daemon.child.pid);
+    expect(workers.length).toBeGreaterThan(0);
+    const from = daemon.log().length;
+    for (const signal of ['SIGUSR1', 'SIGUSR2', 'SIGALRM'] as const) {
+      daemon.child.kill(signal);
+      for (const pid of workers) process.kill(pid, signal);
+    }
+    await sleep(500);
+    expect(daemon.child.exitCode).toBeNull();
+    for (const pid of workers) expect(() => process.kill(pid, 0)).not.toThrow();
+    expect(daemon.stderr).not.toMatch(/Debugger listening|inspector/i);
+    expect((await l.request(keepaliveBody())).body.equals(keepaliveBody())).toBe(true);
+    expect(daemon.bodies().slice(from)).toEqual([]);
+    await l.close();
+  });
+
   it('a second SIGTERM during the shutdown does not cut it short', async () => {
     const daemon = await started();
     const client = await makeClient('lingering');
@@ -206,7 +239,8 @@ function dumpsIn(home: string): string[] {
 }
 
 describe('fatal signals', () => {
-  for (const [signal, number] of [['SIGSEGV', 11], ['SIGILL', 4], ['SIGBUS', 7]] as const) {
+  // SIGABRT is V8's fatal error (out of heap); SIGTRAP its immediate crash; SIGFPE a native arithmetic fault.
+  for (const [signal, number] of [['SIGSEGV', 11], ['SIGILL', 4], ['SIGBUS', 7], ['SIGFPE', 8], ['SIGABRT', 6], ['SIGTRAP', 5]] as const) {
     it(`kill -${signal.slice(3)}: the dump file and "NTLS CRASH AND BURN! Stack dump saved to ..." (crit), then the signal ends the process`, async () => {
       const daemon = await started();
       daemon.child.kill(signal);
