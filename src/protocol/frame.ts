@@ -17,8 +17,11 @@ export interface Frame {
   callCode: number;
   options: Buffer;
   body: Buffer;
-  /** Set on a request whose payload was not kept (no memory for it): its bytes were skipped. */
-  refused?: { declaredBytes: number };
+  /**
+   * Set on a request whose payload was not kept (no memory for it): its bytes were skipped, but
+   * for `head`, the body's first REFUSED_HEAD_BYTES, enough to name the call and its session.
+   */
+  refused?: { declaredBytes: number; head: Buffer };
 }
 
 export class FrameError extends NtlsError {
@@ -45,6 +48,9 @@ export function serializeFrame(frame: Frame): Buffer {
  * what was held of a frame refused part way. A frame delivered whole hands its held bytes to the
  * caller, who gives them back once done with it.
  */
+/** What a refused frame keeps of its body: the call id, the signature and the first argument. */
+export const REFUSED_HEAD_BYTES = 64;
+
 export interface FrameAdmission {
   admit(length: number): boolean;
   hold?(bytes: number): boolean;
@@ -60,6 +66,8 @@ export class FrameReader {
   private buffered = 0;
   private header: { callCode: number; optionsLength: number; bodyLength: number; skip: boolean } | null = null;
   private skipped = 0;
+  /** The body's first bytes of a frame being skipped. */
+  private head: Buffer[] = [];
   /** Payload bytes of the current frame accounted through `hold`. */
   private held = 0;
   private readonly admission: FrameAdmission;
@@ -93,6 +101,7 @@ export class FrameReader {
     if (this.header?.skip) {
       const wanted = this.header.optionsLength + this.header.bodyLength - this.skipped;
       const dropped = Math.min(wanted, chunk.length);
+      this.keepHead(chunk.subarray(0, dropped));
       this.skipped += dropped;
       chunk = chunk.subarray(dropped);
       if (chunk.length === 0) return;
@@ -135,7 +144,8 @@ export class FrameReader {
     if (skip) {
       if (this.skipped < optionsLength + bodyLength) return null;
       this.header = null;
-      return { callCode, options: Buffer.alloc(0), body: Buffer.alloc(0), refused: { declaredBytes: optionsLength + bodyLength } };
+      const head = Buffer.concat(this.head.splice(0));
+      return { callCode, options: Buffer.alloc(0), body: Buffer.alloc(0), refused: { declaredBytes: optionsLength + bodyLength, head } };
     }
     if (this.buffered < optionsLength + bodyLength) return null;
     const options = this.take(optionsLength);
@@ -155,12 +165,21 @@ export class FrameReader {
     return true;
   }
 
+  /** Of `bytes`, skipped from payload offset `this.skipped` on, those within the body's first REFUSED_HEAD_BYTES. */
+  private keepHead(bytes: Buffer): void {
+    const start = this.header!.optionsLength;
+    const from = Math.max(start, this.skipped);
+    const to = Math.min(start + REFUSED_HEAD_BYTES, this.skipped + bytes.length);
+    if (to > from) this.head.push(Buffer.from(bytes.subarray(from - this.skipped, to - this.skipped)));
+  }
+
   /** The current frame is refused: what was held of it goes back, and `pending` is re-read as skipped bytes first. */
   private refuseCurrent(pending: Buffer[]): void {
     if (this.held > 0) this.admission.release?.(this.held);
     this.held = 0;
     this.header!.skip = true;
     this.skipped = 0;
+    this.head = [];
     this.buffered = 0;
     for (const chunk of pending) this.push(chunk);
   }

@@ -98,9 +98,15 @@ export class ProcessorHost {
         );
         break;
       }
-      case ChannelKind.Refused:
-        hosted.instance.refuse({ callCode: readFramePayload(message.payload).callCode, options: EMPTY, body: EMPTY });
+      case ChannelKind.Refused: {
+        const { callCode, body } = readFramePayload(message.payload);
+        const head = Buffer.from(body);
+        // After the requests before it, as in the worker's own order.
+        hosted.queue = hosted.queue.then(() => {
+          hosted.instance.refuse({ callCode, options: EMPTY, body: EMPTY, refused: { declaredBytes: 0, head } });
+        });
         break;
+      }
       case ChannelKind.Close:
         this.hosted.delete(local);
         hosted.instance.close();

@@ -2,10 +2,10 @@
 // proxy that sends the requests to the daemon's main process over the worker's channel and
 // delivers the answers (src/workers/channel.ts). The main process runs the real processor (one
 // token model, one HSM, one log), so every worker serves the same service.
-import type { Frame } from '../protocol/frame.js';
+import { REFUSED_HEAD_BYTES, type Frame } from '../protocol/frame.js';
 import { encodeErrorResponse, negotiateVersion } from '../protocol/p11kit/index.js';
 import { CKR, Pkcs11Error } from '../pkcs11/constants.js';
-import { ChannelKind, readFramePayload, type ChannelMessage, type ChannelWriter, type ConnectionOpen } from './channel.js';
+import { ChannelKind, framePayload, readFramePayload, type ChannelMessage, type ChannelWriter, type ConnectionOpen } from './channel.js';
 import type { CommandProcessorModule, ConnectionInfo, ProcessorInstance } from '../processor/contract.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -45,9 +45,8 @@ class RemoteInstance implements ProcessorInstance {
 
   /** Answered here at once (no memory for it); the main process counts it. */
   refuse(request: Frame): Frame {
-    const payload = Buffer.allocUnsafe(4);
-    payload.writeUInt32BE(request.callCode >>> 0, 0);
-    this.writer.send(ChannelKind.Refused, this.connection.id, payload);
+    // The head names the call and its session, whose operation the main process ends.
+    this.writer.send(ChannelKind.Refused, this.connection.id, framePayload(request.callCode, (request.refused?.head ?? request.body).subarray(0, REFUSED_HEAD_BYTES)));
     return { callCode: request.callCode, options: EMPTY, body: encodeErrorResponse(CKR.HOST_MEMORY) };
   }
 

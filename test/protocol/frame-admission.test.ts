@@ -67,7 +67,7 @@ describe('FrameReader holding memory as bytes arrive', () => {
     reader.push(Buffer.alloc(300));
     expect(a.held).toBe(0);
     reader.push(Buffer.concat([Buffer.alloc(400), header(5, 2), Buffer.from([7, 8])]));
-    expect(reader.next()).toEqual({ callCode: 4, options: Buffer.alloc(0), body: Buffer.alloc(0), refused: { declaredBytes: 1000 } });
+    expect(reader.next()).toEqual({ callCode: 4, options: Buffer.alloc(0), body: Buffer.alloc(0), refused: { declaredBytes: 1000, head: Buffer.alloc(64) } });
     expect(reader.next()).toEqual({ callCode: 5, options: Buffer.alloc(0), body: Buffer.from([7, 8]) });
     expect(a.log).toEqual(['admit 1000', 'hold 300', 'refuse 300', 'release 300', 'admit 2', 'hold 2']);
   });
@@ -77,7 +77,7 @@ describe('FrameReader holding memory as bytes arrive', () => {
     a.admit = (length: number) => length <= 10;
     const reader = new FrameReader(1 << 20, a);
     reader.push(Buffer.concat([header(6, 50), Buffer.alloc(50), header(7, 1), Buffer.from([1])]));
-    expect(reader.next()?.refused).toEqual({ declaredBytes: 50 });
+    expect(reader.next()?.refused).toEqual({ declaredBytes: 50, head: Buffer.alloc(50) });
     expect(reader.next()?.body).toEqual(Buffer.from([1]));
     expect(a.held).toBe(1);
   });

@@ -84,7 +84,8 @@ describe('FrameReader with an admission check', () => {
       for (let f = reader.next(); f; f = reader.next()) out.push(f);
     }
     expect(out).toEqual([
-      { callCode: 5, options: Buffer.alloc(0), body: Buffer.alloc(0), refused: { declaredBytes: 500 } },
+      // The body's first 64 bytes are kept across the chunks: they name the call and its session.
+      { callCode: 5, options: Buffer.alloc(0), body: Buffer.alloc(0), refused: { declaredBytes: 500, head: Buffer.alloc(64, 7) } },
       { callCode: 6, options: Buffer.alloc(0), body: Buffer.from([1, 2, 3]) },
     ]);
     expect(admitted).toEqual([500, 3]);

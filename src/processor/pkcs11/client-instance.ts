@@ -6,11 +6,11 @@ import type { LineBudget } from '../../log/line-budget.js';
 import type { AuditEvent } from '../../audit/audit-log.js';
 import { Catalogue } from '../../log/catalogue.js';
 import type { Logger } from '../../log/logger.js';
-import { Pkcs11Error, CKR, CKU } from '../../pkcs11/constants.js';
+import { Pkcs11Error, CKF, CKR, CKU } from '../../pkcs11/constants.js';
 import type { Frame } from '../../protocol/frame.js';
 import {
-  decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId, P11KitErrorCode,
-  type P11KitResponse,
+  decodeRequest, encodeErrorResponse, encodeResponse, negotiateVersion, peekCallId, peekSession, P11KitErrorCode,
+  type CallName, type P11KitResponse,
 } from '../../protocol/p11kit/index.js';
 import { roleOfUserType, type Application, type ClientSlots, type TokenModel } from '../../token/index.js';
 import type { ConnectionInfo, ProcessorInstance } from '../contract.js';
@@ -19,6 +19,15 @@ import type { CallStatistics } from './call-statistics.js';
 import { callTable, type ApplicationId, type ApplicationSwitch, type CallContext } from './calls.js';
 
 const EMPTY = Buffer.alloc(0);
+
+/** The operation (by its mechanism-info flag) a call goes on with, or ends. */
+const OPERATION_OF_CALL: Partial<Record<CallName, number>> = {
+  C_Encrypt: CKF.ENCRYPT, C_EncryptUpdate: CKF.ENCRYPT, C_EncryptFinal: CKF.ENCRYPT,
+  C_Decrypt: CKF.DECRYPT, C_DecryptUpdate: CKF.DECRYPT, C_DecryptFinal: CKF.DECRYPT,
+  C_Digest: CKF.DIGEST, C_DigestUpdate: CKF.DIGEST, C_DigestKey: CKF.DIGEST, C_DigestFinal: CKF.DIGEST,
+  C_Sign: CKF.SIGN, C_SignUpdate: CKF.SIGN, C_SignFinal: CKF.SIGN,
+  C_Verify: CKF.VERIFY, C_VerifyUpdate: CKF.VERIFY, C_VerifyFinal: CKF.VERIFY,
+};
 
 export interface InstanceOptions {
   model: TokenModel;
@@ -86,8 +95,17 @@ export class ClientInstance implements ProcessorInstance, ApplicationSwitch {
     return { callCode: request.callCode, options: EMPTY, body: await this.answer(request.body) };
   }
 
+  /**
+   * A request the data path could not hold: CKR_HOST_MEMORY. As any failed step does (PKCS#11),
+   * it ends the operation it was part of, on its session: a C_DigestUpdate refused must not
+   * leave the digest going on without its part. `request.body` is the whole body, or only its
+   * head for one skipped for its size.
+   */
   refuse(request: Frame): Frame {
     this.done('refused', CKR.HOST_MEMORY, performance.now());
+    const named = peekSession(request.refused?.head ?? request.body);
+    const flag = named ? OPERATION_OF_CALL[named.call] : undefined;
+    if (named && flag !== undefined) this.app.C_SessionCancel(named.session, flag).catch(() => undefined);
     return { callCode: request.callCode, options: EMPTY, body: encodeErrorResponse(CKR.HOST_MEMORY) };
   }
 

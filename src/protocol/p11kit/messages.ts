@@ -26,7 +26,7 @@ import {
   type Attribute, type AttributeRequest,
 } from './attributes.js';
 import {
-  CALL_ID, NTLS_CALLS, P11KIT_CALLS, P11KIT_HANDSHAKE, isNtlsCall, signatureElements,
+  CALL_ID, NTLS_CALLS, P11KIT_CALLS, P11KIT_HANDSHAKE, callById, isNtlsCall, signatureElements,
   type CallName, type P11KitCall, type RequestCallName,
 } from './calls.js';
 import { P11KitCodecError, P11KitErrorCode, fail, ok, type Result } from './errors.js';
@@ -520,6 +520,20 @@ export function response<N extends CallName>(call: N, args: ResponseArgs<N>): Re
  */
 export function peekCallId(body: Buffer): number {
   return body.length >= 4 ? body.readUInt32BE(0) : -1;
+}
+
+/**
+ * The call and the session handle a request names, read from its first bytes only (the call id,
+ * the signature, the first argument): a request refused for its size is not kept whole. Null
+ * when the call does not take a session first, or the bytes are too few.
+ */
+export function peekSession(head: Buffer): { call: CallName; session: number } | null {
+  const call = callById(peekCallId(head));
+  if (!call || call.requestFields[0] !== 'session' || head.length < 8) return null;
+  const at = 8 + head.readUInt32BE(4);
+  if (head.length < at + 8) return null;
+  const session = head.readBigUInt64BE(at);
+  return session <= BigInt(Number.MAX_SAFE_INTEGER) ? { call: call.name, session: Number(session) } : null;
 }
 
 // The answers of the info calls are the CK_*_INFO types of src/pkcs11/info.ts, field for field.
