@@ -310,7 +310,7 @@ export function registerAdminCommands(program: Command): void {
     .argument('<value>', 'new value (JSON: 30, true, "text", null)')
     .action(async (key: string, raw: string, o: Common) => {
       const home = resolveHome(o.home);
-      const known = settings().find((s) => s.key === key);
+      const known = settings().find((s) => s.key === key) ?? (isPartOfSetting(key) ? { key, defaultValue: undefined, description: '' } : undefined);
       if (!known) fail('NTLS_ERR_CONFIG', `unknown setting "${key}"`, 'see `ntls config show`', Exit.BadInput);
       let value: unknown;
       try {
@@ -391,6 +391,18 @@ function settings(): Setting[] {
     }
   }
   return out;
+}
+
+/**
+ * A field of an object-valued setting (hsm.pkcs11.module of hsm.pkcs11), which `config show`
+ * shows as one row: set alone, the rest of the object stays, and the whole is validated.
+ */
+function isPartOfSetting(key: string): boolean {
+  const [section, name, field, ...rest] = key.split('.');
+  if (!section || !name || !field || rest.length > 0) return false;
+  const sectionSchema = unwrap((ConfigShape.shape as Record<string, unknown>)[section]) as { shape?: Record<string, unknown> } | undefined;
+  const settingSchema = unwrap(sectionSchema?.shape?.[name]) as { shape?: Record<string, unknown> } | undefined;
+  return settingSchema?.shape !== undefined && Object.hasOwn(settingSchema.shape, field);
 }
 
 function unwrap(schema: unknown): unknown {

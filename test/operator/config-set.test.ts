@@ -33,6 +33,27 @@ describe('ntls config set refuses what the start would refuse', () => {
   it('checks across settings: pinMinLength above pinMaxLength', async () => {
     await refused('hsm.pinMaxLength', '5', /"hsm\.pinMinLength": greater than hsm\.pinMaxLength/);
   });
+  it('a field of an object setting (hsm.pkcs11.module) is set alone, as the hint of hsm.backend pkcs11 says; an unknown field is refused', async () => {
+    // It was "unknown setting": only the whole hsm.pkcs11 object could be set.
+    await refused('hsm.backend', '"pkcs11"', /"hsm\.pkcs11\.module": .*; set hsm\.pkcs11\.module first; nothing changed/);
+    await refused('hsm.pkcs11.modul', '"/x.so"', /unknown setting "hsm\.pkcs11\.modul"/);
+    const fresh = makeHome();
+    try {
+      for (const [key, value] of [
+        ['hsm.pkcs11.module', '"/usr/lib/softhsm/libsofthsm2.so"'],
+        ['hsm.pkcs11.tokens', '[{"partition":"payments","serial":"1234"}]'],
+        ['hsm.backend', '"pkcs11"'],
+      ] as const) {
+        const result = await runNtls(['config', 'set', key, value, '--home', fresh]);
+        expect(result.status, result.stderr).toBe(0);
+      }
+      expect(JSON.parse(readFileSync(join(fresh, 'ntls.json'), 'utf8')).hsm).toMatchObject({
+        backend: 'pkcs11', pkcs11: { module: '/usr/lib/softhsm/libsofthsm2.so', tokens: [{ partition: 'payments', serial: '1234' }] },
+      });
+    } finally {
+      removeHome(fresh);
+    }
+  });
   it('a setting that wants another set first says which', async () => {
     await refused('store.backend', '"postgres"', /"store\.url": .*; set store\.url first; nothing changed/);
   });
