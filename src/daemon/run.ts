@@ -85,8 +85,9 @@ function metricsStartError(bind: string, port: number, root: string, error: Node
     `choose another with \`ntls config set metrics.port N --home ${root}\` (or metrics.bind), or turn them off with \`ntls config set metrics.enabled false --home ${root}\``);
 }
 
-function fail(line: string): never {
-  process.stderr.write(`ntls: ${line}\n`);
+/** The start's failure on stderr, ending as every failure of `ntls` does: `[CODE]`. */
+function fail(line: string, code: string): never {
+  process.stderr.write(`ntls: ${line} [${code}]\n`);
   process.exit(ExitStatus.StartFailed);
 }
 
@@ -115,7 +116,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     const changed = secureHome(root);
     if (changed) process.stderr.write(`ntls: ${changed}.\n`);
   } catch (error) {
-    if (error instanceof HomeWritableError) fail(`${error.message}; ${error.hint ?? ''}.`);
+    if (error instanceof HomeWritableError) fail(`${error.message}; ${error.hint ?? ''}.`, error.code);
     throw error;
   }
   // Before anything is written: a second daemon on a live home must not touch its log or files.
@@ -123,7 +124,7 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   try {
     lock = await HomeLock.acquire(root, join(root, 'ntls.pid'));
   } catch (error) {
-    if (error instanceof HomeInUseError) fail(`${error.message}; ${error.hint ?? ''}. [${error.code}]`);
+    if (error instanceof HomeInUseError) fail(`${error.message}; ${error.hint ?? ''}.`, error.code);
     throw error;
   }
   // The home is ours: a socket file left by a daemon that was killed is stale.
@@ -320,26 +321,26 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       const reason = error.cause.code === 'EADDRINUSE' ? 'the port is in use by another program'
         : error.cause.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s'
           : error.cause.code === 'ENOTFOUND' || error.cause.code === 'EAI_AGAIN' ? 'the host name does not resolve' : (error.cause.code ?? error.cause.message);
-      fail(`cannot listen on ${error.address}:${error.port}: ${reason}. Choose another with --port/--bind or \`ntls config set server.port N --home ${root}\`.`);
+      fail(`cannot listen on ${error.address}:${error.port}: ${reason}. Choose another with --port/--bind or \`ntls config set server.port N --home ${root}\`.`, error.code);
     }
     if (error instanceof TlsContextError && error.code === 'RC_SSL_CIPHER_LIST_ERROR') {
       logger.log(Catalogue.serverCreateFailed);
-      fail(`${error.message} (${error.code}). Correct server.cipherList, server.tls13CipherSuites or server.minTlsVersion in ${home.configFile} (\`ntls config show\` lists them with their defaults; \`openssl ciphers -v LIST\` shows what OpenSSL makes of a list).`);
+      fail(`${error.message}. Correct server.cipherList, server.tls13CipherSuites or server.minTlsVersion in ${home.configFile} (\`ntls config show\` lists them with their defaults; \`openssl ciphers -v LIST\` shows what OpenSSL makes of a list).`, error.code);
     }
     if (error instanceof TlsContextError || error instanceof ServerCredentialsError) {
       logger.log(Catalogue.serverCreateFailed);
-      fail(`${error.message} (${error.code}). Fix the file or remove both server files to have new ones made.`);
+      fail(`${error.message}. Fix the file or remove both server files to have new ones made.`, error.code);
     }
     if (error instanceof ProcessorLoadError) {
       logger.log(Catalogue.applicationSpecificInitFailed);
       // The built-in processor's own failure (its HSM's store, its PKCS#11 module) says what to fix itself.
       const cause = error.cause;
-      if (cause instanceof NtlsError) fail(`${cause.message} (${cause.code})${cause.hint ? `. ${cause.hint}` : ''}.`);
-      fail(`${error.message} (${error.code}). Fix processor.module in ${home.configFile}.`);
+      if (cause instanceof NtlsError) fail(`${cause.message.replace(/\.$/, '')}${cause.hint ? `. ${cause.hint.replace(/\.$/, '')}` : ''}.`, cause.code);
+      fail(`${error.message}. Fix processor.module in ${home.configFile}.`, error.code);
     }
     if (error instanceof StartError) {
       logger.log(Catalogue.applicationInitFailed);
-      fail(`${error.message}: ${error.hint}.`);
+      fail(`${error.message}: ${error.hint}.`, error.code);
     }
     throw error;
   }

@@ -23,11 +23,16 @@ const HANDED_OFF_CLOSE_WAIT_MS = 1000;
 
 /** The listening socket could not be opened; `cause` is the system's error (EADDRINUSE, ...). */
 export class BindError extends NtlsError {
-  declare readonly code: 'RC_SOCKET_ERROR';
+  declare readonly code: 'RC_SOCKET_ERROR' | 'RC_SOCKET_ADDRESS_INVALID';
   declare readonly cause: NodeJS.ErrnoException;
   constructor(readonly address: string, readonly port: number, cause: NodeJS.ErrnoException) {
-    super('RC_SOCKET_ERROR', `cannot listen on ${address}:${port}: ${cause.code ?? cause.message}`, { cause });
+    super(unresolved(cause) ? 'RC_SOCKET_ADDRESS_INVALID' : 'RC_SOCKET_ERROR', `cannot listen on ${address}:${port}: ${cause.code ?? cause.message}`, { cause });
   }
+}
+
+/** server.bind named no address: a host name that does not resolve, or no IP address at all. */
+function unresolved(error: NodeJS.ErrnoException): boolean {
+  return error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN' || error.code === 'EAI_FAIL';
 }
 
 export interface EngineOptions {
@@ -100,7 +105,8 @@ export class DatapathEngine {
     const { logger } = this.options;
     return new Promise((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
-        logger.log(Catalogue.listeningPortBindFailed);
+        // No address to bind to is the guide's port-monitoring line; a bind that failed, its own.
+        logger.log(unresolved(error) ? Catalogue.hostIpAddressUnavailable : Catalogue.listeningPortBindFailed);
         logger.log(Catalogue.serverSocketInitFailed);
         logger.log(Catalogue.initializationFailed);
         reject(new BindError(bind, port, error));

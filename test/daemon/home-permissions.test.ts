@@ -67,7 +67,7 @@ describe('the home folder\'s mode at start', () => {
       const result = await runNtls(['start', '--home', h, '--quiet']);
       expect(result.status).toBe(1);
       expect(result.stdout).toBe('');
-      expect(result.stderr).toBe(`ntls: the home ${h} is writable by every user (mode ${mode.toString(8).padStart(4, '0')}), so its configuration, registered clients and HSM store cannot be trusted; check that what it holds is yours, then \`chmod 750 ${h}\` and start again.\n`);
+      expect(result.stderr).toBe(`ntls: the home ${h} is writable by every user (mode ${mode.toString(8).padStart(4, '0')}), so its configuration, registered clients and HSM store cannot be trusted; check that what it holds is yours, then \`chmod 750 ${h}\` and start again. [NTLS_ERR_HOME_PERMISSIONS]\n`);
       expect(readdirSync(h).sort()).toEqual(before);
       expect(existsSync(join(h, 'logs'))).toBe(false);
       expect(modeOf(h)).toBe(mode);

@@ -26,6 +26,8 @@ async function startFails(h: string, args: string[] = []) {
   expect(result.status).not.toBe(0);
   expect(result.stderr.trim().split('\n')).toHaveLength(1);
   expect(result.stderr).toMatch(/^ntls: /);
+  // Every failure of ntls ends so, for scripts (docs/operations.md); the start's did not.
+  expect(result.stderr.trimEnd()).toMatch(/ \[[A-Z][A-Z0-9_]+\]$/);
   return result;
 }
 
@@ -83,6 +85,15 @@ describe('start-up failures', () => {
     expect(result.stderr).toContain('not one of this host');
     expect(log(h)).toContain('critical : 0xc0000500 : NTLS listening port could not Bind : RC_SOCKET_ERROR');
     expect(log(h)).not.toContain('error : 0xc0000002 : Accept failed. Reason: RC_GENERAL_ERROR');
+  });
+
+  it('a bind address that does not resolve: the guide\'s "Fail to retrieve host IP Address", not the bind line', async () => {
+    const h = home({ server: { bind: '127.0.0.1', port: 0 } });
+    const result = await startFails(h, ['--bind', 'no-such-host.invalid']);
+    expect(result.stderr).toContain('does not resolve');
+    expect(result.stderr.trimEnd()).toMatch(/\[RC_SOCKET_ADDRESS_INVALID\]$/);
+    expect(log(h)).toContain('critical : 0xc0000406 : Fail to retrieve host IP Address : RC_SOCKET_ADDRESS_INVALID');
+    expect(log(h)).not.toContain('critical : 0xc0000500 : NTLS listening port could not Bind : RC_SOCKET_ERROR');
   });
 
   it('a server certificate file that is not a certificate', async () => {
