@@ -12,7 +12,7 @@ import { Logger } from '../log/logger.js';
 import { installCrashHandler, nativeFaultForTest } from '../datapath/crash-handler.js';
 import { BindError, DatapathEngine } from '../datapath/engine.js';
 import { buildServerContext, checkCipherSettings, cipherString, TlsContextError } from '../datapath/tls-context.js';
-import { VerifyLocationMonitor } from '../datapath/verify-location-monitor.js';
+import { VerifyLocationMonitor, logInvalidRegistration } from '../datapath/verify-location-monitor.js';
 import { DATAPATH_CONTRACT_VERSION } from '../processor/contract.js';
 import { loadProcessor, ProcessorLoadError, type LoadedProcessor } from '../processor/loader.js';
 import { failureLine, NtlsError } from '../errors/ntls-error.js';
@@ -74,6 +74,18 @@ function openVerifyLocation(folder: string, root: string, logger: Logger): { reg
     const problem = code === 'EACCES' || code === 'EPERM' ? 'cannot be read or made by this user' : 'is not a folder';
     throw new StartError('RC_FILE_NAME_INVALID', ExitStatus.StartFailed, `the verify location ${folder} (clients.verifyLocation) ${problem}`, `point clients.verifyLocation at a folder of client certificates (\`ntls config set clients.verifyLocation DIR --home ${root}\`), or move the file away, then start again`);
   }
+}
+
+/** The start refused for a file of the verify location: what is wrong with it, and what to do. */
+function invalidRegistrationError(bad: InvalidRegistration): StartError {
+  const [code, problem, hint]: [string, string, string] = ({
+    certificate: ['RC_SSL_CERT_VERIFICATION_LOCATION_ERROR', 'is not a certificate', 'remove or replace it'],
+    registration: ['RC_GENERAL_ERROR', `is not a client's registration (${bad.problem})`,
+      'fix it (it holds the client\'s host and partitions), or remove it and give the client its partitions again with `ntls client assign-partition`'],
+    name: ['RC_SSL_CERT_VERIFICATION_LOCATION_ERROR', `names no client: ${bad.problem}`, 'rename it, or register the certificate with `ntls client register`'],
+    duplicate: ['RC_SSL_CERT_VERIFICATION_LOCATION_ERROR', `is ${bad.problem}: one certificate is one client`, 'remove one of the two'],
+  } satisfies Record<InvalidRegistration['kind'], [string, string, string]>)[bad.kind];
+  return new StartError(code, ExitStatus.StartFailed, `${bad.file} in the verify location ${problem}`, `${hint}, then start again`);
 }
 
 /** A metrics port that cannot be listened on: what stands in the way, and the settings that choose another. */
@@ -171,8 +183,8 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     logger.log(Catalogue.hsmCryptoSupport, { state: config.server.keysInHardware ? 'NOT enabled' : 'disabled' });
     const { registry, invalid } = openVerifyLocation(home.verifyLocation, root, logger);
     if (invalid.length) {
-      for (const bad of invalid) logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
-      throw new StartError('RC_SSL_CERT_VERIFICATION_LOCATION_ERROR', ExitStatus.StartFailed, `${invalid[0]!.file} in the verify location is not a certificate`, 'remove or replace it, then start again');
+      for (const bad of invalid) logInvalidRegistration(logger, bad);
+      throw invalidRegistrationError(invalid[0]!);
     }
     const audit = new AuditLog(root);
     const refusals = new RepeatedRefusals((event) => {

@@ -7,7 +7,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
-import type { ClientRegistry, RegisteredClient } from '../registry/client-registry.js';
+import type { ClientRegistry, InvalidRegistration, RegisteredClient } from '../registry/client-registry.js';
 
 export interface RegistryChange {
   added: RegisteredClient[];
@@ -82,7 +82,7 @@ export class VerifyLocationMonitor {
     for (const bad of invalid) {
       if (this.reportedInvalid.has(bad.file)) continue;
       this.reportedInvalid.add(bad.file);
-      this.logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
+      logInvalidRegistration(this.logger, bad);
     }
     this.reportedInvalid = new Set([...this.reportedInvalid].filter((f) => invalid.some((b) => b.file === f)));
     const after = new Map(this.registry.list().map((c) => [c.name, c]));
@@ -137,4 +137,10 @@ export class VerifyLocationMonitor {
 function isUnreadableFolder(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EPERM';
+}
+
+/** The guide's line for a file of the verify location no client is registered from. */
+export function logInvalidRegistration(logger: Logger, bad: InvalidRegistration): void {
+  if (bad.kind === 'registration') logger.log(Catalogue.registrationDbPopulateFailed);
+  else logger.log(Catalogue.loadVerifyLocationsSingleFailed, { file: bad.file });
 }

@@ -24,6 +24,12 @@ export interface RegisteredClient {
 export interface InvalidRegistration {
   file: string;
   problem: string;
+  /**
+   * certificate: NAME.pem is no certificate; registration: NAME.json is not the client's host
+   * and partitions; name: NAME cannot name a client; duplicate: NAME.pem is another client's
+   * certificate (one certificate is one client). Such a client is not registered.
+   */
+  kind: 'certificate' | 'registration' | 'name' | 'duplicate';
 }
 
 export type RegistryErrorCode =
@@ -110,17 +116,37 @@ export class ClientRegistry {
       if (!entry.endsWith('.pem') || entry.startsWith('.')) continue;
       const file = join(this.folder, entry);
       const name = basename(entry, '.pem');
-      try {
-        const pem = readFileSync(file, 'utf8');
-        const certificate = new X509Certificate(pem);
-        const meta = this.readMeta(name);
-        clients.set(name, {
-          name, host: meta.host ?? null, partitions: meta.partitions ?? [], certificatePem: pem,
-          fingerprint: fingerprintOf(certificate), notAfter: new Date(certificate.validTo), notBefore: new Date(certificate.validFrom), file,
-        });
-      } catch (error) {
-        invalid.push({ file, problem: (error as Error).message });
+      // A file dropped into the folder meets the rules `ntls client register` applies.
+      if (!CLIENT_NAME.test(name)) {
+        invalid.push({ file, kind: 'name', problem: `"${name}" cannot name a client (1-64 letters, digits, '.', '_' or '-')` });
+        continue;
       }
+      let pem: string;
+      let certificate: X509Certificate;
+      try {
+        pem = readFileSync(file, 'utf8');
+        certificate = new X509Certificate(pem);
+      } catch (error) {
+        invalid.push({ file, kind: 'certificate', problem: (error as Error).message });
+        continue;
+      }
+      let meta: { host?: string | null; partitions?: string[] };
+      try {
+        meta = this.readMeta(name);
+      } catch (error) {
+        invalid.push({ file: join(this.folder, `${name}.json`), kind: 'registration', problem: (error as Error).message });
+        continue;
+      }
+      const fingerprint = fingerprintOf(certificate);
+      const twin = [...clients.values()].find((c) => c.fingerprint === fingerprint);
+      if (twin) {
+        invalid.push({ file, kind: 'duplicate', problem: `the certificate of client ${twin.name}` });
+        continue;
+      }
+      clients.set(name, {
+        name, host: meta.host ?? null, partitions: meta.partitions ?? [], certificatePem: pem,
+        fingerprint, notAfter: new Date(certificate.validTo), notBefore: new Date(certificate.validFrom), file,
+      });
     }
     this.clients = clients;
     this.byPrint = new Map([...clients.values()].map((c) => [c.fingerprint, c]));
@@ -235,9 +261,17 @@ export class ClientRegistry {
     this.reload();
   }
 
+  /** NAME.json: the client's host and partitions; anything else throws. */
   private readMeta(name: string): { host?: string | null; partitions?: string[] } {
     const file = join(this.folder, `${name}.json`);
     if (!existsSync(file)) return {};
-    return JSON.parse(readFileSync(file, 'utf8')) as { host?: string | null; partitions?: string[] };
+    const meta = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    const { host, partitions } = (meta ?? {}) as { host?: unknown; partitions?: unknown };
+    if (typeof meta !== 'object' || meta === null || Array.isArray(meta)
+      || (host !== undefined && host !== null && typeof host !== 'string')
+      || (partitions !== undefined && (!Array.isArray(partitions) || !partitions.every((p) => typeof p === 'string')))) {
+      throw new Error('not {"host": HOST, "partitions": [SERIAL, ...]}');
+    }
+    return { host, partitions };
   }
 }

@@ -154,6 +154,19 @@ describe('start-up failures', () => {
     expect(log(h)).toContain(`critical : 0xc0000703 : Load verify locations failed for single client: ${join(h, 'clients', 'broken.pem')}, RC_SSL_CERT_VERIFICATION_LOCATION_ERROR`);
   });
 
+  it('a broken client registration (NAME.json) is named, not its good certificate; the guide\'s registration-database line', async () => {
+    const h = home();
+    mkdirSync(join(h, 'clients'), { recursive: true });
+    const good = await createSelfSignedCertificate({ commonName: 'app1', keyType: 'ecdsa-p256', usage: 'client' });
+    writeFileSync(join(h, 'clients', 'app1.pem'), good.certificatePem);
+    writeFileSync(join(h, 'clients', 'app1.json'), '["x"');
+    const result = await startFails(h);
+    expect(result.stderr).toContain(`${join(h, 'clients', 'app1.json')} in the verify location is not a client's registration`);
+    expect(result.stderr).not.toContain('remove or replace');
+    expect(log(h)).toContain('error : 0xc0000002 Fail to populate client registration database : RC_GENERAL_ERROR');
+    expect(log(h).some((l) => l.includes('Load verify locations failed'))).toBe(false);
+  });
+
   it('a configuration with an unknown key names the key, exit status 2', async () => {
     const h = home({ datapath: { receiveTimout: 5 } });
     const result = await startFails(h);

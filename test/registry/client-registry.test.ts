@@ -62,6 +62,31 @@ describe('ClientRegistry', () => {
     expect(invalid.map((i) => i.file)).toEqual([join(registry.folder, 'junk.pem')]);
     expect(registry.list()).toEqual([]);
   });
+
+  it('a dropped file meets register\'s rules: a broken NAME.json is named (not NAME.pem), a bad name and a second copy of a certificate register no client', async () => {
+    // Before: a broken NAME.json was reported as NAME.pem (and the operator told to remove that
+    // good certificate); "e\"v il.pem" was registered; one certificate under two names linked as the last.
+    const registry = new ClientRegistry(folder());
+    const one = await createSelfSignedCertificate({ commonName: 'one', keyType: 'ecdsa-p256', usage: 'client' });
+    const two = await createSelfSignedCertificate({ commonName: 'two', keyType: 'ecdsa-p256', usage: 'client' });
+    const put = (file: string, text: string) => writeFileSync(join(registry.folder, file), text);
+    put('aaa.pem', one.certificatePem);
+    put('zzz.pem', one.certificatePem);
+    put('e"v il.pem', two.certificatePem);
+    put('broken.pem', two.certificatePem);
+    put('broken.json', '{garbage');
+    put('wrong.pem', (await createSelfSignedCertificate({ commonName: 'w', keyType: 'ecdsa-p256', usage: 'client' })).certificatePem);
+    put('wrong.json', JSON.stringify({ host: 7, partitions: 'all' }));
+    const invalid = registry.reload();
+    expect(invalid.map((i) => [i.kind, i.file])).toEqual([
+      ['registration', join(registry.folder, 'broken.json')],
+      ['name', join(registry.folder, 'e"v il.pem')],
+      ['registration', join(registry.folder, 'wrong.json')],
+      ['duplicate', join(registry.folder, 'zzz.pem')],
+    ]);
+    expect(invalid.find((i) => i.kind === 'duplicate')?.problem).toBe('the certificate of client aaa');
+    expect(registry.list().map((c) => c.name)).toEqual(['aaa']);
+  });
 });
 
 describe('certificateWarnings: a small RSA key', () => {
