@@ -98,9 +98,9 @@ function metricsStartError(bind: string, port: number, root: string, error: Node
 }
 
 /** The start's failure on stderr, ending as every failure of `ntls` does: `[CODE]`. */
-function fail(line: string, code: string): never {
+function fail(line: string, code: string, status: number = ExitStatus.StartFailed): never {
   process.stderr.write(`ntls: ${line} [${code}]\n`);
-  process.exit(ExitStatus.StartFailed);
+  process.exit(status);
 }
 
 export interface RunningDaemon {
@@ -338,6 +338,10 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
     if (error instanceof TlsContextError && error.code === 'RC_SSL_CIPHER_LIST_ERROR') {
       logger.log(Catalogue.serverCreateFailed);
       fail(`${error.message}. Correct server.cipherList, server.tls13CipherSuites or server.minTlsVersion in ${home.configFile} (\`ntls config show\` lists them with their defaults; \`openssl ciphers -v LIST\` shows what OpenSSL makes of a list).`, error.code);
+    }
+    if (error instanceof ServerCredentialsError && error.configuration) {
+      logger.log(Catalogue.serverCreateFailed);
+      fail(`${error.message}. Give the PIN the partition was made with (NTLS_ADMIN_PIN, or server/admin.pin); a locked partition is unlocked by the next start with it.`, error.code, ExitStatus.BadConfiguration);
     }
     if (error instanceof TlsContextError || error instanceof ServerCredentialsError) {
       logger.log(Catalogue.serverCreateFailed);

@@ -8,9 +8,12 @@ import { NtlsError } from '../errors/ntls-error.js';
 
 /** The server key and certificate could not be made. */
 export class ServerCredentialsError extends NtlsError {
-  declare readonly code: 'RC_GENERAL_ERROR';
-  constructor(message: string, cause?: unknown) {
-    super('RC_GENERAL_ERROR', message, { cause });
+  declare readonly code: 'RC_GENERAL_ERROR' | 'RC_SSL_LOAD_SERVER_PRIVATE_KEY_ERROR';
+  /** A fault of the configuration (a wrong administrative PIN): starting again as it is cannot help. */
+  readonly configuration: boolean;
+  constructor(message: string, cause?: unknown, options: { code?: 'RC_SSL_LOAD_SERVER_PRIVATE_KEY_ERROR'; configuration?: boolean } = {}) {
+    super(options.code ?? 'RC_GENERAL_ERROR', message, { cause });
+    this.configuration = options.configuration ?? false;
   }
 }
 

@@ -5,6 +5,7 @@ import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/schema.js';
+import { CKR } from '../pkcs11/constants.js';
 import { Catalogue } from '../log/catalogue.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandProcessorModule } from '../processor/contract.js';
@@ -95,6 +96,16 @@ export function hsmKeySource(home: HomeLayout, config: Config, logger: Logger, p
     try {
       key = await processor.cp_server_key({ partition: config.server.adminPartition, pin: adminPin(home), regenerate });
     } catch (error) {
+      const rv = (error as { rv?: number }).rv;
+      if (rv === CKR.PIN_INCORRECT || rv === CKR.PIN_LOCKED) {
+        // The key is there; the administrative PIN does not open it. Each start with it counts a
+        // failed login: the exit status is one the service unit does not restart on.
+        logger.log(Catalogue.serverKeyLoadFailed);
+        const locked = rv === CKR.PIN_LOCKED;
+        throw new ServerCredentialsError(`the administrative PIN (${process.env.NTLS_ADMIN_PIN ? '$NTLS_ADMIN_PIN' : join(dirname(home.serverKey), 'admin.pin')}) `
+          + `does not open partition ${config.server.adminPartition}, which holds the server key (${locked ? 'CKR_PIN_LOCKED: too many failed starts' : 'CKR_PIN_INCORRECT; every such start counts toward its lock'})`,
+        error, { code: 'RC_SSL_LOAD_SERVER_PRIVATE_KEY_ERROR', configuration: true });
+      }
       logger.log(Catalogue.serverKeyCertCreateFailed, { error: -1 });
       throw new ServerCredentialsError(`the server key could not be had from partition ${config.server.adminPartition}: ${(error as Error).message}`, error);
     }

@@ -188,6 +188,43 @@ describe('daemon start and shutdown', () => {
     await fresh.close();
   });
 
+  it('keys in hardware, a wrong administrative PIN: the guide\'s key-loading line, exit status 2 (no restart loop), and the right PIN unlocks the partition it locked', async () => {
+    // Before: "Failed to create private key/certificate", exit 1 (systemd restarted it every 5 s),
+    // and after maxFailedLogins such starts the key could not be had even with the right PIN.
+    const h = home({ server: { bind: '127.0.0.1', port: 0, keysInHardware: true }, hsm: { kdfCost: 1024, maxFailedLogins: 3 } });
+    const first = await startDaemon(h);
+    daemons.push(first);
+    const client = await makeClient('kih-pin');
+    registerClient(h, client);
+    const fingerprint = (await (async () => {
+      const l = await linkWhenRegistered(first, client);
+      const print = (l.socket.getPeerCertificate() as { fingerprint256: string }).fingerprint256;
+      await l.close();
+      return print;
+    })());
+    await first.stop();
+    const bodies = () => readFileSync(join(h, 'logs', 'lunalogs'), 'utf8').split('\n').map((l) => l.slice(l.indexOf(']: ') + 3));
+    const said: string[] = [];
+    // Starts with the wrong PIN until the Crypto Officer is locked (that start also tries the SO once).
+    for (let i = 0; i < 8 && !said.includes('CKR_PIN_LOCKED'); i++) {
+      const wrong = await runNtls(['start', '--home', h, '--quiet'], { NTLS_ADMIN_PIN: 'not-the-pin-1' });
+      expect(wrong.status, wrong.stderr).toBe(2);
+      expect(wrong.stderr).toContain('$NTLS_ADMIN_PIN) does not open partition ntls-admin, which holds the server key (');
+      expect(wrong.stderr.trimEnd()).toMatch(/\[RC_SSL_LOAD_SERVER_PRIVATE_KEY_ERROR\]$/);
+      said.push(/\((CKR_PIN_\w+)/.exec(wrong.stderr.slice(wrong.stderr.indexOf('server key (')))![1]!);
+    }
+    expect(said.at(-1)).toBe('CKR_PIN_LOCKED');
+    expect(said.slice(0, -1).every((s) => s === 'CKR_PIN_INCORRECT')).toBe(true);
+    expect(bodies().filter((b) => b === 'critical : 0xc0000705 : Error loading the server private key: RC_SSL_LOAD_SERVER_PRIVATE_KEY_ERROR')).toHaveLength(said.length);
+    expect(bodies().some((b) => b.includes('Failed to create private key/certificate'))).toBe(false);
+    // The right PIN (server/admin.pin) unlocks the Crypto Officer as SO: the same key serves.
+    const again = await startDaemon(h);
+    daemons.push(again);
+    const l = await link(again, client);
+    expect((l.socket.getPeerCertificate() as { fingerprint256: string }).fingerprint256).toBe(fingerprint);
+    await l.close();
+  });
+
   it('keys in hardware turned on and off again: each start serves the certificate of the key in use, the one clients registered', async () => {
     const h = home({ server: { bind: '127.0.0.1', port: 0 }, hsm: { kdfCost: 1024 } });
     const setKeysInHardware = (on: boolean) => {

@@ -5,7 +5,7 @@
 // the key's PKCS#8 to give to its TLS stack (Node's TLS cannot call out to a signer).
 import { createPrivateKey } from 'node:crypto';
 import type { SoftwareHsm } from '../../hsm/index.js';
-import { CKA, CKF, CKM, CKO, CKU } from '../../pkcs11/constants.js';
+import { CKA, CKF, CKM, CKO, CKR, CKU, Pkcs11Error } from '../../pkcs11/constants.js';
 import type { TokenModel } from '../../token/index.js';
 import type { ServerKey, ServerKeyRequest } from '../contract.js';
 
@@ -32,7 +32,7 @@ export async function serverKeyFromPartition(hsm: SoftwareHsm, model: TokenModel
       await app.C_CloseSession(so);
     }
     const session = await app.C_OpenSession(slot, RW);
-    await app.C_Login(session, CKU.USER, pin);
+    await loginOrUnlock(hsm, app, slot, session, pin);
     await app.C_FindObjectsInit(session, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, { type: CKA.LABEL, value: KEY_LABEL }]);
     const found = await app.C_FindObjects(session, 2);
     await app.C_FindObjectsFinal(session);
@@ -60,4 +60,25 @@ export async function serverKeyFromPartition(hsm: SoftwareHsm, model: TokenModel
   } finally {
     app.finalize();
   }
+}
+
+/**
+ * The Crypto Officer's login with the administrative PIN. A Crypto Officer locked by starts with a
+ * wrong PIN (a mistyped NTLS_ADMIN_PIN) is unlocked with the right one as SO, which the partition
+ * was initialised with: tried only while one more failure would not lock the SO, so a wrong PIN
+ * never locks the SO (the right one gets in until wrong starts have brought the SO to one failure
+ * from its lock: then the partition stays locked; docs/operations.md).
+ */
+async function loginOrUnlock(hsm: SoftwareHsm, app: ReturnType<TokenModel['application']>, slot: number, session: number, pin: Buffer): Promise<void> {
+  try {
+    await app.C_Login(session, CKU.USER, pin);
+    return;
+  } catch (error) {
+    if (!(error instanceof Pkcs11Error && error.rv === CKR.PIN_LOCKED) || hsm.partition(slot).failures('so') + 1 >= hsm.policy.maxFailedLogins) throw error;
+    // A wrong PIN: the Crypto Officer's lock is what the start reports.
+    await app.C_Login(session, CKU.SO, pin).catch(() => { throw error; });
+  }
+  await app.C_InitPIN(session, pin);
+  await app.C_Logout(session);
+  await app.C_Login(session, CKU.USER, pin);
 }
