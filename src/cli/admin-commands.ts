@@ -9,6 +9,7 @@ import { recordChange } from './cli-audit.js';
 import { CONFIG_FILE, ConfigError, loadConfig, readConfigFile, validateConfig } from '../config/load.js';
 import { bindProblem } from '../config/addresses.js';
 import { ConfigSchema, ConfigShape, type Config } from '../config/schema.js';
+import { missingFile } from '../files/missing-file.js';
 import { resolveHome } from '../home/layout.js';
 import { certificateWarnings } from '../registry/client-registry.js';
 import { fields, print, table, type OutputOptions } from './output.js';
@@ -46,7 +47,7 @@ const withCommon = (command: Command) => command
  * are the same kind of failure (bad input, exit 2), told apart by their code.
  */
 function readCertificateFile(file: string): string {
-  if (!existsSync(file)) fail('NTLS_ERR_FILE', `certificate file ${file} does not exist`, 'give the file made by `ntls-client create-cert`', Exit.BadInput);
+  if (missingFile(file)) fail('NTLS_ERR_FILE', `certificate file ${file} does not exist`, 'give the file made by `ntls-client create-cert`', Exit.BadInput);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

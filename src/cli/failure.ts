@@ -1,6 +1,7 @@
 // How `ntls` ends when something fails (docs/operations.md, "Errors and exit status"): one line
 // on stderr, `ntls: <message>; <hint>. [<code>]`, never a stack; with --json also
 // {"ok":false,"error":{"code","message","hint"}} on stdout; the exit status says which kind.
+import { userInfo } from 'node:os';
 import { AdminError } from '../admin/protocol.js';
 import { ConfigError } from '../config/load.js';
 import { failureLine, NtlsError } from '../errors/ntls-error.js';
@@ -43,12 +44,21 @@ const BAD_INPUT_CODES = new Set([
   'NTLS_ERR_FILE', 'NTLS_ERR_CONFIG', 'NTLS_ERR_HOST_REQUIRED', 'NTLS_ERR_BACKUP_FILE', 'NTLS_ERR_BACKUP_DAMAGED',
 ]);
 
+/** Who runs this command, for a permission refused (a service's user is not the operator's). */
+function userName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? '?');
+  }
+}
+
 const ERRNO_TEXT: Record<string, [string, string]> = {
   EEXIST: ['is a file, not a folder', 'give a folder (or a path where one can be made)'],
   ENOTDIR: ['is not a folder (a part of the path is a file)', 'give a path made of folders'],
   EISDIR: ['is a folder, not a file', 'give a file'],
   ENOENT: ['does not exist', 'check the path'],
-  EACCES: ['cannot be used: permission denied', 'run as the user that owns it, or fix its permissions'],
+  EACCES: ['cannot be used: permission denied', `run as the user that owns it, or fix its permissions (and those of the folders on its path) for user ${userName()}`],
   EPERM: ['cannot be used: operation not permitted', 'run as the user that owns it, or fix its permissions'],
   EROFS: ['is on a read-only file system', 'give a writable place'],
   ENOSPC: ['cannot be written: no space left on the device', 'free some space'],

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { callAdmin } from '../admin/client.js';
+import { missingFile } from '../files/missing-file.js';
 import { unpackArchive } from '../home/archive.js';
 import { resolveHome } from '../home/layout.js';
 import { restoreHome } from '../home/restore.js';
@@ -39,7 +40,7 @@ export function registerHomeCommands(program: Command): void {
     .option('--json', 'output for scripts')
     .action((o: { in: string; home: string; json?: boolean }) => {
       const target = resolve(o.home);
-      if (!existsSync(o.in)) fail('NTLS_ERR_FILE', `backup file ${o.in} does not exist`, 'give the file made by `ntls home backup`', Exit.BadInput);
+      if (missingFile(o.in)) fail('NTLS_ERR_FILE', `backup file ${o.in} does not exist`, 'give the file made by `ntls home backup`', Exit.BadInput);
       if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
         fail('NTLS_ERR_HOME_NOT_EMPTY', `${target} is ${statSync(target).isDirectory() ? 'not an empty folder' : 'not a folder'}`, 'restore into a new or empty folder; nothing was written', Exit.BadInput);
       }
