@@ -551,7 +551,7 @@ common(program.command('ping'))
     }
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     say(context, { server: link.server.name, host: options_.host, port: options_.port, ms },
-      `linked to ${link.server.name} at ${options_.host}:${options_.port}: keepalive answered in ${ms.toFixed(1)} ms\n`);
+      `linked to ${options_.host}:${options_.port} (its certificate names ${link.server.name}): keepalive answered in ${ms.toFixed(1)} ms\n`);
   }));
 
 common(program.command('module-path'))

@@ -111,7 +111,7 @@ export function explainFailure(error: unknown, context: FailureContext = {}): Fa
       return { code: error.code, line: `${server} does not speak NTLS (${error.message}); check the host and port (\`ntls-client list-servers\`)` };
     }
     if (error.code === 'NTLS_ERR_LINK_CLOSED') {
-      return { code: error.code, line: `${server} closed the link (${error.message}); try again, and if it persists see the server's log` };
+      return { code: error.code, line: `${server} closed the link${/closed the link/.test(error.message) ? '' : ` (${error.message})`}; try again, and if it persists see the server's log` };
     }
     return { code: error.code, line: `the TLS link to ${server} failed: ${error.message}; check the host, port and certificates` };
   }
@@ -130,19 +130,21 @@ export function explainFailure(error: unknown, context: FailureContext = {}): Fa
 const CHECK_OUT_OF_BAND = '; before accepting a new certificate, compare its fingerprint with `ntls cert show` run on the server, over a channel you trust: if nobody regenerated it, something between you and the server may be presenting its own';
 
 function pkcs11Line(error: Pkcs11Error): string {
+  // The code itself ends the line (` [CKR_...]`): not said twice.
   const name = ckrName(error.rv);
+  const detail = error.message.startsWith(name) ? error.message.slice(name.length).replace(/^[:;,]?\s*/, '') : error.message;
   switch (error.rv) {
-    case CKR.PIN_INCORRECT: return `the PIN is wrong (${name}); try again with the right one, as repeated failures lock the role`;
-    case CKR.PIN_LOCKED: return `the PIN is locked after too many failures (${name}); a locked Crypto Officer PIN is set anew by the partition's SO (\`ntls-client init-pin\`); a locked SO PIN cannot be: the server's administrator deletes and recreates the partition, and its keys are lost`;
-    case CKR.PIN_LEN_RANGE: return `the PIN has a length the partition does not accept (${name})`;
-    case CKR.USER_PIN_NOT_INITIALIZED: return `the partition has no Crypto Officer PIN yet (${name}); its SO must set one first`;
-    case CKR.USER_NOT_LOGGED_IN: return `this needs a login (${name}); give the PIN with --pin or NTLS_PIN`;
-    case CKR.SLOT_ID_INVALID: return `this client has no such slot (${name}); \`ntls-client verify\` lists its slots`;
+    case CKR.PIN_INCORRECT: return `the PIN is wrong; try again with the right one, as repeated failures lock the role`;
+    case CKR.PIN_LOCKED: return `the PIN is locked after too many failures; a locked Crypto Officer PIN is set anew by the partition's SO (\`ntls-client init-pin\`); a locked SO PIN cannot be: the server's administrator deletes and recreates the partition, and its keys are lost`;
+    case CKR.PIN_LEN_RANGE: return `the PIN has a length the partition does not accept`;
+    case CKR.USER_PIN_NOT_INITIALIZED: return `the partition has no Crypto Officer PIN yet; its SO must set one first`;
+    case CKR.USER_NOT_LOGGED_IN: return `this needs a login; give the PIN with --pin or NTLS_PIN`;
+    case CKR.SLOT_ID_INVALID: return `this client has no such slot; \`ntls-client verify\` lists its slots`;
     case CKR.TOKEN_NOT_RECOGNIZED:
-    case CKR.TOKEN_NOT_PRESENT: return `the token in this slot is not initialised (${name}); its SO initialises it with \`ntls-client init-token\``;
-    case CKR.SIGNATURE_INVALID: return `the signature does not verify (${name})`;
-    case CKR.MECHANISM_INVALID: return `the key or the partition does not offer this mechanism (${error.message})`;
-    case CKR.KEY_FUNCTION_NOT_PERMITTED: return `the key may not be used this way (${name}); use a key made for it`;
-    default: return `the HSM refused: ${error.message}`;
+    case CKR.TOKEN_NOT_PRESENT: return `the token in this slot is not initialised; its SO initialises it with \`ntls-client init-token\``;
+    case CKR.SIGNATURE_INVALID: return `the signature does not verify`;
+    case CKR.MECHANISM_INVALID: return `the key or the partition does not offer this mechanism${detail ? ` (${detail})` : ''}`;
+    case CKR.KEY_FUNCTION_NOT_PERMITTED: return `the key may not be used this way; use a key made for it`;
+    default: return detail ? `the HSM refused: ${detail}` : 'the HSM refused';
   }
 }

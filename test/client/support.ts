@@ -79,6 +79,8 @@ export function expectOneLineFailure(result: RunResult, code: string): string {
   expect(lines, result.stderr).toHaveLength(1);
   expect(lines[0]).toMatch(/^ntls-client: /);
   expect(lines[0]).toContain(`[${code}]`);
+  // The code is said once, at the end (it was in the text as well: "no such slot (CKR_SLOT_ID_INVALID); ... [CKR_SLOT_ID_INVALID]").
+  expect(lines[0]!.split(code).length - 1, lines[0]).toBe(1);
   return lines[0]!;
 }
 
