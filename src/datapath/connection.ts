@@ -58,6 +58,8 @@ export class Connection {
   private frames: FrameReader;
   private received: Buffer = Buffer.alloc(0);
   private handshakeTimer: NodeJS.Timeout | null = null;
+  /** Ends an authenticated link when its client certificate's validity ends. */
+  private expiryTimer: NodeJS.Timeout | null = null;
   private receiveTimer: NodeJS.Timeout | null = null;
   /** Runs from a request's header to its last byte: a request must arrive whole in time. */
   private frameTimer: NodeJS.Timeout | null = null;
@@ -271,8 +273,27 @@ export class Connection {
     this.clientName = client.name;
     this.fingerprint = fingerprint;
     logger.log(Catalogue.clientAuthenticated, { client: client.name, peer: this.peer });
+    this.endAtExpiry(Date.parse(certificate.validTo));
     this.state = ConnectionState.Identifying;
     if (this.received.length) this.readIdentity();
+  }
+
+  /**
+   * The certificate is checked at the handshake; a link made just before it expires would live on
+   * with it (and an application id's login with the link). At notAfter the link ends as a link
+   * refused then would: `Client credentials cannot be verified. Connection terminated`, then
+   * `Connection terminating`.
+   */
+  private endAtExpiry(notAfter: number): void {
+    const left = notAfter - Date.now() + 1;
+    // setTimeout takes at most 2^31-1 ms (24.8 days): a longer wait is taken in steps.
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = null;
+      if (this.closing || this.closed) return;
+      if (Date.now() <= notAfter) return this.endAtExpiry(notAfter);
+      this.deps.logger.log(Catalogue.clientCredentialsRejected, { peer: this.peer });
+      this.terminate();
+    }, Math.min(Math.max(left, 0), 0x7fffffff)).unref();
   }
 
   private async hostMatches(host: string): Promise<boolean> {
@@ -564,6 +585,7 @@ export class Connection {
     this.state = ConnectionState.OutOfService;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.receiveTimer) clearTimeout(this.receiveTimer);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.stopFrameTimer();
     this.budget.releaseAll();
     if (this.admittedAs !== null) {
