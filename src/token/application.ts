@@ -304,6 +304,7 @@ export class Application {
     for (const session of this.sessions.values()) {
       if (session.mount !== mount) continue;
       for (const kind of ['sign', 'verify', 'encrypt', 'decrypt'] as const) this.endOperation(session, kind);
+      if (session.operations.get('digest')?.keyed) this.endOperation(session, 'digest');
       dropPending(session.wrap);
     }
     const drops: MaybePromise<void>[] = [];
@@ -840,6 +841,7 @@ export class Application {
       this.checkNoSinglePartPending(session, 'digest', op);
       await this.object(session, role, key, CKR.KEY_HANDLE_INVALID);
       op.multiPart = true;
+      op.keyed = true;
       await this.step(session, 'digest', () => session.mount.device.digestKey(session.device, key, role));
     });
   }

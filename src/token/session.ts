@@ -18,6 +18,8 @@ export interface OperationState {
    * operation, then 'done'; 'device' when the device judges it; 'none' when the key does not ask.
    */
   contextLogin: ContextLogin | 'done';
+  /** A digest that took in a key's value (C_DigestKey): it ends at logout, as key operations do. */
+  keyed?: boolean;
 }
 
 export class Session {

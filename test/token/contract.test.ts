@@ -449,4 +449,21 @@ describe.each(devices)('the token model over %s', (_name, make) => {
     expect(await a.C_DigestFinal(s)).toEqual(createHash('sha256').update('key: ').update(value).digest());
     a.finalize();
   });
+
+  it('C_Logout ends a digest that took in a key (C_DigestKey), as key operations end; a plain digest goes on', async () => {
+    const a = d.tokens.application('a13');
+    const s = await a.C_OpenSession(d.slot, RW);
+    const plain = await a.C_OpenSession(d.slot, RW);
+    await a.C_Login(s, CKU.USER, d.userPin);
+    const key = await a.C_GenerateKey(s, { type: CKM.AES_KEY_GEN, parameter: null }, [{ type: CKA.VALUE_LEN, value: 16 }]);
+    await a.C_DigestInit(s, SHA256);
+    await a.C_DigestKey(s, key);
+    await a.C_DigestInit(plain, SHA256);
+    await a.C_DigestUpdate(plain, Buffer.from('abc'));
+    await a.C_Logout(s);
+    // Before, C_DigestFinal still gave the SHA-256 of the sensitive key after the logout.
+    expect(await rv(() => a.C_DigestFinal(s))).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    expect(await a.C_DigestFinal(plain)).toEqual(createHash('sha256').update('abc').digest());
+    a.finalize();
+  });
 });
