@@ -303,8 +303,15 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
         monitor.stop();
         // The guide's order: Terminating., then the command processor's shut down, then terminated.
         logger.log(Catalogue.terminating);
-        await processor!.module.cp_shutdown();
-        logger.log(Catalogue.processorShutDown, { module: processor!.name.name });
+        try {
+          await processor!.module.cp_shutdown();
+          logger.log(Catalogue.processorShutDown, { module: processor!.name.name });
+        } catch (error) {
+          // A processor module that fails to shut down: not "shut downed", and not a crash either;
+          // the shutdown goes on, and the exit status says it.
+          process.stderr.write(`ntls: the command processor "${processor!.name.name}" failed to shut down: ${(error as Error).message} [NTLS_ERR_PROCESSOR_SHUTDOWN]\n`);
+          process.exitCode = ExitStatus.StartFailed;
+        }
         logger.log(Catalogue.processorModuleUnloaded);
         logger.log(Catalogue.terminated);
         await logger.close();
@@ -376,7 +383,7 @@ export async function runForeground(options: DaemonOptions): Promise<void> {
     stop: () => {
       if (stopping) return;
       stopping = true;
-      if (daemon) void daemon.stop().then(() => process.exit(ExitStatus.Ok));
+      if (daemon) void daemon.stop().then(() => process.exit(process.exitCode ?? ExitStatus.Ok));
     },
     reload: () => {
       if (daemon && !stopping) daemon.reload();

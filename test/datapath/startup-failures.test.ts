@@ -277,4 +277,28 @@ describe('start-up failures', () => {
       await daemon.stop();
     }
   });
+
+  it('a processor whose cp_shutdown throws: no "shut downed", the shutdown goes on to "NTLS terminated", exit status 1, one stderr line', async () => {
+    // It ended with "NTLS CRASH AND BURN!" and status 70, without the shutdown's last lines.
+    const h = home();
+    const file = join(h, 'failing-shutdown.mjs');
+    writeFileSync(file, [
+      'export const cp_get_supported_versions = () => ["1.0"];',
+      'export const cp_initialize_p = async () => {};',
+      'export const cp_get_processor_name_p = () => ({ name: "Stubborn", version: "1.0" });',
+      'export const cp_shutdown = async () => { throw new Error("device busy"); };',
+      'export const cp_client_registration_observer = () => {};',
+      'export const cp_configure = () => ({ workers: 1 });',
+      'export const cp_server_connected = () => ({ negotiateVersion: (v) => v, process: async (frame) => frame, close() {} });',
+    ].join('\n'));
+    writeFileSync(join(h, 'ntls.json'), JSON.stringify({ server: { bind: '127.0.0.1', port: 0 }, processor: { module: file } }));
+    const daemon = await startDaemon(h);
+    const result = await daemon.stop();
+    expect(result).toEqual({ status: 1, signal: null });
+    const lines = daemon.bodies();
+    expect(lines).not.toContain('info : 0 : "Stubborn" shut downed');
+    expect(lines.some((b) => b.includes('CRASH AND BURN'))).toBe(false);
+    expect(lines.at(-1)).toBe('info : 0 : NTLS terminated');
+    expect(daemon.stderr).toContain('ntls: the command processor "Stubborn" failed to shut down: device busy [NTLS_ERR_PROCESSOR_SHUTDOWN]');
+  });
 });
