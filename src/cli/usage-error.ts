@@ -1,6 +1,7 @@
 // Commander's usage errors as both CLIs end them: one line naming the problem and the help of the
 // deepest command the words name (`see \`ntls-client sign --help\``), never commander's own text.
 import type { Command, CommanderError } from 'commander';
+import { printable } from '../log/printable.js';
 
 /** The words of the command line that name commands, from the program down. */
 export function commandPath(program: Command, argv: readonly string[]): string[] {
@@ -19,7 +20,7 @@ export function commandPath(program: Command, argv: readonly string[]): string[]
 export function usageMessage(error: CommanderError, captured: string): string {
   // commander.help: a command group named without its command (its help is on stderr already).
   // Without a final period: the hint follows after a semicolon.
-  return (error.code === 'commander.help' ? 'no command given' : captured || error.message).replace(/\s*\n\s*/g, ' ').trim().replace(/\.$/, '');
+  return printable((error.code === 'commander.help' ? 'no command given' : captured || error.message).replace(/\s*\n\s*/g, ' ').trim().replace(/\.$/, ''));
 }
 
 /** The hint: the help of the command the words name. */

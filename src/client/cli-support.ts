@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../log/logger.js';
+import { printable } from '../log/printable.js';
 import { writeFileAtomic } from '../files/atomic-file.js';
 import { openClientLog } from './client-log.js';
 import { clientHome, configPath, loadClientConfig, type ClientConfig } from './config.js';
@@ -56,7 +57,7 @@ export async function runCommand(options: CommonOptions, body: (context: Command
     await context.logger.close();
     // The same shape as `ntls --json` (docs/operations.md): the failure's code and its line.
     if (context.json) process.stdout.write(JSON.stringify({ ok: false, error: { code: failure.code, message: failure.line } }) + '\n');
-    process.stderr.write(`ntls-client: ${failure.line} [${failure.code}]\n`);
+    process.stderr.write(`ntls-client: ${printable(failure.line)} [${failure.code}]\n`);
     process.exit(exitStatusFor(failure.code));
   }
 }

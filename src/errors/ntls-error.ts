@@ -17,7 +17,16 @@ export class NtlsError extends Error {
   }
 }
 
-/** The one-line form of a failure both CLIs print on stderr: `<program>: <message>; <hint>. [<code>]`. */
+// eslint-disable-next-line no-control-regex -- control characters are what this finds
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
+
+/**
+ * The one-line form of a failure both CLIs print on stderr: `<program>: <message>; <hint>. [<code>]`.
+ * A message repeats what was typed (a client name): its control characters are shown as \xNN, as
+ * src/log/printable.ts does for the log, so an escape sequence never reaches the terminal and the
+ * failure stays one line.
+ */
 export function failureLine(program: string, code: string, message: string, hint?: string): string {
-  return `${program}: ${message.replace(/\.$/, '')}${hint ? `; ${hint.replace(/\.$/, '')}` : ''}. [${code}]`;
+  const line = `${message.replace(/\.$/, '')}${hint ? `; ${hint.replace(/\.$/, '')}` : ''}`;
+  return `${program}: ${line.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}. [${code}]`;
 }

@@ -1,7 +1,7 @@
 // Every ntls error extends NtlsError: callers test `instanceof` and the code, and read the hint
 // and the cause from one place, whatever the kind of error.
 import { describe, expect, it } from 'vitest';
-import { NtlsError } from '../../src/errors/ntls-error.js';
+import { failureLine, NtlsError } from '../../src/errors/ntls-error.js';
 import { LogToolError } from '../../src/admin/logs/errors.js';
 import { AdminError } from '../../src/admin/protocol.js';
 import { ConfigError } from '../../src/config/load.js';
@@ -77,5 +77,13 @@ describe('the admin side\'s errors', () => {
     expect(admin.toFailure()).toEqual({ code: 'NTLS_ERR_ADMIN_ARGUMENT', message: 'x is missing', hint: 'give x' });
     expect(config).toMatchObject({ code: 'NTLS_ERR_CONFIG', key: 'server.port', reason: 'out-of-range', name: 'ConfigError' });
     expect(log).toMatchObject({ exitStatus: 2, name: 'LogToolError' });
+  });
+});
+
+describe('failureLine', () => {
+  it('shows control characters of what was typed as \\xNN: no escape sequence reaches the terminal, the failure stays one line', () => {
+    // `ntls client register --client "$(printf 'e\x1b[31m')"` printed the raw ESC back.
+    const line = failureLine('ntls', 'NTLS_ERR_CLIENT_NAME', 'client name "e\x1b[31m\nx" must be 1-64 letters', 'rename it');
+    expect(line).toBe('ntls: client name "e\\x1b[31m\\x0ax" must be 1-64 letters; rename it. [NTLS_ERR_CLIENT_NAME]');
   });
 });

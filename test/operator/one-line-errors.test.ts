@@ -4,7 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeHome, runNtls, type RunResult } from '../support/daemon.js';
+import { spawnSync } from 'node:child_process';
+import { removeHome, repoRoot, runNtls, type RunResult } from '../support/daemon.js';
 
 const homes: string[] = [];
 afterAll(() => {
@@ -62,5 +63,17 @@ describe('one line for a home that cannot be used', () => {
     mkdirSync(join(h, 'ntls.json'));
     expect(oneLine(await runNtls(['config', 'show', '--home', h]))).toBe('NTLS_ERR_CONFIG');
     expect(oneLine(await runNtls(['start', '--quiet', '--home', h]))).toBe('NTLS_ERR_CONFIG');
+  });
+});
+
+describe('what was typed, repeated in a failure', () => {
+  it('an escape sequence in an unknown command comes back as \\x1b, in both CLIs', async () => {
+    const typed = 'bad\x1b[2J';
+    const ntls = await runNtls([typed]);
+    expect(ntls.stderr).toContain('bad\\x1b[2J');
+    expect(ntls.stderr).not.toContain('\x1b');
+    const client = spawnSync(process.execPath, [join(repoRoot, 'dist/src/cli/ntls-client.js'), typed], { encoding: 'utf8' });
+    expect(client.stderr).toContain('bad\\x1b[2J');
+    expect(client.stderr).not.toContain('\x1b');
   });
 });
